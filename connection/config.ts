@@ -1,0 +1,134 @@
+/**
+ * Connection configuration: validated against schemas/connection.schema.json, merged with a
+ * libpq connection string, and filled with the schema's defaults. Nothing here touches the network.
+ */
+import { parse as parseUri } from 'pg-connection-string';
+import connectionSchema from '../schemas/connection.schema.json' with { type: 'json' };
+import type { ConnectionConfig } from '../schemas/types.gen.js';
+import { validatorFor } from '../schemas/validate.js';
+import { PgActionsError } from './errors/index.js';
+
+export type { ConnectionConfig };
+export type SslMode = NonNullable<ConnectionConfig['sslMode']>;
+
+/** A configuration with every default applied: what the pool is built from. */
+export interface ResolvedConfig {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password?: string;
+  sslMode: SslMode;
+  sslCa?: string;
+  sslCert?: string;
+  sslKey?: string;
+  applicationName: string;
+  connectTimeoutMs: number;
+  statementTimeoutMs: number;
+  maxResultBytes: number;
+}
+
+const checkConfig = validatorFor(connectionSchema);
+const defaults = Object.fromEntries(
+  Object.entries(connectionSchema.properties).flatMap(([key, property]) => ('default' in property ? [[key, property.default]] : [])),
+) as Pick<ResolvedConfig, 'port' | 'sslMode' | 'applicationName' | 'connectTimeoutMs' | 'statementTimeoutMs' | 'maxResultBytes'>;
+
+/** Validates and completes a configuration; throws INVALID_INPUT naming every bad field. */
+export function resolveConfig(config: unknown, root = 'connection'): ResolvedConfig {
+  const problems = checkConfig(config, root);
+  if (problems.length) throw invalid(problems);
+  const given = config as ConnectionConfig;
+  const fromString = given.connectionString ? parseConnectionString(given.connectionString, root) : {};
+  const merged = { ...defaults, ...fromString, ...withoutUndefined(given) };
+  delete (merged as ConnectionConfig).connectionString;
+  const missing = (['host', 'database', 'user'] as const).filter((key) => !merged[key]);
+  if (missing.length) {
+    throw invalid(missing.map((key) => `${root}.${key} is required (or give ${root}.connectionString)`));
+  }
+  if ((merged.sslCert === undefined) !== (merged.sslKey === undefined)) {
+    throw invalid([`${root}.${merged.sslCert ? 'sslKey' : 'sslCert'} is required when ${merged.sslCert ? 'sslCert' : 'sslKey'} is given`]);
+  }
+  return merged as ResolvedConfig;
+}
+
+function invalid(problems: string[]): PgActionsError {
+  return new PgActionsError('INVALID_INPUT', { message: problems.join('; '), problems });
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+// Parameters that name files on this machine: a flow step must not read local files.
+const FILE_PARAMETERS = ['sslrootcert', 'sslcert', 'sslkey', 'passfile', 'service'];
+const SSL_MODES: readonly string[] = connectionSchema.properties.sslMode.enum;
+
+/**
+ * Reads a libpq connection string: a URI (postgres://…) or keyword/value pairs
+ * (host=… dbname=…). Never echoes the string in an error: it may hold a password.
+ */
+export function parseConnectionString(text: string, root = 'connection'): Partial<ResolvedConfig> {
+  const field = `${root}.connectionString`;
+  const params = /^postgres(ql)?:\/\//i.test(text.trim()) ? uriParams(text.trim(), field) : keywordParams(text, field);
+  const fileParam = FILE_PARAMETERS.find((name) => params[name] !== undefined);
+  if (fileParam) {
+    throw invalid([`${field} uses ${fileParam}, which names a file on the server running the step; paste certificates into sslCa / sslCert / sslKey instead`]);
+  }
+  const sslMode = params.sslmode;
+  if (sslMode !== undefined && !SSL_MODES.includes(sslMode)) {
+    throw invalid([`${field} has sslmode=${sslMode}; it must be one of: ${SSL_MODES.join(', ')}`]);
+  }
+  const port = params.port === undefined ? undefined : Number(params.port);
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) {
+    throw invalid([`${field} has a port that is not a number from 1 to 65535`]);
+  }
+  const connectTimeoutSeconds = params.connect_timeout === undefined ? undefined : Number(params.connect_timeout);
+  return withoutUndefined({
+    host: params.host,
+    port,
+    database: params.dbname,
+    user: params.user,
+    password: params.password,
+    sslMode: sslMode as SslMode | undefined,
+    applicationName: params.application_name,
+    connectTimeoutMs: connectTimeoutSeconds && connectTimeoutSeconds > 0 ? Math.max(100, connectTimeoutSeconds * 1000) : undefined,
+  });
+}
+
+function uriParams(uri: string, field: string): Record<string, string | undefined> {
+  let parsed: ReturnType<typeof parseUri>;
+  let query: URLSearchParams;
+  try {
+    query = new URL(uri.replace(/^postgres(ql)?:/i, 'http:')).searchParams;
+    if (FILE_PARAMETERS.some((name) => query.has(name))) return Object.fromEntries(query);
+    parsed = parseUri(uri, { useLibpqCompat: true });
+  } catch {
+    throw invalid([`${field} is not a valid postgres:// URI`]);
+  }
+  const str = (value: unknown) => (typeof value === 'string' && value !== '' ? value : undefined);
+  return {
+    ...Object.fromEntries(query),
+    host: str(parsed.host),
+    port: str(parsed.port),
+    dbname: str(parsed.database),
+    user: str(parsed.user),
+    password: typeof parsed.password === 'string' ? parsed.password : undefined,
+    sslmode: query.get('sslmode') ?? undefined,
+  };
+}
+
+/** libpq keyword/value format: key=value pairs, values optionally single-quoted with \ escapes. */
+function keywordParams(text: string, field: string): Record<string, string> {
+  const params: Record<string, string> = {};
+  const pattern = /\s*([A-Za-z_]+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|([^\s']*))/gy;
+  let match: RegExpExecArray | null;
+  let end = 0;
+  while ((match = pattern.exec(text)) !== null && match[0] !== '') {
+    params[match[1]!.toLowerCase()] = match[2] !== undefined ? match[2].replace(/\\(.)/g, '$1') : match[3]!;
+    end = pattern.lastIndex;
+  }
+  if (text.slice(end).trim() !== '' || Object.keys(params).length === 0) {
+    throw invalid([`${field} is neither a postgres:// URI nor keyword=value pairs`]);
+  }
+  return params;
+}

@@ -1,0 +1,220 @@
+/**
+ * Every error code pg-actions can produce, with the heading a UI shows and the steps a user can
+ * take. docs/errors.md documents each one; a test fails when a code is missing there.
+ */
+export interface ErrorEntry {
+  readonly title: string;
+  /** What usually causes it, in one sentence (used by docs and as a fallback message). */
+  readonly cause: string;
+  readonly fixes: readonly string[];
+}
+
+const LEAST_PRIVILEGE_SQL =
+  'GRANT SELECT, INSERT, UPDATE, DELETE ON <table> TO <role>; -- then check: SELECT * FROM information_schema.table_privileges WHERE grantee = \'<role>\';';
+
+export const ERROR_CATALOGUE = {
+  CONNECTION_REFUSED: {
+    title: 'Connection refused',
+    cause: 'Nothing accepted the connection at that host and port, or the server is starting up or shutting down.',
+    fixes: [
+      'Check the host and port (PostgreSQL listens on 5432 by default).',
+      'Check that the database server is running.',
+      'Check that the server listens on this network interface (listen_addresses in postgresql.conf).',
+      'Check firewall rules and any IP allow-list in front of the database.',
+    ],
+  },
+  HOST_NOT_FOUND: {
+    title: 'Host not found',
+    cause: 'The host name could not be resolved to an address.',
+    fixes: [
+      'Check the host name for typos.',
+      'Use the IP address instead of the name to rule out DNS problems.',
+      'If the database is on a private network, check that this runner can resolve its name.',
+    ],
+  },
+  CONNECTION_TIMEOUT: {
+    title: 'Connection timed out',
+    cause: 'The server did not complete the connection within the connect timeout.',
+    fixes: [
+      'Check that the host and port point at PostgreSQL and not at another service.',
+      'Check firewall rules: a silently dropped connection looks like a timeout.',
+      'If the server is far away or busy, raise connectTimeoutMs.',
+    ],
+  },
+  CONNECTION_LOST: {
+    title: 'Connection lost',
+    cause: 'The connection to the server broke while it was in use (server restart, terminated backend, network failure).',
+    fixes: [
+      'Run the step again: pg-actions opens a fresh connection automatically.',
+      'If it keeps happening, check the server log for crashes or pg_terminate_backend calls, and the network path for idle-connection killers.',
+    ],
+  },
+  AUTHENTICATION_FAILED: {
+    title: 'Authentication failed',
+    cause: 'The server rejected the user name or password, or has no pg_hba.conf rule that lets this user in.',
+    fixes: [
+      'Check the user name.',
+      'Check the password (re-enter it; passwords are never shown).',
+      'Check that the role may log in: ALTER ROLE <role> LOGIN;',
+      'Check that pg_hba.conf has a rule for this user, database and client address.',
+    ],
+  },
+  DATABASE_NOT_FOUND: {
+    title: 'Database not found',
+    cause: 'The server has no database with that name.',
+    fixes: [
+      'Check the database name (names are case-sensitive when created with quotes).',
+      'List the databases with: SELECT datname FROM pg_database;',
+    ],
+  },
+  SSL_REQUIRED: {
+    title: 'SSL connection required',
+    cause: 'The server only accepts encrypted connections for this user and database, and SSL is disabled in the connection.',
+    fixes: [
+      'Change SSL Mode to "require" (or "verify-full" with the server\'s CA certificate).',
+      'Test the connection again.',
+    ],
+  },
+  SSL_NOT_SUPPORTED: {
+    title: 'Server does not support SSL',
+    cause: 'The connection demands SSL but the server has SSL turned off.',
+    fixes: [
+      'Turn SSL on at the server (ssl = on with a certificate and key in postgresql.conf), or',
+      'if the network is trusted, set SSL Mode to "prefer" or "disable".',
+    ],
+  },
+  SSL_CERTIFICATE_INVALID: {
+    title: 'Server certificate not trusted',
+    cause: 'The server\'s certificate could not be verified against the CA given, or does not match the host name.',
+    fixes: [
+      'Paste the CA certificate that signed the server certificate into "SSL CA" (PEM).',
+      'For verify-full, connect using a host name that appears in the certificate.',
+      'If you only need encryption without verification, use SSL Mode "require".',
+    ],
+  },
+  PERMISSION_DENIED: {
+    title: 'Permission denied',
+    cause: 'The database user lacks a privilege the statement needs.',
+    fixes: [
+      'Grant the privilege the statement needs, for example: ' + LEAST_PRIVILEGE_SQL,
+      'Or connect as a role that already has it (prefer a least-privilege role over a superuser).',
+    ],
+  },
+  SYNTAX_ERROR: {
+    title: 'Syntax error in SQL query',
+    cause: 'PostgreSQL could not parse the statement.',
+    fixes: [
+      'Look at the line and column shown in the message.',
+      'Test the query in a database client first.',
+      'Use $1, $2… placeholders for values; run one statement per step.',
+      'Check PostgreSQL version compatibility of the syntax used.',
+    ],
+  },
+  UNDEFINED_TABLE: {
+    title: 'Table not found',
+    cause: 'The statement names a table, view or other relation that does not exist (or is not on the search_path).',
+    fixes: [
+      'Check the table name and schema (for example public.users).',
+      'Names created with double quotes are case-sensitive.',
+      'Check that the user can see the schema: GRANT USAGE ON SCHEMA <schema> TO <role>;',
+    ],
+  },
+  UNDEFINED_COLUMN: {
+    title: 'Column not found',
+    cause: 'The statement names a column that the table does not have.',
+    fixes: ['Check the column name against the table definition.', 'Names created with double quotes are case-sensitive.'],
+  },
+  INVALID_VALUE: {
+    title: 'Invalid value',
+    cause: 'A value could not be converted to the column\'s or parameter\'s type, or is out of range.',
+    fixes: [
+      'Check the value sent for the parameter named in the message.',
+      'Cast parameters explicitly in SQL when the type is ambiguous, for example $1::int[] or $2::timestamptz.',
+    ],
+  },
+  UNIQUE_VIOLATION: {
+    title: 'Duplicate value',
+    cause: 'The row would duplicate a value that a unique index or primary key forbids.',
+    fixes: [
+      'Use an upsert: INSERT … ON CONFLICT (<column>) DO UPDATE SET …',
+      'Or look the row up first and update it instead of inserting.',
+    ],
+  },
+  FOREIGN_KEY_VIOLATION: {
+    title: 'Referenced row missing',
+    cause: 'The row refers to a row in another table that does not exist, or a row still referenced elsewhere was deleted.',
+    fixes: [
+      'Insert the referenced row first, or correct the referencing value.',
+      'When deleting, delete or update the referencing rows first (or use ON DELETE CASCADE).',
+    ],
+  },
+  NOT_NULL_VIOLATION: {
+    title: 'Required value missing',
+    cause: 'A column that does not allow NULL received no value.',
+    fixes: ['Provide a value for the column named in the message.', 'Or give the column a DEFAULT in the table definition.'],
+  },
+  CHECK_VIOLATION: {
+    title: 'Value rejected by a check constraint',
+    cause: 'The row does not satisfy a CHECK constraint of the table.',
+    fixes: ['Look at the constraint named in the message: \\d <table> in psql shows its rule.', 'Change the value so that it satisfies the rule.'],
+  },
+  READ_ONLY_VIOLATION: {
+    title: 'Statement not allowed here',
+    cause: 'The statement tried to change data in a read-only context (Query Rows runs read-only; a hot standby is read-only too).',
+    fixes: [
+      'Use Update Rows, Delete Rows, Insert Row or Execute Query to change data.',
+      'If the server is a read replica, point the connection at the primary.',
+    ],
+  },
+  TOO_MANY_CONNECTIONS: {
+    title: 'Too many connections',
+    cause: 'The server has reached its connection limit (max_connections) or the role its CONNECTION LIMIT.',
+    fixes: [
+      'Check current connections: SELECT count(*) FROM pg_stat_activity;',
+      'Close unused connections or idle clients.',
+      'Increase max_connections (database admin).',
+      'Reuse one connection across steps: pg-actions pools per connection automatically.',
+    ],
+  },
+  QUERY_TIMEOUT: {
+    title: 'Query timeout',
+    cause: 'The statement ran longer than the step\'s timeout and was cancelled on the server.',
+    fixes: [
+      'Optimise the query (add indexes: EXPLAIN shows the plan).',
+      'Reduce the result size (add LIMIT).',
+      'Check for locks held by other sessions: SELECT * FROM pg_locks WHERE NOT granted;',
+      'Increase the timeout setting.',
+      'Run heavy work during off-peak hours.',
+    ],
+  },
+  RESULT_TOO_LARGE: {
+    title: 'Result too large',
+    cause: 'The rows returned exceeded the result size cap, so reading stopped.',
+    fixes: [
+      'Add LIMIT, or select only the columns you need (avoid SELECT *).',
+      'Page through the data with WHERE id > $1 ORDER BY id LIMIT n.',
+      'Raise maxResultBytes if the step really needs more.',
+    ],
+  },
+  INVALID_INPUT: {
+    title: 'Invalid input',
+    cause: 'The step\'s configuration or input does not match its schema.',
+    fixes: ['Correct each field listed in the message.'],
+  },
+  TEMPLATE_ERROR: {
+    title: 'Template error',
+    cause: 'A {{ }} template could not be rendered: a path that does not exist, or a template in a place that cannot take a value.',
+    fixes: [
+      'Check the path against the trigger data and earlier steps\' outputs.',
+      'Use {{default path "fallback"}} where a value may be missing.',
+    ],
+  },
+  DATABASE_ERROR: {
+    title: 'Database error',
+    cause: 'PostgreSQL reported an error that has no more specific code here; its SQLSTATE is kept.',
+    fixes: ['Read the message and SQLSTATE; the PostgreSQL documentation lists every SQLSTATE (Appendix A).'],
+  },
+} as const satisfies Record<string, ErrorEntry>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+export const ERROR_CODES = Object.keys(ERROR_CATALOGUE) as ErrorCode[];
