@@ -1,0 +1,81 @@
+/**
+ * Protocol-level query cancel (CancelRequest), sent on a new connection as libpq's PQcancel
+ * does: it needs no free pool slot and no privileges, only the backend's key. When the
+ * session itself runs over TLS, the cancel does too.
+ */
+import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+
+const CANCEL_REQUEST_CODE = 80877102;
+const SSL_REQUEST_CODE = 80877103;
+
+export interface CancelTarget {
+  host: string;
+  port: number;
+  processID: number;
+  secretKey: number;
+  ssl: false | ConnectionOptions;
+}
+
+/** Resolves once the request was written (or gave up); never rejects. */
+export function sendCancel(target: CancelTarget, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connectTcp(target.port, target.host);
+    let finished = false;
+    const finish = (sent: boolean, active: Socket = socket) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      active.destroy();
+      socket.destroy();
+      resolve(sent);
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    socket.on('error', () => finish(false));
+    const sendOn = (stream: Socket) => {
+      const packet = Buffer.alloc(16);
+      packet.writeInt32BE(16, 0);
+      packet.writeInt32BE(CANCEL_REQUEST_CODE, 4);
+      packet.writeInt32BE(target.processID, 8);
+      packet.writeInt32BE(target.secretKey, 12);
+      // The server closes the connection after reading it; wait for that so it was delivered.
+      stream.write(packet, () => stream.once('close', () => finish(true, stream)));
+      stream.end();
+    };
+    socket.once('connect', () => {
+      if (!target.ssl) return sendOn(socket);
+      const request = Buffer.alloc(8);
+      request.writeInt32BE(8, 0);
+      request.writeInt32BE(SSL_REQUEST_CODE, 4);
+      socket.write(request);
+      socket.once('data', (answer) => {
+        if (answer[0] !== 0x53 /* S */) return finish(false);
+        const servername = /^[\d.:]+$/.test(target.host) ? undefined : target.host;
+        const secure = connectTls({ ...(target.ssl as ConnectionOptions), socket, servername });
+        secure.on('error', () => finish(false, secure));
+        secure.once('secureConnect', () => sendOn(secure));
+      });
+    });
+  });
+}
+
+/** Asks the server whether it accepts TLS (SSLRequest → 'S' or 'N'); undefined if it could not tell. */
+export function probeTls(host: string, port: number, timeoutMs = 2000): Promise<boolean | undefined> {
+  return new Promise((resolve) => {
+    const socket = connectTcp(port, host);
+    const done = (answer: boolean | undefined) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    socket.on('error', () => done(undefined));
+    socket.once('connect', () => {
+      const request = Buffer.alloc(8);
+      request.writeInt32BE(8, 0);
+      request.writeInt32BE(SSL_REQUEST_CODE, 4);
+      socket.write(request);
+    });
+    socket.once('data', (answer) => done(answer[0] === 0x53 ? true : answer[0] === 0x4e ? false : undefined));
+  });
+}

@@ -1,0 +1,208 @@
+/**
+ * Maps whatever failed (a server ErrorResponse, a socket error, a TLS verification error, a
+ * node-postgres client error) to one PgActionsError. Server errors are mapped by SQLSTATE,
+ * never by message text; the message text of node-postgres' own client errors is fixed by
+ * that library and is matched only where it carries no code.
+ */
+import type { ErrorCode } from './catalogue.js';
+import { PgActionsError, type ServerErrorFields } from './error.js';
+
+export interface FailureContext {
+  phase: 'connect' | 'statement';
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+  connectTimeoutMs: number;
+  /** Values that must never appear in output (the password, a client key). */
+  secrets: readonly string[];
+  query?: string;
+  parameters?: readonly unknown[];
+  /** The step's deadline passed (server statement_timeout or the client deadline). */
+  timedOut?: { afterMs: number };
+  /** The result passed the byte cap. */
+  overflowed?: { maxResultBytes: number };
+  /** The server refused plaintext but accepts TLS (learnt by a probe). */
+  serverRequiresTls?: boolean;
+}
+
+const BY_SQLSTATE: Record<string, ErrorCode> = {
+  '28P01': 'AUTHENTICATION_FAILED',
+  '28000': 'AUTHENTICATION_FAILED',
+  '3D000': 'DATABASE_NOT_FOUND',
+  '42501': 'PERMISSION_DENIED',
+  '42601': 'SYNTAX_ERROR',
+  '42P01': 'UNDEFINED_TABLE',
+  '42703': 'UNDEFINED_COLUMN',
+  '42804': 'INVALID_VALUE', // datatype mismatch
+  '42P18': 'INVALID_VALUE', // could not determine the type of a parameter
+  '23505': 'UNIQUE_VIOLATION',
+  '23503': 'FOREIGN_KEY_VIOLATION',
+  '23502': 'NOT_NULL_VIOLATION',
+  '23514': 'CHECK_VIOLATION',
+  '25006': 'READ_ONLY_VIOLATION',
+  '53300': 'TOO_MANY_CONNECTIONS',
+  '57014': 'QUERY_TIMEOUT',
+  '57P01': 'CONNECTION_LOST', // terminated by an administrator / server shutting down
+  '57P02': 'CONNECTION_LOST', // crash shutdown
+  '57P03': 'CONNECTION_REFUSED', // the server is starting up or shutting down
+};
+const BY_SQLSTATE_CLASS: Record<string, ErrorCode> = { '08': 'CONNECTION_LOST', '22': 'INVALID_VALUE', '28': 'AUTHENTICATION_FAILED' };
+
+const BY_SOCKET_CODE: Record<string, ErrorCode> = {
+  ECONNREFUSED: 'CONNECTION_REFUSED',
+  EHOSTUNREACH: 'CONNECTION_REFUSED',
+  ENETUNREACH: 'CONNECTION_REFUSED',
+  EADDRNOTAVAIL: 'CONNECTION_REFUSED',
+  ENOTFOUND: 'HOST_NOT_FOUND',
+  EAI_AGAIN: 'HOST_NOT_FOUND',
+  EAI_NONAME: 'HOST_NOT_FOUND',
+  ETIMEDOUT: 'CONNECTION_TIMEOUT',
+  ECONNRESET: 'CONNECTION_LOST',
+  EPIPE: 'CONNECTION_LOST',
+};
+const TLS_VERIFY_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED', 'CERT_REJECTED', 'HOSTNAME_MISMATCH', 'CERT_CHAIN_TOO_LONG', 'INVALID_CA',
+]);
+
+interface RawError {
+  message?: string;
+  code?: string;
+  severity?: string;
+  detail?: string;
+  hint?: string;
+  position?: string;
+  schema?: string;
+  table?: string;
+  column?: string;
+  constraint?: string;
+  dataType?: string;
+  reason?: string;
+}
+
+export function toPgActionsError(error: unknown, context: FailureContext): PgActionsError {
+  if (error instanceof PgActionsError) return error;
+  const raw = (typeof error === 'object' && error !== null ? error : { message: String(error) }) as RawError;
+  const base = { cause: error, query: context.query, parameters: context.parameters };
+  if (context.overflowed) {
+    return build('RESULT_TOO_LARGE', `The result passed the ${formatBytes(context.overflowed.maxResultBytes)} cap; reading stopped and the query was aborted.`, base, context);
+  }
+  const sqlstate = isServerError(raw) ? raw.code! : undefined;
+  if (sqlstate) return fromServer(sqlstate, raw, base, context);
+  if (context.timedOut) {
+    return build('QUERY_TIMEOUT', `The statement did not finish within ${context.timedOut.afterMs} ms and was cancelled on the server.`, base, context);
+  }
+  const clientCode = raw.code ?? '';
+  const message = raw.message ?? '';
+  const where = `${context.host}:${context.port}`;
+  if (TLS_VERIFY_CODES.has(clientCode)) {
+    const hostMismatch = clientCode === 'ERR_TLS_CERT_ALTNAME_INVALID' || clientCode === 'HOSTNAME_MISMATCH';
+    return build('SSL_CERTIFICATE_INVALID', hostMismatch
+      ? `The server certificate is not valid for the host name "${context.host}" (${raw.reason ?? clientCode}).`
+      : `The server certificate of ${where} could not be verified (${clientCode}).`, base, context);
+  }
+  const socketCode = BY_SOCKET_CODE[clientCode];
+  if (socketCode) return build(socketCode, socketMessage(socketCode, context), base, context);
+  // node-postgres' own errors, which carry no code.
+  if (message === 'The server does not support SSL connections') {
+    return build('SSL_NOT_SUPPORTED', `${where} does not accept SSL connections, but SSL Mode requires it.`, base, context);
+  }
+  if (/timeout/i.test(message) && context.phase === 'connect') {
+    return build('CONNECTION_TIMEOUT', socketMessage('CONNECTION_TIMEOUT', context), base, context);
+  }
+  if (/^Connection terminated|not queryable|Client was closed/i.test(message)) {
+    return build('CONNECTION_LOST', socketMessage('CONNECTION_LOST', context), base, context);
+  }
+  return build('DATABASE_ERROR', message || 'Unknown error', base, context);
+}
+
+function fromServer(sqlstate: string, raw: RawError, base: object, context: FailureContext): PgActionsError {
+  let code: ErrorCode = BY_SQLSTATE[sqlstate] ?? BY_SQLSTATE_CLASS[sqlstate.slice(0, 2)] ?? 'DATABASE_ERROR';
+  let message = sentence(raw.message ?? '');
+  const fields: ServerErrorFields & { location?: { line: number; column: number }; fixes?: readonly string[] } = {
+    sqlstate,
+    detail: raw.detail,
+    hint: raw.hint,
+    position: raw.position ? Number(raw.position) : undefined,
+    schema: raw.schema,
+    table: raw.table,
+    column: raw.column,
+    constraint: raw.constraint,
+    dataType: raw.dataType,
+  };
+  if (code === 'AUTHENTICATION_FAILED' && sqlstate === '28000' && context.serverRequiresTls) {
+    code = 'SSL_REQUIRED';
+    message = `${context.host}:${context.port} only accepts SSL connections for user "${context.user}" and database "${context.database}", and SSL Mode is "disable".`;
+  } else if (code === 'QUERY_TIMEOUT' && !context.timedOut) {
+    // Cancelled by somebody else (pg_cancel_backend): not our timeout.
+    code = 'DATABASE_ERROR';
+  } else if (code === 'QUERY_TIMEOUT' && context.timedOut) {
+    message = `The statement did not finish within ${context.timedOut.afterMs} ms and was cancelled on the server.`;
+  } else if (code === 'SYNTAX_ERROR' && fields.position && context.query) {
+    fields.location = lineAndColumn(context.query, fields.position);
+    message = `${message} (line ${fields.location.line}, column ${fields.location.column}).`;
+  } else if (code === 'UNIQUE_VIOLATION' && raw.detail) {
+    const key = /^Key \((.*)\)=\((.*)\) already exists\.$/s.exec(raw.detail);
+    if (key) message = `A row with ${key[1]} = ${key[2]} already exists (constraint ${raw.constraint ?? 'unique'}).`;
+  } else if (code === 'DATABASE_NOT_FOUND') {
+    message = `Database "${context.database}" does not exist on ${context.host}:${context.port}.`;
+  } else if (code === 'CONNECTION_LOST') {
+    message = `${socketMessage('CONNECTION_LOST', context)} The server said: ${message}`;
+  }
+  if (sqlstate === '08P01' && /bind message supplies/.test(raw.message ?? '')) {
+    code = 'INVALID_INPUT';
+    message = 'The number of parameters given does not match the $1, $2… placeholders in the query.';
+    fields.fixes = ['Give one parameter for each placeholder $1…$n used in the query.'];
+  }
+  return build(code, message, { ...base, ...fields }, context);
+}
+
+function socketMessage(code: ErrorCode, context: FailureContext): string {
+  const where = `${context.host}:${context.port}`;
+  switch (code) {
+    case 'CONNECTION_REFUSED': return `Could not connect to ${where}: the connection was refused.`;
+    case 'HOST_NOT_FOUND': return `The host "${context.host}" could not be found.`;
+    case 'CONNECTION_TIMEOUT': return `${where} did not complete the connection within ${context.connectTimeoutMs} ms.`;
+    case 'CONNECTION_LOST': return `The connection to ${where} was lost.`;
+    default: return `Could not use ${where}.`;
+  }
+}
+
+function isServerError(raw: RawError): boolean {
+  return typeof raw.code === 'string' && /^[0-9A-Z]{5}$/.test(raw.code) && typeof raw.severity === 'string';
+}
+
+/** 1-based character position → 1-based line and column. */
+export function lineAndColumn(text: string, position: number): { line: number; column: number } {
+  const before = [...text].slice(0, position - 1).join('');
+  const lines = before.split('\n');
+  return { line: lines.length, column: [...lines[lines.length - 1]!].length + 1 };
+}
+
+function sentence(text: string): string {
+  return text ? text[0]!.toUpperCase() + text.slice(1) : text;
+}
+
+function formatBytes(bytes: number): string {
+  return bytes >= 1048576 ? `${+(bytes / 1048576).toFixed(1)} MB` : `${+(bytes / 1024).toFixed(1)} KB`;
+}
+
+function build(code: ErrorCode, message: string, init: object, context: FailureContext): PgActionsError {
+  const fields = init as Record<string, unknown>;
+  const scrub = (text: unknown) => (typeof text === 'string' ? redact(text, context.secrets) : text);
+  return new PgActionsError(code, {
+    ...fields,
+    message: redact(message, context.secrets),
+    detail: scrub(fields.detail) as string | undefined,
+    hint: scrub(fields.hint) as string | undefined,
+  });
+}
+
+/** Replaces every secret in a text; secrets shorter than 4 characters would redact noise. */
+export function redact(text: string, secrets: readonly string[]): string {
+  let result = text;
+  for (const secret of secrets) if (secret.length >= 4) result = result.split(secret).join('••••••');
+  return result;
+}

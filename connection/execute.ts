@@ -1,0 +1,200 @@
+/**
+ * Runs one statement for a step: pooled connection, values bound, a deadline that cancels on
+ * the server, rows streamed under the byte cap, errors mapped to PgActionsError.
+ *
+ * The deadline is enforced twice: the server's own statement_timeout ends the statement at the
+ * deadline, and a client deadline shortly after sends a protocol CancelRequest and discards the
+ * connection, so a silent network cannot hang a step either.
+ */
+import pTimeout, { TimeoutError } from 'p-timeout';
+import type pg from 'pg';
+import { resolveConfig, type ResolvedConfig } from './config.js';
+import { probeTls, sendCancel } from './cancel.js';
+import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
+import { checkout, poolFor, type ManagedPool } from './pools.js';
+import { StatementRun, type StatementOutcome } from './statement.js';
+import { jsonSafeTypes } from './types.js';
+
+export interface Statement {
+  text: string;
+  values?: readonly unknown[];
+  /** Run inside BEGIN READ ONLY … COMMIT: a statement that writes fails with READ_ONLY_VIOLATION. */
+  readOnly?: boolean;
+  /**
+   * Command tags the statement must produce (e.g. ['UPDATE']). It runs inside a transaction that
+   * is committed only when the tag matches; otherwise it is rolled back and INVALID_INPUT thrown.
+   */
+  expectCommands?: readonly string[];
+  /** Overrides the connection's statementTimeoutMs for this statement. */
+  timeoutMs?: number;
+  /** Overrides the connection's maxResultBytes for this statement. */
+  maxResultBytes?: number;
+  /** Used in the INVALID_INPUT message when expectCommands does not match, e.g. "Update Rows". */
+  actionName?: string;
+}
+
+export type StatementResult = StatementOutcome;
+
+/** How long after the deadline the client stops waiting for the server's own timeout. */
+const CLIENT_GRACE_MS = 100;
+/** After a client-side cancel, how long to wait for the server's answer before discarding. */
+const CANCEL_SETTLE_MS = 1000;
+
+const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
+const resolved = new WeakMap<object, ResolvedConfig>();
+const watchedClients = new WeakSet<pg.PoolClient>();
+
+/** Validates (once per config object) and completes a connection configuration. */
+export function configOf(config: unknown): ResolvedConfig {
+  if (typeof config !== 'object' || config === null) return resolveConfig(config);
+  let result = resolved.get(config);
+  if (!result) {
+    result = resolveConfig(config);
+    resolved.set(config, result);
+  }
+  return result;
+}
+
+export function failureContext(config: ResolvedConfig, phase: FailureContext['phase']): FailureContext {
+  return {
+    phase,
+    host: config.host,
+    port: config.port,
+    user: config.user,
+    database: config.database,
+    connectTimeoutMs: config.connectTimeoutMs,
+    secrets: [config.password, config.sslKey].filter((s): s is string => typeof s === 'string'),
+  };
+}
+
+/** Checks out a pooled client, or throws the friendly connection error. */
+export async function connect(config: ResolvedConfig): Promise<{ managed: ManagedPool; client: pg.PoolClient }> {
+  const managed = poolFor(config);
+  try {
+    const client = await checkout(managed);
+    if (!watchedClients.has(client)) {
+      watchedClients.add(client);
+      // A checked-out client that loses its server emits 'error'; the running statement reports it.
+      client.on('error', () => {});
+    }
+    return { managed, client };
+  } catch (error) {
+    const context = failureContext(config, 'connect');
+    if ((error as { code?: string }).code === '28000' && managed.ssl === false) {
+      context.serverRequiresTls = (await probeTls(config.host, config.port)) === true;
+    }
+    throw toPgActionsError(error, context);
+  }
+}
+
+export async function execute(connection: unknown, statement: Statement): Promise<StatementResult> {
+  const config = configOf(connection);
+  const timeoutMs = statement.timeoutMs ?? config.statementTimeoutMs;
+  const { managed, client } = await connect(config);
+  const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
+  const transactional = Boolean(statement.readOnly || statement.expectCommands);
+  let discard = false;
+  let run: StatementRun | undefined;
+  try {
+    const before: string[] = [];
+    if (transactional) before.push(statement.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+    if (timeoutMs !== (sessionTimeouts.get(client) ?? config.statementTimeoutMs)) {
+      // A literal we format ourselves from a validated integer: safe to write into SQL.
+      if (transactional) before.push(`SET LOCAL statement_timeout = ${Math.trunc(timeoutMs)}`);
+      else {
+        await client.query(`SET statement_timeout = ${Math.trunc(timeoutMs)}`);
+        sessionTimeouts.set(client, timeoutMs);
+      }
+    }
+    const commitNow = transactional && !statement.expectCommands;
+    run = new StatementRun(
+      {
+        text: statement.text,
+        values: statement.values ?? [],
+        before,
+        after: commitNow ? ['COMMIT'] : [],
+        maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
+        typeParser: (oid) => jsonSafeTypes.getTypeParser(oid),
+      },
+      () => {
+        discard = true;
+        destroy(client);
+      },
+    );
+    client.query(run);
+    let outcome: StatementOutcome;
+    try {
+      outcome = await pTimeout(run.done, { milliseconds: timeoutMs + CLIENT_GRACE_MS });
+    } catch (error) {
+      if (!(error instanceof TimeoutError)) throw error;
+      context.timedOut = { afterMs: timeoutMs };
+      discard = !(await cancelAndSettle(managed, client, run.done));
+      throw error;
+    }
+    if (statement.expectCommands) await commitIfExpected(client, outcome, statement);
+    return outcome;
+  } catch (error) {
+    if (run?.overflowed) context.overflowed = { maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes };
+    if (isServerTimeout(error)) context.timedOut = { afterMs: timeoutMs };
+    // Keep the connection only when the server reported an ordinary ERROR on a live session.
+    if (!discard && !leavesSessionUsable(error)) discard = true;
+    if (!discard && transactional) discard = !(await rollback(client));
+    if (!discard) sessionTimeouts.set(client, Number.NaN); // unknown now: set it again next time
+    throw toPgActionsError(error, context);
+  } finally {
+    client.release(discard || undefined);
+  }
+}
+
+function leavesSessionUsable(error: unknown): boolean {
+  if (error instanceof PgActionsError) return true; // raised by us after a clean rollback
+  const { severity, code } = (error ?? {}) as { severity?: string; code?: string };
+  return severity === 'ERROR' && typeof code === 'string' && !code.startsWith('08') && !code.startsWith('57P');
+}
+
+function isServerTimeout(error: unknown): boolean {
+  return (error as { code?: string } | null)?.code === '57014' && /statement timeout/.test((error as Error).message);
+}
+
+async function commitIfExpected(client: pg.PoolClient, outcome: StatementOutcome, statement: Statement): Promise<void> {
+  const expected = statement.expectCommands!;
+  if (expected.includes(outcome.command)) {
+    await client.query('COMMIT');
+    return;
+  }
+  await client.query('ROLLBACK');
+  const kind = outcome.command || 'empty statement';
+  throw new PgActionsError('INVALID_INPUT', {
+    message: `${statement.actionName ?? 'This action'} only runs ${expected.join(' or ')} statements; this one is a ${kind}. It was rolled back: nothing was changed.`,
+    problems: [`input.query must be ${expected.map((c) => `a${/^[AEIOU]/.test(c) ? 'n' : ''} ${c}`).join(' or ')} statement`],
+    fixes: ['Use the action that matches the statement (Execute Query runs any statement).'],
+    query: statement.text,
+    parameters: statement.values,
+  });
+}
+
+async function rollback(client: pg.PoolClient): Promise<boolean> {
+  try {
+    await pTimeout(client.query('ROLLBACK'), { milliseconds: CANCEL_SETTLE_MS });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Sends a CancelRequest and waits briefly for the statement to end; false if the connection must go. */
+async function cancelAndSettle(managed: ManagedPool, client: pg.PoolClient, done: Promise<unknown>): Promise<boolean> {
+  const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
+  await sendCancel({ host: managed.config.host, port: managed.config.port, processID, secretKey, ssl: managed.ssl });
+  try {
+    await pTimeout(done.catch(() => undefined), { milliseconds: CANCEL_SETTLE_MS });
+    return true;
+  } catch {
+    destroy(client);
+    return false;
+  }
+}
+
+function destroy(client: pg.PoolClient): void {
+  (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+}

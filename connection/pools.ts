@@ -1,0 +1,110 @@
+/**
+ * One pg.Pool per distinct configuration, reused across steps. A pool that has not been used
+ * for a while is closed; closeAll() ends everything for shutdown. Connection attempts follow
+ * the libpq SSL plan, including the second attempt of `allow` and `prefer`.
+ */
+import { createHash } from 'node:crypto';
+import pg from 'pg';
+import type { ResolvedConfig } from './config.js';
+import { sslPlan, type SslSetting } from './tls.js';
+import { jsonSafeTypes } from './types.js';
+
+export interface ManagedPool {
+  readonly config: ResolvedConfig;
+  /** The SSL setting connections are made with now (the plan's first, or its fallback). */
+  ssl: SslSetting;
+  pool: pg.Pool;
+  lastUsed: number;
+}
+
+const POOL_SIZE = 10;
+const IDLE_CLIENT_MS = 30_000;
+const IDLE_POOL_MS = 5 * 60_000;
+const pools = new Map<string, ManagedPool>();
+let sweeper: NodeJS.Timeout | undefined;
+
+function keyOf(config: ResolvedConfig): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('base64url');
+}
+
+function createPool(config: ResolvedConfig, ssl: SslSetting): pg.Pool {
+  const pool = new pg.Pool({
+    host: config.host,
+    port: config.port,
+    database: config.database,
+    user: config.user,
+    password: config.password,
+    ssl,
+    application_name: config.applicationName,
+    statement_timeout: config.statementTimeoutMs,
+    connectionTimeoutMillis: config.connectTimeoutMs,
+    keepAlive: true,
+    max: POOL_SIZE,
+    idleTimeoutMillis: IDLE_CLIENT_MS,
+    types: jsonSafeTypes,
+  });
+  // An idle client whose server went away: the pool drops it; the next step connects anew.
+  pool.on('error', () => {});
+  return pool;
+}
+
+export function poolFor(config: ResolvedConfig): ManagedPool {
+  const key = keyOf(config);
+  let managed = pools.get(key);
+  if (!managed) {
+    const ssl = sslPlan(config).first;
+    managed = { config, ssl, pool: createPool(config, ssl), lastUsed: Date.now() };
+    pools.set(key, managed);
+    sweeper ??= setInterval(closeIdlePools, 60_000).unref();
+  }
+  managed.lastUsed = Date.now();
+  return managed;
+}
+
+/** Checks out a client, making libpq's second attempt (allow: TLS; prefer: plaintext) when it applies. */
+export async function checkout(managed: ManagedPool): Promise<pg.PoolClient> {
+  try {
+    return await managed.pool.connect();
+  } catch (error) {
+    const fallback = sslPlan(managed.config).fallback;
+    if (!fallback || managed.ssl === fallback.setting || !fallbackApplies(fallback.when, error)) throw error;
+    const previous = managed.pool;
+    managed.ssl = fallback.setting;
+    managed.pool = createPool(managed.config, fallback.setting);
+    void previous.end().catch(() => {});
+    return await managed.pool.connect();
+  }
+}
+
+function fallbackApplies(when: 'server-refuses-tls' | 'server-rejects-plaintext', error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: string; message?: string };
+  if (when === 'server-refuses-tls') return message === 'The server does not support SSL connections';
+  return typeof code === 'string' && code.startsWith('28'); // pg_hba.conf or authentication said no
+}
+
+function closeIdlePools(): void {
+  const cutoff = Date.now() - IDLE_POOL_MS;
+  for (const [key, managed] of pools) {
+    if (managed.lastUsed < cutoff && managed.pool.idleCount === managed.pool.totalCount) {
+      pools.delete(key);
+      void managed.pool.end().catch(() => {});
+    }
+  }
+  if (pools.size === 0 && sweeper) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+/** Ends every pool (for shutdown and tests). */
+export async function closeAll(): Promise<void> {
+  const all = [...pools.values()];
+  pools.clear();
+  if (sweeper) clearInterval(sweeper);
+  sweeper = undefined;
+  await Promise.all(all.map((managed) => managed.pool.end().catch(() => {})));
+}
+
+export function openPoolCount(): number {
+  return pools.size;
+}

@@ -1,0 +1,153 @@
+/**
+ * One statement as a node-postgres Submittable, so a step costs one network round trip:
+ *   [BEGIN READ ONLY | BEGIN] [SET LOCAL statement_timeout] <statement> [COMMIT] Sync
+ * all written at once. The statement always goes through the extended protocol (Parse/Bind),
+ * so values are bound server-side and only one statement can run. Rows are counted in bytes
+ * as they arrive; past the cap they are dropped and the owner is told to abort.
+ */
+import type { Connection, Submittable } from 'pg';
+import { toParameter } from './values.js';
+
+export interface StatementPlan {
+  text: string;
+  values: readonly unknown[];
+  /** Statements written before the main one, in the same round trip (fixed SQL, no values). */
+  before: readonly string[];
+  /** Statements written after the main one (skipped by the server if anything failed). */
+  after: readonly string[];
+  maxResultBytes: number;
+  typeParser: (oid: number) => (text: string) => unknown;
+}
+
+export interface StatementOutcome {
+  command: string;
+  rowCount: number;
+  rows: Record<string, unknown>[];
+  fields: { name: string; dataTypeID: number }[];
+}
+
+interface FieldDescription {
+  name: string;
+  dataTypeID: number;
+}
+interface PgConnection {
+  parse(query: { text: string; name?: string; types?: number[] }): void;
+  bind(config: { values: readonly unknown[]; valueMapper: (value: unknown) => unknown }): void;
+  describe(message: { type: 'P' | 'S'; name: string }): void;
+  execute(config: { portal: string; rows: number }): void;
+  sync(): void;
+  sendCopyFail(message: string): void;
+  stream: { cork?: () => void; uncork?: () => void };
+}
+
+export class StatementRun implements Submittable {
+  readonly done: Promise<StatementOutcome>;
+  /** Set when the byte cap was passed: the owner must discard the connection. */
+  overflowed = false;
+  bytesRead = 0;
+  private resolve!: (outcome: StatementOutcome) => void;
+  private reject!: (error: unknown) => void;
+  private settled = false;
+  private completions = 0;
+  private readonly outcome: StatementOutcome = { command: '', rowCount: 0, rows: [], fields: [] };
+  private parsers: ((text: string) => unknown)[] = [];
+  private emptyRow: Record<string, null> = {};
+
+  constructor(
+    private readonly plan: StatementPlan,
+    private readonly onOverflow: () => void,
+  ) {
+    this.done = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  submit(connection: Connection): void {
+    const con = connection as unknown as PgConnection;
+    con.stream.cork?.();
+    try {
+      for (const sql of this.plan.before) this.writeSimple(con, sql);
+      con.parse({ text: this.plan.text, types: [] });
+      con.bind({ values: this.plan.values, valueMapper: toParameter });
+      con.describe({ type: 'P', name: '' });
+      con.execute({ portal: '', rows: 0 });
+      for (const sql of this.plan.after) this.writeSimple(con, sql);
+      con.sync();
+    } catch (error) {
+      // A value that cannot be sent: nothing reached the server but what was written; Sync cleans up.
+      con.sync();
+      this.fail(error);
+    } finally {
+      con.stream.uncork?.();
+    }
+  }
+
+  private writeSimple(con: PgConnection, sql: string): void {
+    con.parse({ text: sql, types: [] });
+    con.bind({ values: [], valueMapper: toParameter });
+    con.execute({ portal: '', rows: 0 });
+  }
+
+  handleRowDescription(message: { fields: FieldDescription[] }): void {
+    this.outcome.fields = message.fields.map(({ name, dataTypeID }) => ({ name, dataTypeID }));
+    this.parsers = message.fields.map((field) => this.plan.typeParser(field.dataTypeID));
+    // Own properties first, so a column named "__proto__" is a plain value, not a prototype.
+    this.emptyRow = Object.fromEntries(message.fields.map((field) => [field.name, null]));
+  }
+
+  handleDataRow(message: { length: number; fields: (string | null)[] }): void {
+    if (this.overflowed || this.settled) return;
+    this.bytesRead += message.length;
+    if (this.bytesRead > this.plan.maxResultBytes) {
+      this.overflowed = true;
+      this.outcome.rows = [];
+      this.onOverflow();
+      return;
+    }
+    const row: Record<string, unknown> = { ...this.emptyRow };
+    const { fields } = this.outcome;
+    for (let i = 0; i < message.fields.length; i++) {
+      const raw = message.fields[i];
+      if (raw !== null && raw !== undefined) row[fields[i]!.name] = this.parsers[i]!(raw);
+    }
+    this.outcome.rows.push(row);
+  }
+
+  handleCommandComplete(message: { text: string }): void {
+    if (this.completions++ !== this.plan.before.length) return; // BEGIN, SET, COMMIT…
+    // "SELECT 5", "INSERT 0 1" (oid, rows), "CREATE INDEX" (no count)
+    const match = /^(.*?)(?: (\d+))?(?: (\d+))?$/.exec(message.text);
+    const count = match?.[3] ?? match?.[2];
+    this.outcome.command = match?.[1] ?? message.text;
+    this.outcome.rowCount = count !== undefined ? Number(count) : this.outcome.rows.length;
+  }
+
+  handleEmptyQuery(): void {
+    this.completions++;
+  }
+
+  handleError(error: unknown): void {
+    this.fail(error);
+  }
+
+  handleReadyForQuery(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.resolve(this.outcome);
+  }
+
+  handlePortalSuspended(): void {}
+
+  handleCopyInResponse(connection: Connection): void {
+    (connection as unknown as PgConnection).sendCopyFail('COPY FROM STDIN is not supported in a pg-actions step');
+  }
+
+  handleCopyData(): void {}
+
+  private fail(error: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.reject(error);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Turns PostgreSQL's text values into JSON-safe, exact JavaScript values. Installed per pool
+ * (pg's `types` option), never process-wide, so a host's own pg usage is left alone.
+ *   bigint, numeric, money → string (no precision loss)      json, jsonb → parsed
+ *   int2, int4, oid → number      float → number, or "NaN"/"Infinity"/"-Infinity" as strings
+ *   timestamp(tz), date, time → ISO 8601 text, exact to the microsecond     bytea → base64
+ *   arrays of these → arrays       anything else → the server's text
+ */
+import { parse as parseArray } from 'postgres-array';
+
+type Parser = (text: string) => unknown;
+
+const identity: Parser = (text) => text;
+const toNumber: Parser = (text) => Number(text);
+const toFloat: Parser = (text) => {
+  const value = Number(text);
+  return Number.isFinite(value) ? value : text === 'NaN' ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity';
+};
+const toBoolean: Parser = (text) => text === 't' || text === 'true';
+const toJson: Parser = (text) => JSON.parse(text);
+const toBase64: Parser = (text) =>
+  text.startsWith('\\x') ? Buffer.from(text.slice(2), 'hex').toString('base64') : Buffer.from(unescapeBytea(text), 'latin1').toString('base64');
+
+/** "2026-01-15 10:30:00.5+00" → "2026-01-15T10:30:00.5Z"; "+05:30" offsets kept; infinity and BC kept as sent. */
+const toIsoTimestamp: Parser = (text) => {
+  const match = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d(?::?\d\d){0,2})?$/.exec(text);
+  if (!match) return text;
+  const [, date, time, offset] = match;
+  return `${date}T${time}${offset === undefined ? '' : isoOffset(offset)}`;
+};
+const toIsoTime: Parser = (text) => {
+  const match = /^(\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d(?::?\d\d){0,2})$/.exec(text);
+  return match ? match[1]! + isoOffset(match[2]!) : text;
+};
+
+function isoOffset(offset: string): string {
+  const [hours, minutes = '00', seconds] = offset.slice(1).split(':');
+  if (/^0+$/.test(hours! + minutes + (seconds ?? ''))) return 'Z';
+  return `${offset[0]}${hours}:${minutes}${seconds ? ':' + seconds : ''}`;
+}
+
+/** The legacy "escape" bytea format: backslash-octal sequences. */
+function unescapeBytea(text: string): string {
+  return text.replace(/\\(\\|[0-7]{3})/g, (_, code: string) => (code === '\\' ? '\\' : String.fromCharCode(parseInt(code, 8))));
+}
+
+const SCALARS: Record<number, Parser> = {
+  16: toBoolean, // bool
+  17: toBase64, // bytea
+  20: identity, // int8
+  21: toNumber, // int2
+  23: toNumber, // int4
+  26: toNumber, // oid
+  114: toJson, // json
+  700: toFloat, // float4
+  701: toFloat, // float8
+  790: identity, // money
+  1082: identity, // date: already ISO 8601 (YYYY-MM-DD) in the default DateStyle
+  1083: identity, // time
+  1114: toIsoTimestamp, // timestamp
+  1184: toIsoTimestamp, // timestamptz
+  1266: toIsoTime, // timetz
+  1700: identity, // numeric
+  3802: toJson, // jsonb
+};
+
+/** Array type OID → element type OID, for the element types with a parser above or plain text. */
+const ARRAYS: Record<number, number> = {
+  1000: 16, 1001: 17, 1016: 20, 1005: 21, 1007: 23, 1028: 26, 199: 114, 1021: 700, 1022: 701, 791: 790,
+  1182: 1082, 1183: 1083, 1115: 1114, 1185: 1184, 1270: 1266, 1231: 1700, 3807: 3802,
+  // text-like elements: kept as strings
+  1002: 25, 1003: 25, 1009: 25, 1014: 25, 1015: 25, 2951: 25, 1041: 25, 651: 25, 1040: 25, 1187: 25, 1561: 25, 1563: 25,
+};
+
+const parsers = new Map<number, Parser>();
+function parserFor(oid: number): Parser {
+  let parser = parsers.get(oid);
+  if (!parser) {
+    const element = ARRAYS[oid];
+    if (element !== undefined) {
+      const elementParser = SCALARS[element] ?? identity;
+      // box[] uses ';' as its delimiter and is not listed, so ',' is right for every array here.
+      parser = (text) => parseArray(text, elementParser);
+    } else {
+      parser = SCALARS[oid] ?? identity;
+    }
+    parsers.set(oid, parser);
+  }
+  return parser;
+}
+
+/** The object pg's `types` option expects. Binary format is never requested by pg-actions. */
+export const jsonSafeTypes = {
+  getTypeParser: (oid: number, format?: string): Parser => (format === 'binary' ? (value: unknown) => value : parserFor(oid)) as Parser,
+};

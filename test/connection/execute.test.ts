@@ -1,0 +1,147 @@
+import { closeAll, execute, PgActionsError } from '../../connection/index.js';
+import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('execute');
+  await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE, status text DEFAULT 'active')`);
+  await db.sql(`INSERT INTO users (name, email) VALUES ('Ada', 'ada@example.com'), ('Grace', 'grace@example.com')`);
+});
+afterAll(async () => {
+  await closeAll();
+  await db.drop();
+});
+
+async function failure(promise: Promise<unknown>): Promise<PgActionsError> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).toBeInstanceOf(PgActionsError);
+    return error as PgActionsError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+test('binds values server-side and returns rows, command and count', async () => {
+  const result = await execute(db.config, { text: 'SELECT id, name FROM users WHERE email = $1', values: ['grace@example.com'] });
+  expect(result.command).toBe('SELECT');
+  expect(result.rowCount).toBe(1);
+  expect(result.rows).toEqual([{ id: 2, name: 'Grace' }]);
+});
+
+test('a value full of SQL is data, not SQL', async () => {
+  const evil = "x'); DROP TABLE users; --";
+  const result = await execute(db.config, { text: 'SELECT $1::text AS v', values: [evil] });
+  expect(result.rows[0]!.v).toBe(evil);
+  expect(await db.sql('SELECT count(*)::int AS n FROM users')).toEqual([{ n: 2 }]);
+});
+
+test('only one statement can run per step', async () => {
+  const error = await failure(execute(db.config, { text: 'SELECT 1; DELETE FROM users' }));
+  expect(error.code).toBe('SYNTAX_ERROR');
+  expect(await db.sql('SELECT count(*)::int AS n FROM users')).toEqual([{ n: 2 }]);
+});
+
+test('types come back JSON-safe and exact', async () => {
+  const { rows } = await execute(db.config, {
+    text: `SELECT 9007199254740993::bigint AS big, 12345678901234567890.123456789::numeric AS num, 1.5::float8 AS f,
+                  'NaN'::float8 AS nan, true AS b, '2026-01-15 10:30:00.123456+00'::timestamptz AS ts,
+                  '2026-01-15 10:30:00'::timestamp AS tsl, '2026-01-15'::date AS d, '{"a":[1,2]}'::jsonb AS j,
+                  '\\xdeadbeef'::bytea AS bin, ARRAY[1,2,NULL]::int[] AS ints, ARRAY['a','b,c','"q"']::text[] AS texts,
+                  ARRAY[9007199254740993]::bigint[] AS bigs, NULL::text AS nothing, 42::int2 AS small`,
+  });
+  expect(rows[0]).toEqual({
+    big: '9007199254740993',
+    num: '12345678901234567890.123456789',
+    f: 1.5,
+    nan: 'NaN',
+    b: true,
+    ts: '2026-01-15T10:30:00.123456Z',
+    tsl: '2026-01-15T10:30:00',
+    d: '2026-01-15',
+    j: { a: [1, 2] },
+    bin: Buffer.from('deadbeef', 'hex').toString('base64'),
+    ints: [1, 2, null],
+    texts: ['a', 'b,c', '"q"'],
+    bigs: ['9007199254740993'],
+    nothing: null,
+    small: 42,
+  });
+  expect(JSON.parse(JSON.stringify(rows))).toEqual(rows);
+});
+
+test('parameters of every JavaScript kind are bound', async () => {
+  const when = new Date('2026-03-04T05:06:07.089Z');
+  const { rows } = await execute(db.config, {
+    text: 'SELECT $1::int[] AS arr, $2::jsonb AS obj, $3::timestamptz AS at, $4::boolean AS flag, $5::text AS missing, $6::bytea AS raw',
+    values: [[3, 4], { k: "it's" }, when, false, null, Buffer.from([0, 1, 2])],
+  });
+  expect(rows[0]).toEqual({ arr: [3, 4], obj: { k: "it's" }, at: '2026-03-04T05:06:07.089Z', flag: false, missing: null, raw: 'AAEC' });
+});
+
+test('a column named __proto__ is a plain value', async () => {
+  const { rows } = await execute(db.config, { text: `SELECT 1 AS "__proto__", 2 AS "constructor"` });
+  expect(Object.getPrototypeOf(rows[0])).toBe(Object.prototype);
+  expect(Object.entries(rows[0]!)).toEqual([['__proto__', 1], ['constructor', 2]]);
+});
+
+test('readOnly refuses writes and changes nothing', async () => {
+  const error = await failure(execute(db.config, { text: `UPDATE users SET status = 'x'`, readOnly: true }));
+  expect(error.code).toBe('READ_ONLY_VIOLATION');
+  expect(error.sqlstate).toBe('25006');
+  expect(await db.sql(`SELECT count(*)::int AS n FROM users WHERE status = 'x'`)).toEqual([{ n: 0 }]);
+  // the pooled connection is clean afterwards: a write outside readOnly works
+  const ok = await execute(db.config, { text: `SELECT count(*)::int AS n FROM users` , readOnly: true });
+  expect(ok.rows).toEqual([{ n: 2 }]);
+});
+
+test('expectCommands rolls back a statement of another kind', async () => {
+  const error = await failure(execute(db.config, { text: 'DELETE FROM users', expectCommands: ['UPDATE'], actionName: 'Update Rows' }));
+  expect(error.code).toBe('INVALID_INPUT');
+  expect(error.message).toMatch(/Update Rows only runs UPDATE statements; this one is a DELETE/);
+  expect(await db.sql('SELECT count(*)::int AS n FROM users')).toEqual([{ n: 2 }]);
+  const ok = await execute(db.config, { text: `UPDATE users SET status = 'active' WHERE id = $1`, values: [1], expectCommands: ['UPDATE'] });
+  expect(ok).toMatchObject({ command: 'UPDATE', rowCount: 1 });
+});
+
+test('the timeout cancels the statement on the server', async () => {
+  const marker = `timeout-${Date.now()}`;
+  const started = Date.now();
+  const error = await failure(execute(db.config, { text: `SELECT pg_sleep(30), $1::text`, values: [marker], timeoutMs: 300 }));
+  const elapsed = Date.now() - started;
+  expect(error.code).toBe('QUERY_TIMEOUT');
+  expect(elapsed).toBeLessThan(5000);
+  await new Promise((resolve) => setTimeout(resolve, 250));
+  const running = await db.sql(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid()`);
+  expect(running).toEqual([{ n: 0 }]);
+  // the pool still works afterwards, with the default timeout restored
+  const after = await execute(db.config, { text: `SELECT current_setting('statement_timeout') AS t` });
+  expect(after.rows[0]!.t).toBe('1min');
+});
+
+test('the result cap stops reading as soon as it is passed', async () => {
+  const error = await failure(
+    execute(db.config, { text: `SELECT repeat('x', 1000) AS filler FROM generate_series(1, 100000)`, maxResultBytes: 64 * 1024 }),
+  );
+  expect(error.code).toBe('RESULT_TOO_LARGE');
+  expect(error.message).toMatch(/64 KB/);
+  const after = await execute(db.config, { text: 'SELECT 1 AS one' });
+  expect(after.rows).toEqual([{ one: 1 }]);
+});
+
+test('a terminated backend is replaced on the next step', async () => {
+  const { rows } = await execute(db.config, { text: 'SELECT pg_backend_pid() AS pid' });
+  await db.sql('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const next = await execute(db.config, { text: 'SELECT 2 AS two' });
+  expect(next.rows).toEqual([{ two: 2 }]);
+});
+
+test('a backend terminated mid-statement is CONNECTION_LOST, and the next step works', async () => {
+  const pending = execute(db.config, { text: `SELECT pg_sleep(10), 'mid-query-marker'` });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  await db.sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%mid-query-marker%' AND pid <> pg_backend_pid()`);
+  const error = await failure(pending);
+  expect(error.code).toBe('CONNECTION_LOST');
+  expect((await execute(db.config, { text: 'SELECT 3 AS three' })).rows).toEqual([{ three: 3 }]);
+});

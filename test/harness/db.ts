@@ -1,0 +1,59 @@
+/**
+ * A fresh database per test file on the suite's server (PG_TEST_URL), so files never see each
+ * other's tables. Works the same against the embedded server and an existing one.
+ */
+import pg from 'pg';
+import { randomBytes } from 'node:crypto';
+import type { ConnectionConfig } from '../../connection/index.js';
+
+export function serverUrl(): string {
+  const url = process.env.PG_TEST_URL;
+  if (!url) throw new Error('PG_TEST_URL is not set: run the suite through jest (its global setup starts a server)');
+  return url;
+}
+
+/** The suite server's admin connection as a pg-actions ConnectionConfig. */
+export function adminConfig(database?: string): ConnectionConfig {
+  const url = new URL(serverUrl());
+  return {
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    user: decodeURIComponent(url.username),
+    password: decodeURIComponent(url.password),
+    database: database ?? (url.pathname.slice(1) || 'postgres'),
+    sslMode: (url.searchParams.get('sslmode') as ConnectionConfig['sslMode']) ?? 'prefer',
+  };
+}
+
+export interface TestDatabase {
+  name: string;
+  config: ConnectionConfig;
+  /** Runs SQL as the admin on this database (setup and assertions; not the code under test). */
+  sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
+  drop(): Promise<void>;
+}
+
+export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase> {
+  const name = `${prefix}_${randomBytes(4).toString('hex')}`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
+  const admin = new pg.Client({ connectionString: serverUrl() });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const config = adminConfig(name);
+  const client = new pg.Client({ ...config, ssl: false, password: config.password });
+  await client.connect();
+  return {
+    name,
+    config,
+    async sql(text, values) {
+      return (await client.query(text, values)).rows;
+    },
+    async drop() {
+      await client.end();
+      const dropper = new pg.Client({ connectionString: serverUrl() });
+      await dropper.connect();
+      await dropper.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => {});
+      await dropper.end();
+    },
+  };
+}
