@@ -9,4 +9,5 @@ export default {
   globalSetup: '<rootDir>/test/harness/global-setup.js',
   globalTeardown: '<rootDir>/test/harness/global-teardown.js',
   testTimeout: 30000,
+  reporters: ['default', '<rootDir>/test/harness/summary-reporter.js'],
 };

@@ -206,3 +206,22 @@ export function redact(text: string, secrets: readonly string[]): string {
   for (const secret of secrets) if (secret.length >= 4) result = result.split(secret).join('••••••');
   return result;
 }
+
+/** For the docs: which server SQLSTATEs and client conditions produce each code (derived from the tables above). */
+export const SQLSTATE_SOURCES: Partial<Record<ErrorCode, string>> = (() => {
+  const sources: Partial<Record<ErrorCode, string[]>> = {};
+  const add = (code: ErrorCode, what: string) => (sources[code] ??= []).push(what);
+  for (const [sqlstate, code] of Object.entries(BY_SQLSTATE)) add(code, `SQLSTATE \`${sqlstate}\``);
+  for (const [prefix, code] of Object.entries(BY_SQLSTATE_CLASS)) add(code, `SQLSTATE class \`${prefix}\``);
+  for (const [socketCode, code] of Object.entries(BY_SOCKET_CODE)) add(code, `socket \`${socketCode}\``);
+  add('SSL_CERTIFICATE_INVALID', 'TLS verification failure (untrusted chain, host-name mismatch, expired)');
+  add('SSL_NOT_SUPPORTED', 'the server answers "N" to the SSL request');
+  add('SSL_REQUIRED', 'SQLSTATE `28000` on a plaintext attempt when the server accepts TLS');
+  add('CONNECTION_TIMEOUT', 'no complete connection within `connectTimeoutMs`');
+  add('QUERY_TIMEOUT', 'the step deadline (`statementTimeoutMs` or the step override)');
+  add('RESULT_TOO_LARGE', 'rows passing `maxResultBytes` while streaming');
+  add('INVALID_INPUT', 'schema validation of configuration or input; parameter count mismatch (`08P01`); a statement of the wrong kind');
+  add('TEMPLATE_ERROR', 'rendering `{{ }}` templates');
+  add('DATABASE_ERROR', 'any other SQLSTATE (kept in `sqlstate`)');
+  return Object.fromEntries(Object.entries(sources).map(([code, list]) => [code, list.join(', ')]));
+})();

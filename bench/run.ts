@@ -1,0 +1,116 @@
+/**
+ * `npm run bench`: ratios from one run against an embedded PostgreSQL, baselines measured in the
+ * same run. Figures are printed, not asserted: the tests prove behaviour, this shows cost.
+ */
+import pg from 'pg';
+import { closeAll, execute, PgActionsError, type ConnectionConfig } from '../connection/index.js';
+import { startEmbeddedDatabase } from '../cli/embedded-database.js';
+
+const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const ms = (value: number) => `${value.toFixed(3)} ms`;
+const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
+const gc = () => (globalThis as { gc?: () => void }).gc?.();
+
+/**
+ * Per-step median latency of execute() vs raw Pool.query, measured call by call in rotating
+ * order so that drift (other load, GC, CPU frequency) hits every side alike.
+ */
+async function stepOverhead(config: ConnectionConfig, raw: pg.Pool) {
+  const text = 'SELECT id, name, email FROM bench_users WHERE id = $1';
+  const sides = {
+    baseline: (id: number) => raw.query(text, [id]),
+    ours: (id: number) => execute(config, { text, values: [id] }),
+    oursReadOnly: (id: number) => execute(config, { text, values: [id], readOnly: true }),
+  };
+  const names = Object.keys(sides) as (keyof typeof sides)[];
+  const times = { baseline: [] as number[], ours: [] as number[], oursReadOnly: [] as number[] };
+  for (let i = 0; i < STEPS + 500; i++) {
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(i + k) % names.length]!;
+      const started = performance.now();
+      await sides[name]((i % 1000) + 1);
+      if (i >= 500) times[name].push(performance.now() - started); // the first 500 warm up
+    }
+  }
+  return { baseline: median(times.baseline), ours: median(times.ours), oursReadOnly: median(times.oursReadOnly) };
+}
+
+/** From the deadline to the moment pg_stat_activity shows the statement gone. */
+async function cancelLatency(config: ConnectionConfig, monitor: pg.Pool) {
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const marker = `bench-cancel-${i}-${Date.now()}`;
+    const timeoutMs = 500;
+    const started = performance.now();
+    const step = execute(config, { text: `SELECT pg_sleep(30), '${marker}'`, timeoutMs }).catch((error: unknown) => error);
+    const deadline = started + timeoutMs;
+    let gone = NaN;
+    while (performance.now() - started < 10_000) {
+      const { rows } = await monitor.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1`, [`%${marker}%`]);
+      if (rows[0].n === 0 && performance.now() > started + 50) {
+        gone = performance.now();
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const error = await step;
+    if (!(error instanceof PgActionsError) || error.code !== 'QUERY_TIMEOUT') throw new Error('expected QUERY_TIMEOUT');
+    samples.push(gone - deadline);
+  }
+  return { median: median(samples), max: Math.max(...samples) };
+}
+
+async function watchRss<T>(work: () => Promise<T>): Promise<{ result: T; rssGrowth: number; ms: number }> {
+  gc();
+  const before = process.memoryUsage().rss;
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 2);
+  const started = performance.now();
+  const result = await work();
+  const elapsed = performance.now() - started;
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage().rss);
+  return { result, rssGrowth: peak - before, ms: elapsed };
+}
+
+async function capAbort(config: ConnectionConfig, raw: pg.Pool) {
+  const rawRead = await watchRss(() => raw.query(`SELECT repeat('x', 1000) AS filler, generate_series(1, 10240) AS n`));
+  const capped = await watchRss(() =>
+    execute(config, { text: `SELECT repeat('x', 1000) AS filler, generate_series(1, 1048576) AS n` }).catch((error: unknown) => error),
+  );
+  if (!(capped.result instanceof PgActionsError) || capped.result.code !== 'RESULT_TOO_LARGE') throw new Error('expected RESULT_TOO_LARGE');
+  return { rawRead, capped };
+}
+
+async function main() {
+  console.error('starting an embedded PostgreSQL for the bench…');
+  const db = await startEmbeddedDatabase();
+  const config: ConnectionConfig = { host: db.host, port: db.port, user: db.user, password: db.password, database: 'postgres', sslMode: 'disable' };
+  const raw = new pg.Pool({ host: db.host, port: db.port, user: db.user, password: db.password, database: 'postgres', max: 10 });
+  try {
+    await raw.query(`CREATE TABLE bench_users (id int PRIMARY KEY, name text, email text)`);
+    await raw.query(`INSERT INTO bench_users SELECT g, 'user ' || g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g`);
+
+    const overhead = await stepOverhead(config, raw);
+    const cancel = await cancelLatency(config, raw);
+    const cap = await capAbort(config, raw);
+    const rows = [
+      ['one-row lookup, raw pg Pool.query (baseline)', ms(overhead.baseline), '1.00×', ''],
+      ['one-row lookup, connection execute()', ms(overhead.ours), `${(overhead.ours / overhead.baseline).toFixed(2)}×`, 'goal ≤ 1.10×'],
+      ['one-row lookup, execute() READ ONLY (BEGIN…COMMIT pipelined)', ms(overhead.oursReadOnly), `${(overhead.oursReadOnly / overhead.baseline).toFixed(2)}×`, ''],
+      ['deadline → statement gone from pg_stat_activity (median / max of 5)', `${ms(cancel.median)} / ${ms(cancel.max)}`, '', 'goal ≤ 250 ms'],
+      ['raw read of 10 MB (baseline)', ms(cap.rawRead.ms), '1.00×', `RSS +${mb(cap.rawRead.rssGrowth)}`],
+      ['1 GB result with the 10 MB cap → RESULT_TOO_LARGE', ms(cap.capped.ms), `${(cap.capped.ms / cap.rawRead.ms).toFixed(2)}×`, `RSS +${mb(cap.capped.rssGrowth)} (goal ≤ 40 MB)`],
+    ];
+    const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
+    console.log(`\npg-actions bench (${STEPS} steps per side, PostgreSQL embedded on loopback, Node ${process.version})\n`);
+    for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  │ '));
+  } finally {
+    await raw.end();
+    await closeAll();
+    await db.dispose();
+  }
+}
+
+await main();
