@@ -5,3 +5,4 @@ export { testConnection, type ConnectionDiagnosis, type ConnectionTestResult } f
 export { closeAll } from './pools.js';
 export * from './errors/index.js';
 export { quoteIdentifier, quoteQualifiedName, splitQualifiedName } from './identifiers.js';
+export { describeTable, forgetTables, type ColumnInfo, type TableInfo } from './catalog.js';

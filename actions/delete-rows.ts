@@ -1,0 +1,28 @@
+/** Delete Rows: a DELETE; any other kind of statement is rolled back and refused. */
+import inputSchema from '../schemas/actions/delete-rows.input.schema.json' with { type: 'json' };
+import outputSchema from '../schemas/actions/delete-rows.output.schema.json' with { type: 'json' };
+import type { DeleteRowsInput, DeleteRowsOutput } from '../schemas/types.gen.js';
+import { defineAction } from './definition.js';
+import { queryStatement } from './query-statement.js';
+
+export const deleteRows = defineAction<DeleteRowsInput, DeleteRowsOutput>({
+  key: 'delete-rows',
+  name: 'Delete Rows',
+  description:
+    'Delete rows with a DELETE statement. The statement runs in a transaction that is committed only if it ' +
+    'really was a DELETE; anything else is rolled back and refused with INVALID_INPUT.',
+  input: inputSchema,
+  output: outputSchema,
+  example: {
+    setup: [
+      `CREATE TABLE sessions (id serial PRIMARY KEY, token text, expires_at timestamptz)`,
+      `INSERT INTO sessions (token, expires_at) SELECT 'old-' || g, '2026-01-01T00:00:00Z' FROM generate_series(1, 15) g`,
+      `INSERT INTO sessions (token, expires_at) VALUES ('fresh', '2026-12-31T00:00:00Z')`,
+    ],
+    input: { query: 'DELETE FROM sessions\nWHERE expires_at < $1', parameters: ['{{now}}'] },
+    context: { now: '2026-01-15T10:30:00.000Z' },
+    output: { rowCount: 15 },
+  },
+  prepare: ({ input, context }) => queryStatement(input, context, { expectCommands: ['DELETE'], actionName: 'Delete Rows' }),
+  shape: (result) => ({ rowCount: result.rowCount }),
+});

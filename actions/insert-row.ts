@@ -1,0 +1,86 @@
+/**
+ * Insert Row: one row from a column → value map. The only action that writes identifiers into
+ * SQL, and it does so through connection/identifiers (quoted, never concatenated raw).
+ */
+import { describeTable, PgActionsError, quoteIdentifier, quoteQualifiedName, type Statement } from '../connection/index.js';
+import inputSchema from '../schemas/actions/insert-row.input.schema.json' with { type: 'json' };
+import outputSchema from '../schemas/actions/insert-row.output.schema.json' with { type: 'json' };
+import type { InsertRowInput, InsertRowOutput } from '../schemas/types.gen.js';
+import { renderValue } from '../templating/index.js';
+import { defineAction } from './definition.js';
+
+interface InsertStatement extends Statement {
+  /** Primary-key columns of the table, in key order, to read insertedId from the returned row. */
+  primaryKey: readonly string[];
+}
+
+export const insertRow = defineAction<InsertRowInput, InsertRowOutput, InsertStatement>({
+  key: 'insert-row',
+  name: 'Insert Row',
+  description:
+    'Insert a new row into a table. Column names are quoted for you; values are bound, and may be templates. ' +
+    'Returns the primary key value and the row as stored.',
+  input: inputSchema,
+  output: outputSchema,
+  example: {
+    setup: [
+      `CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL,
+         status text NOT NULL DEFAULT 'active', created_at timestamptz NOT NULL DEFAULT now())`,
+    ],
+    input: {
+      table: 'users',
+      columns: { name: '{{trigger.name}}', email: '{{trigger.email}}', status: 'active', created_at: '{{now}}' },
+    },
+    context: { trigger: { name: 'John Doe', email: 'john@example.com' }, now: '2026-01-15T10:30:00.000Z' },
+    output: {
+      insertedId: 1,
+      rowCount: 1,
+      row: { id: 1, name: 'John Doe', email: 'john@example.com', status: 'active', created_at: '2026-01-15T10:30:00Z' },
+    },
+  },
+  async prepare({ input, context, connection }) {
+    const table = renderValue(input.table, context, 'input.table');
+    if (typeof table !== 'string' || table === '') {
+      throw new PgActionsError('INVALID_INPUT', { message: 'input.table must render to a table name', problems: ['input.table must render to a table name'] });
+    }
+    const target = quoteQualifiedName(table, 'input.table');
+    const info = await describeTable(connection, table);
+    const names = Object.keys(input.columns);
+    const values = names.map((name) => {
+      const value = renderValue(input.columns[name], context, columnPath(name));
+      return info?.columns.find((column) => column.name === name)?.isJson ? asJsonText(value) : value;
+    });
+    const text = names.length
+      ? `INSERT INTO ${target} (${names.map((name) => quoteIdentifier(name, columnPath(name))).join(', ')}) ` +
+        `VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING *`
+      : `INSERT INTO ${target} DEFAULT VALUES RETURNING *`;
+    return { text, values, timeoutMs: input.timeoutMs, maxResultBytes: input.maxResultBytes, primaryKey: info?.primaryKey ?? [] };
+  },
+  shape(result, _args, statement) {
+    const row = result.rows[0] ?? {};
+    const key = statement.primaryKey;
+    const insertedId = key.length === 0 ? null : key.length === 1 ? (row[key[0]!] as string | number) : Object.fromEntries(key.map((k) => [k, row[k]]));
+    return { insertedId, rowCount: result.rowCount, row };
+  },
+});
+
+function columnPath(name: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? `input.columns.${name}` : `input.columns[${JSON.stringify(name)}]`;
+}
+
+/**
+ * A json/jsonb column takes JSON text. Objects, arrays, numbers and booleans are serialised; a
+ * string that already is a JSON document is sent as it is, any other string as a JSON string.
+ */
+function asJsonText(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') {
+    try {
+      JSON.parse(value);
+      return value;
+    } catch {
+      return JSON.stringify(value);
+    }
+  }
+  return JSON.stringify(value instanceof Date ? value.toISOString() : value);
+}

@@ -1,0 +1,30 @@
+/** Update Rows: an UPDATE; any other kind of statement is rolled back and refused. */
+import inputSchema from '../schemas/actions/update-rows.input.schema.json' with { type: 'json' };
+import outputSchema from '../schemas/actions/update-rows.output.schema.json' with { type: 'json' };
+import type { UpdateRowsInput, UpdateRowsOutput } from '../schemas/types.gen.js';
+import { defineAction } from './definition.js';
+import { queryStatement } from './query-statement.js';
+
+export const updateRows = defineAction<UpdateRowsInput, UpdateRowsOutput>({
+  key: 'update-rows',
+  name: 'Update Rows',
+  description:
+    'Update existing rows with an UPDATE statement. The statement runs in a transaction that is committed only ' +
+    'if it really was an UPDATE; anything else is rolled back and refused with INVALID_INPUT.',
+  input: inputSchema,
+  output: outputSchema,
+  example: {
+    setup: [
+      `CREATE TABLE users (id serial PRIMARY KEY, name text, email text UNIQUE, status text, updated_at timestamptz)`,
+      `INSERT INTO users (name, email, status) VALUES ('John Doe', 'john@example.com', 'active')`,
+    ],
+    input: {
+      query: 'UPDATE users\nSET status = $1, updated_at = $2\nWHERE email = $3',
+      parameters: ['inactive', '{{now}}', '{{trigger.email}}'],
+    },
+    context: { trigger: { email: 'john@example.com' }, now: '2026-01-15T10:30:00.000Z' },
+    output: { rowCount: 1 },
+  },
+  prepare: ({ input, context }) => queryStatement(input, context, { expectCommands: ['UPDATE'], actionName: 'Update Rows' }),
+  shape: (result) => ({ rowCount: result.rowCount }),
+});

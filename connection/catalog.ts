@@ -1,0 +1,114 @@
+/**
+ * What the server says about a table's columns: types, nullability, defaults, keys. Used by
+ * Insert Row (primary key for insertedId, json columns) and by the pickers a host shows.
+ * Cached per connection and table for a short while, since a step may run thousands of times.
+ */
+import { execute } from './execute.js';
+import { splitQualifiedName } from './identifiers.js';
+
+export interface ColumnInfo {
+  name: string;
+  /** As PostgreSQL writes it: "integer", "character varying(255)", "jsonb", "text[]". */
+  type: string;
+  /** pg_type.typcategory: 'A' array, 'N' numeric, 'S' string, 'U' user (json, jsonb)… */
+  category: string;
+  isJson: boolean;
+  isArray: boolean;
+  nullable: boolean;
+  default: string | null;
+  isIdentity: boolean;
+  isGenerated: boolean;
+  inPrimaryKey: boolean;
+  inUniqueKey: boolean;
+  /** A value must be given on insert: NOT NULL, no default, not identity or generated. */
+  requiredOnInsert: boolean;
+}
+
+export interface TableInfo {
+  schema: string;
+  name: string;
+  columns: ColumnInfo[];
+  primaryKey: string[];
+}
+
+const COLUMNS_SQL = `
+SELECT n.nspname AS schema, c.relname AS table, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
+       t.typcategory AS category, t.typname IN ('json', 'jsonb') AS is_json, a.attnotnull AS not_null,
+       pg_get_expr(d.adbin, d.adrelid) AS default_expr, a.attidentity <> '' AS is_identity, a.attgenerated <> '' AS is_generated,
+       coalesce((SELECT bool_or(i.indisprimary) FROM pg_index i WHERE i.indrelid = c.oid AND a.attnum = ANY(i.indkey)), false) AS in_pk,
+       coalesce((SELECT bool_or(i.indisunique AND NOT i.indisprimary) FROM pg_index i WHERE i.indrelid = c.oid AND a.attnum = ANY(i.indkey)), false) AS in_unique,
+       array_position((SELECT i.indkey::int2[] FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), a.attnum) AS pk_position
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  JOIN pg_type t ON t.oid = a.atttypid
+  LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+ WHERE c.oid = to_regclass($1)
+ ORDER BY a.attnum`;
+
+interface ColumnRow {
+  schema: string;
+  table: string;
+  name: string;
+  type: string;
+  category: string;
+  is_json: boolean;
+  not_null: boolean;
+  default_expr: string | null;
+  is_identity: boolean;
+  is_generated: boolean;
+  in_pk: boolean;
+  in_unique: boolean;
+  pk_position: number | null;
+}
+
+const CACHE_MS = 30_000;
+const cache = new Map<string, { at: number; info: Promise<TableInfo | undefined> }>();
+
+/**
+ * Columns of `table` ("name" or "schema.name", resolved on the search_path as PostgreSQL does),
+ * or undefined when no such table is visible to the user.
+ */
+export function describeTable(connection: unknown, table: string, field = 'input.table'): Promise<TableInfo | undefined> {
+  // Validate and normalise the name the way the INSERT will quote it.
+  const parts = splitQualifiedName(table, field);
+  const regclass = parts.map((part) => '"' + part.replace(/"/g, '""') + '"').join('.');
+  const key = JSON.stringify([connection, regclass]);
+  const hit = cache.get(key);
+  if (hit && Date.now() - hit.at < CACHE_MS) return hit.info;
+  const info = load(connection, regclass);
+  cache.set(key, { at: Date.now(), info });
+  info.catch(() => cache.delete(key));
+  if (cache.size > 1000) cache.delete(cache.keys().next().value!);
+  return info;
+}
+
+/** Forget cached table shapes (after DDL, or when a statement failed on a stale shape). */
+export function forgetTables(): void {
+  cache.clear();
+}
+
+async function load(connection: unknown, regclass: string): Promise<TableInfo | undefined> {
+  const { rows } = await execute(connection, { text: COLUMNS_SQL, values: [regclass], readOnly: true });
+  const columns = rows as unknown as ColumnRow[];
+  if (columns.length === 0) return undefined;
+  return {
+    schema: columns[0]!.schema,
+    name: columns[0]!.table,
+    columns: columns.map((c) => ({
+      name: c.name,
+      type: c.type,
+      category: c.category,
+      isJson: c.is_json,
+      isArray: c.category === 'A',
+      nullable: !c.not_null,
+      default: c.default_expr,
+      isIdentity: c.is_identity,
+      isGenerated: c.is_generated,
+      inPrimaryKey: c.in_pk,
+      inUniqueKey: c.in_unique,
+      requiredOnInsert: c.not_null && c.default_expr === null && !c.is_identity && !c.is_generated,
+    })),
+    primaryKey: columns.filter((c) => c.pk_position !== null).sort((a, b) => a.pk_position! - b.pk_position!).map((c) => c.name),
+  };
+}

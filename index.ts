@@ -1,0 +1,8 @@
+/** pg-actions: the PostgreSQL step for workflow-automation products. */
+export { actions, findAction, runAction, preview, validateInput, type ActionKey, type ActionDefinition, type StepContext, type StepRequest } from './actions/index.js';
+export {
+  testConnection, closeAll, describeTable, PgActionsError, isPgActionsError, ERROR_CODES, ERROR_CATALOGUE,
+  type ConnectionConfig, type ConnectionDiagnosis, type ConnectionTestResult, type ErrorCode, type ColumnInfo, type TableInfo,
+} from './connection/index.js';
+export type { TemplateContext } from './templating/index.js';
+export type * from './schemas/types.gen.js';
