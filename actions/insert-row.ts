@@ -43,18 +43,13 @@ export const insertRow = defineAction<InsertRowInput, InsertRowOutput, InsertSta
     if (typeof table !== 'string' || table === '') {
       throw new PgActionsError('INVALID_INPUT', { message: 'input.table must render to a table name', problems: ['input.table must render to a table name'] });
     }
-    const target = quoteQualifiedName(table, 'input.table');
     const info = await describeTable(connection, table);
     const names = Object.keys(input.columns);
     const values = names.map((name) => {
       const value = renderValue(input.columns[name], context, columnPath(name));
       return info?.columns.find((column) => column.name === name)?.isJson ? asJsonText(value) : value;
     });
-    const text = names.length
-      ? `INSERT INTO ${target} (${names.map((name) => quoteIdentifier(name, columnPath(name))).join(', ')}) ` +
-        `VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING *`
-      : `INSERT INTO ${target} DEFAULT VALUES RETURNING *`;
-    return { text, values, timeoutMs: input.timeoutMs, maxResultBytes: input.maxResultBytes, primaryKey: info?.primaryKey ?? [] };
+    return { text: insertText(table, names), values, timeoutMs: input.timeoutMs, maxResultBytes: input.maxResultBytes, primaryKey: info?.primaryKey ?? [] };
   },
   shape(result, _args, statement) {
     const row = result.rows[0] ?? {};
@@ -63,6 +58,14 @@ export const insertRow = defineAction<InsertRowInput, InsertRowOutput, InsertSta
     return { insertedId, rowCount: result.rowCount, row };
   },
 });
+
+/** The INSERT for a table and column names: every name quoted, every value a parameter. */
+export function insertText(table: string, names: readonly string[]): string {
+  const target = quoteQualifiedName(table, 'input.table');
+  if (names.length === 0) return `INSERT INTO ${target} DEFAULT VALUES RETURNING *`;
+  const columns = names.map((name) => quoteIdentifier(name, columnPath(name))).join(', ');
+  return `INSERT INTO ${target} (${columns}) VALUES (${names.map((_, i) => `$${i + 1}`).join(', ')}) RETURNING *`;
+}
 
 function columnPath(name: string): string {
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? `input.columns.${name}` : `input.columns[${JSON.stringify(name)}]`;

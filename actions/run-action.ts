@@ -2,7 +2,7 @@
  * The public way to run a step: find the action, validate connection and input (every problem
  * named, before anything touches the database), build the template context, run.
  */
-import { PgActionsError, resolveConfig, type ConnectionConfig, type Statement } from '../connection/index.js';
+import { configOf, PgActionsError, type ConnectionConfig, type Statement } from '../connection/index.js';
 import { validatorFor } from '../schemas/validate.js';
 import type { TemplateContext } from '../templating/index.js';
 import type { ActionDefinition } from './definition.js';
@@ -47,7 +47,7 @@ function validateStep(key: string, request: StepRequest) {
   if (!action) throw invalid([unknownAction(key)]);
   const problems: string[] = [];
   try {
-    resolveConfig(request.connection);
+    configOf(request.connection); // validated once per configuration object
   } catch (error) {
     if (!(error instanceof PgActionsError) || !error.problems) throw error;
     problems.push(...error.problems);

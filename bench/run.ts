@@ -4,6 +4,7 @@
  */
 import pg from 'pg';
 import { closeAll, execute, PgActionsError, type ConnectionConfig } from '../connection/index.js';
+import { runAction } from '../actions/index.js';
 import { startEmbeddedDatabase } from '../cli/embedded-database.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
@@ -18,13 +19,16 @@ const gc = () => (globalThis as { gc?: () => void }).gc?.();
  */
 async function stepOverhead(config: ConnectionConfig, raw: pg.Pool) {
   const text = 'SELECT id, name, email FROM bench_users WHERE id = $1';
+  const stepInput = { query: text, parameters: ['{{trigger.id}}'] };
   const sides = {
     baseline: (id: number) => raw.query(text, [id]),
     ours: (id: number) => execute(config, { text, values: [id] }),
     oursReadOnly: (id: number) => execute(config, { text, values: [id], readOnly: true }),
+    // A flow step as a host runs it: validated input, {{ }} rendered from trigger data, READ ONLY.
+    queryRowsStep: (id: number) => runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } }),
   };
   const names = Object.keys(sides) as (keyof typeof sides)[];
-  const times = { baseline: [] as number[], ours: [] as number[], oursReadOnly: [] as number[] };
+  const times = { baseline: [] as number[], ours: [] as number[], oursReadOnly: [] as number[], queryRowsStep: [] as number[] };
   for (let i = 0; i < STEPS + 500; i++) {
     for (let k = 0; k < names.length; k++) {
       const name = names[(i + k) % names.length]!;
@@ -33,7 +37,12 @@ async function stepOverhead(config: ConnectionConfig, raw: pg.Pool) {
       if (i >= 500) times[name].push(performance.now() - started); // the first 500 warm up
     }
   }
-  return { baseline: median(times.baseline), ours: median(times.ours), oursReadOnly: median(times.oursReadOnly) };
+  return {
+    baseline: median(times.baseline),
+    ours: median(times.ours),
+    oursReadOnly: median(times.oursReadOnly),
+    queryRowsStep: median(times.queryRowsStep),
+  };
 }
 
 /** From the deadline to the moment pg_stat_activity shows the statement gone. */
@@ -99,6 +108,7 @@ async function main() {
       ['one-row lookup, raw pg Pool.query (baseline)', ms(overhead.baseline), '1.00×', ''],
       ['one-row lookup, connection execute()', ms(overhead.ours), `${(overhead.ours / overhead.baseline).toFixed(2)}×`, 'goal ≤ 1.10×'],
       ['one-row lookup, execute() READ ONLY (BEGIN…COMMIT pipelined)', ms(overhead.oursReadOnly), `${(overhead.oursReadOnly / overhead.baseline).toFixed(2)}×`, ''],
+      ['one-row lookup, query-rows step (validated, templated, READ ONLY)', ms(overhead.queryRowsStep), `${(overhead.queryRowsStep / overhead.baseline).toFixed(2)}×`, 'goal ≤ 1.10×'],
       ['deadline → statement gone from pg_stat_activity (median / max of 5)', `${ms(cancel.median)} / ${ms(cancel.max)}`, '', 'goal ≤ 250 ms'],
       ['raw read of 10 MB (baseline)', ms(cap.rawRead.ms), '1.00×', `RSS +${mb(cap.rawRead.rssGrowth)}`],
       ['1 GB result with the 10 MB cap → RESULT_TOO_LARGE', ms(cap.capped.ms), `${(cap.capped.ms / cap.rawRead.ms).toFixed(2)}×`, `RSS +${mb(cap.capped.rssGrowth)} (goal ≤ 40 MB)`],

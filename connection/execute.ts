@@ -44,7 +44,7 @@ const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
 const resolved = new WeakMap<object, ResolvedConfig>();
 const watchedClients = new WeakSet<pg.PoolClient>();
 
-/** Validates (once per config object) and completes a connection configuration. */
+/** Validates and completes a connection configuration, once per configuration object (treat it as immutable). */
 export function configOf(config: unknown): ResolvedConfig {
   if (typeof config !== 'object' || config === null) return resolveConfig(config);
   let result = resolved.get(config);

@@ -3,7 +3,8 @@
  * server and produces exactly the documented output, which also satisfies the output schema.
  */
 import { closeAll } from '../../connection/index.js';
-import { actions, runAction } from '../../actions/index.js';
+import { readFileSync } from 'node:fs';
+import { actions, preview, runAction } from '../../actions/index.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 
@@ -28,5 +29,10 @@ describe.each(actions.map((action) => [action.key, action] as const))('%s', (key
     const output = await runAction(key, { connection: config, input: action.example.input, context: action.example.context });
     expect(output).toEqual(action.example.output);
     expect(validatorFor(action.output)(output, 'output')).toEqual([]);
+    // The SQL the docs show is what preview says the step sends.
+    const sent = await preview(key, { connection: config, input: action.example.input, context: action.example.context });
+    const doc = readFileSync(new URL(`../../docs/actions/${key}.md`, import.meta.url), 'utf8');
+    expect(doc).toContain('```sql\n' + sent.text + '\n```');
+    expect(doc).toContain(JSON.stringify(JSON.parse(JSON.stringify(sent.values)), null, 2));
   });
 });
