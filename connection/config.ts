@@ -60,7 +60,15 @@ function withoutUndefined<T extends object>(value: T): Partial<T> {
 }
 
 // Parameters that name files on this machine: a flow step must not read local files.
-const FILE_PARAMETERS = ['sslrootcert', 'sslcert', 'sslkey', 'passfile', 'service'];
+const FILE_PARAMETERS = ['sslrootcert', 'sslcert', 'sslkey', 'sslcrl', 'sslcrldir', 'passfile', 'service'];
+// What pg-actions reads from a connection string, and libpq parameters that only tune transport
+// details and are safe to ignore. Anything else is refused: a typo such as `sslmod=require`
+// must not silently leave the connection weaker than the author asked for.
+const USED_PARAMETERS = ['host', 'port', 'dbname', 'user', 'password', 'sslmode', 'application_name', 'connect_timeout'];
+const IGNORED_PARAMETERS = [
+  'fallback_application_name', 'keepalives', 'keepalives_idle', 'keepalives_interval', 'keepalives_count', 'tcp_user_timeout',
+  'client_encoding', 'sslcompression', 'sslsni', 'gssencmode', 'target_session_attrs', 'load_balance_hosts',
+];
 const SSL_MODES: readonly string[] = connectionSchema.properties.sslMode.enum;
 
 /**
@@ -73,6 +81,10 @@ export function parseConnectionString(text: string, root = 'connection'): Partia
   const fileParam = FILE_PARAMETERS.find((name) => params[name] !== undefined);
   if (fileParam) {
     throw invalid([`${field} uses ${fileParam}, which names a file on the server running the step; paste certificates into sslCa / sslCert / sslKey instead`]);
+  }
+  const unknown = Object.keys(params).filter((name) => !USED_PARAMETERS.includes(name) && !IGNORED_PARAMETERS.includes(name));
+  if (unknown.length) {
+    throw invalid([`${field} has parameter${unknown.length > 1 ? 's' : ''} pg-actions does not support: ${unknown.join(', ')} (supported: ${USED_PARAMETERS.join(', ')})`]);
   }
   const sslMode = params.sslmode;
   if (sslMode !== undefined && !SSL_MODES.includes(sslMode)) {
@@ -98,6 +110,7 @@ export function parseConnectionString(text: string, root = 'connection'): Partia
 function uriParams(uri: string, field: string): Record<string, string | undefined> {
   let parsed: ReturnType<typeof parseUri>;
   let query: URLSearchParams;
+  if (/%(?![0-9A-Fa-f]{2})/.test(uri)) throw invalid([`${field} has an invalid percent-encoded character (write % as %25)`]);
   try {
     query = new URL(uri.replace(/^postgres(ql)?:/i, 'http:')).searchParams;
     if (FILE_PARAMETERS.some((name) => query.has(name))) return Object.fromEntries(query);

@@ -63,15 +63,17 @@ export function poolFor(config: ResolvedConfig): ManagedPool {
 
 /** Checks out a client, making libpq's second attempt (allow: TLS; prefer: plaintext) when it applies. */
 export async function checkout(managed: ManagedPool): Promise<pg.PoolClient> {
+  const pool = managed.pool;
   try {
-    return await managed.pool.connect();
+    return await pool.connect();
   } catch (error) {
+    // A concurrent first step already made the second attempt and switched the pool: use it.
+    if (managed.pool !== pool) return await managed.pool.connect();
     const fallback = sslPlan(managed.config).fallback;
     if (!fallback || managed.ssl === fallback.setting || !fallbackApplies(fallback.when, error)) throw error;
-    const previous = managed.pool;
     managed.ssl = fallback.setting;
     managed.pool = createPool(managed.config, fallback.setting);
-    void previous.end().catch(() => {});
+    void pool.end().catch(() => {});
     return await managed.pool.connect();
   }
 }

@@ -197,7 +197,43 @@ function build(code: ErrorCode, message: string, init: object, context: FailureC
     message: redact(message, context.secrets),
     detail: scrub(fields.detail) as string | undefined,
     hint: scrub(fields.hint) as string | undefined,
+    cause: redactCause(fields.cause, context.secrets),
   });
+}
+
+/**
+ * The original error stays attached as `cause` for debugging, and hosts print it (util.inspect
+ * shows `[cause]`, loggers walk it), so it must not carry a secret either: a server message can
+ * echo a value equal to the password ("invalid input syntax for type integer: …"). Returns the
+ * cause itself when it holds no secret, otherwise a copy (same prototype) with every string
+ * redacted, nested errors included.
+ */
+function redactCause(cause: unknown, secrets: readonly string[], depth = 0): unknown {
+  if (!secrets.some((secret) => secret.length >= 4)) return cause;
+  if (typeof cause === 'string') return redact(cause, secrets);
+  if (typeof cause !== 'object' || cause === null || depth > 5) return cause;
+  if (Array.isArray(cause)) {
+    // AggregateError.errors, for one
+    const items = cause.map((item: unknown) => redactCause(item, secrets, depth + 1));
+    return items.some((item, i) => item !== cause[i]) ? items : cause;
+  }
+  if (!(cause instanceof Error) && Object.getPrototypeOf(cause) !== Object.prototype) return cause;
+  let changed = false;
+  const copy = Object.create(Object.getPrototypeOf(cause) as object | null) as Record<PropertyKey, unknown>;
+  for (const key of Reflect.ownKeys(cause)) {
+    const descriptor = Object.getOwnPropertyDescriptor(cause, key)!;
+    // An accessor (V8's `stack` on some versions) is read once and kept as a plain value.
+    const value = 'value' in descriptor ? descriptor.value : (cause as Record<PropertyKey, unknown>)[key];
+    const clean = redactCause(value, secrets, depth + 1);
+    if (clean !== value) changed = true;
+    Object.defineProperty(copy, key, {
+      value: clean,
+      enumerable: descriptor.enumerable ?? false,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return changed ? copy : cause;
 }
 
 /** Replaces every secret in a text; secrets shorter than 4 characters would redact noise. */

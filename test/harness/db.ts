@@ -52,7 +52,9 @@ export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase>
       await client.end();
       const dropper = new pg.Client({ connectionString: serverUrl() });
       await dropper.connect();
-      await dropper.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`).catch(() => {});
+      // (DROP DATABASE … WITH (FORCE) needs PostgreSQL 13; this works on every version.)
+      await dropper.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+      await dropper.query(`DROP DATABASE IF EXISTS "${name}"`).catch(() => {});
       await dropper.end();
     },
   };

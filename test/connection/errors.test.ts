@@ -1,0 +1,395 @@
+/**
+ * Every error code pg-actions can produce, each provoked by a real condition: a real server
+ * (the suite's, or a dedicated one started here) or a real socket. Nothing is mocked and no
+ * error is constructed by hand.
+ */
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import {
+  closeAll,
+  ERROR_CATALOGUE,
+  ERROR_CODES,
+  execute,
+  testConnection,
+  type ConnectionConfig,
+  type ErrorCode,
+  type PgActionsError,
+} from '../../connection/index.js';
+import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { eventually, failure as rejection, refusedPort, sleep, startSilentServer } from '../harness/failures.js';
+import { startServer, type TestServer } from '../harness/servers.js';
+
+/** Codes this file produced from real conditions; the last test checks it against ERROR_CODES. */
+const produced = new Set<ErrorCode>();
+
+/** The codes test/ssl.test.ts provokes against real TLS servers (another engineer's file). */
+const COVERED_BY_SSL_TESTS: readonly ErrorCode[] = ['SSL_REQUIRED', 'SSL_CERTIFICATE_INVALID'];
+/** Produced by the templating layer, not by the connection module. */
+const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = ['TEMPLATE_ERROR'];
+
+/** Awaits the failure and checks what every error must have: the code, catalogue title, a message, fixes. */
+async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<PgActionsError> {
+  const error = await rejection(promise);
+  expect({ code: error.code, message: error.message }).toEqual({ code, message: expect.any(String) });
+  expect(error.title).toBe(ERROR_CATALOGUE[code].title);
+  expect(error.message.length).toBeGreaterThan(10);
+  expect(error.fixes.length).toBeGreaterThan(0);
+  for (const fix of error.fixes) expect(fix).toMatch(/\S/);
+  produced.add(error.code);
+  return error;
+}
+
+/** For connection failures: testConnection reports the same code, without throwing. */
+async function expectTestConnectionCode(config: unknown, code: ErrorCode): Promise<PgActionsError> {
+  const result = await testConnection(config);
+  if (result.ok) throw new Error(`expected testConnection to fail with ${code}`);
+  expect(result.error.code).toBe(code);
+  expect(result.error.fixes.length).toBeGreaterThan(0);
+  return result.error;
+}
+
+let db: TestDatabase;
+let scram: TestServer; // auth: scram-sha-256, for AUTHENTICATION_FAILED
+let stoppable: TestServer; // stopped mid-query and started again
+let limited: TestServer; // max_connections = 5, nothing reserved
+const suffix = randomBytes(4).toString('hex');
+const limitedRole = `pga_errors_${suffix}`;
+const limitedPassword = `limited-${randomBytes(6).toString('hex')}`;
+
+function serverConfig(server: TestServer, extra: Partial<ConnectionConfig> = {}): ConnectionConfig {
+  return { host: server.host, port: server.port, user: server.user, password: server.password, database: 'postgres', ...extra };
+}
+
+beforeAll(async () => {
+  [db, scram, stoppable, limited] = await Promise.all([
+    createTestDatabase('errors'),
+    startServer({ auth: 'scram-sha-256' }),
+    startServer(),
+    startServer({ settings: { max_connections: '5', superuser_reserved_connections: '0' } }), // reserved_connections (16+) defaults to 0
+  ]);
+  await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE)`);
+  await db.sql(`CREATE TABLE orders (id serial PRIMARY KEY, user_id int REFERENCES users (id), qty int CONSTRAINT qty_positive CHECK (qty > 0))`);
+  await db.sql(`CREATE TABLE payroll (id int PRIMARY KEY, salary int)`);
+  await db.sql(`INSERT INTO users (name, email) VALUES ('Ada', 'ada@example.com'), ('Grace', 'grace@example.com')`);
+  await db.sql(`CREATE ROLE ${limitedRole} LOGIN PASSWORD '${limitedPassword}'`);
+  await db.sql(`REVOKE ALL ON payroll FROM PUBLIC`);
+}, 60_000);
+
+afterAll(async () => {
+  await closeAll();
+  await db.drop();
+  const admin = new pg.Client({ connectionString: process.env.PG_TEST_URL });
+  await admin.connect();
+  await admin.query(`DROP ROLE IF EXISTS ${limitedRole}`);
+  await admin.end();
+  await Promise.all([scram.dispose(), stoppable.dispose(), limited.dispose()]);
+});
+
+describe('reaching the server', () => {
+  test('CONNECTION_REFUSED: a loopback port nobody listens on', async () => {
+    const port = await refusedPort();
+    const config = { ...db.config, host: '127.0.0.1', port };
+    const error = await expectCode(execute(config, { text: 'SELECT 1' }), 'CONNECTION_REFUSED');
+    expect(error.message).toContain(`127.0.0.1:${port}`);
+    expect(error.sqlstate).toBeUndefined();
+    await expectTestConnectionCode(config, 'CONNECTION_REFUSED');
+  });
+
+  test('HOST_NOT_FOUND: a name in the reserved .invalid domain', async () => {
+    const config = { ...db.config, host: 'no-such-host.invalid' };
+    const error = await expectCode(execute(config, { text: 'SELECT 1' }), 'HOST_NOT_FOUND');
+    expect(error.message).toContain('no-such-host.invalid');
+    await expectTestConnectionCode(config, 'HOST_NOT_FOUND');
+  });
+
+  test('CONNECTION_TIMEOUT: a socket that accepts and never answers', async () => {
+    const silent = await startSilentServer();
+    try {
+      const config = { ...db.config, host: '127.0.0.1', port: silent.port, connectTimeoutMs: 300 };
+      const started = Date.now();
+      const error = await expectCode(execute(config, { text: 'SELECT 1' }), 'CONNECTION_TIMEOUT');
+      const elapsed = Date.now() - started;
+      expect(elapsed).toBeGreaterThanOrEqual(250);
+      expect(elapsed).toBeLessThan(2000);
+      expect(silent.accepted).toBeGreaterThan(0); // it really connected, then waited
+      expect(error.message).toContain('300 ms');
+      await expectTestConnectionCode(config, 'CONNECTION_TIMEOUT');
+    } finally {
+      await silent.close();
+    }
+  });
+
+  test('AUTHENTICATION_FAILED: wrong password on a scram-sha-256 server', async () => {
+    const config = serverConfig(scram, { password: 'not-the-password' });
+    const error = await expectCode(execute(config, { text: 'SELECT 1' }), 'AUTHENTICATION_FAILED');
+    expect(error.sqlstate).toBe('28P01');
+    expect(error.message).toMatch(/password authentication failed for user "postgres"/i);
+    await expectTestConnectionCode(config, 'AUTHENTICATION_FAILED');
+    // and the right password does get in: the failure was the password, nothing else
+    expect((await execute(serverConfig(scram), { text: 'SELECT 1 AS one' })).rows).toEqual([{ one: 1 }]);
+  });
+
+  test('DATABASE_NOT_FOUND: a database the server does not have', async () => {
+    const config = { ...db.config, database: `no_such_db_${suffix}` };
+    const error = await expectCode(execute(config, { text: 'SELECT 1' }), 'DATABASE_NOT_FOUND');
+    expect(error.sqlstate).toBe('3D000');
+    expect(error.message).toContain(`"no_such_db_${suffix}"`);
+    await expectTestConnectionCode(config, 'DATABASE_NOT_FOUND');
+  });
+
+  test('SSL_NOT_SUPPORTED: sslMode require against a server without SSL', async () => {
+    const config = { ...db.config, sslMode: 'require' as const };
+    const error = await expectCode(execute(config, { text: 'SELECT 1' }), 'SSL_NOT_SUPPORTED');
+    expect(error.message).toContain(`${db.config.host}:${db.config.port}`);
+    await expectTestConnectionCode(config, 'SSL_NOT_SUPPORTED');
+  });
+
+  test('TOO_MANY_CONNECTIONS: every slot taken; freeing one lets the next step in', async () => {
+    const config = serverConfig(limited);
+    const holders: pg.Client[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        const client = new pg.Client({ ...config, ssl: false });
+        client.on('error', () => {});
+        await client.connect();
+        holders.push(client);
+      }
+      const error = await expectCode(execute(config, { text: 'SELECT 1' }), 'TOO_MANY_CONNECTIONS');
+      expect(error.sqlstate).toBe('53300');
+      expect(error.message).toMatch(/too many clients/i);
+      await expectTestConnectionCode(config, 'TOO_MANY_CONNECTIONS');
+
+      await holders.pop()!.end();
+      // The freed backend leaves the server's process array a moment after the socket closes.
+      let last: unknown;
+      const succeeded = await eventually(async () => {
+        try {
+          last = await execute(config, { text: 'SELECT 42 AS answer' });
+          return true;
+        } catch (error) {
+          last = error;
+          if ((error as PgActionsError).code !== 'TOO_MANY_CONNECTIONS') throw error;
+          return false;
+        }
+      }, 3000);
+      expect(succeeded).toBe(true);
+      expect((last as { rows: unknown[] }).rows).toEqual([{ answer: 42 }]);
+    } finally {
+      await Promise.all(holders.map((client) => client.end().catch(() => {})));
+    }
+  });
+});
+
+describe('losing the connection', () => {
+  test('CONNECTION_LOST: the backend is terminated mid-query; the next step works', async () => {
+    const marker = `lost-marker-${suffix}`;
+    const pending = execute(db.config, { text: `SELECT pg_sleep(10), '${marker}'` });
+    const seen = await eventually(async () =>
+      (await db.sql(`SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()`, [`%${marker}%`])).length > 0);
+    expect(seen).toBe(true);
+    await db.sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()`, [`%${marker}%`]);
+    const error = await expectCode(pending, 'CONNECTION_LOST');
+    expect(error.sqlstate).toBe('57P01');
+    expect(error.message).toMatch(/terminating connection due to administrator command/i);
+    expect((await execute(db.config, { text: 'SELECT 3 AS three' })).rows).toEqual([{ three: 3 }]);
+  });
+
+  test('CONNECTION_LOST: the server is stopped mid-query; after a restart the next step works', async () => {
+    const config = serverConfig(stoppable);
+    expect((await execute(config, { text: 'SELECT 1 AS one' })).rows).toEqual([{ one: 1 }]);
+    const started = Date.now();
+    const pending = execute(config, { text: `SELECT pg_sleep(10), 'stop-marker'` });
+    const settled = pending.then(
+      () => undefined,
+      () => undefined,
+    );
+    await sleep(300);
+    await stoppable.stop();
+    const error = await expectCode(pending, 'CONNECTION_LOST');
+    await settled;
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(error.message).toContain(`127.0.0.1:${stoppable.port}`);
+    expect(error.sqlstate).toBe('57P01'); // fast shutdown terminates the backend
+    await stoppable.start();
+    expect((await execute(config, { text: 'SELECT 2 AS two' })).rows).toEqual([{ two: 2 }]);
+  });
+});
+
+describe('what the server refuses', () => {
+  test('PERMISSION_DENIED: a role without a grant on the table', async () => {
+    const config = { ...db.config, user: limitedRole, password: limitedPassword };
+    // the role connects fine; only the table is out of bounds
+    expect((await execute(config, { text: 'SELECT current_user AS me' })).rows).toEqual([{ me: limitedRole }]);
+    const error = await expectCode(execute(config, { text: 'SELECT salary FROM payroll WHERE id = $1', values: [1] }), 'PERMISSION_DENIED');
+    expect(error.sqlstate).toBe('42501');
+    expect(error.message).toMatch(/permission denied for table payroll/i);
+    expect(error.fixes.join(' ')).toMatch(/GRANT SELECT/);
+  });
+
+  test('SYNTAX_ERROR: location gives the line and column in a multi-line query', async () => {
+    const text = 'SELECT id,\n       name\n  FROM FROM users\n WHERE id = $1';
+    const error = await expectCode(execute(db.config, { text, values: [1] }), 'SYNTAX_ERROR');
+    expect(error.sqlstate).toBe('42601');
+    expect(error.position).toBe(text.indexOf('FROM FROM') + 6);
+    expect(error.location).toEqual({ line: 3, column: 8 });
+    expect(error.message).toMatch(/syntax error at or near "FROM" \(line 3, column 8\)/i);
+  });
+
+  test('UNDEFINED_TABLE', async () => {
+    const error = await expectCode(execute(db.config, { text: 'SELECT * FROM no_such_table' }), 'UNDEFINED_TABLE');
+    expect(error.sqlstate).toBe('42P01');
+    expect(error.message).toMatch(/relation "no_such_table" does not exist/i);
+  });
+
+  test('UNDEFINED_COLUMN', async () => {
+    const error = await expectCode(execute(db.config, { text: 'SELECT no_such_column FROM users' }), 'UNDEFINED_COLUMN');
+    expect(error.sqlstate).toBe('42703');
+    expect(error.message).toMatch(/column "no_such_column" does not exist/i);
+  });
+
+  test('INVALID_VALUE: a literal that is not an integer', async () => {
+    const error = await expectCode(execute(db.config, { text: `SELECT 'abc'::int` }), 'INVALID_VALUE');
+    expect(error.sqlstate).toBe('22P02');
+    expect(error.message).toMatch(/invalid input syntax for type integer: "abc"/i);
+  });
+
+  test('INVALID_VALUE: a parameter that is not an integer for an int column', async () => {
+    const error = await expectCode(
+      execute(db.config, { text: 'INSERT INTO orders (user_id, qty) VALUES ($1, $2)', values: [1, 'abc'] }),
+      'INVALID_VALUE',
+    );
+    expect(error.sqlstate).toBe('22P02');
+    expect(error.message).toMatch(/integer/);
+    expect(await db.sql('SELECT count(*)::int AS n FROM orders')).toEqual([{ n: 0 }]);
+  });
+
+  test('UNIQUE_VIOLATION: the message names the key, the value and the constraint', async () => {
+    const error = await expectCode(
+      execute(db.config, { text: 'INSERT INTO users (name, email) VALUES ($1, $2)', values: ['Ada again', 'ada@example.com'] }),
+      'UNIQUE_VIOLATION',
+    );
+    expect(error).toMatchObject({ sqlstate: '23505', constraint: 'users_email_key', table: 'users' });
+    expect(error.detail).toBe('Key (email)=(ada@example.com) already exists.');
+    expect(error.message).toBe('A row with email = ada@example.com already exists (constraint users_email_key).');
+  });
+
+  test('FOREIGN_KEY_VIOLATION', async () => {
+    const error = await expectCode(
+      execute(db.config, { text: 'INSERT INTO orders (user_id, qty) VALUES ($1, $2)', values: [999, 1] }),
+      'FOREIGN_KEY_VIOLATION',
+    );
+    expect(error).toMatchObject({ sqlstate: '23503', constraint: 'orders_user_id_fkey', table: 'orders' });
+    expect(error.detail).toMatch(/Key \(user_id\)=\(999\) is not present in table "users"/);
+  });
+
+  test('NOT_NULL_VIOLATION: the column is named', async () => {
+    const error = await expectCode(
+      execute(db.config, { text: 'INSERT INTO users (name, email) VALUES ($1, $2)', values: [null, 'nobody@example.com'] }),
+      'NOT_NULL_VIOLATION',
+    );
+    expect(error).toMatchObject({ sqlstate: '23502', column: 'name', table: 'users' });
+    expect(error.message).toMatch(/"name"/);
+  });
+
+  test('CHECK_VIOLATION: the constraint is named', async () => {
+    const error = await expectCode(
+      execute(db.config, { text: 'INSERT INTO orders (user_id, qty) VALUES ($1, $2)', values: [1, -5] }),
+      'CHECK_VIOLATION',
+    );
+    expect(error).toMatchObject({ sqlstate: '23514', constraint: 'qty_positive', table: 'orders' });
+    expect(error.message).toMatch(/qty_positive/);
+  });
+
+  test('READ_ONLY_VIOLATION: an INSERT in a readOnly step', async () => {
+    const error = await expectCode(
+      execute(db.config, { text: 'INSERT INTO users (name) VALUES ($1)', values: ['ghost'], readOnly: true }),
+      'READ_ONLY_VIOLATION',
+    );
+    expect(error.sqlstate).toBe('25006');
+    expect(await db.sql(`SELECT count(*)::int AS n FROM users WHERE name = 'ghost'`)).toEqual([{ n: 0 }]);
+  });
+
+  test('DATABASE_ERROR: an error without a more specific code keeps its SQLSTATE', async () => {
+    const error = await expectCode(execute(db.config, { text: 'SELECT no_such_function()' }), 'DATABASE_ERROR');
+    expect(error.sqlstate).toBe('42883');
+    expect(error.message).toMatch(/function no_such_function\(\) does not exist/i);
+    expect(error.hint).toMatch(/No function matches/);
+  });
+});
+
+describe('limits of a step', () => {
+  test('QUERY_TIMEOUT: pg_sleep past timeoutMs', async () => {
+    const started = Date.now();
+    const error = await expectCode(execute(db.config, { text: 'SELECT pg_sleep(10)', timeoutMs: 300 }), 'QUERY_TIMEOUT');
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(error.message).toContain('300 ms');
+  });
+
+  test('RESULT_TOO_LARGE: past maxResultBytes', async () => {
+    const error = await expectCode(
+      execute(db.config, { text: `SELECT repeat('x', 500) AS filler FROM generate_series(1, 10000)`, maxResultBytes: 4096 }),
+      'RESULT_TOO_LARGE',
+    );
+    expect(error.message).toMatch(/4 KB/);
+    // the same rows under a cap that fits come back whole
+    const ok = await execute(db.config, { text: `SELECT repeat('x', 500) AS filler FROM generate_series(1, 5)`, maxResultBytes: 4096 });
+    expect(ok.rowCount).toBe(5);
+  });
+});
+
+describe('bad input', () => {
+  test('INVALID_INPUT: a configuration that does not match the schema names the field', async () => {
+    const error = await expectCode(execute({ host: 'x', port: 'abc' }, { text: 'SELECT 1' }), 'INVALID_INPUT');
+    expect(error.problems).toContain('connection.port must be a whole number');
+    expect(error.message).toContain('connection.port');
+    const result = await testConnection({ host: 'x', port: 'abc' });
+    expect(result.ok).toBe(false);
+    expect(!result.ok && result.error.problems).toContain('connection.port must be a whole number');
+  });
+
+  test('INVALID_INPUT: fewer parameters than placeholders', async () => {
+    const error = await expectCode(execute(db.config, { text: 'SELECT $1::int AS a, $2::int AS b', values: [1] }), 'INVALID_INPUT');
+    expect(error.sqlstate).toBe('08P01');
+    expect(error.message).toMatch(/number of parameters/);
+    // and the next step on the same connection config works
+    expect((await execute(db.config, { text: 'SELECT $1::int AS a', values: [1] })).rows).toEqual([{ a: 1 }]);
+  });
+});
+
+describe('what an error exposes', () => {
+  test('JSON and enumerable keys carry no query text or parameter values; error.query is readable', async () => {
+    const text = `/* query-marker-${suffix} */ SELECT $1::text AS v, no_such_column FROM users`;
+    const value = `parameter-marker-${suffix}`;
+    const error = await expectCode(execute(db.config, { text, values: [value] }), 'UNDEFINED_COLUMN');
+    const json = JSON.stringify(error);
+    const parsed = JSON.parse(json) as Record<string, unknown>;
+    expect(parsed).toMatchObject({ code: 'UNDEFINED_COLUMN', title: 'Column not found', message: error.message, fixes: [...error.fixes] });
+    expect(json).not.toContain(`query-marker-${suffix}`);
+    expect(json).not.toContain(value);
+    expect(Object.keys(error)).not.toContain('query');
+    expect(Object.keys(error)).not.toContain('parameters');
+    expect(error.query).toBe(text);
+    expect(error.parameters).toEqual([value]);
+  });
+
+  test('a timed-out statement does not expose its parameters either', async () => {
+    const value = `timeout-parameter-${suffix}`;
+    const error = await expectCode(execute(db.config, { text: 'SELECT pg_sleep(10), $1::text', values: [value], timeoutMs: 200 }), 'QUERY_TIMEOUT');
+    expect(JSON.stringify(error)).not.toContain(value);
+    expect(JSON.stringify(error)).not.toContain('pg_sleep');
+    expect(Object.keys(error)).not.toEqual(expect.arrayContaining(['query']));
+    expect(error.parameters).toEqual([value]);
+  });
+});
+
+// Runs last (jest keeps declaration order): `produced` is filled by every test above.
+test('every error code is produced by a real condition somewhere in the suite', () => {
+  const sslTests = readFileSync(new URL('../ssl.test.ts', import.meta.url), 'utf8');
+  for (const code of COVERED_BY_SSL_TESTS) expect({ code, inSslTests: sslTests.includes(`'${code}'`) }).toEqual({ code, inSslTests: true });
+  const covered = new Set<ErrorCode>([...produced, ...COVERED_BY_SSL_TESTS, ...NOT_A_CONNECTION_CODE]);
+  const missing = ERROR_CODES.filter((code) => !covered.has(code));
+  expect(missing).toEqual([]);
+  // and nothing here produced a code the catalogue does not know
+  expect([...produced].filter((code) => !ERROR_CODES.includes(code))).toEqual([]);
+});

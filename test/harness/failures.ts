@@ -1,0 +1,74 @@
+/**
+ * Small helpers for tests that provoke real failures: awaiting a rejection as a PgActionsError,
+ * a loopback port nobody listens on, and a loopback TCP server that accepts and never answers.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { PgActionsError } from '../../connection/index.js';
+import { freePort } from './servers.js';
+
+/** Awaits a promise that must reject with a PgActionsError and returns that error. */
+export async function failure(promise: Promise<unknown>): Promise<PgActionsError> {
+  let outcome: unknown;
+  try {
+    outcome = await promise;
+  } catch (error) {
+    if (!(error instanceof PgActionsError)) {
+      throw new Error(`expected a PgActionsError, got: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
+    }
+    return error;
+  }
+  throw new Error(`expected the call to fail, but it resolved with ${JSON.stringify(outcome)?.slice(0, 200)}`);
+}
+
+/** A 127.0.0.1 port that was free a moment ago (bound to port 0, then closed): connecting is refused. */
+export function refusedPort(): Promise<number> {
+  return freePort();
+}
+
+export interface SilentServer {
+  readonly port: number;
+  /** Sockets accepted so far. */
+  readonly accepted: number;
+  close(): Promise<void>;
+}
+
+/** A TCP server on 127.0.0.1 that accepts connections and never sends a byte. */
+export async function startSilentServer(): Promise<SilentServer> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server: Server = createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('silent server has no port');
+  return {
+    port: address.port,
+    get accepted() {
+      return accepted;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes; returns the last answer. */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 3000, everyMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
