@@ -3,6 +3,9 @@
  * same run. Figures are printed, not asserted: the tests prove behaviour, this shows cost.
  */
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { closeAll, execute, PgActionsError, type ConnectionConfig } from '../connection/index.js';
 import { runAction } from '../actions/index.js';
 import { startEmbeddedDatabase } from '../cli/embedded-database.js';
@@ -92,6 +95,76 @@ async function capAbort(config: ConnectionConfig, raw: pg.Pool) {
   return { rawRead, capped };
 }
 
+/** A pooled step vs a fresh pg.Client per step (connect, query, end), as several flow builders do. */
+async function connectPerStep(config: ConnectionConfig, db: { host: string; port: number; user: string; password: string }) {
+  const text = 'SELECT id, name, email FROM bench_users WHERE id = $1';
+  const input = { query: text, parameters: ['{{trigger.id}}'] };
+  const pooled: number[] = [];
+  const fresh: number[] = [];
+  const steps = Math.min(STEPS, 500);
+  for (let i = 0; i < steps + 50; i++) {
+    let started = performance.now();
+    await runAction('query-rows', { connection: config, input, context: { trigger: { id: (i % 1000) + 1 } } });
+    if (i >= 50) pooled.push(performance.now() - started);
+    started = performance.now();
+    const client = new pg.Client({ host: db.host, port: db.port, user: db.user, password: db.password, database: 'postgres' });
+    await client.connect();
+    await client.query(text, [(i % 1000) + 1]);
+    await client.end();
+    if (i >= 50) fresh.push(performance.now() - started);
+  }
+  return { pooled: median(pooled), fresh: median(fresh) };
+}
+
+/** 100,000 rows into logs: the reference's unnest bulk insert (one step), COPY FROM STDIN, one INSERT per row. */
+async function bulkInsert(config: ConnectionConfig, raw: pg.Pool) {
+  const count = Number(process.env.BENCH_BULK_ROWS ?? 100_000);
+  const levels = Array.from({ length: count }, (_, i) => ['info', 'warn', 'error'][i % 3]!);
+  const messages = Array.from({ length: count }, (_, i) => `message ${i} with "quotes", commas and a tab\tinside`);
+  const times = Array.from({ length: count }, (_, i) => new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString());
+  const reset = () => raw.query('TRUNCATE logs');
+  const verify = async (label: string) => {
+    const { rows } = await raw.query('SELECT count(*)::int AS n FROM logs');
+    if (rows[0].n !== count) throw new Error(`${label} inserted ${rows[0].n} rows, expected ${count}`);
+  };
+  await reset();
+  let started = performance.now();
+  await runAction('execute-query', {
+    connection: config,
+    input: {
+      query: 'INSERT INTO logs (level, message, created_at) SELECT * FROM unnest($1::text[], $2::text[], $3::timestamp[])',
+      parameters: ['{{trigger.levels}}', '{{trigger.messages}}', '{{trigger.times}}'],
+    },
+    context: { trigger: { levels, messages, times } },
+  });
+  const unnest = performance.now() - started;
+  await verify('unnest');
+
+  await reset();
+  started = performance.now();
+  const client = await raw.connect();
+  try {
+    const escape = (text: string) => text.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n');
+    const lines = (function* () {
+      for (let i = 0; i < count; i++) yield `${levels[i]}\t${escape(messages[i]!)}\t${times[i]}\n`;
+    })();
+    await pipeline(Readable.from(lines), client.query(copyFrom('COPY logs (level, message, created_at) FROM STDIN')));
+  } finally {
+    client.release();
+  }
+  const copy = performance.now() - started;
+  await verify('COPY');
+
+  await reset();
+  started = performance.now();
+  for (let i = 0; i < count; i++) {
+    await execute(config, { text: 'INSERT INTO logs (level, message, created_at) VALUES ($1, $2, $3)', values: [levels[i], messages[i], times[i]] });
+  }
+  const perRow = performance.now() - started;
+  await verify('per-row INSERT');
+  return { count, unnest, copy, perRow };
+}
+
 async function main() {
   console.error('starting an embedded PostgreSQL for the bench…');
   const db = await startEmbeddedDatabase();
@@ -100,10 +173,14 @@ async function main() {
   try {
     await raw.query(`CREATE TABLE bench_users (id int PRIMARY KEY, name text, email text)`);
     await raw.query(`INSERT INTO bench_users SELECT g, 'user ' || g, 'user' || g || '@example.com' FROM generate_series(1, 1000) g`);
+    await raw.query(`CREATE TABLE logs (level text NOT NULL, message text NOT NULL, created_at timestamp NOT NULL)`);
 
     const overhead = await stepOverhead(config, raw);
     const cancel = await cancelLatency(config, raw);
     const cap = await capAbort(config, raw);
+    const connecting = await connectPerStep(config, db);
+    const bulk = await bulkInsert(config, raw);
+    const seconds = (value: number) => `${(value / 1000).toFixed(2)} s`;
     const rows = [
       ['one-row lookup, raw pg Pool.query (baseline)', ms(overhead.baseline), '1.00×', ''],
       ['one-row lookup, connection execute()', ms(overhead.ours), `${(overhead.ours / overhead.baseline).toFixed(2)}×`, 'goal ≤ 1.10×'],
@@ -111,7 +188,12 @@ async function main() {
       ['one-row lookup, query-rows step (validated, templated, READ ONLY)', ms(overhead.queryRowsStep), `${(overhead.queryRowsStep / overhead.baseline).toFixed(2)}×`, 'goal ≤ 1.10×'],
       ['deadline → statement gone from pg_stat_activity (median / max of 5)', `${ms(cancel.median)} / ${ms(cancel.max)}`, '', 'goal ≤ 250 ms'],
       ['raw read of 10 MB (baseline)', ms(cap.rawRead.ms), '1.00×', `RSS +${mb(cap.rawRead.rssGrowth)}`],
-      ['1 GB result with the 10 MB cap → RESULT_TOO_LARGE', ms(cap.capped.ms), `${(cap.capped.ms / cap.rawRead.ms).toFixed(2)}×`, `RSS +${mb(cap.capped.rssGrowth)} (goal ≤ 40 MB)`],
+      ['1 GB result with the 10 MB cap → RESULT_TOO_LARGE', ms(cap.capped.ms), `${(cap.capped.ms / cap.rawRead.ms).toFixed(2)}×`, `RSS +${mb(cap.capped.rssGrowth)} (goals ≤ 1.5×, ≤ 40 MB)`],
+      ['query-rows step, connect-per-step (fresh pg.Client)', ms(connecting.fresh), '1.00×', ''],
+      ['query-rows step, pooled (pg-actions)', ms(connecting.pooled), `${(connecting.fresh / connecting.pooled).toFixed(1)}× faster`, 'goal ≥ 5×'],
+      [`bulk insert ${bulk.count.toLocaleString('en')} rows, COPY FROM STDIN (baseline)`, seconds(bulk.copy), '1.00×', ''],
+      [`bulk insert ${bulk.count.toLocaleString('en')} rows, execute-query step with unnest`, seconds(bulk.unnest), `${(bulk.unnest / bulk.copy).toFixed(2)}×`, ''],
+      [`bulk insert ${bulk.count.toLocaleString('en')} rows, one INSERT per row (pooled)`, seconds(bulk.perRow), `${(bulk.perRow / bulk.copy).toFixed(2)}×`, ''],
     ];
     const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
     console.log(`\npg-actions bench (${STEPS} steps per side, PostgreSQL embedded on loopback, Node ${process.version})\n`);
