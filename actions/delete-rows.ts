@@ -23,6 +23,6 @@ export const deleteRows = defineAction<DeleteRowsInput, DeleteRowsOutput>({
     context: { now: '2026-01-15T10:30:00.000Z' },
     output: { rowCount: 15 },
   },
-  prepare: ({ input, context }) => queryStatement(input, context, { expectCommands: ['DELETE'], actionName: 'Delete Rows' }),
+  prepare: ({ input, context }) => queryStatement(input, context, { expectCommands: ['DELETE'], actionName: 'Delete Rows', discardRows: true }),
   shape: (result) => ({ rowCount: result.rowCount }),
 });

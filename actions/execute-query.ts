@@ -16,6 +16,6 @@ export const executeQuery = defineAction<ExecuteQueryInput, ExecuteQueryOutput>(
     input: { query: 'CREATE INDEX IF NOT EXISTS idx_users_email\nON users(email)' },
     output: { success: true, rowCount: 0 },
   },
-  prepare: ({ input, context }) => queryStatement(input, context),
+  prepare: ({ input, context }) => queryStatement(input, context, { discardRows: true }),
   shape: (result) => ({ success: true, rowCount: result.rowCount }),
 });

@@ -43,13 +43,17 @@ export const insertRow = defineAction<InsertRowInput, InsertRowOutput, InsertSta
     if (typeof table !== 'string' || table === '') {
       throw new PgActionsError('INVALID_INPUT', { message: 'input.table must render to a table name', problems: ['input.table must render to a table name'] });
     }
-    const info = await describeTable(connection, table);
     const names = Object.keys(input.columns);
+    // Names are checked (NUL, empty, over 63 bytes) before the catalog lookup sends the table name.
+    const text = insertText(table, names);
+    const info = await describeTable(connection, table);
     const values = names.map((name) => {
       const value = renderValue(input.columns[name], context, columnPath(name));
       return info?.columns.find((column) => column.name === name)?.isJson ? asJsonText(value) : value;
     });
-    return { text: insertText(table, names), values, timeoutMs: input.timeoutMs, maxResultBytes: input.maxResultBytes, primaryKey: info?.primaryKey ?? [] };
+    // In a transaction committed only once the returned row has arrived within the cap.
+    const transaction = { expectCommands: ['INSERT'], actionName: 'Insert Row' };
+    return { text, values, ...transaction, timeoutMs: input.timeoutMs, maxResultBytes: input.maxResultBytes, primaryKey: info?.primaryKey ?? [] };
   },
   shape(result, _args, statement) {
     const row = result.rows[0] ?? {};

@@ -25,6 +25,6 @@ export const updateRows = defineAction<UpdateRowsInput, UpdateRowsOutput>({
     context: { trigger: { email: 'john@example.com' }, now: '2026-01-15T10:30:00.000Z' },
     output: { rowCount: 1 },
   },
-  prepare: ({ input, context }) => queryStatement(input, context, { expectCommands: ['UPDATE'], actionName: 'Update Rows' }),
+  prepare: ({ input, context }) => queryStatement(input, context, { expectCommands: ['UPDATE'], actionName: 'Update Rows', discardRows: true }),
   shape: (result) => ({ rowCount: result.rowCount }),
 });

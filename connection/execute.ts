@@ -31,6 +31,8 @@ export interface Statement {
   maxResultBytes?: number;
   /** Used in the INVALID_INPUT message when expectCommands does not match, e.g. "Update Rows". */
   actionName?: string;
+  /** Only the count is wanted: returned rows are counted and dropped (RETURNING in a write), so no cap applies. */
+  discardRows?: boolean;
 }
 
 export type StatementResult = StatementOutcome;
@@ -114,6 +116,7 @@ export async function execute(connection: unknown, statement: Statement): Promis
         before,
         after: commitNow ? ['COMMIT'] : [],
         maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
+        discardRows: statement.discardRows ?? false,
         typeParser: (oid) => jsonSafeTypes.getTypeParser(oid),
       },
       () => {

@@ -16,6 +16,8 @@ export interface StatementPlan {
   /** Statements written after the main one (skipped by the server if anything failed). */
   after: readonly string[];
   maxResultBytes: number;
+  /** Count rows without keeping them (the caller only needs the count): no cap applies. */
+  discardRows: boolean;
   typeParser: (oid: number) => (text: string) => unknown;
 }
 
@@ -98,6 +100,7 @@ export class StatementRun implements Submittable {
 
   handleDataRow(message: { length: number; fields: (string | null)[] }): void {
     if (this.overflowed || this.settled) return;
+    if (this.plan.discardRows) return;
     this.bytesRead += message.length;
     if (this.bytesRead > this.plan.maxResultBytes) {
       this.overflowed = true;
@@ -132,6 +135,8 @@ export class StatementRun implements Submittable {
   }
 
   handleReadyForQuery(): void {
+    // The whole response may arrive in one read, ReadyForQuery included, after the cap was passed.
+    if (this.overflowed) return this.fail(new Error('result too large'));
     if (this.settled) return;
     this.settled = true;
     this.resolve(this.outcome);

@@ -1,4 +1,5 @@
-import { closeAll, execute, PgActionsError } from '../../connection/index.js';
+import { closeAll, execute } from '../../connection/index.js';
+import { failure } from '../harness/failures.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 
 let db: TestDatabase;
@@ -11,16 +12,6 @@ afterAll(async () => {
   await closeAll();
   await db.drop();
 });
-
-async function failure(promise: Promise<unknown>): Promise<PgActionsError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(PgActionsError);
-    return error as PgActionsError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 test('binds values server-side and returns rows, command and count', async () => {
   const result = await execute(db.config, { text: 'SELECT id, name FROM users WHERE email = $1', values: ['grace@example.com'] });
