@@ -4,6 +4,7 @@ import outputSchema from '../schemas/actions/delete-rows.output.schema.json' wit
 import type { DeleteRowsInput, DeleteRowsOutput } from '../schemas/types.gen.js';
 import { defineAction } from './definition.js';
 import { queryStatement } from './query-statement.js';
+import { refuseOtherWrites } from './statement-kind.js';
 
 export const deleteRows = defineAction<DeleteRowsInput, DeleteRowsOutput>({
   key: 'delete-rows',
@@ -23,6 +24,9 @@ export const deleteRows = defineAction<DeleteRowsInput, DeleteRowsOutput>({
     context: { now: '2026-01-15T10:30:00.000Z' },
     output: { rowCount: 15 },
   },
-  prepare: ({ input, context }) => queryStatement(input, context, { expectCommands: ['DELETE'], actionName: 'Delete Rows', discardRows: true }),
+  prepare({ input, context }) {
+    refuseOtherWrites(input.query, 'DELETE', 'Delete Rows');
+    return queryStatement(input, context, { expectCommands: ['DELETE'], actionName: 'Delete Rows', discardRows: true });
+  },
   shape: (result) => ({ rowCount: result.rowCount }),
 });

@@ -4,6 +4,7 @@ import outputSchema from '../schemas/actions/update-rows.output.schema.json' wit
 import type { UpdateRowsInput, UpdateRowsOutput } from '../schemas/types.gen.js';
 import { defineAction } from './definition.js';
 import { queryStatement } from './query-statement.js';
+import { refuseOtherWrites } from './statement-kind.js';
 
 export const updateRows = defineAction<UpdateRowsInput, UpdateRowsOutput>({
   key: 'update-rows',
@@ -25,6 +26,9 @@ export const updateRows = defineAction<UpdateRowsInput, UpdateRowsOutput>({
     context: { trigger: { email: 'john@example.com' }, now: '2026-01-15T10:30:00.000Z' },
     output: { rowCount: 1 },
   },
-  prepare: ({ input, context }) => queryStatement(input, context, { expectCommands: ['UPDATE'], actionName: 'Update Rows', discardRows: true }),
+  prepare({ input, context }) {
+    refuseOtherWrites(input.query, 'UPDATE', 'Update Rows');
+    return queryStatement(input, context, { expectCommands: ['UPDATE'], actionName: 'Update Rows', discardRows: true });
+  },
   shape: (result) => ({ rowCount: result.rowCount }),
 });

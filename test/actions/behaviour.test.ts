@@ -462,3 +462,21 @@ describe('preview', () => {
     await expect(runAction('query-rows', { connection: db.config, input: { query: 'SELECT {{trigger.x}}' } })).rejects.toMatchObject({ code: 'TEMPLATE_ERROR' });
   });
 });
+
+describe('a write of another kind hidden in a WITH clause', () => {
+  test('Update Rows refuses WITH … DELETE … UPDATE before running it; nothing changes', async () => {
+    const before = await db.sql('SELECT count(*)::int AS n FROM users');
+    const query = `WITH gone AS (DELETE FROM users RETURNING id) UPDATE users SET status = 'x' WHERE id IN (SELECT id FROM gone)`;
+    const error = await failure('update-rows', { connection: db.config, input: { query } });
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.message).toMatch(/Update Rows only runs UPDATE statements; this one also contains DELETE/);
+    expect(await db.sql('SELECT count(*)::int AS n FROM users')).toEqual(before);
+  });
+
+  test('Delete Rows refuses WITH … UPDATE … DELETE, but allows FOR UPDATE row locks and words in strings', async () => {
+    const hidden = `WITH t AS (UPDATE users SET status = 'x' RETURNING id) DELETE FROM users WHERE id IN (SELECT id FROM t)`;
+    expect((await failure('delete-rows', { connection: db.config, input: { query: hidden } })).code).toBe('INVALID_INPUT');
+    const locked = `DELETE FROM users WHERE id IN (SELECT id FROM users WHERE email = 'insert-update@example.com' FOR UPDATE) /* update */`;
+    expect(await run('delete-rows', { connection: db.config, input: { query: locked } })).toEqual({ rowCount: 0 });
+  });
+});
