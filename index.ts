@@ -4,5 +4,6 @@ export {
   testConnection, closeAll, describeTable, PgActionsError, isPgActionsError, ERROR_CODES, ERROR_CATALOGUE,
   type ConnectionConfig, type ConnectionDiagnosis, type ConnectionTestResult, type ErrorCode, type ColumnInfo, type TableInfo,
 } from './connection/index.js';
+export { listSchemas, listTables, listColumns, type SchemaEntry, type TableEntry, type TableKind, type ListTablesOptions } from './connection/index.js';
 export type { TemplateContext } from './templating/index.js';
 export type * from './schemas/types.gen.js';

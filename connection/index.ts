@@ -6,3 +6,4 @@ export { closeAll } from './pools.js';
 export * from './errors/index.js';
 export { quoteIdentifier, quoteQualifiedName, splitQualifiedName } from './identifiers.js';
 export { describeTable, forgetTables, type ColumnInfo, type TableInfo } from './catalog.js';
+export { listSchemas, listTables, listColumns, type SchemaEntry, type TableEntry, type TableKind, type ListTablesOptions } from './pickers.js';

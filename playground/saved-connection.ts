@@ -1,0 +1,89 @@
+/**
+ * The connection the playground was started with stays on the server. The page refers to it as
+ * "default" and only ever sees it without its secrets; a request may instead carry a connection
+ * the user typed. A typed connection without a password reuses the saved one only when it points
+ * at the same server as the same user, so editing the database name keeps working while the saved
+ * password can never be sent to a host the user did not start with.
+ */
+import type { ConnectionConfig } from '../index.js';
+import { invalidInput } from './http-errors.js';
+
+/** What GET /api/connection answers: the saved connection minus its secrets. */
+export interface PublicConnection extends Omit<ConnectionConfig, 'password' | 'sslKey'> {
+  configured: boolean;
+  hasPassword: boolean;
+}
+
+export class SavedConnection {
+  constructor(private readonly saved: ConnectionConfig | undefined) {}
+
+  describe(): PublicConnection {
+    if (!this.saved) return { configured: false, hasPassword: false };
+    const { password, sslKey: _sslKey, connectionString, ...rest } = this.saved;
+    const view: PublicConnection = { configured: true, hasPassword: Boolean(password) || hasStringPassword(connectionString), ...rest };
+    if (connectionString !== undefined) {
+      const redacted = withoutPassword(connectionString);
+      if (redacted !== undefined) view.connectionString = redacted;
+    }
+    return view;
+  }
+
+  /** "default" → the saved connection; an object → itself, with the saved password when it is safe. */
+  resolve(reference: unknown): ConnectionConfig {
+    if (reference === 'default') {
+      if (!this.saved) throw invalidInput('connection "default" is not configured: fill in the connection form');
+      return this.saved;
+    }
+    if (typeof reference !== 'object' || reference === null || Array.isArray(reference)) {
+      throw invalidInput('connection must be "default" or a connection object');
+    }
+    const typed = { ...(reference as ConnectionConfig) };
+    if (!typed.password && this.saved?.password && sameServerAndUser(typed, this.saved)) typed.password = this.saved.password;
+    else if (typed.password === '') delete typed.password;
+    return typed;
+  }
+
+  /** Strings that must never reach a log line. */
+  secrets(): string[] {
+    return [this.saved?.password, this.saved?.sslKey, passwordIn(this.saved?.connectionString)].filter((s): s is string => Boolean(s));
+  }
+}
+
+function sameServerAndUser(a: ConnectionConfig, b: ConnectionConfig): boolean {
+  // Only plain fields are compared: a connection string could hide a different target.
+  if (a.connectionString !== undefined || b.connectionString !== undefined) return false;
+  return a.host === b.host && (a.port ?? 5432) === (b.port ?? 5432) && a.user === b.user;
+}
+
+function hasStringPassword(connectionString: string | undefined): boolean {
+  return Boolean(passwordIn(connectionString));
+}
+
+/** The password a connection string holds: URI userinfo, ?password=, or password=… keyword. */
+function passwordIn(connectionString: string | undefined): string | undefined {
+  if (!connectionString) return undefined;
+  const uri = parseUri(connectionString);
+  if (uri) return decodeURIComponent(uri.password) || uri.searchParams.get('password') || undefined;
+  return /(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/i.exec(connectionString)?.[1]?.replace(/^'|'$/g, '');
+}
+
+/** The connection string without any password; undefined when it cannot be read safely. */
+function withoutPassword(connectionString: string): string | undefined {
+  const uri = parseUri(connectionString);
+  if (uri) {
+    uri.password = '';
+    uri.searchParams.delete('password');
+    return uri.toString();
+  }
+  if (/^[a-z]+:\/\//i.test(connectionString.trim())) return undefined;
+  return connectionString.replace(/(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/gi, '').trim();
+}
+
+function parseUri(text: string): URL | undefined {
+  if (!/^postgres(ql)?:\/\//i.test(text.trim())) return undefined;
+  try {
+    return new URL(text.trim());
+  } catch {
+    return undefined;
+  }
+}

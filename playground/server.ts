@@ -1,0 +1,102 @@
+/**
+ * The playground: a local web page where a flow author tries a step end to end (connection,
+ * action, fields, trigger data, live preview, run), backed by a small JSON API. It binds
+ * 127.0.0.1 by default and keeps the configured connection, password included, on the server.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isPgActionsError, type ConnectionConfig } from '../index.js';
+import { apiRoutes, type Route } from './api.js';
+import { HttpError, internalError, methodNotAllowed, notFound, statusOf } from './http-errors.js';
+import { closeAfterReply, PAGE_CSP, readJson, send, sendJson } from './http.js';
+import { guardRequest } from './request-guard.js';
+import { SavedConnection } from './saved-connection.js';
+import { isPagePath, readPageFile } from './static-files.js';
+
+export interface PlaygroundOptions {
+  /** Prefill of the page's connection form; kept server-side, the page calls it "default". */
+  connection?: ConnectionConfig;
+  /** Default '127.0.0.1'. */
+  host?: string;
+  /** Default 0: any free port (read it from `url`). */
+  port?: number;
+}
+
+export interface Playground {
+  url: string;
+  /** Stops accepting requests and drops open connections. Database pools stay: closeAll() ends them. */
+  close(): Promise<void>;
+}
+
+export async function startPlayground(options: PlaygroundOptions = {}): Promise<Playground> {
+  const host = options.host ?? '127.0.0.1';
+  const saved = new SavedConnection(options.connection);
+  const routes = apiRoutes(saved);
+  const server = createServer((req, res) => {
+    handle(req, res, routes, host).catch((error: unknown) => fail(res, error, saved.secrets()));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  return {
+    url: `http://${urlHost}:${port}/`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, routes: readonly Route[], host: string): Promise<void> {
+  guardRequest(req, host);
+  const method = req.method ?? 'GET';
+  const path = new URL(req.url ?? '/', 'http://playground').pathname;
+
+  if (!path.startsWith('/api/')) {
+    if (!isPagePath(path)) throw notFound(path);
+    if (method !== 'GET') throw methodNotAllowed(method, ['GET']);
+    const file = await readPageFile(path);
+    if (!file) throw notFound(path);
+    send(res, 200, file.type, file.body, { 'Content-Security-Policy': PAGE_CSP });
+    return;
+  }
+
+  const matching = routes.map((route) => ({ route, match: route.path.exec(path) })).filter((m) => m.match !== null);
+  if (matching.length === 0) throw notFound(path);
+  const found = matching.find((m) => m.route.method === method);
+  if (!found) throw methodNotAllowed(method, matching.map((m) => m.route.method));
+  const body = method === 'POST' ? await readJson(req) : undefined;
+  const result = await found.route.handle(body, found.match!.slice(1));
+  sendJson(res, 200, result);
+}
+
+function fail(res: ServerResponse, error: unknown, secrets: readonly string[]): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (isPgActionsError(error)) {
+    sendJson(res, statusOf(error), { error });
+    return;
+  }
+  let httpError: HttpError;
+  if (error instanceof HttpError) httpError = error;
+  else {
+    // Unexpected: details go to the terminal (without secrets), the page gets a generic error.
+    console.error(`playground: ${redact(error instanceof Error ? (error.stack ?? error.message) : String(error), secrets)}`);
+    httpError = internalError();
+  }
+  const headers = closeAfterReply(httpError) ? { ...httpError.headers, Connection: 'close' } : httpError.headers;
+  sendJson(res, httpError.status, { error: httpError }, headers);
+}
+
+function redact(text: string, secrets: readonly string[]): string {
+  return secrets.reduce((out, secret) => out.split(secret).join('[redacted]'), text);
+}

@@ -1,0 +1,166 @@
+/**
+ * The playground in a real headless Chromium, the way a flow author uses it: test the connection,
+ * build an Insert Row from pickers and trigger data, watch the preview, run it, then meet a
+ * friendly error. Screenshots land in test-output/playground/ for a human to look at.
+ */
+import { jest } from '@jest/globals';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { closeAll } from '../../index.js';
+import { startPlayground, type Playground } from '../../playground/server.js';
+import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+const SCREENSHOTS = fileURLToPath(new URL('../../test-output/playground/', import.meta.url));
+
+jest.setTimeout(60_000);
+
+let db: TestDatabase;
+let playground: Playground;
+let context: BrowserContext;
+let page: Page;
+let profile: string;
+const pageProblems: string[] = [];
+
+beforeAll(async () => {
+  // A missing browser is a failure, not a skip: the page must be proven in a real browser.
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium not found at ${CHROMIUM}. Install it (Debian: apt-get install -y --no-install-recommends chromium); .ci/run does this before npm test.`);
+  }
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  db = await createTestDatabase('playground_browser');
+  await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL,
+                status text NOT NULL DEFAULT 'active', created_at timestamptz NOT NULL DEFAULT now())`);
+  playground = await startPlayground({ connection: db.config });
+  profile = mkdtempSync(join(tmpdir(), 'pg-actions-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: CHROMIUM_ARGS,
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  // CSP violations and script errors show up here; the page must have none.
+  page.on('pageerror', (error) => pageProblems.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/status of 4\d\d/.test(message.text())) pageProblems.push(`console: ${message.text()}`);
+  });
+});
+
+afterAll(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await playground?.close();
+  await closeAll();
+  await db?.drop();
+});
+
+const shot = (name: string, fullPage = false) => page.screenshot({ path: join(SCREENSHOTS, name), fullPage });
+
+test('opens the page and tests the saved connection', async () => {
+  await page.goto(playground.url);
+  await page.locator('body[data-ready="true"]').waitFor();
+  await expect(page.getByTestId('conn-host').inputValue()).resolves.toBe(db.config.host);
+  await expect(page.getByTestId('conn-password').inputValue()).resolves.toBe('');
+  await expect(page.getByTestId('conn-password').getAttribute('placeholder')).resolves.toBe('saved on server');
+
+  await page.getByTestId('test-connection').click();
+  await page.getByTestId('connection-ok').waitFor();
+  await expect(page.getByTestId('diagnosis-version').textContent()).resolves.toMatch(/^PostgreSQL \d+/);
+  await expect(page.getByTestId('diagnosis-user').textContent()).resolves.toBe(`${db.config.user} on ${db.name}`);
+  await expect(page.getByTestId('diagnosis-tls').textContent()).resolves.toMatch(/^(on|off)/);
+  await shot('01-connection.png');
+});
+
+test('builds an Insert Row from the pickers and trigger data, with a live preview', async () => {
+  await page.getByTestId('action-picker').selectOption('insert-row');
+  const table = page.getByTestId('input-table');
+  await table.locator('option[value="public.users"]').waitFor({ state: 'attached' });
+  await table.selectOption('public.users');
+  await expectText(page.getByTestId('columns-summary-columns'), 'Required on insert (*): name, email.');
+
+  await page.getByTestId('add-columns').click();
+  await page.getByTestId('add-columns').click();
+  const rows = page.getByTestId('rows-columns').locator('.row');
+  await rows.nth(0).getByTestId('column-name').selectOption('name');
+  await rows.nth(0).getByTestId('column-value').fill('{{trigger.name}}');
+  await rows.nth(1).getByTestId('column-name').selectOption('email');
+  await rows.nth(1).getByTestId('column-value').fill('{{trigger.email}}');
+
+  const sql = page.getByTestId('preview-sql');
+  await expectText(sql, 'INSERT INTO "public"."users" ("name", "email") VALUES ($1, $2) RETURNING *');
+  await expectText(page.getByTestId('preview-value').nth(1).locator('td.value'), '"ada@example.com"');
+
+  // The preview follows the trigger data too.
+  await page.getByTestId('trigger-data').fill('{\n  "name": "Ada",\n  "email": "ada.lovelace@example.com",\n  "ids": [1, 2]\n}');
+  await expectText(page.getByTestId('preview-value').nth(1).locator('td.value'), '"ada.lovelace@example.com"');
+  await shot('02-insert-preview.png');
+});
+
+test('runs it: the output shows insertedId and the row is in the database', async () => {
+  await page.getByTestId('run').click();
+  const output = await runResult('run-output');
+  const shown = JSON.parse((await output.textContent())!);
+  expect(shown).toEqual(expect.objectContaining({ insertedId: 1, rowCount: 1 }));
+  expect(shown.row).toEqual(expect.objectContaining({ id: 1, name: 'Ada', email: 'ada.lovelace@example.com', status: 'active' }));
+  expect(await db.sql('SELECT id, name, email FROM users')).toEqual([{ id: 1, name: 'Ada', email: 'ada.lovelace@example.com' }]);
+  await shot('03-insert-output.png', true);
+});
+
+test('a broken query shows the friendly error title and its fixes', async () => {
+  await page.getByTestId('action-picker').selectOption('query-rows');
+  await page.getByTestId('input-query').fill('SELEC name FROM users');
+  for (const remove of await page.getByTestId('parameter-remove').all()) await remove.click();
+  await expectText(page.getByTestId('preview-sql'), 'SELEC name FROM users');
+
+  await page.getByTestId('run').click();
+  await runResult('run-error');
+  await expect(page.getByTestId('run-error-title').textContent()).resolves.toBe('Syntax error in SQL query');
+  await expect(page.getByTestId('run-error-code').textContent()).resolves.toBe('SYNTAX_ERROR');
+  const fixes = await page.getByTestId('run-error-fixes').locator('li').allTextContents();
+  expect(fixes.length).toBeGreaterThan(1);
+  expect(fixes).toContain('Test the query in a database client first.');
+  await shot('04-query-error.png', true);
+});
+
+test('a wrong password shows the authentication error with its fixes; the saved connection comes back', async () => {
+  await page.getByTestId('conn-password').fill('not-the-password');
+  await expect(page.getByTestId('connection-note').textContent()).resolves.toContain('Using the fields above');
+  await page.getByTestId('test-connection').click();
+  await page.getByTestId('connection-error').waitFor();
+  await expect(page.getByTestId('connection-error-title').textContent()).resolves.toBe('Authentication failed');
+  expect(await page.getByTestId('connection-error-fixes').locator('li').count()).toBeGreaterThan(1);
+  await shot('05-connection-error.png');
+
+  await page.getByTestId('reset-connection').click();
+  await page.getByTestId('test-connection').click();
+  await page.getByTestId('connection-ok').waitFor();
+  expect(await page.content()).not.toContain(db.config.password!);
+  expect(pageProblems).toEqual([]);
+});
+
+/** Waits (through the debounced preview) until the element shows exactly `text`. */
+async function expectText(locator: ReturnType<Page['getByTestId']>, text: string): Promise<void> {
+  try {
+    await locator.filter({ hasText: text }).waitFor({ timeout: 5000 });
+  } catch {
+    throw new Error(`expected ${JSON.stringify(text)}, the page shows ${JSON.stringify(await locator.textContent().catch(() => null))}`);
+  }
+  expect(await locator.textContent()).toBe(text);
+}
+
+/** Waits for the run to finish and fails with what the page shows when it is not `expected`. */
+async function runResult(expected: 'run-output' | 'run-error') {
+  const result = page.getByTestId('run-result');
+  await result.locator('[data-testid="run-output"], [data-testid="run-error"]').waitFor({ timeout: 10_000 });
+  const shown = result.getByTestId(expected);
+  if ((await shown.count()) === 0) throw new Error(`expected ${expected}, the page shows: ${await result.textContent()}`);
+  return shown;
+}
