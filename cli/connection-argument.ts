@@ -1,0 +1,56 @@
+/**
+ * --connection: a libpq connection string (postgres://user@host/db?sslmode=require, sslmode
+ * honoured by the library) or @file.json holding a ConnectionConfig. A password missing from both
+ * is taken from PGPASSWORD, as psql does, so it need not appear in the process list.
+ */
+import type { ConnectionConfig } from '../index.js';
+import { usageError } from './failures.js';
+import { readJsonArgument } from './json-argument.js';
+import { redactUrl, rememberSecret } from './redact.js';
+
+export function connectionFromArgument(value: string, env: NodeJS.ProcessEnv = process.env): ConnectionConfig {
+  const config = value.startsWith('@') ? configFromFile(value) : { connectionString: value };
+  const urlPassword = config.connectionString === undefined ? undefined : passwordInConnectionString(config.connectionString);
+  rememberSecret(urlPassword);
+  rememberSecret(config.password);
+  rememberSecret(config.sslKey);
+  if (config.password === undefined && urlPassword === undefined && env.PGPASSWORD) {
+    rememberSecret(env.PGPASSWORD);
+    return { ...config, password: env.PGPASSWORD };
+  }
+  return config;
+}
+
+/** What to call the target in output: the URL with its password masked, or user@host:port/db. */
+export function describeConnection(config: ConnectionConfig): string {
+  if (config.connectionString) return redactUrl(config.connectionString);
+  const port = config.port === undefined ? '' : `:${config.port}`;
+  return `${config.user ?? '?'}@${config.host ?? '?'}${port}/${config.database ?? '?'}`;
+}
+
+function configFromFile(value: string): ConnectionConfig {
+  const parsed = readJsonArgument(value, '--connection');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw usageError(`--connection ${value} must hold a JSON object (a ConnectionConfig)`, [
+      'Write the connection as {"host": "…", "database": "…", "user": "…", "sslMode": "require"} (see schemas/connection.schema.json).',
+    ]);
+  }
+  // Field-by-field validation is the library's: it names every bad field with exit 2.
+  return parsed as ConnectionConfig;
+}
+
+/** The password a connection string carries, so it can be masked and PGPASSWORD not applied over it. */
+function passwordInConnectionString(text: string): string | undefined {
+  if (/^postgres(ql)?:\/\//i.test(text.trim())) {
+    try {
+      const url = new URL(text.trim().replace(/^postgres(ql)?:/i, 'http:'));
+      const inQuery = url.searchParams.get('password');
+      if (inQuery !== null) return inQuery;
+      return url.password === '' ? undefined : decodeURIComponent(url.password);
+    } catch {
+      return undefined; // the library reports the malformed URI without echoing it
+    }
+  }
+  const match = /(?:^|\s)password\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/i.exec(text);
+  return match ? (match[1]?.replace(/\\(.)/g, '$1') ?? match[2]) : undefined;
+}

@@ -1,0 +1,46 @@
+/** `pg-actions serve --connection … --port 0`: prints the playground URL, serves it, ends cleanly on SIGTERM. */
+import { once } from 'node:events';
+import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { databaseUrl, expectNoPasswordPrinted, startCli } from './cli.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('cli_serve');
+});
+afterAll(async () => {
+  expectNoPasswordPrinted();
+  await db.drop();
+});
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+test('serve prints a URL whose /api/actions answers, and SIGTERM ends it with exit 0', async () => {
+  const { child, output } = startCli(['serve', '--connection', databaseUrl(db), '--port', '0']);
+  const exited = once(child, 'close');
+  try {
+    const url = await waitFor(() => /playground: (http:\/\/\S+)/.exec(output().stdout)?.[1], 15_000);
+    expect(output().stdout).toMatch(/Database: postgres:\/\/[^:]+:\*\*\*@/);
+    const response = await fetch(new URL('api/actions', url));
+    expect(response.status).toBe(200);
+    expect(JSON.stringify(await response.json())).toContain('query-rows');
+  } finally {
+    child.kill('SIGTERM');
+  }
+  const [code, signal] = await exited;
+  expect({ code, signal, stderr: output().stderr }).toEqual({ code: 0, signal: null, stderr: '' });
+});
+
+test('serve with a bad --port is exit 2', async () => {
+  const { child, output } = startCli(['serve', '--connection', databaseUrl(db), '--port', 'eighty']);
+  const [code] = await once(child, 'close');
+  expect(code).toBe(2);
+  expect(output().stderr).toContain('--port must be a number');
+});
