@@ -7,6 +7,7 @@ import connectionSchema from '../schemas/connection.schema.json' with { type: 'j
 import type { ConnectionConfig } from '../schemas/types.gen.js';
 import { validatorFor } from '../schemas/validate.js';
 import { PgActionsError } from './errors/index.js';
+import { pemProblems } from './pem.js';
 
 export type { ConnectionConfig };
 export type SslMode = NonNullable<ConnectionConfig['sslMode']>;
@@ -48,6 +49,8 @@ export function resolveConfig(config: unknown, root = 'connection'): ResolvedCon
   if ((merged.sslCert === undefined) !== (merged.sslKey === undefined)) {
     throw invalid([`${root}.${merged.sslCert ? 'sslKey' : 'sslCert'} is required when ${merged.sslCert ? 'sslCert' : 'sslKey'} is given`]);
   }
+  const pem = pemProblems(merged, root);
+  if (pem.length) throw invalid(pem);
   return merged as ResolvedConfig;
 }
 

@@ -6,10 +6,10 @@
  * deadline, and a client deadline shortly after sends a protocol CancelRequest and discards the
  * connection, so a silent network cannot hang a step either.
  */
-import pTimeout, { TimeoutError } from 'p-timeout';
 import type pg from 'pg';
 import { resolveConfig, type ResolvedConfig } from './config.js';
 import { probeTls, sendCancel } from './cancel.js';
+import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
 import { checkout, poolFor, type ManagedPool } from './pools.js';
 import { StatementRun, type StatementOutcome } from './statement.js';
@@ -93,7 +93,6 @@ export async function execute(connection: unknown, statement: Statement): Promis
   const config = configOf(connection);
   const timeoutMs = statement.timeoutMs ?? config.statementTimeoutMs;
   const { managed, client } = await connect(config);
-  const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
   const transactional = Boolean(statement.readOnly || statement.expectCommands);
   let discard = false;
   let run: StatementRun | undefined;
@@ -127,18 +126,18 @@ export async function execute(connection: unknown, statement: Statement): Promis
     client.query(run);
     let outcome: StatementOutcome;
     try {
-      outcome = await pTimeout(run.done, { milliseconds: timeoutMs + CLIENT_GRACE_MS });
+      outcome = await withDeadline(run.done, timeoutMs + CLIENT_GRACE_MS);
     } catch (error) {
       if (!(error instanceof TimeoutError)) throw error;
-      context.timedOut = { afterMs: timeoutMs };
       discard = !(await cancelAndSettle(managed, client, run.done));
       throw error;
     }
     if (statement.expectCommands) await commitIfExpected(client, outcome, statement);
     return outcome;
   } catch (error) {
+    const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
     if (run?.overflowed) context.overflowed = { maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes };
-    if (isServerTimeout(error)) context.timedOut = { afterMs: timeoutMs };
+    if (error instanceof TimeoutError || isServerTimeout(error)) context.timedOut = { afterMs: timeoutMs };
     // Keep the connection only when the server reported an ordinary ERROR on a live session.
     if (!discard && !leavesSessionUsable(error)) discard = true;
     if (!discard && transactional) discard = !(await rollback(client));
@@ -178,7 +177,7 @@ async function commitIfExpected(client: pg.PoolClient, outcome: StatementOutcome
 
 async function rollback(client: pg.PoolClient): Promise<boolean> {
   try {
-    await pTimeout(client.query('ROLLBACK'), { milliseconds: CANCEL_SETTLE_MS });
+    await withDeadline(client.query('ROLLBACK'), CANCEL_SETTLE_MS);
     return true;
   } catch {
     return false;
@@ -190,7 +189,7 @@ async function cancelAndSettle(managed: ManagedPool, client: pg.PoolClient, done
   const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
   await sendCancel({ host: managed.config.host, port: managed.config.port, processID, secretKey, ssl: managed.ssl });
   try {
-    await pTimeout(done.catch(() => undefined), { milliseconds: CANCEL_SETTLE_MS });
+    await withDeadline(done.catch(() => undefined), CANCEL_SETTLE_MS);
     return true;
   } catch {
     destroy(client);

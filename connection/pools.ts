@@ -23,8 +23,16 @@ const IDLE_POOL_MS = 5 * 60_000;
 const pools = new Map<string, ManagedPool>();
 let sweeper: NodeJS.Timeout | undefined;
 
+const keys = new WeakMap<ResolvedConfig, string>();
+
+/** Equal configurations share a pool; hashed once per resolved configuration object. */
 function keyOf(config: ResolvedConfig): string {
-  return createHash('sha256').update(JSON.stringify(config)).digest('base64url');
+  let key = keys.get(config);
+  if (key === undefined) {
+    key = createHash('sha256').update(JSON.stringify(config)).digest('base64url');
+    keys.set(config, key);
+  }
+  return key;
 }
 
 function createPool(config: ResolvedConfig, ssl: SslSetting): pg.Pool {

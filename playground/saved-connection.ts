@@ -3,7 +3,8 @@
  * "default" and only ever sees it without its secrets; a request may instead carry a connection
  * the user typed. A typed connection without a password reuses the saved one only when it points
  * at the same server as the same user, so editing the database name keeps working while the saved
- * password can never be sent to a host the user did not start with.
+ * password can never be sent to a host the user did not start with. The saved TLS client key
+ * follows the same rule, and only together with the saved client certificate.
  */
 import type { ConnectionConfig } from '../index.js';
 import { invalidInput } from './http-errors.js';
@@ -12,15 +13,21 @@ import { invalidInput } from './http-errors.js';
 export interface PublicConnection extends Omit<ConnectionConfig, 'password' | 'sslKey'> {
   configured: boolean;
   hasPassword: boolean;
+  hasSslKey: boolean;
 }
 
 export class SavedConnection {
   constructor(private readonly saved: ConnectionConfig | undefined) {}
 
   describe(): PublicConnection {
-    if (!this.saved) return { configured: false, hasPassword: false };
-    const { password, sslKey: _sslKey, connectionString, ...rest } = this.saved;
-    const view: PublicConnection = { configured: true, hasPassword: Boolean(password) || hasStringPassword(connectionString), ...rest };
+    if (!this.saved) return { configured: false, hasPassword: false, hasSslKey: false };
+    const { password, sslKey, connectionString, ...rest } = this.saved;
+    const view: PublicConnection = {
+      configured: true,
+      hasPassword: Boolean(password) || hasStringPassword(connectionString),
+      hasSslKey: Boolean(sslKey),
+      ...rest,
+    };
     if (connectionString !== undefined) {
       const redacted = withoutPassword(connectionString);
       if (redacted !== undefined) view.connectionString = redacted;
@@ -38,8 +45,12 @@ export class SavedConnection {
       throw invalidInput('connection must be "default" or a connection object');
     }
     const typed = { ...(reference as ConnectionConfig) };
-    if (!typed.password && this.saved?.password && sameServerAndUser(typed, this.saved)) typed.password = this.saved.password;
+    const sameTarget = this.saved !== undefined && sameServerAndUser(typed, this.saved);
+    if (!typed.password && this.saved?.password && sameTarget) typed.password = this.saved.password;
     else if (typed.password === '') delete typed.password;
+    // The saved client key goes only with the saved client certificate, to the same server.
+    if (!typed.sslKey && this.saved?.sslKey && sameTarget && typed.sslCert === this.saved.sslCert) typed.sslKey = this.saved.sslKey;
+    else if (typed.sslKey === '') delete typed.sslKey;
     return typed;
   }
 

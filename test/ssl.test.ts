@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { closeAll, execute, PgActionsError, testConnection } from '../connection/index.js';
 import type { ConnectionConfig } from '../schemas/types.gen.js';
 import { createTestPki, type TestPki } from './harness/certs.js';
-import { startHostsslOnlyServer, startMismatchTlsServer, startServer, startTlsServer, type TestServer } from './harness/servers.js';
+import { startClientCertServer, startHostsslOnlyServer, startMismatchTlsServer, startServer, startTlsServer, type TestServer } from './harness/servers.js';
 
 type SslMode = NonNullable<ConnectionConfig['sslMode']>;
 type ServerName = 'plain' | 'tls' | 'hostsslOnly' | 'mismatch';
@@ -20,6 +20,8 @@ const SSL_QUERY = 'SELECT ssl, version, cipher FROM pg_stat_ssl WHERE pid = pg_b
 
 let pki: TestPki;
 const servers = {} as Record<ServerName, TestServer>;
+/** Authenticates by client certificate only (pg_hba.conf `cert`). */
+let certServer: TestServer;
 
 beforeAll(async () => {
   pki = createTestPki();
@@ -29,12 +31,13 @@ beforeAll(async () => {
     startHostsslOnlyServer(),
     startMismatchTlsServer(),
   ]);
+  certServer = await startClientCertServer();
   Object.assign(servers, { plain, tls, hostsslOnly, mismatch });
 }, 60_000);
 
 afterAll(async () => {
   await closeAll();
-  await Promise.all(Object.values(servers).map((server) => server.dispose()));
+  await Promise.all([...Object.values(servers), certServer].filter(Boolean).map((server) => server.dispose()));
 }, 30_000);
 
 function config(server: ServerName, sslMode: SslMode, options: { ca?: CaChoice; host?: string } = {}): ConnectionConfig {
@@ -239,5 +242,38 @@ describe('the default sslMode is prefer', () => {
     const { sslMode: _plain, ...onPlain } = config('plain', 'prefer');
     await expectOutcome({ ...onTls, applicationName: 'default-mode' }, 'tls');
     await expectOutcome({ ...onPlain, applicationName: 'default-mode' }, 'plaintext');
+  });
+});
+
+describe('client certificates (pg_hba.conf method cert: no password at all)', () => {
+  function certConfig(sslCert?: string, sslKey?: string): ConnectionConfig {
+    return {
+      host: certServer.host, port: certServer.port, database: 'postgres', user: certServer.user,
+      sslMode: 'verify-full', sslCa: pki.caPem, connectTimeoutMs: 5_000,
+      ...(sslCert ? { sslCert, sslKey } : {}),
+    };
+  }
+
+  test('the certificate signed by the trusted CA logs in, and the server saw it', async () => {
+    const cfg = certConfig(pki.clientCertPem, pki.clientKeyPem);
+    const { rows } = await execute(cfg, { text: 'SELECT ssl, client_dn, current_user AS role FROM pg_stat_ssl WHERE pid = pg_backend_pid()' });
+    expect(rows).toEqual([{ ssl: true, client_dn: '/CN=postgres', role: certServer.user }]);
+    const diagnosis = await testConnection(cfg);
+    expect(diagnosis.ok).toBe(true);
+  });
+
+  test('no client certificate → AUTHENTICATION_FAILED, and the fixes mention the certificate', async () => {
+    const error = await failureOf(certConfig());
+    expect(error.code).toBe('AUTHENTICATION_FAILED');
+    expect(error.sqlstate).toBe('28000');
+    expect(error.message).toMatch(/certificate/i);
+    expect(error.fixes.join(' ')).toMatch(/sslCert/);
+  });
+
+  test('a certificate from a CA the server does not trust → SSL_CLIENT_CERTIFICATE_REJECTED', async () => {
+    const error = await failureOf(certConfig(pki.untrustedClientCertPem, pki.untrustedClientKeyPem));
+    expect(error.code).toBe('SSL_CLIENT_CERTIFICATE_REJECTED');
+    expect(error.title).toBe('Client certificate rejected');
+    expect(error.message).toBe(`${certServer.host}:${certServer.port} rejected the client certificate (TLS alert: unknown ca).`);
   });
 });

@@ -57,6 +57,7 @@ export const ERROR_CATALOGUE = {
       'Check the password (re-enter it; passwords are never shown).',
       'Check that the role may log in: ALTER ROLE <role> LOGIN;',
       'Check that pg_hba.conf has a rule for this user, database and client address.',
+      'If the server authenticates by certificate (pg_hba.conf method cert), paste the client certificate and key into sslCert and sslKey.',
     ],
   },
   DATABASE_NOT_FOUND: {
@@ -90,6 +91,15 @@ export const ERROR_CATALOGUE = {
       'Paste the CA certificate that signed the server certificate into "SSL CA" (PEM).',
       'For verify-full, connect using a host name that appears in the certificate.',
       'If you only need encryption without verification, use SSL Mode "require".',
+    ],
+  },
+  SSL_CLIENT_CERTIFICATE_REJECTED: {
+    title: 'Client certificate rejected',
+    cause: 'The server refused the client certificate during the TLS handshake (unknown CA, expired, or not a client certificate).',
+    fixes: [
+      'Use a client certificate signed by a CA the server trusts (its ssl_ca_file).',
+      'Check that the certificate has not expired and allows client authentication (extendedKeyUsage clientAuth).',
+      'For pg_hba.conf method cert, the certificate\'s CN must be the user name (or mapped in pg_ident.conf).',
     ],
   },
   PERMISSION_DENIED: {

@@ -67,6 +67,9 @@ const TLS_VERIFY_CODES = new Set([
   'CERT_UNTRUSTED', 'CERT_REJECTED', 'HOSTNAME_MISMATCH', 'CERT_CHAIN_TOO_LONG', 'INVALID_CA',
 ]);
 
+/** TLS alerts a server sends when it refuses the certificate we presented. */
+const SERVER_REJECTED_CLIENT_CERT = /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_(?:UNKNOWN_CA|BAD_CERTIFICATE|UNSUPPORTED_CERTIFICATE|CERTIFICATE_\w+)$/;
+
 interface RawError {
   message?: string;
   code?: string;
@@ -102,6 +105,9 @@ export function toPgActionsError(error: unknown, context: FailureContext): PgAct
     return build('SSL_CERTIFICATE_INVALID', hostMismatch
       ? `The server certificate is not valid for the host name "${context.host}" (${raw.reason ?? clientCode}).`
       : `The server certificate of ${where} could not be verified (${clientCode}).`, base, context);
+  }
+  if (SERVER_REJECTED_CLIENT_CERT.test(clientCode)) {
+    return build('SSL_CLIENT_CERTIFICATE_REJECTED', `${where} rejected the client certificate (TLS alert: ${clientCode.replace(/^ERR_SSL_\w+?_ALERT_/, '').toLowerCase().replace(/_/g, ' ')}).`, base, context);
   }
   const socketCode = BY_SOCKET_CODE[clientCode];
   if (socketCode) return build(socketCode, socketMessage(socketCode, context), base, context);
@@ -251,6 +257,7 @@ export const SQLSTATE_SOURCES: Partial<Record<ErrorCode, string>> = (() => {
   for (const [prefix, code] of Object.entries(BY_SQLSTATE_CLASS)) add(code, `SQLSTATE class \`${prefix}\``);
   for (const [socketCode, code] of Object.entries(BY_SOCKET_CODE)) add(code, `socket \`${socketCode}\``);
   add('SSL_CERTIFICATE_INVALID', 'TLS verification failure (untrusted chain, host-name mismatch, expired)');
+  add('SSL_CLIENT_CERTIFICATE_REJECTED', 'a TLS alert from the server refusing our client certificate (unknown CA, bad or expired certificate)');
   add('SSL_NOT_SUPPORTED', 'the server answers "N" to the SSL request');
   add('SSL_REQUIRED', 'SQLSTATE `28000` on a plaintext attempt when the server accepts TLS');
   add('CONNECTION_TIMEOUT', 'no complete connection within `connectTimeoutMs`');

@@ -110,11 +110,15 @@ const connectionForm = () => $('connection-form');
 
 function fillConnectionForm(saved) {
   const form = connectionForm();
-  for (const name of ['host', 'port', 'database', 'user', 'connectionString']) form.elements[name].value = saved[name] ?? '';
+  for (const name of ['host', 'port', 'database', 'user', 'connectionString', 'sslCa', 'sslCert']) form.elements[name].value = saved[name] ?? '';
   form.elements.sslMode.value = saved.sslMode ?? 'prefer';
+  // Secrets stay on the server: the page is only told that they exist.
   form.elements.password.value = '';
   form.elements.password.placeholder = saved.hasPassword ? 'saved on server' : '';
-  if (saved.connectionString) form.querySelector('details.advanced').open = true;
+  form.elements.sslKey.value = '';
+  form.elements.sslKey.placeholder = saved.hasSslKey ? 'saved on server' : '-----BEGIN PRIVATE KEY-----';
+  if (saved.connectionString) $('connection-string').open = true;
+  if (saved.sslCa || saved.sslCert) $('tls-files').open = true;
   state.connectionEdited = false;
   describeConnectionSource();
 }
@@ -141,7 +145,7 @@ function connectionPayload() {
   if (state.saved.configured && !state.connectionEdited) return 'default';
   const form = connectionForm().elements;
   const connection = {};
-  for (const name of ['connectionString', 'host', 'database', 'user', 'password']) {
+  for (const name of ['connectionString', 'host', 'database', 'user', 'password', 'sslCa', 'sslCert', 'sslKey']) {
     const value = form[name].value;
     if (value.trim() !== '') connection[name] = name === 'password' ? value : value.trim();
   }

@@ -1,5 +1,7 @@
 /** resolveConfig: schema validation, libpq connection strings, defaults. No server needed. */
+import { generateKeyPairSync } from 'node:crypto';
 import { ERROR_CATALOGUE, PgActionsError, resolveConfig, type ResolvedConfig } from '../../connection/index.js';
+import { createTestPki } from '../harness/certs.js';
 
 function problemsOf(config: unknown, root?: string): string[] {
   try {
@@ -96,6 +98,51 @@ describe('invalid configurations name every bad field', () => {
   test('a client certificate without its key', () => {
     const cert = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----';
     expect(problemsOf({ host: 'h', database: 'd', user: 'u', sslCert: cert })).toEqual(['connection.sslKey is required when sslCert is given']);
+  });
+
+  describe('pasted TLS material is read before any connection attempt', () => {
+    const pki = createTestPki();
+    const base = { host: 'h', database: 'd', user: 'u', sslMode: 'verify-full' as const };
+
+    test('a CA bundle, a client certificate and its key are accepted', () => {
+      const config = resolveConfig({ ...base, sslCa: pki.caPem + pki.otherCaPem, sslCert: pki.clientCertPem, sslKey: pki.clientKeyPem });
+      expect(config.sslKey).toBe(pki.clientKeyPem);
+    });
+
+    test('an unreadable certificate names the field (and which certificate of a bundle)', () => {
+      const broken = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
+      expect(problemsOf({ ...base, sslCa: pki.caPem + broken })).toEqual(['connection.sslCa: certificate 2 of 2 is not a readable PEM certificate']);
+      expect(problemsOf({ ...base, sslCa: '-----BEGIN CERTIFICATE-----\nMIIB' })).toEqual(['connection.sslCa holds no complete PEM certificate']);
+      expect(problemsOf({ ...base, sslCert: broken, sslKey: pki.clientKeyPem })).toEqual(['connection.sslCert is not a readable PEM certificate']);
+    });
+
+    test('a key that belongs to another certificate, never quoting the key', () => {
+      const error = (() => {
+        try {
+          resolveConfig({ ...base, sslCert: pki.clientCertPem, sslKey: pki.serverKeyPem });
+        } catch (caught) {
+          return caught as PgActionsError;
+        }
+        throw new Error('expected a refusal');
+      })();
+      expect(error.problems).toEqual(['connection.sslKey does not belong to connection.sslCert']);
+      const keyBody = pki.serverKeyPem.split('\n')[1]!;
+      expect(JSON.stringify({ ...error, message: error.message })).not.toContain(keyBody);
+    });
+
+    test('an unreadable or passphrase-protected key', () => {
+      const encrypted = generateKeyPairSync('ec', {
+        namedCurve: 'P-256',
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' },
+      }).privateKey;
+      expect(problemsOf({ ...base, sslCert: pki.clientCertPem, sslKey: encrypted })).toEqual([
+        expect.stringMatching(/^connection\.sslKey is encrypted with a passphrase; give the key unencrypted/),
+      ]);
+      expect(problemsOf({ ...base, sslCert: pki.clientCertPem, sslKey: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----' })).toEqual([
+        'connection.sslKey is not a readable PEM private key',
+      ]);
+    });
   });
 
   test('not an object at all', () => {

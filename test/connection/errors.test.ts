@@ -24,7 +24,7 @@ import { startServer, type TestServer } from '../harness/servers.js';
 const produced = new Set<ErrorCode>();
 
 /** The codes test/ssl.test.ts provokes against real TLS servers (another engineer's file). */
-const COVERED_BY_SSL_TESTS: readonly ErrorCode[] = ['SSL_REQUIRED', 'SSL_CERTIFICATE_INVALID'];
+const COVERED_BY_SSL_TESTS: readonly ErrorCode[] = ['SSL_REQUIRED', 'SSL_CERTIFICATE_INVALID', 'SSL_CLIENT_CERTIFICATE_REJECTED'];
 /** Produced by the templating layer, not by the connection module. */
 const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = ['TEMPLATE_ERROR'];
 

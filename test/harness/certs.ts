@@ -3,7 +3,9 @@
  *  - a test CA, and a server certificate it signed for localhost / 127.0.0.1;
  *  - a second, unrelated CA (for "wrong CA" tests);
  *  - a server certificate signed by the test CA whose only name is db.example.invalid
- *    (for host-name mismatch tests).
+ *    (for host-name mismatch tests);
+ *  - a client certificate for the role "postgres" signed by the test CA, and one signed by the
+ *    unrelated CA (for certificate authentication, pg_hba.conf method `cert`).
  * Keys are P-256 EC keys, so the whole thing takes a few tens of milliseconds. Cached per process.
  */
 import { execFileSync } from 'node:child_process';
@@ -22,6 +24,12 @@ export interface TestPki {
   /** SAN DNS:db.example.invalid only; signed by caPem. */
   readonly mismatchCertPem: string;
   readonly mismatchKeyPem: string;
+  /** CN=postgres, extendedKeyUsage clientAuth; signed by caPem. */
+  readonly clientCertPem: string;
+  readonly clientKeyPem: string;
+  /** CN=postgres, signed by otherCaPem: a server trusting caPem rejects it. */
+  readonly untrustedClientCertPem: string;
+  readonly untrustedClientKeyPem: string;
 }
 
 /** The host name in the mismatching certificate. */
@@ -66,6 +74,12 @@ function generate(): TestPki {
         'subjectKeyIdentifier = hash',
         'authorityKeyIdentifier = keyid',
         `subjectAltName = DNS:${MISMATCH_HOST}`,
+        '[client_ext]',
+        'basicConstraints = critical, CA:FALSE',
+        'keyUsage = critical, digitalSignature',
+        'extendedKeyUsage = clientAuth',
+        'subjectKeyIdentifier = hash',
+        'authorityKeyIdentifier = keyid',
         '',
       ].join('\n'),
     );
@@ -73,10 +87,10 @@ function generate(): TestPki {
     const makeCa = (name: string, cn: string) =>
       openssl('req', '-config', path('openssl.cnf'), '-x509', ...keyArgs, '-keyout', path(`${name}.key`), '-out', path(`${name}.pem`),
         '-days', '3', '-subj', `/CN=${cn}`, '-extensions', 'ca_ext');
-    const makeLeaf = (name: string, cn: string, extensions: string) => {
+    const makeLeaf = (name: string, cn: string, extensions: string, ca = 'ca') => {
       openssl('req', '-config', path('openssl.cnf'), '-new', ...keyArgs, '-keyout', path(`${name}.key`), '-out', path(`${name}.csr`),
         '-subj', `/CN=${cn}`);
-      openssl('x509', '-req', '-in', path(`${name}.csr`), '-CA', path('ca.pem'), '-CAkey', path('ca.key'), '-set_serial',
+      openssl('x509', '-req', '-in', path(`${name}.csr`), '-CA', path(`${ca}.pem`), '-CAkey', path(`${ca}.key`), '-set_serial',
         '0x' + String(Date.now()) + String(Math.floor(Math.random() * 1e6)), '-days', '3', '-extfile', path('openssl.cnf'),
         '-extensions', extensions, '-out', path(`${name}.pem`));
     };
@@ -84,6 +98,8 @@ function generate(): TestPki {
     makeCa('other-ca', 'pg-actions unrelated CA');
     makeLeaf('server', 'localhost', 'server_ext');
     makeLeaf('mismatch', MISMATCH_HOST, 'mismatch_ext');
+    makeLeaf('client', 'postgres', 'client_ext');
+    makeLeaf('untrusted-client', 'postgres', 'client_ext', 'other-ca');
     const read = (name: string) => readFileSync(path(name), 'utf8');
     return {
       caPem: read('ca.pem'),
@@ -92,6 +108,10 @@ function generate(): TestPki {
       serverKeyPem: read('server.key'),
       mismatchCertPem: read('mismatch.pem'),
       mismatchKeyPem: read('mismatch.key'),
+      clientCertPem: read('client.pem'),
+      clientKeyPem: read('client.key'),
+      untrustedClientCertPem: read('untrusted-client.pem'),
+      untrustedClientKeyPem: read('untrusted-client.key'),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

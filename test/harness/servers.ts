@@ -61,4 +61,18 @@ export async function startHostsslOnlyServer(options: Omit<ServerOptions, 'tls' 
   return startTlsServer({ ...options, hba: [...HOSTSSL_ONLY_HBA] });
 }
 
+/**
+ * A TLS server that authenticates by client certificate only (pg_hba.conf method `cert`): the
+ * client must present a certificate signed by the test CA whose CN is the role name.
+ */
+export async function startClientCertServer(options: Omit<ServerOptions, 'tls' | 'hba'> = {}): Promise<TestServer> {
+  const pki = createTestPki();
+  return startTlsServer({
+    ...options,
+    settings: { ssl_ca_file: 'root.crt', ...options.settings },
+    files: { 'root.crt': pki.caPem, ...options.files },
+    hba: ['local all all trust', 'hostssl all all 127.0.0.1/32 cert'],
+  });
+}
+
 export { freePort } from '../../cli/embedded-database.js';

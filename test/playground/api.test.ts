@@ -102,7 +102,7 @@ describe('GET endpoints', () => {
     const reply = await call('GET', '/api/connection');
     expect(reply.status).toBe(200);
     const { password: _password, ...rest } = db.config;
-    expect(reply.json).toEqual({ configured: true, hasPassword: true, ...rest });
+    expect(reply.json).toEqual({ configured: true, hasPassword: true, hasSslKey: false, ...rest });
     expect(reply.json).not.toHaveProperty('password');
   });
 });
@@ -299,7 +299,7 @@ test('without a saved connection, "default" is a 400 and typed connections work'
   const bare = await startPlayground();
   try {
     const connection = await fetch(new URL('/api/connection', bare.url));
-    expect(await connection.json()).toEqual({ configured: false, hasPassword: false });
+    expect(await connection.json()).toEqual({ configured: false, hasPassword: false, hasSslKey: false });
     const reply = await fetch(new URL('/api/test-connection', bare.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ connection: 'default' }) });
     expect(reply.status).toBe(400);
     expect(((await reply.json()) as { error: { code: string } }).error.code).toBe('INVALID_INPUT');

@@ -11,7 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { closeAll } from '../../index.js';
 import { startPlayground, type Playground } from '../../playground/server.js';
+import { createTestPki } from '../harness/certs.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { startClientCertServer } from '../harness/servers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -144,6 +146,33 @@ test('a wrong password shows the authentication error with its fixes; the saved 
   await page.getByTestId('connection-ok').waitFor();
   expect(await page.content()).not.toContain(db.config.password!);
   expect(pageProblems).toEqual([]);
+});
+
+test('a server that logs in by client certificate: paste the CA, the certificate and the key', async () => {
+  const certServer = await startClientCertServer();
+  try {
+    const pki = createTestPki();
+    await page.getByTestId('conn-host').fill(certServer.host);
+    await page.getByTestId('conn-port').fill(String(certServer.port));
+    await page.getByTestId('conn-database').fill('postgres');
+    await page.getByTestId('conn-user').fill(certServer.user);
+    await page.getByTestId('conn-password').fill('');
+    await page.getByTestId('conn-ssl-mode').selectOption('verify-full');
+    await page.locator('#tls-files summary').click();
+    await page.getByTestId('conn-ssl-ca').fill(pki.caPem);
+    await page.getByTestId('conn-ssl-cert').fill(pki.clientCertPem);
+    await page.getByTestId('conn-ssl-key').fill(pki.clientKeyPem);
+    await page.getByTestId('test-connection').click();
+    await page.getByTestId('connection-result').locator('[data-testid="connection-ok"], [data-testid="connection-error"]').waitFor();
+    const shown = await page.getByTestId('connection-result').textContent();
+    expect({ ok: await page.getByTestId('connection-ok').count(), shown }).toEqual({ ok: 1, shown: expect.any(String) });
+    await expect(page.getByTestId('diagnosis-tls').textContent()).resolves.toMatch(/^on \(TLSv1\.[23]/);
+    await expect(page.getByTestId('diagnosis-user').textContent()).resolves.toBe(`${certServer.user} on postgres`);
+    await shot('06-client-certificate.png', true);
+    expect(pageProblems).toEqual([]);
+  } finally {
+    await certServer.dispose();
+  }
 });
 
 /** Waits (through the debounced preview) until the element shows exactly `text`. */
