@@ -133,6 +133,7 @@ export async function execute(connection: unknown, statement: Statement): Promis
       throw error;
     }
     if (statement.expectCommands) await commitIfExpected(client, outcome, statement);
+    else if (outcome.transactionStatus !== 'I') await refuseOpenTransaction(client, outcome, statement);
     return outcome;
   } catch (error) {
     const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
@@ -170,6 +171,24 @@ async function commitIfExpected(client: pg.PoolClient, outcome: StatementOutcome
     message: `${statement.actionName ?? 'This action'} only runs ${expected.join(' or ')} statements; this one is a ${kind}. It was rolled back: nothing was changed.`,
     problems: [`input.query must be ${expected.map((c) => `a${/^[AEIOU]/.test(c) ? 'n' : ''} ${c}`).join(' or ')} statement`],
     fixes: ['Use the action that matches the statement (Execute Query runs any statement).'],
+    query: statement.text,
+    parameters: statement.values,
+  });
+}
+
+/**
+ * A statement such as BEGIN would leave the pooled session inside a transaction, and the next
+ * step (of any flow) would run in it: roll back and refuse, so a step always ends committed.
+ */
+async function refuseOpenTransaction(client: pg.PoolClient, outcome: StatementOutcome, statement: Statement): Promise<never> {
+  await client.query('ROLLBACK');
+  throw new PgActionsError('INVALID_INPUT', {
+    message: `${outcome.command} leaves a transaction open after the step. Each step runs as its own transaction, so it was rolled back: nothing was changed.`,
+    problems: ['input.query must not open a transaction (BEGIN / START TRANSACTION): a step commits on its own'],
+    fixes: [
+      'Remove BEGIN / COMMIT: the statement of a step is committed when it succeeds and rolled back when it fails.',
+      'To change several tables at once, use one statement (e.g. WITH … INSERT … , UPDATE …) or a database function called from Execute Query.',
+    ],
     query: statement.text,
     parameters: statement.values,
   });

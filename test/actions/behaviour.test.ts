@@ -89,6 +89,22 @@ describe('Update Rows and Delete Rows run only their own kind of statement', () 
   });
 });
 
+describe('a step never leaves a transaction open for the next one', () => {
+  test.each([
+    ['BEGIN', 'BEGIN'],
+    ['START TRANSACTION ISOLATION LEVEL SERIALIZABLE', 'START TRANSACTION'],
+  ])('Execute Query with %s is refused and rolled back; the next step commits on its own', async (query, command) => {
+    const error = await failure('execute-query', { connection: db.config, input: { query } });
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.message).toBe(`${command} leaves a transaction open after the step. Each step runs as its own transaction, so it was rolled back: nothing was changed.`);
+    expect(error.problems).toEqual(['input.query must not open a transaction (BEGIN / START TRANSACTION): a step commits on its own']);
+    // Steps run one after another reuse the same pooled session: this insert must not land in a
+    // transaction that nobody commits. Another session sees it at once.
+    await run('execute-query', { connection: db.config, input: { query: "INSERT INTO users (name, email) VALUES ('Tx Test', 'tx@example.com')" } });
+    expect(await db.sql("SELECT name FROM users WHERE email = 'tx@example.com'")).toEqual([{ name: 'Tx Test' }]);
+  });
+});
+
 describe('Insert Row', () => {
   beforeAll(async () => {
     await db.sql('CREATE SCHEMA audit');
