@@ -25,8 +25,10 @@ export const deleteRows = defineAction<DeleteRowsInput, DeleteRowsOutput>({
     output: { rowCount: 15 },
   },
   prepare({ input, context }) {
-    refuseOtherWrites(input.query, 'DELETE', 'Delete Rows');
-    return queryStatement(input, context, { expectCommands: ['DELETE'], actionName: 'Delete Rows', discardRows: true });
+    // Templates first: a broken one is a TEMPLATE_ERROR, and the check reads the text that is sent.
+    const statement = queryStatement(input, context, { expectCommands: ['DELETE'], actionName: 'Delete Rows', discardRows: true });
+    refuseOtherWrites(statement.text, 'DELETE', 'Delete Rows');
+    return statement;
   },
   shape: (result) => ({ rowCount: result.rowCount }),
 });

@@ -27,8 +27,10 @@ export const updateRows = defineAction<UpdateRowsInput, UpdateRowsOutput>({
     output: { rowCount: 1 },
   },
   prepare({ input, context }) {
-    refuseOtherWrites(input.query, 'UPDATE', 'Update Rows');
-    return queryStatement(input, context, { expectCommands: ['UPDATE'], actionName: 'Update Rows', discardRows: true });
+    // Templates first: a broken one is a TEMPLATE_ERROR, and the check reads the text that is sent.
+    const statement = queryStatement(input, context, { expectCommands: ['UPDATE'], actionName: 'Update Rows', discardRows: true });
+    refuseOtherWrites(statement.text, 'UPDATE', 'Update Rows');
+    return statement;
   },
   shape: (result) => ({ rowCount: result.rowCount }),
 });

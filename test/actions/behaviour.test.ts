@@ -327,6 +327,14 @@ describe('INVALID_INPUT names every problem by its field, before anything runs',
 });
 
 describe('templates', () => {
+  // Found by the 10,000-input fuzz run: Update/Delete Rows read the SQL's keywords before the
+  // templates were checked, so an unclosed "{{" escaped as a raw exception.
+  test.each(['query-rows', 'update-rows', 'delete-rows', 'execute-query'])('%s: an unclosed {{ in the SQL is TEMPLATE_ERROR', async (key) => {
+    const error = await failure(key, { connection: db.config, input: { query: 'WITH x AS (SELECT 1) {{>' } });
+    expect(error.code).toBe('TEMPLATE_ERROR');
+    expect(error.message).toMatch(/^input\.query: "\{\{" is not closed with "\}\}"/);
+  });
+
   test('a missing path is TEMPLATE_ERROR naming the path and the field', async () => {
     const context = { trigger: { email: 'john@example.com' } };
     const inParameter = await failure('query-rows', {
