@@ -8,7 +8,9 @@ import { queryStatement } from './query-statement.js';
 export const executeQuery = defineAction<ExecuteQueryInput, ExecuteQueryOutput>({
   key: 'execute-query',
   name: 'Execute Query',
-  description: 'Execute any single SQL statement (DDL, DML, maintenance). One statement per step; values are bound as $1, $2….',
+  description:
+    'Execute any single SQL statement (DDL, DML, maintenance). One statement per step; values are bound as $1, $2…. ' +
+    'The step is its own transaction: a statement that would leave one open (BEGIN) is rolled back and refused.',
   input: inputSchema,
   output: outputSchema,
   example: {
