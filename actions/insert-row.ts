@@ -51,9 +51,16 @@ export const insertRow = defineAction<InsertRowInput, InsertRowOutput, InsertSta
       const value = renderValue(input.columns[name], context, columnPath(name));
       return info?.columns.find((column) => column.name === name)?.isJson ? asJsonText(value) : value;
     });
-    // In a transaction committed only once the returned row has arrived within the cap.
-    const transaction = { expectCommands: ['INSERT'], actionName: 'Insert Row' };
-    return { text, values, ...transaction, timeoutMs: input.timeoutMs, maxResultBytes: input.maxResultBytes, primaryKey: info?.primaryKey ?? [] };
+    return {
+      text,
+      values,
+      // In a transaction committed only once the returned row has arrived within the cap.
+      expectCommands: ['INSERT'],
+      actionName: 'Insert Row',
+      timeoutMs: input.timeoutMs,
+      maxResultBytes: input.maxResultBytes,
+      primaryKey: info?.primaryKey ?? [],
+    };
   },
   shape(result, _args, statement) {
     const row = result.rows[0] ?? {};

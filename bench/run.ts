@@ -9,6 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { closeAll, execute, PgActionsError, type ConnectionConfig } from '../connection/index.js';
 import { runAction } from '../actions/index.js';
 import { startEmbeddedDatabase } from '../cli/embedded-database.js';
+import { pinCpus } from './pin-cpus.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -176,6 +177,7 @@ async function bulkInsert(config: ConnectionConfig, raw: pg.Pool) {
 async function main() {
   console.error('starting an embedded PostgreSQL for the bench…');
   const db = await startEmbeddedDatabase();
+  const pinning = pinCpus(db.dataDir);
   const config: ConnectionConfig = { host: db.host, port: db.port, user: db.user, password: db.password, database: 'postgres', sslMode: 'disable' };
   const raw = new pg.Pool({ host: db.host, port: db.port, user: db.user, password: db.password, database: 'postgres', max: 10 });
   try {
@@ -204,7 +206,7 @@ async function main() {
       [`bulk insert ${bulk.count.toLocaleString('en')} rows, one INSERT per row (pooled)`, seconds(bulk.perRow), `${(bulk.perRow / bulk.copy).toFixed(2)}×`, ''],
     ];
     const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
-    console.log(`\npg-actions bench (${overhead.calls} one-row calls per side in blocks of 100, PostgreSQL embedded on loopback, Node ${process.version})\n`);
+    console.log(`\npg-actions bench (${overhead.calls} one-row calls per side in blocks of 100, PostgreSQL embedded on loopback, Node ${process.version}, ${pinning})\n`);
     for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  │ '));
   } finally {
     await raw.end();
