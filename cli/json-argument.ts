@@ -5,6 +5,12 @@
 import { readFileSync } from 'node:fs';
 import { usageError } from './failures.js';
 
+const EXAMPLES: Record<string, string> = {
+  '--connection': `--connection @connection.json holding {"host": "…", "database": "…", "user": "…"}`,
+  '--input': `--input '{"query": "SELECT 1"}'`,
+  '--context': `--context '{"trigger": {"email": "ada@example.com"}}'`,
+};
+
 export function readJsonArgument(value: string, flag: string): unknown {
   const fromFile = value.startsWith('@');
   const source = fromFile ? value.slice(1) : undefined;
@@ -12,11 +18,34 @@ export function readJsonArgument(value: string, flag: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw usageError(`${flag} ${source === undefined ? 'is' : `file ${source} is`} not valid JSON: ${reason}`, [
-      `Give ${flag} a JSON value, e.g. ${flag} '{"query": "SELECT 1"}', or ${flag} @file.json to read it from a file.`,
+    // JSON.parse's message quotes the text around the mistake, which may be a password or a
+    // key: only say where it is.
+    const where = positionOf(text, error);
+    throw usageError(`${flag} ${source === undefined ? 'is' : `file ${source} is`} not valid JSON${where}`, [
+      `Give ${flag} a JSON value (strings in double quotes), e.g. ${EXAMPLES[flag] ?? `${flag} '{…}'`}, or ${flag} @file.json to read it from a file.`,
     ]);
   }
+}
+
+/**
+ * " (line L, column C)" of the mistake, or "" when it cannot be told. Node 20 reports no offset,
+ * only the unexpected character and a snippet around it, which are located in the text here.
+ */
+function positionOf(text: string, error: unknown): string {
+  const message = error instanceof Error ? error.message : '';
+  let offset: number | undefined;
+  const reported = /\bposition (\d+)/.exec(message)?.[1];
+  if (reported !== undefined) offset = Number(reported);
+  else if (/Unexpected end of JSON input/.test(message)) offset = text.length;
+  else {
+    // Unexpected token 'H', ..."assword": Hunter2Sec"... is not valid JSON
+    const found = /^Unexpected token '(.)', (?:\.\.\.)?"(.*)"(?:\.\.\.)? is not valid JSON$/s.exec(message);
+    const at = found ? text.indexOf(found[2]!) : -1;
+    if (found && at >= 0 && found[2]!.includes(found[1]!)) offset = at + found[2]!.indexOf(found[1]!);
+  }
+  if (offset === undefined) return '';
+  const before = text.slice(0, offset).split('\n');
+  return ` (line ${before.length}, column ${before[before.length - 1]!.length + 1})`;
 }
 
 function readSource(path: string, flag: string): string {

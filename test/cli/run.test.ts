@@ -98,6 +98,18 @@ describe('exit 2: the invocation or the input is wrong', () => {
     expect(result.stderr).toContain('--input is not valid JSON');
   });
 
+  test('a malformed --connection file never echoes its text (it holds the password): only where the mistake is', async () => {
+    const secret = 'Hunter2-' + Math.random().toString(36).slice(2);
+    const broken = file('broken-connection.json', `{\n  "host": "127.0.0.1",\n  "password": ${secret}\n}`);
+    for (const extra of [[], ['--json']]) {
+      const result = await runCli(['run', 'query-rows', '--connection', `@${broken}`, '--input', '{"query": "SELECT 1"}', ...extra]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`--connection file ${broken} is not valid JSON (line 3, column 15)`);
+      expect(result.stderr).toContain('--connection @connection.json');
+      expect(result.stderr + result.stdout).not.toContain(secret.slice(0, 6));
+    }
+  });
+
   test('--input @file that does not exist', async () => {
     const result = await runCli(['run', 'query-rows', '--connection', url, '--input', `@${join(files, 'missing.json')}`]);
     expect(result.code).toBe(2);
