@@ -103,7 +103,7 @@ export async function execute(connection: unknown, statement: Statement): Promis
       // A literal we format ourselves from a validated integer: safe to write into SQL.
       if (transactional) before.push(`SET LOCAL statement_timeout = ${Math.trunc(timeoutMs)}`);
       else {
-        await client.query(`SET statement_timeout = ${Math.trunc(timeoutMs)}`);
+        await withDeadline(client.query(`SET statement_timeout = ${Math.trunc(timeoutMs)}`), timeoutMs + CLIENT_GRACE_MS);
         sessionTimeouts.set(client, timeoutMs);
       }
     }
@@ -132,8 +132,10 @@ export async function execute(connection: unknown, statement: Statement): Promis
       discard = !(await cancelAndSettle(managed, client, run.done));
       throw error;
     }
-    if (statement.expectCommands) await commitIfExpected(client, outcome, statement);
-    else if (outcome.transactionStatus !== 'I') await refuseOpenTransaction(client, outcome, statement);
+    // Whatever follows the statement gets the same deadline: a silent network must not hang it either.
+    const finish = (sql: string) => withDeadline(client.query(sql), timeoutMs + CLIENT_GRACE_MS);
+    if (statement.expectCommands) await commitIfExpected(finish, outcome, statement);
+    else if (outcome.transactionStatus !== 'I') await refuseOpenTransaction(finish, outcome, statement);
     return outcome;
   } catch (error) {
     const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
@@ -159,13 +161,15 @@ function isServerTimeout(error: unknown): boolean {
   return (error as { code?: string } | null)?.code === '57014' && /statement timeout/.test((error as Error).message);
 }
 
-async function commitIfExpected(client: pg.PoolClient, outcome: StatementOutcome, statement: Statement): Promise<void> {
+type Finish = (sql: 'COMMIT' | 'ROLLBACK') => Promise<unknown>;
+
+async function commitIfExpected(finish: Finish, outcome: StatementOutcome, statement: Statement): Promise<void> {
   const expected = statement.expectCommands!;
   if (expected.includes(outcome.command)) {
-    await client.query('COMMIT');
+    await finish('COMMIT');
     return;
   }
-  await client.query('ROLLBACK');
+  await finish('ROLLBACK');
   const kind = outcome.command || 'empty statement';
   throw new PgActionsError('INVALID_INPUT', {
     message: `${statement.actionName ?? 'This action'} only runs ${expected.join(' or ')} statements; this one is a ${kind}. It was rolled back: nothing was changed.`,
@@ -180,8 +184,8 @@ async function commitIfExpected(client: pg.PoolClient, outcome: StatementOutcome
  * A statement such as BEGIN would leave the pooled session inside a transaction, and the next
  * step (of any flow) would run in it: roll back and refuse, so a step always ends committed.
  */
-async function refuseOpenTransaction(client: pg.PoolClient, outcome: StatementOutcome, statement: Statement): Promise<never> {
-  await client.query('ROLLBACK');
+async function refuseOpenTransaction(finish: Finish, outcome: StatementOutcome, statement: Statement): Promise<never> {
+  await finish('ROLLBACK');
   throw new PgActionsError('INVALID_INPUT', {
     message: `${outcome.command} leaves a transaction open after the step. Each step runs as its own transaction, so it was rolled back: nothing was changed.`,
     problems: ['input.query must not open a transaction (BEGIN / START TRANSACTION): a step commits on its own'],

@@ -1,4 +1,6 @@
 /** "Test connection": connects, reads who and where we are, and says what to improve. */
+import type pg from 'pg';
+import { TimeoutError, withDeadline } from './deadline.js';
 import { connect, configOf, failureContext } from './execute.js';
 import { PgActionsError, toPgActionsError } from './errors/index.js';
 import { quoteIdentifier } from './identifiers.js';
@@ -40,10 +42,12 @@ export async function testConnection(connection: unknown): Promise<ConnectionTes
     const config = configOf(connection);
     const { client } = await connect(config);
     try {
+      // A server (or network) that stops answering after the handshake must not hang the button.
+      const answer = <T extends pg.QueryResultRow>(sql: string) => withDeadline(client.query<T>(sql), config.connectTimeoutMs);
       const started = performance.now();
-      await client.query('SELECT 1');
+      await answer('SELECT 1');
       const latencyMs = Math.round((performance.now() - started) * 100) / 100;
-      const row = (await client.query<DiagnosisRow>(DIAGNOSIS_SQL)).rows[0]!;
+      const row = (await answer<DiagnosisRow>(DIAGNOSIS_SQL)).rows[0]!;
       client.release();
       return {
         ok: true,
@@ -56,6 +60,9 @@ export async function testConnection(connection: unknown): Promise<ConnectionTes
       };
     } catch (error) {
       client.release(true);
+      if (error instanceof TimeoutError) {
+        throw toPgActionsError(new Error(`timeout: no answer within ${config.connectTimeoutMs} ms`), failureContext(config, 'connect'));
+      }
       throw toPgActionsError(error, failureContext(config, 'statement'));
     }
   } catch (error) {

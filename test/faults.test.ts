@@ -5,8 +5,8 @@
  */
 import pg from 'pg';
 import { runAction } from '../actions/index.js';
-import { closeAll, type ConnectionConfig, type PgActionsError } from '../connection/index.js';
-import { failure } from './harness/failures.js';
+import { closeAll, testConnection, type ConnectionConfig, type PgActionsError } from '../connection/index.js';
+import { failure, startFreezableProxy, startSilentServer } from './harness/failures.js';
 import { startServer, type TestServer } from './harness/servers.js';
 
 let server: TestServer;
@@ -84,4 +84,66 @@ test('a statement that would run for minutes → QUERY_TIMEOUT, cancelled server
   await client.end();
   expect(rows).toEqual([{ n: 0 }]);
   await healthyStep();
+});
+
+test('the network goes silent mid-session → the client deadline sends a CancelRequest and gives up: QUERY_TIMEOUT, no hang', async () => {
+  const proxy = await startFreezableProxy(server);
+  const viaProxy: ConnectionConfig = { ...connection, port: proxy.port, applicationName: 'via-frozen-proxy' };
+  try {
+    const step = (query: string, options: Record<string, unknown> = {}) => runAction('query-rows', { connection: viaProxy, input: { query, ...options } });
+    expect(await step('SELECT 1 AS ok')).toEqual({ rows: [{ ok: 1 }], rowCount: 1 });
+    proxy.freeze(); // the pooled session's packets now go nowhere, and nothing comes back
+    const started = Date.now();
+    const error = await failure(step(`SELECT pg_sleep(120), 'fault-silent'`, { timeoutMs: 300 }));
+    const elapsed = Date.now() - started;
+    expect(error.code).toBe('QUERY_TIMEOUT');
+    // deadline 300 ms + 100 ms grace, then at most 1 s waiting for an answer to the cancel
+    expect(elapsed).toBeGreaterThanOrEqual(390);
+    expect(elapsed).toBeLessThan(3000);
+    expect(proxy.cancelRequests).toBe(1);
+    // The silent connection was discarded; the next step opens a fresh one and works.
+    expect(await step('SELECT 2 AS ok')).toEqual({ rows: [{ ok: 2 }], rowCount: 1 });
+    const client = admin();
+    await client.connect();
+    const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%fault-silent%' AND pid <> pg_backend_pid()`);
+    await client.end();
+    expect(rows).toEqual([{ n: 0 }]);
+  } finally {
+    await closeAll();
+    await proxy.close();
+  }
+});
+
+test('a peer that accepts TCP and never answers → CONNECTION_TIMEOUT within the connect timeout; the next step works', async () => {
+  const silent = await startSilentServer();
+  try {
+    const started = Date.now();
+    const error = await failure(runAction('query-rows', { connection: { ...connection, port: silent.port, connectTimeoutMs: 500 }, input: { query: 'SELECT 1' } }));
+    const elapsed = Date.now() - started;
+    expect(error.code).toBe('CONNECTION_TIMEOUT');
+    expect(silent.accepted).toBeGreaterThan(0);
+    expect(elapsed).toBeGreaterThanOrEqual(450);
+    expect(elapsed).toBeLessThan(2000);
+  } finally {
+    await silent.close();
+  }
+  await healthyStep();
+});
+
+test('Test connection on a session whose network went silent reports CONNECTION_TIMEOUT instead of hanging', async () => {
+  const proxy = await startFreezableProxy(server);
+  const viaProxy: ConnectionConfig = { ...connection, port: proxy.port, applicationName: 'test-connection-frozen', connectTimeoutMs: 500 };
+  try {
+    expect((await testConnection(viaProxy)).ok).toBe(true);
+    proxy.freeze(); // the pooled session from that first test goes silent
+    const started = Date.now();
+    const result = await testConnection(viaProxy);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.code).toBe('CONNECTION_TIMEOUT');
+    expect((await testConnection(viaProxy)).ok).toBe(true); // that session was discarded
+  } finally {
+    await closeAll();
+    await proxy.close();
+  }
 });

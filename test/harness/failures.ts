@@ -1,8 +1,9 @@
 /**
  * Small helpers for tests that provoke real failures: awaiting a rejection as a PgActionsError,
- * a loopback port nobody listens on, and a loopback TCP server that accepts and never answers.
+ * a loopback port nobody listens on, a loopback TCP server that accepts and never answers, and
+ * a proxy whose open connections can go silent mid-session.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PgActionsError } from '../../connection/index.js';
 import { freePort } from './servers.js';
 
@@ -56,6 +57,68 @@ export async function startSilentServer(): Promise<SilentServer> {
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface FreezableProxy {
+  readonly port: number;
+  /** CancelRequest packets (protocol code 80877102) that came through. */
+  readonly cancelRequests: number;
+  /** From now on, connections open at this moment pass nothing, either way; sockets stay open. New connections still pass. */
+  freeze(): void;
+  close(): Promise<void>;
+}
+
+const CANCEL_REQUEST_CODE = 80877102;
+
+/** A TCP proxy on 127.0.0.1 in front of a real server, whose open connections can go silent: a network that stops answering. */
+export async function startFreezableProxy(target: { host: string; port: number }): Promise<FreezableProxy> {
+  const pairs = new Set<{ client: Socket; upstream: Socket; frozen: boolean }>();
+  let cancelRequests = 0;
+  const server: Server = createServer((client) => {
+    const pair = { client, upstream: connect(target.port, target.host), frozen: false };
+    pairs.add(pair);
+    let first = true;
+    client.on('data', (chunk) => {
+      if (first && chunk.length >= 8 && chunk.readInt32BE(4) === CANCEL_REQUEST_CODE) cancelRequests++;
+      first = false;
+      if (!pair.frozen) pair.upstream.write(chunk);
+    });
+    pair.upstream.on('data', (chunk) => {
+      if (!pair.frozen) client.write(chunk);
+    });
+    const end = () => {
+      pairs.delete(pair);
+      client.destroy();
+      pair.upstream.destroy();
+    };
+    for (const socket of [client, pair.upstream]) {
+      socket.on('error', () => {});
+      socket.on('close', end);
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('proxy has no port');
+  return {
+    port: address.port,
+    get cancelRequests() {
+      return cancelRequests;
+    },
+    freeze() {
+      for (const pair of pairs) pair.frozen = true;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const pair of pairs) {
+          pair.client.destroy();
+          pair.upstream.destroy();
+        }
         server.close(() => resolve());
       }),
   };
