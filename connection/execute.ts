@@ -42,6 +42,9 @@ const CLIENT_GRACE_MS = 100;
 /** After a client-side cancel, how long to wait for the server's answer before discarding. */
 const CANCEL_SETTLE_MS = 1000;
 
+/** Command tags after which the session is not the one the pool handed out: it is closed, not reused. */
+const SESSION_CHANGING = new Set(['SET', 'RESET', 'DISCARD', 'LOAD', 'PREPARE', 'DEALLOCATE', 'DEALLOCATE ALL', 'LISTEN', 'DECLARE CURSOR']);
+
 const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
 const resolved = new WeakMap<object, ResolvedConfig>();
 const watchedClients = new WeakSet<pg.PoolClient>();
@@ -136,6 +139,8 @@ export async function execute(connection: unknown, statement: Statement): Promis
     const finish = (sql: string) => withDeadline(client.query(sql), timeoutMs + CLIENT_GRACE_MS);
     if (statement.expectCommands) await commitIfExpected(finish, outcome, statement);
     else if (outcome.transactionStatus !== 'I') await refuseOpenTransaction(finish, outcome, statement);
+    // SET search_path / statement_timeout / ROLE… would follow this pooled session into later steps.
+    if (SESSION_CHANGING.has(outcome.command)) discard = true;
     return outcome;
   } catch (error) {
     const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };

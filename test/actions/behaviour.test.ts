@@ -105,6 +105,22 @@ describe('a step never leaves a transaction open for the next one', () => {
   });
 });
 
+describe('a session setting made by one step does not follow into later steps', () => {
+  test.each([
+    ['SET search_path TO nowhere', 'SELECT count(*)::int AS n FROM users', [{ n: 3 }]],
+    ['SET statement_timeout = 0', 'SHOW statement_timeout', [{ statement_timeout: '1min' }]],
+    ["SET TIME ZONE 'Asia/Kolkata'", "SELECT '2026-01-15 10:30:00+00'::timestamptz::text AS t", [{ t: '2026-01-15 10:30:00+00' }]],
+  ])('after Execute Query ran %s', async (setting, query, rows) => {
+    await run('execute-query', { connection: db.config, input: { query: setting } });
+    expect(await run('query-rows', { connection: db.config, input: { query } })).toEqual({ rows, rowCount: 1 });
+  });
+
+  test('also when Query Rows ran the SET (allowed in a read-only transaction)', async () => {
+    await run('query-rows', { connection: db.config, input: { query: 'SET search_path TO nowhere' } });
+    expect(await run('query-rows', { connection: db.config, input: { query: 'SELECT count(*)::int AS n FROM users' } })).toEqual({ rows: [{ n: 3 }], rowCount: 1 });
+  });
+});
+
 describe('Insert Row', () => {
   beforeAll(async () => {
     await db.sql('CREATE SCHEMA audit');
