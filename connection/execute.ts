@@ -96,6 +96,7 @@ export async function execute(connection: unknown, statement: Statement): Promis
   const config = configOf(connection);
   const timeoutMs = statement.timeoutMs ?? config.statementTimeoutMs;
   const { managed, client } = await connect(config);
+  const startedAt = performance.now();
   const transactional = Boolean(statement.readOnly || statement.expectCommands);
   let discard = false;
   let run: StatementRun | undefined;
@@ -145,7 +146,7 @@ export async function execute(connection: unknown, statement: Statement): Promis
   } catch (error) {
     const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
     if (run?.overflowed) context.overflowed = { maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes };
-    if (error instanceof TimeoutError || isServerTimeout(error)) context.timedOut = { afterMs: timeoutMs };
+    if (error instanceof TimeoutError || isServerTimeout(error, performance.now() - startedAt, timeoutMs)) context.timedOut = { afterMs: timeoutMs };
     // Keep the connection only when the server reported an ordinary ERROR on a live session.
     if (!discard && !leavesSessionUsable(error)) discard = true;
     if (!discard && transactional) discard = !(await rollback(client));
@@ -162,8 +163,12 @@ function leavesSessionUsable(error: unknown): boolean {
   return severity === 'ERROR' && typeof code === 'string' && !code.startsWith('08') && !code.startsWith('57P');
 }
 
-function isServerTimeout(error: unknown): boolean {
-  return (error as { code?: string } | null)?.code === '57014' && /statement timeout/.test((error as Error).message);
+/**
+ * 57014 is any cancel: our statement_timeout, or someone's pg_cancel_backend. Told apart by time,
+ * not by the message text, which is in the server's language.
+ */
+function isServerTimeout(error: unknown, elapsedMs: number, timeoutMs: number): boolean {
+  return (error as { code?: string } | null)?.code === '57014' && elapsedMs >= timeoutMs - 1;
 }
 
 type Finish = (sql: 'COMMIT' | 'ROLLBACK') => Promise<unknown>;

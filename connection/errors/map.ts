@@ -127,7 +127,7 @@ export function toPgActionsError(error: unknown, context: FailureContext): PgAct
 function fromServer(sqlstate: string, raw: RawError, base: object, context: FailureContext): PgActionsError {
   let code: ErrorCode = BY_SQLSTATE[sqlstate] ?? BY_SQLSTATE_CLASS[sqlstate.slice(0, 2)] ?? 'DATABASE_ERROR';
   let message = sentence(raw.message ?? '');
-  const fields: ServerErrorFields & { location?: { line: number; column: number }; fixes?: readonly string[] } = {
+  const fields: ServerErrorFields & { location?: { line: number; column: number }; fixes?: readonly string[]; problems?: string[] } = {
     sqlstate,
     detail: raw.detail,
     hint: raw.hint,
@@ -157,9 +157,15 @@ function fromServer(sqlstate: string, raw: RawError, base: object, context: Fail
   } else if (code === 'CONNECTION_LOST') {
     message = `${socketMessage('CONNECTION_LOST', context)} The server said: ${message}`;
   }
-  if (sqlstate === '08P01' && /bind message supplies/.test(raw.message ?? '')) {
+  if (sqlstate === '08P01' && context.query !== undefined) {
+    // The one protocol violation input can cause: a value count that differs from the $n the
+    // query uses (the server counts the highest $n). The numbers are a bonus when the text has them.
+    const counts = /(\d+) parameters?, but prepared statement "[^"]*" requires (\d+)/.exec(raw.message ?? '');
     code = 'INVALID_INPUT';
-    message = 'The number of parameters given does not match the $1, $2… placeholders in the query.';
+    message = counts
+      ? `The query uses placeholders up to $${counts[2]}, but ${counts[1]} value(s) were sent (parameters plus any {{ }} in the query).`
+      : 'The number of parameters given does not match the $1, $2… placeholders in the query.';
+    fields.problems = ['input.parameters must have one value for each placeholder $1…$n in input.query'];
     fields.fixes = ['Give one parameter for each placeholder $1…$n used in the query.'];
   }
   return build(code, message, { ...base, ...fields }, context);

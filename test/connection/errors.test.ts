@@ -351,7 +351,8 @@ describe('bad input', () => {
   test('INVALID_INPUT: fewer parameters than placeholders', async () => {
     const error = await expectCode(execute(db.config, { text: 'SELECT $1::int AS a, $2::int AS b', values: [1] }), 'INVALID_INPUT');
     expect(error.sqlstate).toBe('08P01');
-    expect(error.message).toMatch(/number of parameters/);
+    expect(error.message).toBe('The query uses placeholders up to $2, but 1 value(s) were sent (parameters plus any {{ }} in the query).');
+    expect(error.problems).toEqual(['input.parameters must have one value for each placeholder $1…$n in input.query']);
     // and the next step on the same connection config works
     expect((await execute(db.config, { text: 'SELECT $1::int AS a', values: [1] })).rows).toEqual([{ a: 1 }]);
   });
