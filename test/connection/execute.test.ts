@@ -1,5 +1,5 @@
 import { closeAll, execute } from '../../connection/index.js';
-import { failure } from '../harness/failures.js';
+import { eventually, failure } from '../harness/failures.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 
 let db: TestDatabase;
@@ -118,6 +118,28 @@ test('the result cap stops reading as soon as it is passed', async () => {
   expect(error.message).toMatch(/64 KB/);
   const after = await execute(db.config, { text: 'SELECT 1 AS one' });
   expect(after.rows).toEqual([{ one: 1 }]);
+});
+
+test('a query that would return 1 GB fails with RESULT_TOO_LARGE at the default 10 MB cap, holding little more than the cap', async () => {
+  const before = process.memoryUsage().rss;
+  let peak = before;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 2);
+  const started = Date.now();
+  const error = await failure(execute(db.config, { text: `SELECT repeat('x', 1000) AS filler, g FROM generate_series(1, 1048576) g` }));
+  const elapsed = Date.now() - started;
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage().rss);
+  expect(error.code).toBe('RESULT_TOO_LARGE');
+  expect(error.message).toMatch(/10 MB/);
+  // 1 GB was never read: memory grew by about the cap, and it stopped long before 1 GB could stream.
+  expect((peak - before) / 1048576).toBeLessThan(40);
+  expect(elapsed).toBeLessThan(5000);
+  // The connection was closed, so the server stops producing rows too.
+  const stopped = await eventually(async () => {
+    const running = await db.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 1048576)%' AND state = 'active' AND pid <> pg_backend_pid()`);
+    return running[0]!.n === 0;
+  }, 2000);
+  expect(stopped).toBe(true);
 });
 
 test('a terminated backend is replaced on the next step', async () => {
