@@ -11,7 +11,7 @@ import { resolveConfig, type ResolvedConfig } from './config.js';
 import { probeTls, sendCancel } from './cancel.js';
 import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
-import { checkout, poolFor, type ManagedPool } from './pools.js';
+import { checkout, outputFormatFix, poolFor, type ManagedPool } from './pools.js';
 import { StatementRun, type StatementOutcome } from './statement.js';
 import { jsonSafeTypes } from './types.js';
 
@@ -101,6 +101,8 @@ export async function execute(connection: unknown, statement: Statement): Promis
   let discard = false;
   let run: StatementRun | undefined;
   try {
+    const formatFix = outputFormatFix(client);
+    if (formatFix) await withDeadline(client.query(formatFix), timeoutMs + CLIENT_GRACE_MS);
     const before: string[] = [];
     if (transactional) before.push(statement.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
     if (timeoutMs !== (sessionTimeouts.get(client) ?? config.statementTimeoutMs)) {

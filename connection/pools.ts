@@ -35,8 +35,37 @@ function keyOf(config: ResolvedConfig): string {
   return key;
 }
 
+/**
+ * A pg.Client that remembers the settings the server reports (ParameterStatus), from the
+ * startup packet on. Results are parsed as ISO dates and postgres-style intervals, which a
+ * server, database or role default (ALTER DATABASE … SET DateStyle) can change.
+ */
+export class ReportingClient extends pg.Client {
+  readonly reported = new Map<string, string>();
+
+  constructor(config?: pg.ClientConfig) {
+    super(config);
+    (this.connection as unknown as NodeJS.EventEmitter).on('parameterStatus', (message: { parameterName: string; parameterValue: string }) => {
+      this.reported.set(message.parameterName, message.parameterValue);
+    });
+  }
+}
+
+/** The SET that restores the output formats the type parsers read, or undefined when the session has them. */
+export function outputFormatFix(client: pg.PoolClient): string | undefined {
+  const reported = (client as unknown as Partial<ReportingClient>).reported;
+  if (!reported) return undefined;
+  const fixes: string[] = [];
+  const dateStyle = reported.get('DateStyle');
+  if (dateStyle !== undefined && !dateStyle.startsWith('ISO')) fixes.push('SET DateStyle TO ISO');
+  const intervalStyle = reported.get('IntervalStyle');
+  if (intervalStyle !== undefined && intervalStyle !== 'postgres') fixes.push('SET IntervalStyle TO postgres');
+  return fixes.length ? fixes.join('; ') : undefined;
+}
+
 function createPool(config: ResolvedConfig, ssl: SslSetting): pg.Pool {
   const pool = new pg.Pool({
+    Client: ReportingClient,
     host: config.host,
     port: config.port,
     database: config.database,

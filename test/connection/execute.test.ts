@@ -61,6 +61,26 @@ test('types come back JSON-safe and exact', async () => {
   expect(JSON.parse(JSON.stringify(rows))).toEqual(rows);
 });
 
+test('dates and intervals stay ISO / postgres style when the database defaults to other output styles', async () => {
+  await db.sql(`ALTER DATABASE ${db.name} SET DateStyle = 'SQL, DMY'`);
+  await db.sql(`ALTER DATABASE ${db.name} SET IntervalStyle = 'iso_8601'`);
+  await db.sql(`ALTER DATABASE ${db.name} SET TimeZone = 'Asia/Kolkata'`);
+  try {
+    await closeAll(); // new sessions pick up the database defaults
+    const text = `SELECT '2026-01-15 10:30:00.5+00'::timestamptz AS ts, '2026-01-15 10:30:00'::timestamp AS tsl,
+                         '2026-01-15'::date AS d, '1 day 2 hours'::interval AS i, current_setting('DateStyle') AS style`;
+    for (const readOnly of [false, true]) {
+      const { rows } = await execute(db.config, { text, readOnly });
+      expect(rows[0]).toEqual({ ts: '2026-01-15T16:00:00.5+05:30', tsl: '2026-01-15T10:30:00', d: '2026-01-15', i: '1 day 02:00:00', style: 'ISO, DMY' });
+    }
+  } finally {
+    await db.sql(`ALTER DATABASE ${db.name} RESET DateStyle`);
+    await db.sql(`ALTER DATABASE ${db.name} RESET IntervalStyle`);
+    await db.sql(`ALTER DATABASE ${db.name} RESET TimeZone`);
+    await closeAll();
+  }
+});
+
 test('parameters of every JavaScript kind are bound', async () => {
   const when = new Date('2026-03-04T05:06:07.089Z');
   const { rows } = await execute(db.config, {
