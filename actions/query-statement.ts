@@ -1,13 +1,10 @@
 /** The statement of a query-based action: the author's SQL and parameters, templates bound. */
 import type { Statement } from '../connection/index.js';
+import type { DeleteRowsInput, ExecuteQueryInput, QueryRowsInput, UpdateRowsInput } from '../schemas/types.gen.js';
 import { renderStatement, type TemplateContext } from '../templating/index.js';
 
-interface QueryInput {
-  query: string;
-  parameters?: unknown[];
-  timeoutMs?: number;
-  maxResultBytes?: number;
-}
+/** The input of every query-based action (types generated from their schemas). */
+type QueryInput = QueryRowsInput | UpdateRowsInput | DeleteRowsInput | ExecuteQueryInput;
 
 /** How the action runs the statement; text and values always come from the input. */
 type RunOptions = Pick<Statement, 'readOnly' | 'expectCommands' | 'actionName' | 'discardRows'>;

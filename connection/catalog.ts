@@ -4,7 +4,7 @@
  * Cached per connection and table for a short while, since a step may run thousands of times.
  */
 import { execute } from './execute.js';
-import { splitQualifiedName } from './identifiers.js';
+import { quoteQualifiedName } from './identifiers.js';
 
 export interface ColumnInfo {
   name: string;
@@ -71,8 +71,7 @@ const cache = new Map<string, { at: number; info: Promise<TableInfo | undefined>
  */
 export function describeTable(connection: unknown, table: string, field = 'input.table'): Promise<TableInfo | undefined> {
   // Validate and normalise the name the way the INSERT will quote it.
-  const parts = splitQualifiedName(table, field);
-  const regclass = parts.map((part) => '"' + part.replace(/"/g, '""') + '"').join('.');
+  const regclass = quoteQualifiedName(table, field);
   const key = JSON.stringify([connection, regclass]);
   const hit = cache.get(key);
   if (hit && Date.now() - hit.at < CACHE_MS) return hit.info;

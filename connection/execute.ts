@@ -184,7 +184,7 @@ async function commitIfExpected(finish: Finish, outcome: StatementOutcome, state
   await finish('ROLLBACK');
   const kind = outcome.command || 'empty statement';
   throw new PgActionsError('INVALID_INPUT', {
-    message: `${statement.actionName ?? 'This action'} only runs ${expected.join(' or ')} statements; this one is a ${kind}. It was rolled back: nothing was changed.`,
+    message: `${statement.actionName ?? 'This action'} only runs ${expected.join(' or ')} statements; this one is a ${kind}. It was rolled back: its changes were undone.`,
     problems: [`input.query must be ${expected.map((c) => `a${/^[AEIOU]/.test(c) ? 'n' : ''} ${c}`).join(' or ')} statement`],
     fixes: ['Use the action that matches the statement (Execute Query runs any statement).'],
     query: statement.text,
@@ -199,7 +199,7 @@ async function commitIfExpected(finish: Finish, outcome: StatementOutcome, state
 async function refuseOpenTransaction(finish: Finish, outcome: StatementOutcome, statement: Statement): Promise<never> {
   await finish('ROLLBACK');
   throw new PgActionsError('INVALID_INPUT', {
-    message: `${outcome.command} leaves a transaction open after the step. Each step runs as its own transaction, so it was rolled back: nothing was changed.`,
+    message: `${outcome.command} leaves a transaction open after the step. Each step runs as its own transaction, so it was rolled back: its changes were undone.`,
     problems: ['input.query must not open a transaction (BEGIN / START TRANSACTION): a step commits on its own'],
     fixes: [
       'Remove BEGIN / COMMIT: the statement of a step is committed when it succeeds and rolled back when it fails.',

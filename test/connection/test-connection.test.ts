@@ -89,3 +89,13 @@ test('an invalid configuration: { ok: false } with INVALID_INPUT', async () => {
   expect(result.ok ? 'ok' : result.error.code).toBe('INVALID_INPUT');
   expect(result.ok ? [] : result.error.problems).toEqual(['connection.port must be >= 1']);
 });
+
+test('a server older than the tested range (12) is warned about; 12 and later are not', async () => {
+  // The real 12+ path is covered above (and by npm run test:matrix); an 11 cannot be started here.
+  const { warningsFor } = await import('../../connection/test-connection.js');
+  const row = { version: '11.22', version_num: 110022, user: 'app', database: 'app', superuser: false, ssl: true, protocol: 'TLSv1.3', cipher: 'x' };
+  expect(warningsFor(row, 'verify-full', true)).toEqual([
+    'PostgreSQL 11.22 is older than 12, the oldest version pg-actions is tested against (12 to 18); upgrade the server, or check each step\'s output carefully.',
+  ]);
+  expect(warningsFor({ ...row, version: '12.22', version_num: 120022 }, 'verify-full', true)).toEqual([]);
+});
