@@ -6,6 +6,7 @@
 import { findAction, runAction, type ActionKey, type StepRequest } from '../../actions/index.js';
 import { PgActionsError } from '../../connection/index.js';
 import { validatorFor } from '../../schemas/validate.js';
+import { expectNoSecretIn } from '../harness/secrets.js';
 import type { DeleteRowsOutput, ExecuteQueryOutput, InsertRowOutput, QueryRowsOutput, UpdateRowsOutput } from '../../schemas/types.gen.js';
 
 export interface Outputs {
@@ -39,8 +40,9 @@ export async function failure(key: string, request: StepRequest): Promise<PgActi
   try {
     output = await runAction(key, request);
   } catch (error) {
-    if (error instanceof PgActionsError) return error;
-    throw error;
+    if (!(error instanceof PgActionsError)) throw error;
+    expectNoSecretIn(error);
+    return error;
   }
   if (findAction(key)) expect(outputProblems(key as ActionKey, output)).toEqual([]);
   throw new Error(`expected "${key}" to fail, but it returned ${JSON.stringify(output)}`);

@@ -200,3 +200,13 @@ test('the cases above covered the failures the brief lists', () => {
     'QUERY_TIMEOUT', 'RESULT_TOO_LARGE', 'SYNTAX_ERROR', 'UNIQUE_VIOLATION',
   ]));
 });
+
+test('the suite-wide check that every caught failure runs would catch a leaked password', async () => {
+  const { expectNoSecretIn, watchSecret } = await import('../harness/secrets.js');
+  const { PgActionsError: ErrorClass } = await import('../../connection/index.js');
+  const secret = 'leak-' + Math.random().toString(36).slice(2);
+  watchSecret(secret);
+  // Built by hand only to prove the checker itself can fail; every real case comes from a server.
+  expect(() => expectNoSecretIn(new ErrorClass('DATABASE_ERROR', { message: `oops ${secret}` }))).toThrow();
+  expect(() => expectNoSecretIn(new ErrorClass('DATABASE_ERROR', { message: 'nothing secret here' }))).not.toThrow();
+});

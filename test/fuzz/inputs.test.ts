@@ -9,6 +9,7 @@ import { actions, runAction } from '../../actions/index.js';
 import { closeAll, PgActionsError, type ConnectionConfig } from '../../connection/index.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { expectNoSecretIn } from '../harness/secrets.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
@@ -100,6 +101,7 @@ describe.each(actions.map((action) => [action.key, action] as const))('%s', (key
           outcomes.set('ok', (outcomes.get('ok') ?? 0) + 1);
         } catch (error) {
           if (!(error instanceof PgActionsError)) throw error;
+          expectNoSecretIn(error);
           outcomes.set(error.code, (outcomes.get(error.code) ?? 0) + 1);
           expect(error.fixes.length).toBeGreaterThan(0);
           if (error.code === 'INVALID_INPUT') {

@@ -5,6 +5,7 @@
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PgActionsError } from '../../connection/index.js';
+import { expectNoSecretIn } from './secrets.js';
 import { freePort } from './servers.js';
 
 /** Awaits a promise that must reject with a PgActionsError and returns that error. */
@@ -16,6 +17,7 @@ export async function failure(promise: Promise<unknown>): Promise<PgActionsError
     if (!(error instanceof PgActionsError)) {
       throw new Error(`expected a PgActionsError, got: ${error instanceof Error ? `${error.name}: ${error.message}` : String(error)}`);
     }
+    expectNoSecretIn(error);
     return error;
   }
   throw new Error(`expected the call to fail, but it resolved with ${JSON.stringify(outcome)?.slice(0, 200)}`);

@@ -4,6 +4,7 @@
  */
 import { startEmbeddedDatabase, type EmbeddedDatabase, type EmbeddedOptions } from '../../cli/embedded-database.js';
 import { createTestPki } from './certs.js';
+import { watchSecret } from './secrets.js';
 
 export type TestServer = EmbeddedDatabase;
 
@@ -17,6 +18,12 @@ export interface ServerOptions extends Omit<EmbeddedOptions, 'dataDir' | 'onProg
 
 /** A real server on a free port with a temporary data directory (removed by dispose()). */
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
+  const server = await startConfigured(options);
+  watchSecret(server.password); // every failure the helpers catch is checked for it
+  return server;
+}
+
+function startConfigured(options: ServerOptions): Promise<TestServer> {
   const { tls, ...rest } = options;
   if (!tls) return startEmbeddedDatabase(rest);
   return startEmbeddedDatabase({
