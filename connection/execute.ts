@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import { resolveConfig, type ResolvedConfig } from './config.js';
+import { parseUnknownArrays } from './array-types.js';
 import { probeTls, sendCancel } from './cancel.js';
 import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
@@ -142,6 +143,7 @@ export async function execute(connection: unknown, statement: Statement): Promis
     const finish = (sql: string) => withDeadline(client.query(sql), timeoutMs + CLIENT_GRACE_MS);
     if (statement.expectCommands) await commitIfExpected(finish, outcome, statement);
     else if (outcome.transactionStatus !== 'I') await refuseOpenTransaction(finish, outcome, statement);
+    await parseUnknownArrays(managed.pool, client, outcome, timeoutMs + CLIENT_GRACE_MS);
     // SET search_path / statement_timeout / ROLE… would follow this pooled session into later steps.
     if (SESSION_CHANGING.has(outcome.command)) discard = true;
     return outcome;

@@ -72,6 +72,9 @@ const ARRAYS: Record<number, number> = {
   1002: 25, 1003: 25, 1009: 25, 1014: 25, 1015: 25, 2951: 25, 1041: 25, 651: 25, 1040: 25, 1187: 25, 1561: 25, 1563: 25,
 };
 
+/** Built-in types whose text form is the right JSON value as it is. */
+const TEXT_TYPES = new Set([25, 1043, 1042, 18, 19, 2950, 869, 650, 829, 774, 1186, 3904, 3906, 3908, 3910, 3912, 3926, 142, 705]);
+
 const parsers = new Map<number, Parser>();
 function parserFor(oid: number): Parser {
   let parser = parsers.get(oid);
@@ -87,6 +90,17 @@ function parserFor(oid: number): Parser {
     parsers.set(oid, parser);
   }
   return parser;
+}
+
+/** Whether results of this type are parsed here (false: sent as the server's text, unless looked up). */
+export function isKnownType(oid: number): boolean {
+  return oid in SCALARS || oid in ARRAYS || TEXT_TYPES.has(oid);
+}
+
+/** Parses the text of an array whose elements are of `elementOid` (a scalar above, or text). */
+export function arrayParser(elementOid: number): Parser {
+  const elementParser = SCALARS[elementOid] ?? identity;
+  return (text) => parseArray(text, elementParser);
 }
 
 /** The object pg's `types` option expects. Binary format is never requested by pg-actions. */

@@ -81,6 +81,18 @@ test('dates and intervals stay ISO / postgres style when the database defaults t
   }
 });
 
+test('arrays of enums, domains and composite types are arrays too (their type looked up once per pool)', async () => {
+  await db.sql(`CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy')`);
+  await db.sql(`CREATE DOMAIN positive_int AS int CHECK (VALUE > 0)`);
+  await db.sql(`CREATE TYPE pair AS (a int, b text)`);
+  const text = `SELECT ARRAY['sad', 'happy']::mood[] AS moods, 'ok'::mood AS mood, ARRAY[1, 2]::positive_int[] AS counts,
+                       ARRAY[ROW(1, 'x')::pair] AS pairs, ARRAY[]::mood[] AS none, NULL::mood[] AS missing`;
+  for (const readOnly of [false, true]) {
+    const { rows } = await execute(db.config, { text, readOnly });
+    expect(rows).toEqual([{ moods: ['sad', 'happy'], mood: 'ok', counts: [1, 2], pairs: ['(1,x)'], none: [], missing: null }]);
+  }
+});
+
 test('parameters of every JavaScript kind are bound', async () => {
   const when = new Date('2026-03-04T05:06:07.089Z');
   const { rows } = await execute(db.config, {

@@ -1,0 +1,39 @@
+/**
+ * Arrays of types the parsers do not know by OID (enums, domains, types from extensions) arrive
+ * as text such as "{sad,happy}". Their OIDs differ per database, so pg_type is asked once per
+ * pool and OID, and such columns are turned into JSON arrays like every other array.
+ */
+import type pg from 'pg';
+import { withDeadline } from './deadline.js';
+import type { StatementOutcome } from './statement.js';
+import { arrayParser, isKnownType } from './types.js';
+
+type Parser = (text: string) => unknown;
+/** undefined: looked up, not an array (its text is the value). */
+const byPool = new WeakMap<object, Map<number, Parser | undefined>>();
+
+const LOOKUP = `SELECT t.oid::int AS oid, t.typcategory = 'A' AND t.typdelim = ',' AS is_array,
+                       coalesce(nullif(e.typbasetype, 0), t.typelem)::int AS element
+                  FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem
+                 WHERE t.oid = ANY($1::oid[])`;
+
+export async function parseUnknownArrays(pool: object, client: pg.PoolClient, outcome: StatementOutcome, deadlineMs: number): Promise<void> {
+  const unknown = outcome.fields.filter((field) => !isKnownType(field.dataTypeID));
+  if (unknown.length === 0 || outcome.rows.length === 0) return;
+  let known = byPool.get(pool);
+  if (!known) byPool.set(pool, (known = new Map()));
+  const missing = [...new Set(unknown.map((field) => field.dataTypeID))].filter((oid) => !known!.has(oid));
+  if (missing.length) {
+    const { rows } = await withDeadline(client.query<{ oid: number; is_array: boolean; element: number }>(LOOKUP, [missing]), deadlineMs);
+    for (const oid of missing) known.set(oid, undefined);
+    for (const row of rows) if (row.is_array) known.set(row.oid, arrayParser(row.element));
+  }
+  for (const field of unknown) {
+    const parse = known.get(field.dataTypeID);
+    if (!parse) continue;
+    for (const row of outcome.rows) {
+      const value = row[field.name];
+      if (typeof value === 'string') row[field.name] = parse(value);
+    }
+  }
+}
