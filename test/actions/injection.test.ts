@@ -3,8 +3,9 @@
  * takes data: (a) parameters, (b) {{ }} inside SQL text (quoted and bare), (c) Insert Row
  * column names and values, (d) the Insert Row table. Each attempt must either store and return
  * the text byte for byte, or fail cleanly with a PgActionsError code; and at the end the
- * canary row is untouched (same bytes, same row version), no table appeared or vanished, and
- * no role was created.
+ * canary row is untouched (same bytes, same row version), no table appeared or vanished, no
+ * role was created, and an event log (event trigger for DDL, statement trigger on the canary)
+ * shows that only the intended statements ran.
  */
 import { preview } from '../../actions/index.js';
 import { closeAll } from '../../connection/index.js';
@@ -43,6 +44,11 @@ const HOSTILE: readonly (readonly [label: string, value: string])[] = [
   ['an array literal', '{1,2,"x"}'],
   ['a JSON document', '{"a": [1, "b"]}'],
   ['the word NULL', 'NULL'],
+  ['reserved word select', 'select'],
+  ['reserved word user', 'user'],
+  ['reserved words with a dot', 'order.table'],
+  ['spaces around', '  padded name  '],
+  ['63 bytes of multi-byte letters', 'é'.repeat(31) + 'x'],
   ['__proto__', '__proto__'],
   ['constructor', 'constructor'],
   ['an empty string', ''],
@@ -76,6 +82,16 @@ beforeAll(async () => {
   await db.sql('CREATE TABLE store (id serial PRIMARY KEY, v text)');
   // A column for every hostile text that can be a name, so Insert Row can target each of them.
   await db.sql(`CREATE TABLE named (id serial PRIMARY KEY, ${NAMES.map((name) => `${ident(name)} text`).join(', ')})`);
+  // The event log: every DDL command (event trigger) and every write to the canary (statement
+  // trigger, fires even when no row matches) from here on. Only intended statements may appear.
+  await db.sql('CREATE TABLE event_log (id serial PRIMARY KEY, kind text NOT NULL, tag text NOT NULL)');
+  await db.sql(`CREATE FUNCTION log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+                BEGIN INSERT INTO event_log (kind, tag) VALUES ('ddl', tg_tag); END $$`);
+  await db.sql('CREATE EVENT TRIGGER log_ddl ON ddl_command_start EXECUTE FUNCTION log_ddl()');
+  await db.sql(`CREATE FUNCTION log_canary() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN INSERT INTO event_log (kind, tag) VALUES ('canary', tg_op); RETURN NULL; END $$`);
+  await db.sql('CREATE TRIGGER log_canary AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON canary FOR EACH STATEMENT EXECUTE FUNCTION log_canary()');
+  await db.sql('TRUNCATE event_log');
   tablesBefore = await tables();
   canaryBefore = await canary();
   expect(canaryBefore).toEqual([{ id: 1, v: CANARY, bytes: hex(CANARY), version: expect.any(String), place: '(0,1)' }]);
@@ -293,6 +309,13 @@ test('after every attack: the canary row is byte-identical and unrewritten, no t
   expect(await canary()).toEqual(canaryBefore);
   expect(await tables()).toEqual(tablesBefore);
   expect(await db.sql(`SELECT rolname FROM pg_roles WHERE rolname ILIKE '%pwned%'`)).toEqual([]);
+  // The event log: no DDL ran at all, and the canary only saw the intended statements, the
+  // "UPDATE … WHERE v = <attack>" and "DELETE … WHERE v = <attack>" steps (which matched no row:
+  // the canary is unchanged above); never an INSERT or TRUNCATE.
+  expect(await db.sql(`SELECT DISTINCT kind, tag FROM event_log ORDER BY 1, 2`)).toEqual([
+    { kind: 'canary', tag: 'DELETE' },
+    { kind: 'canary', tag: 'UPDATE' },
+  ]);
   // Every stored value came from the attacks above, none from a re-rendered template.
   expect(await db.sql('SELECT count(*)::int AS n FROM store WHERE v LIKE $1', [`%${SECRET}%`])).toEqual([{ n: 0 }]);
 });
