@@ -13,6 +13,8 @@ export interface StepArguments<Input> {
   input: Input;
   /** Trigger data, earlier steps' outputs and the step's start time. */
   context: TemplateContext;
+  /** Told as a large result arrives. */
+  onProgress?: Statement['onProgress'];
 }
 
 export interface ActionExample<Input, Output> {
@@ -50,6 +52,7 @@ export function defineAction<Input, Output, Prepared extends Statement = Stateme
     ...spec,
     async run(args) {
       const statement = await spec.prepare(args);
+      if (args.onProgress) statement.onProgress = args.onProgress;
       return spec.shape(await execute(args.connection, statement), args, statement);
     },
   };

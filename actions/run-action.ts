@@ -21,6 +21,8 @@ export interface StepRequest {
   connection: ConnectionConfig;
   input: unknown;
   context?: StepContext;
+  /** Called about every MiB of a large result as it arrives (a progress display). */
+  onProgress?: (received: { rows: number; bytes: number }) => void;
 }
 
 export async function runAction(key: string, request: StepRequest): Promise<unknown> {
@@ -54,7 +56,8 @@ function validateStep(key: string, request: StepRequest) {
   }
   problems.push(...validatorFor(action.input)(request.input, 'input'));
   if (problems.length) throw invalid(problems);
-  return { action: action as ActionDefinition, args: { connection: request.connection, input: request.input, context: templateContext(request.context) } };
+  const args = { connection: request.connection, input: request.input, context: templateContext(request.context), onProgress: request.onProgress };
+  return { action: action as ActionDefinition, args };
 }
 
 function templateContext(context: StepContext | undefined): TemplateContext {

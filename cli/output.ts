@@ -25,3 +25,18 @@ export function printNotice(text: string): void {
 export function progress(text: string): void {
   if (process.stderr.isTTY) process.stderr.write(redact(`› ${text}`) + '\n');
 }
+
+/** A progress line that rewrites itself (a counter); undefined when stderr is not a terminal. */
+export function liveProgress(): { update(text: string): void; done(): void } | undefined {
+  if (!process.stderr.isTTY) return undefined;
+  let shown = false;
+  return {
+    update(text) {
+      process.stderr.write(`\r\x1b[K› ${redact(text)}`);
+      shown = true;
+    },
+    done() {
+      if (shown) process.stderr.write('\r\x1b[K');
+    },
+  };
+}

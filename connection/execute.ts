@@ -13,7 +13,7 @@ import { probeTls, sendCancel } from './cancel.js';
 import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
 import { checkout, outputFormatFix, poolFor, type ManagedPool } from './pools.js';
-import { StatementRun, type StatementOutcome } from './statement.js';
+import { StatementRun, type ResultProgress, type StatementOutcome } from './statement.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface Statement {
@@ -34,6 +34,8 @@ export interface Statement {
   actionName?: string;
   /** Only the count is wanted: returned rows are counted and dropped (RETURNING in a write), so no cap applies. */
   discardRows?: boolean;
+  /** Called as a large result arrives (about every MiB), e.g. for a progress line on a terminal. */
+  onProgress?: (received: ResultProgress) => void;
 }
 
 export type StatementResult = StatementOutcome;
@@ -124,6 +126,7 @@ export async function execute(connection: unknown, statement: Statement): Promis
         maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
         discardRows: statement.discardRows ?? false,
         typeParser: (oid) => jsonSafeTypes.getTypeParser(oid),
+        onProgress: statement.onProgress,
       },
       () => {
         discard = true;

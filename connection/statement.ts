@@ -19,7 +19,16 @@ export interface StatementPlan {
   /** Count rows without keeping them (the caller only needs the count): no cap applies. */
   discardRows: boolean;
   typeParser: (oid: number) => (text: string) => unknown;
+  /** Told how much has arrived, about every PROGRESS_EVERY_BYTES (for a progress display). */
+  onProgress?: (received: ResultProgress) => void;
 }
+
+export interface ResultProgress {
+  rows: number;
+  bytes: number;
+}
+
+const PROGRESS_EVERY_BYTES = 1 << 20;
 
 export interface StatementOutcome {
   command: string;
@@ -50,6 +59,7 @@ export class StatementRun implements Submittable {
   /** Set when the byte cap was passed: the owner must discard the connection. */
   overflowed = false;
   bytesRead = 0;
+  private reportedAt = 0;
   private resolve!: (outcome: StatementOutcome) => void;
   private reject!: (error: unknown) => void;
   private settled = false;
@@ -122,6 +132,10 @@ export class StatementRun implements Submittable {
       if (raw !== null && raw !== undefined) row[fields[i]!.name] = this.parsers[i]!(raw);
     }
     this.outcome.rows.push(row);
+    if (this.plan.onProgress && this.bytesRead - this.reportedAt >= PROGRESS_EVERY_BYTES) {
+      this.reportedAt = this.bytesRead;
+      this.plan.onProgress({ rows: this.outcome.rows.length, bytes: this.bytesRead });
+    }
   }
 
   handleCommandComplete(message: { text: string }): void {

@@ -4,7 +4,7 @@ import { CONNECTION_OPTION, helpFixes, parseCommandLine, printUsage, requireOpti
 import { connectionFromArgument } from '../connection-argument.js';
 import { EXIT_OK, usageError } from '../failures.js';
 import { readJsonArgument } from '../json-argument.js';
-import { printJson } from '../output.js';
+import { liveProgress, printJson } from '../output.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -36,7 +36,13 @@ Example:
     const connection = connectionFromArgument(requireOption('run', 'connection', parsed.values.connection));
     const input = readJsonArgument(requireOption('run', 'input', parsed.values.input), '--input');
     const context = parsed.values.context === undefined ? undefined : readContext(parsed.values.context);
-    printJson(await runAction(key, { connection, input, context }));
+    const live = liveProgress();
+    const onProgress = live && (({ rows, bytes }: { rows: number; bytes: number }) => live.update(`receiving the result: ${rows.toLocaleString('en')} rows, ${(bytes / 1048576).toFixed(0)} MB`));
+    try {
+      printJson(await runAction(key, { connection, input, context, onProgress }));
+    } finally {
+      live?.done();
+    }
     return EXIT_OK;
   },
 };

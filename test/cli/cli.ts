@@ -34,6 +34,22 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeo
   });
 }
 
+/**
+ * Runs `pg-actions …args` with stderr on a pseudo-terminal (util-linux script(1)), as a person at
+ * a terminal sees it; stdout goes to a file. Returns what the terminal showed.
+ */
+export function runCliOnTerminal(args: string[], stdoutFile: string): Promise<{ code: number; terminal: string }> {
+  const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+  const command = [process.execPath, BIN, ...args].map(quote).join(' ') + ` > ${quote(stdoutFile)}`;
+  return new Promise((resolve, reject) => {
+    execFile('script', ['-qec', command, '/dev/null'], { cwd: ROOT, env: cliEnv(), timeout: 30_000 }, (error, terminal) => {
+      printed.push(terminal);
+      if (error && typeof error.code !== 'number') return reject(error);
+      resolve({ code: error ? (error.code as number) : 0, terminal });
+    });
+  });
+}
+
 /** Starts `pg-actions …args` without waiting for it (for `serve`). */
 export function startCli(args: string[]): { child: ChildProcess; output: () => { stdout: string; stderr: string } } {
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cliEnv() });

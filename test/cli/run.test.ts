@@ -1,10 +1,10 @@
 /** `pg-actions run`: output JSON and exit codes of the real binary against the suite's server. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../harness/servers.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
-import { databaseUrl, expectNoPasswordPrinted, jsonError, runCli, serverPassword } from './cli.js';
+import { databaseUrl, expectNoPasswordPrinted, jsonError, runCli, runCliOnTerminal, serverPassword } from './cli.js';
 
 let db: TestDatabase;
 let url: string;
@@ -53,6 +53,20 @@ test('run insert-row reads --input and --context from @files and renders the tem
     row: { id: 3, name: "Ann O'Hara", email: 'ann@example.com', status: 'active', created_at: '2026-02-01T12:00:00Z' },
   });
   expect(await db.sql('SELECT name FROM users WHERE id = 3')).toEqual([{ name: "Ann O'Hara" }]);
+});
+
+test('on a terminal, a large result shows a progress line on stderr; stdout still gets only the JSON', async () => {
+  const input = file('large.json', { query: `SELECT g, repeat('x', 1000) AS filler FROM generate_series(1, 4000) g`, maxResultBytes: 20 * 1048576 });
+  const out = join(files, 'large-output.json');
+  const { code, terminal } = await runCliOnTerminal(['run', 'query-rows', '--connection', url, '--input', `@${input}`], out);
+  expect(code).toBe(0);
+  expect(terminal).toMatch(/› receiving the result: [\d,]+ rows, [1-4] MB/);
+  expect(terminal).not.toContain(serverPassword());
+  const output = JSON.parse(readFileSync(out, 'utf8'));
+  expect(output.rowCount).toBe(4000);
+  // Without a terminal (every other test here) nothing but errors reaches stderr.
+  const piped = await runCli(['run', 'query-rows', '--connection', url, '--input', `@${input}`]);
+  expect(piped.stderr).toBe('');
 });
 
 test('the password may come from PGPASSWORD when the URL has none', async () => {
