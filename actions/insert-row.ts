@@ -19,7 +19,8 @@ export const insertRow = defineAction<InsertRowInput, InsertRowOutput, InsertSta
   name: 'Insert Row',
   description:
     'Insert a new row into a table. Column names are quoted for you; values are bound, and may be templates. ' +
-    'Returns the primary key value and the row as stored.',
+    'Returns the primary key value and the row as stored. A json/jsonb column takes an object or array as it is; ' +
+    'a string is read as JSON text when it is valid JSON (so "42" is stored as the number 42), and as a JSON string otherwise.',
   input: inputSchema,
   output: outputSchema,
   example: {
