@@ -45,14 +45,9 @@ export async function startSilentServer(): Promise<SilentServer> {
     socket.on('error', () => {});
     socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  if (typeof address !== 'object' || address === null) throw new Error('silent server has no port');
+  const port = await listenOnLoopback(server);
   return {
-    port: address.port,
+    port,
     get accepted() {
       return accepted;
     },
@@ -101,14 +96,9 @@ export async function startFreezableProxy(target: { host: string; port: number }
       socket.on('close', end);
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const address = server.address();
-  if (typeof address !== 'object' || address === null) throw new Error('proxy has no port');
+  const port = await listenOnLoopback(server);
   return {
-    port: address.port,
+    port,
     get cancelRequests() {
       return cancelRequests;
     },
@@ -124,6 +114,17 @@ export async function startFreezableProxy(target: { host: string; port: number }
         server.close(() => resolve());
       }),
   };
+}
+
+/** Listens on a free 127.0.0.1 port and returns it. */
+async function listenOnLoopback(server: Server): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const address = server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('a loopback test server has no port');
+  return address.port;
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns the last answer. */
