@@ -12,7 +12,7 @@ import { parseUnknownArrays } from './array-types.js';
 import { probeTls, sendCancel } from './cancel.js';
 import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
-import { checkout, outputFormatFix, poolFor, type ManagedPool } from './pools.js';
+import { checkout, outputFormatFix, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { StatementRun, type ResultProgress, type StatementOutcome } from './statement.js';
 import { jsonSafeTypes } from './types.js';
 
@@ -145,7 +145,7 @@ export async function execute(connection: unknown, statement: Statement): Promis
     // Whatever follows the statement gets the same deadline: a silent network must not hang it either.
     const finish = (sql: string) => withDeadline(client.query(sql), timeoutMs + CLIENT_GRACE_MS);
     if (statement.expectCommands) await commitIfExpected(finish, outcome, statement);
-    else if (outcome.transactionStatus !== 'I') await refuseOpenTransaction(finish, outcome, statement);
+    else if (transactionStatus(client) !== 'I') await refuseOpenTransaction(finish, outcome, statement);
     await parseUnknownArrays(managed.pool, client, outcome, timeoutMs + CLIENT_GRACE_MS);
     // SET search_path / statement_timeout / ROLE… would follow this pooled session into later steps.
     if (SESSION_CHANGING.has(outcome.command)) discard = true;

@@ -42,13 +42,25 @@ function keyOf(config: ResolvedConfig): string {
  */
 export class ReportingClient extends pg.Client {
   readonly reported = new Map<string, string>();
+  /** From the last ReadyForQuery: 'I' idle, 'T' inside a transaction block, 'E' in a failed one. */
+  transactionStatus = 'I';
 
   constructor(config?: pg.ClientConfig) {
     super(config);
-    (this.connection as unknown as NodeJS.EventEmitter).on('parameterStatus', (message: { parameterName: string; parameterValue: string }) => {
+    // Attached before pg's own listeners, so the status is current when a query hears it is done.
+    const connection = this.connection as unknown as NodeJS.EventEmitter;
+    connection.on('parameterStatus', (message: { parameterName: string; parameterValue: string }) => {
       this.reported.set(message.parameterName, message.parameterValue);
     });
+    connection.on('readyForQuery', (message: { status: string }) => {
+      this.transactionStatus = message.status;
+    });
   }
+}
+
+/** The session's transaction state after the last statement ('I' when the client cannot tell). */
+export function transactionStatus(client: pg.PoolClient): string {
+  return (client as unknown as Partial<ReportingClient>).transactionStatus ?? 'I';
 }
 
 /** The SET that restores the output formats the type parsers read, or undefined when the session has them. */

@@ -32,8 +32,6 @@ const PROGRESS_EVERY_BYTES = 1 << 20;
 
 export interface StatementOutcome {
   command: string;
-  /** The session's transaction state when the server was done: 'I' idle, 'T' in a transaction block, 'E' failed block. */
-  transactionStatus: 'I' | 'T' | 'E';
   rowCount: number;
   rows: Record<string, unknown>[];
   fields: { name: string; dataTypeID: number }[];
@@ -50,7 +48,6 @@ interface PgConnection {
   execute(config: { portal: string; rows: number }): void;
   sync(): void;
   sendCopyFail(message: string): void;
-  prependOnceListener(event: 'readyForQuery', listener: (message: { status: string }) => void): void;
   stream: { cork?: () => void; uncork?: () => void };
 }
 
@@ -64,7 +61,7 @@ export class StatementRun implements Submittable {
   private reject!: (error: unknown) => void;
   private settled = false;
   private completions = 0;
-  private readonly outcome: StatementOutcome = { command: '', transactionStatus: 'I', rowCount: 0, rows: [], fields: [] };
+  private readonly outcome: StatementOutcome = { command: '', rowCount: 0, rows: [], fields: [] };
   private parsers: ((text: string) => unknown)[] = [];
   private emptyRow: Record<string, null> = {};
 
@@ -80,10 +77,6 @@ export class StatementRun implements Submittable {
 
   submit(connection: Connection): void {
     const con = connection as unknown as PgConnection;
-    // pg hands the query no ReadyForQuery fields; read the transaction status from the event itself.
-    con.prependOnceListener('readyForQuery', (message) => {
-      this.outcome.transactionStatus = message.status as StatementOutcome['transactionStatus'];
-    });
     con.stream.cork?.();
     try {
       for (const sql of this.plan.before) this.writeSimple(con, sql);
