@@ -14,7 +14,7 @@ const byPool = new WeakMap<object, Map<number, Parser | undefined>>();
 
 const LOOKUP = `SELECT t.oid::int AS oid, t.typcategory = 'A' AND t.typdelim = ',' AS is_array,
                        coalesce(nullif(e.typbasetype, 0), t.typelem)::int AS element
-                  FROM pg_type t LEFT JOIN pg_type e ON e.oid = t.typelem
+                  FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem
                  WHERE t.oid = ANY($1::oid[])`;
 
 export async function parseUnknownArrays(pool: object, client: pg.PoolClient, outcome: StatementOutcome, deadlineMs: number): Promise<void> {
