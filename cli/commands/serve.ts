@@ -46,8 +46,7 @@ Example:
       throw listenFailure(error, host, port);
     }
     session.onExit(() => playground.close());
-    printLine(`pg-actions playground: ${playground.url}`);
-    printLine(`Database: ${description}`);
+    printLine(`pg-actions playground: ${playground.url}\nDatabase: ${description}`);
     if (process.stdout.isTTY) printLine('Press Ctrl+C to stop.');
     await untilAborted(session.stopSignal);
     return EXIT_OK;

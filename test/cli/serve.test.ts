@@ -26,7 +26,8 @@ test('serve prints a URL whose /api/actions answers, and SIGTERM ends it with ex
   const { child, output } = startCli(['serve', '--connection', databaseUrl(db), '--port', '0']);
   const exited = once(child, 'close');
   try {
-    const url = await waitFor(() => /playground: (http:\/\/\S+)/.exec(output().stdout)?.[1], 15_000);
+    // Both lines, whichever pipe read they arrive in.
+    const url = await waitFor(() => (/Database: /.test(output().stdout) ? /playground: (http:\/\/\S+)/.exec(output().stdout)?.[1] : undefined), 15_000);
     expect(output().stdout).toMatch(/Database: postgres:\/\/[^:]+:\*\*\*@/);
     const response = await fetch(new URL('api/actions', url));
     expect(response.status).toBe(200);
