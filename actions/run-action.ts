@@ -22,7 +22,7 @@ export interface StepRequest {
   input: unknown;
   context?: StepContext;
   /** Called about every MiB of a large result as it arrives (a progress display). */
-  onProgress?: (received: { rows: number; bytes: number }) => void;
+  onProgress?: Statement['onProgress'];
 }
 
 export async function runAction(key: string, request: StepRequest): Promise<unknown> {

@@ -3,8 +3,6 @@
  * as text such as "{sad,happy}". Their OIDs differ per database, so pg_type is asked once per
  * pool and OID, and such columns are turned into JSON arrays like every other array.
  */
-import type pg from 'pg';
-import { withDeadline } from './deadline.js';
 import type { StatementOutcome } from './statement.js';
 import { arrayParser, isKnownType } from './types.js';
 
@@ -17,14 +15,25 @@ const LOOKUP = `SELECT t.oid::int AS oid, t.typcategory = 'A' AND t.typdelim = '
                   FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem
                  WHERE t.oid = ANY($1::oid[])`;
 
-export async function parseUnknownArrays(pool: object, client: pg.PoolClient, outcome: StatementOutcome, deadlineMs: number): Promise<void> {
+interface TypeRow {
+  oid: number;
+  is_array: boolean;
+  element: number;
+}
+
+/** `query` runs on the step's session, under its deadline. */
+export async function parseUnknownArrays(
+  pool: object,
+  query: (sql: string, values: unknown[]) => Promise<{ rows: TypeRow[] }>,
+  outcome: StatementOutcome,
+): Promise<void> {
   const unknown = outcome.fields.filter((field) => !isKnownType(field.dataTypeID));
   if (unknown.length === 0 || outcome.rows.length === 0) return;
   let known = byPool.get(pool);
   if (!known) byPool.set(pool, (known = new Map()));
   const missing = [...new Set(unknown.map((field) => field.dataTypeID))].filter((oid) => !known!.has(oid));
   if (missing.length) {
-    const { rows } = await withDeadline(client.query<{ oid: number; is_array: boolean; element: number }>(LOOKUP, [missing]), deadlineMs);
+    const { rows } = await query(LOOKUP, [missing]);
     for (const oid of missing) known.set(oid, undefined);
     for (const row of rows) if (row.is_array) known.set(row.oid, arrayParser(row.element));
   }

@@ -12,7 +12,7 @@ import { parseUnknownArrays } from './array-types.js';
 import { probeTls, sendCancel } from './cancel.js';
 import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
-import { checkout, outputFormatFix, poolFor, transactionStatus, type ManagedPool } from './pools.js';
+import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { StatementRun, type ResultProgress, type StatementOutcome } from './statement.js';
 import { jsonSafeTypes } from './types.js';
 
@@ -50,7 +50,6 @@ const SESSION_CHANGING = new Set(['SET', 'RESET', 'DISCARD', 'LOAD', 'PREPARE', 
 
 const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
 const resolved = new WeakMap<object, ResolvedConfig>();
-const watchedClients = new WeakSet<pg.PoolClient>();
 
 /** Validates and completes a connection configuration, once per configuration object (treat it as immutable). */
 export function configOf(config: unknown): ResolvedConfig {
@@ -79,13 +78,7 @@ export function failureContext(config: ResolvedConfig, phase: FailureContext['ph
 export async function connect(config: ResolvedConfig): Promise<{ managed: ManagedPool; client: pg.PoolClient }> {
   const managed = poolFor(config);
   try {
-    const client = await checkout(managed);
-    if (!watchedClients.has(client)) {
-      watchedClients.add(client);
-      // A checked-out client that loses its server emits 'error'; the running statement reports it.
-      client.on('error', () => {});
-    }
-    return { managed, client };
+    return { managed, client: await checkout(managed) };
   } catch (error) {
     const context = failureContext(config, 'connect');
     if ((error as { code?: string }).code === '28000' && managed.ssl === false) {
@@ -104,15 +97,18 @@ export async function execute(connection: unknown, statement: Statement): Promis
   let discard = false;
   let run: StatementRun | undefined;
   try {
-    const formatFix = outputFormatFix(client);
-    if (formatFix) await withDeadline(client.query(formatFix), timeoutMs + CLIENT_GRACE_MS);
+    // Every query besides the statement itself gets the same deadline: a silent network must not hang it.
+    const send = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
+      withDeadline(client.query<R>(sql, values), timeoutMs + CLIENT_GRACE_MS);
     const before: string[] = [];
     if (transactional) before.push(statement.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+    // Session-level SETs in the same round trip: kept when the step commits, undone (and sent again next time) when not.
+    before.push(...outputFormatFixes(client));
     if (timeoutMs !== (sessionTimeouts.get(client) ?? config.statementTimeoutMs)) {
       // A literal we format ourselves from a validated integer: safe to write into SQL.
       if (transactional) before.push(`SET LOCAL statement_timeout = ${Math.trunc(timeoutMs)}`);
       else {
-        await withDeadline(client.query(`SET statement_timeout = ${Math.trunc(timeoutMs)}`), timeoutMs + CLIENT_GRACE_MS);
+        await send(`SET statement_timeout = ${Math.trunc(timeoutMs)}`);
         sessionTimeouts.set(client, timeoutMs);
       }
     }
@@ -142,11 +138,9 @@ export async function execute(connection: unknown, statement: Statement): Promis
       discard = !(await cancelAndSettle(managed, client, run.done));
       throw error;
     }
-    // Whatever follows the statement gets the same deadline: a silent network must not hang it either.
-    const finish = (sql: string) => withDeadline(client.query(sql), timeoutMs + CLIENT_GRACE_MS);
-    if (statement.expectCommands) await commitIfExpected(finish, outcome, statement);
-    else if (transactionStatus(client) !== 'I') await refuseOpenTransaction(finish, outcome, statement);
-    await parseUnknownArrays(managed.pool, client, outcome, timeoutMs + CLIENT_GRACE_MS);
+    if (statement.expectCommands) await commitIfExpected(send, outcome, statement);
+    else if (transactionStatus(client) !== 'I') await refuseOpenTransaction(send, outcome, statement);
+    await parseUnknownArrays(managed.pool, send, outcome);
     // SET search_path / statement_timeout / ROLE… would follow this pooled session into later steps.
     if (SESSION_CHANGING.has(outcome.command)) discard = true;
     return outcome;

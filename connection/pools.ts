@@ -47,6 +47,8 @@ export class ReportingClient extends pg.Client {
 
   constructor(config?: pg.ClientConfig) {
     super(config);
+    // A checked-out client that loses its server emits 'error'; the running statement reports it.
+    this.on('error', () => {});
     // Attached before pg's own listeners, so the status is current when a query hears it is done.
     const connection = this.connection as unknown as NodeJS.EventEmitter;
     connection.on('parameterStatus', (message: { parameterName: string; parameterValue: string }) => {
@@ -63,16 +65,15 @@ export function transactionStatus(client: pg.PoolClient): string {
   return (client as unknown as Partial<ReportingClient>).transactionStatus ?? 'I';
 }
 
-/** The SET that restores the output formats the type parsers read, or undefined when the session has them. */
-export function outputFormatFix(client: pg.PoolClient): string | undefined {
+/** The SETs that restore the output formats the type parsers read (none when the session has them). */
+export function outputFormatFixes(client: pg.PoolClient): string[] {
   const reported = (client as unknown as Partial<ReportingClient>).reported;
-  if (!reported) return undefined;
   const fixes: string[] = [];
-  const dateStyle = reported.get('DateStyle');
+  const dateStyle = reported?.get('DateStyle');
   if (dateStyle !== undefined && !dateStyle.startsWith('ISO')) fixes.push('SET DateStyle TO ISO');
-  const intervalStyle = reported.get('IntervalStyle');
+  const intervalStyle = reported?.get('IntervalStyle');
   if (intervalStyle !== undefined && intervalStyle !== 'postgres') fixes.push('SET IntervalStyle TO postgres');
-  return fixes.length ? fixes.join('; ') : undefined;
+  return fixes;
 }
 
 function createPool(config: ResolvedConfig, ssl: SslSetting): pg.Pool {

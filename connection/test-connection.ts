@@ -61,10 +61,8 @@ export async function testConnection(connection: unknown): Promise<ConnectionTes
       };
     } catch (error) {
       client.release(true);
-      if (error instanceof TimeoutError) {
-        throw toPgActionsError(new Error(`timeout: no answer within ${config.connectTimeoutMs} ms`), failureContext(config, 'connect'));
-      }
-      throw toPgActionsError(error, failureContext(config, 'statement'));
+      // No answer to the diagnosis queries is a connection that never became usable.
+      throw toPgActionsError(error, failureContext(config, error instanceof TimeoutError ? 'connect' : 'statement'));
     }
   } catch (error) {
     if (error instanceof PgActionsError) return { ok: false, error };

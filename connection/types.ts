@@ -80,13 +80,8 @@ function parserFor(oid: number): Parser {
   let parser = parsers.get(oid);
   if (!parser) {
     const element = ARRAYS[oid];
-    if (element !== undefined) {
-      const elementParser = SCALARS[element] ?? identity;
-      // box[] uses ';' as its delimiter and is not listed, so ',' is right for every array here.
-      parser = (text) => parseArray(text, elementParser);
-    } else {
-      parser = SCALARS[oid] ?? identity;
-    }
+    // box[] uses ';' as its delimiter and is not listed, so ',' is right for every array here.
+    parser = element !== undefined ? arrayParser(element) : (SCALARS[oid] ?? identity);
     parsers.set(oid, parser);
   }
   return parser;

@@ -37,9 +37,13 @@ Example:
     const input = readJsonArgument(requireOption('run', 'input', parsed.values.input), '--input');
     const context = parsed.values.context === undefined ? undefined : readContext(parsed.values.context);
     const live = liveProgress();
-    const onProgress = live && (({ rows, bytes }: { rows: number; bytes: number }) => live.update(`receiving the result: ${rows.toLocaleString('en')} rows, ${(bytes / 1048576).toFixed(0)} MB`));
     try {
-      printJson(await runAction(key, { connection, input, context, onProgress }));
+      printJson(await runAction(key, {
+        connection,
+        input,
+        context,
+        onProgress: live && (({ rows, bytes }) => live.update(`receiving the result: ${rows.toLocaleString('en')} rows, ${(bytes / 1048576).toFixed(0)} MB`)),
+      }));
     } finally {
       live?.done();
     }

@@ -71,6 +71,7 @@ const TLS_VERIFY_CODES = new Set([
 const SERVER_REJECTED_CLIENT_CERT = /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_(?:UNKNOWN_CA|BAD_CERTIFICATE|UNSUPPORTED_CERTIFICATE|CERTIFICATE_\w+)$/;
 
 interface RawError {
+  name?: string;
   message?: string;
   code?: string;
   severity?: string;
@@ -115,7 +116,8 @@ export function toPgActionsError(error: unknown, context: FailureContext): PgAct
   if (message === 'The server does not support SSL connections') {
     return build('SSL_NOT_SUPPORTED', `${where} does not accept SSL connections, but SSL Mode requires it.`, base, context);
   }
-  if (/timeout/i.test(message) && context.phase === 'connect') {
+  // pg's own connect timeout, or our deadline (p-timeout's TimeoutError) on a query made while connecting.
+  if ((/timeout/i.test(message) || raw.name === 'TimeoutError') && context.phase === 'connect') {
     return build('CONNECTION_TIMEOUT', socketMessage('CONNECTION_TIMEOUT', context), base, context);
   }
   if (/^Connection terminated|not queryable|Client was closed/i.test(message)) {
