@@ -14,6 +14,7 @@ import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
 import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { StatementRun, type ResultProgress, type StatementOutcome } from './statement.js';
+import { baselineOf, probeSession, fallBackIfProbeMissing, probeFor, sessionGuard, sessionUnchanged, setBaseline, type SessionReading } from './session-guard.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface Statement {
@@ -45,8 +46,12 @@ const CLIENT_GRACE_MS = 100;
 /** After a client-side cancel, how long to wait for the server's answer before discarding. */
 const CANCEL_SETTLE_MS = 1000;
 
-/** Command tags after which the session is not the one the pool handed out: it is closed, not reused. */
-const SESSION_CHANGING = new Set(['SET', 'RESET', 'DISCARD', 'LOAD', 'PREPARE', 'DEALLOCATE', 'DEALLOCATE ALL', 'LISTEN', 'DECLARE CURSOR']);
+/** Command tags after which the session is not the one the pool handed out (DISCARD ALL, DEALLOCATE ALL… included). */
+const SESSION_CHANGING = /^(SET|RESET|DISCARD|LOAD|PREPARE|DEALLOCATE|LISTEN|DECLARE CURSOR)\b/;
+
+function changesSession(command: string): boolean {
+  return SESSION_CHANGING.test(command);
+}
 
 const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
 const resolved = new WeakMap<object, ResolvedConfig>();
@@ -89,6 +94,18 @@ export async function connect(config: ResolvedConfig): Promise<{ managed: Manage
 }
 
 export async function execute(connection: unknown, statement: Statement): Promise<StatementResult> {
+  try {
+    return await executeOnce(connection, statement);
+  } catch (error) {
+    // Behind a pooler that drops named statements the probe fails with the step's transaction
+    // (nothing was committed): run the step again with the probe unnamed.
+    const cause = (error as { cause?: unknown }).cause;
+    if (!fallBackIfProbeMissing(poolFor(configOf(connection)).pool, cause)) throw error;
+    return await executeOnce(connection, statement);
+  }
+}
+
+async function executeOnce(connection: unknown, statement: Statement): Promise<StatementResult> {
   const config = configOf(connection);
   const timeoutMs = statement.timeoutMs ?? config.statementTimeoutMs;
   const { managed, client } = await connect(config);
@@ -97,21 +114,22 @@ export async function execute(connection: unknown, statement: Statement): Promis
   let discard = false;
   let run: StatementRun | undefined;
   let stopping: Promise<unknown> | undefined;
+  // Every query besides the statement itself gets the same deadline: a silent network must not hang it.
+  const send = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
+    withDeadline(client.query<R>(sql, values), timeoutMs + CLIENT_GRACE_MS);
   try {
-    // Every query besides the statement itself gets the same deadline: a silent network must not hang it.
-    const send = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
-      withDeadline(client.query<R>(sql, values), timeoutMs + CLIENT_GRACE_MS);
     const before: string[] = [];
     if (transactional) before.push(statement.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
-    // Session-level SETs in the same round trip: kept when the step commits, undone (and sent again next time) when not.
-    before.push(...outputFormatFixes(client));
+    // Session-level SETs of pg-actions' own, then the session's baseline, in one round trip (rarely needed).
+    const setup = outputFormatFixes(client);
     if (timeoutMs !== (sessionTimeouts.get(client) ?? config.statementTimeoutMs)) {
       // A literal we format ourselves from a validated integer: safe to write into SQL.
       if (transactional) before.push(`SET LOCAL statement_timeout = ${Math.trunc(timeoutMs)}`);
-      else {
-        await send(`SET statement_timeout = ${Math.trunc(timeoutMs)}`);
-        sessionTimeouts.set(client, timeoutMs);
-      }
+      else setup.push(`SET statement_timeout = ${Math.trunc(timeoutMs)}`);
+    }
+    if (setup.length || (baselineOf(client) === undefined && sessionGuard.enabled)) {
+      setBaseline(client, await probeSession(send, setup));
+      if (!transactional) sessionTimeouts.set(client, timeoutMs);
     }
     const commitNow = transactional && !statement.expectCommands;
     run = new StatementRun(
@@ -120,6 +138,7 @@ export async function execute(connection: unknown, statement: Statement): Promis
         values: statement.values ?? [],
         before,
         after: commitNow ? ['COMMIT'] : [],
+        probe: statement.expectCommands || !sessionGuard.enabled ? undefined : probeFor(managed.pool),
         maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
         discardRows: statement.discardRows ?? false,
         typeParser: (oid) => jsonSafeTypes.getTypeParser(oid),
@@ -129,6 +148,10 @@ export async function execute(connection: unknown, statement: Statement): Promis
         // Past the cap: stop the statement on the server (it may hold locks or keep computing), then drop the session.
         discard = true;
         stopping = cancel(managed, client).finally(() => destroy(client));
+      },
+      () => {
+        discard = true;
+        destroy(client);
       },
     );
     client.query(run);
@@ -140,11 +163,13 @@ export async function execute(connection: unknown, statement: Statement): Promis
       discard = !(await cancelAndSettle(managed, client, run.done));
       throw error;
     }
-    if (statement.expectCommands) await commitIfExpected(send, outcome, statement);
+    let reading = run.sessionReading;
+    if (statement.expectCommands) reading = await commitIfExpected(send, outcome, statement);
     else if (transactionStatus(client) !== 'I') await refuseOpenTransaction(send, outcome, statement);
     await parseUnknownArrays(managed.pool, send, outcome);
-    // SET search_path / statement_timeout / ROLE… would follow this pooled session into later steps.
-    if (SESSION_CHANGING.has(outcome.command)) discard = true;
+    // Role, settings, temp tables, cursors… would follow this pooled session into later steps. A
+    // LISTEN in the step's own transaction is not in effect yet when the probe runs: its tag tells.
+    if (!sessionUnchanged(client, reading) || changesSession(outcome.command)) discard = true;
     return outcome;
   } catch (error) {
     const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
@@ -154,6 +179,8 @@ export async function execute(connection: unknown, statement: Statement): Promis
     // Keep the connection only when the server reported an ordinary ERROR on a live session.
     if (!discard && !leavesSessionUsable(error)) discard = true;
     if (!discard && transactional) discard = !(await rollback(client));
+    // The probe did not run (the statement failed before it); session advisory locks may be held.
+    if (!discard && sessionGuard.enabled) discard = !sessionUnchanged(client, await probeSession(send).catch(() => undefined));
     if (!discard) sessionTimeouts.set(client, Number.NaN); // unknown now: set it again next time
     throw toPgActionsError(error, context);
   } finally {
@@ -177,12 +204,11 @@ function isServerTimeout(error: unknown, elapsedMs: number, timeoutMs: number): 
 
 type Finish = (sql: 'COMMIT' | 'ROLLBACK') => Promise<unknown>;
 
-async function commitIfExpected(finish: Finish, outcome: StatementOutcome, statement: Statement): Promise<void> {
+/** Commits when the tag matches, reading the session after the commit in the same round trip. */
+async function commitIfExpected(send: (sql: string) => Promise<unknown>, outcome: StatementOutcome, statement: Statement): Promise<SessionReading> {
   const expected = statement.expectCommands!;
-  if (expected.includes(outcome.command)) {
-    await finish('COMMIT');
-    return;
-  }
+  if (expected.includes(outcome.command)) return probeSession(send, ['COMMIT']);
+  const finish = send as Finish;
   await finish('ROLLBACK');
   const kind = outcome.command || 'empty statement';
   throw new PgActionsError('INVALID_INPUT', {
