@@ -6,3 +6,4 @@ export {
 export type { TriggerDefinition, TriggerEvent, SampleResult } from './definition.js';
 export type { TriggerState } from './state.js';
 export { diagnoseReplication, type ReplicationDiagnosis, type ReplicationCheck, type ReplicationCheckCode, type DiagnoseOptions } from './replication/diagnose.js';
+export { listActivations, removeActivation, type Activation } from './activations.js';
