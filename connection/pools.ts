@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { ResolvedConfig } from './config.js';
+import { MAX_RESULT_BYTES, type ResolvedConfig } from './config.js';
 import { ConfiguredClient } from './configured-client.js';
+import { installGate } from './result-gate.js';
 import { sslPlan, type SslSetting } from './tls.js';
 import { jsonSafeTypes } from './types.js';
 
@@ -50,6 +51,8 @@ export class ReportingClient extends ConfiguredClient {
     super(config);
     // A checked-out client that loses its server emits 'error'; the running statement reports it.
     this.on('error', () => {});
+    // Rows are charged against the cap before the parser reads them; nothing can pass the schema's ceiling.
+    installGate(this.connection, MAX_RESULT_BYTES);
     // Attached before pg's own listeners, so the status is current when a query hears it is done.
     const connection = this.connection as unknown as NodeJS.EventEmitter;
     connection.on('parameterStatus', (message: { parameterName: string; parameterValue: string }) => {
@@ -74,6 +77,8 @@ export function outputFormatFixes(client: pg.PoolClient): string[] {
   if (dateStyle !== undefined && !dateStyle.startsWith('ISO')) fixes.push('SET DateStyle TO ISO');
   const intervalStyle = reported?.get('IntervalStyle');
   if (intervalStyle !== undefined && intervalStyle !== 'postgres') fixes.push('SET IntervalStyle TO postgres');
+  // Templates in SQL are read (templating/) with backslashes as plain characters in '…'.
+  if (reported?.get('standard_conforming_strings') === 'off') fixes.push('SET standard_conforming_strings TO on');
   return fixes;
 }
 

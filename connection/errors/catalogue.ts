@@ -199,17 +199,26 @@ export const ERROR_CATALOGUE = {
   },
   RESULT_TOO_LARGE: {
     title: 'Result too large',
-    cause: 'The rows returned exceeded the result size cap, so reading stopped.',
+    cause: 'The rows returned exceeded the result size cap (counted as memory), so reading stopped and the statement was cancelled.',
     fixes: [
       'Add LIMIT, or select only the columns you need (avoid SELECT *).',
       'Page through the data with WHERE id > $1 ORDER BY id LIMIT n.',
-      'Raise maxResultBytes if the step really needs more.',
+      'Raise maxResultBytes (at most 256 MiB) if the step really needs more; wide rows and JSON count their parsed size.',
     ],
   },
   INVALID_INPUT: {
     title: 'Invalid input',
     cause: 'The step\'s configuration or input does not match its schema.',
     fixes: ['Correct each field listed in the message.'],
+  },
+  TRIGGER_STATE_INVALID: {
+    title: 'Trigger state not usable',
+    cause: 'The stored trigger state belongs to another trigger or configuration, or points at events the database no longer keeps.',
+    fixes: [
+      'Pass the state that this trigger, with this configuration, returned last.',
+      'If the configuration changed on purpose, start without a state (the trigger starts again from its "from" setting) and expect a gap or repeats.',
+      'For row-changes, raise retentionMinutes so the outbox keeps events for as long as a consumer may be away.',
+    ],
   },
   TEMPLATE_ERROR: {
     title: 'Template error',
