@@ -27,12 +27,13 @@ export interface ResolvedConfig {
   connectTimeoutMs: number;
   statementTimeoutMs: number;
   maxResultBytes: number;
+  pooler: NonNullable<ConnectionConfig['pooler']>;
 }
 
 const checkConfig = validatorFor(connectionSchema);
 const defaults = Object.fromEntries(
   Object.entries(connectionSchema.properties).flatMap(([key, property]) => ('default' in property ? [[key, property.default]] : [])),
-) as Pick<ResolvedConfig, 'port' | 'sslMode' | 'applicationName' | 'connectTimeoutMs' | 'statementTimeoutMs' | 'maxResultBytes'>;
+) as Pick<ResolvedConfig, 'port' | 'sslMode' | 'applicationName' | 'connectTimeoutMs' | 'statementTimeoutMs' | 'maxResultBytes' | 'pooler'>;
 
 /** Validates and completes a configuration; throws INVALID_INPUT naming every bad field. */
 export function resolveConfig(config: unknown, root = 'connection'): ResolvedConfig {

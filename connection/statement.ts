@@ -1,6 +1,6 @@
 /**
  * One statement as a node-postgres Submittable, so a step costs one network round trip:
- *   [BEGIN READ ONLY | BEGIN] [SET LOCAL statement_timeout] <statement> [COMMIT] Sync
+ *   [BEGIN READ ONLY | BEGIN] [SET …] set_config('statement_timeout', …, true) <statement> [COMMIT] Sync
  * all written at once. The statement always goes through the extended protocol (Parse/Bind),
  * so values are bound server-side and only one statement can run. Rows are counted in bytes
  * as they arrive; past the cap they are dropped and the owner is told to abort.
@@ -111,6 +111,7 @@ export class StatementRun implements Submittable {
   handleDataRow(message: { length: number; fields: (string | null)[] }): void {
     if (this.overflowed || this.settled) return;
     if (this.plan.discardRows) return;
+    if (this.completions !== this.plan.before.length) return; // a row of set_config() before the statement
     this.bytesRead += message.length;
     if (this.bytesRead > this.plan.maxResultBytes) {
       this.overflowed = true;

@@ -249,4 +249,8 @@ export interface ConnectionConfig {
    * Result size cap, counted while rows stream in.
    */
   maxResultBytes?: number;
+  /**
+   * A connection pooler in front of the server, and its pool mode (PgBouncer's pool_mode). pg-actions works the same through none and transaction pooling (it sends no startup parameter a pooler refuses, and keeps each step's settings inside the step's transaction); with session pooling each step gets its own pooler connection, closed afterwards, so idle pg-actions connections do not hold the pooler's server connections.
+   */
+  pooler?: 'none' | 'transaction' | 'session';
 }
