@@ -1,27 +1,49 @@
 /**
  * Update Rows and Delete Rows run one kind of statement. The command tag is checked after the
- * statement runs (and anything else rolled back); this check also refuses, before anything
- * runs, a data-modifying statement of another kind hidden in a WITH clause, such as
- * `WITH gone AS (DELETE FROM …) UPDATE …`, whose tag would still say UPDATE.
+ * statement runs (and anything else rolled back); this check reads PostgreSQL's own parse tree
+ * first and refuses, before anything runs, more than one statement, or a data-modifying
+ * statement hidden inside the one given, such as `WITH gone AS (DELETE FROM …) UPDATE …`,
+ * whose tag would still say UPDATE.
  */
 import { PgActionsError } from '../connection/index.js';
-import { sqlKeywords } from '../templating/index.js';
+import { parsePg, PgSyntaxError } from '../templating/index.js';
 
-const WRITES = ['INSERT', 'UPDATE', 'DELETE', 'MERGE', 'TRUNCATE'];
+const WRITES: Record<string, string> = { InsertStmt: 'an INSERT', UpdateStmt: 'an UPDATE', DeleteStmt: 'a DELETE', MergeStmt: 'a MERGE' };
 
 export function refuseOtherWrites(sql: string, kind: 'UPDATE' | 'DELETE', actionName: string): void {
-  const words = sqlKeywords(sql);
-  if (words[0] !== 'WITH') return; // a plain statement of another kind is caught by its command tag
-  const other = words.find((word, i) => {
-    if (!WRITES.includes(word) || word === kind) return false;
-    // Row locks in a subquery (FOR UPDATE, FOR NO KEY UPDATE) are not writes.
-    return !(word === 'UPDATE' && (words[i - 1] === 'FOR' || words[i - 1] === 'KEY'));
-  });
-  if (other) {
-    throw new PgActionsError('INVALID_INPUT', {
-      message: `${actionName} only runs ${kind} statements; this one also contains ${other}. Nothing was run.`,
-      problems: [`input.query contains ${other}: ${actionName} runs only ${kind}`],
-      fixes: ['Use Execute Query for a statement that changes data in more than one way.'],
-    });
+  const tree = parsePg(sql);
+  // Not readable: the server reports the syntax error itself (SYNTAX_ERROR), and nothing runs.
+  if (tree instanceof PgSyntaxError) return;
+  const statements = tree.stmts ?? [];
+  if (statements.length > 1) refuse(actionName, kind, `${statements.length} statements`, 'Run one statement per step, or use Execute Query.');
+  const root = statements[0]?.stmt as Record<string, unknown> | undefined;
+  if (!root) return;
+  const found = hiddenWrite(root, true);
+  if (found) refuse(actionName, kind, found, 'Use Execute Query for a statement that changes data in more than one way.');
+}
+
+/** The first write below the top statement, named with where it is ("a DELETE inside a WITH clause"). */
+function hiddenWrite(node: unknown, top: boolean, where = ''): string | undefined {
+  if (Array.isArray(node)) {
+    for (const item of node) {
+      const found = hiddenWrite(item, false, where);
+      if (found) return found;
+    }
+    return undefined;
   }
+  if (node === null || typeof node !== 'object') return undefined;
+  for (const [key, child] of Object.entries(node)) {
+    if (!top && WRITES[key]) return `${WRITES[key]}${where || ' inside a subquery'}`;
+    const found = hiddenWrite(child, false, key === 'withClause' || key === 'CommonTableExpr' ? ' inside a WITH clause' : where);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+function refuse(actionName: string, kind: string, found: string, fix: string): never {
+  throw new PgActionsError('INVALID_INPUT', {
+    message: `${actionName} only runs ${kind} statements; this one also contains ${found}. Nothing was run.`,
+    problems: [`input.query contains ${found}: ${actionName} runs only ${kind}`],
+    fixes: [fix],
+  });
 }

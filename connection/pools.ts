@@ -73,6 +73,8 @@ export function outputFormatFixes(client: pg.PoolClient): string[] {
   if (dateStyle !== undefined && !dateStyle.startsWith('ISO')) fixes.push('SET DateStyle TO ISO');
   const intervalStyle = reported?.get('IntervalStyle');
   if (intervalStyle !== undefined && intervalStyle !== 'postgres') fixes.push('SET IntervalStyle TO postgres');
+  // Templates in SQL are read (templating/) with backslashes as plain characters in '…'.
+  if (reported?.get('standard_conforming_strings') === 'off') fixes.push('SET standard_conforming_strings TO on');
   return fixes;
 }
 

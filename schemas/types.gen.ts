@@ -254,3 +254,125 @@ export interface ConnectionConfig {
    */
   pooler?: 'none' | 'transaction' | 'session';
 }
+
+// from schemas/triggers/new-or-updated-row.config.schema.json
+
+export interface NewOrUpdatedRowConfig {
+  /**
+   * Table to watch: "table" or "schema.table". It must have a primary key.
+   */
+  table: string;
+  /**
+   * A column set to the current time on every insert and update (updated_at-style, kept by the application or a trigger). Rows are read in (column, primary key) order.
+   */
+  column: string;
+  /**
+   * At most this many rows per poll; the rest come with the next poll.
+   */
+  batchSize?: number;
+  /**
+   * Where a trigger without state starts: after the rows that exist now, or with the first row of the table.
+   */
+  from?: 'now' | 'beginning';
+  /**
+   * subscribeTrigger: seconds between polls when nothing is new (a full batch is followed at once).
+   */
+  intervalSeconds?: number;
+}
+
+// from schemas/triggers/new-or-updated-row.event.schema.json
+
+/**
+ * A row that was inserted or updated (the column moved forward).
+ */
+export interface NewOrUpdatedRowEvent {
+  /**
+   * Deterministic: the same row version always has the same id, so a host can deduplicate.
+   */
+  id: string;
+  /**
+   * What happened.
+   */
+  op: 'INSERT_OR_UPDATE';
+  /**
+   * Schema of the table.
+   */
+  schema: string;
+  /**
+   * Name of the table.
+   */
+  table: string;
+  /**
+   * Primary key column(s) and value(s) of the row.
+   */
+  key: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * The row as committed, every column, values as Query Rows returns them.
+   */
+  new: {
+    [k: string]: unknown | undefined;
+  };
+}
+
+// from schemas/triggers/new-row.config.schema.json
+
+export interface NewRowConfig {
+  /**
+   * Table to watch: "table" or "schema.table". It must have a primary key.
+   */
+  table: string;
+  /**
+   * Ordering column that grows for new rows: a serial/identity id or a created_at timestamp. Rows are read in (column, primary key) order.
+   */
+  column: string;
+  /**
+   * At most this many rows per poll; the rest come with the next poll.
+   */
+  batchSize?: number;
+  /**
+   * Where a trigger without state starts: after the rows that exist now, or with the first row of the table.
+   */
+  from?: 'now' | 'beginning';
+  /**
+   * subscribeTrigger: seconds between polls when nothing is new (a full batch is followed at once).
+   */
+  intervalSeconds?: number;
+}
+
+// from schemas/triggers/new-row.event.schema.json
+
+/**
+ * A row that appeared in the table.
+ */
+export interface NewRowEvent {
+  /**
+   * Deterministic: the same row version always has the same id, so a host can deduplicate.
+   */
+  id: string;
+  /**
+   * What happened.
+   */
+  op: 'INSERT';
+  /**
+   * Schema of the table.
+   */
+  schema: string;
+  /**
+   * Name of the table.
+   */
+  table: string;
+  /**
+   * Primary key column(s) and value(s) of the row.
+   */
+  key: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * The row as committed, every column, values as Query Rows returns them.
+   */
+  new: {
+    [k: string]: unknown | undefined;
+  };
+}

@@ -11,6 +11,9 @@ import { insertText } from '../actions/insert-row.js';
 import { ERROR_CATALOGUE, ERROR_CODES } from '../connection/errors/catalogue.js';
 import { renderStatement, renderValue, type TemplateContext } from '../templating/index.js';
 import { SQLSTATE_SOURCES } from '../connection/errors/map.js';
+import { triggers } from '../triggers/index.js';
+import { triggerMarkdown } from './trigger-docs.js';
+import { fieldTable } from './doc-tables.js';
 
 export const DOCS_DIR = fileURLToPath(new URL('../docs/', import.meta.url));
 
@@ -42,35 +45,6 @@ export function errorsMarkdown(): string {
     lines.push('Fixes:', '', ...entry.fixes.map((fix, i) => `${i + 1}. ${fix}`), '');
   }
   return lines.join('\n');
-}
-
-interface PropertySchema {
-  type?: string | string[];
-  description?: string;
-  default?: unknown;
-  minimum?: number;
-  maximum?: number;
-  const?: unknown;
-}
-
-function typeOf(property: PropertySchema & { items?: PropertySchema; additionalProperties?: unknown }): string {
-  if (property.const !== undefined) return `\`${JSON.stringify(property.const)}\``;
-  const type = property.type ?? 'any value';
-  const types = Array.isArray(type) ? type : [type];
-  return types.map((t) => (t === 'array' && property.items?.type ? `array of ${property.items.type}` : t)).join(' \\| ');
-}
-
-function fieldTable(schema: object, required: readonly string[]): string[] {
-  const properties = (schema as { properties: Record<string, PropertySchema> }).properties;
-  return [
-    '| field | type | required | description |',
-    '|---|---|---|---|',
-    ...Object.entries(properties).map(([name, property]) => {
-      const limits = [property.minimum !== undefined ? `min ${property.minimum}` : '', property.maximum !== undefined ? `max ${property.maximum}` : ''].filter(Boolean);
-      const extra = limits.length ? ` (${limits.join(', ')})` : '';
-      return `| \`${name}\` | ${typeOf(property)}${extra} | ${required.includes(name) ? 'yes' : 'no'} | ${(property.description ?? '').replace(/\|/g, '\\|')} |`;
-    }),
-  ];
 }
 
 /** What the example sends, computed by the same code the step runs (templates rendered, values bound). */
@@ -152,10 +126,12 @@ export function actionMarkdown(action: ActionDefinition): string {
 export const GENERATED_DOCS: Record<string, () => string> = {
   'errors.md': errorsMarkdown,
   ...Object.fromEntries(actions.map((action) => [`actions/${action.key}.md`, () => actionMarkdown(action)])),
+  ...Object.fromEntries(triggers.map((trigger) => [`triggers/${trigger.key}.md`, () => triggerMarkdown(trigger)])),
 };
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   mkdirSync(DOCS_DIR + 'actions', { recursive: true });
+  mkdirSync(DOCS_DIR + 'triggers', { recursive: true });
   for (const [file, render] of Object.entries(GENERATED_DOCS)) {
     writeFileSync(DOCS_DIR + file, render());
     console.log(`wrote docs/${file}`);

@@ -2,11 +2,13 @@ import type { TemplateContext } from './context.js';
 import { evaluateText, evaluateTyped } from './evaluate.js';
 import { sqlPlanFor } from './sql-plan.js';
 import { problemToError, templateError } from './template-error.js';
+import { sqlTypeOf } from './value-type.js';
 
 /**
  * Turns `{{ }}` in SQL text into bound parameters numbered after the author's own
- * ($k+1, $k+2, …; the same expression text reuses its number). A value is never pasted into
- * the SQL: the returned text holds only the author's SQL and $n placeholders.
+ * ($k+1, $k+2, …; the same expression in the same kind of place reuses its number). A value is
+ * never pasted into the SQL: the returned text holds only the author's SQL, $n placeholders
+ * and, for a bare {{ }} whose value has a type, a cast naming it ($n::int8, see value-type.ts).
  */
 export function bindSqlTemplates(
   sql: string,
@@ -30,9 +32,13 @@ export function bindSqlTemplates(
   const values = plan.slots.map((slot) =>
     slot.kind === 'typed' ? evaluateTyped(slot.expr, context, fieldPath) : evaluateText(slot.parts, context, fieldPath),
   );
+  const types = plan.slots.map((_, i) => (plan.holes.some((hole) => hole.slot === i && hole.typed) ? sqlTypeOf(values[i]) : undefined));
   let text = plan.chunks[0] ?? '';
-  for (let i = 0; i < plan.holes.length; i++) {
-    text += `$${authorParameterCount + 1 + (plan.holes[i] as number)}${plan.chunks[i + 1] ?? ''}`;
-  }
+  plan.holes.forEach((hole, i) => {
+    const placeholder = `$${authorParameterCount + 1 + hole.slot}`;
+    const type = hole.typed ? types[hole.slot] : undefined;
+    const typed = type === undefined ? placeholder : hole.parenthesise ? `(${placeholder}::${type})` : `${placeholder}::${type}`;
+    text += typed + (plan.chunks[i + 1] ?? '');
+  });
   return { text, values };
 }

@@ -13,7 +13,7 @@ export function opensExpression(text: string, index: number): boolean {
   let i = index + 2;
   if (text[i] === '{') i++;
   if (text[i] === '~') i++;
-  while (i < text.length && isSpace(text.charCodeAt(i))) i++;
+  while (i < text.length && WHITESPACE.test(text[i] as string)) i++;
   const next = text[i];
   return next !== undefined && CAN_START_EXPRESSION.test(next);
 }
@@ -70,9 +70,8 @@ function unclosed(start: number): TemplateProblemSignal {
   return new TemplateProblemSignal('"{{" is not closed with "}}"', start);
 }
 
-function isSpace(code: number): boolean {
-  return code === 32 || (code >= 9 && code <= 13);
-}
+/** Handlebars' lexer skips JavaScript whitespace, no-break space included. */
+const WHITESPACE = /\s/;
 
 /** True when a string contains a template expression. */
 export function hasTemplate(value: string): boolean {

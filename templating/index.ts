@@ -8,4 +8,4 @@ export { renderValue } from './render-value.js';
 export { bindSqlTemplates } from './bind-sql.js';
 export { renderStatement } from './render-statement.js';
 export { hasTemplate } from './expression-spans.js';
-export { sqlKeywords } from './sql-keywords.js';
+export { parsePg, PgSyntaxError } from './pg-parser.js';

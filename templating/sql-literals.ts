@@ -1,21 +1,47 @@
+import { parsePg, PgSyntaxError } from './pg-parser.js';
+import { TemplateProblemSignal } from './template-error.js';
+
 /**
- * The text a SQL string literal stands for, so that the literal parts of 'It''s {{x}}' end
- * up in the bound value exactly as PostgreSQL would have read them.
- * Assumes standard_conforming_strings = on (the default since PostgreSQL 9.1).
+ * The text a SQL string constant stands for, read by PostgreSQL's own parser: '' and
+ * backslash escapes (octal and hex escapes are UTF-8 bytes; a bad \u escape is refused as the
+ * server refuses it) and E'…' continued on the next line. `holes` are [start, end) offsets of
+ * templates in `literal`; the text around them is returned (holes.length + 1 strings).
+ * Assumes standard_conforming_strings = on, which every step keeps (connection/pools.ts).
  */
-export function decodeLiteralText(raw: string, backslashEscapes: boolean): string {
-  if (!backslashEscapes) return raw.replaceAll("''", "'");
-  return raw.replace(/''|\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|([\s\S]))/g, decodeEscape);
+export function decodeStringConstant(literal: string, holes: readonly (readonly [number, number])[], offset: number): string[] {
+  for (let code = 0xe000; code < 0xf900; code++) {
+    // A private-use character marks each hole; a backslash before it decodes to the character itself.
+    const marker = String.fromCharCode(code);
+    if (literal.includes(marker)) continue;
+    let marked = '';
+    let cursor = 0;
+    for (const [start, end] of holes) {
+      marked += literal.slice(cursor, start) + marker;
+      cursor = end;
+    }
+    marked += literal.slice(cursor);
+    const texts = constantValue(marked, offset).split(marker);
+    if (texts.length === holes.length + 1) return texts;
+  }
+  throw new TemplateProblemSignal('this string literal cannot hold templates', offset);
 }
 
-const SIMPLE: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' };
+const PREFIX = 'SELECT ';
 
-function decodeEscape(match: string, octal?: string, hex?: string, u4?: string, u8?: string, other?: string): string {
-  if (match === "''") return "'";
-  // Octal and hex escapes name bytes; as code points they are right for ASCII, the common case.
-  if (octal !== undefined) return String.fromCharCode(parseInt(octal, 8));
-  if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
-  const unicode = u4 ?? u8;
-  if (unicode !== undefined) return String.fromCodePoint(parseInt(unicode, 16));
-  return other === undefined ? match : (SIMPLE[other] ?? other);
+function constantValue(literal: string, offset: number): string {
+  const tree = parsePg(PREFIX + literal);
+  if (tree instanceof PgSyntaxError) {
+    const at = tree.offset === undefined ? offset : offset + Math.max(0, tree.offset - PREFIX.length);
+    throw new TemplateProblemSignal(`PostgreSQL cannot read this string literal: ${tree.message}`, at);
+  }
+  const target = (tree.stmts?.[0]?.stmt as { SelectStmt?: { targetList?: { ResTarget?: { val?: unknown } }[] } })?.SelectStmt?.targetList?.[0]?.ResTarget?.val;
+  return stringOf(target);
+}
+
+/** The A_Const string (N'…' arrives wrapped in a cast to bpchar). */
+function stringOf(node: unknown): string {
+  const value = node as { A_Const?: { sval?: { sval?: string } }; TypeCast?: { arg?: unknown } } | undefined;
+  if (value?.A_Const) return value.A_Const.sval?.sval ?? '';
+  if (value?.TypeCast) return stringOf(value.TypeCast.arg);
+  throw new TemplateProblemSignal('not a string literal');
 }

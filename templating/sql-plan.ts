@@ -1,17 +1,25 @@
 import { BoundedCache } from './bounded-cache.js';
-import { compileSpan } from './expression.js';
+import { PgSyntaxError, scanPg, type PgToken } from './pg-parser.js';
 import { NamePositionTracker, VALUE_TOKEN } from './sql-name-position.js';
-import { NAME_POSITION_FIX, slotForQuoted, type Slot } from './sql-quoted-slot.js';
-import { scanSql } from './sql-scanner.js';
-import type { Span, SqlToken } from './sql-tokens.js';
+import { NAME_POSITION_FIX, slotForQuoted, type QuotedKind, type Slot } from './sql-quoted-slot.js';
+import { findTemplateSpans, type TemplateSpan } from './sql-template-spans.js';
 import { TemplateProblemSignal, type TemplateProblem } from './template-error.js';
+
+/** Where a template's value goes in the SQL sent. */
+export interface Hole {
+  /** Index into slots: the same expression in the same kind of place reuses its slot ($n). */
+  readonly slot: number;
+  /** A bare {{ }} in SQL code, not already cast: it may carry its value's type ($n::int8). */
+  readonly typed: boolean;
+  /** Followed by `[`: a cast is put in parentheses so the subscript still applies to the value. */
+  readonly parenthesise: boolean;
+}
 
 /** SQL text with holes, worked out once per distinct SQL text; numbering happens at bind time. */
 export interface SqlPlan {
   /** The SQL around the holes: chunks.length === holes.length + 1. */
   readonly chunks: readonly string[];
-  /** For each hole, the index of the slot it binds (the same expression reuses its slot). */
-  readonly holes: readonly number[];
+  readonly holes: readonly Hole[];
   readonly slots: readonly Slot[];
   /** The highest $n the author wrote, to check it against the parameters given. */
   readonly highestPlaceholder: number;
@@ -33,80 +41,206 @@ function planOrProblem(sql: string): SqlPlan {
   }
 }
 
+/**
+ * What PostgreSQL's scanner reads in place of a template: a value template is a parameter,
+ * spaced off from its neighbours; a Handlebars comment is a space, so `1{{!c}}2` stays two
+ * tokens and `-{{!c}}-` never becomes a `--` comment. Neither stand-in holds a quote, a
+ * backslash, `*`, `/`, `-` or a newline, so inside a string or comment it is plain content.
+ */
+const VALUE_STAND_IN = ' $0 ';
+const COMMENT_STAND_IN = ' ';
+
+/** The SQL as the scanner reads it, and for each of its offsets the offset in the SQL written. */
+function standInText(sql: string, spans: readonly TemplateSpan[]): { text: string; original: number[]; standIns: number[] } {
+  let text = '';
+  const original: number[] = [];
+  const standIns: number[] = [];
+  let cursor = 0;
+  const copy = (until: number) => {
+    for (let i = cursor; i < until; i++) original.push(i);
+    text += sql.slice(cursor, until);
+  };
+  for (const span of spans) {
+    copy(span.start);
+    const standIn = isComment(span) ? COMMENT_STAND_IN : VALUE_STAND_IN;
+    standIns.push(text.length);
+    for (let i = 0; i < standIn.length; i++) original.push(span.start);
+    text += standIn;
+    cursor = span.end;
+  }
+  copy(sql.length);
+  original.push(sql.length);
+  return { text, original, standIns };
+}
+
 function buildPlan(sql: string): SqlPlan {
-  const tokens = scanSql(sql);
+  const spans = findTemplateSpans(sql);
+  const { text, original, standIns } = standInText(sql, spans);
+  let tokens: PgToken[];
+  try {
+    tokens = scanPg(text);
+  } catch (error) {
+    if (!(error instanceof PgSyntaxError)) throw error;
+    // "at or near …" would quote the scanned text (stand-ins included); the location says where.
+    throw new TemplateProblemSignal(`PostgreSQL cannot read this SQL: ${error.message.replace(/ at or near .*$/s, '')}`, error.offset === undefined ? undefined : original[error.offset]);
+  }
+  // The template each stand-in came from, by its offset in the scanned text.
+  const spanAt = new Map<number, TemplateSpan>();
+  standIns.forEach((at, i) => spanAt.set(at, spans[i] as TemplateSpan));
+  const spansIn = (token: PgToken): TemplateSpan[] => {
+    const found: TemplateSpan[] = [];
+    for (const [at, span] of spanAt) if (at >= token.start && at < token.end) found.push(span);
+    return found;
+  };
+
   const tracker = new NamePositionTracker();
   const chunks: string[] = [];
-  const holes: number[] = [];
+  const holes: Hole[] = [];
   const slots: Slot[] = [];
   const slotByKey = new Map<string, number>();
   let current = '';
+  let cursor = 0; // in the SQL written
   let highestPlaceholder = 0;
 
-  // Replaces [token.start, token.end) with a hole, keeping $n apart from neighbouring words.
-  const hole = (token: SqlToken, key: string, slot: Slot): void => {
+  // Copies the SQL written up to `until`; between tokens that is space and Handlebars comments.
+  const spanStartingAt = new Map(spans.map((span) => [span.start, span]));
+  const copyTo = (until: number): void => {
+    for (let i = cursor; i < until; ) {
+      const span = spanStartingAt.get(i);
+      if (span) {
+        current += COMMENT_STAND_IN;
+        i = span.end;
+      } else current += sql[i++];
+    }
+    cursor = until;
+  };
+  const hole = (start: number, end: number, key: string, slot: Slot, typed: boolean, parenthesise: boolean): void => {
+    copyTo(start);
     let index = slotByKey.get(key);
     if (index === undefined) {
       index = slots.push(slot) - 1;
       slotByKey.set(key, index);
     }
-    chunks.push(isWordChar(sql[token.start - 1]) ? current + ' ' : current);
-    holes.push(index);
-    current = isWordChar(sql[token.end]) ? ' ' : '';
+    // $n must not run into a word, a $ or the hole before it ($1::int8$2 would read as one name).
+    const previous = current !== '' ? current.at(-1) : chunks.length > 0 ? '0' : undefined;
+    chunks.push(isWordChar(previous) ? current + ' ' : current);
+    holes.push({ slot: index, typed, parenthesise });
+    current = isWordChar(sql[end]) ? ' ' : '';
+    cursor = end;
     tracker.saw(VALUE_TOKEN);
   };
 
-  tokens.forEach((token, position) => {
-    const raw = sql.slice(token.start, token.end);
-    switch (token.kind) {
-      case 'template': {
-        const span = compileSpan(raw, token.start);
-        if (span.kind === 'comment') return; // renders nothing, as in Handlebars
-        const reason = tracker.namePositionReason(nextSignificant(sql, tokens, position));
-        if (reason) throw new TemplateProblemSignal(`${raw} is where a name goes (${reason}): ${NAME_POSITION_FIX}`, token.start);
-        return hole(token, `expr:${raw}`, { kind: 'typed', expr: span.expr });
-      }
-      case 'string':
-      case 'identifier':
-      case 'dollar':
-        if (token.templates.length > 0) {
-          const slot = slotForQuoted(sql, token, tracker.typeBeforeLiteral());
-          // '{{x}}' and a bare {{x}} are the same value: share one $n.
-          const only = token.templates[0] as Span;
-          const key = slot.kind === 'typed' ? `expr:${sql.slice(only.start, only.end)}` : `literal:${raw}`;
-          return hole(token, key, slot);
-        }
-        current += raw;
-        return tracker.saw(VALUE_TOKEN);
-      case 'placeholder':
-        highestPlaceholder = Math.max(highestPlaceholder, token.index);
-        current += raw;
-        return tracker.saw(VALUE_TOKEN);
-      case 'word':
-        current += raw;
-        return tracker.saw(token.upper);
-      case 'punct':
-        current += raw;
-        return tracker.saw(raw);
-      case 'number':
-        current += raw;
-        return tracker.saw(VALUE_TOKEN);
-      default:
-        current += raw; // spaces and comments: copied untouched, templates in comments included
+  for (let position = 0; position < tokens.length; position++) {
+    const token = tokens[position] as PgToken;
+    const raw = text.slice(token.start, token.end);
+    const start = original[token.start] as number;
+    const end = original[token.end] as number;
+    const standIn = spanAt.get(token.start - 1);
+    if (token.name === 'PARAM' && standIn) {
+      const compiled = standIn.compiled;
+      if (compiled instanceof TemplateProblemSignal) throw compiled;
+      if (compiled.kind !== 'expression') continue;
+      const source = sql.slice(standIn.start, standIn.end);
+      const after = nextSignificant(text, tokens, position);
+      const reason = tracker.namePositionReason(after === '.' ? after : undefined);
+      if (reason) throw new TemplateProblemSignal(`${source} is where a name goes (${reason}): ${NAME_POSITION_FIX}`, standIn.start);
+      const typed = !isCast(text, tokens, position, after);
+      hole(standIn.start, standIn.end, `code:${JSON.stringify(compiled.expr)}`, { kind: 'typed', expr: compiled.expr }, typed, after === '[');
+      continue;
     }
-  });
+    const inside = spansIn(token);
+    if (token.name === 'SQL_COMMENT' || token.name === 'C_COMMENT') {
+      copyTo(start);
+      current += commentText(sql, start, end, inside, token.name === 'SQL_COMMENT');
+      cursor = end;
+      continue;
+    }
+    const quoted = quotedKind(token, raw);
+    if (isNPrefix(text, token, tokens[position + 1], spansIn)) continue; // N'…' with templates: the hole takes the N too
+    if (quoted && inside.length > 0) {
+      const previous = tokens[position - 1];
+      const withN = previous !== undefined && isNPrefix(text, previous, token, spansIn);
+      const slot = slotForQuoted(sql, { start, end, kind: quoted }, inside, tracker.typeBeforeLiteral());
+      const key = slot.kind === 'typed' ? `quoted:${JSON.stringify(slot.expr)}` : `text:${JSON.stringify(slot.parts)}`;
+      hole(withN ? (original[previous.start] as number) : start, end, key, slot, false, false);
+      continue;
+    }
+    copyTo(end);
+    if (token.name === 'PARAM') {
+      highestPlaceholder = Math.max(highestPlaceholder, Number(raw.slice(1)));
+      tracker.saw(VALUE_TOKEN);
+    } else if (token.name === 'TYPECAST') {
+      tracker.saw(':');
+      tracker.saw(':');
+    } else if (quoted || token.name === 'ICONST' || token.name === 'FCONST') {
+      tracker.saw(VALUE_TOKEN);
+    } else {
+      tracker.saw(/^[A-Za-z_\u0080-\uffff]/.test(raw) ? raw.toUpperCase() : raw);
+    }
+  }
+  copyTo(sql.length);
   chunks.push(current);
   return { chunks, holes, slots, highestPlaceholder };
 }
 
-/** The next token that is not space or a comment, as the tracker sees it (punctuation only). */
-function nextSignificant(sql: string, tokens: readonly SqlToken[], position: number): string | undefined {
+/** `N` right before a string holding templates: National character syntax, N'…'. */
+function isNPrefix(text: string, token: PgToken, next: PgToken | undefined, spansIn: (token: PgToken) => TemplateSpan[]): boolean {
+  return next !== undefined && next.start === token.end && /^[nN]$/.test(text.slice(token.start, token.end)) && text[next.start] === "'" && spansIn(next).length > 0;
+}
+
+
+/** Strings and quoted identifiers, by how the token starts. */
+function quotedKind(token: PgToken, raw: string): QuotedKind | undefined {
+  const first = raw[0];
+  if (first === "'") return 'string';
+  if (first === '$' && token.name === 'SCONST') return 'dollar';
+  if (/^[eE]'/.test(raw)) return 'escape-string';
+  if (first === '"') return 'identifier';
+  if (/^[uU]&"/.test(raw)) return 'identifier';
+  if (/^([uU]&|[bBxX])'/.test(raw)) return 'prefixed';
+  return undefined;
+}
+
+/**
+ * A template inside a SQL comment is not rendered; it is sent as written unless its text could
+ * end the comment (a newline, or a block comment marker), where it is sent as a space.
+ */
+function commentText(sql: string, start: number, end: number, inside: readonly TemplateSpan[], lineComment: boolean): string {
+  let out = '';
+  let cursor = start;
+  for (const span of inside) {
+    const source = sql.slice(span.start, span.end);
+    const unsafe = lineComment ? /[\r\n]/.test(source) : source.includes('/*') || source.includes('*/');
+    out += sql.slice(cursor, span.start) + (unsafe ? COMMENT_STAND_IN : source);
+    cursor = span.end;
+  }
+  return out + sql.slice(cursor, end);
+}
+
+/** The next token that is not a comment, as text (undefined at the end). */
+function nextSignificant(text: string, tokens: readonly PgToken[], position: number): string | undefined {
   for (let i = position + 1; i < tokens.length; i++) {
-    const token = tokens[i] as SqlToken;
-    if (token.kind === 'space' || token.kind === 'comment') continue;
-    return token.kind === 'punct' ? sql[token.start] : undefined;
+    const token = tokens[i] as PgToken;
+    if (token.name === 'SQL_COMMENT' || token.name === 'C_COMMENT') continue;
+    return text.slice(token.start, token.end);
   }
   return undefined;
+}
+
+/** `{{x}}::type` and `CAST({{x}} AS type)`: the author chose the type. */
+function isCast(text: string, tokens: readonly PgToken[], position: number, after: string | undefined): boolean {
+  if (after === '::') return true;
+  if (after?.toUpperCase() !== 'AS') return false;
+  const before: string[] = [];
+  for (let i = position - 1; i >= 0 && before.length < 2; i--) {
+    const token = tokens[i] as PgToken;
+    if (token.name !== 'SQL_COMMENT' && token.name !== 'C_COMMENT') before.push(text.slice(token.start, token.end).toUpperCase());
+  }
+  return before[0] === '(' && before[1] === 'CAST';
+}
+
+function isComment(span: TemplateSpan): boolean {
+  return !(span.compiled instanceof TemplateProblemSignal) && span.compiled.kind === 'comment';
 }
 
 function isWordChar(char: string | undefined): boolean {

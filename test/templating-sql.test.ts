@@ -26,20 +26,21 @@ function refusal(sql: string, authorParameterCount = 0): string {
 describe('bare expressions become $n after the author parameters', () => {
   test('numbering starts after the author count and keeps types', () => {
     expect(bind('SELECT * FROM users WHERE email = $1 AND id = ANY({{trigger.ids}}) AND n > {{trigger.count}}', 1)).toEqual({
-      text: 'SELECT * FROM users WHERE email = $1 AND id = ANY($2) AND n > $3',
+      text: 'SELECT * FROM users WHERE email = $1 AND id = ANY($2::int8[]) AND n > $3::int8',
       values: [[1, 2], 3],
     });
   });
 
-  test('the same expression text reuses its number, also between bare and quoted forms', () => {
-    expect(bind("SELECT {{trigger.count}}, {{trigger.count}}, '{{trigger.count}}', {{now}}")).toEqual({
-      text: 'SELECT $1, $1, $1, $2',
-      values: [3, now],
+  test('the same expression reuses its number; a quoted use gets its own (issue 9, defect 6)', () => {
+    expect(bind("SELECT {{trigger.count}}, {{trigger.count}}, '{{trigger.count}}', '{{ trigger.count }}', {{now}}")).toEqual({
+      text: 'SELECT $1::int8, $1::int8, $2, $2, $3::timestamptz',
+      values: [3, 3, now],
     });
   });
 
   test('$n is kept apart from neighbouring words so it still lexes as a placeholder', () => {
-    expect(bind('SELECT{{trigger.count}}AS n').text).toBe('SELECT $1 AS n');
+    expect(bind('SELECT{{trigger.count}}AS n').text).toBe('SELECT $1::int8 AS n');
+    expect(bind('SELECT {{trigger.count}}{{trigger.name}}').text).toBe('SELECT $1::int8 $2');
   });
 
   test('everything else of the SQL is untouched: whitespace, case, casts, the author $n', () => {
@@ -57,7 +58,7 @@ describe('bare expressions become $n after the author parameters', () => {
   });
 
   test('steps and default work in SQL too', () => {
-    expect(bind("SELECT {{steps.lookup.id}}, {{default trigger.nope 'x'}}")).toEqual({ text: 'SELECT $1, $2', values: [9, 'x'] });
+    expect(bind("SELECT {{steps.lookup.id}}, {{default trigger.nope 'x'}}")).toEqual({ text: 'SELECT $1::int8, $2', values: [9, 'x'] });
   });
 });
 
@@ -79,12 +80,12 @@ describe('single-quoted literals', () => {
   test("'' escapes are decoded in the value and do not confuse the scanner", () => {
     expect(bind("SELECT 'It''s {{trigger.name}}''s'")).toEqual({ text: 'SELECT $1', values: ["It's Ann's"] });
     // '' inside a literal does not end it: the {{x}} below is inside the literal "''{{…}}''".
-    expect(bind("SELECT 'x''{{trigger.count}}''y', {{trigger.count}}")).toEqual({ text: 'SELECT $1, $2', values: ["x'3'y", 3] });
+    expect(bind("SELECT 'x''{{trigger.count}}''y', {{trigger.count}}")).toEqual({ text: 'SELECT $1, $2::int8', values: ["x'3'y", 3] });
   });
 
   test("E'…' literals: backslash escapes are decoded and \\' does not end the literal", () => {
     expect(bind("SELECT E'\\'{{trigger.name}}\\'\\n\\t\\x41\\u00e9', {{trigger.count}}")).toEqual({
-      text: 'SELECT $1, $2',
+      text: 'SELECT $1, $2::int8',
       values: ["'Ann'\n\tAé", 3],
     });
     expect(bind("SELECT E'{{trigger.email}}'")).toEqual({ text: 'SELECT $1', values: ['a@b.c'] });
@@ -92,7 +93,7 @@ describe('single-quoted literals', () => {
 
   test('literals without templates stay in the SQL as written', () => {
     expect(bind("SELECT 'a {b} c', E'\\\\', {{trigger.count}}, '{{1,2},{3,4}}'::int[]")).toEqual({
-      text: "SELECT 'a {b} c', E'\\\\', $1, '{{1,2},{3,4}}'::int[]",
+      text: "SELECT 'a {b} c', E'\\\\', $1::int8, '{{1,2},{3,4}}'::int[]",
       values: [3],
     });
   });
@@ -111,7 +112,7 @@ describe('comments are left untouched', () => {
   test('-- line comments and nested /* */ block comments', () => {
     const sql = 'SELECT {{trigger.count}} -- {{trigger.nope}} \'\n/* a /* {{trigger.nope}} */ " {{x}} */ , {{now}}';
     expect(bind(sql)).toEqual({
-      text: 'SELECT $1 -- {{trigger.nope}} \'\n/* a /* {{trigger.nope}} */ " {{x}} */ , $2',
+      text: 'SELECT $1::int8 -- {{trigger.nope}} \'\n/* a /* {{trigger.nope}} */ " {{x}} */ , $2::timestamptz',
       values: [3, now],
     });
   });
@@ -144,12 +145,12 @@ describe('templates where a name goes are refused', () => {
 
   test('FROM that takes a value is fine: IS DISTINCT FROM, EXTRACT(… FROM …), SUBSTRING(… FROM …)', () => {
     expect(bind('SELECT a IS DISTINCT FROM {{trigger.count}}, extract(year FROM {{now}}), substring(s FROM {{trigger.count}}) FROM (SELECT 1) t').text).toBe(
-      'SELECT a IS DISTINCT FROM $1, extract(year FROM $2), substring(s FROM $1) FROM (SELECT 1) t',
+      'SELECT a IS DISTINCT FROM $1::int8, extract(year FROM $2::timestamptz), substring(s FROM $1::int8) FROM (SELECT 1) t',
     );
   });
 
   test('ON in a join condition takes a value', () => {
-    expect(bind('SELECT * FROM a JOIN b ON {{trigger.count}} = b.n').text).toBe('SELECT * FROM a JOIN b ON $1 = b.n');
+    expect(bind('SELECT * FROM a JOIN b ON {{trigger.count}} = b.n').text).toBe('SELECT * FROM a JOIN b ON $1::int8 = b.n');
   });
 });
 
@@ -162,7 +163,7 @@ describe('dollar-quoted strings', () => {
   });
 
   test('a dollar-quoted string without templates is skipped whole, quotes and all', () => {
-    expect(bind("SELECT $q$ it's \"{{1,2}}\" -- $q$, {{trigger.count}}")).toEqual({ text: "SELECT $q$ it's \"{{1,2}}\" -- $q$, $1", values: [3] });
+    expect(bind("SELECT $q$ it's \"{{1,2}}\" -- $q$, {{trigger.count}}")).toEqual({ text: "SELECT $q$ it's \"{{1,2}}\" -- $q$, $1::int8", values: [3] });
   });
 });
 
@@ -174,6 +175,6 @@ describe('template syntax problems in SQL name the field and the place', () => {
   });
 
   test('unclosed literal around a template', () => {
-    expect(refusal("SELECT '{{trigger.count}}")).toContain('not closed');
+    expect(refusal("SELECT '{{trigger.count}}")).toContain('PostgreSQL cannot read this SQL: unterminated quoted string (line 1, column 8)');
   });
 });

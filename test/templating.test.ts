@@ -198,7 +198,7 @@ describe('renderStatement', () => {
       context,
     );
     expect(statement).toEqual({
-      text: 'UPDATE users SET status = $1, updated_at = $2 WHERE email = $3 AND id = ANY($4)',
+      text: 'UPDATE users SET status = $1, updated_at = $2 WHERE email = $3 AND id = ANY($4::int8[])',
       values: ['inactive', now, 'john@example.com', [1, 2, 3]],
     });
   });

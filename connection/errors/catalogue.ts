@@ -253,6 +253,15 @@ export const ERROR_CATALOGUE = {
     cause: 'The step\'s configuration or input does not match its schema.',
     fixes: ['Correct each field listed in the message.'],
   },
+  TRIGGER_STATE_INVALID: {
+    title: 'Trigger state not usable',
+    cause: 'The stored trigger state belongs to another trigger or configuration, or points at events the database no longer keeps.',
+    fixes: [
+      'Pass the state that this trigger, with this configuration, returned last.',
+      'If the configuration changed on purpose, start without a state (the trigger starts again from its "from" setting) and expect a gap or repeats.',
+      'For row-changes, raise retentionMinutes so the outbox keeps events for as long as a consumer may be away.',
+    ],
+  },
   TEMPLATE_ERROR: {
     title: 'Template error',
     cause: 'A {{ }} template could not be rendered: a path that does not exist, or a template in a place that cannot take a value.',

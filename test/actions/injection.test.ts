@@ -151,8 +151,9 @@ describe.each(HOSTILE)('%s', (_label, x) => {
       "E'{{trigger.x}}'::text AS e_string, (SELECT count(*) FROM canary WHERE v = '{{trigger.x}}') AS hits";
     const shown = await preview('query-rows', { connection: connection(), input: { query }, context });
     expect(shown).toEqual({
-      text: 'SELECT $1::text AS quoted, $1::text AS bare, $2 AS mixed, $1::text AS e_string, (SELECT count(*) FROM canary WHERE v = $1) AS hits',
-      values: [x, `pre ${x} post`],
+      // Quoted and bare uses of one path are separate parameters (a bare use may carry a type).
+      text: 'SELECT $1::text AS quoted, $2::text AS bare, $3 AS mixed, $1::text AS e_string, (SELECT count(*) FROM canary WHERE v = $1) AS hits',
+      values: [x, x, `pre ${x} post`],
     });
     const output = await run('query-rows', { connection: connection(), input: { query }, context });
     expect(output).toEqual({ rows: [{ quoted: x, bare: x, mixed: `pre ${x} post`, e_string: x, hits: '0' }], rowCount: 1 });

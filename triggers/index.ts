@@ -1,0 +1,7 @@
+export { triggers, findTrigger, type TriggerKey } from './registry.js';
+export {
+  pollTrigger, subscribeTrigger, activateTrigger, deactivateTrigger, sampleEvents,
+  type TriggerRequest, type SubscribeRequest, type TriggerSubscription, type EventHandler,
+} from './run-trigger.js';
+export type { TriggerDefinition, TriggerEvent, SampleResult } from './definition.js';
+export type { TriggerState } from './state.js';

@@ -1,0 +1,15 @@
+/** Every trigger, in the order a trigger picker shows them. */
+import type { TriggerDefinition } from './definition.js';
+import { newOrUpdatedRow } from './new-or-updated-row.js';
+import { newRow } from './new-row.js';
+
+// Each definition is typed for its own config; the registry speaks of them generically.
+export const triggers = [newRow, newOrUpdatedRow] as unknown as readonly TriggerDefinition[];
+
+export type TriggerKey = 'new-row' | 'new-or-updated-row';
+
+const byKey = new Map(triggers.map((trigger) => [trigger.key, trigger]));
+
+export function findTrigger(key: string): TriggerDefinition | undefined {
+  return byKey.get(key);
+}

@@ -1,0 +1,143 @@
+/**
+ * The polling engine of new-row and new-or-updated-row: SELECT only, nothing installed.
+ *
+ * Cursor = (ordering column, primary key), so rows with equal values are neither skipped nor
+ * repeated, read with LIMIT (the rest comes next poll) through an index on the column when one
+ * exists. Late commits are handled by a transaction horizon: a row is delivered only when the
+ * transaction that wrote it (its xmin) is older than every transaction still writing
+ * (txid_snapshot_xmin). The batch stops before the first row that is not yet that old, so a
+ * row with a lower value that is still being written (invisible now) cannot be passed by the
+ * cursor: its transaction holds the horizon back until it commits or rolls back.
+ */
+import { describeTable, execute, PgActionsError, quoteIdentifier, type TableInfo } from '../connection/index.js';
+import type { Batch, SampleResult, TriggerArguments, TriggerEvent } from './definition.js';
+import { eventId } from './event-id.js';
+
+export interface TableCursorConfig {
+  table: string;
+  column: string;
+  batchSize?: number;
+  from?: 'now' | 'beginning';
+}
+
+/** The last delivered row's (column, ...primary key) values; null = before the first row. */
+export interface TableCursorPosition {
+  after: unknown[] | null;
+}
+
+export interface TableRowEvent<Op extends string = string> extends TriggerEvent {
+  op: Op;
+  schema: string;
+  table: string;
+  key: Record<string, unknown>;
+  new: Record<string, unknown>;
+}
+
+const PENDING = 'pg-actions: pending';
+const SAMPLE_SIZE = 3;
+
+interface Shape {
+  info: TableInfo;
+  table: string;
+  order: string[];
+}
+
+async function shapeOf(connection: unknown, config: TableCursorConfig): Promise<Shape> {
+  const info = await describeTable(connection, config.table, 'config.table');
+  if (!info) {
+    throw new PgActionsError('UNDEFINED_TABLE', { message: `config.table: no table ${JSON.stringify(config.table)} is visible to this user`, problems: ['config.table does not exist'] });
+  }
+  if (!info.columns.some((c) => c.name === config.column)) {
+    throw new PgActionsError('UNDEFINED_COLUMN', {
+      message: `config.column: ${info.schema}.${info.name} has no column ${JSON.stringify(config.column)}`,
+      problems: ['config.column is not a column of config.table'],
+    });
+  }
+  if (info.primaryKey.length === 0) {
+    throw new PgActionsError('INVALID_INPUT', {
+      message: `config.table: ${info.schema}.${info.name} has no primary key; the cursor needs one to tell rows with equal ${config.column} apart`,
+      problems: ['config.table must have a primary key'],
+      fixes: ['Add a primary key to the table, or use the row-changes trigger.'],
+    });
+  }
+  const order = [config.column, ...info.primaryKey.filter((k) => k !== config.column)];
+  return { info, table: `${quoteIdentifier(info.schema)}.${quoteIdentifier(info.name)}`, order };
+}
+
+function rowKey(info: TableInfo, row: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(info.primaryKey.map((k) => [k, row[k]]));
+}
+
+export async function startPosition(args: TriggerArguments<TableCursorConfig>): Promise<TableCursorPosition> {
+  if (args.config.from === 'beginning') return { after: null };
+  const { table, order } = await shapeOf(args.connection, args.config);
+  const columns = order.map((c) => `t.${quoteIdentifier(c)}`);
+  const { rows } = await execute(args.connection, {
+    text: `SELECT ${columns.join(', ')} FROM ${table} AS t WHERE t.${quoteIdentifier(order[0]!)} IS NOT NULL ORDER BY ${columns.map((c) => c + ' DESC').join(', ')} LIMIT 1`,
+    readOnly: true,
+  });
+  return { after: rows[0] ? order.map((c) => rows[0]![c]) : null };
+}
+
+export async function pollTable<Event extends TableRowEvent>(
+  args: TriggerArguments<TableCursorConfig>,
+  position: TableCursorPosition,
+  toEvent: (shape: TableInfo, row: Record<string, unknown>) => Event,
+): Promise<Batch<Event, TableCursorPosition>> {
+  const { info, table, order } = await shapeOf(args.connection, args.config);
+  if (position.after !== null && (!Array.isArray(position.after) || position.after.length !== order.length)) {
+    throw new PgActionsError('TRIGGER_STATE_INVALID', { message: 'state.position does not fit the table\'s primary key (it changed since the state was made)', problems: ['state.position.after has the wrong number of values'] });
+  }
+  const columns = order.map((c) => `t.${quoteIdentifier(c)}`);
+  const values: unknown[] = position.after ? [...position.after] : [];
+  const after = position.after
+    ? ` AND ${columns[0]} >= $1 AND (${columns.join(', ')}) > (${order.map((_, i) => `$${i + 1}`).join(', ')})`
+    : '';
+  values.push(args.config.batchSize ?? 100);
+  const { rows } = await execute(args.connection, {
+    text:
+      'WITH horizon AS (SELECT txid_snapshot_xmin(s) % 4294967296 AS low, txid_snapshot_xmax(s) - txid_snapshot_xmin(s) AS width FROM txid_current_snapshot() AS s) ' +
+      `SELECT ((t.xmin::text::bigint - horizon.low + 4294967296) % 4294967296) < horizon.width AS "${PENDING}", t.* ` +
+      `FROM ${table} AS t, horizon WHERE ${columns[0]} IS NOT NULL${after} ORDER BY ${columns.join(', ')} LIMIT $${values.length}`,
+    values,
+    readOnly: true,
+  });
+  const ready = rows.findIndex((row) => row[PENDING] === true);
+  const delivered = ready === -1 ? rows : rows.slice(0, ready);
+  const events = delivered.map((row) => {
+    delete row[PENDING];
+    return toEvent(info, row);
+  });
+  const last = delivered[delivered.length - 1];
+  return { events, position: last ? { after: order.map((c) => last[c]) } : position };
+}
+
+export function tableEvent<Op extends string>(trigger: string, op: Op, info: TableInfo, row: Record<string, unknown>, version: unknown[]): TableRowEvent<Op> {
+  const key = rowKey(info, row);
+  return { id: eventId(trigger, info.schema, info.name, key, ...version), op, schema: info.schema, table: info.name, key, new: row };
+}
+
+/** The latest rows as events, and a warning when the ordering column has no index to read through. */
+export async function sampleTable<Event extends TableRowEvent>(
+  args: TriggerArguments<TableCursorConfig>,
+  toEvent: (shape: TableInfo, row: Record<string, unknown>) => Event,
+): Promise<SampleResult<Event>> {
+  const { info, table, order } = await shapeOf(args.connection, args.config);
+  const columns = order.map((c) => `t.${quoteIdentifier(c)}`);
+  const [{ rows }, { rows: indexed }] = await Promise.all([
+    execute(args.connection, {
+      text: `SELECT t.* FROM ${table} AS t WHERE ${columns[0]} IS NOT NULL ORDER BY ${columns.map((c) => c + ' DESC').join(', ')} LIMIT ${SAMPLE_SIZE}`,
+      readOnly: true,
+    }),
+    execute(args.connection, {
+      text: `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+              WHERE i.indrelid = $1::regclass AND a.attname = $2 AND i.indisvalid) AS indexed`,
+      values: [table, args.config.column],
+      readOnly: true,
+    }),
+  ]);
+  const warnings = indexed[0]?.indexed
+    ? []
+    : [`${info.schema}.${info.name} has no index starting with ${args.config.column}: every poll reads the whole table. Create one: CREATE INDEX ON ${table} (${quoteIdentifier(args.config.column)});`];
+  return { events: rows.map((row) => toEvent(info, row)), warnings, notes: [] };
+}
