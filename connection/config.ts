@@ -30,6 +30,9 @@ export interface ResolvedConfig {
   pooler: NonNullable<ConnectionConfig['pooler']>;
 }
 
+/** The schema's ceiling for maxResultBytes; also what any response may hold at most (see result-gate.ts). */
+export const MAX_RESULT_BYTES: number = connectionSchema.properties.maxResultBytes.maximum;
+
 const checkConfig = validatorFor(connectionSchema);
 const defaults = Object.fromEntries(
   Object.entries(connectionSchema.properties).flatMap(([key, property]) => ('default' in property ? [[key, property.default]] : [])),

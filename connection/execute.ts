@@ -98,6 +98,7 @@ export async function execute(connection: unknown, statement: Statement): Promis
   const transactional = Boolean(statement.readOnly || statement.expectCommands);
   let discard = false;
   let run: StatementRun | undefined;
+  let stopping: Promise<unknown> | undefined;
   try {
     // Every query besides the statement itself gets the same deadline: a silent network must not hang it.
     const send = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
@@ -124,8 +125,9 @@ export async function execute(connection: unknown, statement: Statement): Promis
           onProgress: statement.onProgress,
         },
         () => {
+          // Past the cap: stop the statement on the server (it may hold locks or keep computing), then drop the session.
           discard = true;
-          destroy(client);
+          stopping = cancel(managed, client).finally(() => destroy(client));
         },
       ));
       client.query(current);
@@ -155,6 +157,7 @@ export async function execute(connection: unknown, statement: Statement): Promis
   } catch (error) {
     const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
     if (run?.overflowed) context.overflowed = { maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes };
+    if (stopping) await stopping;
     if (error instanceof TimeoutError || isServerTimeout(error, performance.now() - startedAt, timeoutMs)) context.timedOut = { afterMs: timeoutMs };
     // Keep the connection only when the server reported an ordinary ERROR on a live session.
     if (!discard && !leavesSessionUsable(error)) discard = true;
@@ -227,8 +230,7 @@ async function rollback(client: pg.PoolClient): Promise<boolean> {
 
 /** Sends a CancelRequest and waits briefly for the statement to end; false if the connection must go. */
 async function cancelAndSettle(managed: ManagedPool, client: pg.PoolClient, done: Promise<unknown>): Promise<boolean> {
-  const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
-  await sendCancel({ host: managed.config.host, port: managed.config.port, processID, secretKey, ssl: managed.ssl });
+  await cancel(managed, client);
   try {
     await withDeadline(done.catch(() => undefined), CANCEL_SETTLE_MS);
     return true;
@@ -236,6 +238,11 @@ async function cancelAndSettle(managed: ManagedPool, client: pg.PoolClient, done
     destroy(client);
     return false;
   }
+}
+
+function cancel(managed: ManagedPool, client: pg.PoolClient): Promise<boolean> {
+  const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
+  return sendCancel({ host: managed.config.host, port: managed.config.port, processID, secretKey, ssl: managed.ssl });
 }
 
 function destroy(client: pg.PoolClient): void {

@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import type { ResolvedConfig } from './config.js';
+import { MAX_RESULT_BYTES, type ResolvedConfig } from './config.js';
+import { installGate } from './result-gate.js';
 import { sslPlan, type SslSetting } from './tls.js';
 import { jsonSafeTypes } from './types.js';
 
@@ -49,6 +50,8 @@ export class ReportingClient extends pg.Client {
     super(config);
     // A checked-out client that loses its server emits 'error'; the running statement reports it.
     this.on('error', () => {});
+    // Rows are charged against the cap before the parser reads them; nothing can pass the schema's ceiling.
+    installGate(this.connection, MAX_RESULT_BYTES);
     // Attached before pg's own listeners, so the status is current when a query hears it is done.
     const connection = this.connection as unknown as NodeJS.EventEmitter;
     connection.on('parameterStatus', (message: { parameterName: string; parameterValue: string }) => {

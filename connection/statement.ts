@@ -2,10 +2,12 @@
  * One statement as a node-postgres Submittable, so a step costs one network round trip:
  *   [BEGIN READ ONLY | BEGIN] [SET …] set_config('statement_timeout', …, true) <statement> [COMMIT] Sync
  * all written at once. The statement always goes through the extended protocol (Parse/Bind),
- * so values are bound server-side and only one statement can run. Rows are counted in bytes
- * as they arrive; past the cap they are dropped and the owner is told to abort.
+ * so values are bound server-side and only one statement can run. The connection's ResultGate
+ * charges rows against the cap before they are parsed; past it the owner is told to abort.
  */
 import type { Connection, Submittable } from 'pg';
+import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, type ResultGate } from './result-gate.js';
+import { expandsWhenParsed, structureCost } from './types.js';
 import { toParameter } from './values.js';
 
 export interface StatementPlan {
@@ -55,7 +57,10 @@ export class StatementRun implements Submittable {
   readonly done: Promise<StatementOutcome>;
   /** Set when the byte cap was passed: the owner must discard the connection. */
   overflowed = false;
-  bytesRead = 0;
+  private readonly budget: ResultBudget;
+  private gate: ResultGate | undefined;
+  /** Columns whose parsed value can take far more memory than its text (json, arrays). */
+  private expanding: boolean[] = [];
   private reportedAt = 0;
   private resolve!: (outcome: StatementOutcome) => void;
   private reject!: (error: unknown) => void;
@@ -69,6 +74,13 @@ export class StatementRun implements Submittable {
     private readonly plan: StatementPlan,
     private readonly onOverflow: () => void,
   ) {
+    this.budget = {
+      limit: plan.maxResultBytes,
+      used: 0,
+      rows: 0,
+      discardRows: plan.discardRows,
+      onOverflow: () => this.overflow(),
+    };
     this.done = new Promise((resolve, reject) => {
       this.resolve = resolve;
       this.reject = reject;
@@ -77,6 +89,8 @@ export class StatementRun implements Submittable {
 
   submit(connection: Connection): void {
     const con = connection as unknown as PgConnection;
+    this.gate = gateOf(connection);
+    this.gate?.arm(this.budget);
     con.stream.cork?.();
     try {
       for (const sql of this.plan.before) this.writeSimple(con, sql);
@@ -104,32 +118,51 @@ export class StatementRun implements Submittable {
   handleRowDescription(message: { fields: FieldDescription[] }): void {
     this.outcome.fields = message.fields.map(({ name, dataTypeID }) => ({ name, dataTypeID }));
     this.parsers = message.fields.map((field) => this.plan.typeParser(field.dataTypeID));
+    this.expanding = message.fields.map((field) => expandsWhenParsed(field.dataTypeID));
     // Own properties first, so a column named "__proto__" is a plain value, not a prototype.
     this.emptyRow = Object.fromEntries(message.fields.map((field) => [field.name, null]));
   }
 
   handleDataRow(message: { length: number; fields: (string | null)[] }): void {
-    if (this.overflowed || this.settled) return;
-    if (this.plan.discardRows) return;
-    if (this.completions !== this.plan.before.length) return; // a row of set_config() before the statement
-    this.bytesRead += message.length;
-    if (this.bytesRead > this.plan.maxResultBytes) {
-      this.overflowed = true;
-      this.outcome.rows = [];
-      this.onOverflow();
-      return;
+    if (this.overflowed || this.settled || this.plan.discardRows) return;
+    if (this.completions !== this.plan.before.length) return; // the row of set_config() before the statement
+    const { fields } = this.outcome;
+    if (!this.gate) {
+      // No gate on this connection (not a pooled ReportingClient): charge the row here, late but bounded.
+      this.budget.used += message.length + ROW_OVERHEAD_BYTES + fields.length * COLUMN_OVERHEAD_BYTES;
+      if (this.budget.used > this.budget.limit) return this.overflow();
     }
     const row: Record<string, unknown> = { ...this.emptyRow };
-    const { fields } = this.outcome;
     for (let i = 0; i < message.fields.length; i++) {
       const raw = message.fields[i];
-      if (raw !== null && raw !== undefined) row[fields[i]!.name] = this.parsers[i]!(raw);
+      if (raw === null || raw === undefined) continue;
+      if (this.expanding[i] && !this.chargeStructure(raw)) return;
+      row[fields[i]!.name] = this.parsers[i]!(raw);
     }
     this.outcome.rows.push(row);
-    if (this.plan.onProgress && this.bytesRead - this.reportedAt >= PROGRESS_EVERY_BYTES) {
-      this.reportedAt = this.bytesRead;
-      this.plan.onProgress({ rows: this.outcome.rows.length, bytes: this.bytesRead });
+    if (this.plan.onProgress && this.budget.used - this.reportedAt >= PROGRESS_EVERY_BYTES) {
+      this.reportedAt = this.budget.used;
+      this.plan.onProgress({ rows: this.outcome.rows.length, bytes: this.budget.used });
     }
+  }
+
+  /** JSON and arrays become objects: charge what they will allocate before parsing them. */
+  private chargeStructure(raw: string): boolean {
+    const cost = structureCost(raw);
+    if (cost === 0) return true;
+    if (this.gate) return this.gate.charge(this.budget, cost);
+    this.budget.used += cost;
+    if (this.budget.used <= this.budget.limit) return true;
+    this.overflow();
+    return false;
+  }
+
+  private overflow(): void {
+    if (this.overflowed) return;
+    this.overflowed = true;
+    this.outcome.rows = [];
+    this.onOverflow();
+    this.fail(new Error('result too large'));
   }
 
   handleCommandComplete(message: { text: string }): void {
@@ -150,8 +183,7 @@ export class StatementRun implements Submittable {
   }
 
   handleReadyForQuery(): void {
-    // The whole response may arrive in one read, ReadyForQuery included, after the cap was passed.
-    if (this.overflowed) return this.fail(new Error('result too large'));
+    this.gate?.disarm(this.budget);
     if (this.settled) return;
     this.settled = true;
     this.resolve(this.outcome);

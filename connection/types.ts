@@ -102,3 +102,27 @@ export function arrayParser(elementOid: number): Parser {
 export const jsonSafeTypes = {
   getTypeParser: (oid: number, format?: string): Parser => (format === 'binary' ? (value: unknown) => value : parserFor(oid)) as Parser,
 };
+
+/**
+ * Whether a column's parsed value can take much more memory than its text: json, jsonb and
+ * arrays (types not known here may be arrays, parsed after the statement).
+ */
+export function expandsWhenParsed(oid: number): boolean {
+  return oid === 114 || oid === 3802 || oid in ARRAYS || !isKnownType(oid);
+}
+
+/**
+ * Each `[ { , :` of JSON or an array literal may become an array, an object, an element or a
+ * property: at most ~48 bytes each on Node 20 (`[{},…]` 32 per character, a property of a large
+ * object 44). Counted before parsing, so `[{},{},…]` cannot turn 10 MB into 200 MB.
+ */
+const STRUCTURE_BYTES = 48;
+
+export function structureCost(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 44 || c === 58 || c === 91 || c === 123) count++; // , : [ {
+  }
+  return count * STRUCTURE_BYTES;
+}

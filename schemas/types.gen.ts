@@ -246,7 +246,7 @@ export interface ConnectionConfig {
    */
   statementTimeoutMs?: number;
   /**
-   * Result size cap, counted while rows stream in.
+   * Result size cap in bytes of memory (row data plus a per-row, per-column and per-JSON-element overhead), counted before rows are parsed. At most 256 MiB: a result is held in memory and usually serialised to one JSON string, which V8 limits to 512 MiB.
    */
   maxResultBytes?: number;
   /**

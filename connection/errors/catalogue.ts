@@ -241,11 +241,11 @@ export const ERROR_CATALOGUE = {
   },
   RESULT_TOO_LARGE: {
     title: 'Result too large',
-    cause: 'The rows returned exceeded the result size cap, so reading stopped.',
+    cause: 'The rows returned exceeded the result size cap (counted as memory), so reading stopped and the statement was cancelled.',
     fixes: [
       'Add LIMIT, or select only the columns you need (avoid SELECT *).',
       'Page through the data with WHERE id > $1 ORDER BY id LIMIT n.',
-      'Raise maxResultBytes if the step really needs more.',
+      'Raise maxResultBytes (at most 256 MiB) if the step really needs more; wide rows and JSON count their parsed size.',
     ],
   },
   INVALID_INPUT: {

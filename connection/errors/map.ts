@@ -279,7 +279,7 @@ export const SQLSTATE_SOURCES: Partial<Record<ErrorCode, string>> = (() => {
   add('SSL_REQUIRED', 'SQLSTATE `28000` on a plaintext attempt when the server accepts TLS');
   add('CONNECTION_TIMEOUT', 'no complete connection within `connectTimeoutMs`');
   add('QUERY_TIMEOUT', 'the step deadline (`statementTimeoutMs` or the step override)');
-  add('RESULT_TOO_LARGE', 'rows passing `maxResultBytes` while streaming');
+  add('RESULT_TOO_LARGE', 'rows passing `maxResultBytes` (memory: bytes plus per-row, per-column and JSON-structure costs) while streaming; the statement is cancelled');
   add('INVALID_INPUT', 'schema validation of configuration or input; parameter count mismatch (`08P01`); a statement of the wrong kind');
   add('TEMPLATE_ERROR', 'rendering `{{ }}` templates');
   add('DATABASE_ERROR', 'any other SQLSTATE (kept in `sqlstate`)');

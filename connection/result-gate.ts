@@ -1,0 +1,147 @@
+/**
+ * Sits between the socket and node-postgres' protocol parser and reads only message headers.
+ * Each DataRow is charged what it will cost in memory (its bytes plus a per-row and a per-column
+ * overhead, so 1,500 NULL columns are not free) before the parser sees a byte of it: past the
+ * budget nothing more is forwarded, so a value larger than the cap never becomes a Buffer that
+ * the parser grows to hold it, nor a JavaScript string (which past 512 MiB throws inside the
+ * socket's data handler and ends the process). In discard mode DataRows are dropped unparsed.
+ */
+
+import { EventEmitter } from 'node:events';
+
+/** Measured on Node 20 (bench/): a row object and its slot in the rows array, and one property per column. */
+export const ROW_OVERHEAD_BYTES = 96;
+export const COLUMN_OVERHEAD_BYTES = 64;
+
+/** What a statement may receive; `used` grows as rows pass the gate (and as parsers charge extra). */
+export interface ResultBudget {
+  limit: number;
+  used: number;
+  rows: number;
+  /** Drop rows unparsed (only the count is wanted); they cost nothing then. */
+  discardRows: boolean;
+  /** Called once, synchronously, when `used` passes `limit`. No further bytes reach the parser. */
+  onOverflow: () => void;
+}
+
+const DATA_ROW = 0x44; // 'D'
+const READY_FOR_QUERY = 0x5a; // 'Z'
+const HEADER = 7; // code, int32 length, and for a DataRow its int16 column count
+
+export class ResultGate {
+  /** Applies to responses not read by a StatementRun (pg's own queries): a crash guard only. */
+  private readonly fallback: ResultBudget;
+  private budget: ResultBudget;
+  /** The start of a header cut by the end of the last chunk, held back until it is complete. */
+  private pending: Buffer | undefined;
+  /** Bytes of the current message still to pass (forward, or skip when `skipping`). */
+  private remaining = 0;
+  private skipping = false;
+  private tripped = false;
+
+  constructor(hardLimit: number, onHardLimit: () => void) {
+    this.fallback = { limit: hardLimit, used: 0, rows: 0, discardRows: false, onOverflow: onHardLimit };
+    this.budget = this.fallback;
+  }
+
+  /** The budget applies to every DataRow until disarm(). */
+  arm(budget: ResultBudget): void {
+    this.budget = budget;
+  }
+
+  disarm(budget: ResultBudget): void {
+    if (this.budget === budget) this.budget = this.fallback;
+  }
+
+  /** Extra memory a parser is about to allocate (e.g. JSON structure); false once over the limit. */
+  charge(budget: ResultBudget, bytes: number): boolean {
+    budget.used += bytes;
+    if (budget.used <= budget.limit) return true;
+    this.trip(budget);
+    return false;
+  }
+
+  /** Scans one socket chunk and hands the parser the parts it may read. */
+  filter(chunk: Buffer, forward: (piece: Buffer) => void): void {
+    if (this.tripped) return;
+    const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = undefined;
+    let offset = 0;
+    let start = 0; // first byte not yet forwarded or skipped
+    const flush = (end: number) => {
+      if (end > start) forward(data.subarray(start, end));
+    };
+    while (offset < data.length) {
+      if (this.remaining > 0) {
+        const step = Math.min(this.remaining, data.length - offset);
+        if (this.skipping) {
+          flush(offset);
+          start = offset + step;
+        }
+        offset += step;
+        this.remaining -= step;
+        continue;
+      }
+      const code = data[offset]!;
+      if (data.length - offset < (code === DATA_ROW ? HEADER : 5)) {
+        flush(offset);
+        this.pending = Buffer.from(data.subarray(offset));
+        return;
+      }
+      const length = data.readUInt32BE(offset + 1);
+      this.skipping = false;
+      if (code === DATA_ROW) {
+        if (!this.admit(length, data.readUInt16BE(offset + 5))) return flush(offset);
+        this.skipping = this.budget.discardRows;
+      } else if (code === READY_FOR_QUERY && this.budget === this.fallback) {
+        this.fallback.used = 0;
+      }
+      this.remaining = 1 + length;
+    }
+    flush(offset);
+  }
+
+  private admit(length: number, columns: number): boolean {
+    const budget = this.budget;
+    budget.rows++;
+    if (budget.discardRows) return true;
+    return this.charge(budget, 1 + length + ROW_OVERHEAD_BYTES + columns * COLUMN_OVERHEAD_BYTES);
+  }
+
+  private trip(budget: ResultBudget): void {
+    if (this.tripped) return;
+    this.tripped = true;
+    budget.onOverflow();
+  }
+}
+
+const gates = new WeakMap<object, ResultGate>();
+
+/** The gate installed on a node-postgres Connection, if any. */
+export function gateOf(connection: object): ResultGate | undefined {
+  return gates.get(connection);
+}
+
+interface GatedConnection {
+  attachListeners(stream: NodeJS.EventEmitter): void;
+  stream: { destroy(): void };
+}
+
+/**
+ * Puts a gate in front of a node-postgres Connection's parser: its attachListeners(stream) is
+ * given a relay that emits only what the gate forwards. Call before the client connects.
+ */
+export function installGate(connection: object, hardLimit: number): ResultGate {
+  const con = connection as GatedConnection;
+  const gate = new ResultGate(hardLimit, () => con.stream.destroy());
+  const attach = con.attachListeners.bind(con);
+  con.attachListeners = (stream) => {
+    const relay = new EventEmitter();
+    attach(relay);
+    const forward = (piece: Buffer) => relay.emit('data', piece);
+    stream.on('data', (chunk: Buffer) => gate.filter(chunk, forward));
+    stream.on('end', () => relay.emit('end'));
+  };
+  gates.set(connection, gate);
+  return gate;
+}
