@@ -48,6 +48,7 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
   let attempt = 0;
   let retryTimer: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
+  let starting: Promise<void> = Promise.resolve();
 
   const session: ListenSession = {
     get connected() {
@@ -66,6 +67,7 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
       clearTimeout(retryTimer);
       clearInterval(heartbeat);
       live = false;
+      await starting; // a connect under way ends its own client once it sees `closed`
       await client?.end().catch(() => undefined);
     },
   };
@@ -79,7 +81,7 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
     if (closed) return;
     options.onDisconnect?.(toPgActionsError(error ?? new Error('Connection terminated'), failureContext(config, 'statement')));
     const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** attempt++);
-    retryTimer = setTimeout(start, delay * (0.75 + Math.random() / 2));
+    retryTimer = setTimeout(() => (starting = start()), delay * (0.75 + Math.random() / 2));
   }
 
   async function start(): Promise<void> {
@@ -89,6 +91,7 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
       // The pooled path settles TLS (prefer/allow second attempts); the session uses what worked.
       const { managed, client: probe } = await connect(config);
       probe.release();
+      if (closed) return;
       fresh = new ReportingClient({
         host: config.host, port: config.port, database: config.database, user: config.user, password: config.password,
         ssl: managed.ssl, application_name: config.applicationName, connectionTimeoutMillis: config.connectTimeoutMs,
@@ -100,7 +103,10 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
       fresh.on('notification', (message) => options.onNotification(message.channel, message.payload ?? ''));
       await withDeadline(fresh.connect(), config.connectTimeoutMs + 1000);
       for (const channel of channels) await fresh.query(`LISTEN ${channel}`);
-      if (closed || client !== fresh) return;
+      if (closed || client !== fresh) {
+        await fresh.end().catch(() => undefined);
+        return;
+      }
       live = true;
       const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
       if (heartbeatMs > 0) {
@@ -117,6 +123,6 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
     }
   }
 
-  void start();
+  starting = start();
   return session;
 }

@@ -376,3 +376,83 @@ export interface NewRowEvent {
     [k: string]: unknown | undefined;
   };
 }
+
+// from schemas/triggers/row-changes.config.schema.json
+
+export interface RowChangesConfig {
+  /**
+   * Tables to watch: "table" or "schema.table" each.
+   *
+   * @minItems 1
+   * @maxItems 100
+   */
+  tables: [string, ...string[]];
+  /**
+   * Which changes start the flow.
+   *
+   * @minItems 1
+   */
+  operations?: ['INSERT' | 'UPDATE' | 'DELETE', ...('INSERT' | 'UPDATE' | 'DELETE')[]];
+  /**
+   * Tells apart two flows watching the same tables: each name has its own outbox and position.
+   */
+  name?: string;
+  /**
+   * At most this many changes per batch (per poll, or per handler call).
+   */
+  batchSize?: number;
+  /**
+   * Acknowledged changes are removed from the outbox once they are this old. A state older than what is left is refused (TRIGGER_STATE_INVALID).
+   */
+  retentionMinutes?: number;
+  /**
+   * subscribeTrigger: also read the outbox this often without a NOTIFY (a safety net; NOTIFY wakes it at once).
+   */
+  intervalSeconds?: number;
+}
+
+// from schemas/triggers/row-changes.event.schema.json
+
+/**
+ * One INSERT, UPDATE or DELETE of a row, recorded in the writer's own transaction.
+ */
+export interface RowChangesEvent {
+  /**
+   * Deterministic: activation epoch and write sequence; the same change has the same id on redelivery.
+   */
+  id: string;
+  /**
+   * What happened.
+   */
+  op: 'INSERT' | 'UPDATE' | 'DELETE';
+  /**
+   * Schema of the table.
+   */
+  schema: string;
+  /**
+   * Name of the table.
+   */
+  table: string;
+  /**
+   * Primary key column(s) and value(s); null when the table has no primary key.
+   */
+  key: {
+    [k: string]: unknown | undefined;
+  } | null;
+  /**
+   * The row after the change (to_jsonb of the row); null for DELETE.
+   */
+  new: {
+    [k: string]: unknown | undefined;
+  } | null;
+  /**
+   * The row before the change; null for INSERT.
+   */
+  old: {
+    [k: string]: unknown | undefined;
+  } | null;
+  /**
+   * When the row was written (clock_timestamp() inside the writer's transaction), ISO 8601.
+   */
+  writtenAt: string;
+}

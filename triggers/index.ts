@@ -5,3 +5,4 @@ export {
 } from './run-trigger.js';
 export type { TriggerDefinition, TriggerEvent, SampleResult } from './definition.js';
 export type { TriggerState } from './state.js';
+export { listActivations, removeActivation, type Activation } from './activations.js';

@@ -262,6 +262,14 @@ export const ERROR_CATALOGUE = {
       'For row-changes, raise retentionMinutes so the outbox keeps events for as long as a consumer may be away.',
     ],
   },
+  TRIGGER_NOT_ACTIVE: {
+    title: 'Trigger not activated',
+    cause: 'The trigger needs objects in the database (outbox, functions, triggers) and they are not there.',
+    fixes: [
+      'Call activateTrigger with the same configuration first (the Activate button of the host).',
+      'If it was activated before, someone removed its objects: activate again; changes written meanwhile were not recorded.',
+    ],
+  },
   TEMPLATE_ERROR: {
     title: 'Template error',
     cause: 'A {{ }} template could not be rendered: a path that does not exist, or a template in a place that cannot take a value.',

@@ -30,7 +30,7 @@ const POOLER_CODES: readonly ErrorCode[] = ['POOLER_STARTUP_PARAMETER', 'POOLER_
 
 /** Produced by the templating layer, not by the connection module. */
 // (trigger codes are produced by real conditions in test/triggers/)
-const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = ['TEMPLATE_ERROR', 'TRIGGER_STATE_INVALID'];
+const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = ['TEMPLATE_ERROR', 'TRIGGER_STATE_INVALID', 'TRIGGER_NOT_ACTIVE'];
 
 /** Awaits the failure and checks what every error must have: the code, catalogue title, a message, fixes. */
 async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<PgActionsError> {

@@ -1,0 +1,119 @@
+/**
+ * Installing, finding and removing row-changes' objects. Each change of the installed set runs
+ * in one transaction under an advisory lock, so concurrent activations and deactivations never
+ * interleave and a crash leaves either all of an activation or none of it. Leftovers (an
+ * activation whose host crashed or forgot it, or a damaged one) are found by name and owner tag.
+ */
+import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
+import { inTransaction, type Query } from '../connection/session.js';
+import { createTriggerStatement, installStatements, LOCK_CLASS, namesOf, SCHEMA } from './outbox-sql.js';
+
+export interface Activation {
+  trigger: 'row-changes';
+  fingerprint: string;
+  /** False when some of its objects are missing (e.g. removed by hand): remove it and activate again. */
+  complete: boolean;
+  /** The objects found, e.g. "table pgactions.rc_…_outbox", "trigger pg_actions_rc_… on public.orders". */
+  objects: string[];
+}
+
+const TABLE_SQL = `
+SELECT c.oid::int8 AS relid, n.nspname AS schema, c.relname AS name,
+       (SELECT array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum))
+          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+         WHERE i.indrelid = c.oid AND i.indisprimary) AS key_columns
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')`;
+
+export async function install(connection: unknown, fingerprint: string, tables: readonly string[], operations: readonly string[]): Promise<void> {
+  const names = namesOf(fingerprint);
+  const qualified = tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
+  await inTransaction(connection, async (query) => {
+    await query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_CLASS]);
+    for (const statement of installStatements(names)) await query(statement);
+    for (const [i, name] of qualified.entries()) {
+      const [table] = await query(TABLE_SQL, [name]);
+      if (!table) {
+        throw new PgActionsError('UNDEFINED_TABLE', { message: `config.tables[${i}]: no table ${JSON.stringify(tables[i])} is visible to this user`, problems: [`config.tables[${i}] does not exist`] });
+      }
+      await query(`INSERT INTO ${names.tables} (relid, key_columns) VALUES ($1, $2) ON CONFLICT (relid) DO UPDATE SET key_columns = EXCLUDED.key_columns`, [table.relid, table.key_columns]);
+      const target = `${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`;
+      await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(names.trigger)} ON ${target}`);
+      await query(createTriggerStatement(names, target, operations));
+    }
+  });
+}
+
+/** Removes every object of one activation, and the pgactions schema once nothing of ours is left in it. */
+export async function remove(connection: unknown, fingerprint: string): Promise<void> {
+  const names = namesOf(fingerprint);
+  await inTransaction(connection, async (query) => {
+    await query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_CLASS]);
+    const triggers = await query(
+      'SELECT n.nspname AS schema, c.relname AS name FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname = $1 AND NOT t.tgisinternal',
+      [names.trigger],
+    );
+    for (const table of triggers) {
+      await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(names.trigger)} ON ${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`);
+    }
+    await query(`DROP FUNCTION IF EXISTS ${names.capture}()`);
+    await query(`DROP FUNCTION IF EXISTS ${names.read}(bigint, integer, interval, boolean)`);
+    await query(`DROP TABLE IF EXISTS ${names.outbox}, ${names.cursor}, ${names.tables}`);
+    await dropSchemaIfEmpty(query);
+  });
+}
+
+async function dropSchemaIfEmpty(query: Query): Promise<void> {
+  const [left] = await query(
+    `SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = to_regnamespace($1)) + (SELECT count(*) FROM pg_proc WHERE pronamespace = to_regnamespace($1))
+            + (SELECT count(*) FROM pg_type WHERE typnamespace = to_regnamespace($1) AND typrelid = 0 AND typelem = 0) AS n, to_regnamespace($1) IS NOT NULL AS present`,
+    [SCHEMA],
+  );
+  if (left?.present && Number(left.n) === 0) await query(`DROP SCHEMA ${quoteIdentifier(SCHEMA)}`);
+}
+
+const OBJECTS_SQL = `
+SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name, o.target FROM (
+  SELECT c.relname::text AS name, 'table' AS kind, NULL::text AS target FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) AND c.relkind = 'r'
+  UNION ALL SELECT p.proname::text, 'function', NULL FROM pg_proc p WHERE p.pronamespace = to_regnamespace($1)
+  UNION ALL SELECT t.tgname::text, 'trigger', n.nspname || '.' || c.relname FROM pg_trigger t
+     JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE t.tgname ~ '^pg_actions_rc_[0-9a-f]{16}$' AND NOT t.tgisinternal) AS o
+ WHERE o.name ~ 'rc_[0-9a-f]{16}'
+ ORDER BY 1, 2, 3, 4`;
+
+const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:read'];
+
+/** Every row-changes activation in the database, complete or not. */
+export async function listActivations(connection: unknown): Promise<Activation[]> {
+  configOf(connection);
+  const { rows } = await execute(connection, { text: OBJECTS_SQL, values: [SCHEMA], readOnly: true });
+  const found = new Map<string, { parts: Set<string>; objects: string[]; triggers: number }>();
+  for (const row of rows) {
+    const fingerprint = String(row.fingerprint);
+    const entry = found.get(fingerprint) ?? { parts: new Set<string>(), objects: [], triggers: 0 };
+    found.set(fingerprint, entry);
+    if (row.kind === 'trigger') {
+      entry.triggers++;
+      entry.objects.push(`trigger ${String(row.name)} on ${String(row.target)}`);
+    } else {
+      entry.parts.add(`${String(row.kind)}:${String(row.name).slice(`rc_${fingerprint}_`.length)}`);
+      entry.objects.push(`${String(row.kind)} ${SCHEMA}.${String(row.name)}`);
+    }
+  }
+  return [...found].map(([fingerprint, entry]) => ({
+    trigger: 'row-changes' as const,
+    fingerprint,
+    complete: entry.triggers > 0 && PARTS.every((part) => entry.parts.has(part)),
+    objects: entry.objects,
+  }));
+}
+
+/** Removes one activation by fingerprint (from listActivations), e.g. a leftover of a crashed host. */
+export async function removeActivation(connection: unknown, fingerprint: string): Promise<void> {
+  configOf(connection);
+  if (typeof fingerprint !== 'string' || !/^[0-9a-f]{16}$/.test(fingerprint)) {
+    throw new PgActionsError('INVALID_INPUT', { message: 'fingerprint must be 16 hexadecimal digits, as listActivations returns it', problems: ['fingerprint is not in the expected format'] });
+  }
+  await remove(connection, fingerprint);
+}

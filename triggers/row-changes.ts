@@ -1,0 +1,71 @@
+/**
+ * Row Changes: every INSERT / UPDATE / DELETE on chosen tables, durable. Activation installs a
+ * trigger that records each change in an outbox inside the writer's own transaction and sends
+ * an empty NOTIFY to wake subscribers (never a payload: a large row cannot fail the write).
+ */
+import configSchema from '../schemas/triggers/row-changes.config.schema.json' with { type: 'json' };
+import eventSchema from '../schemas/triggers/row-changes.event.schema.json' with { type: 'json' };
+import type { RowChangesConfig, RowChangesEvent } from '../schemas/types.gen.js';
+import { install, remove } from './activations.js';
+import { defineTrigger } from './definition.js';
+import { acknowledgedPosition, readOutbox, type OutboxPosition, type Settled } from './outbox-reader.js';
+import { subscribeOutbox } from './outbox-subscription.js';
+
+type Config = RowChangesConfig & Settled & { intervalSeconds: number; operations: string[] };
+const settled = (config: RowChangesConfig) => config as Config;
+
+export const rowChanges = defineTrigger<RowChangesConfig, RowChangesEvent, OutboxPosition>({
+  key: 'row-changes',
+  name: 'Row Changes',
+  description:
+    'Starts a flow for each INSERT, UPDATE or DELETE on the chosen tables, with the row before and after. Durable: ' +
+    'activation installs a trigger that records every change in an outbox table in the same transaction as the change; ' +
+    'subscribers are woken by NOTIFY and catch up with everything after a disconnect.',
+  config: configSchema,
+  event: eventSchema,
+  example: {
+    setup: ['CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL, status text NOT NULL DEFAULT \'new\')'],
+    config: { tables: ['orders'], operations: ['INSERT', 'UPDATE'] },
+    event: {
+      id: '3f9a1c07b2d4-1',
+      op: 'UPDATE',
+      schema: 'public',
+      table: 'orders',
+      key: { id: 1 },
+      new: { id: 1, customer: 'Ada', status: 'paid' },
+      old: { id: 1, customer: 'Ada', status: 'new' },
+      writtenAt: '2026-01-15T10:30:00.123456Z',
+    },
+  },
+  guarantees: [
+    'Nothing is lost: each change is written to the outbox in the writer\'s transaction (a rolled-back write leaves no event; a committed one always has one), and the position moves only after the handler resolved (subscribeTrigger) or the host passed the returned state back (pollTrigger).',
+    'Redelivery keeps ids: a batch whose handler threw, or whose subscriber died before acknowledging, arrives again with the same event ids.',
+    'Late commits are not skipped: a change gets its position when the reader first sees it committed, so a transaction that commits after later ones were read is delivered after them, never passed over. Changes of one row arrive in the order they happened; changes of different rows arrive in commit order, to the granularity of one read.',
+    'Catch-up: NOTIFY only wakes the subscriber; after a dropped connection or a server restart it reconnects with back-off and reads everything written meanwhile.',
+    'Several subscribers of one activation (a host with several workers) share its position: one of them holds a lease (a session advisory lock) and handles the events; when it dies the lease is released by the server and another takes over within about a second. A subscriber that loses its connection in the middle of a batch may see that batch handled again by the new holder (at least once).',
+    'A large row never fails the user\'s write: the NOTIFY payload is empty; the row travels through the outbox (to_jsonb of the row; bigint and numeric values beyond 2^53 lose precision as JSON numbers).',
+    'Bounded: batchSize changes per read; acknowledged changes are deleted once older than retentionMinutes; a state older than what was deleted is refused (TRIGGER_STATE_INVALID), never silently restarted.',
+    'Cost: every write to a watched table also writes one outbox row (about the size of the row, twice for UPDATE) in the same transaction.',
+    'deactivateTrigger removes its triggers, functions and tables and nothing else (the pgactions schema too once it is empty); listActivations finds leftovers of crashed hosts and removeActivation removes them.',
+  ],
+  privileges: [
+    '-- activation (once, by a role that owns the watched tables):',
+    'GRANT CREATE ON DATABASE <database> TO <role>;          -- for the pgactions schema',
+    'ALTER TABLE <schema>.<table> OWNER TO <role>;            -- CREATE TRIGGER needs ownership (or the TRIGGER privilege: GRANT TRIGGER ON <schema>.<table> TO <role>;)',
+    '-- writers of the table need nothing more: the trigger function is SECURITY DEFINER',
+    '-- reading (pollTrigger / subscribeTrigger) runs as the activating role: its functions are not granted to PUBLIC',
+  ],
+  identity: ['tables', 'operations', 'name'],
+  installs: true,
+  start: (args) => acknowledgedPosition(args.connection, args.fingerprint),
+  poll: (args, position) => readOutbox(args.connection, args.fingerprint, settled(args.config), position.after, false),
+  subscribe: (args, position, deliver, onError) => subscribeOutbox(args.connection, args.fingerprint, settled(args.config), position, deliver, onError),
+  activate: (args) => install(args.connection, args.fingerprint, args.config.tables, settled(args.config).operations),
+  deactivate: (args) => remove(args.connection, args.fingerprint),
+  async sample(args) {
+    const position = await acknowledgedPosition(args.connection, args.fingerprint).catch(() => undefined);
+    if (!position) return { events: [], warnings: ['Not activated yet: activate the trigger, then change a row to see an event.'], notes: [] };
+    const batch = await readOutbox(args.connection, args.fingerprint, { ...settled(args.config), batchSize: 3 }, 0, false).catch(() => undefined);
+    return { events: batch?.events ?? [], warnings: [], notes: ['Events come from the outbox; changes made before activation are not there.'] };
+  },
+});
