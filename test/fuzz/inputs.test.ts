@@ -26,12 +26,12 @@ beforeAll(async () => {
   await db.sql(`INSERT INTO canary VALUES (1, 'intact')`);
   connection = { ...db.config, statementTimeoutMs: 2000, maxResultBytes: 64 * 1024 };
   process.on('unhandledRejection', onUnhandled);
-});
+}, 60_000);
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled);
   await closeAll();
-  await db.drop();
-});
+  await db?.drop();
+}, 30_000);
 
 const jsonish = fc.oneof(
   fc.string(),

@@ -23,10 +23,10 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await playground.close();
+  await playground?.close();
   await closeAll();
-  await server.dispose();
-});
+  await server?.dispose();
+}, 30_000);
 
 const keyBody = pki.clientKeyPem.split('\n').slice(1, -2).join('\n');
 
