@@ -13,7 +13,7 @@ import { probeTls, sendCancel } from './cancel.js';
 import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
 import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
-import { StatementRun, type ResultProgress, type StatementOutcome } from './statement.js';
+import { StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
 import { baselineOf, probeSession, fallBackIfProbeMissing, probeFor, sessionGuard, sessionUnchanged, setBaseline, type SessionReading } from './session-guard.js';
 import { jsonSafeTypes } from './types.js';
 
@@ -46,6 +46,9 @@ const CLIENT_GRACE_MS = 100;
 /** After a client-side cancel, how long to wait for the server's answer before discarding. */
 const CANCEL_SETTLE_MS = 1000;
 
+/** SQLSTATE 25001: VACUUM, CREATE DATABASE… "cannot run inside a transaction block" (or a pipeline). */
+const CANNOT_RUN_IN_TRANSACTION = '25001';
+
 /** Command tags after which the session is not the one the pool handed out (DISCARD ALL, DEALLOCATE ALL… included). */
 const SESSION_CHANGING = /^(SET|RESET|DISCARD|LOAD|PREPARE|DEALLOCATE|LISTEN|DECLARE CURSOR)\b/;
 
@@ -53,7 +56,6 @@ function changesSession(command: string): boolean {
   return SESSION_CHANGING.test(command);
 }
 
-const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
 const resolved = new WeakMap<object, ResolvedConfig>();
 
 /** Validates and completes a connection configuration, once per configuration object (treat it as immutable). */
@@ -122,48 +124,57 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     if (transactional) before.push(statement.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
     // Session-level SETs of pg-actions' own, then the session's baseline, in one round trip (rarely needed).
     const setup = outputFormatFixes(client);
-    if (timeoutMs !== (sessionTimeouts.get(client) ?? config.statementTimeoutMs)) {
-      // A literal we format ourselves from a validated integer: safe to write into SQL.
-      if (transactional) before.push(`SET LOCAL statement_timeout = ${Math.trunc(timeoutMs)}`);
-      else setup.push(`SET statement_timeout = ${Math.trunc(timeoutMs)}`);
-    }
-    if (setup.length || (baselineOf(client) === undefined && sessionGuard.enabled)) {
-      setBaseline(client, await probeSession(send, setup));
-      if (!transactional) sessionTimeouts.set(client, timeoutMs);
-    }
+    if (setup.length || (baselineOf(client) === undefined && sessionGuard.enabled)) setBaseline(client, await probeSession(send, setup));
+    // The step's timeout, local to its own transaction (the implicit one up to Sync when there is no
+    // BEGIN): a pooler such as PgBouncer refuses it as a startup parameter and would hand a session
+    // SET to other clients. A literal formatted from a validated integer: safe to write into SQL.
+    before.push(`SELECT pg_catalog.set_config('statement_timeout', '${Math.trunc(timeoutMs)}', true)`);
     const commitNow = transactional && !statement.expectCommands;
-    run = new StatementRun(
-      {
-        text: statement.text,
-        values: statement.values ?? [],
-        before,
-        after: commitNow ? ['COMMIT'] : [],
-        probe: statement.expectCommands || !sessionGuard.enabled ? undefined : probeFor(managed.pool),
-        maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
-        discardRows: statement.discardRows ?? false,
-        typeParser: (oid) => jsonSafeTypes.getTypeParser(oid),
-        onProgress: statement.onProgress,
-      },
-      () => {
-        // Past the cap: stop the statement on the server (it may hold locks or keep computing), then drop the session.
-        discard = true;
-        stopping = cancel(managed, client).finally(() => destroy(client));
-      },
-      () => {
-        discard = true;
-        destroy(client);
-      },
-    );
-    client.query(run);
+    const probe = statement.expectCommands || !sessionGuard.enabled ? undefined : probeFor(managed.pool);
+    const runWith = async (before: readonly string[], probe: StatementPlan['probe']): Promise<StatementOutcome> => {
+      const current = (run = new StatementRun(
+        {
+          text: statement.text,
+          values: statement.values ?? [],
+          before,
+          after: commitNow ? ['COMMIT'] : [],
+          probe,
+          maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
+          discardRows: statement.discardRows ?? false,
+          typeParser: (oid) => jsonSafeTypes.getTypeParser(oid),
+          onProgress: statement.onProgress,
+        },
+        () => {
+          // Past the cap: stop the statement on the server (it may hold locks or keep computing), then drop the session.
+          discard = true;
+          stopping = cancel(managed, client).finally(() => destroy(client));
+        },
+        () => {
+          discard = true;
+          destroy(client);
+        },
+      ));
+      client.query(current);
+      try {
+        return await withDeadline(current.done, timeoutMs + CLIENT_GRACE_MS);
+      } catch (error) {
+        if (!(error instanceof TimeoutError)) throw error;
+        discard = !(await cancelAndSettle(managed, client, current.done));
+        throw error;
+      }
+    };
     let outcome: StatementOutcome;
     try {
-      outcome = await withDeadline(run.done, timeoutMs + CLIENT_GRACE_MS);
+      outcome = await runWith(before, probe);
     } catch (error) {
-      if (!(error instanceof TimeoutError)) throw error;
-      discard = !(await cancelAndSettle(managed, client, run.done));
-      throw error;
+      if (transactional || (error as { code?: string }).code !== CANNOT_RUN_IN_TRANSACTION) throw error;
+      // VACUUM, CREATE DATABASE, … refuse to share their implicit transaction with set_config() or
+      // the probe, and fail before doing anything: run alone (the client deadline still cancels on
+      // the server), then probe the session on its own.
+      outcome = await runWith([], undefined);
+      if (probe) run!.sessionReading = await probeSession(send);
     }
-    let reading = run.sessionReading;
+    let reading = run!.sessionReading;
     if (statement.expectCommands) reading = await commitIfExpected(send, outcome, statement);
     else if (transactionStatus(client) !== 'I') await refuseOpenTransaction(send, outcome, statement);
     await parseUnknownArrays(managed.pool, send, outcome);
@@ -181,7 +192,6 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     if (!discard && transactional) discard = !(await rollback(client));
     // The probe did not run (the statement failed before it); session advisory locks may be held.
     if (!discard && sessionGuard.enabled) discard = !sessionUnchanged(client, await probeSession(send).catch(() => undefined));
-    if (!discard) sessionTimeouts.set(client, Number.NaN); // unknown now: set it again next time
     throw toPgActionsError(error, context);
   } finally {
     client.release(discard || undefined);

@@ -6,6 +6,7 @@
  * later statements see or may do (role, search_path, float digits…). Whatever a statement did
  * (SET, set_config() in a function, EXECUTE 'SET ROLE …' in a DO block), the probe sees the
  * result. A session that differs from how it started is discarded, never reused.
+ * statement_timeout is not watched: every step sets its own, local to its transaction.
  */
 import type pg from 'pg';
 
@@ -17,7 +18,7 @@ const WATCHED_SETTINGS = [
   'idle_in_transaction_session_timeout', 'transaction_timeout', 'default_transaction_read_only',
   'default_transaction_isolation', 'default_transaction_deferrable', 'synchronous_commit', 'client_min_messages',
   'temp_tablespaces', 'default_tablespace', 'check_function_bodies', 'work_mem', 'maintenance_work_mem',
-  'temp_file_limit', 'statement_timeout', 'plan_cache_mode', 'jit', 'enable_seqscan', 'enable_indexscan',
+  'temp_file_limit', 'plan_cache_mode', 'jit', 'enable_seqscan', 'enable_indexscan',
   'max_parallel_workers_per_gather', 'application_name', 'client_encoding',
 ] as const;
 

@@ -1,6 +1,6 @@
 /**
  * One statement as a node-postgres Submittable, so a step costs one network round trip:
- *   [BEGIN READ ONLY | BEGIN] [SET LOCAL statement_timeout] <statement> [COMMIT] Sync
+ *   [BEGIN READ ONLY | BEGIN] [SET …] set_config('statement_timeout', …, true) <statement> [COMMIT] Sync
  * all written at once. The statement always goes through the extended protocol (Parse/Bind),
  * so values are bound server-side and only one statement can run. The connection's ResultGate
  * charges rows against the cap before they are parsed; past it the owner is told to abort.
@@ -150,7 +150,8 @@ export class StatementRun implements Submittable {
 
   handleDataRow(message: { length: number; fields: (string | null)[] }): void {
     if (this.overflowed || this.settled) return;
-    // BEGIN, SET and COMMIT return no rows: a row after the statement is the probe's.
+    // set_config() before the statement returns a row (ignored); a row after it is the probe's.
+    if (this.completions < this.plan.before.length) return;
     if (this.completions > this.plan.before.length) {
       this.sessionReading = readingOf(message.fields);
       if (this.probeConnection) preparedProbes.add(this.probeConnection); // its Parse ran: bind only from now on
