@@ -14,7 +14,7 @@ import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
 import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
-import { baselineOf, probeSession, fallBackIfProbeMissing, probeFor, sessionGuard, sessionUnchanged, setBaseline, type SessionReading } from './session-guard.js';
+import { baselineOf, probeSession, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, probeFor, sessionGuard, sessionUnchanged, setBaseline, type SessionReading } from './session-guard.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface Statement {
@@ -116,6 +116,10 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
   let discard = false;
   let run: StatementRun | undefined;
   let stopping: Promise<unknown> | undefined;
+  // With session pooling each step has its own pooler connection, closed after it (the pooler
+  // resets the server's); with transaction pooling the step's transaction resets the session itself.
+  const guarded = sessionGuard.enabled && config.pooler === 'none';
+  const resetInStep = config.pooler === 'transaction' ? TRANSACTION_POOLER_RESET : [];
   // Every query besides the statement itself gets the same deadline: a silent network must not hang it.
   const send = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
     withDeadline(client.query<R>(sql, values), timeoutMs + CLIENT_GRACE_MS);
@@ -124,20 +128,20 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     if (transactional) before.push(statement.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
     // Session-level SETs of pg-actions' own, then the session's baseline, in one round trip (rarely needed).
     const setup = outputFormatFixes(client);
-    if (setup.length || (baselineOf(client) === undefined && sessionGuard.enabled)) setBaseline(client, await probeSession(send, setup));
+    if (setup.length || (baselineOf(client) === undefined && guarded)) setBaseline(client, await probeSession(send, setup));
     // The step's timeout, local to its own transaction (the implicit one up to Sync when there is no
     // BEGIN): a pooler such as PgBouncer refuses it as a startup parameter and would hand a session
     // SET to other clients. A literal formatted from a validated integer: safe to write into SQL.
     before.push(`SELECT pg_catalog.set_config('statement_timeout', '${Math.trunc(timeoutMs)}', true)`);
     const commitNow = transactional && !statement.expectCommands;
-    const probe = statement.expectCommands || !sessionGuard.enabled ? undefined : probeFor(managed.pool);
+    const probe = statement.expectCommands || !guarded ? undefined : probeFor(managed.pool);
     const runWith = async (before: readonly string[], probe: StatementPlan['probe']): Promise<StatementOutcome> => {
       const current = (run = new StatementRun(
         {
           text: statement.text,
           values: statement.values ?? [],
           before,
-          after: commitNow ? ['COMMIT'] : [],
+          after: [...(commitNow ? ['COMMIT'] : []), ...resetInStep],
           probe,
           maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
           discardRows: statement.discardRows ?? false,
@@ -175,12 +179,12 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
       if (probe) run!.sessionReading = await probeSession(send);
     }
     let reading = run!.sessionReading;
-    if (statement.expectCommands) reading = await commitIfExpected(send, outcome, statement);
+    if (statement.expectCommands) reading = await commitIfExpected(send, outcome, statement, guarded, resetInStep);
     else if (transactionStatus(client) !== 'I') await refuseOpenTransaction(send, outcome, statement);
     await parseUnknownArrays(managed.pool, send, outcome);
     // Role, settings, temp tables, cursors… would follow this pooled session into later steps. A
     // LISTEN in the step's own transaction is not in effect yet when the probe runs: its tag tells.
-    if (!sessionUnchanged(client, reading) || changesSession(outcome.command)) discard = true;
+    if ((guarded && !sessionUnchanged(client, reading)) || changesSession(outcome.command)) discard = true;
     return outcome;
   } catch (error) {
     const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
@@ -191,7 +195,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     if (!discard && !leavesSessionUsable(error)) discard = true;
     if (!discard && transactional) discard = !(await rollback(client));
     // The probe did not run (the statement failed before it); session advisory locks may be held.
-    if (!discard && sessionGuard.enabled) discard = !sessionUnchanged(client, await probeSession(send).catch(() => undefined));
+    if (!discard && guarded) discard = !sessionUnchanged(client, await probeSession(send).catch(() => undefined));
     throw toPgActionsError(error, context);
   } finally {
     client.release(discard || undefined);
@@ -215,9 +219,15 @@ function isServerTimeout(error: unknown, elapsedMs: number, timeoutMs: number): 
 type Finish = (sql: 'COMMIT' | 'ROLLBACK') => Promise<unknown>;
 
 /** Commits when the tag matches, reading the session after the commit in the same round trip. */
-async function commitIfExpected(send: (sql: string) => Promise<unknown>, outcome: StatementOutcome, statement: Statement): Promise<SessionReading> {
+async function commitIfExpected(
+  send: (sql: string) => Promise<unknown>,
+  outcome: StatementOutcome,
+  statement: Statement,
+  guarded: boolean,
+  reset: readonly string[],
+): Promise<SessionReading | undefined> {
   const expected = statement.expectCommands!;
-  if (expected.includes(outcome.command)) return probeSession(send, ['COMMIT']);
+  if (expected.includes(outcome.command)) return guarded ? probeSession(send, ['COMMIT']) : void (await send(['COMMIT', ...reset].join('; ')));
   const finish = send as Finish;
   await finish('ROLLBACK');
   const kind = outcome.command || 'empty statement';

@@ -48,13 +48,31 @@ export function probeFor(pool: object): { text: string; name?: string } {
   return unnamedPools.has(pool) ? { text: SESSION_PROBE } : { text: SESSION_PROBE, name: PROBE_NAME };
 }
 
-/** The named probe was not found (SQLSTATE 26000): use the unnamed one on this pool from now on. */
+/**
+ * The named probe was missing (26000) or already there (42P05): each transaction may meet another
+ * server connection. Use the unnamed probe on this pool from now on.
+ */
 export function fallBackIfProbeMissing(pool: object, error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: string; message?: string };
-  if (code !== '26000' || !message?.includes(PROBE_NAME) || unnamedPools.has(pool)) return false;
+  if ((code !== '26000' && code !== '42P05') || !message?.includes(PROBE_NAME)) return false;
   unnamedPools.add(pool);
   return true;
 }
+
+/**
+ * Behind a transaction-mode pooler the next transaction may run on another server connection, so
+ * discarding ours after the fact cleans nothing: the step's own transaction undoes what any
+ * statement can leave (written after it, before Sync; DISCARD ALL itself cannot run in a transaction).
+ */
+export const TRANSACTION_POOLER_RESET = [
+  'RESET ALL',
+  'RESET SESSION AUTHORIZATION',
+  'RESET ROLE',
+  'CLOSE ALL',
+  'UNLISTEN *',
+  'DISCARD TEMP',
+  'SELECT pg_catalog.pg_advisory_unlock_all()',
+] as const;
 
 /** Switched off only by bench/, to measure what the guard costs a step. */
 export const sessionGuard = { enabled: true };

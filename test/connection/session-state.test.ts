@@ -4,7 +4,8 @@
  */
 import { closeAll, execute } from '../../connection/index.js';
 import { failure } from '../harness/failures.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
+import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
 
 let db: TestDatabase;
 let reader: string;
@@ -88,4 +89,24 @@ test('COPY FROM STDIN fails cleanly and the next step runs at once', async () =>
   const started = Date.now();
   expect(await one('SELECT 1 AS ok', { timeoutMs: 20_000 })).toEqual({ ok: 1 });
   expect(Date.now() - started).toBeLessThan(2000); // was: hung until the 20 s timeout
+});
+
+describeWithPgBouncer('an undeclared transaction-mode pooler', () => {
+  let bouncer: PgBouncer;
+  beforeAll(async () => {
+    bouncer = await startPgBouncer({ server: serverLogin(), mode: 'transaction', poolSize: 2 });
+  });
+  afterAll(async () => {
+    await closeAll();
+    await bouncer.dispose();
+  });
+
+  test('the named probe meets server connections that have it or not: the pool falls back to the unnamed probe, no step fails', async () => {
+    // pooler left at "none": pg-actions believes it talks to the server, so it parses its probe once per connection.
+    const connection = bouncer.config(db.name);
+    for (let round = 0; round < 5; round++) {
+      const results = await Promise.all([1, 2, 3, 4].map((n) => execute(connection, { text: 'SELECT $1::int AS n', values: [n] })));
+      expect(results.map((result) => result.rows[0])).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }]);
+    }
+  });
 });
