@@ -12,3 +12,4 @@ export {
   type TriggerKey, type TriggerDefinition, type TriggerEvent, type TriggerState, type TriggerRequest, type SubscribeRequest,
   type TriggerSubscription, type EventHandler, type SampleResult,
 } from './triggers/index.js';
+export { diagnoseReplication, type ReplicationDiagnosis, type ReplicationCheck, type ReplicationCheckCode, type DiagnoseOptions } from './triggers/index.js';

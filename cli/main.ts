@@ -6,6 +6,7 @@
 import { closeAll } from '../index.js';
 import type { Command, CommandSession } from './command.js';
 import { actionsCommand } from './commands/actions.js';
+import { checkReplicationCommand } from './commands/check-replication.js';
 import { demoCommand } from './commands/demo.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
@@ -13,7 +14,7 @@ import { testConnectionCommand } from './commands/test-connection.js';
 import { EXIT_OK, EXIT_USAGE, exitCodeFor, reportFailure, usageError } from './failures.js';
 import { packageVersion } from './package-root.js';
 
-const COMMANDS: readonly Command[] = [runCommand, testConnectionCommand, actionsCommand, demoCommand, serveCommand];
+const COMMANDS: readonly Command[] = [runCommand, testConnectionCommand, checkReplicationCommand, actionsCommand, demoCommand, serveCommand];
 
 /** After clean-up, a process kept alive by something forgotten still ends (timer is unref'd). */
 const EXIT_GRACE_MS = 3000;

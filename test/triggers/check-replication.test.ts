@@ -1,0 +1,116 @@
+/**
+ * diagnoseReplication and `pg-actions check-replication`: every failing condition is produced for
+ * real on a server (wal_level=replica, a role without REPLICATION, a table without a primary key,
+ * slots used up, no WAL sender, a foreign slot, a publication that misses a table), and the fix
+ * it prints, run as given, makes the check pass.
+ */
+import { closeAll } from '../../connection/index.js';
+import { diagnoseReplication, type ReplicationDiagnosis } from '../../triggers/index.js';
+import { runCli } from '../cli/cli.js';
+import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+
+let logical: ReplicationServer;
+let replica: ReplicationServer;
+
+beforeAll(async () => {
+  [logical, replica] = await Promise.all([
+    startReplicationServer({ max_replication_slots: '2' }),
+    startReplicationServer({}, false),
+  ]);
+  await replica.sql('ALTER SYSTEM SET max_wal_senders = 0');
+  await replica.server.restart();
+  await logical.sql(`CREATE TABLE orders (id int PRIMARY KEY, note text);
+    CREATE TABLE events_log (at timestamptz, what text);
+    CREATE TABLE locked (id int PRIMARY KEY); ALTER TABLE locked REPLICA IDENTITY NOTHING;
+    CREATE TABLE full_copy (at timestamptz, what text); ALTER TABLE full_copy REPLICA IDENTITY FULL;
+    CREATE ROLE plain LOGIN PASSWORD 'plain-pw';
+    CREATE ROLE reader LOGIN REPLICATION PASSWORD 'reader-pw'; GRANT SELECT ON orders TO reader;`);
+}, 60_000);
+afterAll(async () => {
+  await closeAll();
+  await Promise.all([logical?.stop(), replica?.stop()]);
+});
+
+const codes = (diagnosis: ReplicationDiagnosis, level = 'failed') => diagnosis.checks.filter((c) => c.level === level).map((c) => c.code).sort();
+const check = (diagnosis: ReplicationDiagnosis, code: string) => diagnosis.checks.find((c) => c.code === code)!;
+/** The SQL of a fix: the text up to its first semicolon. */
+const fixSql = (fix: string) => fix.replace(/^[^:]*: (?=[A-Z]{3})/, '').slice(0, fix.replace(/^[^:]*: (?=[A-Z]{3})/, '').indexOf(';') + 1);
+
+test('an owner with a primary-key table on a logical server is ready; unbounded WAL retention is a warning', async () => {
+  const diagnosis = await diagnoseReplication(logical.config(), { tables: ['orders', 'full_copy'] });
+  expect(codes(diagnosis)).toEqual([]);
+  expect(diagnosis.ready).toBe(true);
+  expect(codes(diagnosis, 'warning')).toEqual(['WAL_RETENTION_UNBOUNDED']);
+  expect(diagnosis.setup.join('\n')).toContain('CREATE ROLE cdc_reader LOGIN REPLICATION');
+  expect(diagnosis.setup.join('\n')).toContain('CREATE PUBLICATION "pg_actions_cdc" FOR TABLE "public"."orders", "public"."full_copy";');
+});
+
+test('wal_level=replica and no WAL sender: failed, with the setting that fixes it; after the fix and a restart it passes', async () => {
+  await replica.sql('CREATE TABLE t (id int PRIMARY KEY)');
+  const diagnosis = await diagnoseReplication(replica.config(), { tables: ['t'] });
+  expect(diagnosis.ready).toBe(false);
+  expect(codes(diagnosis)).toEqual(['NO_FREE_WAL_SENDER', 'WAL_LEVEL_NOT_LOGICAL']);
+  const walLevel = check(diagnosis, 'WAL_LEVEL_NOT_LOGICAL');
+  expect(walLevel.message).toContain('"replica"');
+  expect(walLevel.fixes.join('\n')).toMatch(/rds\.logical_replication = 1[\s\S]*cloudsql\.logical_decoding = on/);
+  await replica.sql(fixSql(walLevel.fixes[0]!));
+  await replica.sql(fixSql(check(diagnosis, 'NO_FREE_WAL_SENDER').fixes[0]!));
+  await closeAll();
+  await replica.server.restart();
+  const fixed = await diagnoseReplication(replica.config(), { tables: ['t'] });
+  expect(codes(fixed)).toEqual([]);
+}, 60_000);
+
+test('a role without REPLICATION, without SELECT and not owning the table: each failure with its GRANT', async () => {
+  const diagnosis = await diagnoseReplication(logical.config({ user: 'plain', password: 'plain-pw' }), { tables: ['orders'] });
+  expect(codes(diagnosis)).toEqual(['CANNOT_CREATE_PUBLICATION', 'NO_REPLICATION_PRIVILEGE', 'NO_SELECT_PRIVILEGE']);
+  for (const code of ['NO_REPLICATION_PRIVILEGE', 'NO_SELECT_PRIVILEGE']) await logical.sql(fixSql(check(diagnosis, code).fixes[0]!));
+  expect(check(diagnosis, 'NO_REPLICATION_PRIVILEGE').fixes[0]).toBe('ALTER ROLE "plain" WITH REPLICATION;');
+  expect(check(diagnosis, 'CANNOT_CREATE_PUBLICATION').fixes[0]).toContain('CREATE PUBLICATION "pg_actions_cdc" FOR TABLE "public"."orders";');
+  const after = await diagnoseReplication(logical.config({ user: 'plain', password: 'plain-pw' }), { tables: ['orders'] });
+  expect(codes(after)).toEqual(['CANNOT_CREATE_PUBLICATION']);
+});
+
+test('tables without a primary key or with identity NOTHING would make UPDATE/DELETE fail: failed, fixed by the printed SQL', async () => {
+  const diagnosis = await diagnoseReplication(logical.config(), { tables: ['events_log', 'public.locked', 'missing_table'] });
+  expect(codes(diagnosis)).toEqual(['TABLE_NOT_FOUND', 'TABLE_WITHOUT_REPLICA_IDENTITY', 'TABLE_WITHOUT_REPLICA_IDENTITY']);
+  const [noKey, nothing] = diagnosis.checks.filter((c) => c.code === 'TABLE_WITHOUT_REPLICA_IDENTITY');
+  expect(noKey!.message).toContain('"public"."events_log" cannot be published: it has no primary key');
+  expect(nothing!.message).toContain('its replica identity is NOTHING');
+  // Proof the condition is real: published as is, an UPDATE fails on the server.
+  await logical.sql('CREATE PUBLICATION proof FOR TABLE events_log; INSERT INTO events_log VALUES (now(), \'x\')');
+  await expect(logical.sql("UPDATE events_log SET what = 'y'")).rejects.toThrow(/replica identity/);
+  await logical.sql(noKey!.fixes[1]!.replace(/^[^:]*: /, ''));
+  await logical.sql(nothing!.fixes[1]!.replace(/^[^:]*: /, ''));
+  await logical.sql("UPDATE events_log SET what = 'y'; DROP PUBLICATION proof");
+  expect(codes(await diagnoseReplication(logical.config(), { tables: ['events_log', 'locked'] }))).toEqual([]);
+});
+
+test('slots used up, a slot of another kind, a publication missing a table: failed with the fix', async () => {
+  await logical.sql("SELECT pg_create_physical_replication_slot('physical_one'); SELECT pg_create_logical_replication_slot('other_plugin', 'test_decoding')");
+  await logical.sql('CREATE PUBLICATION partial FOR TABLE full_copy');
+  const diagnosis = await diagnoseReplication(logical.config(), { tables: ['orders'], publication: 'partial' });
+  expect(codes(diagnosis)).toEqual(['NO_FREE_REPLICATION_SLOT', 'PUBLICATION_MISSING_TABLES']);
+  expect(check(diagnosis, 'PUBLICATION_MISSING_TABLES').fixes[0]).toContain('ALTER PUBLICATION "partial" ADD TABLE "public"."orders";');
+  await logical.sql(fixSql(check(diagnosis, 'PUBLICATION_MISSING_TABLES').fixes[0]!));
+  const withSlot = await diagnoseReplication(logical.config(), { tables: ['orders'], publication: 'partial', slot: 'other_plugin' });
+  expect(codes(withSlot)).toEqual(['SLOT_NOT_USABLE']);
+  expect(check(withSlot, 'SLOT_NOT_USABLE').message).toContain('plugin test_decoding');
+  expect(codes(await diagnoseReplication(logical.config(), { tables: ['orders'], publication: 'absent' }))).toEqual(['NO_FREE_REPLICATION_SLOT', 'PUBLICATION_NOT_FOUND']);
+  await logical.sql("SELECT pg_drop_replication_slot('physical_one'); SELECT pg_drop_replication_slot('other_plugin')");
+});
+
+test('pg-actions check-replication: exit 1 with the failures and fixes, exit 0 and JSON when ready', async () => {
+  const url = (server: ReplicationServer) => `postgres://${server.server.user}@127.0.0.1:${server.server.port}/postgres`;
+  const ready = await runCli(['check-replication', '--connection', url(logical), '--tables', 'orders', '--json'], { env: { PGPASSWORD: logical.server.password } });
+  expect(ready.code).toBe(0);
+  expect(JSON.parse(ready.stdout)).toMatchObject({ ready: true, user: 'postgres', checks: [{ code: 'WAL_RETENTION_UNBOUNDED', level: 'warning' }] });
+  const broken = await runCli(['check-replication', '--connection', url(logical), '--tables', 'orders,events_nope'], { env: { PGPASSWORD: logical.server.password } });
+  expect(broken.code).toBe(1);
+  expect(broken.stdout).toContain('Not ready for change data capture: 1 problem');
+  expect(broken.stdout).toContain('FAILED  TABLE_NOT_FOUND');
+  expect(broken.stdout).toContain('Least-privilege set-up:');
+  expect(broken.stdout + broken.stderr).not.toContain(logical.server.password);
+  const usage = await runCli(['check-replication', '--connection', url(logical)]);
+  expect(usage.code).toBe(2);
+});
