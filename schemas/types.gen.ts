@@ -249,6 +249,10 @@ export interface ConnectionConfig {
    * Result size cap in bytes of memory (row data plus a per-row, per-column and per-JSON-element overhead), counted before rows are parsed. At most 256 MiB: a result is held in memory and usually serialised to one JSON string, which V8 limits to 512 MiB.
    */
   maxResultBytes?: number;
+  /**
+   * A connection pooler in front of the server, and its pool mode (PgBouncer's pool_mode). pg-actions works the same through none and transaction pooling (it sends no startup parameter a pooler refuses, and keeps each step's settings inside the step's transaction); with session pooling each step gets its own pooler connection, closed afterwards, so idle pg-actions connections do not hold the pooler's server connections.
+   */
+  pooler?: 'none' | 'transaction' | 'session';
 }
 
 // from schemas/triggers/listen.config.schema.json
