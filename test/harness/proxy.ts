@@ -22,6 +22,8 @@ export interface WireProxy {
   freeze(): void;
   /** Connections open now still carry the client's messages, but the server's replies go nowhere. */
   freezeReplies(): void;
+  /** Connections open now are reset: the client gets ECONNRESET, the server sees its socket close. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -98,6 +100,12 @@ export async function startWireProxy(target: { host: string; port: number }, opt
     },
     freezeReplies() {
       for (const pair of pairs) pair.replies = false;
+    },
+    reset() {
+      for (const pair of pairs) {
+        pair.client.resetAndDestroy();
+        pair.upstream.destroy();
+      }
     },
     close: () =>
       new Promise<void>((resolve) => {
