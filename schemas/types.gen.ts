@@ -255,6 +255,51 @@ export interface ConnectionConfig {
   pooler?: 'none' | 'transaction' | 'session';
 }
 
+// from schemas/triggers/listen.config.schema.json
+
+export interface ListenConfig {
+  /**
+   * Channel to LISTEN on (any name; it is quoted, so case and spaces are kept as given).
+   */
+  channel: string;
+  /**
+   * auto: a payload that is valid JSON arrives parsed; text: always the raw text.
+   */
+  parse?: 'auto' | 'text';
+}
+
+// from schemas/triggers/listen.event.schema.json
+
+/**
+ * One NOTIFY received on the channel.
+ */
+export interface ListenEvent {
+  /**
+   * Hash of channel, sender, payload and arrival; NOTIFY has no identity of its own and is never redelivered by the server.
+   */
+  id: string;
+  /**
+   * The channel.
+   */
+  channel: string;
+  /**
+   * The payload, parsed as JSON when it is JSON (parse: auto), else the text.
+   */
+  payload: string | number | boolean | {} | unknown[] | null;
+  /**
+   * The payload exactly as sent.
+   */
+  text: string;
+  /**
+   * Process id of the sending session.
+   */
+  senderPid: number;
+  /**
+   * When pg-actions received it, ISO 8601.
+   */
+  receivedAt: string;
+}
+
 // from schemas/triggers/new-or-updated-row.config.schema.json
 
 export interface NewOrUpdatedRowConfig {
