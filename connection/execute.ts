@@ -12,6 +12,7 @@ import { parseUnknownArrays } from './array-types.js';
 import { probeTls, sendCancel } from './cancel.js';
 import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
+import { queuedMsOf } from './pool-wait.js';
 import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
 import { baselineOf, probeSession, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, probeFor, sessionGuard, sessionUnchanged, setBaseline, type SessionReading } from './session-guard.js';
@@ -114,7 +115,8 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
   // The deadline covers the whole step, waiting for a free pooled connection included.
   const startedAt = performance.now();
   const { managed, client } = await connect(config, stepTimeoutMs);
-  const timeoutMs = Math.max(1, Math.round(stepTimeoutMs - (performance.now() - startedAt)));
+  // Time queued behind other steps is taken from the statement's share (connecting a new one is not).
+  const timeoutMs = Math.max(1, Math.round(stepTimeoutMs - queuedMsOf(client)));
   const transactional = Boolean(statement.readOnly || statement.expectCommands);
   let discard = false;
   let run: StatementRun | undefined;

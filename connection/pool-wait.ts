@@ -18,6 +18,13 @@ export class PoolReplaced extends Error {}
 
 const waiters = new Set<Waiter>();
 
+/** How long each checked-out client waited in the queue of a full pool (connecting a new one is not waiting). */
+const queued = new WeakMap<pg.PoolClient, number>();
+
+export function queuedMsOf(client: pg.PoolClient): number {
+  return queued.get(client) ?? 0;
+}
+
 /** pool.connect(), given up after `waitMs` (a client handed over later goes straight back). */
 export function waitForClient(pool: pg.Pool, waitMs: number, poolSize: number): Promise<pg.PoolClient> {
   return new Promise((resolve, reject) => {
@@ -28,13 +35,16 @@ export function waitForClient(pool: pg.Pool, waitMs: number, poolSize: number): 
       settled = true;
       clearTimeout(timer);
       waiters.delete(waiter);
-      if (client) resolve(client);
-      else reject(error);
+      if (client) {
+        queued.set(client, wasFull ? performance.now() - startedAt : 0);
+        resolve(client);
+      } else reject(error);
     };
     const startedAt = performance.now();
     // Every connection in use by other steps: the pool, not the server or the network, is the bottleneck.
     const full = () => pool.totalCount >= poolSize && pool.idleCount === 0;
     const timedOut = () => finish(full() ? poolExhausted(poolSize, performance.now() - startedAt) : new Error('timeout exceeded when trying to connect'));
+    const wasFull = full();
     const timer = setTimeout(timedOut, Math.max(0, waitMs));
     waiters.add(waiter);
     pool.connect().then(
