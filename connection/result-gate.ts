@@ -18,8 +18,10 @@ export interface ResultBudget {
   limit: number;
   used: number;
   rows: number;
-  /** Drop rows unparsed (only the count is wanted); they cost nothing then. */
-  discardRows: boolean;
+  /** Drop the rows of the statement at this position in the round trip unparsed (only the count is wanted). */
+  discardRowsOf?: number;
+  /** Statements of the round trip completed so far (CommandComplete or EmptyQueryResponse seen). */
+  completed: number;
   /** Called once, synchronously, when `used` passes `limit`. No further bytes reach the parser. */
   onOverflow: () => void;
 }
@@ -27,6 +29,8 @@ export interface ResultBudget {
 const DATA_ROW = 0x44; // 'D'
 const COPY_DATA = 0x64; // 'd': COPY … TO STDOUT rows, charged like DataRows
 const READY_FOR_QUERY = 0x5a; // 'Z'
+const COMMAND_COMPLETE = 0x43; // 'C'
+const EMPTY_QUERY = 0x49; // 'I'
 const HEADER = 7; // code, int32 length, and for a DataRow its int16 column count
 /**
  * Error, notice and notification texts come from the server (a RAISE NOTICE of 560 MB once ended
@@ -52,7 +56,7 @@ export class ResultGate {
   private tripped = false;
 
   constructor(hardLimit: number, onHardLimit: () => void) {
-    this.fallback = { limit: hardLimit, used: 0, rows: 0, discardRows: false, onOverflow: onHardLimit };
+    this.fallback = { limit: hardLimit, used: 0, rows: 0, completed: 0, onOverflow: onHardLimit };
     this.budget = this.fallback;
   }
 
@@ -105,8 +109,10 @@ export class ResultGate {
       const length = data.readUInt32BE(offset + 1);
       this.skipping = false;
       if (code === DATA_ROW) {
+        this.skipping = this.budget.discardRowsOf === this.budget.completed;
         if (!this.admit(length, data.readUInt16BE(offset + 5))) return flush(offset);
-        this.skipping = this.budget.discardRows;
+      } else if (code === COMMAND_COMPLETE || code === EMPTY_QUERY) {
+        this.budget.completed++;
       } else if (code === COPY_DATA) {
         if (!this.charge(this.budget, 1 + length + ROW_OVERHEAD_BYTES)) return flush(offset);
       } else if (SERVER_TEXT.has(code) && length + 1 > MAX_SERVER_TEXT_BYTES) {
@@ -161,7 +167,7 @@ export class ResultGate {
   private admit(length: number, columns: number): boolean {
     const budget = this.budget;
     budget.rows++;
-    if (budget.discardRows) return true;
+    if (this.skipping) return true;
     return this.charge(budget, 1 + length + ROW_OVERHEAD_BYTES + columns * COLUMN_OVERHEAD_BYTES);
   }
 
