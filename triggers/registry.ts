@@ -3,11 +3,12 @@ import type { TriggerDefinition } from './definition.js';
 import { newOrUpdatedRow } from './new-or-updated-row.js';
 import { newRow } from './new-row.js';
 import { rowChanges } from './row-changes.js';
+import { tableChangesCdc } from './table-changes-cdc.js';
 
 // Each definition is typed for its own config; the registry speaks of them generically.
-export const triggers = [rowChanges, newRow, newOrUpdatedRow] as unknown as readonly TriggerDefinition[];
+export const triggers = [rowChanges, tableChangesCdc, newRow, newOrUpdatedRow] as unknown as readonly TriggerDefinition[];
 
-export type TriggerKey = 'row-changes' | 'new-row' | 'new-or-updated-row';
+export type TriggerKey = 'row-changes' | 'table-changes-cdc' | 'new-row' | 'new-or-updated-row';
 
 const byKey = new Map(triggers.map((trigger) => [trigger.key, trigger]));
 
