@@ -8,6 +8,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { closeAll, execute, PgActionsError, type ConnectionConfig } from '../connection/index.js';
 import { runAction } from '../actions/index.js';
+import { bindSqlTemplates, parsePg } from '../templating/index.js';
 import { startEmbeddedDatabase } from '../cli/embedded-database.js';
 import { pinCpus } from './pin-cpus.js';
 
@@ -27,12 +28,15 @@ const gc = () => (globalThis as { gc?: () => void }).gc?.();
 async function stepOverhead(config: ConnectionConfig, raw: pg.Pool) {
   const text = 'SELECT id, name, email FROM bench_users WHERE id = $1';
   const stepInput = { query: text, parameters: ['{{trigger.id}}'] };
+  const sqlTemplateInput = { query: 'SELECT id, name, email FROM bench_users WHERE id = {{trigger.id}}' };
   const sides = {
     baseline: (id: number) => raw.query(text, [id]),
     ours: (id: number) => execute(config, { text, values: [id] }),
     oursReadOnly: (id: number) => execute(config, { text, values: [id], readOnly: true }),
     // A flow step as a host runs it: validated input, {{ }} rendered from trigger data, READ ONLY.
     queryRowsStep: (id: number) => runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } }),
+    // The same lookup with the template in the SQL text: read by PostgreSQL's scanner (cached), sent as $1::int8.
+    queryRowsSqlTemplate: (id: number) => runAction('query-rows', { connection: config, input: sqlTemplateInput, context: { trigger: { id } } }),
   };
   type Side = keyof typeof sides;
   const names = Object.keys(sides) as Side[];
@@ -53,8 +57,31 @@ async function stepOverhead(config: ConnectionConfig, raw: pg.Pool) {
     ours: ratio('ours'),
     oursReadOnly: ratio('oursReadOnly'),
     queryRowsStep: ratio('queryRowsStep'),
+    queryRowsSqlTemplate: ratio('queryRowsSqlTemplate'),
     calls: rounds * BLOCK,
   };
+}
+
+/**
+ * What reading SQL with PostgreSQL's parser (libpg-query, WebAssembly) costs a step, in µs:
+ * the first time a SQL text is seen (scan + plan, or parse for Update/Delete Rows' check) and
+ * every later time (the plan and the tree are cached by text).
+ */
+function parserCost() {
+  const sql = (i: number) => `UPDATE bench_users SET name = '{{trigger.name}}', email = {{trigger.email}} WHERE id = {{trigger.id}} /* ${i} */`;
+  const context = { trigger: { name: 'n', email: 'e', id: 1 } };
+  const count = 2000;
+  const time = (work: (i: number) => unknown) => {
+    for (let i = 0; i < 200; i++) work(-1 - i); // warm up
+    const started = performance.now();
+    for (let i = 0; i < count; i++) work(i);
+    return ((performance.now() - started) / count) * 1000;
+  };
+  const firstBind = time((i) => bindSqlTemplates(sql(i + 1e6), 0, context, 'q'));
+  const cachedBind = time(() => bindSqlTemplates(sql(0), 0, context, 'q'));
+  const firstParse = time((i) => parsePg(`UPDATE bench_users SET name = $1 WHERE id = $2 /* ${i + 1e6} */`));
+  const cachedParse = time(() => parsePg('UPDATE bench_users SET name = $1 WHERE id = $2'));
+  return { firstBind, cachedBind, firstParse, cachedParse };
 }
 
 /** From the deadline to the moment pg_stat_activity shows the statement gone. */
@@ -186,6 +213,7 @@ async function main() {
     await raw.query(`CREATE TABLE logs (level text NOT NULL, message text NOT NULL, created_at timestamp NOT NULL)`);
 
     const overhead = await stepOverhead(config, raw);
+    const parser = parserCost();
     const cancel = await cancelLatency(config, raw);
     const cap = await capAbort(config, raw);
     const connecting = await connectPerStep(config, db);
@@ -196,6 +224,11 @@ async function main() {
       ['one-row lookup, connection execute()', ms(overhead.baseline * overhead.ours), `${overhead.ours.toFixed(2)}×`, 'goal ≤ 1.10×'],
       ['one-row lookup, execute() READ ONLY (BEGIN…COMMIT pipelined)', ms(overhead.baseline * overhead.oursReadOnly), `${overhead.oursReadOnly.toFixed(2)}×`, ''],
       ['one-row lookup, query-rows step (validated, templated, READ ONLY)', ms(overhead.baseline * overhead.queryRowsStep), `${overhead.queryRowsStep.toFixed(2)}×`, 'goal ≤ 1.10×'],
+      ['one-row lookup, query-rows step with {{trigger.id}} in the SQL text', ms(overhead.baseline * overhead.queryRowsSqlTemplate), `${overhead.queryRowsSqlTemplate.toFixed(2)}×`, 'goal ≤ 1.10× (P1)'],
+      ['SQL with 3 templates, first time seen: scan + plan (PostgreSQL scanner)', `${parser.firstBind.toFixed(1)} µs`, '', 'once per distinct SQL text'],
+      ['SQL with 3 templates, seen before: cached plan, values bound', `${parser.cachedBind.toFixed(1)} µs`, '', 'every step'],
+      ['statement-kind check (Update/Delete Rows), first time: parse', `${parser.firstParse.toFixed(1)} µs`, '', 'once per distinct SQL text'],
+      ['statement-kind check, seen before: cached tree', `${parser.cachedParse.toFixed(1)} µs`, '', 'every step'],
       ['deadline → statement gone from pg_stat_activity (median / max of 5)', `${ms(cancel.median)} / ${ms(cancel.max)}`, '', 'goal ≤ 250 ms'],
       ['raw read of 10 MB (baseline)', ms(cap.rawRead.ms), '1.00×', `RSS +${mb(cap.rawRead.rssGrowth)}`],
       ['1 GB result with the 10 MB cap → RESULT_TOO_LARGE', ms(cap.capped.ms), `${(cap.capped.ms / cap.rawRead.ms).toFixed(2)}×`, `RSS +${mb(cap.capped.rssGrowth)} (goals ≤ 1.5×, ≤ 40 MB)`],

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { MAX_RESULT_BYTES, type ResolvedConfig } from './config.js';
+import { ConfiguredClient } from './configured-client.js';
 import { installGate } from './result-gate.js';
 import { sslPlan, type SslSetting } from './tls.js';
 import { jsonSafeTypes } from './types.js';
@@ -41,7 +42,7 @@ function keyOf(config: ResolvedConfig): string {
  * startup packet on. Results are parsed as ISO dates and postgres-style intervals, which a
  * server, database or role default (ALTER DATABASE … SET DateStyle) can change.
  */
-export class ReportingClient extends pg.Client {
+export class ReportingClient extends ConfiguredClient {
   readonly reported = new Map<string, string>();
   /** From the last ReadyForQuery: 'I' idle, 'T' inside a transaction block, 'E' in a failed one. */
   transactionStatus = 'I';
@@ -91,11 +92,13 @@ function createPool(config: ResolvedConfig, ssl: SslSetting): pg.Pool {
     password: config.password,
     ssl,
     application_name: config.applicationName,
-    statement_timeout: config.statementTimeoutMs,
     connectionTimeoutMillis: config.connectTimeoutMs,
     keepAlive: true,
     max: POOL_SIZE,
     idleTimeoutMillis: IDLE_CLIENT_MS,
+    // Session pooling gives each client connection its own server connection until it closes: an
+    // idle pooled client would hold one, so each checkout gets a fresh pooler connection.
+    maxUses: config.pooler === 'session' ? 1 : undefined,
     types: jsonSafeTypes,
   });
   // An idle client whose server went away: the pool drops it; the next step connects anew.

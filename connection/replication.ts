@@ -5,8 +5,9 @@
  * on a timer, so a slow handler keeps the connection (wal_sender_timeout) without the server
  * forgetting anything unhandled. Reading can be paused (bounded memory); status updates still go out.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { Connection, Submittable } from 'pg';
+import { ConfiguredClient } from './configured-client.js';
 import { withDeadline } from './deadline.js';
 import { toPgActionsError, type PgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
@@ -55,7 +56,8 @@ export async function openReplicationSession(connection: unknown): Promise<Repli
   // The pooled path settles TLS (prefer/allow second attempts); the session uses what worked.
   const { managed, client: probe } = await connect(config);
   probe.release();
-  const client = new pg.Client({
+  // Never PGREPLICATION or PGPASSWORD from the host's environment: ConfiguredClient uses this and nothing else.
+  const client = new ConfiguredClient({
     host: config.host, port: config.port, database: config.database, user: config.user, password: config.password,
     ssl: managed.ssl, application_name: config.applicationName, connectionTimeoutMillis: config.connectTimeoutMs,
     keepAlive: true, types: jsonSafeTypes, replication: 'database',

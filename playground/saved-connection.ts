@@ -1,11 +1,13 @@
 /**
  * The connection the playground was started with stays on the server. The page refers to it as
  * "default" and only ever sees it without its secrets; a request may instead carry a connection
- * the user typed. A typed connection without a password reuses the saved one only when it points
- * at the same server as the same user, so editing the database name keeps working while the saved
- * password can never be sent to a host the user did not start with. The saved TLS client key
+ * the user typed. A typed connection without a password reuses the saved one only when it names
+ * the same host, port, user and database, with TLS at least as strict (same or stricter sslMode,
+ * same CA): the saved password never goes to another server, nor to the same one over a channel
+ * an impostor could sit on. Otherwise the page asks for the password. The saved TLS client key
  * follows the same rule, and only together with the saved client certificate.
  */
+import connectionSchema from '../schemas/connection.schema.json' with { type: 'json' };
 import type { ConnectionConfig } from '../index.js';
 import { invalidInput } from './http-errors.js';
 
@@ -45,7 +47,7 @@ export class SavedConnection {
       throw invalidInput('connection must be "default" or a connection object');
     }
     const typed = { ...(reference as ConnectionConfig) };
-    const sameTarget = this.saved !== undefined && sameServerAndUser(typed, this.saved);
+    const sameTarget = this.saved !== undefined && mayReceiveSavedSecrets(typed, this.saved);
     if (!typed.password && this.saved?.password && sameTarget) typed.password = this.saved.password;
     else if (typed.password === '') delete typed.password;
     // The saved client key goes only with the saved client certificate, to the same server.
@@ -60,10 +62,19 @@ export class SavedConnection {
   }
 }
 
-function sameServerAndUser(a: ConnectionConfig, b: ConnectionConfig): boolean {
+/** Weakest first: libpq's sslMode order. */
+const SSL_MODES: readonly string[] = connectionSchema.properties.sslMode.enum;
+const DEFAULTS = { port: connectionSchema.properties.port.default, sslMode: connectionSchema.properties.sslMode.default };
+
+function mayReceiveSavedSecrets(typed: ConnectionConfig, saved: ConnectionConfig): boolean {
   // Only plain fields are compared: a connection string could hide a different target.
-  if (a.connectionString !== undefined || b.connectionString !== undefined) return false;
-  return a.host === b.host && (a.port ?? 5432) === (b.port ?? 5432) && a.user === b.user;
+  if (typed.connectionString !== undefined || saved.connectionString !== undefined) return false;
+  const sameTarget = typed.host === saved.host && (typed.port ?? DEFAULTS.port) === (saved.port ?? DEFAULTS.port) &&
+    typed.user === saved.user && typed.database === saved.database;
+  const strength = (config: ConnectionConfig) => SSL_MODES.indexOf(config.sslMode ?? DEFAULTS.sslMode);
+  // The page trims what it sends; whitespace around PEM text means nothing.
+  const sameCa = (typed.sslCa ?? '').trim() === (saved.sslCa ?? '').trim();
+  return sameTarget && strength(typed) >= strength(saved) && sameCa;
 }
 
 function hasStringPassword(connectionString: string | undefined): boolean {

@@ -14,6 +14,7 @@ import { SQLSTATE_SOURCES } from '../connection/errors/map.js';
 import { triggers } from '../triggers/index.js';
 import { triggerMarkdown } from './trigger-docs.js';
 import { fieldTable } from './doc-tables.js';
+import { sqlTemplateMarkdown } from './sql-template-docs.js';
 
 export const DOCS_DIR = fileURLToPath(new URL('../docs/', import.meta.url));
 
@@ -84,6 +85,7 @@ export function actionMarkdown(action: ActionDefinition): string {
     '',
     'Errors are `PgActionsError`s with a stable `code`: see the [error reference](../errors.md).',
     '',
+    ...(typeof (action.example.input as { query?: unknown }).query === 'string' ? sqlTemplateMarkdown() : []),
     '## Example',
     '',
     'Input:',

@@ -5,9 +5,11 @@
  */
 import pg from 'pg';
 import { runAction } from '../actions/index.js';
-import { closeAll, testConnection, type ConnectionConfig, type PgActionsError } from '../connection/index.js';
-import { failure, startFreezableProxy, startSilentServer } from './harness/failures.js';
-import { startServer, type TestServer } from './harness/servers.js';
+import { closeAll, type ConnectionConfig, type PgActionsError } from '../connection/index.js';
+import { runningStatement, stoppedRunning, type AdminSql } from './harness/activity.js';
+import { failure, startSilentServer, testConnectionChecked as testConnection } from './harness/failures.js';
+import { startWireProxy } from './harness/proxy.js';
+import { disposeStartedServers, startServer, type TestServer } from './harness/servers.js';
 
 let server: TestServer;
 let connection: ConnectionConfig;
@@ -16,11 +18,22 @@ const admin = () => new pg.Client({ connectionString: server.url });
 beforeAll(async () => {
   server = await startServer({ settings: { max_connections: '6', superuser_reserved_connections: '0' } });
   connection = { host: server.host, port: server.port, user: server.user, password: server.password, database: 'postgres', sslMode: 'disable', connectTimeoutMs: 1000 };
-});
+}, 60_000);
 afterAll(async () => {
   await closeAll();
-  await server.dispose();
-});
+  await disposeStartedServers();
+}, 30_000);
+
+/** Runs `use` with an admin session on the server (its own slot: free it before exhausting max_connections). */
+async function asAdmin<T>(use: (sql: AdminSql) => Promise<T>): Promise<T> {
+  const client = admin();
+  await client.connect();
+  try {
+    return await use(async (text, values) => (await client.query(text, values)).rows);
+  } finally {
+    await client.end();
+  }
+}
 
 async function healthyStep(): Promise<void> {
   const output = await runAction('query-rows', { connection, input: { query: 'SELECT $1::int AS ok', parameters: [1] } });
@@ -33,12 +46,11 @@ function failingStep(query: string, options: Record<string, unknown> = {}): Prom
 
 test('a backend terminated in the middle of a query → CONNECTION_LOST, then the next step works', async () => {
   await healthyStep();
-  const pending = failingStep(`SELECT pg_sleep(10), 'fault-terminate'`);
-  const client = admin();
-  await client.connect();
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  await client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%fault-terminate%' AND pid <> pg_backend_pid()`);
-  await client.end();
+  const pending = failure(runAction('query-rows', { connection: { ...connection, applicationName: 'fault-terminate' }, input: { query: `SELECT pg_sleep(10), 'fault-terminate'` } }));
+  await asAdmin(async (sql) => {
+    const backend = await runningStatement(sql, 'postgres', 'fault-terminate', `'fault-terminate'`);
+    await sql('SELECT pg_terminate_backend($1)', [backend.pid]);
+  });
   expect((await pending).code).toBe('CONNECTION_LOST');
   await healthyStep();
 });
@@ -75,39 +87,45 @@ test('max_connections exhausted by other sessions → TOO_MANY_CONNECTIONS; free
 
 test('a statement that would run for minutes → QUERY_TIMEOUT, cancelled server-side, the connection reused', async () => {
   await healthyStep();
-  const error = await failingStep(`SELECT pg_sleep(120), 'fault-long'`, { timeoutMs: 300 });
-  expect(error.code).toBe('QUERY_TIMEOUT');
-  const client = admin();
-  await client.connect();
-  await new Promise((resolve) => setTimeout(resolve, 250));
-  const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%fault-long%' AND pid <> pg_backend_pid()`);
-  await client.end();
-  expect(rows).toEqual([{ n: 0 }]);
+  const long = { ...connection, applicationName: 'fault-long' };
+  const failed = failure(runAction('query-rows', { connection: long, input: { query: `SELECT pg_sleep(120), 'fault-long'`, timeoutMs: 300 } }));
+  await asAdmin(async (sql) => {
+    const backend = await runningStatement(sql, 'postgres', 'fault-long', `'fault-long'`);
+    expect((await failed).code).toBe('QUERY_TIMEOUT');
+    expect(await stoppedRunning(sql, 'postgres', backend.pid, 2000)).toEqual({ stopped: true, state: 'idle' });
+    // the same backend runs the next step: the cancelled connection went back to the pool
+    const next = await runAction('query-rows', { connection: long, input: { query: 'SELECT pg_backend_pid() AS pid' } });
+    expect(next).toEqual({ rows: [{ pid: backend.pid }], rowCount: 1 });
+  });
   await healthyStep();
 });
 
-test('the network goes silent mid-session → the client deadline sends a CancelRequest and gives up: QUERY_TIMEOUT, no hang', async () => {
-  const proxy = await startFreezableProxy(server);
+test('the network goes silent mid-statement → the client deadline sends a CancelRequest that ends it on the server: QUERY_TIMEOUT, no hang', async () => {
+  // The proxy also switches the server's statement_timeout off: only the CancelRequest can end the statement.
+  const proxy = await startWireProxy(server, { stripStatementTimeout: true });
   const viaProxy: ConnectionConfig = { ...connection, port: proxy.port, applicationName: 'via-frozen-proxy' };
   try {
     const step = (query: string, options: Record<string, unknown> = {}) => runAction('query-rows', { connection: viaProxy, input: { query, ...options } });
     expect(await step('SELECT 1 AS ok')).toEqual({ rows: [{ ok: 1 }], rowCount: 1 });
-    proxy.freeze(); // the pooled session's packets now go nowhere, and nothing comes back
     const started = Date.now();
-    const error = await failure(step(`SELECT pg_sleep(120), 'fault-silent'`, { timeoutMs: 300 }));
-    const elapsed = Date.now() - started;
-    expect(error.code).toBe('QUERY_TIMEOUT');
-    // deadline 300 ms + 100 ms grace, then at most 1 s waiting for an answer to the cancel
-    expect(elapsed).toBeGreaterThanOrEqual(390);
-    expect(elapsed).toBeLessThan(3000);
-    expect(proxy.cancelRequests).toBe(1);
+    const failed = failure(step(`SELECT pg_sleep(120), 'fault-silent'`, { timeoutMs: 300 }));
+    await asAdmin(async (sql) => {
+      // The statement reached the server and runs; from now on its replies go nowhere.
+      const backend = await runningStatement(sql, 'postgres', 'via-frozen-proxy', `'fault-silent'`);
+      proxy.freezeReplies();
+      const error = await failed;
+      const elapsed = Date.now() - started;
+      expect(error.code).toBe('QUERY_TIMEOUT');
+      // deadline 300 ms + 100 ms grace, then at most 1 s waiting for an answer to the cancel
+      expect(elapsed).toBeGreaterThanOrEqual(390);
+      expect(elapsed).toBeLessThan(3000);
+      expect(proxy.timeoutsStripped).toBeGreaterThan(0);
+      expect(proxy.cancelRequests).toBe(1);
+      // pg_sleep(120) no longer runs: the CancelRequest reached the right backend with the right key.
+      expect(await stoppedRunning(sql, 'postgres', backend.pid, 1500)).toEqual({ stopped: true, state: expect.any(String) });
+    });
     // The silent connection was discarded; the next step opens a fresh one and works.
     expect(await step('SELECT 2 AS ok')).toEqual({ rows: [{ ok: 2 }], rowCount: 1 });
-    const client = admin();
-    await client.connect();
-    const { rows } = await client.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%fault-silent%' AND pid <> pg_backend_pid()`);
-    await client.end();
-    expect(rows).toEqual([{ n: 0 }]);
   } finally {
     await closeAll();
     await proxy.close();
@@ -131,7 +149,7 @@ test('a peer that accepts TCP and never answers → CONNECTION_TIMEOUT within th
 });
 
 test('Test connection on a session whose network went silent reports CONNECTION_TIMEOUT instead of hanging', async () => {
-  const proxy = await startFreezableProxy(server);
+  const proxy = await startWireProxy(server);
   const viaProxy: ConnectionConfig = { ...connection, port: proxy.port, applicationName: 'test-connection-frozen', connectTimeoutMs: 500 };
   try {
     expect((await testConnection(viaProxy)).ok).toBe(true);

@@ -4,12 +4,15 @@
  * least-privilege role that must only see what it was granted. Outputs are asserted exactly.
  */
 import { randomBytes } from 'node:crypto';
-import { closeAll, listColumns, listSchemas, listTables, PgActionsError, type ConnectionConfig } from '../index.js';
+import { closeAll, listColumns, listSchemas, listTables, type ConnectionConfig } from '../index.js';
 import { createTestDatabase, type TestDatabase } from './harness/db.js';
+import { failure } from './harness/failures.js';
+import { watchSecret } from './harness/secrets.js';
 
 let db: TestDatabase;
 const role = `picker_${randomBytes(4).toString('hex')}`;
 const rolePassword = 'pw-' + randomBytes(8).toString('hex');
+watchSecret(rolePassword);
 let asRole: ConnectionConfig;
 
 beforeAll(async () => {
@@ -39,24 +42,14 @@ beforeAll(async () => {
   await db.sql(`GRANT SELECT ON users TO ${role}`);
   await db.sql(`GRANT SELECT (x) ON "Mixed.Case" TO ${role}`);
   asRole = { ...db.config, user: role, password: rolePassword };
-});
+}, 60_000);
 
 afterAll(async () => {
   await closeAll();
   await db.sql(`DROP OWNED BY ${role}`);
   await db.sql(`DROP ROLE ${role}`);
-  await db.drop();
-});
-
-async function failure(promise: Promise<unknown>): Promise<PgActionsError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(PgActionsError);
-    return error as PgActionsError;
-  }
-  throw new Error('expected the call to fail');
-}
+  await db?.drop();
+}, 30_000);
 
 /** Results must survive JSON unchanged: hosts send them straight to a browser. */
 function plainJson<T>(value: T): T {

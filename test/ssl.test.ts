@@ -5,10 +5,12 @@
  * connected" is never mistaken for "it is encrypted" (or the reverse).
  */
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
-import { closeAll, execute, PgActionsError, testConnection } from '../connection/index.js';
+import { closeAll, execute, PgActionsError } from '../connection/index.js';
 import type { ConnectionConfig } from '../schemas/types.gen.js';
 import { createTestPki, type TestPki } from './harness/certs.js';
-import { startClientCertServer, startHostsslOnlyServer, startMismatchTlsServer, startServer, startTlsServer, type TestServer } from './harness/servers.js';
+import { testConnectionChecked as testConnection } from './harness/failures.js';
+import { expectNoSecretIn } from './harness/secrets.js';
+import { disposeStartedServers, startClientCertServer, startHostsslOnlyServer, startMismatchTlsServer, startServer, startTlsServer, type TestServer } from './harness/servers.js';
 
 type SslMode = NonNullable<ConnectionConfig['sslMode']>;
 type ServerName = 'plain' | 'tls' | 'hostsslOnly' | 'mismatch';
@@ -37,7 +39,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await closeAll();
-  await Promise.all([...Object.values(servers), certServer].filter(Boolean).map((server) => server.dispose()));
+  await disposeStartedServers();
 }, 30_000);
 
 function config(server: ServerName, sslMode: SslMode, options: { ca?: CaChoice; host?: string } = {}): ConnectionConfig {
@@ -77,6 +79,7 @@ async function failureOf(cfg: ConnectionConfig): Promise<PgActionsError> {
     caught = error;
   }
   if (!(caught instanceof PgActionsError)) throw caught;
+  expectNoSecretIn(caught);
   return caught;
 }
 

@@ -229,10 +229,10 @@ describe('against a real server', () => {
   beforeAll(async () => {
     client = new pg.Client(process.env.PG_TEST_URL);
     await client.connect();
-  });
+  }, 60_000);
   afterAll(async () => {
     await client.end();
-  });
+  }, 30_000);
 
   test('the output of renderStatement executes and returns the exact values', async () => {
     const evil = "x'); DROP TABLE users; -- \\ \" ☃ 𝄞";

@@ -131,7 +131,7 @@ function describeConnectionSource() {
     reset.hidden = true;
   } else if (state.saved.configured) {
     note.textContent = state.saved.hasPassword
-      ? 'Using the fields above. Leave the password empty to reuse the saved one (same host, port and user only).'
+      ? 'Using the fields above. Leave the password empty to reuse the saved one (same host, port, user and database, SSL at least as strict).'
       : 'Using the fields above.';
     reset.hidden = false;
   } else {

@@ -5,6 +5,7 @@
  */
 import { preview, runAction, validateInput } from '../../actions/index.js';
 import { closeAll } from '../../connection/index.js';
+import { runningStatement, stoppedRunning } from '../harness/activity.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { failure, run } from './helpers.js';
 
@@ -14,12 +15,12 @@ beforeAll(async () => {
   db = await createTestDatabase('behaviour');
   await db.sql(`CREATE TABLE users (
     id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL, status text NOT NULL DEFAULT 'active')`);
-});
+}, 30_000);
 
 afterAll(async () => {
   await closeAll();
-  await db.drop();
-});
+  await db?.drop();
+}, 30_000);
 
 beforeEach(async () => {
   await db.sql('TRUNCATE users RESTART IDENTITY');
@@ -134,7 +135,7 @@ describe('Insert Row', () => {
     await db.sql('CREATE TABLE tagged (id serial PRIMARY KEY, tags text[], nums int[])');
     await db.sql(`CREATE TABLE "odd table" (id serial PRIMARY KEY, "first name" text, "say ""hi""" text, "ünïcødé ✓" text, "MixedCase" text, "a.b" text)`);
     await db.sql(`CREATE TABLE defaults (id serial PRIMARY KEY, status text NOT NULL DEFAULT 'new', n int DEFAULT 7, note text)`);
-  });
+  }, 60_000);
 
   const insert = (table: string, columns: Record<string, unknown>, context?: { trigger?: unknown; now?: string }) =>
     run('insert-row', { connection: db.config, input: { table, columns }, context });
@@ -391,10 +392,15 @@ describe('templates', () => {
 describe('per-step overrides', () => {
   test('timeoutMs: 200 cancels a pg_sleep with QUERY_TIMEOUT, and the next step gets the normal timeout back', async () => {
     const started = Date.now();
-    const error = await failure('execute-query', { connection: db.config, input: { query: 'SELECT pg_sleep(5)', timeoutMs: 200 } });
+    const connection = { ...db.config, applicationName: 'behaviour-timeout' };
+    const failed = failure('execute-query', { connection, input: { query: `SELECT pg_sleep(5), 'behaviour-timeout'`, timeoutMs: 200 } });
+    const backend = await runningStatement(db.sql, db.name, 'behaviour-timeout', `'behaviour-timeout'`);
+    const error = await failed;
     expect(error.code).toBe('QUERY_TIMEOUT');
     expect(error.message).toBe('The statement did not finish within 200 ms and was cancelled on the server.');
     expect(Date.now() - started).toBeLessThan(2000);
+    // cancelled on the server, as the message says: the backend no longer runs it
+    expect(await stoppedRunning(db.sql, db.name, backend.pid, 2000)).toEqual({ stopped: true, state: expect.any(String) });
     // Without the override, the same kind of statement (shorter) finishes on the pooled connections.
     for (let i = 0; i < 3; i++) {
       expect(await run('execute-query', { connection: db.config, input: { query: 'SELECT pg_sleep(0.3)' } })).toEqual({ success: true, rowCount: 1 });

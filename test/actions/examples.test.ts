@@ -11,11 +11,11 @@ import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase('examples');
-});
+}, 60_000);
 afterAll(async () => {
   await closeAll();
-  await db.drop();
-});
+  await db?.drop();
+}, 30_000);
 
 describe.each(actions.map((action) => [action.key, action] as const))('%s', (key, action) => {
   test('the documented example produces the documented output', async () => {

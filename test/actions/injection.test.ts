@@ -95,12 +95,12 @@ beforeAll(async () => {
   tablesBefore = await tables();
   canaryBefore = await canary();
   expect(canaryBefore).toEqual([{ id: 1, v: CANARY, bytes: hex(CANARY), version: expect.any(String), place: '(0,1)' }]);
-});
+}, 60_000);
 
 afterAll(async () => {
   await closeAll();
-  await db.drop();
-});
+  await db?.drop();
+}, 30_000);
 
 describe.each(HOSTILE)('%s', (_label, x) => {
   const context = { trigger: { x, secret: SECRET } };

@@ -22,12 +22,12 @@ beforeAll(async () => {
     id serial PRIMARY KEY, customer text, amount numeric(10,2) NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(), synced boolean NOT NULL DEFAULT false)`);
   await db.sql(`CREATE TABLE logs (id serial PRIMARY KEY, level text, message text, created_at timestamp)`);
-});
+}, 60_000);
 
 afterAll(async () => {
   await closeAll();
-  await db.drop();
-});
+  await db?.drop();
+}, 30_000);
 
 /** Every test starts from the same three users and empty other tables. */
 beforeEach(async () => {

@@ -6,6 +6,7 @@
 import { preview } from '../../actions/index.js';
 import { closeAll } from '../../connection/index.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { EXAMPLE_QUERY, EXAMPLE_TRIGGER } from '../../scripts/sql-template-docs.js';
 import { failure, run } from './helpers.js';
 
 let db: TestDatabase;
@@ -69,15 +70,15 @@ describe('the ten defects', () => {
   });
 
   test('3. standard_conforming_strings switched off by one step is back on for the next', async () => {
-    await run('execute-query', step("SELECT set_config('standard_conforming_strings', 'off', false)"));
-    const row = await one("SELECT current_setting('standard_conforming_strings') AS scs, '\\' AS plain, '{{trigger.a}}\\' AS templated");
-    expect(row).toEqual({ scs: 'on', plain: '\\', templated: 'A\\' });
     // With the setting off, '\'' would be one literal to the server, and the DELETE that our
     // reading (setting on) sees inside a string would run. With it on, the server reads what we read.
     await run('execute-query', step("SELECT set_config('standard_conforming_strings', 'off', false)"));
     const hidden = "WITH x AS (SELECT '\\'' AS s), gone AS (DELETE FROM canary RETURNING 1) UPDATE people SET a = 'z' WHERE id = 1 -- '";
     expect((await failure('update-rows', step(hidden))).code).toBe('SYNTAX_ERROR');
     expect(await canaries()).toBe(3);
+    await run('execute-query', step("SELECT set_config('standard_conforming_strings', 'off', false)"));
+    const row = await one("SELECT current_setting('standard_conforming_strings') AS scs, '\\' AS plain, '{{trigger.a}}\\' AS templated");
+    expect(row).toEqual({ scs: 'on', plain: '\\', templated: 'A\\' });
   });
 
   test("4. E'…' octal and hex escapes are UTF-8 bytes; a bad \\u escape is refused as PostgreSQL refuses it", async () => {
@@ -136,6 +137,25 @@ describe('the ten defects', () => {
   });
 });
 
+describe('statement kind from the parse tree', () => {
+  test('Update Rows and Delete Rows refuse a second statement before anything runs', async () => {
+    const error = await failure('update-rows', step("UPDATE people SET a = 'x' WHERE id = 1; DELETE FROM canary"));
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.message).toBe('Update Rows runs one UPDATE statement; this text holds 2 statements. Nothing was run.');
+    expect((await failure('delete-rows', step('DELETE FROM people WHERE id = 7; DELETE FROM canary'))).code).toBe('INVALID_INPUT');
+    expect(await canaries()).toBe(3);
+    expect(await person(1)).toEqual({ a: 'a0', b: 'b0' });
+    expect(await person(7)).toEqual({ a: 'a7', b: 'b7' });
+  });
+
+  test('CTEs that only read are fine; a write nested in a CTE is named', async () => {
+    expect(await run('update-rows', step("WITH x AS (SELECT 1 AS id) UPDATE people SET a = 'w' WHERE id IN (SELECT id FROM x)"))).toEqual({ rowCount: 1 });
+    const nested = "WITH x AS (SELECT 1), y AS (INSERT INTO canary VALUES (9) RETURNING id) DELETE FROM people WHERE id IN (SELECT id FROM y)";
+    expect((await failure('delete-rows', step(nested))).message).toBe('Delete Rows only runs DELETE statements; this one also contains an INSERT inside a WITH clause. Nothing was run.');
+    expect(await canaries()).toBe(3);
+  });
+});
+
 describe('typed values', () => {
   test('an int8 parameter against an int4 column still uses its index (EXPLAIN)', async () => {
     const plan = async (query: string) => (await run('query-rows', step(query))).rows.map((row) => String(row['QUERY PLAN'])).join('\n');
@@ -149,5 +169,12 @@ describe('typed values', () => {
   test('strings stay unspecified, so the column decides (text, uuid)', async () => {
     expect(await one("SELECT '{{trigger.s}}' = {{trigger.s}} AS same, {{trigger.bs}} AS bs")).toEqual({ same: true, bs: 'back\\slash' });
     expect(await one("SELECT 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid = {{trigger.uid}} AS eq")).toEqual({ eq: true });
+  });
+
+  test("the docs' example runs as documented", async () => {
+    await db.sql('CREATE TABLE orders (id int4 PRIMARY KEY, customer_id int4, paid boolean, placed_at timestamptz, note text, status text, tags text[], meta jsonb)');
+    await db.sql(`INSERT INTO orders VALUES (1, 42, true, '2026-02-01', '42', 'shipped', '{gift}', '{"vip": true}'), (2, 42, false, '2026-02-01', '42', 'shipped', '{gift}', '{}')`);
+    const rows = (await run('query-rows', { connection: db.config, input: { query: EXAMPLE_QUERY }, context: { trigger: EXAMPLE_TRIGGER } })).rows;
+    expect(rows).toEqual([{ id: 1 }]);
   });
 });

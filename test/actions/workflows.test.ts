@@ -24,12 +24,12 @@ beforeAll(async () => {
     created_at timestamptz NOT NULL DEFAULT now(), synced boolean NOT NULL DEFAULT false)`);
   await db.sql(`CREATE TABLE audit_logs (
     id serial PRIMARY KEY, user_id int, action text NOT NULL, details jsonb, ip_address inet, created_at timestamptz)`);
-});
+}, 60_000);
 
 afterAll(async () => {
   await closeAll();
-  await db.drop();
-});
+  await db?.drop();
+}, 30_000);
 
 test('Daily User Report: counts (bigint as strings) feed the email step through templates', async () => {
   await db.sql(`INSERT INTO users (name, email, status) VALUES

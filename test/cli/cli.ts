@@ -4,8 +4,10 @@
  * ever reached stdout or stderr. (Not a test file: jest only collects *.test.ts.)
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { serverUrl, type TestDatabase } from '../harness/db.js';
+import { expectNoSecretIn, watchSecret } from '../harness/secrets.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const BIN = fileURLToPath(new URL('../../bin/pg-actions.js', import.meta.url));
@@ -18,9 +20,32 @@ export interface CliResult {
 
 const printed: string[] = [];
 
-/** Runs `pg-actions …args`; never rejects: the exit code is part of the result. */
-export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
+/**
+ * The passwords a run is given, so that what it prints can be checked for them: in a URL's
+ * user-info, a keyword/value password=…, a JSON "password", or an @file.json holding one.
+ */
+function watchPasswordsIn(args: readonly string[], env: NodeJS.ProcessEnv = {}): void {
+  watchSecret(env.PGPASSWORD);
+  for (const arg of args) {
+    const text = arg.startsWith('@') ? readIfFile(arg.slice(1)) : arg;
+    for (const match of text.matchAll(/postgres(?:ql)?:\/\/[^:/@\s]*:([^@\s]*)@/gi)) watchSecret(decodeURIComponent(match[1]!));
+    for (const match of text.matchAll(/\bpassword\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S+))/gi)) watchSecret(match[1] ?? match[2]);
+    for (const match of text.matchAll(/"password"\s*:\s*"((?:[^"\\]|\\.)*)"/g)) watchSecret(JSON.parse(`"${match[1]!}"`) as string);
+  }
+}
+
+function readIfFile(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Runs `pg-actions …args`; never rejects: the exit code is part of the result. stdout and stderr are checked for secrets. */
+export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
+  watchPasswordsIn(args, options.env);
+  const result = await new Promise<CliResult>((resolve, reject) => {
     execFile(
       process.execPath,
       [BIN, ...args],
@@ -32,26 +57,32 @@ export function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeo
       },
     );
   });
+  expectNoSecretIn(undefined, result.stdout, result.stderr);
+  return result;
 }
 
 /**
  * Runs `pg-actions …args` with stderr on a pseudo-terminal (util-linux script(1)), as a person at
  * a terminal sees it; stdout goes to a file. Returns what the terminal showed.
  */
-export function runCliOnTerminal(args: string[], stdoutFile: string): Promise<{ code: number; terminal: string }> {
+export async function runCliOnTerminal(args: string[], stdoutFile: string): Promise<{ code: number; terminal: string }> {
+  watchPasswordsIn(args);
   const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
   const command = [process.execPath, BIN, ...args].map(quote).join(' ') + ` > ${quote(stdoutFile)}`;
-  return new Promise((resolve, reject) => {
+  const result = await new Promise<{ code: number; terminal: string }>((resolve, reject) => {
     execFile('script', ['-qec', command, '/dev/null'], { cwd: ROOT, env: cliEnv(), timeout: 30_000 }, (error, terminal) => {
       printed.push(terminal);
       if (error && typeof error.code !== 'number') return reject(error);
       resolve({ code: error ? (error.code as number) : 0, terminal });
     });
   });
+  expectNoSecretIn(undefined, result.terminal, readIfFile(stdoutFile));
+  return result;
 }
 
-/** Starts `pg-actions …args` without waiting for it (for `serve`). */
+/** Starts `pg-actions …args` without waiting for it (for `serve`); expectNoPasswordPrinted checks what it printed. */
 export function startCli(args: string[]): { child: ChildProcess; output: () => { stdout: string; stderr: string } } {
+  watchPasswordsIn(args);
   const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cliEnv() });
   let stdout = '';
   let stderr = '';
@@ -94,12 +125,9 @@ export function jsonError(stderr: string): Record<string, unknown> & { code: str
   return parsed.error;
 }
 
+/** Nothing any run printed (stdout, stderr, terminal) holds a password: the server's, or any a run was given. */
 export function expectNoPasswordPrinted(): void {
-  const password = serverPassword();
   const all = everythingPrinted();
   expect(all.length).toBeGreaterThan(0);
-  if (password) {
-    expect(all).not.toContain(password);
-    expect(all).not.toContain(encodeURIComponent(password));
-  }
+  expectNoSecretIn(undefined, all);
 }

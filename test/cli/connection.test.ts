@@ -11,11 +11,11 @@ let serverVersion: string;
 beforeAll(async () => {
   db = await createTestDatabase('cli_connection');
   serverVersion = (await db.sql<{ v: string }>(`SELECT current_setting('server_version') AS v`))[0]!.v;
-});
+}, 60_000);
 afterAll(async () => {
+  await db?.drop(); // first: the check below may fail
   expectNoPasswordPrinted();
-  await db.drop();
-});
+}, 30_000);
 
 const SELECT_ONE = JSON.stringify({ query: 'SELECT 1 AS one' });
 

@@ -5,11 +5,11 @@ import { databaseUrl, expectNoPasswordPrinted, runCli } from './cli.js';
 let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase('cli_demo');
-});
+}, 60_000);
 afterAll(async () => {
+  await db?.drop(); // first: the check below may fail
   expectNoPasswordPrinted();
-  await db.drop();
-});
+}, 30_000);
 
 interface StepRecord {
   title: string;

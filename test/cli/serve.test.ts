@@ -1,16 +1,17 @@
 /** `pg-actions serve --connection … --port 0`: prints the playground URL, serves it, ends cleanly on SIGTERM. */
 import { once } from 'node:events';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { acceptsConnections } from '../harness/failures.js';
 import { databaseUrl, expectNoPasswordPrinted, startCli } from './cli.js';
 
 let db: TestDatabase;
 beforeAll(async () => {
   db = await createTestDatabase('cli_serve');
-});
+}, 60_000);
 afterAll(async () => {
+  await db?.drop(); // first: the check below may fail
   expectNoPasswordPrinted();
-  await db.drop();
-});
+}, 30_000);
 
 async function waitFor<T>(probe: () => T | undefined, timeoutMs: number): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -18,7 +19,7 @@ async function waitFor<T>(probe: () => T | undefined, timeoutMs: number): Promis
     const value = probe();
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, 50)); // polling interval, not a wait for a condition
   }
 }
 
@@ -29,6 +30,10 @@ test('serve prints a URL whose /api/actions answers, and SIGTERM ends it with ex
     // Both lines, whichever pipe read they arrive in.
     const url = await waitFor(() => (/Database: /.test(output().stdout) ? /playground: (http:\/\/\S+)/.exec(output().stdout)?.[1] : undefined), 15_000);
     expect(output().stdout).toMatch(/Database: postgres:\/\/[^:]+:\*\*\*@/);
+    // Listening on loopback only: 127.0.0.2 (loopback, another address) is refused, as any other interface is.
+    const { port } = new URL(url);
+    expect(await acceptsConnections('127.0.0.1', Number(port))).toBe(true);
+    expect(await acceptsConnections('127.0.0.2', Number(port))).toBe(false);
     const response = await fetch(new URL('api/actions', url));
     expect(response.status).toBe(200);
     expect(JSON.stringify(await response.json())).toContain('query-rows');

@@ -4,24 +4,33 @@
  * error is constructed by hand.
  */
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import {
   closeAll,
   ERROR_CATALOGUE,
   ERROR_CODES,
   execute,
-  testConnection,
   type ConnectionConfig,
   type ErrorCode,
   type PgActionsError,
 } from '../../connection/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
-import { eventually, failure as rejection, refusedPort, sleep, startSilentServer } from '../harness/failures.js';
+import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
+import { describeWithPgBouncer, pgbouncerBinary, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
+import { runningStatement, stoppedRunning } from '../harness/activity.js';
+import { eventually, failure as rejection, refusedPort, startSilentServer, testConnectionChecked } from '../harness/failures.js';
 import { createTestPki } from '../harness/certs.js';
-import { startClientCertServer, startServer, type TestServer } from '../harness/servers.js';
+import { watchSecret } from '../harness/secrets.js';
+import { disposeStartedServers, startClientCertServer, startServer, type TestServer } from '../harness/servers.js';
 
 /** Codes this file produced from real conditions; the last test checks it against ERROR_CODES. */
 const produced = new Set<ErrorCode>();
+
+/** Produced by a real PgBouncer only: without one installed, those tests say loudly that they did not run. */
+const POOLER_CODES: readonly ErrorCode[] = ['POOLER_STARTUP_PARAMETER', 'POOLER_TOO_MANY_CLIENTS', 'POOLER_SERVER_LOGIN_FAILED', 'POOLER_QUERY_WAIT_TIMEOUT', 'POOLER_SHUTTING_DOWN'];
+
 
 /** Produced by the templating layer, not by the connection module. */
 // (trigger codes are produced by real conditions in test/triggers/)
@@ -41,7 +50,7 @@ async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<P
 
 /** For connection failures: testConnection reports the same code, without throwing. */
 async function expectTestConnectionCode(config: unknown, code: ErrorCode): Promise<PgActionsError> {
-  const result = await testConnection(config);
+  const result = await testConnectionChecked(config);
   if (result.ok) throw new Error(`expected testConnection to fail with ${code}`);
   expect(result.error.code).toBe(code);
   expect(result.error.fixes.length).toBeGreaterThan(0);
@@ -56,6 +65,7 @@ let limited: TestServer; // max_connections = 5, nothing reserved
 const suffix = randomBytes(4).toString('hex');
 const limitedRole = `pga_errors_${suffix}`;
 const limitedPassword = `limited-${randomBytes(6).toString('hex')}`;
+watchSecret(limitedPassword);
 
 function serverConfig(server: TestServer, extra: Partial<ConnectionConfig> = {}): ConnectionConfig {
   return { host: server.host, port: server.port, user: server.user, password: server.password, database: 'postgres', ...extra };
@@ -78,14 +88,18 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
+  // Each step runs even when beforeAll failed half-way, so no server folder is left in /tmp.
   await closeAll();
-  await db.drop();
+  await db?.drop();
   const admin = new pg.Client({ connectionString: process.env.PG_TEST_URL });
   await admin.connect();
   await admin.query(`DROP ROLE IF EXISTS ${limitedRole}`);
   await admin.end();
-  await Promise.all([scram.dispose(), stoppable.dispose(), limited.dispose(), certOnly.dispose()]);
-});
+  await disposeStartedServers();
+}, 60_000);
+
+/** db.config under its own application_name, so the step's backend can be found in pg_stat_activity. */
+const tagged = (applicationName: string): ConnectionConfig => ({ ...db.config, applicationName });
 
 describe('TLS (the full matrix of modes is in test/ssl.test.ts)', () => {
   const pki = createTestPki();
@@ -210,12 +224,10 @@ describe('reaching the server', () => {
 describe('losing the connection', () => {
   test('CONNECTION_LOST: the backend is terminated mid-query; the next step works', async () => {
     const marker = `lost-marker-${suffix}`;
-    const pending = execute(db.config, { text: `SELECT pg_sleep(10), '${marker}'` });
-    const seen = await eventually(async () =>
-      (await db.sql(`SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()`, [`%${marker}%`])).length > 0);
-    expect(seen).toBe(true);
-    await db.sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE $1 AND pid <> pg_backend_pid()`, [`%${marker}%`]);
-    const error = await expectCode(pending, 'CONNECTION_LOST');
+    const pending = expectCode(execute(tagged('errors-lost'), { text: `SELECT pg_sleep(10), '${marker}'` }), 'CONNECTION_LOST');
+    const backend = await runningStatement(db.sql, db.name, 'errors-lost', marker);
+    await db.sql('SELECT pg_terminate_backend($1)', [backend.pid]);
+    const error = await pending;
     expect(error.sqlstate).toBe('57P01');
     expect(error.message).toMatch(/terminating connection due to administrator command/i);
     expect((await execute(db.config, { text: 'SELECT 3 AS three' })).rows).toEqual([{ three: 3 }]);
@@ -225,15 +237,16 @@ describe('losing the connection', () => {
     const config = serverConfig(stoppable);
     expect((await execute(config, { text: 'SELECT 1 AS one' })).rows).toEqual([{ one: 1 }]);
     const started = Date.now();
-    const pending = execute(config, { text: `SELECT pg_sleep(10), 'stop-marker'` });
-    const settled = pending.then(
-      () => undefined,
-      () => undefined,
-    );
-    await sleep(300);
+    const failed = expectCode(execute({ ...config, applicationName: 'errors-stop' }, { text: `SELECT pg_sleep(10), 'stop-marker'` }), 'CONNECTION_LOST');
+    const admin = new pg.Client({ connectionString: stoppable.url });
+    await admin.connect();
+    try {
+      await runningStatement(async (text, values) => (await admin.query(text, values)).rows, 'postgres', 'errors-stop', 'stop-marker');
+    } finally {
+      await admin.end();
+    }
     await stoppable.stop();
-    const error = await expectCode(pending, 'CONNECTION_LOST');
-    await settled;
+    const error = await failed;
     expect(Date.now() - started).toBeLessThan(5000);
     expect(error.message).toContain(`127.0.0.1:${stoppable.port}`);
     expect(error.sqlstate).toBe('57P01'); // fast shutdown terminates the backend
@@ -345,11 +358,29 @@ describe('what the server refuses', () => {
 });
 
 describe('limits of a step', () => {
-  test('QUERY_TIMEOUT: pg_sleep past timeoutMs', async () => {
+  test('QUERY_TIMEOUT: pg_sleep past timeoutMs, and the statement is gone from the server', async () => {
     const started = Date.now();
-    const error = await expectCode(execute(db.config, { text: 'SELECT pg_sleep(10)', timeoutMs: 300 }), 'QUERY_TIMEOUT');
+    const failed = expectCode(execute(tagged('errors-timeout'), { text: `SELECT pg_sleep(10), 'timeout-marker'`, timeoutMs: 300 }), 'QUERY_TIMEOUT');
+    const backend = await runningStatement(db.sql, db.name, 'errors-timeout', 'timeout-marker');
+    const error = await failed;
     expect(Date.now() - started).toBeLessThan(3000);
     expect(error.message).toContain('300 ms');
+    expect(await stoppedRunning(db.sql, db.name, backend.pid, 2000)).toEqual({ stopped: true, state: expect.any(String) });
+  });
+
+  test('a cancel from another session (pg_cancel_backend) is not QUERY_TIMEOUT: DATABASE_ERROR with SQLSTATE 57014', async () => {
+    const marker = `foreign-cancel-${suffix}`;
+    const started = Date.now();
+    const failed = expectCode(execute(tagged('errors-foreign-cancel'), { text: `SELECT pg_sleep(30), '${marker}'`, timeoutMs: 20_000 }), 'DATABASE_ERROR');
+    const backend = await runningStatement(db.sql, db.name, 'errors-foreign-cancel', marker);
+    expect(await db.sql('SELECT pg_cancel_backend($1) AS sent', [backend.pid])).toEqual([{ sent: true }]);
+    const error = await failed;
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(error.sqlstate).toBe('57014');
+    expect(error.message).toMatch(/canceling statement due to user request/i);
+    expect(error.message).not.toMatch(/did not finish within/);
+    // An ordinary ERROR on a live session: the same backend serves the next step.
+    expect((await execute(tagged('errors-foreign-cancel'), { text: 'SELECT pg_backend_pid() AS pid' })).rows).toEqual([{ pid: backend.pid }]);
   });
 
   test('RESULT_TOO_LARGE: past maxResultBytes', async () => {
@@ -369,7 +400,7 @@ describe('bad input', () => {
     const error = await expectCode(execute({ host: 'x', port: 'abc' }, { text: 'SELECT 1' }), 'INVALID_INPUT');
     expect(error.problems).toContain('connection.port must be a whole number');
     expect(error.message).toContain('connection.port');
-    const result = await testConnection({ host: 'x', port: 'abc' });
+    const result = await testConnectionChecked({ host: 'x', port: 'abc' });
     expect(result.ok).toBe(false);
     expect(!result.ok && result.error.problems).toContain('connection.port must be a whole number');
   });
@@ -410,11 +441,127 @@ describe('what an error exposes', () => {
   });
 });
 
+/** PgBouncer's own errors, from a real PgBouncer (test/harness/pgbouncer.ts) in front of the suite server. */
+describeWithPgBouncer('PgBouncer errors', () => {
+  let bouncerDb: TestDatabase;
+  const bouncers: PgBouncer[] = [];
+  const start = async (options: Partial<Parameters<typeof startPgBouncer>[0]>) => {
+    const bouncer = await startPgBouncer({ server: serverLogin(), mode: 'transaction', ...options });
+    bouncers.push(bouncer);
+    return bouncer;
+  };
+
+  beforeAll(async () => {
+    bouncerDb = await createTestDatabase('bouncer_errors');
+  });
+
+  afterAll(async () => {
+    await closeAll();
+    await Promise.all(bouncers.map((bouncer) => bouncer.dispose()));
+    await bouncerDb.drop();
+  });
+
+  test('a startup parameter the pooler refuses is POOLER_STARTUP_PARAMETER (pg-actions itself sends none)', async () => {
+    const bouncer = await start({});
+    // What pg-actions sent before: the timeout as a startup parameter (a raw pg client here).
+    const raw = new pg.Client({ host: bouncer.host, port: bouncer.port, user: serverLogin().user, password: serverLogin().password, database: bouncerDb.name, statement_timeout: 1000 });
+    const refused = await raw.connect().then(() => undefined, (error: unknown) => error);
+    await raw.end().catch(() => {});
+    const { toPgActionsError } = await import('../../connection/errors/map.js');
+    const mapped = toPgActionsError(refused, { phase: 'connect', host: bouncer.host, port: bouncer.port, user: 'postgres', database: bouncerDb.name, connectTimeoutMs: 1000, secrets: [] });
+    const error = await expectCode(Promise.reject(mapped), 'POOLER_STARTUP_PARAMETER');
+    expect(error.message).toContain('statement_timeout');
+    // and pg-actions connects through the same pooler
+    expect(await execute(bouncer.config(bouncerDb.name), { text: 'SELECT 1 AS one' })).toMatchObject({ rows: [{ one: 1 }] });
+  });
+
+  test('max_client_conn reached is POOLER_TOO_MANY_CLIENTS', async () => {
+    const bouncer = await start({ settings: { max_client_conn: '2' } });
+    const holders: pg.Client[] = [];
+    try {
+      // Fill it up (PgBouncer counts its own bookkeeping too, so not necessarily 2 clients).
+      for (let i = 0; i < 3; i++) {
+        const holder = new pg.Client(bouncer.config(bouncerDb.name) as pg.ClientConfig);
+        holder.on('error', () => {});
+        if (!(await holder.connect().then(() => true, () => false))) break;
+        holders.push(holder);
+      }
+      expect(holders.length).toBeGreaterThan(0);
+      const error = await expectCode(execute(bouncer.config(bouncerDb.name), { text: 'SELECT 1' }), 'POOLER_TOO_MANY_CLIENTS');
+      expect(error.message).toBe(`The connection pooler at 127.0.0.1:${bouncer.port} said: no more connections allowed (max_client_conn).`);
+    } finally {
+      await Promise.all(holders.map((holder) => holder.end()));
+    }
+  });
+
+  test('the pooler failing to log in to the server is POOLER_SERVER_LOGIN_FAILED', async () => {
+    const bouncer = await start({ serverPassword: 'not-the-server-password' });
+    const error = await expectCode(execute(bouncer.config(bouncerDb.name), { text: 'SELECT 1' }), 'POOLER_SERVER_LOGIN_FAILED');
+    const again = await expectCode(execute(bouncer.config(bouncerDb.name), { text: 'SELECT 1' }), 'POOLER_SERVER_LOGIN_FAILED');
+  });
+
+  test('waiting longer than query_wait_timeout for a server connection is POOLER_QUERY_WAIT_TIMEOUT', async () => {
+    const bouncer = await start({ poolSize: 1, settings: { query_wait_timeout: '1' } });
+    const holder = new pg.Client(bouncer.config(bouncerDb.name) as pg.ClientConfig);
+    await holder.connect();
+    try {
+      await holder.query('BEGIN'); // holds the only server connection
+      const error = await expectCode(execute(bouncer.config(bouncerDb.name, { applicationName: 'waiter' }), { text: 'SELECT 1' }), 'POOLER_QUERY_WAIT_TIMEOUT');
+    } finally {
+      await holder.end();
+    }
+  });
+
+  test('a pool the pooler shuts down (DISABLE + KILL) is POOLER_SHUTTING_DOWN, mid-step and after', async () => {
+    const bouncer = await start({});
+    const connection = bouncer.config(bouncerDb.name);
+    await execute(connection, { text: 'SELECT 1' });
+    const admin = new pg.Client(bouncer.config('pgbouncer') as pg.ClientConfig);
+    await admin.connect();
+    try {
+      const stepping = expectCode(execute(connection, { text: 'SELECT pg_sleep(5)' }), 'POOLER_SHUTTING_DOWN');
+      expect(await eventually(async () => (await bouncerDb.sql(`SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)'`)).length > 0)).toBe(true);
+      await admin.query(`DISABLE ${bouncerDb.name}`);
+      await admin.query(`KILL ${bouncerDb.name}`);
+      const midStep = await stepping;
+      expect(midStep.code).toBe('POOLER_SHUTTING_DOWN');
+      expect(midStep.message).toContain('database removed');
+      const error = await expectCode(execute(connection, { text: 'SELECT 1' }), 'POOLER_SHUTTING_DOWN');
+      expect(error.message).toContain(`database "${bouncerDb.name}" is disabled`);
+      await admin.query(`ENABLE ${bouncerDb.name}`);
+      await admin.query(`RESUME ${bouncerDb.name}`);
+      expect(await execute(connection, { text: 'SELECT 2 AS two' })).toMatchObject({ rows: [{ two: 2 }] });
+    } finally {
+      await admin.end();
+    }
+  });
+});
+
 // Runs last (jest keeps declaration order): `produced` is filled by every test above.
-test('every error code is produced by a real condition somewhere in the suite', () => {
-  const covered = new Set<ErrorCode>([...produced, ...NOT_A_CONNECTION_CODE]);
+test('every connection error code is produced by a real condition in this file', () => {
+  const covered = new Set<ErrorCode>([...produced, ...NOT_A_CONNECTION_CODE, ...(pgbouncerBinary() ? [] : POOLER_CODES)]);
   const missing = ERROR_CODES.filter((code) => !covered.has(code));
   expect(missing).toEqual([]);
   // and nothing here produced a code the catalogue does not know
   expect([...produced].filter((code) => !ERROR_CODES.includes(code))).toEqual([]);
+});
+
+/** Every *.test.ts under test/, as [path relative to test/, source]. */
+function testFiles(): [string, string][] {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const walk = (dir: string): string[] =>
+    readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+      entry.isDirectory() ? walk(join(dir, entry.name)) : entry.name.endsWith('.test.ts') ? [join(dir, entry.name)] : []);
+  return walk(root).map((path) => [relative(root, path), readFileSync(path, 'utf8')]);
+}
+
+test('every error code is asserted somewhere in the suite (every test file scanned)', () => {
+  const files = testFiles();
+  expect(files.length).toBeGreaterThan(20);
+  // An assertion on the code: expect(…code).toBe('X'), expectCode(…, 'X'), { code: 'X' }, toHaveProperty('code', 'X').
+  const asserted = (code: string) => new RegExp(`(?:toBe|toEqual|expectCode\\([^;]*,|code: |'code', )\\s*\\(?\\s*'${code}'`);
+  const where = Object.fromEntries(ERROR_CODES.map((code) => [code, files.filter(([, source]) => asserted(code).test(source)).map(([path]) => path)]));
+  expect(ERROR_CODES.filter((code) => where[code]!.length === 0)).toEqual([]);
+  // The template errors are asserted outside this file: the scan really reads the others.
+  expect(where.TEMPLATE_ERROR!.filter((path) => path !== 'connection/errors.test.ts').length).toBeGreaterThan(0);
 });

@@ -1,17 +1,32 @@
-import { closeAll, execute } from '../../connection/index.js';
+import { closeAll, execute, type ConnectionConfig } from '../../connection/index.js';
+import { runningStatement, stoppedRunning, terminateBackendsOf } from '../harness/activity.js';
 import { eventually, failure } from '../harness/failures.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { startWireProxy, type WireProxy } from '../harness/proxy.js';
 
 let db: TestDatabase;
+/** The same database through a proxy that counts the bytes the server sends. */
+let proxy: WireProxy;
+/** The same database through a proxy that switches the server's statement_timeout off. */
+let noServerTimeout: WireProxy;
 beforeAll(async () => {
   db = await createTestDatabase('execute');
   await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE, status text DEFAULT 'active')`);
   await db.sql(`INSERT INTO users (name, email) VALUES ('Ada', 'ada@example.com'), ('Grace', 'grace@example.com')`);
-});
+  proxy = await startWireProxy(db.config as { host: string; port: number });
+  noServerTimeout = await startWireProxy(db.config as { host: string; port: number }, { stripStatementTimeout: true });
+}, 60_000);
 afterAll(async () => {
   await closeAll();
-  await db.drop();
-});
+  await proxy?.close();
+  await noServerTimeout?.close();
+  await db?.drop();
+}, 30_000);
+
+/** db.config under its own application_name (its own pool), so the step's backends can be found. */
+function tagged(applicationName: string, extra: Partial<ConnectionConfig> = {}): ConnectionConfig {
+  return { ...db.config, applicationName, ...extra };
+}
 
 test('binds values server-side and returns rows, command and count', async () => {
   const result = await execute(db.config, { text: 'SELECT id, name FROM users WHERE email = $1', values: ['grace@example.com'] });
@@ -128,26 +143,79 @@ test('expectCommands rolls back a statement of another kind', async () => {
 });
 
 test('the timeout cancels the statement on the server', async () => {
+  const config = tagged('execute-timeout');
   const marker = `timeout-${Date.now()}`;
   const started = Date.now();
-  const error = await failure(execute(db.config, { text: `SELECT pg_sleep(30), $1::text`, values: [marker], timeoutMs: 300 }));
-  const elapsed = Date.now() - started;
+  const pending = failure(execute(config, { text: `SELECT pg_sleep(30), $1::text`, values: [marker], timeoutMs: 300 }));
+  const backend = await runningStatement(db.sql, db.name, 'execute-timeout', 'pg_sleep(30)');
+  const error = await pending;
   expect(error.code).toBe('QUERY_TIMEOUT');
-  expect(elapsed).toBeLessThan(5000);
-  await new Promise((resolve) => setTimeout(resolve, 250));
-  const running = await db.sql(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid()`);
-  expect(running).toEqual([{ n: 0 }]);
+  expect(Date.now() - started).toBeLessThan(5000);
+  // The statement is gone from the server: its backend is idle (kept in the pool) or closed.
+  expect(await stoppedRunning(db.sql, db.name, backend.pid, 2000)).toEqual({ stopped: true, state: expect.any(String) });
   // the pool still works afterwards, with the default timeout restored
-  const after = await execute(db.config, { text: `SELECT current_setting('statement_timeout') AS t` });
+  const after = await execute(config, { text: `SELECT current_setting('statement_timeout') AS t` });
   expect(after.rows[0]!.t).toBe('1min');
 });
 
-test('the result cap stops reading as soon as it is passed', async () => {
-  const error = await failure(
-    execute(db.config, { text: `SELECT repeat('x', 1000) AS filler FROM generate_series(1, 100000)`, maxResultBytes: 64 * 1024 }),
-  );
+describe('with the server\'s statement_timeout switched off (a proxy rewrites it to 0)', () => {
+  afterEach(async () => {
+    await closeAll();
+    await terminateBackendsOf(db.sql, db.name, 'execute-no-server-timeout');
+  });
+  const config = () => ({ ...tagged('execute-no-server-timeout'), host: '127.0.0.1', port: noServerTimeout.port, sslMode: 'disable' as const });
+
+  test('the proxy really switches it off', async () => {
+    const { rows } = await execute(config(), { text: `SELECT current_setting('statement_timeout') AS t`, timeoutMs: 5000 });
+    expect(rows).toEqual([{ t: '0' }]);
+    expect(noServerTimeout.timeoutsStripped).toBeGreaterThan(0);
+  });
+
+  test.each([
+    ['a plain statement', false],
+    ['a read-only statement (SET LOCAL in its transaction)', true],
+  ])('%s: the client deadline\'s CancelRequest alone ends it on the server', async (_label, readOnly) => {
+    const cancelsBefore = noServerTimeout.cancelRequests;
+    const pending = failure(execute(config(), { text: `SELECT pg_sleep(30), 'no-server-timeout'`, timeoutMs: 300, readOnly }));
+    const backend = await runningStatement(db.sql, db.name, 'execute-no-server-timeout', 'no-server-timeout');
+    const error = await pending;
+    expect(error.code).toBe('QUERY_TIMEOUT');
+    expect(noServerTimeout.cancelRequests).toBe(cancelsBefore + 1);
+    // Nothing else could have stopped pg_sleep(30): the CancelRequest reached the right backend with the right key.
+    expect(await stoppedRunning(db.sql, db.name, backend.pid, 1500)).toEqual({ stopped: true, state: expect.any(String) });
+    expect((await execute(config(), { text: 'SELECT 1 AS one', timeoutMs: 300, readOnly })).rows).toEqual([{ one: 1 }]);
+  });
+});
+
+/**
+ * Through the counting proxy: the bytes the server sent, and its backend, show that reading
+ * stopped at the cap: the connection was closed, so the server stopped producing rows.
+ */
+async function expectCapStopsTheServer(query: string, maxResultBytes: number | undefined, capLabel: RegExp): Promise<void> {
+  const applicationName = `execute-cap-${maxResultBytes ?? 'default'}`;
+  const config = { ...tagged(applicationName), host: '127.0.0.1', port: proxy.port, sslMode: 'disable' as const };
+  const before = proxy.bytesFromServer;
+  const started = Date.now();
+  const pending = failure(execute(config, { text: query, ...(maxResultBytes ? { maxResultBytes } : {}) }));
+  const error = await pending;
+  const elapsed = Date.now() - started;
   expect(error.code).toBe('RESULT_TOO_LARGE');
-  expect(error.message).toMatch(/64 KB/);
+  expect(error.message).toMatch(capLabel);
+  const cap = maxResultBytes ?? 10 * 1048576;
+  // What the server sent: the cap, plus what loopback socket buffers hold (a few MB), never the whole result.
+  const sentMb = (proxy.bytesFromServer - before) / 1048576;
+  expect(sentMb).toBeLessThan(cap / 1048576 + 16);
+  expect(elapsed).toBeLessThan(4000);
+  const stopped = await eventually(async () => {
+    const rows = await db.sql('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = $2 AND state = $3', [db.name, applicationName, 'active']);
+    return rows[0]!.n === 0;
+  }, 1000);
+  expect(stopped).toBe(true);
+}
+
+test('the result cap stops reading as soon as it is passed, and the server stops sending', async () => {
+  // 100 MB of rows against a 64 KB cap
+  await expectCapStopsTheServer(`SELECT repeat('x', 1000) AS filler FROM generate_series(1, 100000)`, 64 * 1024, /64 KB/);
   const after = await execute(db.config, { text: 'SELECT 1 AS one' });
   expect(after.rows).toEqual([{ one: 1 }]);
 });
@@ -156,37 +224,51 @@ test('a query that would return 1 GB fails with RESULT_TOO_LARGE at the default 
   const before = process.memoryUsage().rss;
   let peak = before;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 2);
-  const started = Date.now();
-  const error = await failure(execute(db.config, { text: `SELECT repeat('x', 1000) AS filler, g FROM generate_series(1, 1048576) g` }));
-  const elapsed = Date.now() - started;
-  clearInterval(sampler);
+  try {
+    await expectCapStopsTheServer(`SELECT repeat('x', 1000) AS filler, g FROM generate_series(1, 1048576) g`, undefined, /10 MB/);
+  } finally {
+    clearInterval(sampler);
+  }
   peak = Math.max(peak, process.memoryUsage().rss);
-  expect(error.code).toBe('RESULT_TOO_LARGE');
-  expect(error.message).toMatch(/10 MB/);
-  // 1 GB was never read: memory grew by about the cap, and it stopped long before 1 GB could stream.
+  // 1 GB was never read: memory grew by about the cap.
   expect((peak - before) / 1048576).toBeLessThan(40);
-  expect(elapsed).toBeLessThan(5000);
-  // The connection was closed, so the server stops producing rows too.
-  const stopped = await eventually(async () => {
-    const running = await db.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE '%generate_series(1, 1048576)%' AND state = 'active' AND pid <> pg_backend_pid()`);
-    return running[0]!.n === 0;
-  }, 2000);
-  expect(stopped).toBe(true);
 });
 
 test('a terminated backend is replaced on the next step', async () => {
-  const { rows } = await execute(db.config, { text: 'SELECT pg_backend_pid() AS pid' });
-  await db.sql('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  const next = await execute(db.config, { text: 'SELECT 2 AS two' });
-  expect(next.rows).toEqual([{ two: 2 }]);
+  const own = await startWireProxy(db.config as { host: string; port: number });
+  try {
+    const config = { ...tagged('execute-replaced'), host: '127.0.0.1', port: own.port, sslMode: 'disable' as const };
+    const { rows } = await execute(config, { text: 'SELECT pg_backend_pid() AS pid' });
+    const old = rows[0]!.pid as number;
+    expect(own.openConnections).toBe(1);
+    await db.sql('SELECT pg_terminate_backend($1)', [old]);
+    // The server closed that connection (the proxy saw it go), so the pool has heard of it.
+    expect(await eventually(async () => own.openConnections === 0, 5000)).toBe(true);
+    const next = await execute(config, { text: 'SELECT pg_backend_pid() AS pid' });
+    expect(next.rows[0]!.pid).toEqual(expect.any(Number));
+    expect(next.rows[0]!.pid).not.toBe(old);
+  } finally {
+    await closeAll();
+    await own.close();
+  }
 });
 
-test('a backend terminated mid-statement is CONNECTION_LOST, and the next step works', async () => {
-  const pending = execute(db.config, { text: `SELECT pg_sleep(10), 'mid-query-marker'` });
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  await db.sql(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%mid-query-marker%' AND pid <> pg_backend_pid()`);
-  const error = await failure(pending);
+test('a backend terminated mid-statement is CONNECTION_LOST, and the next step works on another backend', async () => {
+  const config = tagged('execute-mid-statement');
+  const pending = failure(execute(config, { text: `SELECT pg_sleep(10), 'mid-query-marker'` }));
+  const backend = await runningStatement(db.sql, db.name, 'execute-mid-statement', 'mid-query-marker');
+  await db.sql('SELECT pg_terminate_backend($1)', [backend.pid]);
+  const error = await pending;
   expect(error.code).toBe('CONNECTION_LOST');
-  expect((await execute(db.config, { text: 'SELECT 3 AS three' })).rows).toEqual([{ three: 3 }]);
+  const next = await execute(config, { text: 'SELECT pg_backend_pid() AS pid' });
+  expect(next.rows[0]!.pid).not.toBe(backend.pid);
+});
+
+test('a step leaves Error.stackTraceLimit as it found it: errors the host throws afterwards keep their stacks', async () => {
+  const limit = Error.stackTraceLimit;
+  expect(limit).toBeGreaterThan(0);
+  await execute(db.config, { text: 'SELECT 1 AS one' });
+  await failure(execute(db.config, { text: 'SELECT pg_sleep(5)', timeoutMs: 100 }));
+  expect(Error.stackTraceLimit).toBe(limit);
+  expect(new Error('after a step').stack!.split('\n').length).toBeGreaterThan(1);
 });

@@ -3,7 +3,7 @@ import { closeAll, execute, type ConnectionConfig } from '../../connection/index
 import { openPoolCount } from '../../connection/pools.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { eventually } from '../harness/failures.js';
-import { startServer, type TestServer } from '../harness/servers.js';
+import { disposeStartedServers, startServer, type TestServer } from '../harness/servers.js';
 
 let db: TestDatabase;
 let server: TestServer;
@@ -11,12 +11,12 @@ let server: TestServer;
 beforeAll(async () => {
   await closeAll();
   [db, server] = await Promise.all([createTestDatabase('pools'), startServer()]);
-}, 30_000);
+}, 60_000);
 
 afterAll(async () => {
   await closeAll();
-  await Promise.all([db.drop(), server.dispose()]);
-});
+  await Promise.all([db?.drop(), disposeStartedServers()]);
+}, 30_000);
 
 async function backendPid(config: unknown): Promise<number> {
   const { rows } = await execute(config, { text: 'SELECT pg_backend_pid() AS pid' });

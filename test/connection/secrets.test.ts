@@ -6,8 +6,9 @@
 import { inspect } from 'node:util';
 import pg from 'pg';
 import { closeAll, execute, testConnection, type ConnectionConfig, type ErrorCode, type PgActionsError } from '../../connection/index.js';
+import { runningStatement } from '../harness/activity.js';
 import { failure, refusedPort, startSilentServer, type SilentServer } from '../harness/failures.js';
-import { startServer, type TestServer } from '../harness/servers.js';
+import { disposeStartedServers, startServer, type TestServer } from '../harness/servers.js';
 
 const RIGHT_PASSWORD = 'C0rrect-Horse-Batt3ry-Staple!';
 const WRONG_PASSWORD = 'Sup3r-Secret-Passw0rd!';
@@ -90,9 +91,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await closeAll();
-  await silent.close();
-  await server.dispose();
-});
+  await silent?.close();
+  await disposeStartedServers();
+}, 30_000);
 
 test('the right password connects (so the failures below are about what they say)', async () => {
   expect((await execute(right, { text: 'SELECT current_user AS me' })).rows).toEqual([{ me: ROLE }]);
@@ -136,8 +137,14 @@ describe('with the right password', () => {
 
   test('the superuser password on a server stopped mid-query', async () => {
     const admin = { host: server.host, port: server.port, user: server.user, password: server.password, database: 'appdb' };
-    const pending = failure(execute(admin, { text: 'SELECT pg_sleep(10)' }));
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    const pending = failure(execute({ ...admin, applicationName: 'secrets-stop' }, { text: `SELECT pg_sleep(10), 'secrets-stop'` }));
+    const watcher = new pg.Client({ ...admin, ssl: false });
+    await watcher.connect();
+    try {
+      await runningStatement(async (text, values) => (await watcher.query(text, values)).rows, 'appdb', 'secrets-stop', `'secrets-stop'`);
+    } finally {
+      await watcher.end();
+    }
     await server.stop();
     try {
       const error = await pending;

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { closeAll, testConnection, type ConnectionDiagnosis, type ConnectionTestResult } from '../../connection/index.js';
+import { closeAll, type ConnectionDiagnosis, type ConnectionTestResult } from '../../connection/index.js';
 import { createTestDatabase, serverUrl, type TestDatabase } from '../harness/db.js';
-import { refusedPort } from '../harness/failures.js';
+import { watchSecret } from '../harness/secrets.js';
+import { refusedPort, testConnectionChecked as testConnection } from '../harness/failures.js';
 
 let db: TestDatabase;
 const role = `pga_tc_${randomBytes(4).toString('hex')}`;
@@ -11,16 +12,17 @@ const rolePassword = `tc-${randomBytes(8).toString('hex')}`;
 beforeAll(async () => {
   db = await createTestDatabase('testconn');
   await db.sql(`CREATE ROLE ${role} LOGIN PASSWORD '${rolePassword}'`);
-});
+  watchSecret(rolePassword);
+}, 30_000);
 
 afterAll(async () => {
   await closeAll();
-  await db.drop();
+  await db?.drop();
   const admin = new pg.Client({ connectionString: serverUrl() });
   await admin.connect();
   await admin.query(`DROP ROLE IF EXISTS ${role}`);
   await admin.end();
-});
+}, 30_000);
 
 function diagnosis(result: ConnectionTestResult): ConnectionDiagnosis {
   if (!result.ok) throw new Error(`expected ok, got ${result.error.code}: ${result.error.message}`);

@@ -1,10 +1,10 @@
 /**
  * Small helpers for tests that provoke real failures: awaiting a rejection as a PgActionsError,
- * a loopback port nobody listens on, a loopback TCP server that accepts and never answers, and
- * a proxy whose open connections can go silent mid-session.
+ * a loopback port nobody listens on, and a loopback TCP server that accepts and never answers
+ * (a proxy whose connections can go silent is in proxy.ts).
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { PgActionsError } from '../../connection/index.js';
+import { PgActionsError, testConnection, type ConnectionTestResult } from '../../connection/index.js';
 import { expectNoSecretIn } from './secrets.js';
 import { freePort } from './servers.js';
 
@@ -21,6 +21,13 @@ export async function failure(promise: Promise<unknown>): Promise<PgActionsError
     return error;
   }
   throw new Error(`expected the call to fail, but it resolved with ${JSON.stringify(outcome)?.slice(0, 200)}`);
+}
+
+/** testConnection, with its whole result (an error, its cause, or a diagnosis) checked for secrets. */
+export async function testConnectionChecked(config: unknown): Promise<ConnectionTestResult> {
+  const result = await testConnection(config);
+  expectNoSecretIn(result.ok ? undefined : result.error, result);
+  return result;
 }
 
 /** A 127.0.0.1 port that was free a moment ago (bound to port 0, then closed): connecting is refused. */
@@ -59,63 +66,6 @@ export async function startSilentServer(): Promise<SilentServer> {
   };
 }
 
-export interface FreezableProxy {
-  readonly port: number;
-  /** CancelRequest packets (protocol code 80877102) that came through. */
-  readonly cancelRequests: number;
-  /** From now on, connections open at this moment pass nothing, either way; sockets stay open. New connections still pass. */
-  freeze(): void;
-  close(): Promise<void>;
-}
-
-const CANCEL_REQUEST_CODE = 80877102;
-
-/** A TCP proxy on 127.0.0.1 in front of a real server, whose open connections can go silent: a network that stops answering. */
-export async function startFreezableProxy(target: { host: string; port: number }): Promise<FreezableProxy> {
-  const pairs = new Set<{ client: Socket; upstream: Socket; frozen: boolean }>();
-  let cancelRequests = 0;
-  const server: Server = createServer((client) => {
-    const pair = { client, upstream: connect(target.port, target.host), frozen: false };
-    pairs.add(pair);
-    let first = true;
-    client.on('data', (chunk) => {
-      if (first && chunk.length >= 8 && chunk.readInt32BE(4) === CANCEL_REQUEST_CODE) cancelRequests++;
-      first = false;
-      if (!pair.frozen) pair.upstream.write(chunk);
-    });
-    pair.upstream.on('data', (chunk) => {
-      if (!pair.frozen) client.write(chunk);
-    });
-    const end = () => {
-      pairs.delete(pair);
-      client.destroy();
-      pair.upstream.destroy();
-    };
-    for (const socket of [client, pair.upstream]) {
-      socket.on('error', () => {});
-      socket.on('close', end);
-    }
-  });
-  const port = await listenOnLoopback(server);
-  return {
-    port,
-    get cancelRequests() {
-      return cancelRequests;
-    },
-    freeze() {
-      for (const pair of pairs) pair.frozen = true;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const pair of pairs) {
-          pair.client.destroy();
-          pair.upstream.destroy();
-        }
-        server.close(() => resolve());
-      }),
-  };
-}
-
 /** Listens on a free 127.0.0.1 port and returns it. */
 async function listenOnLoopback(server: Server): Promise<number> {
   await new Promise<void>((resolve, reject) => {
@@ -138,3 +88,21 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 3000
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Whether something accepts TCP connections on host:port. With 127.0.0.2 (loopback, but not the
+ * address a 127.0.0.1-only server binds) this tells a loopback-only listener from one on 0.0.0.0.
+ */
+export function acceptsConnections(host: string, port: number, timeoutMs = 2000): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    const done = (accepted: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(accepted);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}

@@ -18,9 +18,17 @@ function suitePassword(): string | undefined {
   return url ? decodeURIComponent(new URL(url).password) || undefined : undefined;
 }
 
-export function expectNoSecretIn(error: PgActionsError): void {
+/**
+ * Fails when a known secret appears in the error (message, fixes, JSON, stack, inspect) or in
+ * anything else printed beside it (a testConnection result, a CLI's stdout and stderr).
+ */
+export function expectNoSecretIn(error: PgActionsError | undefined, ...alsoPrinted: unknown[]): void {
   watchSecret(suitePassword());
-  const printed = [error.message, ...error.fixes, JSON.stringify(error), String(error.stack), inspect(error, { depth: 6 })].join('\n');
+  const rendered = (value: unknown) => (typeof value === 'string' ? value : `${JSON.stringify(value)}\n${inspect(value, { depth: 8 })}`);
+  const printed = [
+    ...(error ? [error.message, ...error.fixes, JSON.stringify(error), String(error.stack), inspect(error, { depth: 6 })] : []),
+    ...alsoPrinted.map(rendered),
+  ].join('\n');
   const leaked = [...known].filter((secret) => printed.includes(secret) || printed.includes(encodeURIComponent(secret)));
-  expect({ code: error.code, leakedSecrets: leaked.length }).toEqual({ code: error.code, leakedSecrets: 0 });
+  expect({ code: error?.code, leakedSecrets: leaked.length }).toEqual({ code: error?.code, leakedSecrets: 0 });
 }

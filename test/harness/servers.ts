@@ -16,11 +16,38 @@ export interface ServerOptions extends Omit<EmbeddedOptions, 'dataDir' | 'onProg
   tls?: { certPem: string; keyPem: string };
 }
 
+/** Servers this test file started and has not disposed yet (jest gives each file its own modules). */
+const running = new Set<TestServer>();
+const starting = new Set<Promise<unknown>>();
+
 /** A real server on a free port with a temporary data directory (removed by dispose()). */
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
-  const server = await startConfigured(options);
-  watchSecret(server.password); // every failure the helpers catch is checked for it
+  const start = startConfigured(options);
+  starting.add(start);
+  const started = await start.finally(() => starting.delete(start));
+  watchSecret(started.password); // every failure the helpers catch is checked for it
+  const server: TestServer = {
+    ...started,
+    start: () => started.start(),
+    stop: () => started.stop(),
+    restart: () => started.restart(),
+    dispose: async () => {
+      running.delete(server);
+      await started.dispose();
+    },
+  };
+  running.add(server);
   return server;
+}
+
+/**
+ * Disposes every server this file started, including those a failed beforeAll never got to
+ * assign (Promise.all rejects on the first failure while the others are still starting), so
+ * no server keeps running and no data folder is left in /tmp.
+ */
+export async function disposeStartedServers(): Promise<void> {
+  await Promise.allSettled([...starting]);
+  await Promise.all([...running].map((server) => server.dispose().catch(() => {})));
 }
 
 function startConfigured(options: ServerOptions): Promise<TestServer> {

@@ -7,6 +7,7 @@ import { request as httpRequest } from 'node:http';
 import { closeAll } from '../../index.js';
 import { startPlayground, type Playground } from '../../playground/server.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { acceptsConnections } from '../harness/failures.js';
 
 let db: TestDatabase;
 let playground: Playground;
@@ -56,13 +57,13 @@ beforeAll(async () => {
   expect(password.length).toBeGreaterThan(4);
   await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL, status text NOT NULL DEFAULT 'active')`);
   playground = await startPlayground({ connection: db.config });
-});
+}, 60_000);
 
 afterAll(async () => {
-  await playground.close();
+  await playground?.close();
   await closeAll();
-  await db.drop();
-});
+  await db?.drop();
+}, 30_000);
 
 describe('the page', () => {
   test('is served with a strict Content-Security-Policy and no-sniff', async () => {
@@ -77,8 +78,12 @@ describe('the page', () => {
     expect((await call('GET', '/style.css')).headers.get('content-type')).toBe('text/css; charset=utf-8');
   });
 
-  test('binds 127.0.0.1 by default', () => {
-    expect(new URL(playground.url).hostname).toBe('127.0.0.1');
+  test('binds 127.0.0.1 by default: reachable there, and not on any other address', async () => {
+    const { hostname, port } = new URL(playground.url);
+    expect(hostname).toBe('127.0.0.1');
+    expect(await acceptsConnections('127.0.0.1', Number(port))).toBe(true);
+    // 127.0.0.2 is loopback too, but only a listener on 0.0.0.0 (every interface) answers there.
+    expect(await acceptsConnections('127.0.0.2', Number(port))).toBe(false);
   });
 });
 

@@ -54,7 +54,7 @@ beforeAll(async () => {
   page.on('console', (message) => {
     if (message.type() === 'error' && !/status of 4\d\d/.test(message.text())) pageProblems.push(`console: ${message.text()}`);
   });
-});
+}, 60_000);
 
 afterAll(async () => {
   await context?.close();
@@ -62,7 +62,7 @@ afterAll(async () => {
   await playground?.close();
   await closeAll();
   await db?.drop();
-});
+}, 30_000);
 
 const shot = (name: string, fullPage = false) => page.screenshot({ path: join(SCREENSHOTS, name), fullPage });
 

@@ -23,10 +23,10 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await playground.close();
+  await playground?.close();
   await closeAll();
-  await server.dispose();
-});
+  await server?.dispose();
+}, 30_000);
 
 const keyBody = pki.clientKeyPem.split('\n').slice(1, -2).join('\n');
 
@@ -50,15 +50,16 @@ test('the saved connection logs in with its client certificate', async () => {
   expect(reply.json).toEqual(expect.objectContaining({ ok: true, user: server.user, ssl: expect.objectContaining({ enabled: true }) }));
 });
 
-test('a typed copy without the key reuses the saved key (same server, user and certificate)', async () => {
+test('a typed copy without the key reuses the saved key (same server, user, database and certificate)', async () => {
   const { sslKey: _key, ...typed } = saved;
-  const reply = await post('/api/test-connection', { connection: { ...typed, database: 'template1' } });
-  expect(reply.json).toEqual(expect.objectContaining({ ok: true, database: 'template1' }));
+  const reply = await post('/api/test-connection', { connection: typed });
+  expect(reply.json).toEqual(expect.objectContaining({ ok: true, database: saved.database }));
 });
 
-test('the saved key never goes to another host name, nor with another certificate', async () => {
+test('the saved key never goes to another host name or database, nor with another certificate', async () => {
   const { sslKey: _key, ...typed } = saved;
-  for (const connection of [{ ...typed, host: 'localhost' }, { ...typed, sslCert: pki.untrustedClientCertPem }]) {
+  const elsewhere = [{ ...typed, host: 'localhost' }, { ...typed, database: 'template1' }, { ...typed, sslCert: pki.untrustedClientCertPem }];
+  for (const connection of elsewhere) {
     const reply = await post('/api/test-connection', { connection });
     expect(reply.status).toBe(400);
     expect(reply.json.error.code).toBe('INVALID_INPUT');
