@@ -41,7 +41,7 @@ async function pollAndSubscribeWork(): Promise<void> {
   const seen: unknown[] = [];
   const errors: unknown[] = [];
   const subscription = await subscribeTrigger('row-changes', { ...request(), onError: (e) => errors.push(e) }, (events: TriggerEvent[]) => {
-    seen.push(...events.map((e) => (e as { key: unknown }).key));
+    seen.push(...events.map((e) => (e as unknown as { key: unknown }).key));
   });
   try {
     await db.sql("INSERT INTO orders (customer) VALUES ('Bob')");
