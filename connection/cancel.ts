@@ -38,9 +38,9 @@ export function sendCancel(target: CancelTarget, timeoutMs = 2000): Promise<bool
       packet.writeInt32BE(CANCEL_REQUEST_CODE, 4);
       packet.writeInt32BE(target.processID, 8);
       packet.writeInt32BE(target.secretKey, 12);
-      // The server closes the connection after reading it; wait for that so it was delivered.
+      // The server closes the connection once it has acted on it; wait for that, as libpq does. No
+      // half-close first: PgBouncer drops a cancel whose sender hung up before it was forwarded.
       stream.write(packet, () => stream.once('close', () => finish(true, stream)));
-      stream.end();
     };
     socket.once('connect', () => {
       if (!target.ssl) return sendOn(socket);

@@ -27,6 +27,7 @@ export interface ResolvedConfig {
   connectTimeoutMs: number;
   statementTimeoutMs: number;
   maxResultBytes: number;
+  pooler: NonNullable<ConnectionConfig['pooler']>;
 }
 
 /** The schema's ceiling for maxResultBytes; also what any response may hold at most (see result-gate.ts). */
@@ -35,7 +36,7 @@ export const MAX_RESULT_BYTES: number = connectionSchema.properties.maxResultByt
 const checkConfig = validatorFor(connectionSchema);
 const defaults = Object.fromEntries(
   Object.entries(connectionSchema.properties).flatMap(([key, property]) => ('default' in property ? [[key, property.default]] : [])),
-) as Pick<ResolvedConfig, 'port' | 'sslMode' | 'applicationName' | 'connectTimeoutMs' | 'statementTimeoutMs' | 'maxResultBytes'>;
+) as Pick<ResolvedConfig, 'port' | 'sslMode' | 'applicationName' | 'connectTimeoutMs' | 'statementTimeoutMs' | 'maxResultBytes' | 'pooler'>;
 
 /** Validates and completes a configuration; throws INVALID_INPUT naming every bad field. */
 export function resolveConfig(config: unknown, root = 'connection'): ResolvedConfig {

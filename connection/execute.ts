@@ -46,9 +46,11 @@ const CLIENT_GRACE_MS = 100;
 const CANCEL_SETTLE_MS = 1000;
 
 /** Command tags after which the session is not the one the pool handed out: it is closed, not reused. */
+/** SQLSTATE 25001: VACUUM, CREATE DATABASE… "cannot run inside a transaction block" (or a pipeline). */
+const CANNOT_RUN_IN_TRANSACTION = '25001';
+
 const SESSION_CHANGING = new Set(['SET', 'RESET', 'DISCARD', 'LOAD', 'PREPARE', 'DEALLOCATE', 'DEALLOCATE ALL', 'LISTEN', 'DECLARE CURSOR']);
 
-const sessionTimeouts = new WeakMap<pg.PoolClient, number>();
 const resolved = new WeakMap<object, ResolvedConfig>();
 
 /** Validates and completes a connection configuration, once per configuration object (treat it as immutable). */
@@ -105,40 +107,46 @@ export async function execute(connection: unknown, statement: Statement): Promis
     if (transactional) before.push(statement.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
     // Session-level SETs in the same round trip: kept when the step commits, undone (and sent again next time) when not.
     before.push(...outputFormatFixes(client));
-    if (timeoutMs !== (sessionTimeouts.get(client) ?? config.statementTimeoutMs)) {
-      // A literal we format ourselves from a validated integer: safe to write into SQL.
-      if (transactional) before.push(`SET LOCAL statement_timeout = ${Math.trunc(timeoutMs)}`);
-      else {
-        await send(`SET statement_timeout = ${Math.trunc(timeoutMs)}`);
-        sessionTimeouts.set(client, timeoutMs);
-      }
-    }
+    // The step's timeout, local to its own transaction (the implicit one up to Sync when there is no
+    // BEGIN): a pooler such as PgBouncer refuses it as a startup parameter and would hand a session
+    // SET to other clients. A literal formatted from a validated integer: safe to write into SQL.
+    before.push(`SELECT pg_catalog.set_config('statement_timeout', '${Math.trunc(timeoutMs)}', true)`);
     const commitNow = transactional && !statement.expectCommands;
-    run = new StatementRun(
-      {
-        text: statement.text,
-        values: statement.values ?? [],
-        before,
-        after: commitNow ? ['COMMIT'] : [],
-        maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
-        discardRows: statement.discardRows ?? false,
-        typeParser: (oid) => jsonSafeTypes.getTypeParser(oid),
-        onProgress: statement.onProgress,
-      },
-      () => {
-        // Past the cap: stop the statement on the server (it may hold locks or keep computing), then drop the session.
-        discard = true;
-        stopping = cancel(managed, client).finally(() => destroy(client));
-      },
-    );
-    client.query(run);
+    const runWith = async (before: readonly string[]): Promise<StatementOutcome> => {
+      const current = (run = new StatementRun(
+        {
+          text: statement.text,
+          values: statement.values ?? [],
+          before,
+          after: commitNow ? ['COMMIT'] : [],
+          maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
+          discardRows: statement.discardRows ?? false,
+          typeParser: (oid) => jsonSafeTypes.getTypeParser(oid),
+          onProgress: statement.onProgress,
+        },
+        () => {
+          // Past the cap: stop the statement on the server (it may hold locks or keep computing), then drop the session.
+          discard = true;
+          stopping = cancel(managed, client).finally(() => destroy(client));
+        },
+      ));
+      client.query(current);
+      try {
+        return await withDeadline(current.done, timeoutMs + CLIENT_GRACE_MS);
+      } catch (error) {
+        if (!(error instanceof TimeoutError)) throw error;
+        discard = !(await cancelAndSettle(managed, client, current.done));
+        throw error;
+      }
+    };
     let outcome: StatementOutcome;
     try {
-      outcome = await withDeadline(run.done, timeoutMs + CLIENT_GRACE_MS);
+      outcome = await runWith(before);
     } catch (error) {
-      if (!(error instanceof TimeoutError)) throw error;
-      discard = !(await cancelAndSettle(managed, client, run.done));
-      throw error;
+      if (transactional || (error as { code?: string }).code !== CANNOT_RUN_IN_TRANSACTION) throw error;
+      // VACUUM, CREATE DATABASE, … refuse to share their implicit transaction with set_config(), and
+      // fail before doing anything: run alone; the client deadline still cancels on the server.
+      outcome = await runWith([]);
     }
     if (statement.expectCommands) await commitIfExpected(send, outcome, statement);
     else if (transactionStatus(client) !== 'I') await refuseOpenTransaction(send, outcome, statement);
@@ -154,7 +162,6 @@ export async function execute(connection: unknown, statement: Statement): Promis
     // Keep the connection only when the server reported an ordinary ERROR on a live session.
     if (!discard && !leavesSessionUsable(error)) discard = true;
     if (!discard && transactional) discard = !(await rollback(client));
-    if (!discard) sessionTimeouts.set(client, Number.NaN); // unknown now: set it again next time
     throw toPgActionsError(error, context);
   } finally {
     client.release(discard || undefined);

@@ -24,7 +24,7 @@ export interface ListenSession {
 
 export interface ListenOptions {
   channels: readonly string[];
-  onNotification(channel: string, payload: string): void;
+  onNotification(channel: string, payload: string, senderPid: number): void;
   /** After every (re)connect, once LISTEN is in place. A failure here reconnects. */
   onConnect?(session: ListenSession): Promise<void> | void;
   /** The session was lost; a reconnect is scheduled. */
@@ -100,7 +100,7 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
       client = fresh;
       fresh.on('error', lost.bind(fresh));
       fresh.on('end', lost.bind(fresh, undefined));
-      fresh.on('notification', (message) => options.onNotification(message.channel, message.payload ?? ''));
+      fresh.on('notification', (message) => options.onNotification(message.channel, message.payload ?? '', message.processId));
       await withDeadline(fresh.connect(), config.connectTimeoutMs + 1000);
       for (const channel of channels) await fresh.query(`LISTEN ${channel}`);
       if (closed || client !== fresh) {

@@ -92,11 +92,13 @@ function createPool(config: ResolvedConfig, ssl: SslSetting): pg.Pool {
     password: config.password,
     ssl,
     application_name: config.applicationName,
-    statement_timeout: config.statementTimeoutMs,
     connectionTimeoutMillis: config.connectTimeoutMs,
     keepAlive: true,
     max: POOL_SIZE,
     idleTimeoutMillis: IDLE_CLIENT_MS,
+    // Session pooling gives each client connection its own server connection until it closes: an
+    // idle pooled client would hold one, so each checkout gets a fresh pooler connection.
+    maxUses: config.pooler === 'session' ? 1 : undefined,
     types: jsonSafeTypes,
   });
   // An idle client whose server went away: the pool drops it; the next step connects anew.

@@ -1,6 +1,6 @@
 /**
  * One statement as a node-postgres Submittable, so a step costs one network round trip:
- *   [BEGIN READ ONLY | BEGIN] [SET LOCAL statement_timeout] <statement> [COMMIT] Sync
+ *   [BEGIN READ ONLY | BEGIN] [SET …] set_config('statement_timeout', …, true) <statement> [COMMIT] Sync
  * all written at once. The statement always goes through the extended protocol (Parse/Bind),
  * so values are bound server-side and only one statement can run. The connection's ResultGate
  * charges rows against the cap before they are parsed; past it the owner is told to abort.
@@ -125,6 +125,7 @@ export class StatementRun implements Submittable {
 
   handleDataRow(message: { length: number; fields: (string | null)[] }): void {
     if (this.overflowed || this.settled || this.plan.discardRows) return;
+    if (this.completions !== this.plan.before.length) return; // the row of set_config() before the statement
     const { fields } = this.outcome;
     if (!this.gate) {
       // No gate on this connection (not a pooled ReportingClient): charge the row here, late but bounded.

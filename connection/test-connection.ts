@@ -1,5 +1,6 @@
 /** "Test connection": connects, reads who and where we are, and says what to improve. */
 import type pg from 'pg';
+import { TLSSocket } from 'node:tls';
 import { TimeoutError, withDeadline } from './deadline.js';
 import { connect, configOf, failureContext } from './execute.js';
 import { PgActionsError, toPgActionsError } from './errors/index.js';
@@ -13,6 +14,12 @@ export interface ConnectionDiagnosis {
   database: string;
   /** Round trip of one trivial query on the established connection. */
   latencyMs: number;
+  /**
+   * A connection pooler (PgBouncer or similar) answers instead of the server itself: the server
+   * backend that ran the queries is not the one the connection was given. `ssl` then describes
+   * the connection to the pooler.
+   */
+  pooler: boolean;
   warnings: string[];
 }
 export type ConnectionTestResult = ConnectionDiagnosis | { ok: false; error: PgActionsError };
@@ -24,7 +31,7 @@ const DIAGNOSIS_SQL = `SELECT current_setting('server_version') AS version,
        current_setting('server_version_num')::int AS version_num,
        current_user AS "user", current_database() AS database,
        (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
-       s.ssl, s.version AS protocol, s.cipher
+       s.ssl, s.version AS protocol, s.cipher, pg_backend_pid() AS pid
   FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()`;
 
 export interface DiagnosisRow {
@@ -36,6 +43,7 @@ export interface DiagnosisRow {
   ssl: boolean;
   protocol: string | null;
   cipher: string | null;
+  pid?: number;
 }
 
 export async function testConnection(connection: unknown): Promise<ConnectionTestResult> {
@@ -49,15 +57,19 @@ export async function testConnection(connection: unknown): Promise<ConnectionTes
       await answer('SELECT 1');
       const latencyMs = Math.round((performance.now() - started) * 100) / 100;
       const row = (await answer<DiagnosisRow>(DIAGNOSIS_SQL)).rows[0]!;
+      // The key the connection got names the backend; a pooler hands out its own.
+      const pooler = (client as unknown as { processID: number }).processID !== row.pid;
+      const ssl = clientTls(client) ?? { enabled: false, protocol: null, cipher: null };
       client.release();
       return {
         ok: true,
         serverVersion: row.version,
-        ssl: { enabled: row.ssl, protocol: row.protocol, cipher: row.cipher },
+        ssl,
         user: row.user,
         database: row.database,
         latencyMs,
-        warnings: warningsFor(row, config.sslMode, Boolean(config.sslCa)),
+        pooler,
+        warnings: warningsFor({ ...row, ssl: ssl.enabled }, config.sslMode, Boolean(config.sslCa), pooler),
       };
     } catch (error) {
       client.release(true);
@@ -70,9 +82,24 @@ export async function testConnection(connection: unknown): Promise<ConnectionTes
   }
 }
 
+/** TLS as this end of the connection sees it (with a pooler, pg_stat_ssl would describe the pooler's own link). */
+function clientTls(client: pg.PoolClient): ConnectionDiagnosis['ssl'] | undefined {
+  const socket = (client as unknown as { connection: { stream: unknown } }).connection.stream;
+  if (!(socket instanceof TLSSocket)) return undefined;
+  return { enabled: true, protocol: socket.getProtocol(), cipher: socket.getCipher()?.name ?? null };
+}
+
 /** Exported for its own test: the version warning needs a server older than any we can start. */
-export function warningsFor(row: DiagnosisRow, sslMode: string, caGiven: boolean): string[] {
+export function warningsFor(row: DiagnosisRow, sslMode: string, caGiven: boolean, pooler = false): string[] {
   const warnings: string[] = [];
+  if (pooler) {
+    warnings.push(
+      'This is a connection pooler (PgBouncer or similar), not the server itself. Steps work as usual: each runs as its own transaction ' +
+        'and pg-actions keeps nothing in the session between steps. Your own SQL must not rely on session state either: SET (use SET LOCAL), ' +
+        'LISTEN, session advisory locks, temporary tables and named prepared statements do not carry over to the next step, and with ' +
+        'transaction pooling they can reach other clients of the pooler. The SSL shown is the connection to the pooler.',
+    );
+  }
   if (row.superuser) {
     warnings.push(
       `Connected as superuser "${row.user}". Flows should use a least-privilege role, for example: ` +

@@ -249,6 +249,55 @@ export interface ConnectionConfig {
    * Result size cap in bytes of memory (row data plus a per-row, per-column and per-JSON-element overhead), counted before rows are parsed. At most 256 MiB: a result is held in memory and usually serialised to one JSON string, which V8 limits to 512 MiB.
    */
   maxResultBytes?: number;
+  /**
+   * A connection pooler in front of the server, and its pool mode (PgBouncer's pool_mode). pg-actions works the same through none and transaction pooling (it sends no startup parameter a pooler refuses, and keeps each step's settings inside the step's transaction); with session pooling each step gets its own pooler connection, closed afterwards, so idle pg-actions connections do not hold the pooler's server connections.
+   */
+  pooler?: 'none' | 'transaction' | 'session';
+}
+
+// from schemas/triggers/listen.config.schema.json
+
+export interface ListenConfig {
+  /**
+   * Channel to LISTEN on (any name; it is quoted, so case and spaces are kept as given).
+   */
+  channel: string;
+  /**
+   * auto: a payload that is valid JSON arrives parsed; text: always the raw text.
+   */
+  parse?: 'auto' | 'text';
+}
+
+// from schemas/triggers/listen.event.schema.json
+
+/**
+ * One NOTIFY received on the channel.
+ */
+export interface ListenEvent {
+  /**
+   * Hash of channel, sender, payload and arrival; NOTIFY has no identity of its own and is never redelivered by the server.
+   */
+  id: string;
+  /**
+   * The channel.
+   */
+  channel: string;
+  /**
+   * The payload, parsed as JSON when it is JSON (parse: auto), else the text.
+   */
+  payload: string | number | boolean | {} | unknown[] | null;
+  /**
+   * The payload exactly as sent.
+   */
+  text: string;
+  /**
+   * Process id of the sending session.
+   */
+  senderPid: number;
+  /**
+   * When pg-actions received it, ISO 8601.
+   */
+  receivedAt: string;
 }
 
 // from schemas/triggers/new-or-updated-row.config.schema.json

@@ -37,13 +37,16 @@ export function subscribeOutbox(
     nudged = true;
     wake?.();
   };
-  const sleep = (ms: number) =>
-    nudged
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => {
-          wake = resolve;
-          timer = setTimeout(resolve, ms);
-        }).finally(() => clearTimeout(timer));
+  const sleep = (ms: number): Promise<void> => {
+    if (nudged) {
+      nudged = false; // one nudge, one immediate wake-up
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(resolve, ms);
+    }).finally(() => clearTimeout(timer));
+  };
 
   const tryLead = async (session: ListenSession) => {
     const [row] = await session.query('SELECT pg_try_advisory_lock($1, $2) AS held', [lockClass, lockId]);

@@ -1,13 +1,14 @@
 /** Every trigger, in the order a trigger picker shows them. */
 import type { TriggerDefinition } from './definition.js';
 import { newOrUpdatedRow } from './new-or-updated-row.js';
+import { listen } from './listen.js';
 import { newRow } from './new-row.js';
 import { rowChanges } from './row-changes.js';
 
 // Each definition is typed for its own config; the registry speaks of them generically.
-export const triggers = [rowChanges, newRow, newOrUpdatedRow] as unknown as readonly TriggerDefinition[];
+export const triggers = [rowChanges, newRow, newOrUpdatedRow, listen] as unknown as readonly TriggerDefinition[];
 
-export type TriggerKey = 'row-changes' | 'new-row' | 'new-or-updated-row';
+export type TriggerKey = 'row-changes' | 'new-row' | 'new-or-updated-row' | 'listen';
 
 const byKey = new Map(triggers.map((trigger) => [trigger.key, trigger]));
 

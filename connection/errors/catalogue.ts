@@ -186,6 +186,48 @@ export const ERROR_CATALOGUE = {
       'Reuse one connection across steps: pg-actions pools per connection automatically.',
     ],
   },
+  POOLER_STARTUP_PARAMETER: {
+    title: 'Connection pooler refused a setting',
+    cause: 'A connection pooler (PgBouncer) refused a startup parameter of the connection; pg-actions itself sends none that PgBouncer refuses by default.',
+    fixes: [
+      'Remove the setting from the connection (connection string options): a pooler only accepts a few startup parameters.',
+      'Or let the pooler accept it: add its name to ignore_startup_parameters in pgbouncer.ini.',
+    ],
+  },
+  POOLER_TOO_MANY_CLIENTS: {
+    title: 'Connection pooler is full',
+    cause: 'The connection pooler has reached its client limit (PgBouncer: max_client_conn).',
+    fixes: [
+      'Close idle clients of the pooler, or raise max_client_conn in pgbouncer.ini (pooler admin).',
+      'Check SHOW CLIENTS on the PgBouncer admin console for clients that never disconnect.',
+    ],
+  },
+  POOLER_SERVER_LOGIN_FAILED: {
+    title: 'Connection pooler cannot log in to the database',
+    cause: 'The connection pooler accepted this connection but could not connect or log in to the PostgreSQL server behind it.',
+    fixes: [
+      'Check the password the pooler uses for the server: the [databases] entry, auth_file (userlist.txt) or auth_query of pgbouncer.ini must match the role\'s password on the server.',
+      'Check that the server is running and that its pg_hba.conf lets the pooler\'s address in.',
+      'PgBouncer waits server_login_retry seconds after a failed login: try again after fixing it.',
+    ],
+  },
+  POOLER_QUERY_WAIT_TIMEOUT: {
+    title: 'Connection pooler had no free server connection',
+    cause: 'The step waited longer than the pooler allows (PgBouncer: query_wait_timeout) for a server connection: every one was busy, or the server could not be reached.',
+    fixes: [
+      'Run the step again later; check for long transactions holding the pool\'s connections (SHOW POOLS / SHOW SERVERS on the PgBouncer console).',
+      'Raise default_pool_size or query_wait_timeout in pgbouncer.ini (pooler admin).',
+      'Check that the database server is up: PgBouncer reports an unreachable server this way too.',
+    ],
+  },
+  POOLER_SHUTTING_DOWN: {
+    title: 'Connection pooler is not serving this database',
+    cause: 'The connection pooler is shutting down, or its pool for this database was disabled or removed (PgBouncer: DISABLE, KILL, RELOAD).',
+    fixes: [
+      'Run the step again once the pooler is back (ENABLE / RESUME on the PgBouncer console).',
+      'Check the database name against the [databases] section of pgbouncer.ini.',
+    ],
+  },
   QUERY_TIMEOUT: {
     title: 'Query timeout',
     cause: 'The statement ran longer than the step\'s timeout and was cancelled on the server.',

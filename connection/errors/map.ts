@@ -6,6 +6,7 @@
  */
 import type { ErrorCode } from './catalogue.js';
 import { PgActionsError, type ServerErrorFields } from './error.js';
+import { poolerErrorCode, POOLER_SOURCE } from './pooler.js';
 
 export interface FailureContext {
   phase: 'connect' | 'statement';
@@ -127,6 +128,11 @@ export function toPgActionsError(error: unknown, context: FailureContext): PgAct
 }
 
 function fromServer(sqlstate: string, raw: RawError, base: object, context: FailureContext): PgActionsError {
+  const pooler = poolerErrorCode(sqlstate, raw.message ?? '');
+  if (pooler) {
+    const said = `The connection pooler at ${context.host}:${context.port} said: ${raw.message}.`;
+    return build(pooler, pooler === 'DATABASE_NOT_FOUND' ? `Database "${context.database}" is not served by the connection pooler at ${context.host}:${context.port}.` : said, { ...base, sqlstate }, context);
+  }
   let code: ErrorCode = BY_SQLSTATE[sqlstate] ?? BY_SQLSTATE_CLASS[sqlstate.slice(0, 2)] ?? 'DATABASE_ERROR';
   let message = sentence(raw.message ?? '');
   const fields: ServerErrorFields & { location?: { line: number; column: number }; fixes?: readonly string[]; problems?: string[] } = {
@@ -264,6 +270,9 @@ export const SQLSTATE_SOURCES: Partial<Record<ErrorCode, string>> = (() => {
   for (const [sqlstate, code] of Object.entries(BY_SQLSTATE)) add(code, `SQLSTATE \`${sqlstate}\``);
   for (const [prefix, code] of Object.entries(BY_SQLSTATE_CLASS)) add(code, `SQLSTATE class \`${prefix}\``);
   for (const [socketCode, code] of Object.entries(BY_SOCKET_CODE)) add(code, `socket \`${socketCode}\``);
+  for (const code of ['POOLER_STARTUP_PARAMETER', 'POOLER_TOO_MANY_CLIENTS', 'POOLER_SERVER_LOGIN_FAILED', 'POOLER_QUERY_WAIT_TIMEOUT', 'POOLER_SHUTTING_DOWN'] as const) {
+    add(code, POOLER_SOURCE);
+  }
   add('SSL_CERTIFICATE_INVALID', 'TLS verification failure (untrusted chain, host-name mismatch, expired)');
   add('SSL_CLIENT_CERTIFICATE_REJECTED', 'a TLS alert from the server refusing our client certificate (unknown CA, bad or expired certificate)');
   add('SSL_NOT_SUPPORTED', 'the server answers "N" to the SSL request');

@@ -26,7 +26,8 @@ const DEFAULTS = {
   connectTimeoutMs: 10000,
   statementTimeoutMs: 60000,
   maxResultBytes: 10485760,
-};
+  pooler: 'none',
+} as const;
 
 describe('defaults', () => {
   test('are applied to what is not given', () => {
@@ -41,7 +42,7 @@ describe('defaults', () => {
   test('do not override what is given', () => {
     const given = {
       host: 'h', database: 'd', user: 'u', password: 'pw', port: 6543, sslMode: 'verify-full' as const, applicationName: 'etl',
-      connectTimeoutMs: 2500, statementTimeoutMs: 1000, maxResultBytes: 2048,
+      connectTimeoutMs: 2500, statementTimeoutMs: 1000, maxResultBytes: 2048, pooler: 'transaction' as const,
     };
     expect(resolveConfig(given)).toEqual(given);
   });

@@ -17,7 +17,8 @@ import {
   type ErrorCode,
   type PgActionsError,
 } from '../../connection/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
+import { describeWithPgBouncer, pgbouncerBinary, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
 import { runningStatement, stoppedRunning } from '../harness/activity.js';
 import { eventually, failure as rejection, refusedPort, startSilentServer, testConnectionChecked } from '../harness/failures.js';
 import { createTestPki } from '../harness/certs.js';
@@ -26,6 +27,10 @@ import { disposeStartedServers, startClientCertServer, startServer, type TestSer
 
 /** Codes this file produced from real conditions; the last test checks it against ERROR_CODES. */
 const produced = new Set<ErrorCode>();
+
+/** Produced by a real PgBouncer only: without one installed, those tests say loudly that they did not run. */
+const POOLER_CODES: readonly ErrorCode[] = ['POOLER_STARTUP_PARAMETER', 'POOLER_TOO_MANY_CLIENTS', 'POOLER_SERVER_LOGIN_FAILED', 'POOLER_QUERY_WAIT_TIMEOUT', 'POOLER_SHUTTING_DOWN'];
+
 
 /** Produced by the templating layer, not by the connection module. */
 // (trigger codes are produced by real conditions in test/triggers/)
@@ -436,9 +441,105 @@ describe('what an error exposes', () => {
   });
 });
 
+/** PgBouncer's own errors, from a real PgBouncer (test/harness/pgbouncer.ts) in front of the suite server. */
+describeWithPgBouncer('PgBouncer errors', () => {
+  let bouncerDb: TestDatabase;
+  const bouncers: PgBouncer[] = [];
+  const start = async (options: Partial<Parameters<typeof startPgBouncer>[0]>) => {
+    const bouncer = await startPgBouncer({ server: serverLogin(), mode: 'transaction', ...options });
+    bouncers.push(bouncer);
+    return bouncer;
+  };
+
+  beforeAll(async () => {
+    bouncerDb = await createTestDatabase('bouncer_errors');
+  });
+
+  afterAll(async () => {
+    await closeAll();
+    await Promise.all(bouncers.map((bouncer) => bouncer.dispose()));
+    await bouncerDb.drop();
+  });
+
+  test('a startup parameter the pooler refuses is POOLER_STARTUP_PARAMETER (pg-actions itself sends none)', async () => {
+    const bouncer = await start({});
+    // What pg-actions sent before: the timeout as a startup parameter (a raw pg client here).
+    const raw = new pg.Client({ host: bouncer.host, port: bouncer.port, user: serverLogin().user, password: serverLogin().password, database: bouncerDb.name, statement_timeout: 1000 });
+    const refused = await raw.connect().then(() => undefined, (error: unknown) => error);
+    await raw.end().catch(() => {});
+    const { toPgActionsError } = await import('../../connection/errors/map.js');
+    const mapped = toPgActionsError(refused, { phase: 'connect', host: bouncer.host, port: bouncer.port, user: 'postgres', database: bouncerDb.name, connectTimeoutMs: 1000, secrets: [] });
+    const error = await expectCode(Promise.reject(mapped), 'POOLER_STARTUP_PARAMETER');
+    expect(error.message).toContain('statement_timeout');
+    // and pg-actions connects through the same pooler
+    expect(await execute(bouncer.config(bouncerDb.name), { text: 'SELECT 1 AS one' })).toMatchObject({ rows: [{ one: 1 }] });
+  });
+
+  test('max_client_conn reached is POOLER_TOO_MANY_CLIENTS', async () => {
+    const bouncer = await start({ settings: { max_client_conn: '2' } });
+    const holders: pg.Client[] = [];
+    try {
+      // Fill it up (PgBouncer counts its own bookkeeping too, so not necessarily 2 clients).
+      for (let i = 0; i < 3; i++) {
+        const holder = new pg.Client(bouncer.config(bouncerDb.name) as pg.ClientConfig);
+        holder.on('error', () => {});
+        if (!(await holder.connect().then(() => true, () => false))) break;
+        holders.push(holder);
+      }
+      expect(holders.length).toBeGreaterThan(0);
+      const error = await expectCode(execute(bouncer.config(bouncerDb.name), { text: 'SELECT 1' }), 'POOLER_TOO_MANY_CLIENTS');
+      expect(error.message).toBe(`The connection pooler at 127.0.0.1:${bouncer.port} said: no more connections allowed (max_client_conn).`);
+    } finally {
+      await Promise.all(holders.map((holder) => holder.end()));
+    }
+  });
+
+  test('the pooler failing to log in to the server is POOLER_SERVER_LOGIN_FAILED', async () => {
+    const bouncer = await start({ serverPassword: 'not-the-server-password' });
+    const error = await expectCode(execute(bouncer.config(bouncerDb.name), { text: 'SELECT 1' }), 'POOLER_SERVER_LOGIN_FAILED');
+    const again = await expectCode(execute(bouncer.config(bouncerDb.name), { text: 'SELECT 1' }), 'POOLER_SERVER_LOGIN_FAILED');
+  });
+
+  test('waiting longer than query_wait_timeout for a server connection is POOLER_QUERY_WAIT_TIMEOUT', async () => {
+    const bouncer = await start({ poolSize: 1, settings: { query_wait_timeout: '1' } });
+    const holder = new pg.Client(bouncer.config(bouncerDb.name) as pg.ClientConfig);
+    await holder.connect();
+    try {
+      await holder.query('BEGIN'); // holds the only server connection
+      const error = await expectCode(execute(bouncer.config(bouncerDb.name, { applicationName: 'waiter' }), { text: 'SELECT 1' }), 'POOLER_QUERY_WAIT_TIMEOUT');
+    } finally {
+      await holder.end();
+    }
+  });
+
+  test('a pool the pooler shuts down (DISABLE + KILL) is POOLER_SHUTTING_DOWN, mid-step and after', async () => {
+    const bouncer = await start({});
+    const connection = bouncer.config(bouncerDb.name);
+    await execute(connection, { text: 'SELECT 1' });
+    const admin = new pg.Client(bouncer.config('pgbouncer') as pg.ClientConfig);
+    await admin.connect();
+    try {
+      const stepping = expectCode(execute(connection, { text: 'SELECT pg_sleep(5)' }), 'POOLER_SHUTTING_DOWN');
+      expect(await eventually(async () => (await bouncerDb.sql(`SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(5)'`)).length > 0)).toBe(true);
+      await admin.query(`DISABLE ${bouncerDb.name}`);
+      await admin.query(`KILL ${bouncerDb.name}`);
+      const midStep = await stepping;
+      expect(midStep.code).toBe('POOLER_SHUTTING_DOWN');
+      expect(midStep.message).toContain('database removed');
+      const error = await expectCode(execute(connection, { text: 'SELECT 1' }), 'POOLER_SHUTTING_DOWN');
+      expect(error.message).toContain(`database "${bouncerDb.name}" is disabled`);
+      await admin.query(`ENABLE ${bouncerDb.name}`);
+      await admin.query(`RESUME ${bouncerDb.name}`);
+      expect(await execute(connection, { text: 'SELECT 2 AS two' })).toMatchObject({ rows: [{ two: 2 }] });
+    } finally {
+      await admin.end();
+    }
+  });
+});
+
 // Runs last (jest keeps declaration order): `produced` is filled by every test above.
 test('every connection error code is produced by a real condition in this file', () => {
-  const covered = new Set<ErrorCode>([...produced, ...NOT_A_CONNECTION_CODE]);
+  const covered = new Set<ErrorCode>([...produced, ...NOT_A_CONNECTION_CODE, ...(pgbouncerBinary() ? [] : POOLER_CODES)]);
   const missing = ERROR_CODES.filter((code) => !covered.has(code));
   expect(missing).toEqual([]);
   // and nothing here produced a code the catalogue does not know

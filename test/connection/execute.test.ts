@@ -263,3 +263,12 @@ test('a backend terminated mid-statement is CONNECTION_LOST, and the next step w
   const next = await execute(config, { text: 'SELECT pg_backend_pid() AS pid' });
   expect(next.rows[0]!.pid).not.toBe(backend.pid);
 });
+
+test('a step leaves Error.stackTraceLimit as it found it: errors the host throws afterwards keep their stacks', async () => {
+  const limit = Error.stackTraceLimit;
+  expect(limit).toBeGreaterThan(0);
+  await execute(db.config, { text: 'SELECT 1 AS one' });
+  await failure(execute(db.config, { text: 'SELECT pg_sleep(5)', timeoutMs: 100 }));
+  expect(Error.stackTraceLimit).toBe(limit);
+  expect(new Error('after a step').stack!.split('\n').length).toBeGreaterThan(1);
+});

@@ -12,6 +12,12 @@ export function serverUrl(): string {
   return url;
 }
 
+/** The suite server's address and admin login (e.g. for a pooler put in front of it). */
+export function serverLogin(): { host: string; port: number; user: string; password: string } {
+  const url = new URL(serverUrl());
+  return { host: url.hostname, port: Number(url.port || 5432), user: decodeURIComponent(url.username), password: decodeURIComponent(url.password) };
+}
+
 /** The suite server's admin connection as a pg-actions ConnectionConfig. */
 export function adminConfig(database?: string): ConnectionConfig {
   const url = new URL(serverUrl());

@@ -2,8 +2,9 @@
  * A TCP proxy on 127.0.0.1 in front of a real server, for tests that must see what crossed the
  * wire: bytes the server sent (with backpressure, so the count is what the client really pulled,
  * plus socket buffers), CancelRequest packets, a network that goes silent, and optionally a
- * server whose statement_timeout is switched off (every `statement_timeout = N` the client sends
- * is rewritten to `= 0`, same length), so only a protocol CancelRequest can end a statement.
+ * server whose statement_timeout is switched off (every `statement_timeout = N` or
+ * `set_config('statement_timeout', 'N'` the client sends has its digits rewritten to zeros, same
+ * length), so only a protocol CancelRequest can end a statement.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
 
@@ -21,6 +22,8 @@ export interface WireProxy {
   freeze(): void;
   /** Connections open now still carry the client's messages, but the server's replies go nowhere. */
   freezeReplies(): void;
+  /** Connections open now are reset: the client gets ECONNRESET, the server sees its socket close. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -29,7 +32,7 @@ export interface WireProxyOptions {
 }
 
 const CANCEL_REQUEST_CODE = 80877102;
-const TIMEOUT_SETTING = /statement_timeout = (\d+)/g;
+const TIMEOUT_SETTING = /(statement_timeout(?: = |', '))(\d+)/g;
 
 export async function startWireProxy(target: { host: string; port: number }, options: WireProxyOptions = {}): Promise<WireProxy> {
   interface Pair { client: Socket; upstream: Socket; requests: boolean; replies: boolean }
@@ -38,9 +41,9 @@ export async function startWireProxy(target: { host: string; port: number }, opt
   const strip = (chunk: Buffer): Buffer => {
     if (!options.stripStatementTimeout) return chunk;
     const text = chunk.toString('latin1');
-    const rewritten = text.replace(TIMEOUT_SETTING, (_all, digits: string) => {
+    const rewritten = text.replace(TIMEOUT_SETTING, (_all, setting: string, digits: string) => {
       counts.timeoutsStripped++;
-      return `statement_timeout = 0${' '.repeat(digits.length - 1)}`;
+      return setting + '0'.repeat(digits.length);
     });
     return rewritten === text ? chunk : Buffer.from(rewritten, 'latin1');
   };
@@ -97,6 +100,12 @@ export async function startWireProxy(target: { host: string; port: number }, opt
     },
     freezeReplies() {
       for (const pair of pairs) pair.replies = false;
+    },
+    reset() {
+      for (const pair of pairs) {
+        pair.client.resetAndDestroy();
+        pair.upstream.destroy();
+      }
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -120,8 +120,8 @@ test('no other PG* variable changes where or how a step connects', async () => {
   expect(outcomes[0]!.code).toBe('AUTHENTICATION_FAILED');
   expect(listener.visits).toEqual([
     {
-      // client_encoding and statement_timeout are pg-actions' own (connection.statementTimeoutMs).
-      startup: { user: 'flow', database: 'app', application_name: 'pg-actions', client_encoding: 'UTF8', statement_timeout: '60000' },
+      // client_encoding is pg-actions' own (the step's timeout is set inside its transaction, not at startup: poolers refuse it).
+      startup: { user: 'flow', database: 'app', application_name: 'pg-actions', client_encoding: 'UTF8' },
       askedForTls: false,
       password: 'configured-pw',
     },

@@ -1,0 +1,17 @@
+/**
+ * Tests that could not run on this machine (a tool is missing) say so: once on stderr as the
+ * file runs, and again after jest's summary (test/harness/summary-reporter.js reads test-output/not-run/).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const said = new Set<string>();
+
+export function reportNotRun(topic: string, line: string): void {
+  if (said.has(topic)) return;
+  said.add(topic);
+  process.stderr.write(`\n*** ${line}\n`);
+  const dir = join('test-output', 'not-run');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, `${topic}.txt`), line + '\n');
+}

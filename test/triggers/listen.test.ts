@@ -1,0 +1,58 @@
+/** listen: payloads parsed when JSON, any channel name (quoted), a throwing handler gets the batch again, no polling. */
+import { closeAll } from '../../connection/index.js';
+import { pollTrigger, sampleEvents, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
+import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { failureOf, waitFor } from './helpers.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('listen');
+});
+afterAll(async () => {
+  await closeAll();
+  await db.drop();
+});
+
+async function listening(channel: string): Promise<void> {
+  await waitFor(async () => (await db.sql('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = $1', [`LISTEN "${channel.replace(/"/g, '""')}"`])).length > 0, 'LISTEN');
+}
+
+test('payloads arrive parsed when JSON, as text otherwise; a channel name with quotes and spaces works', async () => {
+  const channel = 'Order "events" ü';
+  const events: TriggerEvent[] = [];
+  const subscription = await subscribeTrigger('listen', { connection: db.config, config: { channel } }, (batch) => void events.push(...batch));
+  try {
+    await listening(channel);
+    await db.sql('SELECT pg_notify($1, $2), pg_notify($1, $3)', [channel, '{"id": 42}', 'plain words']);
+    await waitFor(() => events.length >= 2, 'two notifications');
+    expect(events.map((e) => e.payload)).toEqual([{ id: 42 }, 'plain words']);
+    expect(events[0]).toMatchObject({ channel, text: '{"id": 42}', senderPid: expect.any(Number) });
+    expect(events[0]!.id).not.toBe(events[1]!.id);
+  } finally {
+    await subscription.close();
+  }
+});
+
+test('parse: text keeps JSON as text; a throwing handler gets the same batch again', async () => {
+  const events: TriggerEvent[][] = [];
+  const subscription = await subscribeTrigger('listen', { connection: db.config, config: { channel: 'raw', parse: 'text' }, onError: () => undefined }, (batch) => {
+    events.push(batch);
+    if (events.length === 1) throw new Error('flow failed');
+  });
+  try {
+    await listening('raw');
+    await db.sql("SELECT pg_notify('raw', '[1,2]')");
+    await waitFor(() => events.length >= 2, 'redelivery');
+    expect(events[1]).toEqual(events[0]);
+    expect(events[0]![0]!.payload).toBe('[1,2]');
+  } finally {
+    await subscription.close();
+  }
+});
+
+test('listen cannot be polled, a too long channel name is refused naming the field, and sampleEvents explains', async () => {
+  expect((await failureOf(pollTrigger('listen', { connection: db.config, config: { channel: 'x' } }))).problems).toEqual(['trigger does not support polling']);
+  const long = await failureOf(sampleEvents('listen', { connection: db.config, config: { channel: 'é'.repeat(40) } }));
+  expect(long.problems).toEqual(['config.channel is longer than 63 bytes']);
+  expect((await sampleEvents('listen', { connection: db.config, config: { channel: 'x' } })).notes.join(' ')).toMatch(/pg_notify\('x'/);
+});

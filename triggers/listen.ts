@@ -1,0 +1,117 @@
+/**
+ * Listen: each NOTIFY on a channel starts a flow. Push only (a NOTIFY is never stored), on a
+ * session of its own that reconnects with back-off and LISTENs again after a dropped connection
+ * or a server restart. Notifications arriving while the handler works are queued in memory and
+ * handed over as the next batch; a batch whose handler throws is handed over again.
+ */
+import configSchema from '../schemas/triggers/listen.config.schema.json' with { type: 'json' };
+import eventSchema from '../schemas/triggers/listen.event.schema.json' with { type: 'json' };
+import { quoteIdentifier } from '../connection/index.js';
+import { openListenSession } from '../connection/listen.js';
+import type { ListenConfig, ListenEvent } from '../schemas/types.gen.js';
+import { defineTrigger, type RunningSubscription } from './definition.js';
+import { eventId } from './event-id.js';
+
+const RETRY_MAX_MS = 30_000;
+let arrivals = 0;
+
+function toEvent(config: ListenConfig, channel: string, text: string, senderPid: number): ListenEvent {
+  const receivedAt = new Date().toISOString();
+  let payload: ListenEvent['payload'] = text;
+  if (config.parse !== 'text') {
+    try {
+      payload = JSON.parse(text) as ListenEvent['payload'];
+    } catch {
+      payload = text;
+    }
+  }
+  return { id: eventId('listen', channel, senderPid, text, receivedAt, arrivals++), channel, payload, text, senderPid, receivedAt };
+}
+
+export const listen = defineTrigger<ListenConfig, ListenEvent, Record<string, never>>({
+  key: 'listen',
+  name: 'Listen',
+  description:
+    'Starts a flow for each NOTIFY on a channel (sent with NOTIFY channel, \'payload\' or SELECT pg_notify(\'channel\', payload)). ' +
+    'The payload arrives parsed when it is JSON. Fast and simple, but not durable: use Row Changes when no change may be missed.',
+  config: configSchema,
+  event: eventSchema,
+  example: {
+    setup: [],
+    config: { channel: 'orders_changed' },
+    event: {
+      id: 'q0dV2oKJ3kU7iWc1s9Xl4A',
+      channel: 'orders_changed',
+      payload: { id: 42, status: 'paid' },
+      text: '{"id": 42, "status": "paid"}',
+      senderPid: 48213,
+      receivedAt: '2026-01-15T10:30:00.123Z',
+    },
+  },
+  guarantees: [
+    'NOTIFYs sent while the subscriber is disconnected are gone: PostgreSQL delivers a notification only to sessions listening at that moment and keeps no history. After a dropped connection or a server restart the subscriber reconnects with back-off (0.2 s doubling to 10 s) and listens again, but what was sent in between is not replayed. For changes that must never be lost, use row-changes.',
+    'A heartbeat query every 30 s finds a silently dead connection, so the subscriber does not stop listening without noticing.',
+    'Notifications that arrive while the handler works are queued in memory and handed over together as the next batch; a batch whose handler throws is handed over again (while the process lives).',
+    'PostgreSQL merges identical payloads sent on one channel in one transaction, and a payload must be shorter than 8000 bytes (NOTIFY fails in the sender otherwise).',
+    'Ids are a hash of channel, sender, payload and arrival: a host can deduplicate within a run, but the server never redelivers a notification.',
+  ],
+  privileges: [
+    '-- LISTEN needs no privilege beyond CONNECT on the database:',
+    'GRANT CONNECT ON DATABASE <database> TO <role>;',
+  ],
+  identity: ['channel'],
+  installs: false,
+  start: async (args) => {
+    quoteIdentifier(args.config.channel, 'config.channel');
+    return {};
+  },
+  subscribe(args, position, deliver, onError): RunningSubscription {
+    quoteIdentifier(args.config.channel, 'config.channel');
+    let queue: ListenEvent[] = [];
+    let working = false;
+    let failures = 0;
+    let closed = false;
+    let retry: NodeJS.Timeout | undefined;
+    const drain = async (): Promise<void> => {
+      if (working || closed || queue.length === 0) return;
+      working = true;
+      const batch = queue;
+      queue = [];
+      try {
+        await deliver({ events: batch, position });
+        failures = 0;
+      } catch (error) {
+        queue = [...batch, ...queue];
+        onError(error);
+        working = false;
+        retry = setTimeout(() => void drain(), Math.min(RETRY_MAX_MS, 250 * 2 ** failures++));
+        return;
+      }
+      working = false;
+      void drain();
+    };
+    const session = openListenSession(args.connection, {
+      channels: [args.config.channel],
+      onNotification: (channel, text, senderPid) => {
+        queue.push(toEvent(args.config, channel, text, senderPid));
+        void drain();
+      },
+      onDisconnect: onError,
+    });
+    return {
+      async close() {
+        closed = true;
+        clearTimeout(retry);
+        await session.close();
+      },
+    };
+  },
+  async sample(args) {
+    quoteIdentifier(args.config.channel, 'config.channel');
+    return {
+      events: [],
+      warnings: [],
+      notes: [`NOTIFY keeps no history, so there is nothing to show yet: subscribe, then send one with SELECT pg_notify(${JSON.stringify(args.config.channel).replace(/^"|"$/g, "'")}, '{"hello": "world"}');`],
+    };
+  },
+});
