@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Call, Outcome } from '../harness/hostile-environment.js';
-import { md5Answer, startPasswordListener, type PasswordListener } from '../harness/password-listener.js';
+import { md5Answer, startPasswordListener, tcpHandlesClosed, type PasswordListener } from '../harness/password-listener.js';
 import { runCli } from '../cli/cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -39,6 +39,7 @@ afterAll(async () => {
   await listener.close();
   await md5Listener.close();
   rmSync(home, { recursive: true, force: true });
+  await tcpHandlesClosed();
 });
 
 /** The environment of a host process that has every credential source pg would read set. */

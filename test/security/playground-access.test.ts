@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { startPlayground, type Playground } from '../../playground/server.js';
 import { startCli } from '../cli/cli.js';
+import { tcpHandlesClosed } from '../harness/password-listener.js';
 
 const opened: Playground[] = [];
 async function open(options: Parameters<typeof startPlayground>[0] = {}): Promise<Playground> {
@@ -19,6 +20,7 @@ async function open(options: Parameters<typeof startPlayground>[0] = {}): Promis
 
 afterAll(async () => {
   await Promise.all(opened.map((playground) => playground.close()));
+  await tcpHandlesClosed();
 });
 
 async function status(url: string | URL, headers: Record<string, string> = {}): Promise<{ status: number; code?: string; text: string }> {

@@ -6,7 +6,7 @@
 import { closeAll, type ConnectionConfig } from '../../index.js';
 import { startPlayground, type Playground } from '../../playground/server.js';
 import { createTestPki } from '../harness/certs.js';
-import { startPasswordListener, type PasswordListener } from '../harness/password-listener.js';
+import { startPasswordListener, tcpHandlesClosed, type PasswordListener } from '../harness/password-listener.js';
 
 let listener: PasswordListener;
 const opened: Playground[] = [];
@@ -19,6 +19,7 @@ afterAll(async () => {
   await Promise.all(opened.map((playground) => playground.close()));
   await listener.close();
   await closeAll();
+  await tcpHandlesClosed();
 });
 
 beforeEach(() => {
