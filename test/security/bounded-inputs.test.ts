@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PgActionsError, preview, runAction } from '../../index.js';
 import { runCli, startCli } from '../cli/cli.js';
+import { expectNoSecretIn } from '../harness/secrets.js';
 
 // Nothing listens on port 1: every case here must fail before connecting.
 const NOWHERE = 'postgres://flow@127.0.0.1:1/app?sslmode=disable';
@@ -70,6 +71,7 @@ describe('trigger data and step outputs', () => {
     const error = await run.then(() => undefined, (caught: unknown) => caught);
     expect(error).toBeInstanceOf(PgActionsError);
     expect((error as PgActionsError).code).toBe('INVALID_INPUT');
+    expectNoSecretIn(error as PgActionsError);
     return (error as PgActionsError).problems!.join('\n');
   }
 

@@ -10,10 +10,12 @@ import { networkInterfaces } from 'node:os';
 import { startPlayground, type Playground } from '../../playground/server.js';
 import { startCli } from '../cli/cli.js';
 import { tcpHandlesClosed } from '../harness/password-listener.js';
+import { expectNoSecretIn, watchSecret } from '../harness/secrets.js';
 
 const opened: Playground[] = [];
 async function open(options: Parameters<typeof startPlayground>[0] = {}): Promise<Playground> {
   const playground = await startPlayground(options);
+  watchSecret(playground.token); // a reply that echoes it is a leak
   opened.push(playground);
   return playground;
 }
@@ -26,6 +28,7 @@ afterAll(async () => {
 async function status(url: string | URL, headers: Record<string, string> = {}): Promise<{ status: number; code?: string; text: string }> {
   const response = await fetch(url, { headers, redirect: 'manual' });
   const text = await response.text();
+  expectNoSecretIn(undefined, text);
   let code: string | undefined;
   try {
     code = (JSON.parse(text) as { error?: { code: string } }).error?.code;
