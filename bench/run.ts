@@ -7,6 +7,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { closeAll, execute, PgActionsError, type ConnectionConfig } from '../connection/index.js';
+import { sessionGuard } from '../connection/session-guard.js';
 import { runAction } from '../actions/index.js';
 import { bindSqlTemplates, parsePg } from '../templating/index.js';
 import { startEmbeddedDatabase } from '../cli/embedded-database.js';
@@ -37,6 +38,15 @@ async function stepOverhead(config: ConnectionConfig, raw: pg.Pool) {
     queryRowsStep: (id: number) => runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } }),
     // The same lookup with the template in the SQL text: read by PostgreSQL's scanner (cached), sent as $1::int8.
     queryRowsSqlTemplate: (id: number) => runAction('query-rows', { connection: config, input: sqlTemplateInput, context: { trigger: { id } } }),
+    // The step with the session-state guard switched off: the difference is what the guard costs.
+    queryRowsStepUnguarded: async (id: number) => {
+      sessionGuard.enabled = false;
+      try {
+        return await runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } });
+      } finally {
+        sessionGuard.enabled = true;
+      }
+    },
   };
   type Side = keyof typeof sides;
   const names = Object.keys(sides) as Side[];
@@ -58,6 +68,7 @@ async function stepOverhead(config: ConnectionConfig, raw: pg.Pool) {
     oursReadOnly: ratio('oursReadOnly'),
     queryRowsStep: ratio('queryRowsStep'),
     queryRowsSqlTemplate: ratio('queryRowsSqlTemplate'),
+    queryRowsStepUnguarded: ratio('queryRowsStepUnguarded'),
     calls: rounds * BLOCK,
   };
 }
@@ -129,6 +140,21 @@ async function capAbort(config: ConnectionConfig, raw: pg.Pool) {
   );
   if (!(capped.result instanceof PgActionsError) || capped.result.code !== 'RESULT_TOO_LARGE') throw new Error('expected RESULT_TOO_LARGE');
   return { rawRead, capped };
+}
+
+/**
+ * Hostile results at the default 10 MB cap: one 500 MB value, and 240 MB of wire bytes of
+ * 1,500-column all-NULL rows. Peak RSS growth is what counts (goal: at most 2× the cap).
+ */
+async function hostileResults(config: ConnectionConfig) {
+  const wideColumns = Array.from({ length: 1500 }, (_, i) => `NULL::int AS c${i}`).join(', ');
+  const rowsFor240MB = Math.round((240 * 1048576) / (1 + 4 + 2 + 1500 * 4));
+  const attempt = (text: string) =>
+    watchRss(() => execute(config, { text }).then(() => 'completed', (error: unknown) => (error instanceof PgActionsError ? error.code : String(error))));
+  const single = await attempt(`SELECT repeat('x', 500 * 1048576) AS big`);
+  const wide = await attempt(`SELECT ${wideColumns} FROM generate_series(1, ${rowsFor240MB})`);
+  for (const outcome of [single, wide]) if (outcome.result !== 'RESULT_TOO_LARGE') throw new Error(`expected RESULT_TOO_LARGE, got ${outcome.result}`);
+  return { single, wide };
 }
 
 /** A pooled step vs a fresh pg.Client per step (connect, query, end), as several flow builders do. */
@@ -216,6 +242,7 @@ async function main() {
     const parser = parserCost();
     const cancel = await cancelLatency(config, raw);
     const cap = await capAbort(config, raw);
+    const hostile = await hostileResults(config);
     const connecting = await connectPerStep(config, db);
     const bulk = await bulkInsert(config, raw);
     const seconds = (value: number) => `${(value / 1000).toFixed(2)} s`;
@@ -224,6 +251,7 @@ async function main() {
       ['one-row lookup, connection execute()', ms(overhead.baseline * overhead.ours), `${overhead.ours.toFixed(2)}×`, 'goal ≤ 1.10×'],
       ['one-row lookup, execute() READ ONLY (BEGIN…COMMIT pipelined)', ms(overhead.baseline * overhead.oursReadOnly), `${overhead.oursReadOnly.toFixed(2)}×`, ''],
       ['one-row lookup, query-rows step (validated, templated, READ ONLY)', ms(overhead.baseline * overhead.queryRowsStep), `${overhead.queryRowsStep.toFixed(2)}×`, 'goal ≤ 1.10×'],
+      ['same step, session-state guard off (its cost: the difference)', ms(overhead.baseline * overhead.queryRowsStepUnguarded), `${overhead.queryRowsStepUnguarded.toFixed(2)}×`, `guard +${((overhead.queryRowsStep - overhead.queryRowsStepUnguarded) * 100).toFixed(0)} points`],
       ['one-row lookup, query-rows step with {{trigger.id}} in the SQL text', ms(overhead.baseline * overhead.queryRowsSqlTemplate), `${overhead.queryRowsSqlTemplate.toFixed(2)}×`, 'goal ≤ 1.10× (P1)'],
       ['SQL with 3 templates, first time seen: scan + plan (PostgreSQL scanner)', `${parser.firstBind.toFixed(1)} µs`, '', 'once per distinct SQL text'],
       ['SQL with 3 templates, seen before: cached plan, values bound', `${parser.cachedBind.toFixed(1)} µs`, '', 'every step'],
@@ -232,6 +260,8 @@ async function main() {
       ['deadline → statement gone from pg_stat_activity (median / max of 5)', `${ms(cancel.median)} / ${ms(cancel.max)}`, '', 'goal ≤ 250 ms'],
       ['raw read of 10 MB (baseline)', ms(cap.rawRead.ms), '1.00×', `RSS +${mb(cap.rawRead.rssGrowth)}`],
       ['1 GB result with the 10 MB cap → RESULT_TOO_LARGE', ms(cap.capped.ms), `${(cap.capped.ms / cap.rawRead.ms).toFixed(2)}×`, `RSS +${mb(cap.capped.rssGrowth)} (goals ≤ 1.5×, ≤ 40 MB)`],
+      ['500 MB single value, default 10 MB cap → RESULT_TOO_LARGE', ms(hostile.single.ms), '', `RSS +${mb(hostile.single.rssGrowth)} (goal ≤ 2× the cap)`],
+      ['240 MB of 1,500-column NULL rows, default cap → RESULT_TOO_LARGE', ms(hostile.wide.ms), '', `RSS +${mb(hostile.wide.rssGrowth)} (goal ≤ 2× the cap)`],
       ['query-rows step, connect-per-step (fresh pg.Client)', ms(connecting.fresh), '1.00×', ''],
       ['query-rows step, pooled (pg-actions)', ms(connecting.pooled), `${(connecting.fresh / connecting.pooled).toFixed(1)}× faster`, 'goal ≥ 5×'],
       [`bulk insert ${bulk.count.toLocaleString('en')} rows, COPY FROM STDIN (baseline)`, seconds(bulk.copy), '1.00×', ''],

@@ -10,9 +10,13 @@ type Parser = (text: string) => unknown;
 /** undefined: looked up, not an array (its text is the value). */
 const byPool = new WeakMap<object, Map<number, Parser | undefined>>();
 
+/** The element's base type, through up to three domains (a domain over a domain over …). */
 const LOOKUP = `SELECT t.oid::int AS oid, t.typcategory = 'A' AND t.typdelim = ',' AS is_array,
-                       coalesce(nullif(e.typbasetype, 0), t.typelem)::int AS element
-                  FROM pg_catalog.pg_type t LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem
+                       coalesce(nullif(d2.typbasetype, 0), nullif(d1.typbasetype, 0), nullif(e.typbasetype, 0), t.typelem)::int AS element
+                  FROM pg_catalog.pg_type t
+                  LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem
+                  LEFT JOIN pg_catalog.pg_type d1 ON d1.oid = e.typbasetype
+                  LEFT JOIN pg_catalog.pg_type d2 ON d2.oid = d1.typbasetype
                  WHERE t.oid = ANY($1::oid[])`;
 
 interface TypeRow {

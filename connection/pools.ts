@@ -28,11 +28,22 @@ let sweeper: NodeJS.Timeout | undefined;
 
 const keys = new WeakMap<ResolvedConfig, string>();
 
+/**
+ * What makes two configurations the same pool, in a fixed order: a connection string, separate
+ * fields, keys in another order or defaults written out all give one key. Host names are
+ * case-insensitive.
+ */
+const POOL_IDENTITY = [
+  'host', 'port', 'database', 'user', 'password', 'sslMode', 'sslCa', 'sslCert', 'sslKey', 'applicationName',
+  'connectTimeoutMs', 'statementTimeoutMs', 'maxResultBytes', 'pooler',
+] as const;
+
 /** Equal configurations share a pool; hashed once per resolved configuration object. */
 function keyOf(config: ResolvedConfig): string {
   let key = keys.get(config);
   if (key === undefined) {
-    key = createHash('sha256').update(JSON.stringify(config)).digest('base64url');
+    const identity = POOL_IDENTITY.map((field) => (field === 'host' ? config.host.toLowerCase() : (config as unknown as Record<string, unknown>)[field] ?? null));
+    key = createHash('sha256').update(JSON.stringify(identity)).digest('base64url');
     keys.set(config, key);
   }
   return key;

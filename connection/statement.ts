@@ -59,6 +59,26 @@ interface PgConnection {
   stream: { cork?: () => void; uncork?: () => void };
 }
 
+function duplicateName(fields: readonly FieldDescription[]): string | undefined {
+  const seen = new Set<string>();
+  for (const { name } of fields) {
+    if (seen.has(name)) return name;
+    seen.add(name);
+  }
+  return undefined;
+}
+
+function duplicateColumnError(name: string, query: string): PgActionsError {
+  return new PgActionsError('INVALID_INPUT', {
+    message: `The result has two columns named "${name}"; a row keeps one value per name, so one would be lost.`,
+    problems: [`input.query must give each result column a distinct name (two are named "${name}")`],
+    fixes: [`Name the columns apart with AS, e.g. SELECT a.id AS a_id, b.id AS b_id …`],
+    query,
+  });
+}
+
+const MAX_PARAMETERS = 65535;
+
 /** Connections on which the named probe statement exists. */
 const preparedProbes = new WeakSet<object>();
 
@@ -71,6 +91,8 @@ export class StatementRun implements Submittable {
   /** What the probe read, when the plan had one and everything before it succeeded. */
   sessionReading: SessionReading | undefined;
   private probeConnection: PgConnection | undefined;
+  /** A column name the result has twice: rows as objects would silently lose one. */
+  private duplicateColumn: string | undefined;
   private readonly budget: ResultBudget;
   private gate: ResultGate | undefined;
   /** Columns whose parsed value can take far more memory than its text (json, arrays). */
@@ -105,6 +127,17 @@ export class StatementRun implements Submittable {
 
   submit(connection: Connection): void {
     const con = connection as unknown as PgConnection;
+    if (this.plan.values.length > MAX_PARAMETERS) {
+      // Bind counts values in 16 bits: 65,537 would arrive as 1. Refused before anything is sent.
+      this.fail(new PgActionsError('INVALID_INPUT', {
+        message: `PostgreSQL takes at most 65,535 values in one statement; ${this.plan.values.length.toLocaleString('en')} were given.`,
+        problems: ['input.parameters must have at most 65,535 values (placeholders plus any {{ }})'],
+        fixes: ['Pass many values as one array: INSERT … SELECT * FROM unnest($1::int[], $2::text[]), or WHERE id = ANY($1::int[]).'],
+        query: this.plan.text,
+      }));
+      con.sync();
+      return;
+    }
     this.gate = gateOf(connection);
     this.gate?.arm(this.budget);
     con.stream.cork?.();
@@ -146,6 +179,7 @@ export class StatementRun implements Submittable {
     this.expanding = message.fields.map((field) => expandsWhenParsed(field.dataTypeID));
     // Own properties first, so a column named "__proto__" is a plain value, not a prototype.
     this.emptyRow = Object.fromEntries(message.fields.map((field) => [field.name, null]));
+    if (!this.plan.discardRows && Object.keys(this.emptyRow).length < message.fields.length) this.duplicateColumn ??= duplicateName(message.fields);
   }
 
   handleDataRow(message: { length: number; fields: (string | null)[] }): void {
@@ -174,7 +208,18 @@ export class StatementRun implements Submittable {
     this.outcome.rows.push(row);
     if (this.plan.onProgress && this.budget.used - this.reportedAt >= PROGRESS_EVERY_BYTES) {
       this.reportedAt = this.budget.used;
-      this.plan.onProgress({ rows: this.outcome.rows.length, bytes: this.budget.used });
+      try {
+        this.plan.onProgress({ rows: this.outcome.rows.length, bytes: this.budget.used });
+      } catch (error) {
+        // Thrown inside the socket's data handler it would end the process: it ends the step instead.
+        this.abandon(new PgActionsError('INVALID_INPUT', {
+          message: `The onProgress callback threw (${error instanceof Error ? error.message : String(error)}); the step was stopped.`,
+          problems: ['onProgress must not throw'],
+          fixes: ['Catch errors inside the onProgress callback.'],
+          cause: error,
+          query: this.plan.text,
+        }));
+      }
     }
   }
 
@@ -216,6 +261,8 @@ export class StatementRun implements Submittable {
 
   handleReadyForQuery(): void {
     this.gate?.disarm(this.budget);
+    // Refused once the statement is over (and a transactional step rolled back by the owner).
+    if (this.duplicateColumn !== undefined) return this.fail(duplicateColumnError(this.duplicateColumn, this.plan.text));
     if (this.settled) return;
     this.settled = true;
     this.resolve(this.outcome);
@@ -229,8 +276,7 @@ export class StatementRun implements Submittable {
    * stream cannot be trusted any more: the step fails and the owner closes the connection.
    */
   handleCopyInResponse(): void {
-    this.broken = true;
-    this.fail(
+    this.abandon(
       new PgActionsError('INVALID_INPUT', {
         message: 'COPY … FROM STDIN reads data from the client, which a step cannot send; nothing was copied.',
         problems: ['input.query must not be COPY … FROM STDIN'],
@@ -238,6 +284,14 @@ export class StatementRun implements Submittable {
         query: this.plan.text,
       }),
     );
+  }
+
+  /** Fails the step while the server may still be sending: the owner must close the connection. */
+  private abandon(error: unknown): void {
+    if (this.settled) return;
+    this.broken = true;
+    this.outcome.rows = [];
+    this.fail(error);
     this.onBroken();
   }
 

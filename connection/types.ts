@@ -7,6 +7,7 @@
  *   arrays of these → arrays       anything else → the server's text
  */
 import { parse as parseArray } from 'postgres-array';
+import { parseExactJson } from './exact-json.js';
 
 type Parser = (text: string) => unknown;
 
@@ -14,10 +15,12 @@ const identity: Parser = (text) => text;
 const toNumber: Parser = (text) => Number(text);
 const toFloat: Parser = (text) => {
   const value = Number(text);
+  // JSON has no -0: "-0" as a string, like the non-finite values.
+  if (Object.is(value, -0)) return '-0';
   return Number.isFinite(value) ? value : text === 'NaN' ? 'NaN' : value > 0 ? 'Infinity' : '-Infinity';
 };
 const toBoolean: Parser = (text) => text === 't' || text === 'true';
-const toJson: Parser = (text) => JSON.parse(text);
+const toJson: Parser = parseExactJson;
 const toBase64: Parser = (text) =>
   text.startsWith('\\x') ? Buffer.from(text.slice(2), 'hex').toString('base64') : Buffer.from(unescapeBytea(text), 'latin1').toString('base64');
 
@@ -26,12 +29,27 @@ const toIsoTimestamp: Parser = (text) => {
   const match = /^(\d{4,}-\d\d-\d\d) (\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d(?::?\d\d){0,2})?$/.exec(text);
   if (!match) return text;
   const [, date, time, offset] = match;
+  // ISO 8601 offsets have no seconds (a local mean time such as -04:56:02): give the instant in UTC.
+  if (offset !== undefined && offset.split(':').length === 3) return utcInstant(date!, time!, offset);
   return `${date}T${time}${offset === undefined ? '' : isoOffset(offset)}`;
 };
 const toIsoTime: Parser = (text) => {
   const match = /^(\d\d:\d\d:\d\d(?:\.\d+)?)([+-]\d\d(?::?\d\d){0,2})$/.exec(text);
   return match ? match[1]! + isoOffset(match[2]!) : text;
 };
+
+function utcInstant(date: string, time: string, offset: string): string {
+  const [year, month, day] = date.split('-').map(Number) as [number, number, number];
+  const [hours, minutes, secondsText] = time.split(':') as [string, string, string];
+  const [seconds, fraction] = secondsText.split('.');
+  const [oh, om, os] = offset.slice(1).split(':').map(Number) as [number, number, number];
+  const sign = offset[0] === '-' ? 1 : -1; // local = UTC + offset, so UTC = local - offset
+  const utc = new Date(0);
+  utc.setUTCFullYear(year, month - 1, day);
+  utc.setUTCHours(Number(hours) + sign * oh, Number(minutes) + sign * om, Number(seconds) + sign * os);
+  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+  return `${pad(utc.getUTCFullYear(), 4)}-${pad(utc.getUTCMonth() + 1)}-${pad(utc.getUTCDate())}T${pad(utc.getUTCHours())}:${pad(utc.getUTCMinutes())}:${pad(utc.getUTCSeconds())}${fraction ? '.' + fraction : ''}Z`;
+}
 
 function isoOffset(offset: string): string {
   const [hours, minutes = '00', seconds] = offset.slice(1).split(':');

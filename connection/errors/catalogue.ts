@@ -7,6 +7,8 @@ export interface ErrorEntry {
   /** What usually causes it, in one sentence (used by docs and as a fallback message). */
   readonly cause: string;
   readonly fixes: readonly string[];
+  /** Running the same step again can succeed as it is (the failure came from timing, not from the step). */
+  readonly retryable?: boolean;
 }
 
 const LEAST_PRIVILEGE_SQL =
@@ -230,12 +232,48 @@ export const ERROR_CATALOGUE = {
   },
   POOL_EXHAUSTED: {
     title: 'All pooled connections busy',
+    retryable: true,
     cause: 'Every connection of this pool (10 per connection configuration) was in use by other steps until the step\'s deadline, so the statement never started.',
     fixes: [
       'Run fewer steps on this connection at the same time (lower the flow\'s concurrency or batch size).',
       'Make the steps that hold connections faster (EXPLAIN their queries; add indexes), or give them a lower timeoutMs.',
       'Raise the step\'s timeoutMs if waiting longer for a free connection is acceptable.',
       'Check for a long-running step that blocks the others: SELECT pid, now() - query_start, query FROM pg_stat_activity WHERE application_name = \'pg-actions\';',
+    ],
+  },
+  DEADLOCK_DETECTED: {
+    title: 'Deadlock',
+    cause: 'This statement and another transaction each waited for a lock the other held; PostgreSQL cancelled this one (SQLSTATE 40P01). Nothing it did was kept.',
+    retryable: true,
+    fixes: [
+      'Run the step again: a retry usually succeeds.',
+      'Make concurrent flows lock rows in the same order (for example ORDER BY id in UPDATE … WHERE id IN (…) via a subquery with FOR UPDATE).',
+    ],
+  },
+  SERIALIZATION_FAILURE: {
+    title: 'Concurrent change, retry',
+    cause: 'Under REPEATABLE READ or SERIALIZABLE isolation another transaction changed the same data first (SQLSTATE 40001). Nothing this statement did was kept.',
+    retryable: true,
+    fixes: ['Run the step again: it reads the new data and usually succeeds.', 'Keep transactions on hot rows short.'],
+  },
+  LOCK_NOT_AVAILABLE: {
+    title: 'Lock not available',
+    cause: 'A lock the statement needed was held by another transaction and the statement did not wait (NOWAIT, or lock_timeout passed; SQLSTATE 55P03).',
+    retryable: true,
+    fixes: [
+      'Run the step again once the other transaction has finished.',
+      'Find who holds the lock: SELECT pid, query FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids(<pid>));',
+      'Use SKIP LOCKED instead of NOWAIT when any free row will do.',
+    ],
+  },
+  TEMP_FILE_LIMIT_EXCEEDED: {
+    title: 'Temporary file limit exceeded',
+    cause: 'A sort, hash or materialisation spilled more to temporary files than temp_file_limit allows (SQLSTATE 53400, a configured limit).',
+    retryable: true,
+    fixes: [
+      'Retry when the server is less busy only if the limit depends on load; usually the query must use less temporary space.',
+      'Add LIMIT, filter earlier, or add an index that avoids the large sort (EXPLAIN shows it).',
+      'Ask the database admin whether temp_file_limit (or work_mem for this role) can be raised.',
     ],
   },
   QUERY_TIMEOUT: {

@@ -48,6 +48,8 @@ export class PgActionsError extends Error {
   readonly constraint?: string;
   readonly dataType?: string;
   readonly problems?: readonly string[];
+  /** Running the same step again can succeed (deadlock, serialization failure, lock or pool busy…). */
+  readonly retryable: boolean;
   declare readonly query?: string;
   declare readonly parameters?: readonly unknown[];
 
@@ -57,6 +59,7 @@ export class PgActionsError extends Error {
     this.code = code;
     this.title = entry.title;
     this.fixes = init.fixes ?? entry.fixes;
+    this.retryable = 'retryable' in entry && entry.retryable === true;
     for (const key of FIELD_KEYS) {
       const value = init[key];
       if (value !== undefined) (this as Record<string, unknown>)[key] = value;
@@ -67,7 +70,7 @@ export class PgActionsError extends Error {
 
   /** The shape hosts serialise: never the query, parameters or cause. */
   toJSON(): Record<string, unknown> {
-    const json: Record<string, unknown> = { code: this.code, title: this.title, message: this.message, fixes: this.fixes };
+    const json: Record<string, unknown> = { code: this.code, title: this.title, message: this.message, fixes: this.fixes, retryable: this.retryable };
     for (const key of FIELD_KEYS) if (this[key] !== undefined) json[key] = this[key];
     return json;
   }

@@ -43,6 +43,10 @@ const BY_SQLSTATE: Record<string, ErrorCode> = {
   '23514': 'CHECK_VIOLATION',
   '25006': 'READ_ONLY_VIOLATION',
   '53300': 'TOO_MANY_CONNECTIONS',
+  '53400': 'TEMP_FILE_LIMIT_EXCEEDED', // configuration_limit_exceeded: temp_file_limit
+  '40P01': 'DEADLOCK_DETECTED',
+  '40001': 'SERIALIZATION_FAILURE',
+  '55P03': 'LOCK_NOT_AVAILABLE',
   '57014': 'QUERY_TIMEOUT',
   '57P01': 'CONNECTION_LOST', // terminated by an administrator / server shutting down
   '57P02': 'CONNECTION_LOST', // crash shutdown
@@ -134,7 +138,8 @@ function fromServer(sqlstate: string, raw: RawError, base: object, context: Fail
     return build(pooler, pooler === 'DATABASE_NOT_FOUND' ? `Database "${context.database}" is not served by the connection pooler at ${context.host}:${context.port}.` : said, { ...base, sqlstate }, context);
   }
   let code: ErrorCode = BY_SQLSTATE[sqlstate] ?? BY_SQLSTATE_CLASS[sqlstate.slice(0, 2)] ?? 'DATABASE_ERROR';
-  let message = sentence(raw.message ?? '');
+  // Redacted before capitalising: a message that begins with the password would hide it from redaction.
+  let message = sentence(redact(raw.message ?? '', context.secrets));
   const fields: ServerErrorFields & { location?: { line: number; column: number }; fixes?: readonly string[]; problems?: string[] } = {
     sqlstate,
     detail: raw.detail,

@@ -39,8 +39,8 @@ describe('what a statement leaves on its session does not reach the next step', 
   });
 
   test('settings changed with set_config: float digits, search_path, statement_timeout', async () => {
-    await one(`SELECT set_config('extra_float_digits', '-15', false), set_config('search_path', 'pg_catalog', false),
-                      set_config('statement_timeout', '0', false)`);
+    await one(`SELECT set_config('extra_float_digits', '-15', false) AS a, set_config('search_path', 'pg_catalog', false) AS b,
+                      set_config('statement_timeout', '0', false) AS c`);
     expect(await one('SELECT pi() AS pi')).toEqual({ pi: Math.PI });
     expect(await one(`SELECT current_setting('search_path') AS p, current_setting('statement_timeout') AS t`)).toEqual({ p: '"$user", public', t: '1min' });
   });
