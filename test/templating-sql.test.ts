@@ -174,6 +174,15 @@ describe('template syntax problems in SQL name the field and the place', () => {
     expect(message).toContain('line 2, column 3');
   });
 
+  test('an unclosed {{ inside a SQL comment is comment text', () => {
+    expect(bind('SELECT {{trigger.count}} -- see {{trigger.count\n')).toEqual({ text: 'SELECT $1::int8 -- see {{trigger.count\n', values: [3] });
+    expect(refusal("SELECT '{{trigger.count' -- {{trigger.count}}")).toContain('not closed');
+    // A broken template that would decide where the comment ends is reported, never swallowed.
+    expect(refusal('SELECT 1 -- see {{trigger.count\n + 1}}')).toContain('template syntax error');
+    // With a comma it cannot be a template at all (see the 2-D array literal rule): comment text.
+    expect(bind('SELECT 1 -- see {{trigger.count\n, {{trigger.count}}').text).toBe('SELECT 1 -- see {{trigger.count\n, $1::int8');
+  });
+
   test('unclosed literal around a template', () => {
     expect(refusal("SELECT '{{trigger.count}}")).toContain('PostgreSQL cannot read this SQL: unterminated quoted string (line 1, column 8)');
   });

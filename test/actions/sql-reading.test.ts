@@ -137,6 +137,25 @@ describe('the ten defects', () => {
   });
 });
 
+describe('statement kind from the parse tree', () => {
+  test('Update Rows and Delete Rows refuse a second statement before anything runs', async () => {
+    const error = await failure('update-rows', step("UPDATE people SET a = 'x' WHERE id = 1; DELETE FROM canary"));
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.message).toBe('Update Rows runs one UPDATE statement; this text holds 2 statements. Nothing was run.');
+    expect((await failure('delete-rows', step('DELETE FROM people WHERE id = 7; DELETE FROM canary'))).code).toBe('INVALID_INPUT');
+    expect(await canaries()).toBe(3);
+    expect(await person(1)).toEqual({ a: 'a0', b: 'b0' });
+    expect(await person(7)).toEqual({ a: 'a7', b: 'b7' });
+  });
+
+  test('CTEs that only read are fine; a write nested in a CTE is named', async () => {
+    expect(await run('update-rows', step("WITH x AS (SELECT 1 AS id) UPDATE people SET a = 'w' WHERE id IN (SELECT id FROM x)"))).toEqual({ rowCount: 1 });
+    const nested = "WITH x AS (SELECT 1), y AS (INSERT INTO canary VALUES (9) RETURNING id) DELETE FROM people WHERE id IN (SELECT id FROM y)";
+    expect((await failure('delete-rows', step(nested))).message).toBe('Delete Rows only runs DELETE statements; this one also contains an INSERT inside a WITH clause. Nothing was run.');
+    expect(await canaries()).toBe(3);
+  });
+});
+
 describe('typed values', () => {
   test('an int8 parameter against an int4 column still uses its index (EXPLAIN)', async () => {
     const plan = async (query: string) => (await run('query-rows', step(query))).rows.map((row) => String(row['QUERY PLAN'])).join('\n');

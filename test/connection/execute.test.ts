@@ -2,6 +2,7 @@ import { closeAll, execute, type ConnectionConfig } from '../../connection/index
 import { runningStatement, stoppedRunning, terminateBackendsOf } from '../harness/activity.js';
 import { eventually, failure } from '../harness/failures.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { createTestPki } from '../harness/certs.js';
 import { startWireProxy, type WireProxy } from '../harness/proxy.js';
 
 let db: TestDatabase;
@@ -184,6 +185,44 @@ describe('with the server\'s statement_timeout switched off (a proxy rewrites it
     // Nothing else could have stopped pg_sleep(30): the CancelRequest reached the right backend with the right key.
     expect(await stoppedRunning(db.sql, db.name, backend.pid, 1500)).toEqual({ stopped: true, state: expect.any(String) });
     expect((await execute(config(), { text: 'SELECT 1 AS one', timeoutMs: 300, readOnly })).rows).toEqual([{ one: 1 }]);
+  });
+
+  test('a TLS session: the CancelRequest goes over TLS too (the key never crosses the network in clear) and ends the statement', async () => {
+    const pki = createTestPki();
+    const tlsProxy = await startWireProxy(db.config as { host: string; port: number }, { stripStatementTimeout: true, tls: { certPem: pki.serverCertPem, keyPem: pki.serverKeyPem } });
+    const tls: ConnectionConfig = { ...tagged('execute-tls-cancel'), host: '127.0.0.1', port: tlsProxy.port, sslMode: 'verify-full', sslCa: pki.caPem };
+    try {
+      expect((await execute(tls, { text: `SELECT current_setting('statement_timeout') AS t`, timeoutMs: 300 })).rows).toEqual([{ t: '0' }]);
+      const pending = failure(execute(tls, { text: `SELECT pg_sleep(30), 'tls-cancel'`, timeoutMs: 300 }));
+      const backend = await runningStatement(db.sql, db.name, 'execute-tls-cancel', `'tls-cancel'`);
+      expect((await pending).code).toBe('QUERY_TIMEOUT');
+      expect(tlsProxy.cancelRequests).toBe(1);
+      expect(tlsProxy.plaintextConnections).toBe(0);
+      expect(await stoppedRunning(db.sql, db.name, backend.pid, 1500)).toEqual({ stopped: true, state: expect.any(String) });
+    } finally {
+      await closeAll();
+      await tlsProxy.close();
+      await terminateBackendsOf(db.sql, db.name, 'execute-tls-cancel');
+    }
+  });
+
+  test('a network that stops passing anything (the cancel cannot be delivered either): the step still ends, QUERY_TIMEOUT', async () => {
+    const dead = await startWireProxy(db.config as { host: string; port: number }, { stripStatementTimeout: true });
+    const viaDead: ConnectionConfig = { ...tagged('execute-dead-network'), host: '127.0.0.1', port: dead.port, sslMode: 'disable' };
+    try {
+      const pending = failure(execute(viaDead, { text: `SELECT pg_sleep(30), 'dead-network'`, timeoutMs: 300 }));
+      await runningStatement(db.sql, db.name, 'execute-dead-network', `'dead-network'`);
+      dead.blackhole(); // open connections go silent, new ones (the cancel's) are accepted and hear nothing
+      const started = Date.now();
+      expect((await pending).code).toBe('QUERY_TIMEOUT');
+      // the cancel gave up after its own 2 s, then the connection was discarded
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(dead.cancelRequests).toBe(1);
+    } finally {
+      await closeAll();
+      await dead.close();
+      await terminateBackendsOf(db.sql, db.name, 'execute-dead-network');
+    }
   });
 });
 

@@ -7,13 +7,16 @@
  * length), so only a protocol CancelRequest can end a statement.
  */
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket } from 'node:tls';
 
 export interface WireProxy {
   readonly port: number;
   /** Bytes the server sent through the proxy so far (all connections). */
   readonly bytesFromServer: number;
-  /** CancelRequest packets (protocol code 80877102) that came through. */
+  /** CancelRequest packets (protocol code 80877102) that came through (inside TLS, with `tls`). */
   readonly cancelRequests: number;
+  /** With `tls`: connections that did not ask for TLS (passed on as they are). */
+  readonly plaintextConnections: number;
   /** `statement_timeout = N` settings rewritten to 0 (with stripStatementTimeout). */
   readonly timeoutsStripped: number;
   /** Connections open through the proxy now (closed as soon as either side closes). */
@@ -22,6 +25,8 @@ export interface WireProxy {
   freeze(): void;
   /** Connections open now still carry the client's messages, but the server's replies go nowhere. */
   freezeReplies(): void;
+  /** Nothing passes any more: open connections go silent, new ones are accepted and hear nothing. */
+  blackhole(): void;
   /** Connections open now are reset: the client gets ECONNRESET, the server sees its socket close. */
   reset(): void;
   close(): Promise<void>;
@@ -29,15 +34,22 @@ export interface WireProxy {
 
 export interface WireProxyOptions {
   stripStatementTimeout?: boolean;
+  /**
+   * Answers the client's SSLRequest itself and ends TLS here with this certificate, talking
+   * plaintext to the server behind: the proxy can then read (and rewrite) a TLS session.
+   */
+  tls?: { certPem: string; keyPem: string };
 }
 
 const CANCEL_REQUEST_CODE = 80877102;
+const SSL_REQUEST_CODE = 80877103;
 const TIMEOUT_SETTING = /(statement_timeout(?: = |', '))(\d+)/g;
 
 export async function startWireProxy(target: { host: string; port: number }, options: WireProxyOptions = {}): Promise<WireProxy> {
   interface Pair { client: Socket; upstream: Socket; requests: boolean; replies: boolean }
   const pairs = new Set<Pair>();
-  const counts = { bytesFromServer: 0, cancelRequests: 0, timeoutsStripped: 0 };
+  const counts = { bytesFromServer: 0, cancelRequests: 0, timeoutsStripped: 0, plaintextConnections: 0 };
+  const secureContext = options.tls && createSecureContext({ cert: options.tls.certPem, key: options.tls.keyPem });
   const strip = (chunk: Buffer): Buffer => {
     if (!options.stripStatementTimeout) return chunk;
     const text = chunk.toString('latin1');
@@ -47,15 +59,17 @@ export async function startWireProxy(target: { host: string; port: number }, opt
     });
     return rewritten === text ? chunk : Buffer.from(rewritten, 'latin1');
   };
-  const server: Server = createServer((client) => {
+  const relay = (client: Socket, initial?: Buffer) => {
     const pair: Pair = { client, upstream: connect(target.port, target.host), requests: true, replies: true };
     pairs.add(pair);
     let first = true;
-    client.on('data', (chunk) => {
+    const fromClient = (chunk: Buffer) => {
       if (first && chunk.length >= 8 && chunk.readInt32BE(4) === CANCEL_REQUEST_CODE) counts.cancelRequests++;
       first = false;
       if (pair.requests) pair.upstream.write(strip(chunk));
-    });
+    };
+    if (initial) fromClient(initial);
+    client.on('data', fromClient);
     pair.upstream.on('data', (chunk) => {
       counts.bytesFromServer += chunk.length;
       if (!pair.replies) return;
@@ -74,6 +88,28 @@ export async function startWireProxy(target: { host: string; port: number }, opt
       socket.on('error', () => {});
       socket.on('close', end);
     }
+  };
+  let blackholed = false;
+  const swallowed = new Set<Socket>();
+  const server: Server = createServer((client) => {
+    if (blackholed) {
+      swallowed.add(client);
+      client.on('error', () => {});
+      client.once('data', (chunk) => {
+        if (chunk.length >= 8 && chunk.readInt32BE(4) === CANCEL_REQUEST_CODE) counts.cancelRequests++;
+      });
+      return;
+    }
+    if (!secureContext) return relay(client);
+    client.on('error', () => {});
+    client.once('data', (first) => {
+      if (first.length !== 8 || first.readInt32BE(4) !== SSL_REQUEST_CODE) {
+        counts.plaintextConnections++;
+        return relay(client, first);
+      }
+      client.write('S');
+      relay(new TLSSocket(client, { isServer: true, secureContext }));
+    });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -89,6 +125,9 @@ export async function startWireProxy(target: { host: string; port: number }, opt
     get cancelRequests() {
       return counts.cancelRequests;
     },
+    get plaintextConnections() {
+      return counts.plaintextConnections;
+    },
     get timeoutsStripped() {
       return counts.timeoutsStripped;
     },
@@ -96,6 +135,10 @@ export async function startWireProxy(target: { host: string; port: number }, opt
       return pairs.size;
     },
     freeze() {
+      for (const pair of pairs) pair.requests = pair.replies = false;
+    },
+    blackhole() {
+      blackholed = true;
       for (const pair of pairs) pair.requests = pair.replies = false;
     },
     freezeReplies() {
@@ -109,6 +152,7 @@ export async function startWireProxy(target: { host: string; port: number }, opt
     },
     close: () =>
       new Promise<void>((resolve) => {
+        for (const socket of swallowed) socket.destroy();
         for (const pair of pairs) {
           pair.client.destroy();
           pair.upstream.destroy();

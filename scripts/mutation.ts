@@ -1,0 +1,80 @@
+/**
+ * `npm run test:mutation [-- <module> …]`: Stryker mutation testing of the safety-critical modules,
+ * one module at a time, each against only the test files that exercise it (listed below), so a
+ * run fits on a 2-core machine. One embedded PostgreSQL serves every run (PG_TEST_URL), instead
+ * of jest's global setup starting one per mutant. Prints the per-module score table that
+ * docs/testing.md keeps; each module's full report is in reports/mutation/<module>.json.
+ * Not part of `npm test` or CI.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startEmbeddedDatabase } from '../cli/embedded-database.js';
+
+/** Module → the tests that exercise it, most critical first. */
+export const MUTATION_TARGETS: Record<string, string[]> = {
+  'connection/cancel.ts': ['test/connection/execute.test.ts', 'test/faults.test.ts', 'test/connection/errors.test.ts'],
+  'connection/deadline.ts': ['test/connection/execute.test.ts'],
+  'connection/statement.ts': ['test/connection/execute.test.ts', 'test/connection/result-gate.test.ts'],
+  'connection/errors/map.ts': ['test/connection/errors.test.ts', 'test/connection/error-paths.test.ts', 'test/connection/secrets.test.ts'],
+  'templating/bind-sql.ts': ['test/templating-sql.test.ts', 'test/templating-safety.test.ts', 'test/templating.test.ts', 'test/templating-bind-edges.test.ts'],
+  'actions/statement-kind.ts': ['test/actions/sql-reading.test.ts', 'test/actions/behaviour.test.ts'],
+  'connection/execute.ts': ['test/connection/execute.test.ts', 'test/connection/errors.test.ts', 'test/faults.test.ts'],
+  'connection/pools.ts': ['test/connection/pools.test.ts', 'test/ssl.test.ts'],
+  'connection/config.ts': ['test/connection/config.test.ts'],
+  'connection/tls.ts': ['test/ssl.test.ts'],
+  'triggers/table-cursor.ts': ['test/triggers/new-row.test.ts'],
+  'triggers/outbox-reader.ts': ['test/triggers/row-changes.test.ts'],
+};
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const requested = process.argv.slice(2);
+const unknown = requested.filter((module) => !(module in MUTATION_TARGETS));
+if (unknown.length) {
+  console.error(`not a mutation target: ${unknown.join(', ')} (targets: ${Object.keys(MUTATION_TARGETS).join(', ')})`);
+  process.exit(2);
+}
+const modules = requested.length ? requested : Object.keys(MUTATION_TARGETS);
+const base = JSON.parse(readFileSync(join(root, 'stryker.config.json'), 'utf8')) as Record<string, unknown> & { jest: object };
+const slug = (module: string) => module.replace(/\.ts$/, '').replace(/[/]/g, '-');
+mkdirSync(join(root, 'reports', 'mutation'), { recursive: true });
+
+const server = process.env.PG_TEST_URL ? undefined : await startEmbeddedDatabase();
+const env = { ...process.env, PG_TEST_URL: process.env.PG_TEST_URL ?? server!.url };
+const rows: string[] = [];
+try {
+  for (const module of modules) {
+    const tests = MUTATION_TARGETS[module]!;
+    const report = join('reports', 'mutation', `${slug(module)}.json`);
+    const config = {
+      ...base,
+      mutate: [module],
+      jest: { ...base.jest, config: { testMatch: tests.map((test) => `<rootDir>/${test}`) } },
+      jsonReporter: { fileName: report },
+    };
+    const configFile = join('reports', 'mutation', `${slug(module)}.stryker.json`);
+    writeFileSync(join(root, configFile), JSON.stringify(config, null, 2));
+    console.log(`\n=== ${module} (tests: ${tests.join(', ')}) ===`);
+    const started = Date.now();
+    const run = spawnSync(process.execPath, [join(root, 'node_modules/@stryker-mutator/core/bin/stryker.js'), 'run', configFile], { cwd: root, env, stdio: 'inherit' });
+    const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+    rows.push(run.status === 0 ? scoreRow(module, join(root, report), minutes) : `| ${module} | failed (exit ${run.status}) | | | | ${minutes} |`);
+  }
+} finally {
+  await server?.dispose();
+}
+const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).stdout.trim();
+const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: root, encoding: 'utf8' }).stdout.trim() !== '';
+console.log(`\nMeasured on ${commit}${dirty ? ' (with uncommitted changes)' : ''}:\n`);
+console.log(`| module | score | killed (+timeout) | survived | no coverage | minutes |\n|---|---|---|---|---|---|\n${rows.join('\n')}`);
+
+function scoreRow(module: string, reportFile: string, minutes: string): string {
+  const report = JSON.parse(readFileSync(reportFile, 'utf8')) as { files: Record<string, { mutants: { status: string }[] }> };
+  const count: Record<string, number> = {};
+  for (const file of Object.values(report.files)) for (const mutant of file.mutants) count[mutant.status] = (count[mutant.status] ?? 0) + 1;
+  const killed = (count.Killed ?? 0) + (count.Timeout ?? 0);
+  const valid = killed + (count.Survived ?? 0) + (count.NoCoverage ?? 0);
+  const score = valid ? ((100 * killed) / valid).toFixed(1) : 'n/a';
+  return `| ${module} | ${score} % | ${killed} | ${count.Survived ?? 0} | ${count.NoCoverage ?? 0} | ${minutes} |`;
+}
