@@ -65,7 +65,6 @@ export function installStatements(n: OutboxNames): string[] {
     `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdentifier(`rc_${n.fingerprint}_pos`)} ON ${n.outbox} (pos)`,
     `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`rc_${n.fingerprint}_unstamped`)} ON ${n.outbox} (seq) WHERE pos IS NULL`,
     `CREATE TABLE IF NOT EXISTS ${n.cursor} (
-       single boolean PRIMARY KEY DEFAULT true CHECK (single), -- exactly one row, however often activated
        stamped bigint NOT NULL DEFAULT 0, acked bigint NOT NULL DEFAULT 0, pruned bigint NOT NULL DEFAULT 0,
        epoch text NOT NULL DEFAULT substr(md5(random()::text || clock_timestamp()::text), 1, 12))`,
     // One cursor row, enforced by a unique key on a column that can only be true. Installs made
