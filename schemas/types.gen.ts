@@ -502,6 +502,60 @@ export interface RowChangesEvent {
   writtenAt: string;
 }
 
+// from schemas/triggers/schema-changes.config.schema.json
+
+export interface SchemaChangesConfig {
+  /**
+   * Schemas to watch.
+   *
+   * @minItems 1
+   * @maxItems 50
+   */
+  schemas?: [string, ...string[]];
+  /**
+   * subscribeTrigger: seconds between catalog comparisons.
+   */
+  intervalSeconds?: number;
+}
+
+// from schemas/triggers/schema-changes.event.schema.json
+
+/**
+ * A table created, dropped, or whose columns changed, in a watched schema.
+ */
+export interface SchemaChangesEvent {
+  /**
+   * Deterministic: hash of the change (table identity and column list before and after).
+   */
+  id: string;
+  /**
+   * What happened.
+   */
+  op: 'CREATE_TABLE' | 'DROP_TABLE' | 'ALTER_TABLE';
+  /**
+   * Schema of the table.
+   */
+  schema: string;
+  /**
+   * Name of the table.
+   */
+  table: string;
+  /**
+   * Columns after the change (before it, for DROP_TABLE), in order.
+   */
+  columns: {
+    name: string;
+    type: string;
+  }[];
+  /**
+   * ALTER_TABLE: the columns before the change.
+   */
+  previousColumns?: {
+    name: string;
+    type: string;
+  }[];
+}
+
 // from schemas/triggers/table-changes-cdc.config.schema.json
 
 export interface TableChangesCdcConfig {
