@@ -250,7 +250,7 @@ export interface ConnectionConfig {
    */
   maxResultBytes?: number;
   /**
-   * A connection pooler in front of the server, and its pool mode (PgBouncer's pool_mode). pg-actions works the same through none and transaction pooling (it sends no startup parameter a pooler refuses, and keeps each step's settings inside the step's transaction); with session pooling each step gets its own pooler connection, closed afterwards, so idle pg-actions connections do not hold the pooler's server connections.
+   * A connection pooler in front of the server, and its pool mode (PgBouncer's pool_mode). pg-actions works the same through none and transaction pooling (it sends no startup parameter a pooler refuses, and keeps each step's settings inside the step's transaction); with session pooling each step gets its own pooler connection, closed afterwards, so idle pg-actions connections do not hold the pooler's server connections. Exception: the listen trigger and row-changes' subscribeTrigger need a server session of their own (LISTEN, a session advisory lock as lease) and refuse transaction pooling (INVALID_INPUT): give them a direct or session-mode address.
    */
   pooler?: 'none' | 'transaction' | 'session';
 }
@@ -500,6 +500,60 @@ export interface RowChangesEvent {
    * When the row was written (clock_timestamp() inside the writer's transaction), ISO 8601.
    */
   writtenAt: string;
+}
+
+// from schemas/triggers/schema-changes.config.schema.json
+
+export interface SchemaChangesConfig {
+  /**
+   * Schemas to watch.
+   *
+   * @minItems 1
+   * @maxItems 50
+   */
+  schemas?: [string, ...string[]];
+  /**
+   * subscribeTrigger: seconds between catalog comparisons.
+   */
+  intervalSeconds?: number;
+}
+
+// from schemas/triggers/schema-changes.event.schema.json
+
+/**
+ * A table created, dropped, or whose columns changed, in a watched schema.
+ */
+export interface SchemaChangesEvent {
+  /**
+   * Deterministic: hash of the change (table identity and column list before and after).
+   */
+  id: string;
+  /**
+   * What happened.
+   */
+  op: 'CREATE_TABLE' | 'DROP_TABLE' | 'ALTER_TABLE';
+  /**
+   * Schema of the table.
+   */
+  schema: string;
+  /**
+   * Name of the table.
+   */
+  table: string;
+  /**
+   * Columns after the change (before it, for DROP_TABLE), in order.
+   */
+  columns: {
+    name: string;
+    type: string;
+  }[];
+  /**
+   * ALTER_TABLE: the columns before the change.
+   */
+  previousColumns?: {
+    name: string;
+    type: string;
+  }[];
 }
 
 // from schemas/triggers/table-changes-cdc.config.schema.json

@@ -61,9 +61,17 @@ afterAll(async () => {
 
 const shot = (name: string, fullPage = false) => page.screenshot({ path: join(SCREENSHOTS, name), fullPage });
 
+test('without the access token the page says how to get in', async () => {
+  await page.goto(new URL('/', playground.url).href);
+  await expect(page.getByTestId('page-error-code').textContent()).resolves.toBe('UNAUTHORIZED');
+  await expect(page.getByTestId('page-error-fixes').textContent()).resolves.toContain('?token=');
+});
+
 test('opens the page and tests the saved connection', async () => {
   await page.goto(playground.url);
   await page.locator('body[data-ready="true"]').waitFor();
+  // The token went into a cookie and out of the address bar.
+  expect(page.url()).toBe(new URL('/', playground.url).href);
   await expect(page.getByTestId('conn-host').inputValue()).resolves.toBe(db.config.host);
   await expect(page.getByTestId('conn-password').inputValue()).resolves.toBe('');
   await expect(page.getByTestId('conn-password').getAttribute('placeholder')).resolves.toBe('saved on server');
