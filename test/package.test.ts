@@ -93,8 +93,10 @@ test('npx pg-actions serve starts the playground on its embedded PostgreSQL', as
     }
     if (!url) throw new Error(`serve printed no URL:\n${stdout}\n${stderr}`);
     expect(stdout).toMatch(/embedded PostgreSQL/);
-    const response = await fetch(new URL('api/actions', url));
+    const token = new URL(url).searchParams.get('token');
+    const response = await fetch(new URL('api/actions', url), { headers: { Authorization: `Bearer ${token}` } });
     expect(response.status).toBe(200);
+    expect(JSON.stringify(await response.json())).toContain('query-rows');
   } finally {
     process.kill(-child.pid!, 'SIGTERM');
   }
