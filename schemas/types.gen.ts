@@ -501,3 +501,93 @@ export interface RowChangesEvent {
    */
   writtenAt: string;
 }
+
+// from schemas/triggers/table-changes-cdc.config.schema.json
+
+export interface TableChangesCdcConfig {
+  /**
+   * Tables whose INSERT, UPDATE, DELETE and TRUNCATE start a flow: "table" or "schema.table". Each needs a primary key or REPLICA IDENTITY FULL (check with diagnoseReplication).
+   *
+   * @minItems 1
+   * @maxItems 100
+   */
+  tables: [string, ...string[]];
+  /**
+   * An existing publication to read (created by the tables' owner, for a role that does not own them). When absent, activateTrigger creates pg_actions_<fingerprint> for the tables.
+   */
+  publication?: string;
+  /**
+   * At most this many events per handler call (a larger transaction comes in several calls; its position moves at its last).
+   */
+  batchSize?: number;
+  /**
+   * PostgreSQL 14+: write a tiny WAL message this often (subscribe) or when a poll finds nothing, so a slot on quiet tables moves on and the server releases WAL. 0 turns it off.
+   */
+  heartbeatSeconds?: number;
+}
+
+// from schemas/triggers/table-changes-cdc.event.schema.json
+
+/**
+ * One row change (or one truncated table), from the write-ahead log through a logical replication slot.
+ */
+export interface TableChangesCdcEvent {
+  /**
+   * Deterministic: the transaction's commit LSN and the change's place in it, the same on every redelivery.
+   */
+  id: string;
+  /**
+   * What happened.
+   */
+  op: 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE';
+  /**
+   * Schema of the table.
+   */
+  schema: string;
+  /**
+   * Name of the table.
+   */
+  table: string;
+  /**
+   * Commit LSN of the transaction (events come in commit order, grouped by transaction).
+   */
+  lsn: string;
+  /**
+   * The change's place in its transaction, from 0.
+   */
+  seq: number;
+  /**
+   * Transaction id.
+   */
+  xid: number;
+  /**
+   * When the transaction committed, ISO 8601 with microseconds.
+   */
+  commitTime: string;
+  /**
+   * Replica identity columns (the primary key by default) and their values; empty for TRUNCATE.
+   */
+  key: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * The row after INSERT or UPDATE; a column listed in unchanged is absent.
+   */
+  new?: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * TOASTed columns the UPDATE left unchanged: their value was not sent (it is not null).
+   */
+  unchanged?: string[];
+  /**
+   * The row before UPDATE or DELETE, as far as the replica identity allows (see oldRow).
+   */
+  old?: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * What old holds: the whole row (REPLICA IDENTITY FULL), the key columns only, or nothing (an UPDATE that kept the key).
+   */
+  oldRow?: 'full' | 'key' | 'none';
+}

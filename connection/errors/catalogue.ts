@@ -270,6 +270,46 @@ export const ERROR_CATALOGUE = {
       'If it was activated before, someone removed its objects: activate again; changes written meanwhile were not recorded.',
     ],
   },
+  REPLICATION_NOT_READY: {
+    title: 'Database not ready for change capture',
+    cause: 'A setting, privilege or table keeps logical replication from working (wal_level, REPLICATION, free slots, replica identity, publication rights).',
+    fixes: [
+      'Run diagnoseReplication (or `pg-actions check-replication --connection … --tables …`): each failed check lists the exact SQL or setting that fixes it.',
+      'Apply the fixes (wal_level needs a server restart), then activate the trigger again.',
+    ],
+  },
+  REPLICATION_SLOT_MISSING: {
+    title: 'Replication slot missing',
+    cause: 'The trigger\'s replication slot does not exist: the trigger was never activated, or the slot was dropped (the changes since are gone).',
+    fixes: [
+      'Run activateTrigger to create the publication and slot.',
+      'If the trigger ran before, re-snapshot the tables (table-sync) and start without a state: changes made while the slot was gone cannot be recovered.',
+    ],
+  },
+  REPLICATION_SLOT_LOST: {
+    title: 'Replication slot lost',
+    cause: 'The server removed WAL the slot still needed (it passed max_slot_wal_keep_size), so changes the trigger had not read are gone.',
+    fixes: [
+      'Run deactivateTrigger and activateTrigger to recreate the slot, then re-snapshot the tables (table-sync) and start without a state.',
+      'Raise max_slot_wal_keep_size, or keep the consumer running so the slot never falls that far behind.',
+    ],
+  },
+  REPLICATION_SLOT_MISMATCH: {
+    title: 'Replication slot does not match the state',
+    cause: 'The slot is past the stored state\'s position: it was recreated, or another consumer acknowledged changes this state has not seen.',
+    fixes: [
+      'Make sure one host consumes this trigger, with the state it returned last.',
+      'If the slot was recreated, re-snapshot the tables (table-sync) and start without a state.',
+    ],
+  },
+  REPLICATION_SLOT_IN_USE: {
+    title: 'Replication slot in use',
+    cause: 'Another session is streaming from the trigger\'s replication slot; PostgreSQL lets only one read it at a time.',
+    fixes: [
+      'Wait: a second subscription retries and takes over when the first ends.',
+      'Find the reader: SELECT active_pid FROM pg_replication_slots WHERE slot_name = \'<slot>\'; and close it (or SELECT pg_terminate_backend(<pid>);).',
+    ],
+  },
   TEMPLATE_ERROR: {
     title: 'Template error',
     cause: 'A {{ }} template could not be rendered: a path that does not exist, or a template in a place that cannot take a value.',

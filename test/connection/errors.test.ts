@@ -34,7 +34,11 @@ const POOLER_CODES: readonly ErrorCode[] = ['POOLER_STARTUP_PARAMETER', 'POOLER_
 
 /** Produced by the templating layer, not by the connection module. */
 // (trigger codes are produced by real conditions in test/triggers/)
-const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = ['TEMPLATE_ERROR', 'TRIGGER_STATE_INVALID', 'TRIGGER_NOT_ACTIVE'];
+const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = [
+  'TEMPLATE_ERROR', 'TRIGGER_STATE_INVALID', 'TRIGGER_NOT_ACTIVE',
+  // produced by real slots and servers in test/triggers/table-changes-cdc.test.ts
+  'REPLICATION_NOT_READY', 'REPLICATION_SLOT_MISSING', 'REPLICATION_SLOT_LOST', 'REPLICATION_SLOT_MISMATCH', 'REPLICATION_SLOT_IN_USE',
+];
 
 /** Awaits the failure and checks what every error must have: the code, catalogue title, a message, fixes. */
 async function expectCode(promise: Promise<unknown>, code: ErrorCode): Promise<PgActionsError> {

@@ -1,0 +1,149 @@
+/**
+ * Turns pgoutput messages into change events: one per row change (one per table for TRUNCATE),
+ * in commit order, each with a deterministic id (the transaction's commit LSN and the change's
+ * place in it: the same on every redelivery, distinct for changes that share a WAL record) and
+ * the commit time. Unchanged TOASTed values are listed in `unchanged`, never reported as null.
+ */
+import { parseTextValue } from '../../connection/replication.js';
+import { eventId } from '../event-id.js';
+import type { TriggerEvent } from '../definition.js';
+import { formatLsn, type Lsn } from './lsn.js';
+import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
+
+export interface ChangeEvent extends TriggerEvent {
+  op: 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE';
+  schema: string;
+  table: string;
+  /** The commit LSN of the transaction. */
+  lsn: string;
+  /** The change's place in its transaction (0, 1, …). */
+  seq: number;
+  xid: number;
+  /** Commit time, ISO 8601 with microseconds. */
+  commitTime: string;
+  /** The replica identity columns (the primary key by default) and their values. */
+  key: Record<string, unknown>;
+  /** The row after INSERT / UPDATE; columns listed in `unchanged` are absent. */
+  new?: Record<string, unknown>;
+  /** TOASTed columns an UPDATE left unchanged: their values were not sent (not null). */
+  unchanged?: string[];
+  /** The row before UPDATE / DELETE, as far as the replica identity allows (see `oldRow`). */
+  old?: Record<string, unknown>;
+  /** 'full' (REPLICA IDENTITY FULL), 'key' (identity columns only), 'none' (not sent: the key did not change). */
+  oldRow?: 'full' | 'key' | 'none';
+}
+
+interface Relation {
+  schema: string;
+  name: string;
+  columns: RelationColumn[];
+  parsers: ((text: string) => unknown)[];
+}
+
+export type Assembled =
+  | { kind: 'change'; event: ChangeEvent }
+  | { kind: 'commit'; endLsn: Lsn }
+  | { kind: 'message'; lsn: Lsn; prefix: string; transactional: boolean }
+  | { kind: 'none' };
+
+const PG_EPOCH_US = 946_684_800_000_000n;
+
+export class ChangeAssembler {
+  private readonly relations = new Map<number, Relation>();
+  private transaction: { lsn: string; xid: number; commitTime: string; seq: number } | undefined;
+
+  /** True between a transaction's Begin and its Commit. */
+  get inTransaction(): boolean {
+    return this.transaction !== undefined;
+  }
+
+  feed(message: PgOutputMessage): Assembled[] {
+    switch (message.tag) {
+      case 'begin':
+        this.transaction = { lsn: formatLsn(message.finalLsn), xid: message.xid, commitTime: isoTime(message.commitTime), seq: 0 };
+        return [];
+      case 'commit':
+        this.transaction = undefined;
+        return [{ kind: 'commit', endLsn: message.endLsn }];
+      case 'relation':
+        this.relations.set(message.relationOid, {
+          schema: message.schema,
+          name: message.name,
+          columns: message.columns,
+          parsers: message.columns.map((column) => (text: string) => parseTextValue(column.typeOid, text)),
+        });
+        return [];
+      case 'insert':
+        return [this.change('INSERT', message.relationOid, { new: message.new })];
+      case 'update':
+        return [this.change('UPDATE', message.relationOid, { new: message.new, old: message.old, oldKind: message.oldKind ?? 'none' })];
+      case 'delete':
+        return [this.change('DELETE', message.relationOid, { old: message.old, oldKind: message.oldKind })];
+      case 'truncate':
+        return message.relationOids.map((oid) => this.change('TRUNCATE', oid, {}));
+      case 'message':
+        return [{ kind: 'message', lsn: message.lsn, prefix: message.prefix, transactional: message.transactional }];
+      default:
+        return [];
+    }
+  }
+
+  private change(
+    op: ChangeEvent['op'],
+    relationOid: number,
+    tuples: { new?: TupleValue[]; old?: TupleValue[] | null; oldKind?: 'key' | 'full' | 'none' },
+  ): Assembled {
+    const relation = this.relations.get(relationOid);
+    const transaction = this.transaction;
+    if (!relation || !transaction) throw new Error(`pgoutput: a change of relation ${relationOid} outside a transaction or before its Relation message`);
+    const seq = transaction.seq++;
+    const event: ChangeEvent = {
+      id: eventId('cdc', transaction.lsn, seq),
+      op,
+      schema: relation.schema,
+      table: relation.name,
+      lsn: transaction.lsn,
+      seq,
+      xid: transaction.xid,
+      commitTime: transaction.commitTime,
+      key: {},
+    };
+    const after = tuples.new ? rowOf(relation, tuples.new) : undefined;
+    const before = tuples.old ? rowOf(relation, tuples.old) : undefined;
+    if (after) {
+      event.new = after.row;
+      if (after.unchanged.length) event.unchanged = after.unchanged;
+    }
+    if (tuples.oldKind) {
+      event.oldRow = tuples.oldKind;
+      if (before) event.old = tuples.oldKind === 'key' ? pick(relation, before.row) : before.row;
+    }
+    event.key = pick(relation, after?.row ?? before?.row ?? {});
+    return { kind: 'change', event };
+  }
+}
+
+function rowOf(relation: Relation, tuple: TupleValue[]): { row: Record<string, unknown>; unchanged: string[] } {
+  const row: Record<string, unknown> = {};
+  const unchanged: string[] = [];
+  tuple.forEach((value, i) => {
+    const column = relation.columns[i];
+    if (!column) return;
+    if (value === null) row[column.name] = null;
+    else if (typeof value === 'string') row[column.name] = relation.parsers[i]!(value);
+    else unchanged.push(column.name);
+  });
+  return { row, unchanged };
+}
+
+/** The replica identity columns present in a row. */
+function pick(relation: Relation, row: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(relation.columns.filter((c) => c.key && c.name in row).map((c) => [c.name, row[c.name]]));
+}
+
+/** Microseconds since 2000-01-01 → ISO 8601 with six fractional digits. */
+export function isoTime(microseconds: bigint): string {
+  const unix = microseconds + PG_EPOCH_US;
+  const iso = new Date(Number(unix / 1000n)).toISOString();
+  return iso.slice(0, -1) + String(Number(((unix % 1000n) + 1000n) % 1000n)).padStart(3, '0') + 'Z';
+}

@@ -1,0 +1,144 @@
+/**
+ * Decodes the messages of pgoutput, PostgreSQL's built-in logical decoding output plugin
+ * (protocol version 1, plus the Message of version 2 on PG14+), from the bytes of one XLogData.
+ * https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html
+ */
+import type { Lsn } from './lsn.js';
+
+/** One column value of a tuple: text, SQL NULL, or a TOASTed value the change left unchanged. */
+export type TupleValue = string | null | { unchanged: true };
+
+export interface RelationColumn {
+  name: string;
+  typeOid: number;
+  /** Part of the replica identity (the key sent for old rows). */
+  key: boolean;
+}
+
+export type PgOutputMessage =
+  | { tag: 'begin'; finalLsn: Lsn; commitTime: bigint; xid: number }
+  | { tag: 'commit'; commitLsn: Lsn; endLsn: Lsn; commitTime: bigint }
+  | { tag: 'relation'; relationOid: number; schema: string; name: string; replicaIdentity: string; columns: RelationColumn[] }
+  | { tag: 'insert'; relationOid: number; new: TupleValue[] }
+  | { tag: 'update'; relationOid: number; old: TupleValue[] | null; oldKind: 'key' | 'full' | null; new: TupleValue[] }
+  | { tag: 'delete'; relationOid: number; old: TupleValue[]; oldKind: 'key' | 'full' }
+  | { tag: 'truncate'; relationOids: number[]; cascade: boolean; restartIdentity: boolean }
+  | { tag: 'message'; transactional: boolean; lsn: Lsn; prefix: string; content: Buffer }
+  | { tag: 'other'; code: string };
+
+class Reader {
+  offset = 0;
+  constructor(private readonly buffer: Buffer) {}
+  byte(): number {
+    return this.buffer.readUInt8(this.offset++);
+  }
+  char(): string {
+    return String.fromCharCode(this.byte());
+  }
+  int16(): number {
+    const value = this.buffer.readInt16BE(this.offset);
+    this.offset += 2;
+    return value;
+  }
+  int32(): number {
+    const value = this.buffer.readInt32BE(this.offset);
+    this.offset += 4;
+    return value;
+  }
+  uint32(): number {
+    const value = this.buffer.readUInt32BE(this.offset);
+    this.offset += 4;
+    return value;
+  }
+  int64(): bigint {
+    const value = this.buffer.readBigUInt64BE(this.offset);
+    this.offset += 8;
+    return value;
+  }
+  string(): string {
+    const end = this.buffer.indexOf(0, this.offset);
+    const text = this.buffer.toString('utf8', this.offset, end);
+    this.offset = end + 1;
+    return text;
+  }
+  bytes(length: number): Buffer {
+    const slice = this.buffer.subarray(this.offset, this.offset + length);
+    this.offset += length;
+    return slice;
+  }
+  tuple(): TupleValue[] {
+    const count = this.int16();
+    const values: TupleValue[] = new Array(count);
+    for (let i = 0; i < count; i++) {
+      const kind = this.char();
+      if (kind === 'n') values[i] = null;
+      else if (kind === 'u') values[i] = { unchanged: true };
+      else values[i] = this.bytes(this.int32()).toString('utf8'); // 't' (text; binary is never requested)
+    }
+    return values;
+  }
+}
+
+export function decodePgOutput(data: Buffer): PgOutputMessage {
+  const reader = new Reader(data);
+  const code = reader.char();
+  switch (code) {
+    case 'B':
+      return { tag: 'begin', finalLsn: reader.int64(), commitTime: reader.int64(), xid: reader.uint32() };
+    case 'C':
+      reader.byte(); // flags (unused)
+      return { tag: 'commit', commitLsn: reader.int64(), endLsn: reader.int64(), commitTime: reader.int64() };
+    case 'R': {
+      const relationOid = reader.uint32();
+      const schema = reader.string();
+      const name = reader.string();
+      const replicaIdentity = reader.char();
+      const columns: RelationColumn[] = [];
+      for (let i = reader.int16(); i > 0; i--) {
+        const flags = reader.byte();
+        const columnName = reader.string();
+        const typeOid = reader.uint32();
+        reader.int32(); // type modifier
+        columns.push({ name: columnName, typeOid, key: (flags & 1) === 1 });
+      }
+      return { tag: 'relation', relationOid, schema, name, replicaIdentity, columns };
+    }
+    case 'I': {
+      const relationOid = reader.uint32();
+      reader.char(); // 'N'
+      return { tag: 'insert', relationOid, new: reader.tuple() };
+    }
+    case 'U': {
+      const relationOid = reader.uint32();
+      let kind = reader.char();
+      let old: TupleValue[] | null = null;
+      let oldKind: 'key' | 'full' | null = null;
+      if (kind === 'K' || kind === 'O') {
+        oldKind = kind === 'K' ? 'key' : 'full';
+        old = reader.tuple();
+        kind = reader.char(); // 'N'
+      }
+      return { tag: 'update', relationOid, old, oldKind, new: reader.tuple() };
+    }
+    case 'D': {
+      const relationOid = reader.uint32();
+      const kind = reader.char();
+      return { tag: 'delete', relationOid, oldKind: kind === 'K' ? 'key' : 'full', old: reader.tuple() };
+    }
+    case 'T': {
+      const count = reader.int32();
+      const options = reader.byte();
+      const relationOids: number[] = [];
+      for (let i = 0; i < count; i++) relationOids.push(reader.uint32());
+      return { tag: 'truncate', relationOids, cascade: (options & 1) === 1, restartIdentity: (options & 2) === 2 };
+    }
+    case 'M': {
+      const transactional = (reader.byte() & 1) === 1;
+      const lsn = reader.int64();
+      const prefix = reader.string();
+      return { tag: 'message', transactional, lsn, prefix, content: reader.bytes(reader.int32()) };
+    }
+    default:
+      return { tag: 'other', code }; // Origin, Type: nothing an event needs
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * subscribeTrigger for table-changes-cdc: streams the slot over a replication connection and
+ * acknowledges only what the handler finished. The flush position reported to the server (on
+ * keepalives that ask, on a timer, after each batch) is the end of the last transaction whose
+ * events were handled — never a received-but-unhandled one, never backwards. A transaction larger
+ * than a batch is handed over in batches that keep the previous position, so memory stays bounded
+ * and a crash mid-transaction redelivers the whole transaction with the same ids. A failed batch
+ * (handler threw, connection lost, walsender terminated) reconnects from the acknowledged position;
+ * a slot that is missing, lost or ahead of the state stops the subscription with a loud error.
+ */
+import { execute, PgActionsError } from '../../connection/index.js';
+import { openReplicationSession, type ReplicationSession, type WalStream } from '../../connection/replication.js';
+import type { Deliver, RunningSubscription, TriggerArguments } from '../definition.js';
+import { ChangeAssembler, type ChangeEvent } from './changes.js';
+import { formatLsn, parseLsn, type Lsn } from './lsn.js';
+import { decodePgOutput } from './pgoutput.js';
+import { assertSlotMatches, publicationName, slotInUse, slotName, slotState, type CdcConfig } from './slot.js';
+
+export interface CdcPosition {
+  /** The end of the last handled transaction (or heartbeat): where the stream resumes. */
+  lsn: string;
+}
+
+export const HEARTBEAT_PREFIX = 'pg-actions-heartbeat';
+const FATAL = new Set(['REPLICATION_SLOT_MISSING', 'REPLICATION_SLOT_LOST', 'REPLICATION_SLOT_MISMATCH']);
+const STATUS_INTERVAL_MS = 1000;
+const RETRY_MAX_MS = 10_000;
+
+interface Chunk {
+  events: ChangeEvent[];
+  position: Lsn;
+}
+
+export function subscribeChanges(
+  args: TriggerArguments<CdcConfig>,
+  start: CdcPosition,
+  deliver: Deliver<ChangeEvent, CdcPosition>,
+  onError: (error: unknown) => void,
+): RunningSubscription {
+  let acked = parseLsn(start.lsn);
+  let closed = false;
+  let session: ReplicationSession | undefined;
+  let wake: (() => void) | undefined;
+  let failures = 0;
+
+  const runOnce = async () => {
+    const slot = await slotState(args);
+    assertSlotMatches(args, slot, acked);
+    session = await openReplicationSession(args.connection);
+    if (closed) return;
+    await streamChanges(args, session, slot.serverVersion, acked, deliver, (lsn) => {
+      acked = lsn > acked ? lsn : acked;
+      failures = 0;
+    }, () => closed);
+  };
+
+  const loop = async () => {
+    while (!closed) {
+      try {
+        await runOnce();
+      } catch (error) {
+        if (closed) break;
+        onError(slotInUse(args, error));
+        if (error instanceof PgActionsError && FATAL.has(error.code)) break;
+        await new Promise<void>((resolve) => ((wake = resolve), setTimeout(resolve, Math.min(RETRY_MAX_MS, 200 * 2 ** failures++))));
+      } finally {
+        await session?.close();
+        session = undefined;
+      }
+    }
+  };
+  const running = loop();
+  return {
+    async close() {
+      closed = true;
+      wake?.();
+      await session?.close();
+      await running;
+    },
+  };
+}
+
+/** One replication connection's life: resolves when closed, rejects on the first failure. */
+function streamChanges(
+  args: TriggerArguments<CdcConfig>,
+  session: ReplicationSession,
+  serverVersion: number,
+  from: Lsn,
+  deliver: Deliver<ChangeEvent, CdcPosition>,
+  onAcked: (lsn: Lsn) => void,
+  isClosed: () => boolean,
+): Promise<void> {
+  const batchSize = args.config.batchSize ?? 500;
+  const highWater = Math.max(2000, batchSize * 4);
+  const messages = serverVersion >= 140000;
+  const assembler = new ChangeAssembler();
+  const queue: Chunk[] = [];
+  let queued = 0;
+  let pending: ChangeEvent[] = [];
+  let acked = from;
+  let committed = from; // end of the last transaction received completely
+  let pumping = false;
+  let paused = false;
+  let stream: WalStream | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+
+  return new Promise<void>((resolve, reject) => {
+    const fail = (error: unknown) => {
+      clearInterval(heartbeat);
+      reject(error);
+    };
+    const enqueue = (chunk: Chunk) => {
+      queue.push(chunk);
+      queued += chunk.events.length;
+      if (!paused && queued > highWater) {
+        paused = true;
+        stream?.pause();
+      }
+      void pump().catch(fail);
+    };
+    const pump = async () => {
+      if (pumping) return;
+      pumping = true;
+      try {
+        while (queue.length && !isClosed()) {
+          const first = queue.shift()!;
+          const events = [...first.events];
+          let position = first.position;
+          while (queue.length && events.length + queue[0]!.events.length <= batchSize) {
+            const next = queue.shift()!;
+            events.push(...next.events);
+            position = next.position;
+          }
+          queued -= events.length;
+          if (events.length === 0 && position <= acked) continue;
+          await deliver({ events, position: { lsn: formatLsn(position > acked ? position : acked) } });
+          if (position > acked) {
+            acked = position;
+            onAcked(acked);
+            stream?.sendStatus();
+          }
+          if (paused && queued < highWater / 2) {
+            paused = false;
+            stream?.resume();
+          }
+        }
+      } finally {
+        pumping = false;
+      }
+    };
+
+    stream = session.stream(
+      {
+        slot: slotName(args),
+        startLsn: formatLsn(from),
+        options: { proto_version: '1', publication_names: publicationName(args), ...(messages ? { messages: 'true' } : {}) },
+        statusIntervalMs: STATUS_INTERVAL_MS,
+      },
+      {
+        onData(_walStart, _walEnd, data) {
+          for (const item of assembler.feed(decodePgOutput(data))) {
+            if (item.kind === 'change') {
+              pending.push(item.event);
+              if (pending.length >= batchSize) {
+                enqueue({ events: pending, position: committed });
+                pending = [];
+              }
+            } else if (item.kind === 'commit') {
+              committed = item.endLsn;
+              enqueue({ events: pending, position: committed });
+              pending = [];
+            } else if (item.kind === 'message' && !item.transactional && !assembler.inTransaction && item.lsn > committed) {
+              committed = item.lsn; // a heartbeat (or any message) between transactions: nothing before it is unsent
+              enqueue({ events: [], position: committed });
+            }
+          }
+        },
+        onKeepalive(walEnd) {
+          // Everything up to walEnd was sent and, outside a transaction, received: a quiet slot moves on.
+          if (!assembler.inTransaction && walEnd > committed) {
+            committed = walEnd;
+            enqueue({ events: [], position: committed });
+          }
+        },
+        flushed: () => acked,
+      },
+    );
+    stream.done.then(() => {
+      clearInterval(heartbeat);
+      resolve();
+    }, fail);
+    const seconds = args.config.heartbeatSeconds ?? 30;
+    if (messages && seconds > 0) {
+      heartbeat = setInterval(() => {
+        execute(args.connection, { text: 'SELECT pg_logical_emit_message(false, $1, $2)', values: [HEARTBEAT_PREFIX, ''] }).catch(() => undefined);
+      }, seconds * 1000);
+      heartbeat.unref();
+    }
+  });
+}

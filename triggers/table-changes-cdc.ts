@@ -1,0 +1,74 @@
+/** Table changes (CDC): INSERT, UPDATE, DELETE and TRUNCATE of chosen tables from the write-ahead log (pgoutput, no plugin to install). */
+import configSchema from '../schemas/triggers/table-changes-cdc.config.schema.json' with { type: 'json' };
+import eventSchema from '../schemas/triggers/table-changes-cdc.event.schema.json' with { type: 'json' };
+import type { TableChangesCdcConfig, TableChangesCdcEvent } from '../schemas/types.gen.js';
+import { defineTrigger } from './definition.js';
+import type { ChangeEvent } from './replication/changes.js';
+import { pollChanges } from './replication/peek.js';
+import { activateSlot, deactivateSlot, slotState } from './replication/slot.js';
+import { subscribeChanges, type CdcPosition } from './replication/stream.js';
+import { formatLsn } from './replication/lsn.js';
+
+export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChangesCdcEvent, CdcPosition>({
+  key: 'table-changes-cdc',
+  name: 'Table Changes (CDC)',
+  description:
+    'Starts a flow for every INSERT, UPDATE, DELETE and TRUNCATE of chosen tables, read from the write-ahead log through a ' +
+    'publication and a logical replication slot (pgoutput, built into PostgreSQL 10+). Needs wal_level = logical and a role ' +
+    'with REPLICATION: run diagnoseReplication (or `pg-actions check-replication`) first.',
+  config: configSchema,
+  event: eventSchema,
+  example: {
+    setup: ['CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL, total numeric(10,2) NOT NULL)'],
+    config: { tables: ['orders'] },
+    event: {
+      id: 'q7Vd0m3hXn6tq1uS2p9GqA',
+      op: 'UPDATE',
+      schema: 'public',
+      table: 'orders',
+      lsn: '0/1A2B3C8',
+      seq: 0,
+      xid: 771,
+      commitTime: '2026-01-15T10:30:00.123456Z',
+      key: { id: 1 },
+      new: { id: 1, customer: 'Ada', total: '42.50' },
+      oldRow: 'none',
+    },
+  },
+  guarantees: [
+    'At least once, acknowledged after handling: the slot\'s confirmed position moves only to the end of transactions whose events the handler finished (subscribe) or the host stored the state for (poll). A crash, a throwing handler or a terminated walsender redelivers every unacknowledged event, with the same ids.',
+    'Keepalives are answered with the handled position, never the received one, and status updates go out on a timer while a slow handler runs, so the server does not drop the connection (wal_sender_timeout).',
+    'Commit order, grouped by transaction; ids from the commit LSN and the change\'s place in the transaction; the commit time on every event. Rolled-back transactions emit nothing.',
+    'Bounded memory: a transaction larger than batchSize comes in several handler calls (the position moves at its last); reading pauses while batches wait.',
+    'Unchanged TOASTed values are listed in `unchanged`, never reported as null; `old` holds what the replica identity allows and `oldRow` says which.',
+    'Quiet tables do not pin WAL: the position follows the server\'s keepalives and a heartbeat message (PostgreSQL 14+).',
+    'Loud on gaps: a slot that is missing, lost (max_slot_wal_keep_size) or ahead of the state (recreated, or read by someone else) stops with REPLICATION_SLOT_MISSING / _LOST / _MISMATCH and the fix (re-snapshot), never a silent restart from now.',
+    'One consumer at a time: PostgreSQL lets one session stream a slot; a second subscription retries and takes over when the first ends.',
+  ],
+  privileges: [
+    "CREATE ROLE <role> LOGIN REPLICATION PASSWORD '<new password>';",
+    'GRANT USAGE ON SCHEMA <schema> TO <role>;',
+    'GRANT SELECT ON <schema>.<table> TO <role>;',
+    '-- the tables\' owner creates the publication (or the role owns the tables and activateTrigger creates it):',
+    'CREATE PUBLICATION <publication> FOR TABLE <schema>.<table>;',
+  ],
+  identity: ['tables', 'publication'],
+  installs: true,
+  async start(args) {
+    return { lsn: formatLsn((await slotState(args)).confirmedFlush) };
+  },
+  poll: (args, position) => pollChanges(args, position) as Promise<{ events: TableChangesCdcEvent[]; position: CdcPosition }>,
+  subscribe: (args, position, deliver, onError) =>
+    subscribeChanges(args, position, deliver as (batch: { events: ChangeEvent[]; position: CdcPosition }) => Promise<void>, onError),
+  activate: activateSlot,
+  deactivate: deactivateSlot,
+  async sample(args) {
+    const state = await slotState(args);
+    const batch = await pollChanges(args, { lsn: formatLsn(state.confirmedFlush) }, false);
+    return {
+      events: batch.events.slice(0, 3) as TableChangesCdcEvent[],
+      warnings: [],
+      notes: batch.events.length ? [] : ['No change is waiting in the slot yet: change a row of the tables, then test again.'],
+    };
+  },
+});
