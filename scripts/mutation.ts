@@ -55,7 +55,8 @@ try {
       mutate: [module],
       jest: {
         ...base.jest,
-        config: { testMatch: tests.map((test) => `<rootDir>/${test}`), setupFiles: ['<rootDir>/test/harness/stryker-activate.cjs'] },
+        // Generous timeouts: the machine is shared, and a slow run must not pass for a failing one.
+        config: { testMatch: tests.map((test) => `<rootDir>/${test}`), setupFiles: ['<rootDir>/test/harness/stryker-activate.cjs'], testTimeout: 120_000 },
       },
       jsonReporter: { fileName: report },
     };
