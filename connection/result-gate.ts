@@ -27,10 +27,19 @@ export interface ResultBudget {
 }
 
 const DATA_ROW = 0x44; // 'D'
+const COPY_DATA = 0x64; // 'd': COPY … TO STDOUT rows, charged like DataRows
 const READY_FOR_QUERY = 0x5a; // 'Z'
 const COMMAND_COMPLETE = 0x43; // 'C'
 const EMPTY_QUERY = 0x49; // 'I'
 const HEADER = 7; // code, int32 length, and for a DataRow its int16 column count
+/**
+ * Error, notice and notification texts come from the server (a RAISE NOTICE of 560 MB once ended
+ * the process inside pg-protocol). One larger than this reaches the parser cut to this size,
+ * its fields kept in order and the cut one marked, so its SQLSTATE and the start of its message survive.
+ */
+export const MAX_SERVER_TEXT_BYTES = 16 * 1024;
+const SERVER_TEXT = new Set([0x45 /* 'E' error */, 0x4e /* 'N' notice */, 0x41 /* 'A' notification */]);
+export const TRUNCATION_MARK = ' … [truncated by pg-actions]';
 
 export class ResultGate {
   /** Applies to responses not read by a StatementRun (pg's own queries): a crash guard only. */
@@ -41,6 +50,9 @@ export class ResultGate {
   /** Bytes of the current message still to pass (forward, or skip when `skipping`). */
   private remaining = 0;
   private skipping = false;
+  /** The head of an oversize error/notice being skipped; forwarded shortened when it ends. */
+  private cutHead: Buffer[] | undefined;
+  private cutHeadBytes = 0;
   private tripped = false;
 
   constructor(hardLimit: number, onHardLimit: () => void) {
@@ -81,9 +93,11 @@ export class ResultGate {
         if (this.skipping) {
           flush(offset);
           start = offset + step;
+          if (this.cutHead) this.keepHead(data.subarray(offset, offset + step));
         }
         offset += step;
         this.remaining -= step;
+        if (this.remaining === 0 && this.cutHead) forward(this.shortened());
         continue;
       }
       const code = data[offset]!;
@@ -99,12 +113,55 @@ export class ResultGate {
         if (!this.admit(length, data.readUInt16BE(offset + 5))) return flush(offset);
       } else if (code === COMMAND_COMPLETE || code === EMPTY_QUERY) {
         this.budget.completed++;
+      } else if (code === COPY_DATA) {
+        if (!this.charge(this.budget, 1 + length + ROW_OVERHEAD_BYTES)) return flush(offset);
+      } else if (SERVER_TEXT.has(code) && length + 1 > MAX_SERVER_TEXT_BYTES) {
+        this.skipping = true;
+        this.cutHead = [];
+        this.cutHeadBytes = 0;
       } else if (code === READY_FOR_QUERY && this.budget === this.fallback) {
         this.fallback.used = 0;
       }
       this.remaining = 1 + length;
     }
     flush(offset);
+  }
+
+  private keepHead(piece: Buffer): void {
+    const room = MAX_SERVER_TEXT_BYTES - this.cutHeadBytes;
+    if (room <= 0) return;
+    const kept = Buffer.from(piece.subarray(0, room));
+    this.cutHead!.push(kept);
+    this.cutHeadBytes += kept.length;
+  }
+
+  /** The kept head re-framed as a whole message: complete fields as sent, the cut one marked, then the terminator. */
+  private shortened(): Buffer {
+    const head = Buffer.concat(this.cutHead!);
+    this.cutHead = undefined;
+    const code = head[0]!;
+    const parts: Buffer[] = [];
+    if (code === 0x41) {
+      // NotificationResponse: pid, channel, payload; the payload (at most 8000 bytes from a real server) is what is cut.
+      parts.push(head.subarray(5), Buffer.from(`${TRUNCATION_MARK}\0`));
+    } else {
+      let at = 5;
+      while (at < head.length && head[at] !== 0) {
+        const end = head.indexOf(0, at + 1);
+        if (end < 0) {
+          parts.push(head.subarray(at), Buffer.from(`${TRUNCATION_MARK}\0`));
+          break;
+        }
+        parts.push(head.subarray(at, end + 1));
+        at = end + 1;
+      }
+      parts.push(Buffer.from([0]));
+    }
+    const body = Buffer.concat(parts);
+    const header = Buffer.alloc(5);
+    header[0] = code;
+    header.writeUInt32BE(body.length + 4, 1);
+    return Buffer.concat([header, body]);
   }
 
   private admit(length: number, columns: number): boolean {

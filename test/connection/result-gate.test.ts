@@ -4,7 +4,7 @@
  * rows are charged before any of their bytes are forwarded.
  */
 import fc from 'fast-check';
-import { ResultGate, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget } from '../../connection/result-gate.js';
+import { ResultGate, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, MAX_SERVER_TEXT_BYTES, TRUNCATION_MARK, type ResultBudget } from '../../connection/result-gate.js';
 
 function message(code: string, body: Buffer): Buffer {
   const header = Buffer.alloc(5);
@@ -81,5 +81,60 @@ test('past the limit nothing of the row that passed it is forwarded, and overflo
   // Only the huge row's 7-byte header is in the first chunk: it is refused before its body arrives.
   const forwarded = feed(gate, stream, [small.length + 7, small.length + 5000]);
   expect(forwarded.equals(small)).toBe(true);
+  expect(told).toBe(1);
+});
+
+function fields(code: string, entries: [string, string][]): Buffer {
+  const body = Buffer.concat([...entries.map(([type, value]) => Buffer.from(`${type}${value}\0`)), Buffer.from([0])]);
+  return message(code, body);
+}
+
+test('an error or notice larger than the limit reaches the parser cut, its leading fields whole, whatever the split', () => {
+  fc.assert(
+    fc.property(fc.constantFrom('E', 'N'), fc.array(fc.nat(), { maxLength: 20 }), (code, rawCuts) => {
+      const huge = fields(code, [['S', 'ERROR'], ['C', '22P02'], ['M', 'bad: ' + 'x'.repeat(3 * MAX_SERVER_TEXT_BYTES)], ['D', 'never seen']]);
+      const stream = Buffer.concat([huge, ready]);
+      const cuts = rawCuts.map((n) => n % (stream.length + 1));
+      const gate = new ResultGate(Infinity, () => {});
+      gate.arm(budget(Infinity));
+      const out = feed(gate, stream, cuts);
+      const cut = out.subarray(0, out.length - ready.length);
+      expect(out.subarray(cut.length).equals(ready)).toBe(true);
+      expect(String.fromCharCode(cut[0]!)).toBe(code);
+      expect(cut.readUInt32BE(1)).toBe(cut.length - 1); // a well-formed message
+      expect(cut.length).toBeLessThanOrEqual(MAX_SERVER_TEXT_BYTES + TRUNCATION_MARK.length + 8);
+      const text = cut.subarray(5).toString();
+      expect(text.startsWith('SERROR\0C22P02\0Mbad: xxx')).toBe(true);
+      expect(text.endsWith(`${TRUNCATION_MARK}\0\0`)).toBe(true);
+      expect(text).not.toContain('never seen');
+    }),
+  );
+});
+
+test('an error under the limit passes unchanged', () => {
+  const small = fields('E', [['S', 'ERROR'], ['C', '22P02'], ['M', 'x'.repeat(MAX_SERVER_TEXT_BYTES - 100)]]);
+  const gate = new ResultGate(Infinity, () => {});
+  expect(feed(gate, Buffer.concat([small, ready]), [3, 9000]).equals(Buffer.concat([small, ready]))).toBe(true);
+});
+
+test('an oversize notification keeps its pid and channel and a cut payload', () => {
+  const pid = Buffer.alloc(4);
+  pid.writeInt32BE(4242);
+  const huge = message('A', Buffer.concat([pid, Buffer.from('chan\0'), Buffer.from('p'.repeat(2 * MAX_SERVER_TEXT_BYTES)), Buffer.from([0])]));
+  const gate = new ResultGate(Infinity, () => {});
+  const out = feed(gate, huge, [1, 100, 20_000]);
+  expect(out.readUInt32BE(1)).toBe(out.length - 1);
+  expect(out.readInt32BE(5)).toBe(4242);
+  expect(out.subarray(9, 14).toString()).toBe('chan\0');
+  expect(out.subarray(out.length - Buffer.byteLength(TRUNCATION_MARK) - 1).toString()).toBe(`${TRUNCATION_MARK}\0`);
+});
+
+test('COPY … TO STDOUT data is charged against the budget like rows', () => {
+  const copyRow = message('d', Buffer.from('x'.repeat(5000)));
+  let told = 0;
+  const gate = new ResultGate(Infinity, () => {});
+  gate.arm(budget(12_000, false, () => told++));
+  const forwarded = feed(gate, Buffer.concat([copyRow, copyRow, copyRow, ready]), []);
+  expect(forwarded.equals(Buffer.concat([copyRow, copyRow]))).toBe(true);
   expect(told).toBe(1);
 });

@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { closeAll, execute } from '../../connection/index.js';
 import { eventually, failure } from '../harness/failures.js';
+import { TRUNCATION_MARK } from '../../connection/result-gate.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -108,6 +109,25 @@ test('passing the cap cancels the statement on the server: it does not keep runn
     return rows[0]!.n === 0;
   }, 3000);
   expect(gone).toBe(true);
+  expect((await execute(db.config, { text: 'SELECT 1 AS one' })).rows).toEqual([{ one: 1 }]);
+});
+
+test('a 560 MB RAISE NOTICE does not end the process: the notice is cut before the parser, the step and the next one work', async () => {
+  const outcome = await inChild({ text: `DO $$ BEGIN RAISE NOTICE '%', repeat('x', 560000000); END $$` });
+  expect({ exit: outcome.exit, code: outcome.code, then: outcome.then, stderr: outcome.stderr }).toEqual({
+    exit: 0,
+    code: undefined,
+    then: [{ one: 1 }],
+    stderr: '',
+  });
+  expect(outcome.rssGrowthMiB).toBeLessThan(64);
+}, 120_000);
+
+test('a server error quoting a 50 MB value comes back short, code kept, and marked as cut', async () => {
+  const error = await failure(execute(db.config, { text: `SELECT repeat('x', 50000000)::int AS n`, maxResultBytes: MiB }));
+  expect(error.code).toBe('INVALID_VALUE');
+  expect(error.message.length).toBeLessThan(20_000);
+  expect(error.message).toContain(TRUNCATION_MARK);
   expect((await execute(db.config, { text: 'SELECT 1 AS one' })).rows).toEqual([{ one: 1 }]);
 });
 
