@@ -13,6 +13,7 @@ import { startEmbeddedDatabase } from '../cli/embedded-database.js';
 import { cdcBench } from './cdc.js';
 import { pgbouncerOverhead } from './pgbouncer.js';
 import { pinCpus } from './pin-cpus.js';
+import { triggerBench } from './triggers.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -221,6 +222,7 @@ async function main() {
     const connecting = await connectPerStep(config, db);
     const bulk = await bulkInsert(config, raw);
     const pooler = await pgbouncerOverhead(db, STEPS);
+    const triggerRows = await triggerBench(config, raw);
     const changeCapture = await cdcBench(); // its own wal_level=logical server
     const seconds = (value: number) => `${(value / 1000).toFixed(2)} s`;
     const rows = [
@@ -241,6 +243,7 @@ async function main() {
       [`bulk insert ${bulk.count.toLocaleString('en')} rows, COPY FROM STDIN (baseline)`, seconds(bulk.copy), '1.00×', ''],
       [`bulk insert ${bulk.count.toLocaleString('en')} rows, execute-query step with unnest`, seconds(bulk.unnest), `${(bulk.unnest / bulk.copy).toFixed(2)}×`, ''],
       [`bulk insert ${bulk.count.toLocaleString('en')} rows, one INSERT per row (pooled)`, seconds(bulk.perRow), `${(bulk.perRow / bulk.copy).toFixed(2)}×`, ''],
+      ...triggerRows,
       ...changeCapture,
     ];
     if (typeof pooler === 'string') rows.push(['through PgBouncer', '', '', pooler]);
