@@ -5,6 +5,7 @@
 import { configOf, PgActionsError, type ConnectionConfig, type Statement } from '../connection/index.js';
 import { validatorFor } from '../schemas/validate.js';
 import type { TemplateContext } from '../templating/index.js';
+import { contextShapeProblem } from './context-shape.js';
 import type { ActionDefinition } from './definition.js';
 import { actions, findAction } from './registry.js';
 
@@ -55,6 +56,11 @@ function validateStep(key: string, request: StepRequest) {
     problems.push(...error.problems);
   }
   problems.push(...validatorFor(action.input)(request.input, 'input'));
+  // Before any template reads them: a cycle or 3,000 levels must not overflow the stack later.
+  for (const part of ['trigger', 'steps'] as const) {
+    const problem = contextShapeProblem(request.context?.[part], `context.${part}`);
+    if (problem) problems.push(problem);
+  }
   if (problems.length) throw invalid(problems);
   const args = { connection: request.connection, input: request.input, context: templateContext(request.context), onProgress: request.onProgress };
   return { action: action as ActionDefinition, args };

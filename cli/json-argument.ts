@@ -2,7 +2,7 @@
  * --input and --context take JSON inline or @file (@- for stdin), like curl's --data. Anything
  * unreadable or not JSON is a usage error (exit 2) naming the flag, before any connection is made.
  */
-import { readFileSync } from 'node:fs';
+import { MAX_ARGUMENT_BYTES, readAtMost } from './bounded-read.js';
 import { usageError } from './failures.js';
 
 const EXAMPLES: Record<string, string> = {
@@ -50,10 +50,18 @@ function positionOf(text: string, error: unknown): string {
 
 function readSource(path: string, flag: string): string {
   if (path === '') throw usageError(`${flag} @ needs a file name after the @ (or @- for stdin)`);
+  let text: string | undefined;
   try {
-    return readFileSync(path === '-' ? 0 : path, 'utf8');
+    text = readAtMost(path);
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error));
     throw usageError(`${flag} @${path}: cannot read the file (${reason})`, [`Check that ${path} exists and is readable.`]);
   }
+  if (text === undefined) {
+    const cap = `${MAX_ARGUMENT_BYTES / 1024 / 1024} MiB`;
+    throw usageError(`${flag} @${path} is larger than ${cap}, the most pg-actions reads for one argument`, [
+      `Give ${flag} at most ${cap} of JSON; move bulk data into the database (COPY) rather than through one step.`,
+    ]);
+  }
+  return text;
 }

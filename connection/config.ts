@@ -50,6 +50,11 @@ export function resolveConfig(config: unknown, root = 'connection'): ResolvedCon
   if (missing.length) {
     throw invalid(missing.map((key) => `${root}.${key} is required (or give ${root}.connectionString)`));
   }
+  if (merged.host!.startsWith('/')) {
+    // pg takes it as a Unix socket directory on the machine running the step, where peer or
+    // trust authentication would let a step in as that machine's own OS user.
+    throw invalid([`${root}.host names a Unix socket on the machine running the step; give a host name or IP address`]);
+  }
   if ((merged.sslCert === undefined) !== (merged.sslKey === undefined)) {
     throw invalid([`${root}.${merged.sslCert ? 'sslKey' : 'sslCert'} is required when ${merged.sslCert ? 'sslCert' : 'sslKey'} is given`]);
   }

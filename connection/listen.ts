@@ -7,7 +7,7 @@
  */
 import pg from 'pg';
 import { withDeadline } from './deadline.js';
-import { toPgActionsError, type PgActionsError } from './errors/index.js';
+import { PgActionsError, toPgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
 import { quoteIdentifier } from './identifiers.js';
 import { ReportingClient } from './pools.js';
@@ -40,6 +40,16 @@ const DEFAULT_HEARTBEAT_MS = 30_000;
 
 export function openListenSession(connection: unknown, options: ListenOptions): ListenSession {
   const config = configOf(connection);
+  if (config.pooler === 'transaction') {
+    // A transaction-mode pooler hands each transaction to any server connection: LISTEN would stay
+    // behind on a backend other clients then use, and a session advisory lock (the lease) would
+    // be held by whichever backend ran it, so two subscribers could both "hold" it.
+    throw new PgActionsError('INVALID_INPUT', {
+      message: 'connection.pooler is "transaction": listening for notifications and holding a subscription lease need a server session of their own, which transaction pooling does not give',
+      problems: ['connection.pooler must be "none" or "session" for listen and row-changes subscriptions'],
+      fixes: ['Give this subscription a direct address of the server (pooler: "none") or a session-mode pooler address (pooler: "session"); polling triggers and actions can keep the transaction-mode address.'],
+    });
+  }
   const channels = options.channels.map((channel, i) => quoteIdentifier(channel, `channels[${i}]`));
   const backoff = options.backoff ?? DEFAULT_BACKOFF;
   let client: pg.Client | undefined;

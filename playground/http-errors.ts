@@ -4,7 +4,8 @@
  */
 import { PgActionsError } from '../index.js';
 
-export type HttpErrorCode = 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'REQUEST_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'FORBIDDEN' | 'INTERNAL_ERROR';
+export type HttpErrorCode =
+  | 'BAD_REQUEST' | 'UNAUTHORIZED' | 'NOT_FOUND' | 'METHOD_NOT_ALLOWED' | 'REQUEST_TOO_LARGE' | 'UNSUPPORTED_MEDIA_TYPE' | 'FORBIDDEN' | 'INTERNAL_ERROR';
 
 export class HttpError extends Error {
   override readonly name = 'HttpError';
@@ -24,6 +25,14 @@ export class HttpError extends Error {
     return { code: this.code, title: this.title, message: this.message, fixes: this.fixes };
   }
 }
+
+export const badRequest = (why: string) => new HttpError(400, 'BAD_REQUEST', 'Bad request', why, ['Open the playground at / ; the API lives under /api.']);
+
+export const unauthorized = () =>
+  new HttpError(401, 'UNAUTHORIZED', 'Access token required', 'This playground answers only requests that carry its access token.', [
+    'Open the playground with the URL `pg-actions serve` printed (it ends in ?token=…).',
+    'From a script, send the header Authorization: Bearer <token>.',
+  ]);
 
 export const notFound = (path: string) =>
   new HttpError(404, 'NOT_FOUND', 'Not found', `Nothing is served at ${path}.`, ['Open the playground at / ; the API lives under /api.']);

@@ -1,13 +1,15 @@
 /**
  * The playground: a local web page where a flow author tries a step end to end (connection,
  * action, fields, trigger data, live preview, run), backed by a small JSON API. It binds
- * 127.0.0.1 by default and keeps the configured connection, password included, on the server.
+ * 127.0.0.1 by default, keeps the configured connection, password included, on the server, and
+ * answers API calls only with its access token (access-token.ts; docs/security.md).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isPgActionsError, type ConnectionConfig } from '../index.js';
+import { isLoopbackHost, newToken, presentedToken, tokenCookie, tokenMatches } from './access-token.js';
 import { apiRoutes, type Route } from './api.js';
-import { HttpError, internalError, methodNotAllowed, notFound, statusOf } from './http-errors.js';
+import { badRequest, HttpError, internalError, methodNotAllowed, notFound, statusOf, unauthorized } from './http-errors.js';
 import { closeAfterReply, PAGE_CSP, readJson, send, sendJson } from './http.js';
 import { guardRequest } from './request-guard.js';
 import { SavedConnection } from './saved-connection.js';
@@ -20,20 +22,29 @@ export interface PlaygroundOptions {
   host?: string;
   /** Default 0: any free port (read it from `url`). */
   port?: number;
+  /** The token every API call must present; default a new random one. false: none (loopback hosts only). */
+  token?: string | false;
 }
 
 export interface Playground {
+  /** Opens the page; carries ?token=… when the playground has a token. */
   url: string;
+  token?: string;
   /** Stops accepting requests and drops open connections. Database pools stay: closeAll() ends them. */
   close(): Promise<void>;
 }
 
 export async function startPlayground(options: PlaygroundOptions = {}): Promise<Playground> {
   const host = options.host ?? '127.0.0.1';
+  const token = options.token === false ? undefined : (options.token ?? newToken());
+  if (token === undefined && !isLoopbackHost(host)) {
+    throw new Error(`The playground listens on ${host}, which other machines can reach, so it needs its access token (no --no-token).`);
+  }
   const saved = new SavedConnection(options.connection);
   const routes = apiRoutes(saved);
+  const access: Access = { host, token, port: 0 };
   const server = createServer((req, res) => {
-    handle(req, res, routes, host).catch((error: unknown) => fail(res, error, saved.secrets()));
+    handle(req, res, routes, access).catch((error: unknown) => fail(res, error, [...saved.secrets(), ...(token ? [token] : [])]));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -43,9 +54,11 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
     });
   });
   const { port } = server.address() as AddressInfo;
+  access.port = port;
   const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
   return {
-    url: `http://${urlHost}:${port}/`,
+    url: `http://${urlHost}:${port}/${token ? `?token=${token}` : ''}`,
+    ...(token ? { token } : {}),
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
@@ -54,20 +67,35 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
   };
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, routes: readonly Route[], host: string): Promise<void> {
-  guardRequest(req, host);
+interface Access {
+  host: string;
+  token: string | undefined;
+  port: number;
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, routes: readonly Route[], access: Access): Promise<void> {
+  guardRequest(req, access.host);
   const method = req.method ?? 'GET';
-  const path = new URL(req.url ?? '/', 'http://playground').pathname;
+  const url = requestUrl(req.url);
+  const path = url.pathname;
 
   if (!path.startsWith('/api/')) {
     if (!isPagePath(path)) throw notFound(path);
     if (method !== 'GET') throw methodNotAllowed(method, ['GET']);
+    const offered = url.searchParams.get('token');
+    if (access.token && offered !== null) {
+      if (!tokenMatches(offered, access.token)) throw unauthorized();
+      // Traded for a cookie, and out of the address bar (history, screenshots, shoulder surfing).
+      send(res, 303, 'text/plain; charset=utf-8', '', { Location: path, 'Set-Cookie': tokenCookie(access.port, access.token) });
+      return;
+    }
     const file = await readPageFile(path);
     if (!file) throw notFound(path);
     send(res, 200, file.type, file.body, { 'Content-Security-Policy': PAGE_CSP });
     return;
   }
 
+  if (access.token && !tokenMatches(presentedToken(req, access.port), access.token)) throw unauthorized();
   const matching = routes.map((route) => ({ route, match: route.path.exec(path) })).filter((m) => m.match !== null);
   if (matching.length === 0) throw notFound(path);
   const found = matching.find((m) => m.route.method === method);
@@ -75,6 +103,15 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: readonl
   const body = method === 'POST' ? await readJson(req) : undefined;
   const result = await found.route.handle(body, found.match!.slice(1));
   sendJson(res, 200, result);
+}
+
+/** The request target as a URL; one that is not (GET //[) is the client's mistake: 400. */
+function requestUrl(target: string | undefined): URL {
+  try {
+    return new URL(target ?? '/', 'http://playground');
+  } catch {
+    throw badRequest('The request target is not a valid URL path.');
+  }
 }
 
 function fail(res: ServerResponse, error: unknown, secrets: readonly string[]): void {

@@ -250,7 +250,7 @@ export interface ConnectionConfig {
    */
   maxResultBytes?: number;
   /**
-   * A connection pooler in front of the server, and its pool mode (PgBouncer's pool_mode). pg-actions works the same through none and transaction pooling (it sends no startup parameter a pooler refuses, and keeps each step's settings inside the step's transaction); with session pooling each step gets its own pooler connection, closed afterwards, so idle pg-actions connections do not hold the pooler's server connections.
+   * A connection pooler in front of the server, and its pool mode (PgBouncer's pool_mode). pg-actions works the same through none and transaction pooling (it sends no startup parameter a pooler refuses, and keeps each step's settings inside the step's transaction); with session pooling each step gets its own pooler connection, closed afterwards, so idle pg-actions connections do not hold the pooler's server connections. Exception: the listen trigger and row-changes' subscribeTrigger need a server session of their own (LISTEN, a session advisory lock as lease) and refuse transaction pooling (INVALID_INPUT): give them a direct or session-mode address.
    */
   pooler?: 'none' | 'transaction' | 'session';
 }

@@ -1,8 +1,10 @@
 import { BoundedCache } from './bounded-cache.js';
 import { PgSyntaxError, scanPg, type PgToken } from './pg-parser.js';
 import { NamePositionTracker, VALUE_TOKEN } from './sql-name-position.js';
-import { NAME_POSITION_FIX, slotForQuoted, type QuotedKind, type Slot } from './sql-quoted-slot.js';
+import { NAME_POSITION_FIX, slotForQuoted, type Slot } from './sql-quoted-slot.js';
+import { COMMENT_STAND_IN, commentText, standInText } from './sql-stand-ins.js';
 import { findTemplateSpans, type TemplateSpan } from './sql-template-spans.js';
+import { isCast, isCommentToken, isNPrefix, nextSignificant, quotedKind } from './sql-token-kinds.js';
 import { TemplateProblemSignal, type TemplateProblem } from './template-error.js';
 
 /** Where a template's value goes in the SQL sent. */
@@ -39,38 +41,6 @@ function planOrProblem(sql: string): SqlPlan {
     if (error instanceof TemplateProblemSignal) return { chunks: [sql], holes: [], slots: [], highestPlaceholder: 0, problem: error };
     throw error;
   }
-}
-
-/**
- * What PostgreSQL's scanner reads in place of a template: a value template is a parameter,
- * spaced off from its neighbours; a Handlebars comment is a space, so `1{{!c}}2` stays two
- * tokens and `-{{!c}}-` never becomes a `--` comment. Neither stand-in holds a quote, a
- * backslash, `*`, `/`, `-` or a newline, so inside a string or comment it is plain content.
- */
-const VALUE_STAND_IN = ' $0 ';
-const COMMENT_STAND_IN = ' ';
-
-/** The SQL as the scanner reads it, and for each of its offsets the offset in the SQL written. */
-function standInText(sql: string, spans: readonly TemplateSpan[]): { text: string; original: number[]; standIns: number[] } {
-  let text = '';
-  const original: number[] = [];
-  const standIns: number[] = [];
-  let cursor = 0;
-  const copy = (until: number) => {
-    for (let i = cursor; i < until; i++) original.push(i);
-    text += sql.slice(cursor, until);
-  };
-  for (const span of spans) {
-    copy(span.start);
-    const standIn = isComment(span) ? COMMENT_STAND_IN : VALUE_STAND_IN;
-    standIns.push(text.length);
-    for (let i = 0; i < standIn.length; i++) original.push(span.start);
-    text += standIn;
-    cursor = span.end;
-  }
-  copy(sql.length);
-  original.push(sql.length);
-  return { text, original, standIns };
 }
 
 function buildPlan(sql: string): SqlPlan {
@@ -149,7 +119,7 @@ function buildPlan(sql: string): SqlPlan {
       continue;
     }
     const inside = spansIn(token);
-    if (token.name === 'SQL_COMMENT' || token.name === 'C_COMMENT') {
+    if (isCommentToken(token)) {
       copyTo(start);
       current += commentText(sql, start, end, inside, token.name === 'SQL_COMMENT');
       cursor = end;
@@ -183,68 +153,6 @@ function buildPlan(sql: string): SqlPlan {
   copyTo(sql.length);
   chunks.push(current);
   return { chunks, holes, slots, highestPlaceholder };
-}
-
-/** `N` right before a string holding templates: National character syntax, N'…'. */
-function isNPrefix(text: string, token: PgToken, next: PgToken | undefined, spansIn: (token: PgToken) => TemplateSpan[]): boolean {
-  return next !== undefined && next.start === token.end && /^[nN]$/.test(text.slice(token.start, token.end)) && text[next.start] === "'" && spansIn(next).length > 0;
-}
-
-
-/** Strings and quoted identifiers, by how the token starts. */
-function quotedKind(token: PgToken, raw: string): QuotedKind | undefined {
-  const first = raw[0];
-  if (first === "'") return 'string';
-  if (first === '$' && token.name === 'SCONST') return 'dollar';
-  if (/^[eE]'/.test(raw)) return 'escape-string';
-  if (first === '"') return 'identifier';
-  if (/^[uU]&"/.test(raw)) return 'identifier';
-  if (/^([uU]&|[bBxX])'/.test(raw)) return 'prefixed';
-  return undefined;
-}
-
-/**
- * A template inside a SQL comment is not rendered; it is sent as written unless its text could
- * end the comment (a newline, or a block comment marker), where it is sent as a space.
- */
-function commentText(sql: string, start: number, end: number, inside: readonly TemplateSpan[], lineComment: boolean): string {
-  let out = '';
-  let cursor = start;
-  for (const span of inside) {
-    const source = sql.slice(span.start, span.end);
-    const unsafe = lineComment ? /[\r\n]/.test(source) : source.includes('/*') || source.includes('*/');
-    // Not a template Handlebars can read, yet it would decide where the comment ends: report it.
-    if (unsafe && span.compiled instanceof TemplateProblemSignal) throw span.compiled;
-    out += sql.slice(cursor, span.start) + (unsafe ? COMMENT_STAND_IN : source);
-    cursor = span.end;
-  }
-  return out + sql.slice(cursor, end);
-}
-
-/** The next token that is not a comment, as text (undefined at the end). */
-function nextSignificant(text: string, tokens: readonly PgToken[], position: number): string | undefined {
-  for (let i = position + 1; i < tokens.length; i++) {
-    const token = tokens[i] as PgToken;
-    if (token.name === 'SQL_COMMENT' || token.name === 'C_COMMENT') continue;
-    return text.slice(token.start, token.end);
-  }
-  return undefined;
-}
-
-/** `{{x}}::type` and `CAST({{x}} AS type)`: the author chose the type. */
-function isCast(text: string, tokens: readonly PgToken[], position: number, after: string | undefined): boolean {
-  if (after === '::') return true;
-  if (after?.toUpperCase() !== 'AS') return false;
-  const before: string[] = [];
-  for (let i = position - 1; i >= 0 && before.length < 2; i--) {
-    const token = tokens[i] as PgToken;
-    if (token.name !== 'SQL_COMMENT' && token.name !== 'C_COMMENT') before.push(text.slice(token.start, token.end).toUpperCase());
-  }
-  return before[0] === '(' && before[1] === 'CAST';
-}
-
-function isComment(span: TemplateSpan): boolean {
-  return !(span.compiled instanceof TemplateProblemSignal) && span.compiled.kind === 'comment';
 }
 
 function isWordChar(char: string | undefined): boolean {

@@ -2,7 +2,7 @@
  * The objects row-changes installs, all in the schema pgactions and named after the
  * activation's fingerprint F (16 hex digits), so they are found again and removed exactly:
  *   pgactions.rc_F_outbox   one row per change, written in the user's transaction
- *   pgactions.rc_F_cursor   one row: stamp counter, acknowledged position, pruned position, epoch
+ *   pgactions.rc_F_cursor   exactly one row (unique key on `one`): stamp counter, acknowledged position, pruned position, epoch
  *   pgactions.rc_F_tables   watched tables and their primary-key columns (bound values, no SQL text)
  *   pgactions.rc_F_capture  the trigger function (SECURITY DEFINER: writers need no rights on pgactions)
  *   pgactions.rc_F_read     acknowledge, stamp, prune and read in one call
@@ -67,19 +67,36 @@ export function installStatements(n: OutboxNames): string[] {
     `CREATE TABLE IF NOT EXISTS ${n.cursor} (
        stamped bigint NOT NULL DEFAULT 0, acked bigint NOT NULL DEFAULT 0, pruned bigint NOT NULL DEFAULT 0,
        epoch text NOT NULL DEFAULT substr(md5(random()::text || clock_timestamp()::text), 1, 12))`,
-    `INSERT INTO ${n.cursor} DEFAULT VALUES ON CONFLICT DO NOTHING`,
+    // One cursor row, enforced by a unique key on a column that can only be true. Installs made
+    // before that key existed may hold several rows (one per activation): keep the one in use.
+    `ALTER TABLE ${n.cursor} ADD COLUMN IF NOT EXISTS one boolean NOT NULL DEFAULT true CHECK (one)`,
+    `DELETE FROM ${n.cursor} AS k WHERE EXISTS (SELECT 1 FROM ${n.cursor} AS j WHERE (j.stamped, j.acked, j.ctid) > (k.stamped, k.acked, k.ctid))`,
+    `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdentifier(`rc_${n.fingerprint}_cursor_one`)} ON ${n.cursor} (one)`,
+    `INSERT INTO ${n.cursor} DEFAULT VALUES ON CONFLICT (one) DO NOTHING`,
     `CREATE TABLE IF NOT EXISTS ${n.tables} (relid oid PRIMARY KEY, key_columns text[])`,
     `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   key_columns text[];
+  watched oid;
+  watched_schema text;
+  watched_name text;
   row_new jsonb;
   row_old jsonb;
 BEGIN
-  SELECT t.key_columns INTO key_columns FROM ${n.tables} AS t WHERE t.relid = TG_RELID;
+  SELECT t.relid, t.key_columns INTO watched, key_columns FROM ${n.tables} AS t WHERE t.relid = TG_RELID;
+  IF watched IS NULL THEN
+    -- A partition of a watched partitioned table (the trigger is cloned onto it): report the
+    -- nearest watched ancestor, by its name and key, as configured.
+    SELECT t.relid, t.key_columns INTO watched, key_columns
+      FROM pg_partition_ancestors(TG_RELID) WITH ORDINALITY AS a(relid, level) JOIN ${n.tables} AS t ON t.relid = a.relid
+     ORDER BY a.level LIMIT 1;
+    SELECT ns.nspname, c.relname INTO watched_schema, watched_name
+      FROM pg_class AS c JOIN pg_namespace AS ns ON ns.oid = c.relnamespace WHERE c.oid = watched;
+  END IF;
   IF TG_OP <> 'DELETE' THEN row_new := to_jsonb(NEW); END IF;
   IF TG_OP <> 'INSERT' THEN row_old := to_jsonb(OLD); END IF;
   INSERT INTO ${n.outbox} (op, schema_name, table_name, key, new, old)
-  VALUES (TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME,
+  VALUES (TG_OP, coalesce(watched_schema, TG_TABLE_SCHEMA), coalesce(watched_name, TG_TABLE_NAME),
           (SELECT jsonb_object_agg(k, coalesce(row_new, row_old) -> k) FROM unnest(key_columns) AS k), row_new, row_old);
   PERFORM pg_notify(TG_NAME, '');
   RETURN NULL;
@@ -116,6 +133,8 @@ END $fn$`,
     `COMMENT ON FUNCTION ${n.capture}() IS ${tag}`,
     `COMMENT ON FUNCTION ${n.read}(bigint, integer, interval, boolean) IS ${tag}`,
     `REVOKE ALL ON FUNCTION ${n.read}(bigint, integer, interval, boolean) FROM PUBLIC`,
+    // Triggers fire without an EXECUTE check; nobody needs to call the SECURITY DEFINER function.
+    `REVOKE ALL ON FUNCTION ${n.capture}() FROM PUBLIC`,
   ];
 }
 

@@ -10,29 +10,43 @@ import { openLocalDatabase } from '../embedded-session.js';
 import { CliFailure, EXIT_OK, usageError } from '../failures.js';
 import { printLine, progress } from '../output.js';
 import { ensureSampleSchema } from '../sample-data.js';
+import { isLoopbackHost } from '../../playground/access-token.js';
 
 export const serveCommand: Command = {
   name: 'serve',
   runsUntilStopped: true,
   summary: 'Start the playground (embedded PostgreSQL with sample data unless --connection)',
-  usage: `pg-actions serve [--port <n>] [--host <h>] [--connection <postgres-url | @config.json>]
+  usage: `pg-actions serve [--port <n>] [--host <h>] [--no-token] [--connection <postgres-url | @config.json>]
 
   Without --connection it starts the embedded PostgreSQL (data kept in .cache/pg-actions-db, so
   the second start is fast) and creates the sample tables (users, orders, sessions, logs,
   audit_logs) on first run. Stops cleanly on Ctrl+C / SIGTERM.
 
-  --port  port to listen on (0 picks a free one)
-  --host  interface to listen on (default: the playground's, loopback)
+  It prints the playground's URL with a random access token (…/?token=…): open that URL; every
+  API call must carry the token (the page keeps it in a cookie; scripts send Authorization:
+  Bearer <token>). See docs/security.md.
+
+  --port      port to listen on (0 picks a free one)
+  --host      interface to listen on (default 127.0.0.1, loopback; any other needs the token)
+  --no-token  no access token, on a loopback --host only (anyone on this machine can use it)
 
 Example:
   pg-actions serve --port 3000
   pg-actions serve --connection postgres://app@localhost/app --port 0`,
 
   async run(args, session) {
-    const parsed = parseCommandLine('serve', args, { ...CONNECTION_OPTION, port: { type: 'string', short: 'p' }, host: { type: 'string' } });
+    const parsed = parseCommandLine('serve', args, {
+      ...CONNECTION_OPTION, port: { type: 'string', short: 'p' }, host: { type: 'string' }, 'no-token': { type: 'boolean' },
+    });
     if (parsed.help) return printUsage(this.usage);
     const port = parsed.values.port === undefined ? undefined : parsePort(parsed.values.port);
     const host = parsed.values.host;
+    const noToken = parsed.values['no-token'] === true;
+    if (noToken && host !== undefined && !isLoopbackHost(host)) {
+      throw usageError(`serve: --no-token is only allowed on a loopback --host (127.0.0.1, ::1, localhost), not ${host}`, [
+        'Drop --no-token and open the URL serve prints (it carries the access token).',
+      ]);
+    }
     const { connection, description } = parsed.values.connection
       ? givenDatabase(connectionFromArgument(parsed.values.connection))
       : await localDatabase(session);
@@ -41,7 +55,7 @@ Example:
     const { startPlayground } = await import('../../playground/server.js');
     let playground;
     try {
-      playground = await startPlayground({ connection, ...(host === undefined ? {} : { host }), ...(port === undefined ? {} : { port }) });
+      playground = await startPlayground({ connection, ...(noToken ? { token: false as const } : {}), ...(host === undefined ? {} : { host }), ...(port === undefined ? {} : { port }) });
     } catch (error) {
       throw listenFailure(error, host, port);
     }

@@ -61,7 +61,9 @@ class ApiError extends Error {
 }
 
 async function api(path, body) {
-  const init = body === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+  // The access token rides in the cookie the server set when the page was opened from the URL
+  // `pg-actions serve` printed (…/?token=…); without it every call is a 401 saying so.
+  const init = { credentials: 'same-origin', ...(body === undefined ? {} : { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) }) };
   let response;
   try {
     response = await fetch('/api/' + path, init);

@@ -4,7 +4,7 @@
  * ever reached stdout or stderr. (Not a test file: jest only collects *.test.ts.)
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { serverUrl, type TestDatabase } from '../harness/db.js';
 import { expectNoSecretIn, watchSecret } from '../harness/secrets.js';
@@ -36,6 +36,9 @@ function watchPasswordsIn(args: readonly string[], env: NodeJS.ProcessEnv = {}):
 
 function readIfFile(path: string): string {
   try {
+    // Not /dev/zero, a FIFO or a huge file: the size-cap tests pass those on purpose.
+    const stat = statSync(path);
+    if (!stat.isFile() || stat.size > 1024 * 1024) return '';
     return readFileSync(path, 'utf8');
   } catch {
     return '';

@@ -34,7 +34,10 @@ test('serve prints a URL whose /api/actions answers, and SIGTERM ends it with ex
     const { port } = new URL(url);
     expect(await acceptsConnections('127.0.0.1', Number(port))).toBe(true);
     expect(await acceptsConnections('127.0.0.2', Number(port))).toBe(false);
-    const response = await fetch(new URL('api/actions', url));
+    const token = new URL(url).searchParams.get('token');
+    expect(token).toMatch(/^[\w-]{32}$/);
+    expect((await fetch(new URL('api/actions', url))).status).toBe(401);
+    const response = await fetch(new URL('api/actions', url), { headers: { Authorization: `Bearer ${token}` } });
     expect(response.status).toBe(200);
     expect(JSON.stringify(await response.json())).toContain('query-rows');
   } finally {

@@ -264,7 +264,7 @@ describe('nothing touches the network', () => {
     // resolveConfig is synchronous: it returned without waiting for anything
     expect(configs.map((c) => c.host)).toEqual(['no-such-host.invalid', 'no-such-host.invalid', '127.0.0.1']);
     const after = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout').sort();
+    // Compared with before, not with none: a previous file in this worker may still be closing its sockets.
     expect(after).toEqual(before);
-    expect(after.filter((r) => /TCP|GetAddrInfo|TLS|Connect/i.test(r))).toEqual([]);
   });
 });

@@ -109,3 +109,15 @@ function errorResponse(sqlstate: string, text: string): Buffer {
   const fields = Buffer.from(`SFATAL\0VFATAL\0C${sqlstate}\0M${text}\0\0`);
   return message('E', fields);
 }
+
+/**
+ * Resolves once this process holds no TCP handle any more (or after 5 s): a closed server or
+ * socket leaves the active-resources list only on a later turn of the event loop, and the next
+ * test file in the same worker may count them.
+ */
+export async function tcpHandlesClosed(): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (process.getActiveResourcesInfo().some((resource) => /^TCP/.test(resource)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

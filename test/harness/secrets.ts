@@ -3,6 +3,8 @@
  * and the check that a PgActionsError carries none of them: in its message, fixes, JSON, stack,
  * or what util.inspect (a logger) prints. The shared failure helpers run it on every error
  * they catch, so every failing case of the suite is checked, not only the secrets tests.
+ * test/security/ adds the host environment's PGPASSWORD / PGPASSFILE / ~/.pgpass passwords, the
+ * playground's saved password and access token, and checks the replies and child output there.
  */
 import { inspect } from 'node:util';
 import type { PgActionsError } from '../../connection/index.js';

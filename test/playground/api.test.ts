@@ -35,11 +35,14 @@ function inspect(status: number, headers: Headers, text: string): Reply {
 }
 
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  const init: RequestInit = { method, headers: { ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers } };
+  const init: RequestInit = { method, headers: { ...auth(), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers } };
   if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
   const response = await fetch(new URL(path, playground.url), init);
   return inspect(response.status, response.headers, await response.text());
 }
+
+/** The access token every API call carries (the page sends it as a cookie). */
+const auth = (of: Playground = playground): Record<string, string> => ({ Authorization: `Bearer ${of.token}` });
 
 const post = (path: string, body: unknown, headers?: Record<string, string>) => call('POST', path, body, headers);
 
@@ -249,7 +252,7 @@ describe('HTTP rules', () => {
     expectErrorShape(await post('/api/preview', big), 413, 'REQUEST_TOO_LARGE');
     const streamed = await new Promise<Reply>((resolve, reject) => {
       const url = new URL('/api/preview', playground.url);
-      const req = httpRequest(url, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' } }, (res) => {
+      const req = httpRequest(url, { method: 'POST', headers: { ...auth(), 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' } }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (text += chunk));
@@ -289,7 +292,7 @@ describe('HTTP rules', () => {
     expectErrorShape(await post('/api/test-connection', { connection: 'default' }, { Origin: 'https://evil.example' }), 403, 'FORBIDDEN');
     const rebound = await new Promise<Reply>((resolve, reject) => {
       const url = new URL('/api/connection', playground.url);
-      httpRequest(url, { headers: { Host: `evil.example:${url.port}` } }, (res) => {
+      httpRequest(url, { headers: { ...auth(), Host: `evil.example:${url.port}` } }, (res) => {
         let text = '';
         res.on('data', (chunk: Buffer) => (text += chunk.toString()));
         res.on('end', () => resolve(inspect(res.statusCode!, new Headers(res.headers as Record<string, string>), text)));
@@ -303,12 +306,12 @@ describe('HTTP rules', () => {
 test('without a saved connection, "default" is a 400 and typed connections work', async () => {
   const bare = await startPlayground();
   try {
-    const connection = await fetch(new URL('/api/connection', bare.url));
+    const connection = await fetch(new URL('/api/connection', bare.url), { headers: auth(bare) });
     expect(await connection.json()).toEqual({ configured: false, hasPassword: false, hasSslKey: false });
-    const reply = await fetch(new URL('/api/test-connection', bare.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ connection: 'default' }) });
+    const reply = await fetch(new URL('/api/test-connection', bare.url), { method: 'POST', headers: { ...auth(bare), 'Content-Type': 'application/json' }, body: JSON.stringify({ connection: 'default' }) });
     expect(reply.status).toBe(400);
     expect(((await reply.json()) as { error: { code: string } }).error.code).toBe('INVALID_INPUT');
-    const typed = await fetch(new URL('/api/test-connection', bare.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ connection: db.config }) });
+    const typed = await fetch(new URL('/api/test-connection', bare.url), { method: 'POST', headers: { ...auth(bare), 'Content-Type': 'application/json' }, body: JSON.stringify({ connection: db.config }) });
     expect(typed.status).toBe(200);
     expect(await typed.text()).not.toContain(password);
   } finally {

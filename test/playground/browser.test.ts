@@ -4,22 +4,18 @@
  * friendly error. Screenshots land in test-output/playground/ for a human to look at.
  */
 import { jest } from '@jest/globals';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { closeAll } from '../../index.js';
 import { startPlayground, type Playground } from '../../playground/server.js';
+import { findBrowser } from '../harness/browser.js';
 import { createTestPki } from '../harness/certs.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { startClientCertServer } from '../harness/servers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
 const SCREENSHOTS = fileURLToPath(new URL('../../test-output/playground/', import.meta.url));
 
 jest.setTimeout(60_000);
@@ -32,10 +28,8 @@ let profile: string;
 const pageProblems: string[] = [];
 
 beforeAll(async () => {
-  // A missing browser is a failure, not a skip: the page must be proven in a real browser.
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium not found at ${CHROMIUM}. Install it (Debian: apt-get install -y --no-install-recommends chromium); .ci/run does this before npm test.`);
-  }
+  // The system's Chromium, or the one shipped in the @sparticuz/chromium package: never a skip.
+  const browser = findBrowser();
   mkdirSync(SCREENSHOTS, { recursive: true });
   db = await createTestDatabase('playground_browser');
   await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL,
@@ -43,8 +37,9 @@ beforeAll(async () => {
   playground = await startPlayground({ connection: db.config });
   profile = mkdtempSync(join(tmpdir(), 'pg-actions-chromium-'));
   context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    args: CHROMIUM_ARGS,
+    executablePath: browser.executablePath,
+    args: browser.args,
+    env: { ...process.env, ...browser.env },
     headless: true,
     viewport: { width: 1280, height: 800 },
   });
@@ -66,9 +61,17 @@ afterAll(async () => {
 
 const shot = (name: string, fullPage = false) => page.screenshot({ path: join(SCREENSHOTS, name), fullPage });
 
+test('without the access token the page says how to get in', async () => {
+  await page.goto(new URL('/', playground.url).href);
+  await expect(page.getByTestId('page-error-code').textContent()).resolves.toBe('UNAUTHORIZED');
+  await expect(page.getByTestId('page-error-fixes').textContent()).resolves.toContain('?token=');
+});
+
 test('opens the page and tests the saved connection', async () => {
   await page.goto(playground.url);
   await page.locator('body[data-ready="true"]').waitFor();
+  // The token went into a cookie and out of the address bar.
+  expect(page.url()).toBe(new URL('/', playground.url).href);
   await expect(page.getByTestId('conn-host').inputValue()).resolves.toBe(db.config.host);
   await expect(page.getByTestId('conn-password').inputValue()).resolves.toBe('');
   await expect(page.getByTestId('conn-password').getAttribute('placeholder')).resolves.toBe('saved on server');

@@ -31,14 +31,15 @@ afterAll(async () => {
 const keyBody = pki.clientKeyPem.split('\n').slice(1, -2).join('\n');
 
 async function post(path: string, body: unknown): Promise<{ status: number; json: any }> {
-  const response = await fetch(new URL(path, playground.url), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const headers = { Authorization: `Bearer ${playground.token}`, 'Content-Type': 'application/json' };
+  const response = await fetch(new URL(path, playground.url), { method: 'POST', headers, body: JSON.stringify(body) });
   const text = await response.text();
   expect(text).not.toContain(keyBody);
   return { status: response.status, json: JSON.parse(text) };
 }
 
 test('GET /api/connection shows the certificates and that a key is saved, never the key', async () => {
-  const response = await fetch(new URL('/api/connection', playground.url));
+  const response = await fetch(new URL('/api/connection', playground.url), { headers: { Authorization: `Bearer ${playground.token}` } });
   const text = await response.text();
   expect(text).not.toContain(keyBody);
   const { sslKey: _key, ...visible } = saved;

@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Call, Outcome } from '../harness/hostile-environment.js';
-import { md5Answer, startPasswordListener, type PasswordListener } from '../harness/password-listener.js';
+import { md5Answer, startPasswordListener, tcpHandlesClosed, type PasswordListener } from '../harness/password-listener.js';
 import { runCli } from '../cli/cli.js';
+import { expectNoSecretIn, watchSecret } from '../harness/secrets.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = fileURLToPath(new URL('../harness/hostile-environment.ts', import.meta.url));
@@ -25,6 +26,8 @@ let home: string;
 let passfile: string;
 
 beforeAll(async () => {
+  // Suite-wide: no error, reply or output anywhere in this file may carry them.
+  for (const secret of [ENV_SECRET, PASSFILE_SECRET, HOME_SECRET]) watchSecret(secret);
   listener = await startPasswordListener('cleartext');
   md5Listener = await startPasswordListener('md5');
   home = mkdtempSync(join(tmpdir(), 'pg-actions-home-'));
@@ -39,6 +42,7 @@ afterAll(async () => {
   await listener.close();
   await md5Listener.close();
   rmSync(home, { recursive: true, force: true });
+  await tcpHandlesClosed();
 });
 
 /** The environment of a host process that has every credential source pg would read set. */
@@ -51,6 +55,7 @@ function inChild(calls: Call[], env: NodeJS.ProcessEnv): Promise<Outcome[]> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(calls)], { cwd: ROOT, env, timeout: 60_000 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`child failed: ${error.message}\n${stderr}`));
+      expectNoSecretIn(undefined, stdout, stderr);
       resolve(stdout.trim().split('\n').map((line) => JSON.parse(line) as Outcome));
     });
   });

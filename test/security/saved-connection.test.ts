@@ -6,12 +6,14 @@
 import { closeAll, type ConnectionConfig } from '../../index.js';
 import { startPlayground, type Playground } from '../../playground/server.js';
 import { createTestPki } from '../harness/certs.js';
-import { startPasswordListener, type PasswordListener } from '../harness/password-listener.js';
+import { expectNoSecretIn, watchSecret } from '../harness/secrets.js';
+import { startPasswordListener, tcpHandlesClosed, type PasswordListener } from '../harness/password-listener.js';
 
 let listener: PasswordListener;
 const opened: Playground[] = [];
 
 beforeAll(async () => {
+  watchSecret(SAVED_PASSWORD);
   listener = await startPasswordListener('cleartext');
 });
 
@@ -19,6 +21,7 @@ afterAll(async () => {
   await Promise.all(opened.map((playground) => playground.close()));
   await listener.close();
   await closeAll();
+  await tcpHandlesClosed();
 });
 
 beforeEach(() => {
@@ -35,7 +38,9 @@ async function playgroundSaving(saved: ConnectionConfig): Promise<(typed: Connec
       headers: { 'Content-Type': 'application/json', ...(token ? { Authorization: `Bearer ${token}` } : {}) },
       body: JSON.stringify({ connection: typed }),
     });
-    const body = (await response.json()) as { error?: { code: string } };
+    const text = await response.text();
+    expectNoSecretIn(undefined, text);
+    const body = JSON.parse(text) as { error?: { code: string } };
     return { status: response.status, code: body.error?.code };
   };
 }
