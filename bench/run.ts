@@ -10,6 +10,7 @@ import { closeAll, execute, PgActionsError, type ConnectionConfig } from '../con
 import { runAction } from '../actions/index.js';
 import { bindSqlTemplates, parsePg } from '../templating/index.js';
 import { startEmbeddedDatabase } from '../cli/embedded-database.js';
+import { cdcBench } from './cdc.js';
 import { pinCpus } from './pin-cpus.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
@@ -218,6 +219,7 @@ async function main() {
     const cap = await capAbort(config, raw);
     const connecting = await connectPerStep(config, db);
     const bulk = await bulkInsert(config, raw);
+    const changeCapture = await cdcBench(); // its own wal_level=logical server
     const seconds = (value: number) => `${(value / 1000).toFixed(2)} s`;
     const rows = [
       ['one-row lookup, raw pg Pool.query (baseline)', ms(overhead.baseline), '1.00×', ''],
@@ -237,6 +239,7 @@ async function main() {
       [`bulk insert ${bulk.count.toLocaleString('en')} rows, COPY FROM STDIN (baseline)`, seconds(bulk.copy), '1.00×', ''],
       [`bulk insert ${bulk.count.toLocaleString('en')} rows, execute-query step with unnest`, seconds(bulk.unnest), `${(bulk.unnest / bulk.copy).toFixed(2)}×`, ''],
       [`bulk insert ${bulk.count.toLocaleString('en')} rows, one INSERT per row (pooled)`, seconds(bulk.perRow), `${(bulk.perRow / bulk.copy).toFixed(2)}×`, ''],
+      ...changeCapture,
     ];
     const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
     console.log(`\npg-actions bench (${overhead.calls} one-row calls per side in blocks of 100, PostgreSQL embedded on loopback, Node ${process.version}, ${pinning})\n`);

@@ -11,10 +11,11 @@ import { demoCommand } from './commands/demo.js';
 import { runCommand } from './commands/run.js';
 import { serveCommand } from './commands/serve.js';
 import { testConnectionCommand } from './commands/test-connection.js';
+import { watchCommand } from './commands/watch.js';
 import { EXIT_OK, EXIT_USAGE, exitCodeFor, reportFailure, usageError } from './failures.js';
 import { packageVersion } from './package-root.js';
 
-const COMMANDS: readonly Command[] = [runCommand, testConnectionCommand, checkReplicationCommand, actionsCommand, demoCommand, serveCommand];
+const COMMANDS: readonly Command[] = [runCommand, testConnectionCommand, checkReplicationCommand, actionsCommand, watchCommand, demoCommand, serveCommand];
 
 /** After clean-up, a process kept alive by something forgotten still ends (timer is unref'd). */
 const EXIT_GRACE_MS = 3000;

@@ -12,6 +12,7 @@ import { parseUnknownArrays } from './array-types.js';
 import { probeTls, sendCancel } from './cancel.js';
 import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
+import { queuedMsOf } from './pool-wait.js';
 import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
 import { baselineOf, probeSession, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, probeFor, sessionGuard, sessionUnchanged, setBaseline, type SessionReading } from './session-guard.js';
@@ -84,10 +85,11 @@ export function failureContext(config: ResolvedConfig, phase: FailureContext['ph
 }
 
 /** Checks out a pooled client, or throws the friendly connection error. */
-export async function connect(config: ResolvedConfig): Promise<{ managed: ManagedPool; client: pg.PoolClient }> {
+/** Checks out a pooled client within `waitMs` (default: the connect timeout), or throws the friendly error. */
+export async function connect(config: ResolvedConfig, waitMs = config.connectTimeoutMs): Promise<{ managed: ManagedPool; client: pg.PoolClient }> {
   const managed = poolFor(config);
   try {
-    return { managed, client: await checkout(managed) };
+    return { managed, client: await checkout(managed, waitMs) };
   } catch (error) {
     const context = failureContext(config, 'connect');
     if ((error as { code?: string }).code === '28000' && managed.ssl === false) {
@@ -111,9 +113,12 @@ export async function execute(connection: unknown, statement: Statement): Promis
 
 async function executeOnce(connection: unknown, statement: Statement): Promise<StatementResult> {
   const config = configOf(connection);
-  const timeoutMs = statement.timeoutMs ?? config.statementTimeoutMs;
-  const { managed, client } = await connect(config);
+  const stepTimeoutMs = statement.timeoutMs ?? config.statementTimeoutMs;
+  // The deadline covers the whole step, waiting for a free pooled connection included.
   const startedAt = performance.now();
+  const { managed, client } = await connect(config, stepTimeoutMs);
+  // Time queued behind other steps is taken from the statement's share (connecting a new one is not).
+  const timeoutMs = Math.max(1, Math.round(stepTimeoutMs - queuedMsOf(client)));
   const transactional = Boolean(statement.readOnly || statement.expectCommands);
   let discard = false;
   let run: StatementRun | undefined;
@@ -196,7 +201,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
     if (run?.overflowed) context.overflowed = { maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes };
     if (stopping) await stopping;
-    if (error instanceof TimeoutError || isServerTimeout(error, performance.now() - startedAt, timeoutMs)) context.timedOut = { afterMs: timeoutMs, ignoredCancel };
+    if (error instanceof TimeoutError || isServerTimeout(error, performance.now() - startedAt, stepTimeoutMs)) context.timedOut = { afterMs: stepTimeoutMs, ignoredCancel };
     // Keep the connection only when the server reported an ordinary ERROR on a live session.
     if (!discard && !leavesSessionUsable(error)) discard = true;
     if (!discard && transactional) discard = !(await rollback(client));

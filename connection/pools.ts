@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { MAX_RESULT_BYTES, type ResolvedConfig } from './config.js';
 import { ConfiguredClient } from './configured-client.js';
+import { abandonWaiters, PoolReplaced, redirectWaiters, waitForClient } from './pool-wait.js';
 import { installGate } from './result-gate.js';
 import { sslPlan, type SslSetting } from './tls.js';
 import { jsonSafeTypes } from './types.js';
@@ -144,19 +145,22 @@ export function poolFor(config: ResolvedConfig): ManagedPool {
 }
 
 /** Checks out a client, making libpq's second attempt (allow: TLS; prefer: plaintext) when it applies. */
-export async function checkout(managed: ManagedPool): Promise<pg.PoolClient> {
+export async function checkout(managed: ManagedPool, waitMs: number): Promise<pg.PoolClient> {
   const pool = managed.pool;
+  const startedAt = performance.now();
+  const remaining = () => waitMs - (performance.now() - startedAt);
   try {
-    return await pool.connect();
+    return await waitForClient(pool, waitMs, POOL_SIZE);
   } catch (error) {
     // A concurrent first step already made the second attempt and switched the pool: use it.
-    if (managed.pool !== pool) return await managed.pool.connect();
+    if (managed.pool !== pool || error instanceof PoolReplaced) return await waitForClient(managed.pool, remaining(), POOL_SIZE);
     const fallback = sslPlan(managed.config).fallback;
     if (!fallback || managed.ssl === fallback.setting || !fallbackApplies(fallback.when, error)) throw error;
     managed.ssl = fallback.setting;
     managed.pool = createPool(managed.config, fallback.setting);
+    redirectWaiters(pool);
     void pool.end().catch(() => {});
-    return await managed.pool.connect();
+    return await waitForClient(managed.pool, remaining(), POOL_SIZE);
   }
 }
 
@@ -186,6 +190,7 @@ export async function closeAll(): Promise<void> {
   pools.clear();
   if (sweeper) clearInterval(sweeper);
   sweeper = undefined;
+  abandonWaiters(all.map((managed) => managed.pool));
   await Promise.all(all.map((managed) => managed.pool.end().catch(() => {})));
   await closingDone(5000);
 }

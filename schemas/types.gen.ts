@@ -502,6 +502,60 @@ export interface RowChangesEvent {
   writtenAt: string;
 }
 
+// from schemas/triggers/schema-changes.config.schema.json
+
+export interface SchemaChangesConfig {
+  /**
+   * Schemas to watch.
+   *
+   * @minItems 1
+   * @maxItems 50
+   */
+  schemas?: [string, ...string[]];
+  /**
+   * subscribeTrigger: seconds between catalog comparisons.
+   */
+  intervalSeconds?: number;
+}
+
+// from schemas/triggers/schema-changes.event.schema.json
+
+/**
+ * A table created, dropped, or whose columns changed, in a watched schema.
+ */
+export interface SchemaChangesEvent {
+  /**
+   * Deterministic: hash of the change (table identity and column list before and after).
+   */
+  id: string;
+  /**
+   * What happened.
+   */
+  op: 'CREATE_TABLE' | 'DROP_TABLE' | 'ALTER_TABLE';
+  /**
+   * Schema of the table.
+   */
+  schema: string;
+  /**
+   * Name of the table.
+   */
+  table: string;
+  /**
+   * Columns after the change (before it, for DROP_TABLE), in order.
+   */
+  columns: {
+    name: string;
+    type: string;
+  }[];
+  /**
+   * ALTER_TABLE: the columns before the change.
+   */
+  previousColumns?: {
+    name: string;
+    type: string;
+  }[];
+}
+
 // from schemas/triggers/table-changes-cdc.config.schema.json
 
 export interface TableChangesCdcConfig {
@@ -533,7 +587,7 @@ export interface TableChangesCdcConfig {
  */
 export interface TableChangesCdcEvent {
   /**
-   * Deterministic: the transaction's commit LSN and the change's place in it, the same on every redelivery.
+   * Deterministic: "<commit LSN>:<place in the transaction>", the same on every redelivery.
    */
   id: string;
   /**
@@ -590,4 +644,73 @@ export interface TableChangesCdcEvent {
    * What old holds: the whole row (REPLICA IDENTITY FULL), the key columns only, or nothing (an UPDATE that kept the key).
    */
   oldRow?: 'full' | 'key' | 'none';
+}
+
+// from schemas/triggers/table-sync.config.schema.json
+
+export interface TableSyncConfig {
+  /**
+   * Tables to copy, one after the other: "table" or "schema.table". Each needs a primary key (rows are read in its order).
+   *
+   * @minItems 1
+   * @maxItems 100
+   */
+  tables: [string, ...string[]];
+  /**
+   * Rows per poll (and per handler call): the memory bound, and the most a resumed sync repeats.
+   */
+  batchSize?: number;
+  /**
+   * subscribeTrigger: seconds between polls once every table is copied (batches follow each other at once until then).
+   */
+  intervalSeconds?: number;
+}
+
+// from schemas/triggers/table-sync.event.schema.json
+
+/**
+ * One row of a full-table copy, read in primary key order.
+ */
+export interface TableSyncEvent {
+  /**
+   * Deterministic within one sync run: a hash of the run (its start time) and the table, then the key values as JSON. A resumed sync repeats ids, never invents new ones.
+   */
+  id: string;
+  /**
+   * A row as read by the copy.
+   */
+  op: 'READ';
+  /**
+   * Schema of the table.
+   */
+  schema: string;
+  /**
+   * Name of the table.
+   */
+  table: string;
+  /**
+   * Primary key column(s) and value(s).
+   */
+  key: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * The row, every column, values as Query Rows returns them.
+   */
+  new: {
+    [k: string]: unknown | undefined;
+  };
+  /**
+   * How far the run is.
+   */
+  progress: {
+    /**
+     * Rows copied so far in this run, this one included.
+     */
+    rowsDone: number;
+    /**
+     * Rows of all the tables when the run started (the planner's estimate, pg_class.reltuples).
+     */
+    estimatedTotal: number;
+  };
 }

@@ -8,6 +8,7 @@
  * handler fails is read again, with the same ids.
  */
 import { openListenSession, type ListenSession } from '../connection/listen.js';
+import { settleWithin } from './close-wait.js';
 import type { Deliver, RunningSubscription } from './definition.js';
 import { readOutbox, type OutboxPosition, type Settled } from './outbox-reader.js';
 import { lockKey, namesOf } from './outbox-sql.js';
@@ -99,8 +100,9 @@ export function subscribeOutbox(
     async close() {
       closed = true;
       nudge();
-      await running;
-      // Acknowledge the last handled batch before the lease goes (the next holder starts after it).
+      await settleWithin(running);
+      // Acknowledge the last handled batch before the lease goes (the next holder starts after it);
+      // a batch whose handler is still running is not acknowledged, so it is delivered again.
       if (leader) await readOutbox(connection, fingerprint, { ...config, batchSize: 1 }, after, true).catch(() => undefined);
       await session.close();
     },

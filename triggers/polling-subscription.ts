@@ -3,6 +3,7 @@
  * the handler resolved; a full batch is followed at once by the next poll, an empty one waits
  * the trigger's interval. A failure keeps the position, so the same events come again.
  */
+import { settleWithin } from './close-wait.js';
 import type { Batch, Deliver, RunningSubscription, TriggerArguments, TriggerDefinition, TriggerEvent } from './definition.js';
 
 const DEFAULT_INTERVAL_MS = 5000;
@@ -47,7 +48,7 @@ export function subscribeByPolling(
       closed = true;
       clearTimeout(timer);
       wake?.();
-      await running;
+      await settleWithin(running); // a handler that never settles: its batch comes again next time
     },
   };
 }

@@ -44,6 +44,7 @@ export const rowChanges = defineTrigger<RowChangesConfig, RowChangesEvent, Outbo
     'Catch-up: NOTIFY only wakes the subscriber; after a dropped connection or a server restart it reconnects with back-off and reads everything written meanwhile.',
     'Several subscribers of one activation (a host with several workers) share its position: one of them holds a lease (a session advisory lock) and handles the events; when it dies the lease is released by the server and another takes over within about a second. A subscriber that loses its connection in the middle of a batch may see that batch handled again by the new holder (at least once).',
     'A large row never fails the user\'s write: the NOTIFY payload is empty; the row travels through the outbox (to_jsonb of the row; bigint and numeric values beyond 2^53 lose precision as JSON numbers).',
+    'Stopping: close() waits at most 10 seconds for a handler still running, then releases the session and the lease; that batch was not acknowledged and is delivered again (same ids).',
     'Partitioned tables: a change in any partition (also one attached after activation) is reported with the configured table\'s schema, name and primary key.',
     'Activating again (or from two hosts at once) is idempotent: the installed objects are replaced in place, the position is kept.',
     'Bounded: batchSize changes per read; acknowledged changes are deleted once older than retentionMinutes; a state older than what was deleted is refused (TRIGGER_STATE_INVALID), never silently restarted.',

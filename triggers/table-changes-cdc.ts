@@ -22,7 +22,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     setup: ['CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL, total numeric(10,2) NOT NULL)'],
     config: { tables: ['orders'] },
     event: {
-      id: 'q7Vd0m3hXn6tq1uS2p9GqA',
+      id: '0/1A2B3C8:0',
       op: 'UPDATE',
       schema: 'public',
       table: 'orders',

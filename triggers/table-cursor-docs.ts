@@ -2,9 +2,10 @@
 export const CURSOR_GUARANTEES: readonly string[] = [
   'At least once: the cursor moves only when the host stores the state returned after its flows ran; a crash before that repeats the batch with the same event ids.',
   'No skipped rows for equal values: the cursor is (column, primary key), so rows sharing a value on either side of a poll boundary are each delivered once.',
-  'Late commits are delivered, once: a row is handed over only when the transaction that wrote it is older than every transaction still writing (txid_snapshot_xmin), and a batch stops before the first row that is not. A row with a lower value that commits after a higher one was read is therefore still ahead of the cursor.',
-  'Trade-off: while any transaction that has written something stays open, rows committed after it started wait for it (a delay, never a loss); a transaction left "idle in transaction" holds delivery back until it ends.',
-  'Not covered by the horizon: a value assigned long before its transaction first writes (e.g. now() in a transaction that reads for minutes before its INSERT) may be lower than rows already delivered. Use row-changes when every change must be seen.',
+  'Late commits are delivered, once: rows are read only up to a horizon, the highest value that was visible when every transaction then open in the database (pg_locks, pg_prepared_xacts) has since ended. A row with a lower value that commits after higher ones were visible (its transaction took now() or nextval() first and committed last) is therefore still ahead of the cursor when it is read.',
+  'Trade-off: a row waits until every transaction that was open in the same database when it became visible has ended, read-only ones included: usually the next poll, but a session left "idle in transaction" (or a long report, or a long VACUUM) holds newer rows back until it ends. A delay, never a loss.',
+  'What the horizon covers: ordering values taken inside the writing transaction from a source that only grows: serial/identity (nextval), now(), statement_timestamp(), clock_timestamp(). Not covered: values the application computes before its transaction (e.g. a client-side timestamp), a sequence that cycles or is set back, a server clock set back. Use row-changes when every change must be seen.',
+  'No extra privileges: pg_locks, pg_stat_activity (database of each session) and pg_prepared_xacts are readable by every role; a least-privilege role sees the same horizon as a superuser.',
   'Bounded: at most batchSize rows per poll, read through an index on the column when there is one (sampleEvents warns when there is none).',
   'Deleted rows are not seen (use row-changes).',
 ];

@@ -3,15 +3,14 @@
  *
  * Cursor = (ordering column, primary key), so rows with equal values are neither skipped nor
  * repeated, read with LIMIT (the rest comes next poll) through an index on the column when one
- * exists. Late commits are handled by a transaction horizon: a row is delivered only when the
- * transaction that wrote it (its xmin) is older than every transaction still writing
- * (txid_snapshot_xmin). The batch stops before the first row that is not yet that old, so a
- * row with a lower value that is still being written (invisible now) cannot be passed by the
- * cursor: its transaction holds the horizon back until it commits or rolls back.
+ * exists. Late commits are handled by a delivery horizon (horizon.ts): rows are read only up to
+ * a value that no transaction still open can commit below, so the cursor never passes a row
+ * that becomes visible later.
  */
 import { describeTable, execute, PgActionsError, quoteIdentifier, type TableInfo } from '../connection/index.js';
 import type { Batch, SampleResult, TriggerArguments, TriggerEvent } from './definition.js';
 import { eventId } from './event-id.js';
+import { advanceHorizon, type Horizon } from './horizon.js';
 
 export interface TableCursorConfig {
   table: string;
@@ -23,6 +22,8 @@ export interface TableCursorConfig {
 /** The last delivered row's (column, ...primary key) values; null = before the first row. */
 export interface TableCursorPosition {
   after: unknown[] | null;
+  /** How far the cursor may go (absent in states made before the horizon existed, and by start). */
+  horizon?: Horizon;
 }
 
 export interface TableRowEvent<Op extends string = string> extends TriggerEvent {
@@ -33,7 +34,6 @@ export interface TableRowEvent<Op extends string = string> extends TriggerEvent 
   new: Record<string, unknown>;
 }
 
-const PENDING = 'pg-actions: pending';
 const SAMPLE_SIZE = 3;
 
 interface Shape {
@@ -93,23 +93,18 @@ export async function pollTable<Event extends TableRowEvent>(
   const after = position.after
     ? ` AND ${columns[0]} >= $1 AND (${columns.join(', ')}) > (${order.map((_, i) => `$${i + 1}`).join(', ')})`
     : '';
-  values.push(args.config.batchSize ?? 100);
+  const horizon = await advanceHorizon(args.connection, table, quoteIdentifier(order[0]!), position.horizon);
+  if (horizon.through === null || horizon.through === undefined) return { events: [], position: { after: position.after, horizon } };
+  values.push(horizon.through, args.config.batchSize ?? 100);
+  // A statement after the horizon's: its snapshot sees every row up to horizon.through.
   const { rows } = await execute(args.connection, {
-    text:
-      'WITH horizon AS (SELECT txid_snapshot_xmin(s) % 4294967296 AS low, txid_snapshot_xmax(s) - txid_snapshot_xmin(s) AS width FROM txid_current_snapshot() AS s) ' +
-      `SELECT ((t.xmin::text::bigint - horizon.low + 4294967296) % 4294967296) < horizon.width AS "${PENDING}", t.* ` +
-      `FROM ${table} AS t, horizon WHERE ${columns[0]} IS NOT NULL${after} ORDER BY ${columns.join(', ')} LIMIT $${values.length}`,
+    text: `SELECT t.* FROM ${table} AS t WHERE ${columns[0]} <= $${values.length - 1}${after} ORDER BY ${columns.join(', ')} LIMIT $${values.length}`,
     values,
     readOnly: true,
   });
-  const ready = rows.findIndex((row) => row[PENDING] === true);
-  const delivered = ready === -1 ? rows : rows.slice(0, ready);
-  const events = delivered.map((row) => {
-    delete row[PENDING];
-    return toEvent(info, row);
-  });
-  const last = delivered[delivered.length - 1];
-  return { events, position: last ? { after: order.map((c) => last[c]) } : position };
+  const events = rows.map((row) => toEvent(info, row));
+  const last = rows[rows.length - 1];
+  return { events, position: { after: last ? order.map((c) => last[c]) : position.after, horizon } };
 }
 
 export function tableEvent<Op extends string>(trigger: string, op: Op, info: TableInfo, row: Record<string, unknown>, version: unknown[]): TableRowEvent<Op> {

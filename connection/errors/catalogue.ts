@@ -228,6 +228,16 @@ export const ERROR_CATALOGUE = {
       'Check the database name against the [databases] section of pgbouncer.ini.',
     ],
   },
+  POOL_EXHAUSTED: {
+    title: 'All pooled connections busy',
+    cause: 'Every connection of this pool (10 per connection configuration) was in use by other steps until the step\'s deadline, so the statement never started.',
+    fixes: [
+      'Run fewer steps on this connection at the same time (lower the flow\'s concurrency or batch size).',
+      'Make the steps that hold connections faster (EXPLAIN their queries; add indexes), or give them a lower timeoutMs.',
+      'Raise the step\'s timeoutMs if waiting longer for a free connection is acceptable.',
+      'Check for a long-running step that blocks the others: SELECT pid, now() - query_start, query FROM pg_stat_activity WHERE application_name = \'pg-actions\';',
+    ],
+  },
   QUERY_TIMEOUT: {
     title: 'Query timeout',
     cause: 'The statement ran longer than the step\'s timeout and was cancelled on the server.',

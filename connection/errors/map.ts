@@ -279,6 +279,7 @@ export const SQLSTATE_SOURCES: Partial<Record<ErrorCode, string>> = (() => {
   add('SSL_NOT_SUPPORTED', 'the server answers "N" to the SSL request');
   add('SSL_REQUIRED', 'SQLSTATE `28000` on a plaintext attempt when the server accepts TLS');
   add('CONNECTION_TIMEOUT', 'no complete connection within `connectTimeoutMs`');
+  add('POOL_EXHAUSTED', 'every pooled connection busy until the step deadline (or `connectTimeoutMs`), the wait for one being part of the step');
   add('QUERY_TIMEOUT', 'the step deadline (`statementTimeoutMs` or the step override)');
   add('RESULT_TOO_LARGE', 'rows passing `maxResultBytes` (memory: bytes plus per-row, per-column and JSON-structure costs) while streaming; the statement is cancelled');
   add('INVALID_INPUT', 'schema validation of configuration or input; parameter count mismatch (`08P01`); a statement of the wrong kind');

@@ -362,6 +362,15 @@ describe('what the server refuses', () => {
 });
 
 describe('limits of a step', () => {
+  test('POOL_EXHAUSTED: every pooled connection busy until the step deadline', async () => {
+    const busy = tagged('errors-pool');
+    const holders = Array.from({ length: 10 }, () => execute(busy, { text: 'SELECT pg_sleep(1)' }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const error = await expectCode(execute(busy, { text: 'SELECT 1', timeoutMs: 300 }), 'POOL_EXHAUSTED');
+    expect(error.message).toMatch(/All 10 connections of this pool stayed busy/);
+    await Promise.all(holders);
+  });
+
   test('QUERY_TIMEOUT: pg_sleep past timeoutMs, and the statement is gone from the server', async () => {
     const started = Date.now();
     const failed = expectCode(execute(tagged('errors-timeout'), { text: `SELECT pg_sleep(10), 'timeout-marker'`, timeoutMs: 300 }), 'QUERY_TIMEOUT');

@@ -114,3 +114,19 @@ test('pg-actions check-replication: exit 1 with the failures and fixes, exit 0 a
   const usage = await runCli(['check-replication', '--connection', url(logical)]);
   expect(usage.code).toBe(2);
 });
+
+test('a pg-actions slot nobody reads (a crashed activation, a trigger removed without deactivating) is found, with the DROP that removes it', async () => {
+  await logical.sql("SELECT pg_create_logical_replication_slot('pg_actions_0123456789abcdef', 'pgoutput')");
+  try {
+    const diagnosis = await diagnoseReplication(logical.config(), { tables: ['orders'] });
+    expect(codes(diagnosis, 'warning')).toEqual(['LEFTOVER_SLOT', 'WAL_RETENTION_UNBOUNDED']);
+    // the slot of the trigger being checked is not a leftover
+    expect(codes(await diagnoseReplication(logical.config(), { tables: ['orders'], slot: 'pg_actions_0123456789abcdef' }), 'warning')).toEqual(['WAL_RETENTION_UNBOUNDED']);
+    const fix = check(diagnosis, 'LEFTOVER_SLOT').fixes[0]!;
+    expect(fix).toContain("SELECT pg_drop_replication_slot('pg_actions_0123456789abcdef');");
+    await logical.sql(fix.slice(fix.indexOf('SELECT')));
+    expect(codes(await diagnoseReplication(logical.config(), { tables: ['orders'] }), 'warning')).toEqual(['WAL_RETENTION_UNBOUNDED']);
+  } finally {
+    await logical.sql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'pg_actions_0123456789abcdef'");
+  }
+});

@@ -120,3 +120,24 @@ test('(b) the SECURITY DEFINER capture function is not executable by PUBLIC; wri
     await db.sql('DROP OWNED BY rc_writer; DROP ROLE rc_writer');
   }
 });
+
+test('(a) close() with a handler that never resolves lets go within a bound: lease released, the batch delivered again', async () => {
+  await activateTrigger('row-changes', request());
+  let calls = 0;
+  const subscription = await subscribeTrigger('row-changes', request(), () => {
+    calls++;
+    return new Promise<void>(() => undefined); // a flow that hangs
+  });
+  await db.sql("INSERT INTO orders (customer) VALUES ('Ada')");
+  await waitFor(() => calls > 0, 'the handler to be called');
+  let bound: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    subscription.close().then(() => 'closed'),
+    new Promise((resolve) => (bound = setTimeout(() => resolve('still waiting after 40 s'), 40_000))),
+  ]);
+  clearTimeout(bound);
+  expect(outcome).toBe('closed');
+  await waitFor(async () => (await db.sql("SELECT 1 FROM pg_locks WHERE locktype = 'advisory'")).length === 0, 'the lease to be released');
+  const again = await poll('row-changes', request());
+  expect(again.events.map((e) => e.key)).toEqual([{ id: 1 }]);
+}, 90_000);

@@ -167,6 +167,9 @@ test('deactivation removes exactly its objects: another activation and the user\
   const other = { tables: ['orders', 'notes'], name: 'other' };
   await activateTrigger('row-changes', request(mine));
   await activateTrigger('row-changes', request(mine)); // idempotent
+  const start = await poll('row-changes', request(mine));
+  await db.sql("INSERT INTO orders (customer) VALUES ('once')");
+  expect((await poll('row-changes', request(mine, start.state))).events).toHaveLength(1);
   await activateTrigger('row-changes', request(other));
   expect(await listActivations(db.config)).toHaveLength(2);
   await deactivateTrigger('row-changes', request(mine));
@@ -176,7 +179,7 @@ test('deactivation removes exactly its objects: another activation and the user\
   expect(left[0]!.objects.filter((o) => o.startsWith('trigger'))).toHaveLength(2);
   expect((await db.sql("SELECT tgname FROM pg_trigger WHERE tgname = 'users_own'"))).toHaveLength(1);
   await db.sql("INSERT INTO orders (customer) VALUES ('still works')");
-  expect(await db.sql('SELECT * FROM audit')).toHaveLength(1);
+  expect(await db.sql('SELECT * FROM audit')).toHaveLength(2); // the user's trigger saw both inserts
   await deactivateTrigger('row-changes', request(other));
   expect(await ourObjects()).toEqual([]);
 });
@@ -230,9 +233,12 @@ test('100 activate / subscribe / close / deactivate cycles leave no session and 
     await deactivateTrigger('row-changes', request());
   }
   expect(await ourObjects()).toEqual([]);
-  const listening = await db.sql("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'");
-  expect(listening).toEqual([]);
+  const others = "SELECT pid, application_name, query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'";
+  // Only the step pool's idle connections may remain (it holds at most 10), not one per cycle.
+  await waitFor(async () => (await db.sql(others)).length <= 10, 'no more than the pool');
   await closeAll();
-  const sessions = await db.sql("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'");
-  expect(sessions).toEqual([]);
-}, 120_000);
+  // A backend leaves pg_stat_activity shortly after its client disconnects: wait for it, on a busy machine.
+  await waitFor(async () => (await db.sql(others)).length === 0, 'every session of ours to end').catch(async (error: Error) => {
+    throw new Error(`${error.message}: ${JSON.stringify(await db.sql(others))}`);
+  });
+}, 180_000);

@@ -1,11 +1,10 @@
 /**
  * Turns pgoutput messages into change events: one per row change (one per table for TRUNCATE),
- * in commit order, each with a deterministic id (the transaction's commit LSN and the change's
- * place in it: the same on every redelivery, distinct for changes that share a WAL record) and
+ * in commit order, each with a deterministic id ("<commit LSN>:<place in the transaction>": the same
+ * on every redelivery, distinct for changes that share a WAL record) and
  * the commit time. Unchanged TOASTed values are listed in `unchanged`, never reported as null.
  */
 import { parseTextValue } from '../../connection/replication.js';
-import { eventId } from '../event-id.js';
 import type { TriggerEvent } from '../definition.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
@@ -98,7 +97,7 @@ export class ChangeAssembler {
     if (!relation || !transaction) throw new Error(`pgoutput: a change of relation ${relationOid} outside a transaction or before its Relation message`);
     const seq = transaction.seq++;
     const event: ChangeEvent = {
-      id: eventId('cdc', transaction.lsn, seq),
+      id: `${transaction.lsn}:${seq}`, // unique per change, the same on every redelivery
       op,
       schema: relation.schema,
       table: relation.name,

@@ -62,12 +62,14 @@ export async function diagnoseReplication(connection: unknown, options: Diagnose
   const slot = options.slot ? await slotFacts(connection, options.slot) : undefined;
   const publication = options.publication ? await publicationFacts(connection, options.publication) : undefined;
   const tables = await tableFacts(connection, options.tables);
+  const leftovers = await leftoverSlots(connection, options.slot);
   const role = quoteIdentifier(server.user);
   const checks = [
     ...serverChecks(server, role, slot),
     ...slotChecks(server, slot, options.slot),
     ...publicationChecks(server, publication, options.publication, tables),
     ...tables.flatMap((table) => tableChecks(table, role)),
+    ...leftovers,
   ];
   return {
     ready: checks.every((check) => check.level !== 'failed'),
@@ -262,6 +264,24 @@ function leastPrivilegeSetup(database: string, tables: TableFacts[], publication
     `-- as the tables' owner (then set the trigger's publication to this name):`,
     `CREATE PUBLICATION ${quoteIdentifier(publication ?? 'pg_actions_cdc')} FOR TABLE ${list};`,
   ];
+}
+
+/**
+ * Slots named like ours (pg_actions_…) that nobody reads: a crashed activation, or a trigger removed
+ * without deactivateTrigger. Each retains WAL until dropped.
+ */
+async function leftoverSlots(connection: unknown, current: string | undefined): Promise<ReplicationCheck[]> {
+  const { rows } = await execute(connection, {
+    text: "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'pg\\_actions\\_%' AND NOT active AND database = current_database() AND slot_name IS DISTINCT FROM $1 ORDER BY 1",
+    values: [current ?? null],
+    readOnly: true,
+  });
+  return rows.map(({ slot_name: name }) => ({
+    code: 'LEFTOVER_SLOT' as const,
+    level: 'warning' as const,
+    message: `Slot "${String(name)}" was made by pg-actions and nobody reads it: it retains WAL until it is dropped.`,
+    fixes: [`If no trigger uses it any more (deactivateTrigger drops it too): SELECT pg_drop_replication_slot(${literal(String(name))});`],
+  }));
 }
 
 /** A string literal for fix SQL shown to people (never sent by pg-actions). */

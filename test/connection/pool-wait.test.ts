@@ -1,0 +1,78 @@
+/**
+ * Waiting for a pooled connection is part of the step: bounded by its deadline, reported as
+ * POOL_EXHAUSTED when the pool was full, and never left hanging by a pool swap or closeAll().
+ */
+import { closeAll, execute, PgActionsError } from '../../connection/index.js';
+import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+
+let db: TestDatabase;
+beforeAll(async () => {
+  db = await createTestDatabase('poolwait');
+});
+afterAll(async () => {
+  await closeAll();
+  await db.drop();
+});
+
+interface Timed {
+  ms: number;
+  code?: string;
+}
+async function timed(work: Promise<unknown>): Promise<Timed> {
+  const started = performance.now();
+  try {
+    await work;
+    return { ms: performance.now() - started };
+  } catch (error) {
+    return { ms: performance.now() - started, code: error instanceof PgActionsError ? error.code : String(error) };
+  }
+}
+
+test('200 concurrent 0.3 s steps with a 1 s timeout: each ends by its deadline; those that found no free connection are POOL_EXHAUSTED', async () => {
+  const connection = { ...db.config, applicationName: 'pool-wait-burst' };
+  const results = await Promise.all(Array.from({ length: 200 }, () => timed(execute(connection, { text: 'SELECT pg_sleep(0.3)', timeoutMs: 1000 }))));
+  const succeeded = results.filter((r) => r.code === undefined);
+  const failed = results.filter((r) => r.code !== undefined);
+  expect(succeeded.length).toBeGreaterThan(0);
+  // No free connection until the deadline: POOL_EXHAUSTED; one that came too late to finish: QUERY_TIMEOUT.
+  // Never CONNECTION_TIMEOUT (with firewall advice) for a pool that is merely busy.
+  expect(failed.some((r) => r.code === 'POOL_EXHAUSTED')).toBe(true);
+  expect(failed.filter((r) => r.code !== 'POOL_EXHAUSTED' && r.code !== 'QUERY_TIMEOUT')).toEqual([]);
+  // The wait counts against the deadline: nothing ran on past it (plus the client's grace and a busy machine's slack).
+  expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(1900);
+  const error = await execute(connection, { text: 'SELECT 1' }).then(() => undefined);
+  expect(error).toBeUndefined();
+}, 60_000);
+
+test('POOL_EXHAUSTED says what happened and how to fix it', async () => {
+  const connection = { ...db.config, applicationName: 'pool-wait-message' };
+  const holders = Array.from({ length: 10 }, () => execute(connection, { text: 'SELECT pg_sleep(1)' }));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const error = await execute(connection, { text: 'SELECT 1', timeoutMs: 300 }).catch((e: unknown) => e as PgActionsError);
+  await Promise.all(holders);
+  expect(error).toBeInstanceOf(PgActionsError);
+  expect((error as PgActionsError).code).toBe('POOL_EXHAUSTED');
+  expect((error as PgActionsError).message).toMatch(/All 10 connections of this pool stayed busy/);
+  expect((error as PgActionsError).fixes.join(' ')).toMatch(/concurrency/);
+});
+
+test('a first burst on a fresh "prefer" pool (TLS refused, then plaintext) does not stall the queued steps', async () => {
+  // The suite server has no TLS: the pool's first attempt fails and is replaced by a plaintext pool.
+  const connection = { ...db.config, sslMode: 'prefer' as const, applicationName: 'pool-wait-prefer', connectTimeoutMs: 8000 };
+  const results = await Promise.all(Array.from({ length: 50 }, () => timed(execute(connection, { text: 'SELECT 1 AS one' }))));
+  expect(results.filter((r) => r.code !== undefined)).toEqual([]);
+  expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(4000); // was: 39 of 50 waited the 8 s connect timeout
+}, 30_000);
+
+test('closeAll() ends the steps still waiting for a connection at once, with a clear error', async () => {
+  const connection = { ...db.config, applicationName: 'pool-wait-close', connectTimeoutMs: 8000 };
+  const steps = Array.from({ length: 25 }, () => timed(execute(connection, { text: 'SELECT pg_sleep(0.5)', timeoutMs: 20_000 })));
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const closing = timed(closeAll());
+  const results = await Promise.all(steps);
+  expect((await closing).ms).toBeLessThan(4000);
+  const waited = results.filter((r) => r.code !== undefined);
+  expect(waited.length).toBeGreaterThan(0);
+  expect(new Set(waited.map((r) => r.code))).toEqual(new Set(['CONNECTION_LOST']));
+  expect(Math.max(...results.map((r) => r.ms))).toBeLessThan(4000); // was: queued steps hung for the 8 s connect timeout
+}, 30_000);
