@@ -1,6 +1,7 @@
 /** bindSqlTemplates: {{ }} in SQL text always becomes $n, and the scanner respects SQL quoting. */
 import { bindSqlTemplates, type TemplateContext } from '../templating/index.js';
 import { PgActionsError } from '../connection/errors/index.js';
+import { expectNoSecretIn } from './harness/secrets.js';
 
 const now = new Date('2026-01-15T10:30:00.000Z');
 const context: TemplateContext = {
@@ -16,6 +17,7 @@ function refusal(sql: string, authorParameterCount = 0): string {
     bind(sql, authorParameterCount);
   } catch (error) {
     expect(error).toBeInstanceOf(PgActionsError);
+    expectNoSecretIn(error as PgActionsError);
     expect((error as PgActionsError).code).toBe('TEMPLATE_ERROR');
     expect((error as PgActionsError).message).toMatch(/^input\.query: /);
     return (error as PgActionsError).message;

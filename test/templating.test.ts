@@ -2,6 +2,7 @@
 import pg from 'pg';
 import { hasTemplate, renderStatement, renderValue, type TemplateContext } from '../templating/index.js';
 import { PgActionsError } from '../connection/errors/index.js';
+import { expectNoSecretIn } from './harness/secrets.js';
 
 const now = new Date('2026-01-15T10:30:00.000Z');
 const context: TemplateContext = {
@@ -25,6 +26,7 @@ function templateErrorOf(run: () => unknown): PgActionsError {
     run();
   } catch (error) {
     expect(error).toBeInstanceOf(PgActionsError);
+    expectNoSecretIn(error as PgActionsError);
     expect((error as PgActionsError).code).toBe('TEMPLATE_ERROR');
     return error as PgActionsError;
   }

@@ -84,9 +84,9 @@ export async function runCliOnTerminal(args: string[], stdoutFile: string): Prom
 }
 
 /** Starts `pg-actions …args` without waiting for it (for `serve`); expectNoPasswordPrinted checks what it printed. */
-export function startCli(args: string[]): { child: ChildProcess; output: () => { stdout: string; stderr: string } } {
-  watchPasswordsIn(args);
-  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cliEnv() });
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): { child: ChildProcess; output: () => { stdout: string; stderr: string } } {
+  watchPasswordsIn(args, env);
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: cliEnv(env) });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

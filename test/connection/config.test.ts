@@ -2,6 +2,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { ERROR_CATALOGUE, PgActionsError, resolveConfig, type ResolvedConfig } from '../../connection/index.js';
 import { createTestPki } from '../harness/certs.js';
+import { expectNoSecretIn } from '../harness/secrets.js';
 
 function problemsOf(config: unknown, root?: string): string[] {
   try {
@@ -9,6 +10,7 @@ function problemsOf(config: unknown, root?: string): string[] {
   } catch (error) {
     expect(error).toBeInstanceOf(PgActionsError);
     const e = error as PgActionsError;
+    expectNoSecretIn(e);
     expect(e.code).toBe('INVALID_INPUT');
     expect(e.title).toBe(ERROR_CATALOGUE.INVALID_INPUT.title);
     expect(e.fixes.length).toBeGreaterThan(0);

@@ -5,13 +5,14 @@
  * against an impostor server that records every password it is sent.
  */
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Call, Outcome } from '../harness/hostile-environment.js';
 import { md5Answer, startPasswordListener, tcpHandlesClosed, type PasswordListener } from '../harness/password-listener.js';
-import { runCli } from '../cli/cli.js';
+import { runCli, startCli } from '../cli/cli.js';
 import { expectNoSecretIn, watchSecret } from '../harness/secrets.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -157,6 +158,39 @@ describe('the CLI', () => {
     expect(result.stderr).toContain('AUTHENTICATION_FAILED');
     expect(listener.visits).toHaveLength(1);
     expect(everySecretSent()).toEqual([]);
+  });
+
+  test('serve keeps PGPASSWORD for its --connection: a connection typed in the page never gets it', async () => {
+    const { child, output } = startCli(['serve', '--port', '0', '--connection', url(md5Listener.port)], { HOME: home, PGPASSWORD: ENV_SECRET });
+    const exited = once(child, 'close');
+    try {
+      const deadline = Date.now() + 20_000;
+      let printed: URL | undefined;
+      while (!printed && Date.now() < deadline) {
+        const match = /playground: (http:\/\/\S+)/.exec(output().stdout);
+        if (match) printed = new URL(match[1]!);
+        else await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      if (!printed) throw new Error(`serve printed no URL: ${JSON.stringify(output())}`);
+      const testConnection = async (connection: unknown) => {
+        const response = await fetch(new URL('/api/test-connection', printed), {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${printed.searchParams.get('token')}` },
+          body: JSON.stringify({ connection }),
+        });
+        expectNoSecretIn(undefined, await response.text());
+      };
+      // Same user and database, another port: the page must give its own password.
+      await testConnection(target(listener.port));
+      expect(listener.visits).toHaveLength(1);
+      expect(listener.passwords()).toEqual([]);
+      // The connection serve was given gets it, as documented.
+      await testConnection('default');
+      expect(md5Listener.passwords()).toEqual([md5Answer(ENV_SECRET, 'flow')]);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    await exited;
   });
 
   test('sends PGPASSWORD only to the --connection it was given (documented)', async () => {

@@ -8,6 +8,7 @@ import { PgActionsError } from '../../connection/index.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { findTrigger, pollTrigger, type TriggerRequest, type TriggerState } from '../../triggers/index.js';
 import type { TestDatabase } from '../harness/db.js';
+import { expectNoSecretIn } from '../harness/secrets.js';
 
 export async function poll(key: string, request: TriggerRequest): Promise<{ events: Record<string, unknown>[]; state: TriggerState }> {
   const result = await pollTrigger(key, request);
@@ -21,8 +22,9 @@ export async function failureOf(work: Promise<unknown>): Promise<PgActionsError>
   try {
     await work;
   } catch (error) {
-    if (error instanceof PgActionsError) return error;
-    throw error;
+    if (!(error instanceof PgActionsError)) throw error;
+    expectNoSecretIn(error);
+    return error;
   }
   throw new Error('expected a PgActionsError, the call succeeded');
 }
