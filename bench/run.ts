@@ -11,6 +11,7 @@ import { runAction } from '../actions/index.js';
 import { bindSqlTemplates, parsePg } from '../templating/index.js';
 import { startEmbeddedDatabase } from '../cli/embedded-database.js';
 import { cdcBench } from './cdc.js';
+import { pgbouncerOverhead } from './pgbouncer.js';
 import { pinCpus } from './pin-cpus.js';
 import { triggerBench } from './triggers.js';
 
@@ -220,6 +221,7 @@ async function main() {
     const cap = await capAbort(config, raw);
     const connecting = await connectPerStep(config, db);
     const bulk = await bulkInsert(config, raw);
+    const pooler = await pgbouncerOverhead(db, STEPS);
     const triggerRows = await triggerBench(config, raw);
     const changeCapture = await cdcBench(); // its own wal_level=logical server
     const seconds = (value: number) => `${(value / 1000).toFixed(2)} s`;
@@ -244,6 +246,13 @@ async function main() {
       ...triggerRows,
       ...changeCapture,
     ];
+    if (typeof pooler === 'string') rows.push(['through PgBouncer', '', '', pooler]);
+    else {
+      rows.push(
+        ['through PgBouncer (transaction pooling), raw pg Pool.query (baseline)', ms(pooler.baseline), '1.00×', ''],
+        ['through PgBouncer, query-rows step (pooler: transaction)', ms(pooler.baseline * pooler.queryRows), `${pooler.queryRows.toFixed(2)}×`, 'goal ≤ 1.10×'],
+      );
+    }
     const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
     console.log(`\npg-actions bench (${overhead.calls} one-row calls per side in blocks of 100, PostgreSQL embedded on loopback, Node ${process.version}, ${pinning})\n`);
     for (const row of rows) console.log(row.map((cell, c) => cell.padEnd(widths[c]!)).join('  │ '));

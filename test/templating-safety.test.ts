@@ -77,7 +77,7 @@ describe('adversarial values never appear in the SQL text', () => {
     } finally {
       await db.drop();
     }
-  }, 30_000);
+  }, 60_000);
 });
 
 describe('parsing cost', () => {
