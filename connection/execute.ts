@@ -46,6 +46,8 @@ export type StatementResult = StatementOutcome;
 const CLIENT_GRACE_MS = 100;
 /** After a client-side cancel, how long to wait for the server's answer before discarding. */
 const CANCEL_SETTLE_MS = 1000;
+/** How often (PostgreSQL 14+) a running statement's backend checks that the client is still connected. */
+const CLIENT_CHECK_INTERVAL_MS = 1000;
 
 /** SQLSTATE 25001: VACUUM, CREATE DATABASE… "cannot run inside a transaction block" (or a pipeline). */
 const CANNOT_RUN_IN_TRANSACTION = '25001';
@@ -121,6 +123,8 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
   let discard = false;
   let run: StatementRun | undefined;
   let stopping: Promise<unknown> | undefined;
+  /** The statement went on after the CancelRequest (it caught query_canceled): its session was cut. */
+  let ignoredCancel = false;
   // With session pooling each step has its own pooler connection, closed after it (the pooler
   // resets the server's); with transaction pooling the step's transaction resets the session itself.
   const guarded = sessionGuard.enabled && config.pooler === 'none';
@@ -137,7 +141,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     // The step's timeout, local to its own transaction (the implicit one up to Sync when there is no
     // BEGIN): a pooler such as PgBouncer refuses it as a startup parameter and would hand a session
     // SET to other clients. A literal formatted from a validated integer: safe to write into SQL.
-    before.push(`SELECT pg_catalog.set_config('statement_timeout', '${Math.trunc(timeoutMs)}', true)`);
+    before.push(stepLimits(client, timeoutMs));
     const commitNow = transactional && !statement.expectCommands;
     const probe = statement.expectCommands || !guarded ? undefined : probeFor(managed.pool);
     const runWith = async (before: readonly string[], probe: StatementPlan['probe']): Promise<StatementOutcome> => {
@@ -168,7 +172,9 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
         return await withDeadline(current.done, timeoutMs + CLIENT_GRACE_MS);
       } catch (error) {
         if (!(error instanceof TimeoutError)) throw error;
-        discard = !(await cancelAndSettle(managed, client, current.done));
+        const settled = await cancelAndSettle(managed, client, current.done);
+        discard = !settled;
+        if (!settled) ignoredCancel = true;
         throw error;
       }
     };
@@ -195,7 +201,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
     if (run?.overflowed) context.overflowed = { maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes };
     if (stopping) await stopping;
-    if (error instanceof TimeoutError || isServerTimeout(error, performance.now() - startedAt, stepTimeoutMs)) context.timedOut = { afterMs: stepTimeoutMs };
+    if (error instanceof TimeoutError || isServerTimeout(error, performance.now() - startedAt, stepTimeoutMs)) context.timedOut = { afterMs: stepTimeoutMs, ignoredCancel };
     // Keep the connection only when the server reported an ordinary ERROR on a live session.
     if (!discard && !leavesSessionUsable(error)) discard = true;
     if (!discard && transactional) discard = !(await rollback(client));
@@ -272,7 +278,26 @@ async function rollback(client: pg.PoolClient): Promise<boolean> {
   }
 }
 
-/** Sends a CancelRequest and waits briefly for the statement to end; false if the connection must go. */
+/**
+ * The step's limits, local to its own transaction (the implicit one up to Sync when there is no
+ * BEGIN): a pooler such as PgBouncer refuses them as startup parameters and would hand a session
+ * SET to other clients. From PostgreSQL 14 the backend also checks every second that the client
+ * is still there, so a statement that ignores the cancel (a loop catching query_canceled) ends
+ * once its connection is cut. Literals formatted from validated integers: safe to write into SQL.
+ */
+function stepLimits(client: pg.PoolClient, timeoutMs: number): string {
+  const timeout = `pg_catalog.set_config('statement_timeout', '${Math.trunc(timeoutMs)}', true)`;
+  const version = Number.parseInt((client as unknown as { reported?: Map<string, string> }).reported?.get('server_version') ?? '', 10);
+  return version >= 14
+    ? `SELECT ${timeout}, pg_catalog.set_config('client_connection_check_interval', '${CLIENT_CHECK_INTERVAL_MS}', true)`
+    : `SELECT ${timeout}`;
+}
+
+/**
+ * Sends a CancelRequest and waits briefly for the statement to end; false if the connection must
+ * go. A statement that outlives the cancel has its socket cut and, on a direct connection, its
+ * backend terminated from another session (before PostgreSQL 14 nothing else would stop it).
+ */
 async function cancelAndSettle(managed: ManagedPool, client: pg.PoolClient, done: Promise<unknown>): Promise<boolean> {
   await cancel(managed, client);
   try {
@@ -280,8 +305,14 @@ async function cancelAndSettle(managed: ManagedPool, client: pg.PoolClient, done
     return true;
   } catch {
     destroy(client);
+    if (managed.config.pooler === 'none') await terminate(managed, client);
     return false;
   }
+}
+
+async function terminate(managed: ManagedPool, client: pg.PoolClient): Promise<void> {
+  const { processID } = client as unknown as { processID: number };
+  await withDeadline(managed.pool.query('SELECT pg_catalog.pg_terminate_backend($1)', [processID]), CANCEL_SETTLE_MS).catch(() => undefined);
 }
 
 function cancel(managed: ManagedPool, client: pg.PoolClient): Promise<boolean> {

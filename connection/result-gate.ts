@@ -20,6 +20,8 @@ export interface ResultBudget {
   rows: number;
   /** Drop the rows of the statement at this position in the round trip unparsed (only the count is wanted). */
   discardRowsOf?: number;
+  /** Rows of the statements before this position (set_config() and the like) are dropped unparsed and free. */
+  firstCounted?: number;
   /** Statements of the round trip completed so far (CommandComplete or EmptyQueryResponse seen). */
   completed: number;
   /** Called once, synchronously, when `used` passes `limit`. No further bytes reach the parser. */
@@ -109,7 +111,8 @@ export class ResultGate {
       const length = data.readUInt32BE(offset + 1);
       this.skipping = false;
       if (code === DATA_ROW) {
-        this.skipping = this.budget.discardRowsOf === this.budget.completed;
+        const { completed, discardRowsOf, firstCounted = 0 } = this.budget;
+        this.skipping = discardRowsOf === completed || completed < firstCounted;
         if (!this.admit(length, data.readUInt16BE(offset + 5))) return flush(offset);
       } else if (code === COMMAND_COMPLETE || code === EMPTY_QUERY) {
         this.budget.completed++;

@@ -117,6 +117,7 @@ export class StatementRun implements Submittable {
       rows: 0,
       completed: 0,
       discardRowsOf: plan.discardRows ? plan.before.length : undefined,
+      firstCounted: plan.before.length,
       onOverflow: () => this.overflow(),
     };
     this.done = new Promise((resolve, reject) => {

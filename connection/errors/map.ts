@@ -20,7 +20,8 @@ export interface FailureContext {
   query?: string;
   parameters?: readonly unknown[];
   /** The step's deadline passed (server statement_timeout or the client deadline). */
-  timedOut?: { afterMs: number };
+  /** ignoredCancel: the statement went on after the CancelRequest, so its session was cut instead. */
+  timedOut?: { afterMs: number; ignoredCancel?: boolean };
   /** The result passed the byte cap. */
   overflowed?: { maxResultBytes: number };
   /** The server refused plaintext but accepts TLS (learnt by a probe). */
@@ -101,7 +102,7 @@ export function toPgActionsError(error: unknown, context: FailureContext): PgAct
   const sqlstate = isServerError(raw) ? raw.code! : undefined;
   if (sqlstate) return fromServer(sqlstate, raw, base, context);
   if (context.timedOut) {
-    return build('QUERY_TIMEOUT', `The statement did not finish within ${context.timedOut.afterMs} ms and was cancelled on the server.`, base, context);
+    return build('QUERY_TIMEOUT', timeoutMessage(context.timedOut), base, context);
   }
   const clientCode = raw.code ?? '';
   const message = raw.message ?? '';
@@ -158,7 +159,7 @@ function fromServer(sqlstate: string, raw: RawError, base: object, context: Fail
     // Cancelled by somebody else (pg_cancel_backend): not our timeout.
     code = 'DATABASE_ERROR';
   } else if (code === 'QUERY_TIMEOUT' && context.timedOut) {
-    message = `The statement did not finish within ${context.timedOut.afterMs} ms and was cancelled on the server.`;
+    message = timeoutMessage(context.timedOut);
   } else if (code === 'SYNTAX_ERROR' && fields.position && context.query) {
     fields.location = lineAndColumn(context.query, fields.position);
     message = `${message} (line ${fields.location.line}, column ${fields.location.column}).`;
@@ -291,3 +292,9 @@ export const SQLSTATE_SOURCES: Partial<Record<ErrorCode, string>> = (() => {
   add('DATABASE_ERROR', 'any other SQLSTATE (kept in `sqlstate`)');
   return Object.fromEntries(Object.entries(sources).map(([code, list]) => [code, list.join(', ')]));
 })();
+
+function timeoutMessage(timedOut: NonNullable<FailureContext['timedOut']>): string {
+  return timedOut.ignoredCancel
+    ? `The statement did not finish within ${timedOut.afterMs} ms and kept running after it was cancelled (it catches the cancel), so its connection was closed and the server told to end it.`
+    : `The statement did not finish within ${timedOut.afterMs} ms and was cancelled on the server.`;
+}

@@ -138,3 +138,15 @@ test('COPY … TO STDOUT data is charged against the budget like rows', () => {
   expect(forwarded.equals(Buffer.concat([copyRow, copyRow]))).toBe(true);
   expect(told).toBe(1);
 });
+
+test('rows of the statements before the step (set_config() results) are dropped unparsed and not charged', () => {
+  const setupRow = dataRow(['60000', '1000']);
+  const stepRow = dataRow(['x']);
+  const setComplete = message('C', Buffer.from('SELECT 1\0'));
+  const stream = Buffer.concat([setupRow, setComplete, stepRow, complete, ready]);
+  const gate = new ResultGate(Infinity, () => {});
+  const b = { ...budget(Infinity), firstCounted: 1 };
+  gate.arm(b);
+  expect(feed(gate, stream, [4, 30]).equals(Buffer.concat([setComplete, stepRow, complete, ready]))).toBe(true);
+  expect(b.used).toBe(stepRow.length + ROW_OVERHEAD_BYTES + COLUMN_OVERHEAD_BYTES);
+});

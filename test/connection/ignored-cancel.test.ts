@@ -1,0 +1,51 @@
+/**
+ * A statement that catches query_canceled (a PL/pgSQL loop with an EXCEPTION clause) survives
+ * both the server's statement_timeout and the CancelRequest. The step must still end it on the
+ * server, not only report a timeout, and say what happened.
+ */
+import { closeAll, execute, type ConnectionConfig } from '../../connection/index.js';
+import { runningStatement, stoppedRunning, terminateBackendsOf } from '../harness/activity.js';
+import { failure } from '../harness/failures.js';
+import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+
+let db: TestDatabase;
+let serverVersion = 0;
+beforeAll(async () => {
+  db = await createTestDatabase('ignores_cancel');
+  serverVersion = Number((await db.sql<{ v: string }>(`SELECT current_setting('server_version_num') AS v`))[0]!.v);
+}, 60_000);
+afterAll(async () => {
+  for (const name of ['ignores-cancel-direct', 'ignores-cancel-session']) await terminateBackendsOf(db.sql, db.name, name).catch(() => {});
+  await closeAll();
+  await db?.drop();
+}, 30_000);
+
+const loop = (marker: string) =>
+  `/* ${marker} */ DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(0.2); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$`;
+
+async function runIgnoringCancel(applicationName: string, extra: Partial<ConnectionConfig> = {}) {
+  const config: ConnectionConfig = { ...db.config, applicationName, ...extra };
+  const marker = `${applicationName.replace(/-/g, '_')}_${Date.now()}`;
+  const pending = failure(execute(config, { text: loop(marker), timeoutMs: 1000 }));
+  const backend = await runningStatement(db.sql, db.name, applicationName, marker);
+  const error = await pending;
+  return { config, error, backend };
+}
+
+test('on a direct connection its backend is terminated: gone from the server, the error says it ignored the cancel, the next step works', async () => {
+  const { config, error, backend } = await runIgnoringCancel('ignores-cancel-direct');
+  expect(error.code).toBe('QUERY_TIMEOUT');
+  expect(error.message).toContain('kept running after it was cancelled');
+  const { stopped, state } = await stoppedRunning(db.sql, db.name, backend.pid, 5000, 'gone');
+  expect({ stopped, state }).toEqual({ stopped: true, state: 'gone' });
+  expect((await execute(config, { text: 'SELECT 1 AS one' })).rows).toEqual([{ one: 1 }]);
+}, 30_000);
+
+test('behind a pooler (no backend pid to terminate) PostgreSQL 14+ ends it once the connection is cut', async () => {
+  const { config, error, backend } = await runIgnoringCancel('ignores-cancel-session', { pooler: 'session' });
+  expect(error.code).toBe('QUERY_TIMEOUT');
+  const { stopped, state } = await stoppedRunning(db.sql, db.name, backend.pid, 5000, 'gone');
+  // client_connection_check_interval exists from PostgreSQL 14; before it nothing but a terminate can stop the loop.
+  expect({ stopped, state }).toEqual(serverVersion >= 140000 ? { stopped: true, state: 'gone' } : { stopped: false, state: 'active' });
+  expect((await execute(config, { text: 'SELECT 1 AS one' })).rows).toEqual([{ one: 1 }]);
+}, 30_000);
