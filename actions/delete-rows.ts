@@ -1,4 +1,4 @@
-/** Delete Rows: a DELETE; any other kind of statement is rolled back and refused. */
+/** Delete Rows: a DELETE; any other kind of statement is refused before it runs. */
 import inputSchema from '../schemas/actions/delete-rows.input.schema.json' with { type: 'json' };
 import outputSchema from '../schemas/actions/delete-rows.output.schema.json' with { type: 'json' };
 import type { DeleteRowsInput, DeleteRowsOutput } from '../schemas/types.gen.js';
@@ -10,8 +10,9 @@ export const deleteRows = defineAction<DeleteRowsInput, DeleteRowsOutput>({
   key: 'delete-rows',
   name: 'Delete Rows',
   description:
-    'Delete rows with a DELETE statement. The statement runs in a transaction that is committed only if it ' +
-    'really was a DELETE; anything else is rolled back and refused with INVALID_INPUT.',
+    'Delete rows with a DELETE statement. Another kind of statement, a second statement, or a write hidden in ' +
+    'a WITH clause is refused with INVALID_INPUT before anything runs (read from PostgreSQL\'s own parse tree); ' +
+    'the DELETE runs in a transaction committed only if the server reports it really was a DELETE.',
   input: inputSchema,
   output: outputSchema,
   example: {

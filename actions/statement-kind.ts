@@ -1,13 +1,23 @@
 /**
- * Update Rows and Delete Rows run one kind of statement. The command tag is checked after the
- * statement runs (and anything else rolled back); this check reads PostgreSQL's own parse tree
- * first and refuses, before anything runs, more than one statement, or a data-modifying
- * statement hidden inside the one given, such as `WITH gone AS (DELETE FROM …) UPDATE …`,
- * whose tag would still say UPDATE.
+ * Update Rows and Delete Rows run one kind of statement. This check reads PostgreSQL's own parse
+ * tree and refuses, before anything runs, more than one statement, a statement of another kind
+ * (EXPLAIN ANALYZE included: it would run the write), or a data-modifying statement hidden inside
+ * the one given, such as `WITH gone AS (DELETE FROM …) UPDATE …`,
+ * whose tag would still say UPDATE. The command tag is
+ * still checked after the statement runs (anything else is rolled back), for what the parse tree
+ * cannot show (a rule that rewrites the statement).
  */
 import { PgActionsError } from '../connection/index.js';
 import { parsePg, PgSyntaxError } from '../templating/index.js';
 
+const KIND_NODE = { UPDATE: 'UpdateStmt', DELETE: 'DeleteStmt' } as const;
+/** Parse-tree nodes named as their command tags say, for the refusal message. */
+const NODE_KIND: Record<string, string> = {
+  SelectStmt: 'SELECT', InsertStmt: 'INSERT', UpdateStmt: 'UPDATE', DeleteStmt: 'DELETE', MergeStmt: 'MERGE',
+  CreateStmt: 'CREATE TABLE', CreateTableAsStmt: 'CREATE TABLE AS', DropStmt: 'DROP', TruncateStmt: 'TRUNCATE',
+  AlterTableStmt: 'ALTER TABLE', ExplainStmt: 'EXPLAIN', CopyStmt: 'COPY', CallStmt: 'CALL', DoStmt: 'DO',
+  TransactionStmt: 'transaction command',
+};
 const WRITES: Record<string, string> = { InsertStmt: 'an INSERT', UpdateStmt: 'an UPDATE', DeleteStmt: 'a DELETE', MergeStmt: 'a MERGE' };
 
 export function refuseOtherWrites(sql: string, kind: 'UPDATE' | 'DELETE', actionName: string): void {
@@ -24,6 +34,15 @@ export function refuseOtherWrites(sql: string, kind: 'UPDATE' | 'DELETE', action
   }
   const root = statements[0]?.stmt as Record<string, unknown> | undefined;
   if (!root) return;
+  const node = Object.keys(root)[0] ?? '';
+  if (node !== KIND_NODE[kind]) {
+    const found = NODE_KIND[node] ?? node.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
+    throw new PgActionsError('INVALID_INPUT', {
+      message: `${actionName} only runs ${kind} statements; this one is a ${found}. Nothing was run.`,
+      problems: [`input.query must be ${kind === 'UPDATE' ? 'an UPDATE' : 'a DELETE'} statement`],
+      fixes: [`Write ${kind === 'UPDATE' ? 'an UPDATE' : 'a DELETE'} statement, or use the action made for this one (Execute Query runs any statement).`],
+    });
+  }
   const found = hiddenWrite(root, true);
   if (found) refuse(actionName, kind, found, 'Use Execute Query for a statement that changes data in more than one way.');
 }

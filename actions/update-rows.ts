@@ -1,4 +1,4 @@
-/** Update Rows: an UPDATE; any other kind of statement is rolled back and refused. */
+/** Update Rows: an UPDATE; any other kind of statement is refused before it runs. */
 import inputSchema from '../schemas/actions/update-rows.input.schema.json' with { type: 'json' };
 import outputSchema from '../schemas/actions/update-rows.output.schema.json' with { type: 'json' };
 import type { UpdateRowsInput, UpdateRowsOutput } from '../schemas/types.gen.js';
@@ -10,8 +10,9 @@ export const updateRows = defineAction<UpdateRowsInput, UpdateRowsOutput>({
   key: 'update-rows',
   name: 'Update Rows',
   description:
-    'Update existing rows with an UPDATE statement. The statement runs in a transaction that is committed only ' +
-    'if it really was an UPDATE; anything else is rolled back and refused with INVALID_INPUT.',
+    'Update existing rows with an UPDATE statement. Another kind of statement, a second statement, or a write ' +
+    'hidden in a WITH clause is refused with INVALID_INPUT before anything runs (read from PostgreSQL\'s own ' +
+    'parse tree); the UPDATE runs in a transaction committed only if the server reports it really was an UPDATE.',
   input: inputSchema,
   output: outputSchema,
   example: {

@@ -46,3 +46,17 @@ test('reads in a WITH clause, and row locks in a subquery, are not writes', asyn
   expect(await run('update-rows', { connection: db.config, input: { query: `WITH r AS (SELECT id FROM canary FOR UPDATE) UPDATE people SET a = 'w' WHERE id IN (SELECT id FROM r)` } })).toEqual({ rowCount: 2 });
   expect(await run('delete-rows', { connection: db.config, input: { query: `DELETE FROM people WHERE id IN (SELECT id FROM canary FOR NO KEY UPDATE)` } })).toEqual({ rowCount: 2 });
 });
+
+test.each([
+  ['update-rows', 'DELETE', `DELETE FROM canary WHERE id = nextval('kind_probe')`],
+  ['update-rows', 'EXPLAIN', `EXPLAIN ANALYZE UPDATE canary SET id = nextval('kind_probe')`],
+  ['delete-rows', 'UPDATE', `UPDATE canary SET id = nextval('kind_probe')`],
+])('%s refuses a top-level %s from the parse tree: it never reaches the server (a sequence, which no rollback undoes, is untouched)', async (action, kind, query) => {
+  await db.sql('DROP SEQUENCE IF EXISTS kind_probe; CREATE SEQUENCE kind_probe START 100');
+  const before = await state();
+  const error = await failure(action, { connection: db.config, input: { query } });
+  expect(error.code).toBe('INVALID_INPUT');
+  expect(error.message).toMatch(new RegExp(`this one is an? ${kind}\\. Nothing was run\\.$`));
+  expect(await db.sql('SELECT is_called FROM kind_probe')).toEqual([{ is_called: false }]);
+  expect(await state()).toEqual(before);
+});
