@@ -102,6 +102,17 @@ function cliEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 }
 
 /** postgres://user:password@host:port/<database> for a test database, with optional query parameters. */
+/** The playground URL a started `serve` prints on stdout (polled until printed, or throws naming what it printed). */
+export async function printedPlaygroundUrl(output: () => { stdout: string; stderr: string }, timeoutMs = 20_000): Promise<URL> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const match = /playground: (http:\/\/\S+)/.exec(output().stdout);
+    if (match) return new URL(match[1]!);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`serve printed no URL: ${JSON.stringify(output())}`);
+}
+
 export function databaseUrl(db: TestDatabase, params: Record<string, string> = {}): string {
   const url = new URL(serverUrl());
   url.pathname = `/${db.name}`;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Call, Outcome } from '../harness/hostile-environment.js';
 import { md5Answer, startPasswordListener, tcpHandlesClosed, type PasswordListener } from '../harness/password-listener.js';
-import { runCli, startCli } from '../cli/cli.js';
+import { printedPlaygroundUrl, runCli, startCli } from '../cli/cli.js';
 import { expectNoSecretIn, watchSecret } from '../harness/secrets.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -164,14 +164,7 @@ describe('the CLI', () => {
     const { child, output } = startCli(['serve', '--port', '0', '--connection', url(md5Listener.port)], { HOME: home, PGPASSWORD: ENV_SECRET });
     const exited = once(child, 'close');
     try {
-      const deadline = Date.now() + 20_000;
-      let printed: URL | undefined;
-      while (!printed && Date.now() < deadline) {
-        const match = /playground: (http:\/\/\S+)/.exec(output().stdout);
-        if (match) printed = new URL(match[1]!);
-        else await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      if (!printed) throw new Error(`serve printed no URL: ${JSON.stringify(output())}`);
+      const printed = await printedPlaygroundUrl(output);
       const testConnection = async (connection: unknown) => {
         const response = await fetch(new URL('/api/test-connection', printed), {
           method: 'POST',

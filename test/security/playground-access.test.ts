@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { startPlayground, type Playground } from '../../playground/server.js';
-import { startCli } from '../cli/cli.js';
+import { printedPlaygroundUrl, startCli } from '../cli/cli.js';
 import { tcpHandlesClosed } from '../harness/password-listener.js';
 import { expectNoSecretIn, watchSecret } from '../harness/secrets.js';
 
@@ -98,14 +98,7 @@ describe('pg-actions serve --host 0.0.0.0', () => {
     const { child, output } = startCli(['serve', '--host', '0.0.0.0', '--port', '0', '--connection', 'postgres://flow@127.0.0.1:1/app']);
     const exited = once(child, 'close');
     try {
-      const deadline = Date.now() + 20_000;
-      let printed: URL | undefined;
-      while (!printed && Date.now() < deadline) {
-        const match = /playground: (http:\/\/\S+)/.exec(output().stdout);
-        if (match) printed = new URL(match[1]!);
-        else await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      if (!printed) throw new Error(`serve printed no URL: ${JSON.stringify(output())}`);
+      const printed = await printedPlaygroundUrl(output);
       const token = printed.searchParams.get('token');
       expect(token).toMatch(/^[\w-]{32}$/);
       // Built from this machine's own address and the port, not from the printed host.
