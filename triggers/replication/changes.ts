@@ -6,31 +6,12 @@
  */
 import { parseTextValue } from '../../connection/replication.js';
 import type { TriggerEvent } from '../definition.js';
+import type { TableChangesCdcEvent } from '../../schemas/types.gen.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
 
-export interface ChangeEvent extends TriggerEvent {
-  op: 'INSERT' | 'UPDATE' | 'DELETE' | 'TRUNCATE';
-  schema: string;
-  table: string;
-  /** The commit LSN of the transaction. */
-  lsn: string;
-  /** The change's place in its transaction (0, 1, …). */
-  seq: number;
-  xid: number;
-  /** Commit time, ISO 8601 with microseconds. */
-  commitTime: string;
-  /** The replica identity columns (the primary key by default) and their values. */
-  key: Record<string, unknown>;
-  /** The row after INSERT / UPDATE; columns listed in `unchanged` are absent. */
-  new?: Record<string, unknown>;
-  /** TOASTed columns an UPDATE left unchanged: their values were not sent (not null). */
-  unchanged?: string[];
-  /** The row before UPDATE / DELETE, as far as the replica identity allows (see `oldRow`). */
-  old?: Record<string, unknown>;
-  /** 'full' (REPLICA IDENTITY FULL), 'key' (identity columns only), 'none' (not sent: the key did not change). */
-  oldRow?: 'full' | 'key' | 'none';
-}
+/** The event as its schema (schemas/triggers/table-changes-cdc.event.schema.json) describes it. */
+export type ChangeEvent = TableChangesCdcEvent & TriggerEvent;
 
 interface Relation {
   schema: string;
