@@ -38,6 +38,8 @@ export interface Session {
   state: TriggerState | undefined;
   delivered: number;
   stream: EventStream | undefined;
+  /** The last stream's stopping: a new stream's subscription starts only once the old one has let go. */
+  stopped: Promise<void>;
 }
 
 interface EventStream {
@@ -68,7 +70,7 @@ export class TriggerSessions {
     }
     const { activated } = await activateTrigger(key, { connection, config });
     if (same) return { ...view(same), activated };
-    const session: Session = { id: randomUUID(), key, connection, config, state: undefined, delivered: 0, stream: undefined };
+    const session: Session = { id: randomUUID(), key, connection, config, state: undefined, delivered: 0, stream: undefined, stopped: Promise.resolve() };
     this.sessions.set(session.id, session);
     return { ...view(session), activated };
   }
@@ -85,11 +87,11 @@ export class TriggerSessions {
   /** Takes over `res` as the session's event stream; a stream already open for it is closed first. */
   openStream(id: string, res: ServerResponse): void {
     const session = this.get(id);
-    const previous = session.stream;
-    const stream = startStream(session, res, previous?.stop() ?? Promise.resolve(), (error) => this.pageError(error));
+    const previous = session.stream?.stop() ?? session.stopped;
+    const stream = startStream(session, res, previous, (error) => this.pageError(error));
     session.stream = stream;
     res.on('close', () => {
-      void stream.stop();
+      session.stopped = stream.stop();
       if (session.stream === stream) session.stream = undefined;
     });
   }

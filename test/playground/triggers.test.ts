@@ -84,7 +84,7 @@ beforeAll(async () => {
   await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL,
                 status text NOT NULL DEFAULT 'active', score numeric(10,2) NOT NULL, active boolean NOT NULL,
                 born date NOT NULL, profile jsonb NOT NULL, tags text[] NOT NULL, updated_at timestamptz)`);
-  await db.sql(`CREATE TABLE "Odd ""Name""" (k uuid PRIMARY KEY, "Note" varchar(40) NOT NULL)`);
+  await db.sql(`CREATE TABLE "Odd ""Name""" (k uuid PRIMARY KEY, "Seq No" serial, "Note" varchar(40) NOT NULL)`);
   await db.sql(`CREATE TABLE no_key (note text)`);
   playground = await startPlayground({ connection: db.config });
 }, 60_000);
@@ -175,28 +175,37 @@ test('a closed page ends the subscription; events acknowledged on the page are n
 }, 60_000);
 
 test('new-row (polling, nothing installed): an inserted row arrives; "make a change" writes quoted names and typed values', async () => {
-  const id = await activate('new-row', { table: '"Odd ""Name"""', column: 'k', intervalSeconds: 0.2 });
+  const id = await activate('new-row', { table: '"Odd ""Name"""', column: 'Seq No', intervalSeconds: 0.2 });
   const stream = await events(id);
   const made = await change(id);
-  expect(made.row).toEqual({ k: expect.stringMatching(/^[0-9a-f-]{36}$/), Note: expect.stringMatching(/^Playground \d+$/) });
-  const event = await stream.next('trigger');
+  expect(made.row).toEqual({ k: expect.stringMatching(/^[0-9a-f-]{36}$/), 'Seq No': 1, Note: expect.stringMatching(/^Playground \d+$/) });
+  // new-row waits for older transactions to end (late commits): other test files' open transactions can delay it.
+  const event = await stream.next('trigger', 0, 90_000);
   expect(event).toEqual(expect.objectContaining({ op: 'INSERT', table: 'Odd "Name"', new: made.row }));
   // The position lives in the playground's memory: a row inserted while the page was closed arrives when it reopens.
   stream.close();
   await waitFor(async () => !(await call('GET', '/api/trigger-sessions')).json.sessions[0].streaming, 'the stream to close');
   const whileAway = await change(id);
   const reopened = await events(id);
-  expect((await reopened.next('trigger')).new).toEqual(whileAway.row);
+  expect((await reopened.next('trigger', 0, 90_000)).new).toEqual(whileAway.row);
   expect(await post(`/api/trigger-sessions/${id}/deactivate`)).toEqual({ status: 200, json: { deactivated: false } });
   await waitFor(() => reopened.ended(), 'the stream to end');
-}, 60_000);
+}, 240_000);
 
 test('listen: "make a change" sends a NOTIFY on the channel, which arrives as an event', async () => {
   const id = await activate('listen', { channel: 'Playground channel' });
   const stream = await events(id);
-  const sent = await change(id);
-  expect(sent).toEqual({ op: 'notify', channel: 'Playground channel', payload: expect.objectContaining({ from: 'playground' }) });
-  expect(await stream.next('trigger')).toEqual(expect.objectContaining({ channel: 'Playground channel', payload: sent.payload }));
+  // A NOTIFY sent before the stream's LISTEN session is in place is gone (NOTIFY keeps no history): send until one arrives.
+  const sent: unknown[] = [];
+  for (let i = 0; i < 60 && !stream.messages.some((m) => m.event === 'trigger'); i++) {
+    const notified = await change(id);
+    expect(notified).toEqual({ op: 'notify', channel: 'Playground channel', payload: expect.objectContaining({ from: 'playground' }) });
+    sent.push(notified.payload);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  const event = await stream.next('trigger');
+  expect(event).toEqual(expect.objectContaining({ channel: 'Playground channel' }));
+  expect(sent).toContainEqual(event.payload);
   stream.close();
   await expectNoSubscriptionSession();
   await post(`/api/trigger-sessions/${id}/deactivate`);
