@@ -14,7 +14,7 @@ import { startEmbeddedDatabase } from '../cli/embedded-database.js';
 
 /** Module → the tests that exercise it, most critical first. */
 export const MUTATION_TARGETS: Record<string, string[]> = {
-  'connection/cancel.ts': ['test/connection/execute.test.ts', 'test/faults.test.ts'],
+  'connection/cancel.ts': ['test/connection/cancel.test.ts', 'test/connection/execute.test.ts'],
   'connection/deadline.ts': ['test/connection/execute.test.ts'],
   'connection/statement.ts': ['test/connection/execute.test.ts', 'test/connection/result-gate.test.ts'],
   // errors.test.ts starts four servers per run: too slow to repeat per mutant on 2 cores.
