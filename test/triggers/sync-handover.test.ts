@@ -17,7 +17,7 @@ import { failureOf } from './helpers.js';
 
 const ROWS = Number(process.env.HANDOVER_ROWS ?? 1_000_000);
 const WRITERS = 3;
-const BATCH = Math.max(500, Math.round(ROWS / 100)); // about 100 batches: many snapshots, each read while the writers write
+const BATCH = Math.max(100, Math.round(ROWS / 100)); // about 100 batches: many snapshots, each read while the writers write
 const KILLED = [40, 41]; // polls whose batches were handled but whose states were never stored
 let server: ReplicationServer;
 
@@ -180,3 +180,30 @@ test(`handover of a ${ROWS.toLocaleString('en')}-row table-sync to table-changes
   expect(delivered).toBeGreaterThan(0);
   expect(delivered).toBeLessThan(changes);
 }, 900_000);
+
+test('a TRUNCATE before the copy is dropped, one after it is delivered, one in the middle of a table stops the handover loudly', async () => {
+  const run = async (table: string, truncateAt: 'before' | 'middle' | 'after') => {
+    await sql(`CREATE TABLE ${table} (id int PRIMARY KEY, v text); INSERT INTO ${table} SELECT i, 'old' FROM generate_series(1, 30) i`);
+    const cdc = { connection: connection(), config: { tables: [table], heartbeatSeconds: 0 } };
+    const sync = { connection: connection(), config: { tables: [table], batchSize: 10, handover: {} } };
+    await activateTrigger('table-changes-cdc', cdc);
+    const truncate = () => sql(`TRUNCATE ${table}; INSERT INTO ${table} SELECT i, 'new' FROM generate_series(1, 30) i`);
+    if (truncateAt === 'before') await truncate();
+    let state: TriggerState | undefined;
+    for (let polls = 1; ; polls++) {
+      const result = await pollTrigger('table-sync', { ...sync, state });
+      state = result.state;
+      if (truncateAt === 'middle' && polls === 1) await truncate();
+      if (result.events.length === 0) break;
+    }
+    if (truncateAt === 'after') await truncate();
+    return pollTrigger('table-changes-cdc', { ...cdc, state: handoverState(state) });
+  };
+  expect((await run('t_before', 'before')).events.map((e) => e.op)).toEqual([]);
+  expect((await run('t_after', 'after')).events.map((e) => e.op)).toEqual(['TRUNCATE', ...Array(30).fill('INSERT')]);
+  const broken = await failureOf(run('t_middle', 'middle'));
+  expect(broken.code).toBe('SYNC_HANDOVER_BROKEN');
+  expect(broken.message).toContain('t_middle');
+  // and a state that is not a finished handover sync is refused
+  expect(() => handoverState({ trigger: 'table-sync', fingerprint: 'x', position: {} })).toThrow(/handover/);
+});
