@@ -4,12 +4,13 @@ import { deleteRows } from './delete-rows.js';
 import { executeQuery } from './execute-query.js';
 import { insertRow } from './insert-row.js';
 import { queryRows } from './query-rows.js';
+import { schemaOverview } from './schema-overview.js';
 import { updateRows } from './update-rows.js';
 
 // Each definition is typed for its own input; the registry speaks of them generically.
-export const actions = [queryRows, insertRow, updateRows, deleteRows, executeQuery] as unknown as readonly ActionDefinition[];
+export const actions = [queryRows, insertRow, updateRows, deleteRows, executeQuery, schemaOverview] as unknown as readonly ActionDefinition[];
 
-export type ActionKey = 'query-rows' | 'insert-row' | 'update-rows' | 'delete-rows' | 'execute-query';
+export type ActionKey = 'query-rows' | 'insert-row' | 'update-rows' | 'delete-rows' | 'execute-query' | 'schema-overview';
 
 const byKey = new Map(actions.map((action) => [action.key, action]));
 

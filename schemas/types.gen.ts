@@ -155,6 +155,83 @@ export interface QueryRowsOutput {
   rowCount: number;
 }
 
+// from schemas/actions/schema-overview.input.schema.json
+
+export interface SchemaOverviewInput {
+  /**
+   * The schema to describe, as the catalog spells it (case-sensitive, no quotes). Defaults to the first schema of the connection's search_path (usually public). A schema that does not exist fails with SCHEMA_NOT_FOUND.
+   */
+  schema?: string;
+  /**
+   * Count every table's rows with count(*) in one read-only statement (one snapshot), bounded by the step's timeout. Off: the planner's estimate (pg_class.reltuples), which costs nothing but lags behind recent writes and is null for a table never analyzed.
+   */
+  exact?: boolean;
+  /**
+   * Also list views (never counted: counting a view runs its query). Materialized views are always listed and counted like tables.
+   */
+  includeViews?: boolean;
+  /**
+   * Overrides the connection's statement timeout for this step, in milliseconds.
+   */
+  timeoutMs?: number;
+  /**
+   * Overrides the connection's result size cap for this step, in bytes.
+   */
+  maxResultBytes?: number;
+}
+
+// from schemas/actions/schema-overview.output.schema.json
+
+export interface SchemaOverviewOutput {
+  /**
+   * The schema's tables, partitioned tables, materialized views and foreign tables (views when asked) that the role holds any privilege on, by name. Partitions are not listed: their rows are counted in their partitioned parent.
+   */
+  tables: {
+    /**
+     * The table's name as the catalog spells it.
+     */
+    name: string;
+    /**
+     * What the relation is.
+     */
+    kind: 'table' | 'partitioned table' | 'materialized view' | 'foreign table' | 'view';
+    /**
+     * Number of rows: counted when rowsExact is true, else the planner's estimate; null when there is no estimate (never analyzed) or for a view.
+     */
+    rows: number | null;
+    /**
+     * True when rows was counted with count(*) in this step.
+     */
+    rowsExact: boolean;
+    /**
+     * Column names in table order.
+     */
+    columns: string[];
+    /**
+     * Primary-key columns in key order; empty when there is none.
+     */
+    primaryKey: string[];
+    /**
+     * Disk size with indexes and TOAST (all partitions for a partitioned table); null for a view or a foreign table.
+     */
+    sizeBytes: number | null;
+    /**
+     * Why rows is not an exact count when exact was asked, or why it is null.
+     */
+    note?: string;
+  }[];
+  /**
+   * Number of entries in tables.
+   */
+  tableCount: number;
+  /**
+   * Table name → rows, the reference connectors' getSchemaOverview map (e.g. {{steps.overview.rowCounts.orders}}).
+   */
+  rowCounts: {
+    [k: string]: number | null | undefined;
+  };
+}
+
 // from schemas/actions/update-rows.input.schema.json
 
 export interface UpdateRowsInput {

@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { actions, type ActionDefinition } from '../actions/index.js';
 import { insertText } from '../actions/insert-row.js';
+import { OVERVIEW_SQL } from '../actions/schema-overview-sql.js';
 import { ERROR_CATALOGUE, ERROR_CODES } from '../connection/errors/catalogue.js';
 import { renderStatement, renderValue, type TemplateContext } from '../templating/index.js';
 import { SQLSTATE_SOURCES } from '../connection/errors/map.js';
@@ -54,10 +55,16 @@ function exampleStatement(action: ActionDefinition): { text: string; values: unk
   const { input, context } = action.example as { input: Record<string, unknown>; context?: { trigger?: unknown; now?: string } };
   const templateContext: TemplateContext = { trigger: context?.trigger ?? {}, steps: {}, now: new Date(context?.now ?? '2026-01-15T10:30:00Z') };
   if (typeof input.query === 'string') return renderStatement(input.query, input.parameters as unknown[] | undefined, templateContext);
+  if (action.key === 'schema-overview') return exampleOverviewStatement(input);
   const columns = input.columns as Record<string, unknown>;
   const names = Object.keys(columns);
   const values = names.map((name) => renderValue(columns[name], templateContext, `input.columns.${name}`));
   return { text: insertText(String(input.table), names), values };
+}
+
+/** Schema Overview's example asks for estimates: one catalog query, schema and includeViews bound. */
+function exampleOverviewStatement(input: Record<string, unknown>): { text: string; values: unknown[] } {
+  return { text: OVERVIEW_SQL, values: [input.schema ?? null, input.includeViews ?? false] };
 }
 
 export function actionMarkdown(action: ActionDefinition): string {

@@ -73,7 +73,7 @@ test('a strict TypeScript consumer compiles against the published types and runs
 
 test('npx pg-actions actions lists the actions', () => {
   const printed = run('npx', ['pg-actions', 'actions'], project);
-  for (const key of ['query-rows', 'insert-row', 'update-rows', 'delete-rows', 'execute-query']) expect(printed).toContain(key);
+  for (const key of ['query-rows', 'insert-row', 'update-rows', 'delete-rows', 'execute-query', 'schema-overview']) expect(printed).toContain(key);
 }, 60_000);
 
 test('npx pg-actions serve starts the playground on its embedded PostgreSQL', async () => {

@@ -336,7 +336,7 @@ describe('INVALID_INPUT names every problem by its field, before anything runs',
   test('an unknown action key', async () => {
     const error = await failure('drop-everything', { connection: db.config, input: { query: 'DROP TABLE users' } });
     expect(error.code).toBe('INVALID_INPUT');
-    const expected = 'action "drop-everything" does not exist; it must be one of: query-rows, insert-row, update-rows, delete-rows, execute-query';
+    const expected = 'action "drop-everything" does not exist; it must be one of: query-rows, insert-row, update-rows, delete-rows, execute-query, schema-overview';
     expect(error.problems).toEqual([expected]);
     expect(validateInput('drop-everything', {})).toEqual([expected]);
     expect(await tableExists('users')).toBe(true);

@@ -7,7 +7,7 @@ import { findAction, runAction, type ActionKey, type StepRequest } from '../../a
 import { PgActionsError } from '../../connection/index.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { expectNoSecretIn } from '../harness/secrets.js';
-import type { DeleteRowsOutput, ExecuteQueryOutput, InsertRowOutput, QueryRowsOutput, UpdateRowsOutput } from '../../schemas/types.gen.js';
+import type { DeleteRowsOutput, ExecuteQueryOutput, InsertRowOutput, QueryRowsOutput, SchemaOverviewOutput, UpdateRowsOutput } from '../../schemas/types.gen.js';
 
 export interface Outputs {
   'query-rows': QueryRowsOutput;
@@ -15,6 +15,7 @@ export interface Outputs {
   'update-rows': UpdateRowsOutput;
   'delete-rows': DeleteRowsOutput;
   'execute-query': ExecuteQueryOutput;
+  'schema-overview': SchemaOverviewOutput;
 }
 
 /** Problems of `output` against the output schema of action `key` ([] when it conforms). */

@@ -84,17 +84,18 @@ test('test-connection with a wrong password: exit 1, AUTHENTICATION_FAILED, the 
   expect(result.stderr).not.toContain('not-the-password-42');
 });
 
-test('actions lists all five actions with their input fields', async () => {
+test('actions lists all six actions with their input fields', async () => {
   const result = await runCli(['actions']);
   expect(result.code).toBe(0);
-  for (const key of ['query-rows', 'insert-row', 'update-rows', 'delete-rows', 'execute-query']) expect(result.stdout).toContain(key);
+  for (const key of ['query-rows', 'insert-row', 'update-rows', 'delete-rows', 'execute-query', 'schema-overview']) expect(result.stdout).toContain(key);
   expect(result.stdout).toContain('query (string, required)');
+  expect(result.stdout).toContain('exact (boolean)');
 });
 
 test('actions --json prints every action with its input and output schemas', async () => {
   const result = await runCli(['actions', '--json']);
   const listed = JSON.parse(result.stdout) as { key: string; input: { properties: object }; output: object }[];
-  expect(listed.map((action) => action.key)).toEqual(['query-rows', 'insert-row', 'update-rows', 'delete-rows', 'execute-query']);
+  expect(listed.map((action) => action.key)).toEqual(['query-rows', 'insert-row', 'update-rows', 'delete-rows', 'execute-query', 'schema-overview']);
   expect(listed[0]!.input.properties).toHaveProperty('query');
 });
 

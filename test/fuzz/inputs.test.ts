@@ -24,6 +24,8 @@ beforeAll(async () => {
   await db.sql(`CREATE TABLE items (id serial PRIMARY KEY, name text, qty int CHECK (qty >= 0), tags text[], meta jsonb, at timestamptz)`);
   await db.sql(`CREATE TABLE canary (id int PRIMARY KEY, v text NOT NULL)`);
   await db.sql(`INSERT INTO canary VALUES (1, 'intact')`);
+  await db.sql(`CREATE SCHEMA "we""ird sch.ema"`);
+  await db.sql(`CREATE TABLE "we""ird sch.ema"."Odd ""one""" (v int)`);
   connection = { ...db.config, statementTimeoutMs: 2000, maxResultBytes: 64 * 1024 };
   process.on('unhandledRejection', onUnhandled);
 }, 60_000);
@@ -74,6 +76,16 @@ const insertInput = fc.record(
   },
   { requiredKeys: ['table', 'columns'] },
 );
+const overviewInput = fc.record(
+  {
+    schema: fc.oneof(fc.constantFrom('public', 'PUBLIC', 'pg_catalog', 'missing', '"public"', 'we"ird sch.ema', ''), fc.string({ maxLength: 70 })),
+    exact: fc.oneof(fc.boolean(), jsonish),
+    includeViews: fc.oneof(fc.boolean(), jsonish),
+    timeoutMs: fc.integer({ min: 0, max: 3000 }),
+    maxResultBytes: fc.integer({ min: 0, max: 100000 }),
+  },
+  { requiredKeys: [] },
+);
 const anyInput = fc.oneof(fc.anything(), fc.jsonValue());
 /** Inputs that are right in shape and arity, with generated values: the "accepted and run" path. */
 const text = fc.string({ maxLength: 30 });
@@ -83,13 +95,14 @@ const valid: Record<string, fc.Arbitrary<unknown>> = {
   'update-rows': fc.record({ query: fc.constant('UPDATE items SET name = $1 WHERE qty = $2'), parameters: fc.tuple(text, fc.nat()) }),
   'delete-rows': fc.record({ query: fc.constant('DELETE FROM items WHERE name = $1'), parameters: fc.tuple(text) }),
   'execute-query': fc.record({ query: fc.constant('SELECT $1::text AS v, {{trigger.qty}}::int AS q'), parameters: fc.tuple(text) }),
+  'schema-overview': fc.record({ schema: fc.constantFrom('public', 'we"ird sch.ema'), exact: fc.boolean(), includeViews: fc.boolean() }, { requiredKeys: [] }),
 };
 
 const trigger = { name: "O'Brien; --", qty: 3, tags: ['a', 'b'], table: 'items' };
 
 describe.each(actions.map((action) => [action.key, action] as const))('%s', (key, action) => {
   const checkOutput = validatorFor(action.output);
-  const wellFormed = key === 'insert-row' ? insertInput : queryInput;
+  const wellFormed = key === 'insert-row' ? insertInput : key === 'schema-overview' ? overviewInput : queryInput;
 
   test(`${RUNS} generated inputs each run cleanly or fail with a coded error`, async () => {
     const outcomes = new Map<string, number>();

@@ -95,7 +95,7 @@ describe('GET endpoints', () => {
     const reply = await call('GET', '/api/actions');
     expect(reply.status).toBe(200);
     const actions = reply.json.actions as Array<Record<string, any>>;
-    expect(actions.map((a) => a.key)).toEqual(['query-rows', 'insert-row', 'update-rows', 'delete-rows', 'execute-query']);
+    expect(actions.map((a) => a.key)).toEqual(['query-rows', 'insert-row', 'update-rows', 'delete-rows', 'execute-query', 'schema-overview']);
     for (const action of actions) {
       expect(action).toEqual(expect.objectContaining({ name: expect.any(String), description: expect.any(String), input: expect.any(Object), output: expect.any(Object) }));
     }
@@ -201,6 +201,11 @@ describe('POST /api/actions/:key/run', () => {
       connection: 'default', input: { query: 'SELECT name FROM users WHERE email = $1', parameters: ['{{trigger.email}}'] }, context: { trigger: { email: 'ada@example.com' } },
     });
     expect(reply.json).toEqual({ output: { rows: [{ name: 'Ada' }], rowCount: 1 } });
+  });
+
+  test('runs Schema Overview with exact counts', async () => {
+    const reply = await post('/api/actions/schema-overview/run', { connection: 'default', input: { schema: 'public', exact: true } });
+    expect((reply.json.output as { rowCounts: unknown }).rowCounts).toMatchObject({ users: 1 });
   });
 
   test('a database error is a 422 carrying code, title, message, fixes and SQLSTATE', async () => {

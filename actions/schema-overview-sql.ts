@@ -1,0 +1,68 @@
+/**
+ * The SQL of Schema Overview. One catalog query lists a schema's relations with the planner's
+ * estimate; exact counts wrap it in a CTE whose count(*) per table runs in the same statement
+ * (one snapshot, one timeout). Table names in the count are quoted by connection/identifiers.
+ */
+import { quoteIdentifier } from '../connection/index.js';
+
+/** Kinds whose rows are counted exactly on request; views run a query, foreign tables a remote scan. */
+export const COUNTED_KINDS = ['table', 'partitioned table', 'materialized view'];
+
+// Never analysed: reltuples is -1 on PostgreSQL 14+, and 0 with no pages and no stats before.
+const LEAF_ESTIMATE = `CASE WHEN l.reltuples < 0
+            OR (l.reltuples = 0 AND l.relpages = 0
+                AND coalesce(s.last_analyze, s.last_autoanalyze, s.last_vacuum, s.last_autovacuum) IS NULL)
+          THEN NULL ELSE round(l.reltuples)::float8 END`;
+
+/**
+ * Rows of the schema's relations, by name; a schema without relations gives one row with a null
+ * name, a schema that does not exist none. A partitioned table's estimate and size add up its
+ * leaf partitions (unknown if one leaf has never been analysed); partitions are not listed.
+ * $1: the schema (null: current_schema()); $2: whether to include views.
+ */
+export const OVERVIEW_SQL = `WITH target AS (SELECT n.oid, n.nspname::text AS schema_name, has_schema_privilege(n.oid, 'USAGE') AS usable
+                  FROM pg_namespace n WHERE n.nspname = coalesce($1::text, current_schema()))
+SELECT target.schema_name, c.relname::text AS name,
+       CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'partitioned table' WHEN 'm' THEN 'materialized view'
+                      WHEN 'f' THEN 'foreign table' WHEN 'v' THEN 'view' END AS kind,
+       tree.estimated_rows, tree.size_bytes,
+       target.usable AND has_table_privilege(c.oid, 'SELECT') AS readable, c.relispopulated AS populated,
+       ARRAY(SELECT a.attname::text FROM pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum) AS columns,
+       ARRAY(SELECT a.attname::text FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, position), pg_attribute a
+              WHERE i.indrelid = c.oid AND i.indisprimary AND a.attrelid = c.oid AND a.attnum = k.attnum
+              ORDER BY k.position) AS primary_key
+  FROM target
+  LEFT JOIN pg_class c
+    ON c.relnamespace = target.oid AND NOT c.relispartition
+   AND (c.relkind IN ('r', 'p', 'm', 'f') OR (c.relkind = 'v' AND $2::boolean))
+   -- Any table or column privilege, as the pickers (and psql's \\dp) read "can see".
+   AND (has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+        OR has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))
+  LEFT JOIN LATERAL (
+    SELECT CASE WHEN bool_or(t.isleaf AND leaf.estimate IS NULL) THEN NULL
+                ELSE coalesce(sum(leaf.estimate) FILTER (WHERE t.isleaf), 0) END AS estimated_rows,
+           CASE WHEN c.relkind = 'f' THEN NULL ELSE sum(pg_total_relation_size(t.relid))::float8 END AS size_bytes
+      FROM (SELECT c.oid AS relid, true AS isleaf WHERE c.relkind <> 'p'
+            UNION ALL SELECT p.relid, p.isleaf FROM pg_partition_tree(c.oid) p WHERE c.relkind = 'p') t
+      JOIN pg_class l ON l.oid = t.relid
+      LEFT JOIN pg_stat_all_tables s ON s.relid = l.oid
+      CROSS JOIN LATERAL (SELECT ${LEAF_ESTIMATE} AS estimate) leaf
+  ) tree ON c.relkind <> 'v'
+ ORDER BY c.relname COLLATE "C"`;
+
+/**
+ * The exact-count statement for the tables listed (names as the catalog spells them): the same
+ * overview with one count(*) per table joined in; each name quoted, its text bound as a value.
+ */
+export function exactCountText(schema: string, tables: readonly string[]): string {
+  if (tables.length === 0) return OVERVIEW_SQL;
+  const qualifiedSchema = quoteIdentifier(schema, 'input.schema');
+  const counts = tables
+    .map((table, i) => `($${i + 3}::text, (SELECT count(*) FROM ${qualifiedSchema}.${quoteIdentifier(table, 'table')})::float8)`)
+    .join(',\n         ');
+  return `WITH overview AS (${OVERVIEW_SQL.replace(/\n ORDER BY c\.relname COLLATE "C"$/, '')}),
+     counted(name, exact_rows) AS (VALUES ${counts})
+SELECT overview.*, counted.exact_rows FROM overview LEFT JOIN counted USING (name)
+ ORDER BY overview.name COLLATE "C"`;
+}

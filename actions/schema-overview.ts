@@ -1,0 +1,96 @@
+/**
+ * Schema Overview: a schema's tables with their row counts (the reference connectors'
+ * getSchemaOverview), estimated from the catalog by default, counted exactly on request.
+ */
+import { execute, PgActionsError, type Statement } from '../connection/index.js';
+import inputSchema from '../schemas/actions/schema-overview.input.schema.json' with { type: 'json' };
+import outputSchema from '../schemas/actions/schema-overview.output.schema.json' with { type: 'json' };
+import type { SchemaOverviewInput, SchemaOverviewOutput } from '../schemas/types.gen.js';
+import { defineAction } from './definition.js';
+import { COUNTED_KINDS, exactCountText, OVERVIEW_SQL } from './schema-overview-sql.js';
+
+type OverviewTable = SchemaOverviewOutput['tables'][number];
+
+export const schemaOverview = defineAction<SchemaOverviewInput, SchemaOverviewOutput>({
+  key: 'schema-overview',
+  name: 'Schema Overview',
+  description:
+    "List a schema's tables with their row counts, columns, primary key and size. Counts are the planner's estimate " +
+    '(free, but behind recent writes, and null for a table never analyzed) unless `exact` is on: then every table the role ' +
+    'may SELECT from is counted with count(*) in one read-only statement, bounded by the step timeout. A table the role ' +
+    'can see but not read keeps its estimate, with a note saying why. Runs read-only; changes nothing.',
+  input: inputSchema,
+  output: outputSchema,
+  example: {
+    setup: [
+      `CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL)`,
+      `INSERT INTO users (name, email) VALUES ('John Doe', 'john@example.com'), ('Jane Roe', 'jane@example.com')`,
+      `ANALYZE users`,
+      `CREATE TABLE order_lines (order_id int, line int, sku text, PRIMARY KEY (order_id, line))`,
+    ],
+    input: {},
+    output: {
+      tables: [
+        {
+          name: 'order_lines', kind: 'table', rows: null, rowsExact: false, columns: ['order_id', 'line', 'sku'], primaryKey: ['order_id', 'line'],
+          sizeBytes: 16384, note: 'No estimate yet: the table has never been analyzed. Ask for exact counts, or run ANALYZE.',
+        },
+        { name: 'users', kind: 'table', rows: 2, rowsExact: false, columns: ['id', 'name', 'email'], primaryKey: ['id'], sizeBytes: 49152 },
+      ],
+      tableCount: 2,
+      rowCounts: { order_lines: null, users: 2 },
+    },
+  },
+  async prepare({ input, connection }) {
+    const listing: Statement = {
+      text: OVERVIEW_SQL,
+      values: [input.schema ?? null, input.includeViews ?? false],
+      readOnly: true,
+      timeoutMs: input.timeoutMs,
+      maxResultBytes: input.maxResultBytes,
+    };
+    if (!input.exact) return listing;
+    // The names to count come from the catalog, so only existing, readable tables are counted.
+    const { rows } = await execute(connection, listing);
+    const schema = rows[0]?.schema_name as string | undefined;
+    if (schema === undefined) throw schemaNotFound(input.schema);
+    const counted = rows.filter((row) => row.readable && row.populated && COUNTED_KINDS.includes(row.kind as string)).map((row) => row.name as string);
+    return { ...listing, text: exactCountText(schema, counted), values: [...listing.values!, ...counted] };
+  },
+  shape({ rows }, { input }) {
+    if (rows.length === 0) throw schemaNotFound(input.schema);
+    const tables = rows.filter((row) => row.name !== null).map((row) => overviewTable(row, input.exact ?? false));
+    return { tables, tableCount: tables.length, rowCounts: Object.fromEntries(tables.map((table) => [table.name, table.rows])) };
+  },
+});
+
+function overviewTable(row: Record<string, unknown>, exact: boolean): OverviewTable {
+  const counted = typeof row.exact_rows === 'number';
+  const table: OverviewTable = {
+    name: row.name as string,
+    kind: row.kind as OverviewTable['kind'],
+    rows: counted ? (row.exact_rows as number) : (row.estimated_rows as number | null),
+    rowsExact: counted,
+    columns: row.columns as string[],
+    primaryKey: row.primary_key as string[],
+    sizeBytes: row.size_bytes as number | null,
+  };
+  const note = counted ? undefined : whyNotCounted(table, exact, row.readable === true, row.populated !== false);
+  return note ? { ...table, note } : table;
+}
+
+function whyNotCounted(table: OverviewTable, exact: boolean, readable: boolean, populated: boolean): string | undefined {
+  if (table.kind === 'view') return 'Views are not counted: counting one runs its query.';
+  if (!populated) return 'Not populated: the materialized view was created WITH NO DATA and never refreshed.';
+  if (exact && table.kind === 'foreign table') return 'Foreign tables are not counted (a remote scan); the estimate is shown.';
+  if (exact && !readable) return 'Not counted: the role may not SELECT from this table (or use its schema); the estimate is shown.';
+  if (table.rows === null) return 'No estimate yet: the table has never been analyzed. Ask for exact counts, or run ANALYZE.';
+  return undefined;
+}
+
+function schemaNotFound(schema: string | undefined): PgActionsError {
+  const problem = schema === undefined
+    ? 'input.schema is not given and no schema of the search_path exists'
+    : `input.schema names a schema that does not exist: ${JSON.stringify(schema)} (names are case-sensitive)`;
+  return new PgActionsError('INVALID_INPUT', { message: problem, problems: [problem] });
+}
