@@ -32,6 +32,13 @@ export class ChangeAssembler {
   private readonly relations = new Map<number, Relation>();
   private transaction: { lsn: string; xid: number; commitTime: string; seq: number } | undefined;
 
+  /** An assembler that knows the same tables: replays a streamed transaction while this one goes on. */
+  fork(): ChangeAssembler {
+    const copy = new ChangeAssembler();
+    for (const [oid, relation] of this.relations) copy.relations.set(oid, relation);
+    return copy;
+  }
+
   /** True between a transaction's Begin and its Commit. */
   get inTransaction(): boolean {
     return this.transaction !== undefined;

@@ -1,6 +1,8 @@
 /**
  * Decodes the messages of pgoutput, PostgreSQL's built-in logical decoding output plugin
- * (protocol version 1, plus the Message of version 2 on PG14+), from the bytes of one XLogData.
+ * (protocol version 1, plus version 2's Message and streamed transactions on PG14+), from the bytes of
+ * one XLogData. Inside a stream block (Stream Start … Stream Stop) every data message carries the xid
+ * of its (sub)transaction right after its tag: decode those with `inStream`.
  * https://www.postgresql.org/docs/current/protocol-logicalrep-message-formats.html
  */
 import type { Lsn } from './lsn.js';
@@ -24,6 +26,10 @@ export type PgOutputMessage =
   | { tag: 'delete'; relationOid: number; old: TupleValue[]; oldKind: 'key' | 'full' }
   | { tag: 'truncate'; relationOids: number[]; cascade: boolean; restartIdentity: boolean }
   | { tag: 'message'; transactional: boolean; lsn: Lsn; prefix: string; content: Buffer }
+  | { tag: 'stream-start'; xid: number; first: boolean }
+  | { tag: 'stream-stop' }
+  | { tag: 'stream-commit'; xid: number; commitLsn: Lsn; endLsn: Lsn; commitTime: bigint }
+  | { tag: 'stream-abort'; xid: number; subXid: number }
   | { tag: 'other'; code: string };
 
 class Reader {
@@ -79,9 +85,18 @@ class Reader {
   }
 }
 
-export function decodePgOutput(data: Buffer): PgOutputMessage {
+/** The stream control messages (never inside a stream block's xid-prefixed data). */
+export const STREAM_CONTROL = new Set(['S', 'E', 'c', 'A']);
+
+/** The (sub)transaction xid of a data message inside a stream block. */
+export function streamedXid(data: Buffer): number {
+  return data.readUInt32BE(1);
+}
+
+export function decodePgOutput(data: Buffer, inStream = false): PgOutputMessage {
   const reader = new Reader(data);
   const code = reader.char();
+  if (inStream && !STREAM_CONTROL.has(code)) reader.uint32(); // the streamed (sub)transaction's xid
   switch (code) {
     case 'B':
       return { tag: 'begin', finalLsn: reader.int64(), commitTime: reader.int64(), xid: reader.uint32() };
@@ -138,6 +153,17 @@ export function decodePgOutput(data: Buffer): PgOutputMessage {
       const prefix = reader.string();
       return { tag: 'message', transactional, lsn, prefix, content: reader.bytes(reader.int32()) };
     }
+    case 'S':
+      return { tag: 'stream-start', xid: reader.uint32(), first: reader.byte() === 1 };
+    case 'E':
+      return { tag: 'stream-stop' };
+    case 'c': {
+      const xid = reader.uint32();
+      reader.byte(); // flags (unused)
+      return { tag: 'stream-commit', xid, commitLsn: reader.int64(), endLsn: reader.int64(), commitTime: reader.int64() };
+    }
+    case 'A':
+      return { tag: 'stream-abort', xid: reader.uint32(), subXid: reader.uint32() }; // (abort LSN and time follow only with streaming 'parallel')
     default:
       return { tag: 'other', code }; // Origin, Type: nothing an event needs
   }

@@ -4,7 +4,10 @@
  * keepalives that ask, on a timer, after each batch) is the end of the last transaction whose
  * events were handled — never a received-but-unhandled one, never backwards. A transaction larger
  * than a batch is handed over in batches that keep the previous position, so memory stays bounded
- * and a crash mid-transaction redelivers the whole transaction with the same ids. A failed batch
+ * and a crash mid-transaction redelivers the whole transaction with the same ids. On PG14+ large
+ * in-progress transactions are streamed by the server (protocol 2): they are spooled to bounded
+ * memory and a temporary file (streamed.ts) and replayed in batches at their Stream Commit, so the
+ * same rule holds and an aborted one emits nothing. A failed batch
  * (handler threw, connection lost, walsender terminated) reconnects from the acknowledged position;
  * a slot that is missing, lost or ahead of the state stops the subscription with a loud error.
  */
@@ -14,6 +17,7 @@ import type { Deliver, RunningSubscription, TriggerArguments } from '../definiti
 import { ChangeAssembler, type ChangeEvent } from './changes.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { decodePgOutput } from './pgoutput.js';
+import { StreamedTransactions, type CommittedStream } from './streamed.js';
 import { assertSlotMatches, publicationName, slotInUse, slotName, slotState, type CdcConfig } from './slot.js';
 
 export interface CdcPosition {
@@ -26,10 +30,8 @@ const FATAL = new Set(['REPLICATION_SLOT_MISSING', 'REPLICATION_SLOT_LOST', 'REP
 const STATUS_INTERVAL_MS = 1000;
 const RETRY_MAX_MS = 10_000;
 
-interface Chunk {
-  events: ChangeEvent[];
-  position: Lsn;
-}
+/** Events to hand over, or a streamed transaction to replay from its spool; then the position after them. */
+type Chunk = { events: ChangeEvent[]; position: Lsn; replay?: undefined } | { events: []; position: Lsn; replay: { stream: CommittedStream; assembler: ChangeAssembler } };
 
 export function subscribeChanges(
   args: TriggerArguments<CdcConfig>,
@@ -94,6 +96,7 @@ function streamChanges(
   const highWater = Math.max(2000, batchSize * 4);
   const messages = serverVersion >= 140000;
   const assembler = new ChangeAssembler();
+  const streamed = new StreamedTransactions();
   const queue: Chunk[] = [];
   let queued = 0;
   let pending: ChangeEvent[] = [];
@@ -101,12 +104,19 @@ function streamChanges(
   let committed = from; // end of the last transaction received completely
   let pumping = false;
   let paused = false;
+  let settled = false;
   let stream: WalStream | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
 
   return new Promise<void>((resolve, reject) => {
-    const fail = (error: unknown) => {
+    const finish = () => {
+      settled = true;
       clearInterval(heartbeat);
+      streamed.dispose();
+      for (const chunk of queue.splice(0)) chunk.replay?.stream.spool.dispose();
+    };
+    const fail = (error: unknown) => {
+      finish();
       reject(error);
     };
     const enqueue = (chunk: Chunk) => {
@@ -118,27 +128,53 @@ function streamChanges(
       }
       void pump().catch(fail);
     };
+    const hand = async (events: ChangeEvent[], position: Lsn) => {
+      if (events.length === 0 && position <= acked) return;
+      await deliver({ events, position: { lsn: formatLsn(position > acked ? position : acked) } });
+      if (position > acked) {
+        acked = position;
+        onAcked(acked);
+        stream?.sendStatus();
+      }
+    };
+    /** A streamed transaction, in batches from its spool: the position moves only with the last one. */
+    const replay = async ({ stream: committedStream, assembler: replayer }: NonNullable<Chunk['replay']>, position: Lsn) => {
+      const { spool, xid, commitLsn, commitTime } = committedStream;
+      try {
+        replayer.feed({ tag: 'begin', finalLsn: commitLsn, commitTime, xid });
+        let events: ChangeEvent[] = [];
+        for (const record of spool.records()) {
+          for (const item of replayer.feed(decodePgOutput(record, true))) if (item.kind === 'change') events.push(item.event);
+          if (events.length >= batchSize) {
+            await hand(events, acked);
+            events = [];
+            if (isClosed() || settled) return;
+          }
+        }
+        await hand(events, position);
+      } finally {
+        spool.dispose();
+      }
+    };
     const pump = async () => {
       if (pumping) return;
       pumping = true;
       try {
-        while (queue.length && !isClosed()) {
+        while (queue.length && !isClosed() && !settled) {
           const first = queue.shift()!;
+          if (first.replay) {
+            await replay(first.replay, first.position);
+            continue;
+          }
           const events = [...first.events];
           let position = first.position;
-          while (queue.length && events.length + queue[0]!.events.length <= batchSize) {
+          while (queue.length && !queue[0]!.replay && events.length + queue[0]!.events.length <= batchSize) {
             const next = queue.shift()!;
             events.push(...next.events);
             position = next.position;
           }
           queued -= events.length;
-          if (events.length === 0 && position <= acked) continue;
-          await deliver({ events, position: { lsn: formatLsn(position > acked ? position : acked) } });
-          if (position > acked) {
-            acked = position;
-            onAcked(acked);
-            stream?.sendStatus();
-          }
+          await hand(events, position);
           if (paused && queued < highWater / 2) {
             paused = false;
             stream?.resume();
@@ -153,11 +189,22 @@ function streamChanges(
       {
         slot: slotName(args),
         startLsn: formatLsn(from),
-        options: { proto_version: '1', publication_names: publicationName(args), ...(messages ? { messages: 'true' } : {}) },
+        // PG14+: protocol 2 streams large in-progress transactions instead of spilling them on the server.
+        options: { proto_version: messages ? '2' : '1', publication_names: publicationName(args), ...(messages ? { messages: 'true', streaming: 'on' } : {}) },
         statusIntervalMs: STATUS_INTERVAL_MS,
       },
       {
         onData(_walStart, _walEnd, data) {
+          if (streamed.owns(data)) {
+            const done = streamed.take(data);
+            if (!done) return;
+            // The server counts the transaction's Relation messages as sent: later transactions rely on them.
+            const replayer = assembler.fork();
+            for (const relation of done.spool.relationMessages()) assembler.feed(decodePgOutput(relation, true));
+            committed = done.endLsn;
+            enqueue({ events: [], position: committed, replay: { stream: done, assembler: replayer } });
+            return;
+          }
           for (const item of assembler.feed(decodePgOutput(data))) {
             if (item.kind === 'change') {
               pending.push(item.event);
@@ -186,7 +233,7 @@ function streamChanges(
       },
     );
     stream.done.then(() => {
-      clearInterval(heartbeat);
+      finish();
       resolve();
     }, fail);
     const seconds = args.config.heartbeatSeconds ?? 30;
