@@ -3,7 +3,7 @@
  * does: it needs no free pool slot and no privileges, only the backend's key. When the
  * session itself runs over TLS, the cancel does too.
  */
-import { connect as connectTcp } from 'node:net';
+import { connect as connectTcp, isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 
@@ -63,8 +63,7 @@ export function sendCancel(target: CancelTarget, timeoutMs = 2000): Promise<bool
       socket.write(request);
       socket.once('data', (answer) => {
         if (answer[0] !== 0x53 /* S */) return finish(false);
-        const servername = /^[\d.:]+$/.test(target.host) ? undefined : target.host;
-        const secure = connectTls({ ...(target.ssl as ConnectionOptions), socket, servername });
+        const secure = connectTls({ ...(target.ssl as ConnectionOptions), socket, servername: serverNameFor(target.host) });
         secure.on('error', () => finish(false, secure));
         secure.once('secureConnect', () => sendOn(secure));
       });
@@ -72,8 +71,13 @@ export function sendCancel(target: CancelTarget, timeoutMs = 2000): Promise<bool
   });
 }
 
+/** The TLS SNI name for a host: none for an IP address, v4 or v6 (RFC 6066 forbids it), as libpq does. */
+export function serverNameFor(host: string): string | undefined {
+  return isIP(host) ? undefined : host;
+}
+
 /** Asks the server whether it accepts TLS (SSLRequest → 'S' or 'N'); undefined if it could not tell. */
-export function probeTls(host: string, port: number, stream?: OpenStream, timeoutMs = 2000): Promise<boolean | undefined> {
+export function probeTls(host: string, port: number, timeoutMs = 2000, stream?: OpenStream): Promise<boolean | undefined> {
   return new Promise((resolve) => {
     const socket = open(port, host, stream);
     const done = (answer: boolean | undefined) => {

@@ -95,7 +95,7 @@ export async function connect(config: ResolvedConfig, waitMs = config.connectTim
   } catch (error) {
     const context = failureContext(config, 'connect');
     if ((error as { code?: string }).code === '28000' && managed.ssl === false) {
-      context.serverRequiresTls = (await probeTls(config.host, config.port, managed.tunnel?.socket)) === true;
+      context.serverRequiresTls = (await probeTls(config.host, config.port, undefined, managed.tunnel?.socket)) === true;
     }
     throw toPgActionsError(error, context);
   }
