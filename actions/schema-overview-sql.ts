@@ -15,9 +15,19 @@ const LEAF_ESTIMATE = `CASE WHEN l.reltuples < 0
           THEN NULL ELSE round(l.reltuples)::float8 END`;
 
 /**
+ * Pages of leaf l with its TOAST table and all their indexes, as of the last VACUUM, ANALYZE or
+ * CREATE INDEX: read from pg_class, so without a lock (pg_total_relation_size opens each relation
+ * and would wait behind any ALTER TABLE, VACUUM FULL or LOCK on one listed table).
+ */
+const RELATION_PAGES = `l.relpages + (SELECT coalesce(sum(x.relpages), 0) FROM pg_class x
+            WHERE x.oid = l.reltoastrelid
+               OR x.oid IN (SELECT i.indexrelid FROM pg_index i WHERE i.indrelid IN (l.oid, l.reltoastrelid)))`;
+
+/**
  * Rows of the schema's relations, by name; a schema without relations gives one row with a null
  * name, a schema that does not exist none. A partitioned table's estimate and size add up its
  * leaf partitions (unknown if one leaf has never been analysed); partitions are not listed.
+ * Sizes, like estimates, come from the catalog: no relation is opened or locked.
  * $1: the schema (null: current_schema()); $2: whether to include views.
  */
 export const OVERVIEW_SQL = `WITH target AS (SELECT n.oid, n.nspname::text AS schema_name, has_schema_privilege(n.oid, 'USAGE') AS usable
@@ -42,7 +52,7 @@ SELECT target.schema_name, c.relname::text AS name,
   LEFT JOIN LATERAL (
     SELECT CASE WHEN bool_or(t.isleaf AND leaf.estimate IS NULL) THEN NULL
                 ELSE coalesce(sum(leaf.estimate) FILTER (WHERE t.isleaf), 0) END AS estimated_rows,
-           CASE WHEN c.relkind = 'f' THEN NULL ELSE sum(pg_total_relation_size(t.relid))::float8 END AS size_bytes
+           CASE WHEN c.relkind = 'f' THEN NULL ELSE sum(${RELATION_PAGES})::float8 * current_setting('block_size')::float8 END AS size_bytes
       FROM (SELECT c.oid AS relid, true AS isleaf WHERE c.relkind <> 'p'
             UNION ALL SELECT p.relid, p.isleaf FROM pg_partition_tree(c.oid) p WHERE c.relkind = 'p') t
       JOIN pg_class l ON l.oid = t.relid

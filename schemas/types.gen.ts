@@ -212,7 +212,7 @@ export interface SchemaOverviewOutput {
      */
     primaryKey: string[];
     /**
-     * Disk size with indexes and TOAST (all partitions for a partitioned table); null for a view or a foreign table.
+     * Disk size with indexes and TOAST (all partitions for a partitioned table), from the catalog as of the last VACUUM, ANALYZE or CREATE INDEX, like the row estimate (so 0 for a table never vacuumed or analysed); read without locking any table. Null for a view or a foreign table.
      */
     sizeBytes: number | null;
     /**

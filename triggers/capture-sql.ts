@@ -9,7 +9,9 @@
  *                               parent/child (a statement trigger would miss rows written through a parent
  *                               or straight into a partition)
  *   triggers pg_actions_rc_F_insert / _update / _delete   statement-level, on every other watched table
- *                               (one per operation, as transition tables require).
+ *                               (one per operation, as transition tables require), with
+ *   trigger pg_actions_rc_F_partition_guard   a row trigger that never fires, so that such a table
+ *                               cannot become a partition or inheritance child unnoticed.
  * Only fixed text and identifiers made of [a-z0-9_] go into function bodies.
  */
 import { quoteIdentifier } from '../connection/index.js';
@@ -68,7 +70,8 @@ const ROW_KEY = `CASE WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(
  * of a row to the two transition tables together, so the n-th old row is the n-th new row's.
  */
 function captureSetFunction(n: OutboxNames): string {
-  const images = (table: string) => `(SELECT to_jsonb(c) AS j, row_number() OVER () AS i FROM ${table} AS c)`;
+  // `c.*`, not `c`: a bare `c` means the watched table's column when it has one named c.
+  const images = (table: string) => `(SELECT to_jsonb(c.*) AS j, row_number() OVER () AS i FROM ${table} AS c)`;
   return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   key_columns text[];
@@ -99,15 +102,23 @@ const PER_STATEMENT: Record<string, { suffix: string; referencing: string }> = {
   UPDATE: { suffix: '_update', referencing: `OLD TABLE AS ${TRANSITION_OLD} NEW TABLE AS ${TRANSITION_NEW}` },
   DELETE: { suffix: '_delete', referencing: `OLD TABLE AS ${TRANSITION_OLD}` },
 };
+/**
+ * Beside the statement triggers: a row trigger with a transition table that never fires (WHEN
+ * false). PostgreSQL refuses to make a table with such a trigger a partition or an inheritance
+ * child ("trigger … prevents table … from becoming a partition"), where the statement triggers
+ * would miss rows written through the parent; re-activating then installs the row-level capture.
+ */
+const GUARD_SUFFIX = '_partition_guard';
+const SUFFIXES = [...Object.values(PER_STATEMENT).map(({ suffix }) => suffix), GUARD_SUFFIX];
 
 /** Every name a trigger of this activation may have on a table (to drop them all before creating). */
 export function triggerNames(n: OutboxNames): string[] {
-  return [n.trigger, ...Object.values(PER_STATEMENT).map(({ suffix }) => n.trigger + suffix)];
+  return [n.trigger, ...SUFFIXES.map((suffix) => n.trigger + suffix)];
 }
 
 /** A regular expression matching the names of every activation's triggers (or one's, given its fingerprint). */
 export function triggerNamePattern(fingerprint = '[0-9a-f]{16}'): string {
-  return `^pg_actions_rc_${fingerprint}(${Object.values(PER_STATEMENT).map(({ suffix }) => suffix).join('|')})?$`;
+  return `^pg_actions_rc_${fingerprint}(${SUFFIXES.join('|')})?$`;
 }
 
 /** `perStatement`: an ordinary table (no partitions, no inheritance), where statement triggers see every row. */
@@ -116,9 +127,14 @@ export function createTriggerStatements(n: OutboxNames, table: string, operation
   if (!perStatement) {
     return [`CREATE TRIGGER ${quoteIdentifier(n.trigger)} AFTER ${known.join(' OR ')} ON ${table} FOR EACH ROW EXECUTE PROCEDURE ${n.capture}()`];
   }
-  return known.map((op) => {
+  const statementTriggers = known.map((op) => {
     const { suffix, referencing } = PER_STATEMENT[op]!;
     return `CREATE TRIGGER ${quoteIdentifier(n.trigger + suffix)} AFTER ${op} ON ${table} REFERENCING ${referencing} FOR EACH STATEMENT EXECUTE PROCEDURE ${n.captureSet}()`;
   });
+  const first = known[0]!;
+  return [
+    ...statementTriggers,
+    `CREATE TRIGGER ${quoteIdentifier(n.trigger + GUARD_SUFFIX)} AFTER ${first} ON ${table} REFERENCING ${PER_STATEMENT[first]!.referencing} FOR EACH ROW WHEN (false) EXECUTE PROCEDURE ${n.captureSet}()`,
+  ];
 }
 

@@ -1,5 +1,6 @@
 /** Reads an outbox: one call acknowledges up to the position given, stamps new commits, prunes and reads. */
 import { execute, isPgActionsError, PgActionsError } from '../connection/index.js';
+import { MAX_RESULT_BYTES } from '../connection/config.js';
 import type { RowChangesConfig, RowChangesEvent } from '../schemas/types.gen.js';
 import type { Batch } from './definition.js';
 import { namesOf, type OutboxPrefix } from './outbox-sql.js';
@@ -42,19 +43,39 @@ export function notActive(error: unknown, trigger = 'row-changes'): unknown {
   return error;
 }
 
-/** `shared`: read after the position acknowledged by any consumer (subscribers sharing one outbox). */
+/**
+ * How large one event may be when it alone passes the connection's maxResultBytes (an UPDATE
+ * carries its row twice): the schema's ceiling for maxResultBytes, 256 MiB of parsed result.
+ */
+export const MAX_EVENT_BYTES = MAX_RESULT_BYTES;
+
+/**
+ * `shared`: read after the position acknowledged by any consumer (subscribers sharing one outbox).
+ * A batch over maxResultBytes is read again in halves down to one event, and one event alone may
+ * take up to MAX_EVENT_BYTES: a big statement or a big row never stalls the reader. (A failed read
+ * changed nothing: acknowledging, stamping and reading are one statement.)
+ */
 export async function readOutbox<Event>(
   connection: unknown, fingerprint: string, config: Settled, after: number, shared: boolean, kind: OutboxKind<Event>,
 ): Promise<Batch<Event, OutboxPosition>> {
   const names = namesOf(fingerprint, kind.prefix);
   let rows: Record<string, unknown>[];
-  try {
-    ({ rows } = await execute(connection, {
-      text: `SELECT * FROM ${names.read}($1, $2, make_interval(mins => $3), $4)`,
-      values: [after, config.batchSize, config.retentionMinutes, shared],
-    }));
-  } catch (error) {
-    throw notActive(error, kind.trigger);
+  let batchSize = config.batchSize;
+  let maxResultBytes: number | undefined;
+  for (;;) {
+    try {
+      ({ rows } = await execute(connection, {
+        text: `SELECT * FROM ${names.read}($1, $2, make_interval(mins => $3), $4)`,
+        values: [after, batchSize, config.retentionMinutes, shared],
+        maxResultBytes,
+      }));
+      break;
+    } catch (error) {
+      if (!isPgActionsError(error) || error.code !== 'RESULT_TOO_LARGE') throw notActive(error, kind.trigger);
+      if (batchSize > 1) batchSize = Math.ceil(batchSize / 2);
+      else if (maxResultBytes === undefined) maxResultBytes = MAX_EVENT_BYTES;
+      else throw tooLarge(after, kind.prefix, error);
+    }
   }
   if (rows[0] && rows[0].gap !== null) {
     throw new PgActionsError('TRIGGER_STATE_INVALID', {
@@ -65,6 +86,17 @@ export async function readOutbox<Event>(
   const events = rows.map((row) => kind.toEvent(row, `${String(row.epoch)}-${String(row.seq)}`));
   const last = rows[rows.length - 1];
   return { events, position: { after: last ? Number(last.pos) : after } };
+}
+
+function tooLarge(after: number, prefix: OutboxPrefix, cause: unknown): PgActionsError {
+  return new PgActionsError('RESULT_TOO_LARGE', {
+    message: `The change after position ${after} is larger than one event may be (${MAX_EVENT_BYTES / 2 ** 20} MiB of row images): it cannot be delivered, and reading stops here.`,
+    fixes: [
+      `Find it in the outbox (pgactions.${prefix}_<id>_outbox, the first row with pos greater than the position) and delete it by hand if it may be skipped, or deactivate and activate the trigger again (its unread changes are dropped).`,
+      'Keep rows of watched tables below about 100 MiB (an UPDATE carries the row twice).',
+    ],
+    cause,
+  });
 }
 
 export async function acknowledgedPosition(connection: unknown, fingerprint: string, kind: OutboxKind<unknown>): Promise<OutboxPosition> {

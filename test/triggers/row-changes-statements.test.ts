@@ -20,7 +20,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   for (const activation of await listActivations(db.config)) await removeActivation(db.config, activation.fingerprint);
-  await db.sql('DROP TABLE IF EXISTS items, pairs, nokey, events, parent_t CASCADE');
+  await db.sql('DROP TABLE IF EXISTS items, pairs, nokey, events, parent_t, aliases, solo, orders, orders_all, legacy_parent CASCADE');
   await db.sql('CREATE TABLE items (id int PRIMARY KEY, note text NOT NULL)');
   await db.sql('CREATE TABLE pairs (a int, b int, v text, PRIMARY KEY (b, a))');
   await db.sql('CREATE TABLE nokey (v text)');
@@ -38,11 +38,14 @@ async function triggersOn(table: string): Promise<string[]> {
 test('an ordinary table gets one statement trigger per chosen operation; deactivation removes them', async () => {
   const config = { tables: ['items'], operations: ['INSERT', 'DELETE'] };
   await activateTrigger('row-changes', request(config));
-  expect(await triggersOn('items')).toEqual(['pg_actions_rc_F_delete (statement)', 'pg_actions_rc_F_insert (statement)']);
+  expect(await triggersOn('items')).toEqual([
+    'pg_actions_rc_F_delete (statement)', 'pg_actions_rc_F_insert (statement)', 'pg_actions_rc_F_partition_guard (row)',
+  ]);
   await activateTrigger('row-changes', request({ tables: ['items'] }));
   expect(await triggersOn('items')).toEqual([
     'pg_actions_rc_F_delete (statement)', 'pg_actions_rc_F_delete (statement)', 'pg_actions_rc_F_insert (statement)',
-    'pg_actions_rc_F_insert (statement)', 'pg_actions_rc_F_update (statement)',
+    'pg_actions_rc_F_insert (statement)', 'pg_actions_rc_F_partition_guard (row)', 'pg_actions_rc_F_partition_guard (row)',
+    'pg_actions_rc_F_update (statement)',
   ]);
   await deactivateTrigger('row-changes', request(config));
   await deactivateTrigger('row-changes', request({ tables: ['items'] }));
@@ -123,4 +126,55 @@ test('partitioned tables and inheritance keep the row-level trigger: rows writte
     ['UPDATE', 'child_t', null],
   ]);
   await db.sql('DROP TABLE child_t');
+});
+
+test('columns named like the aliases of the capture SQL (c, i, j, r, o, k, key_columns…) keep whole-row images and keys', async () => {
+  await db.sql(`CREATE TABLE aliases (c int, i int, j text, r text, o text, k text, key_columns text, pg_actions_new text, PRIMARY KEY (c, k))`);
+  await db.sql(`CREATE TABLE solo (c numeric PRIMARY KEY, j text)`);
+  const config = { tables: ['aliases', 'solo'] };
+  await activateTrigger('row-changes', request(config));
+  const start = await poll('row-changes', request(config));
+  await db.sql(`INSERT INTO aliases VALUES (1, 2, 'j', 'r', 'o', 'k', 'kc', 'n')`);
+  await db.sql(`UPDATE aliases SET i = 3`);
+  await db.sql(`DELETE FROM aliases`);
+  await db.sql(`INSERT INTO solo VALUES (21.5, 'kitchen')`);
+  await db.sql(`UPDATE solo SET j = 'hall'`);
+  await db.sql(`DELETE FROM solo`);
+  const { events } = await poll('row-changes', request(config, start.state));
+  const row = { c: 1, i: 2, j: 'j', r: 'r', o: 'o', k: 'k', key_columns: 'kc', pg_actions_new: 'n' };
+  expect(events.map((e) => [e.op, e.table, e.key, e.old, e.new])).toEqual([
+    ['INSERT', 'aliases', { c: 1, k: 'k' }, null, row],
+    ['UPDATE', 'aliases', { c: 1, k: 'k' }, row, { ...row, i: 3 }],
+    ['DELETE', 'aliases', { c: 1, k: 'k' }, { ...row, i: 3 }, null],
+    ['INSERT', 'solo', { c: 21.5 }, null, { c: 21.5, j: 'kitchen' }],
+    ['UPDATE', 'solo', { c: 21.5 }, { c: 21.5, j: 'kitchen' }, { c: 21.5, j: 'hall' }],
+    ['DELETE', 'solo', { c: 21.5 }, { c: 21.5, j: 'hall' }, null],
+  ]);
+});
+
+test('a watched ordinary table cannot silently become a partition or inheritance child; after re-activation rows written through the parent are seen', async () => {
+  await db.sql(`CREATE TABLE orders (id int, region text NOT NULL, v text, PRIMARY KEY (id, region))`);
+  await db.sql(`CREATE TABLE orders_all (id int, region text NOT NULL, v text, PRIMARY KEY (id, region)) PARTITION BY LIST (region)`);
+  await db.sql(`CREATE TABLE legacy_parent (id int, region text NOT NULL, v text)`);
+  const config = { tables: ['orders'] };
+  await activateTrigger('row-changes', request(config));
+  await expect(db.sql(`ALTER TABLE orders_all ATTACH PARTITION orders FOR VALUES IN ('eu')`))
+    .rejects.toThrow(/trigger "pg_actions_rc_[0-9a-f]{16}_partition_guard" prevents table "orders" from becoming a partition/);
+  await expect(db.sql(`ALTER TABLE orders INHERIT legacy_parent`))
+    .rejects.toThrow(/trigger "pg_actions_rc_[0-9a-f]{16}_partition_guard" prevents table "orders" from becoming an inheritance child/);
+  const start = await poll('row-changes', request(config));
+  await db.sql(`INSERT INTO orders VALUES (1, 'eu', 'direct')`);
+  // The documented way: drop the guard and attach in one transaction, then activate again.
+  const [guard] = await db.sql<{ tgname: string }>(`SELECT tgname FROM pg_trigger WHERE tgrelid = 'orders'::regclass AND tgname LIKE '%_partition_guard'`);
+  await db.sql(`BEGIN; DROP TRIGGER ${guard!.tgname} ON orders; ALTER TABLE orders_all ATTACH PARTITION orders FOR VALUES IN ('eu'); COMMIT`);
+  await activateTrigger('row-changes', request(config));
+  expect(await triggersOn('orders')).toEqual(['pg_actions_rc_F (row)']);
+  await db.sql(`INSERT INTO orders_all VALUES (2, 'eu', 'via parent')`);
+  await db.sql(`UPDATE orders_all SET v = 'updated via parent' WHERE id = 1`);
+  const { events } = await poll('row-changes', request(config, start.state));
+  expect(events.map((e) => [e.op, e.table, e.key])).toEqual([
+    ['INSERT', 'orders', { id: 1, region: 'eu' }],
+    ['INSERT', 'orders', { id: 2, region: 'eu' }],
+    ['UPDATE', 'orders', { id: 1, region: 'eu' }],
+  ]);
 });

@@ -176,8 +176,8 @@ test('deactivation removes exactly its objects: another activation and the user\
   const left = await listActivations(db.config);
   expect(left).toHaveLength(1);
   expect(left[0]!.complete).toBe(true);
-  // One statement trigger per operation on each of its two tables.
-  expect(left[0]!.objects.filter((o) => o.startsWith('trigger'))).toHaveLength(6);
+  // One statement trigger per operation on each of its two tables, and each table's partition guard.
+  expect(left[0]!.objects.filter((o) => o.startsWith('trigger'))).toHaveLength(8);
   expect((await db.sql("SELECT tgname FROM pg_trigger WHERE tgname = 'users_own'"))).toHaveLength(1);
   await db.sql("INSERT INTO orders (customer) VALUES ('still works')");
   expect(await db.sql('SELECT * FROM audit')).toHaveLength(2); // the user's trigger saw both inserts
