@@ -2,6 +2,8 @@
 import configSchema from '../schemas/triggers/table-changes-cdc.config.schema.json' with { type: 'json' };
 import eventSchema from '../schemas/triggers/table-changes-cdc.event.schema.json' with { type: 'json' };
 import type { TableChangesCdcConfig, TableChangesCdcEvent } from '../schemas/types.gen.js';
+import { configOf } from '../connection/index.js';
+import { replicationThroughPooler } from '../connection/replication-readiness/pooler.js';
 import { defineTrigger } from './definition.js';
 import type { ChangeEvent } from './replication/changes.js';
 import { pollChanges } from './replication/peek.js';
@@ -44,6 +46,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     'Unchanged TOASTed values are listed in `unchanged`, never reported as null; `old` holds what the replica identity allows and `oldRow` says which.',
     'Quiet tables do not pin WAL: the position follows the server\'s keepalives and a heartbeat message (PostgreSQL 14+).',
     'Loud on gaps: a slot that is missing, lost (max_slot_wal_keep_size) or ahead of the state (recreated, or read by someone else) stops with REPLICATION_SLOT_MISSING / _LOST / _MISMATCH and the fix (re-snapshot), never a silent restart from now.',
+    'subscribeTrigger needs the server\'s own address: a replication connection does not go through a connection pooler (connection.pooler "transaction" or "session" is refused with REPLICATION_THROUGH_POOLER, as is a PgBouncer that refuses the connection); pollTrigger works through one.',
     'One consumer at a time: PostgreSQL lets one session stream a slot; a second subscription retries and takes over when the first ends.',
   ],
   privileges: [
@@ -59,8 +62,11 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     return { lsn: formatLsn((await slotState(args)).confirmedFlush) };
   },
   poll: (args, position) => pollChanges(args, position) as Promise<{ events: TableChangesCdcEvent[]; position: CdcPosition }>,
-  subscribe: (args, position, deliver, onError) =>
-    subscribeChanges(args, position, deliver as (batch: { events: ChangeEvent[]; position: CdcPosition }) => Promise<void>, onError),
+  subscribe(args, position, deliver, onError) {
+    const { pooler } = configOf(args.connection);
+    if (pooler !== 'none') throw replicationThroughPooler(pooler); // before anything starts: a replication connection needs the server itself
+    return subscribeChanges(args, position, deliver as (batch: { events: ChangeEvent[]; position: CdcPosition }) => Promise<void>, onError);
+  },
   activate: activateSlot,
   deactivate: deactivateSlot,
   async sample(args) {
