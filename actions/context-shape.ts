@@ -17,6 +17,8 @@ interface Frame {
 /** The first problem with `value`'s shape, naming where it is (`field` is e.g. "context.trigger"). */
 export function contextShapeProblem(value: unknown, field: string, maxDepth = MAX_CONTEXT_DEPTH): string | undefined {
   if (!isContainer(value)) return undefined;
+  // Most trigger data is a few levels of plain values: no cycle can fit in it (a cycle is endlessly deep).
+  if (maxDepth >= SHALLOW_LEVELS && isShallow(value, SHALLOW_LEVELS)) return undefined;
   const onPath = new Set<object>();
   // A value shared by several parents (possible from a host, not from JSON) is walked again only when met deeper.
   const walkedAt = new Map<object, number>();
@@ -38,6 +40,18 @@ export function contextShapeProblem(value: unknown, field: string, maxDepth = MA
     }
   }
   return undefined;
+}
+
+const SHALLOW_LEVELS = 3;
+
+/** Whether no container sits more than `levels` levels below `value` (checked without the bookkeeping of the full walk). */
+function isShallow(value: object, levels: number): boolean {
+  for (const key in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, key)) continue;
+    const child = (value as Record<string, unknown>)[key];
+    if (isContainer(child) && (levels === 0 || !isShallow(child, levels - 1))) return false;
+  }
+  return true;
 }
 
 /** Arrays and plain objects; Dates, Buffers and other class instances are passed through as they are. */

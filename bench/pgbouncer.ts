@@ -6,13 +6,15 @@
  */
 import pg from 'pg';
 import { runAction } from '../actions/index.js';
-import { closeAll, type ConnectionConfig } from '../connection/index.js';
+import { closeAll, execute, type ConnectionConfig } from '../connection/index.js';
 import type { EmbeddedDatabase } from '../cli/embedded-database.js';
 import { pgbouncerBinary, startPgBouncer } from '../test/harness/pgbouncer.js';
 
 export interface PoolerOverhead {
   baseline: number;
   queryRows: number;
+  /** execute() of the same lookup, not read-only: the step that needs the full reset behind a transaction pooler. */
+  execute: number;
   calls: number;
 }
 
@@ -29,12 +31,13 @@ export async function pgbouncerOverhead(db: EmbeddedDatabase, steps: number): Pr
     const sides = {
       baseline: (id: number) => raw.query(text, [id]),
       queryRows: (id: number) => runAction('query-rows', { connection: config, input, context: { trigger: { id } } }),
+      execute: (id: number) => execute(config, { text, values: [id] }),
     };
     type Side = keyof typeof sides;
     const names = Object.keys(sides) as Side[];
     const BLOCK = 100;
     const rounds = Math.max(5, Math.round(steps / BLOCK));
-    const means = { baseline: [] as number[], queryRows: [] as number[] };
+    const means = { baseline: [] as number[], queryRows: [] as number[], execute: [] as number[] };
     for (let round = -3; round < rounds; round++) {
       for (let k = 0; k < names.length; k++) {
         const name = names[(round + 3 + k) % names.length]!;
@@ -46,6 +49,7 @@ export async function pgbouncerOverhead(db: EmbeddedDatabase, steps: number): Pr
     return {
       baseline: median(means.baseline),
       queryRows: median(means.queryRows.map((mean, r) => mean / means.baseline[r]!)),
+      execute: median(means.execute.map((mean, r) => mean / means.baseline[r]!)),
       calls: rounds * BLOCK,
     };
   } finally {

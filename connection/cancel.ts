@@ -3,7 +3,7 @@
  * does: it needs no free pool slot and no privileges, only the backend's key. When the
  * session itself runs over TLS, the cancel does too.
  */
-import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 
 const CANCEL_REQUEST_CODE = 80877102;
@@ -50,13 +50,17 @@ export function sendCancel(target: CancelTarget, timeoutMs = 2000): Promise<bool
       socket.write(request);
       socket.once('data', (answer) => {
         if (answer[0] !== 0x53 /* S */) return finish(false);
-        const servername = /^[\d.:]+$/.test(target.host) ? undefined : target.host;
-        const secure = connectTls({ ...(target.ssl as ConnectionOptions), socket, servername });
+        const secure = connectTls({ ...(target.ssl as ConnectionOptions), socket, servername: serverNameFor(target.host) });
         secure.on('error', () => finish(false, secure));
         secure.once('secureConnect', () => sendOn(secure));
       });
     });
   });
+}
+
+/** The TLS SNI name for a host: none for an IP address, v4 or v6 (RFC 6066 forbids it), as libpq does. */
+export function serverNameFor(host: string): string | undefined {
+  return isIP(host) ? undefined : host;
 }
 
 /** Asks the server whether it accepts TLS (SSLRequest → 'S' or 'N'); undefined if it could not tell. */

@@ -15,7 +15,8 @@ import { PgActionsError, toPgActionsError, type FailureContext } from './errors/
 import { queuedMsOf } from './pool-wait.js';
 import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
-import { baselineOf, probeSession, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, probeFor, sessionGuard, sessionUnchanged, setBaseline, type SessionReading } from './session-guard.js';
+import { baselineOf, probeSession, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
+import { forgetSessionLimits, hasSessionLimits, limitsSql, rememberSessionLimits } from './session-limits.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface Statement {
@@ -46,8 +47,8 @@ export type StatementResult = StatementOutcome;
 const CLIENT_GRACE_MS = 100;
 /** After a client-side cancel, how long to wait for the server's answer before discarding. */
 const CANCEL_SETTLE_MS = 1000;
-/** How often (PostgreSQL 14+) a running statement's backend checks that the client is still connected. */
-const CLIENT_CHECK_INTERVAL_MS = 1000;
+/** What the advisory-lock part of the transaction pooler's reset leaves after a read-only step (rolled back). */
+const RELEASE_ADVISORY_LOCKS = 'SELECT pg_catalog.pg_advisory_unlock_all()';
 
 /** SQLSTATE 25001: VACUUM, CREATE DATABASE… "cannot run inside a transaction block" (or a pipeline). */
 const CANNOT_RUN_IN_TRANSACTION = '25001';
@@ -120,37 +121,46 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
   // Time queued behind other steps is taken from the statement's share (connecting a new one is not).
   const timeoutMs = Math.max(1, Math.round(stepTimeoutMs - queuedMsOf(client)));
   const transactional = Boolean(statement.readOnly || statement.expectCommands);
+  // A read-only step has nothing to keep: its transaction is rolled back, which undoes every
+  // setting, role, LISTEN or cursor its statement made (session-guard.ts).
+  const rolledBack = transactional && !statement.expectCommands;
+  // Our own server session (no pooler in between): limits as session settings, fixed statements named.
+  const ownSession = config.pooler === 'none' && keepsNamedStatements(managed.pool);
   let discard = false;
   let run: StatementRun | undefined;
-  let stopping: Promise<unknown> | undefined;
   /** The statement went on after the CancelRequest (it caught query_canceled): its session was cut. */
   let ignoredCancel = false;
   // With session pooling each step has its own pooler connection, closed after it (the pooler
   // resets the server's); with transaction pooling the step's transaction resets the session itself.
   const guarded = sessionGuard.enabled && config.pooler === 'none';
-  const resetInStep = config.pooler === 'transaction' ? TRANSACTION_POOLER_RESET : [];
+  const resetInStep: readonly string[] = config.pooler !== 'transaction' ? [] : rolledBack ? [RELEASE_ADVISORY_LOCKS] : TRANSACTION_POOLER_RESET;
+  const pool = managed.pool;
   // Every query besides the statement itself gets the same deadline: a silent network must not hang it.
   const send = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
     withDeadline(client.query<R>(sql, values), timeoutMs + CLIENT_GRACE_MS);
   try {
-    const before: string[] = [];
-    if (transactional) before.push(statement.readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
-    // Session-level SETs of pg-actions' own, then the session's baseline, in one round trip (rarely needed).
+    const before: Sql[] = [];
+    if (transactional) before.push(statement.readOnly ? named(ownSession, 'begin_read_only', 'BEGIN READ ONLY') : named(ownSession, 'begin', 'BEGIN'));
+    // Session-level SETs of pg-actions' own (output formats; on our own session, the step's limits),
+    // then the session's baseline, in one round trip: rarely needed.
     const setup = outputFormatFixes(client);
-    if (setup.length || (baselineOf(client) === undefined && guarded)) setBaseline(client, await probeSession(send, setup));
-    // The step's timeout, local to its own transaction (the implicit one up to Sync when there is no
-    // BEGIN): a pooler such as PgBouncer refuses it as a startup parameter and would hand a session
-    // SET to other clients. A literal formatted from a validated integer: safe to write into SQL.
-    before.push(stepLimits(client, timeoutMs));
-    const commitNow = transactional && !statement.expectCommands;
-    const probe = statement.expectCommands || !guarded ? undefined : probeFor(managed.pool);
-    const runWith = async (before: readonly string[], probe: StatementPlan['probe']): Promise<StatementOutcome> => {
+    const baselineNeeded = guarded && (setup.length > 0 || baselineOf(client) === undefined);
+    const setLimits = ownSession && !hasSessionLimits(client, timeoutMs);
+    if (setLimits) setup.push(limitsSql(client, timeoutMs, 'session'));
+    if (baselineNeeded) setBaseline(client, await probeSession(send, setup));
+    else if (setup.length) await send(setup.join('; '));
+    if (setLimits) rememberSessionLimits(client, timeoutMs);
+    // Behind a pooler: the step's limits, local to its own transaction (session-limits.ts).
+    if (!ownSession) before.push(limitsSql(client, timeoutMs, 'local'));
+    const after: Sql[] = rolledBack ? [named(ownSession, 'rollback', 'ROLLBACK'), ...resetInStep] : [...resetInStep];
+    const probe = statement.expectCommands || !guarded ? undefined : probeFor(pool, rolledBack);
+    const runWith = async (before: readonly Sql[], probe: StatementPlan['probe']): Promise<StatementOutcome> => {
       const current = (run = new StatementRun(
         {
           text: statement.text,
           values: statement.values ?? [],
           before,
-          after: [...(commitNow ? ['COMMIT'] : []), ...resetInStep],
+          after,
           probe,
           maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
           discardRows: statement.discardRows ?? false,
@@ -158,9 +168,12 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
           onProgress: statement.onProgress,
         },
         () => {
-          // Past the cap: stop the statement on the server (it may hold locks or keep computing), then drop the session.
+          // Past the cap: drop the session at once (the step fails now, not after the rest of the
+          // result streamed in) and stop the statement on the server, which may hold locks or keep
+          // computing without writing: the cancel goes on while the step returns (it never rejects).
           discard = true;
-          stopping = cancel(managed, client).finally(() => destroy(client));
+          destroy(client);
+          void cancel(managed, client);
         },
         () => {
           discard = true;
@@ -198,9 +211,9 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     if ((guarded && !sessionUnchanged(client, reading)) || changesSession(outcome.command)) discard = true;
     return outcome;
   } catch (error) {
+    forgetSessionLimits(client); // the round trip that set them may not have committed
     const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
     if (run?.overflowed) context.overflowed = { maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes };
-    if (stopping) await stopping;
     if (error instanceof TimeoutError || isServerTimeout(error, performance.now() - startedAt, stepTimeoutMs)) context.timedOut = { afterMs: stepTimeoutMs, ignoredCancel };
     // Keep the connection only when the server reported an ordinary ERROR on a live session.
     if (!discard && !leavesSessionUsable(error)) discard = true;
@@ -276,21 +289,6 @@ async function rollback(client: pg.PoolClient): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/**
- * The step's limits, local to its own transaction (the implicit one up to Sync when there is no
- * BEGIN): a pooler such as PgBouncer refuses them as startup parameters and would hand a session
- * SET to other clients. From PostgreSQL 14 the backend also checks every second that the client
- * is still there, so a statement that ignores the cancel (a loop catching query_canceled) ends
- * once its connection is cut. Literals formatted from validated integers: safe to write into SQL.
- */
-function stepLimits(client: pg.PoolClient, timeoutMs: number): string {
-  const timeout = `pg_catalog.set_config('statement_timeout', '${Math.trunc(timeoutMs)}', true)`;
-  const version = Number.parseInt((client as unknown as { reported?: Map<string, string> }).reported?.get('server_version') ?? '', 10);
-  return version >= 14
-    ? `SELECT ${timeout}, pg_catalog.set_config('client_connection_check_interval', '${CLIENT_CHECK_INTERVAL_MS}', true)`
-    : `SELECT ${timeout}`;
 }
 
 /**

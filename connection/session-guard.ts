@@ -1,14 +1,19 @@
 /**
  * A step leaves no trace on its pooled session. A probe pipelined in the step's own round trip
- * and transaction (so it reads the same server session even behind a transaction-mode pooler)
- * releases session advisory locks and reports what else a statement can leave behind: temp
- * objects, prepared statements, holdable cursors, LISTENs, and the settings that change what
- * later statements see or may do (role, search_path, float digits…). Whatever a statement did
- * (SET, set_config() in a function, EXECUTE 'SET ROLE …' in a DO block), the probe sees the
- * result. A session that differs from how it started is discarded, never reused.
- * statement_timeout is not watched: every step sets its own, local to its transaction.
+ * (so it reads the same server session even behind a transaction-mode pooler) releases session
+ * advisory locks and reports what else a statement can leave behind: temp objects, prepared
+ * statements, holdable cursors, LISTENs, and the settings that change what later statements see
+ * or may do (role, search_path, float digits, the session's statement timeout…). Whatever a
+ * statement did (SET, set_config() in a function, EXECUTE 'SET ROLE …' in a DO block), the probe
+ * sees the result. A session that differs from how it started is discarded, never reused.
+ *
+ * A read-only step needs less: its transaction is rolled back, not committed (it has nothing to
+ * keep), and a rollback undoes every setting, role, LISTEN and holdable cursor the statement
+ * made, while a read-only transaction cannot create temp objects. Only what outlives a rollback
+ * is probed there: session advisory locks (released) and prepared statements.
  */
 import type pg from 'pg';
+import { LIMITS_READING, limitsUnchanged } from './session-limits.js';
 
 /** Settings that alter results, rights, limits or behaviour of a later statement on the session. */
 const WATCHED_SETTINGS = [
@@ -22,8 +27,16 @@ const WATCHED_SETTINGS = [
   'max_parallel_workers_per_gather', 'application_name', 'client_encoding',
 ] as const;
 
-/** The probe is a named statement, parsed once per connection: it costs a step a bind, not a parse and plan. */
-const PROBE_NAME = 'pg_actions_session_probe';
+/** Named statements pg-actions parses once per connection (pooler 'none'): a step costs them a bind, not a parse and plan. */
+export const NAME_PREFIX = 'pg_actions_';
+const PROBE_NAME = `${NAME_PREFIX}session_probe`;
+const READ_ONLY_PROBE_NAME = `${NAME_PREFIX}read_only_probe`;
+
+/**
+ * Prepared statements made with SQL PREPARE (in a function or DO block too) are from_sql; pg-actions'
+ * own are made with the protocol's Parse, so none of them can hide or stand in for a user's.
+ */
+const OBJECTS_OUTLIVING_ROLLBACK = 'EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)';
 
 /**
  * One row: [advisory locks released (void), objects left ('t'/'f'), identity and settings]. Catalog names are
@@ -32,10 +45,14 @@ const PROBE_NAME = 'pg_actions_session_probe';
  */
 export const SESSION_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked,
     (pg_catalog.pg_my_temp_schema() <> 0
-         OR EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE name <> '${PROBE_NAME}')
+         OR ${OBJECTS_OUTLIVING_ROLLBACK}
          OR EXISTS (SELECT FROM pg_catalog.pg_cursors WHERE is_holdable)
          OR EXISTS (SELECT FROM pg_catalog.pg_listening_channels())) AS objects,
-  pg_catalog.concat_ws(e'\\x1f', current_user, session_user, ${WATCHED_SETTINGS.map((name) => `pg_catalog.current_setting('${name}', true)`).join(', ')}) AS settings`;
+  pg_catalog.concat_ws(e'\\x1f', current_user, session_user, ${WATCHED_SETTINGS.map((name) => `pg_catalog.current_setting('${name}', true)`).join(', ')}) AS settings,
+  ${LIMITS_READING} AS limits`;
+
+/** After a read-only step's rollback: what a rollback does not undo. */
+export const READ_ONLY_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked, ${OBJECTS_OUTLIVING_ROLLBACK} AS objects`;
 
 /**
  * Pools whose connections cannot keep a named statement from one transaction to the next (a
@@ -44,17 +61,31 @@ export const SESSION_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlo
  */
 const unnamedPools = new WeakSet<object>();
 
-export function probeFor(pool: object): { text: string; name?: string } {
-  return unnamedPools.has(pool) ? { text: SESSION_PROBE } : { text: SESSION_PROBE, name: PROBE_NAME };
+export type Sql = string | { text: string; name?: string };
+
+/** Whether this pool's connections keep the statements pg-actions names (its own server sessions). */
+export function keepsNamedStatements(pool: object): boolean {
+  return !unnamedPools.has(pool);
+}
+
+/** `text` as a statement parsed once per connection (on sessions that keep them), else as plain SQL. */
+export function named(keep: boolean, name: string, text: string): Sql {
+  return keep ? { text, name: NAME_PREFIX + name } : text;
+}
+
+export function probeFor(pool: object, readOnly = false): { text: string; name?: string } {
+  const text = readOnly ? READ_ONLY_PROBE : SESSION_PROBE;
+  return unnamedPools.has(pool) ? { text } : { text, name: readOnly ? READ_ONLY_PROBE_NAME : PROBE_NAME };
 }
 
 /**
- * The named probe was missing (26000) or already there (42P05): each transaction may meet another
- * server connection. Use the unnamed probe on this pool from now on.
+ * A named statement was missing (26000) or already there (42P05): each transaction may meet another
+ * server connection (an undeclared pooler), or a statement deallocated them. Nothing was committed
+ * (they run in the step's transaction). Use unnamed statements on this pool from now on.
  */
 export function fallBackIfProbeMissing(pool: object, error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: string; message?: string };
-  if ((code !== '26000' && code !== '42P05') || !message?.includes(PROBE_NAME)) return false;
+  if ((code !== '26000' && code !== '42P05') || !message?.includes(NAME_PREFIX)) return false;
   unnamedPools.add(pool);
   return true;
 }
@@ -79,12 +110,16 @@ export const sessionGuard = { enabled: true };
 
 export interface SessionReading {
   objects: boolean;
-  settings: string;
+  /** Absent after a read-only step: its rollback undid any change. */
+  settings?: string;
+  limits?: string;
 }
 
 /** From the probe's row as text (a DataRow) or as parsed by pg (objects a boolean). */
 export function readingOf(fields: readonly unknown[]): SessionReading {
-  return { objects: fields[1] === 't' || fields[1] === true, settings: String(fields[2] ?? '') };
+  const objects = fields[1] === 't' || fields[1] === true;
+  if (fields.length < 3) return { objects };
+  return { objects, settings: String(fields[2] ?? ''), limits: String(fields[3] ?? '') };
 }
 
 type Send = (sql: string) => Promise<unknown>;
@@ -94,7 +129,7 @@ export async function probeSession(send: Send, setup: readonly string[] = []): P
   const results = (await send([...setup, SESSION_PROBE].join('; '))) as { rows: Record<string, unknown>[] } | { rows: Record<string, unknown>[] }[];
   const last = Array.isArray(results) ? results[results.length - 1]! : results;
   const row = last.rows[0]!;
-  return readingOf([row.unlocked, row.objects, row.settings]);
+  return readingOf([row.unlocked, row.objects, row.settings, row.limits]);
 }
 
 /** How each pooled session looked when it was first used, by pg-actions' own settings included. */
@@ -105,7 +140,7 @@ export function baselineOf(client: pg.PoolClient): string | undefined {
 }
 
 export function setBaseline(client: pg.PoolClient, reading: SessionReading): void {
-  baselines.set(client, reading.settings);
+  baselines.set(client, reading.settings ?? '');
 }
 
 /** Forget the baseline after pg-actions changed a setting itself (it is taken again next time). */
@@ -117,6 +152,7 @@ export function forgetBaseline(client: pg.PoolClient): void {
 export function sessionUnchanged(client: pg.PoolClient, reading: SessionReading | undefined): boolean {
   if (!sessionGuard.enabled) return true;
   if (!reading || reading.objects) return false;
+  if (reading.settings === undefined) return true; // read-only step: rolled back
   const baseline = baselines.get(client);
-  return baseline !== undefined && baseline === reading.settings;
+  return baseline !== undefined && baseline === reading.settings && limitsUnchanged(client, reading.limits);
 }

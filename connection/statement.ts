@@ -8,17 +8,21 @@
 import type { Connection, Submittable } from 'pg';
 import { PgActionsError } from './errors/index.js';
 import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, type ResultGate } from './result-gate.js';
-import { readingOf, type SessionReading } from './session-guard.js';
+import { readingOf, type SessionReading, type Sql } from './session-guard.js';
 import { expandsWhenParsed, structureCost } from './types.js';
 import { toParameter } from './values.js';
 
 export interface StatementPlan {
   text: string;
   values: readonly unknown[];
-  /** Statements written before the main one, in the same round trip (fixed SQL, no values). */
-  before: readonly string[];
+  /**
+   * Statements written before the main one, in the same round trip (fixed SQL, no values). A
+   * named one is parsed once per connection (its Parse written first in the round trip, before
+   * anything runs), then only bound.
+   */
+  before: readonly Sql[];
   /** Statements written after the main one (skipped by the server if anything failed). */
-  after: readonly string[];
+  after: readonly Sql[];
   /**
    * Written last, in the same transaction as the statement; its one row becomes `sessionReading`.
    * With a name it is parsed once per connection and only bound afterwards (no parse or plan per step).
@@ -77,10 +81,45 @@ function duplicateColumnError(name: string, query: string): PgActionsError {
   });
 }
 
+interface RowShape {
+  fields: readonly FieldDescription[];
+  parsers: ((text: string) => unknown)[];
+  expanding: boolean[];
+  emptyRow: Record<string, null>;
+  duplicate: string | undefined;
+}
+
+/** Result shapes by SQL text: a step that runs the same SQL again reuses its parsers (checked column by column). */
+const shapes = new Map<string, RowShape>();
+const MAX_SHAPES = 500;
+
+function shapeOf(plan: StatementPlan, fields: readonly FieldDescription[]): RowShape {
+  const cached = shapes.get(plan.text);
+  if (cached && sameColumns(cached.fields, fields)) return cached;
+  const shape: RowShape = {
+    fields: fields.map(({ name, dataTypeID }) => ({ name, dataTypeID })),
+    parsers: fields.map((field) => plan.typeParser(field.dataTypeID)),
+    expanding: fields.map((field) => expandsWhenParsed(field.dataTypeID)),
+    // Own properties first, so a column named "__proto__" is a plain value, not a prototype.
+    emptyRow: Object.fromEntries(fields.map((field) => [field.name, null])),
+    duplicate: undefined,
+  };
+  if (Object.keys(shape.emptyRow).length < fields.length) shape.duplicate = duplicateName(fields);
+  if (shapes.size >= MAX_SHAPES) shapes.clear();
+  shapes.set(plan.text, shape);
+  return shape;
+}
+
+function sameColumns(a: readonly FieldDescription[], b: readonly FieldDescription[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]!.name !== b[i]!.name || a[i]!.dataTypeID !== b[i]!.dataTypeID) return false;
+  return true;
+}
+
 const MAX_PARAMETERS = 65535;
 
-/** Connections on which the named probe statement exists. */
-const preparedProbes = new WeakSet<object>();
+/** Per connection, the named statements it has parsed (each Parse once per connection). */
+const prepared = new WeakMap<object, Set<string>>();
 
 export class StatementRun implements Submittable {
   readonly done: Promise<StatementOutcome>;
@@ -90,7 +129,6 @@ export class StatementRun implements Submittable {
   broken = false;
   /** What the probe read, when the plan had one and everything before it succeeded. */
   sessionReading: SessionReading | undefined;
-  private probeConnection: PgConnection | undefined;
   /** A column name the result has twice: rows as objects would silently lose one. */
   private duplicateColumn: string | undefined;
   private readonly budget: ResultBudget;
@@ -143,13 +181,14 @@ export class StatementRun implements Submittable {
     this.gate?.arm(this.budget);
     con.stream.cork?.();
     try {
+      this.parseNamed(con);
       for (const sql of this.plan.before) this.writeSimple(con, sql);
       con.parse({ text: this.plan.text, types: [] });
       con.bind({ values: this.plan.values, valueMapper: toParameter });
       con.describe({ type: 'P', name: '' });
       con.execute({ portal: '', rows: 0 });
       for (const sql of this.plan.after) this.writeSimple(con, sql);
-      if (this.plan.probe) this.writeProbe(con, this.plan.probe);
+      if (this.plan.probe) this.writeSimple(con, this.plan.probe);
       con.sync();
     } catch (error) {
       // A value that cannot be sent: nothing reached the server but what was written; Sync cleans up.
@@ -160,36 +199,55 @@ export class StatementRun implements Submittable {
     }
   }
 
-  private writeProbe(con: PgConnection, probe: { text: string; name?: string }): void {
-    if (!probe.name) return this.writeSimple(con, probe.text);
-    if (!preparedProbes.has(con)) con.parse({ text: probe.text, name: probe.name, types: [] });
-    this.probeConnection = con;
-    con.bind({ statement: probe.name, values: [], valueMapper: toParameter });
-    con.execute({ portal: '', rows: 0 });
+  /**
+   * Parses, up front, the named statements this connection does not have yet. Noted at once: if
+   * a Parse fails (or never runs) the step fails before its statement, the Bind of the missing
+   * name says so (26000), and execute() falls back to unnamed statements.
+   */
+  private parseNamed(con: PgConnection): void {
+    const { before, after, probe } = this.plan;
+    for (const sql of before) this.parseOnce(con, sql);
+    for (const sql of after) this.parseOnce(con, sql);
+    if (probe) this.parseOnce(con, probe);
   }
 
-  private writeSimple(con: PgConnection, sql: string): void {
-    con.parse({ text: sql, types: [] });
-    con.bind({ values: [], valueMapper: toParameter });
+  private parseOnce(con: PgConnection, sql: Sql): void {
+    if (typeof sql === 'string' || !sql.name) return;
+    let names = prepared.get(con);
+    if (names?.has(sql.name)) return;
+    con.parse({ text: sql.text, name: sql.name, types: [] });
+    if (!names) prepared.set(con, (names = new Set()));
+    names.add(sql.name);
+  }
+
+  private writeSimple(con: PgConnection, sql: Sql): void {
+    if (typeof sql === 'string') {
+      con.parse({ text: sql, types: [] });
+      con.bind({ values: [], valueMapper: toParameter });
+    } else if (sql.name) {
+      con.bind({ statement: sql.name, values: [], valueMapper: toParameter });
+    } else {
+      con.parse({ text: sql.text, types: [] });
+      con.bind({ values: [], valueMapper: toParameter });
+    }
     con.execute({ portal: '', rows: 0 });
   }
 
   handleRowDescription(message: { fields: FieldDescription[] }): void {
-    this.outcome.fields = message.fields.map(({ name, dataTypeID }) => ({ name, dataTypeID }));
-    this.parsers = message.fields.map((field) => this.plan.typeParser(field.dataTypeID));
-    this.expanding = message.fields.map((field) => expandsWhenParsed(field.dataTypeID));
-    // Own properties first, so a column named "__proto__" is a plain value, not a prototype.
-    this.emptyRow = Object.fromEntries(message.fields.map((field) => [field.name, null]));
-    if (!this.plan.discardRows && Object.keys(this.emptyRow).length < message.fields.length) this.duplicateColumn ??= duplicateName(message.fields);
+    if (this.completions !== this.plan.before.length) return; // set_config(), the probe: rows not kept
+    const shape = shapeOf(this.plan, message.fields);
+    this.outcome.fields = shape.fields.map(({ name, dataTypeID }) => ({ name, dataTypeID }));
+    this.parsers = shape.parsers;
+    this.expanding = shape.expanding;
+    this.emptyRow = shape.emptyRow;
+    if (!this.plan.discardRows && shape.duplicate !== undefined) this.duplicateColumn ??= shape.duplicate;
   }
 
   handleDataRow(message: { length: number; fields: (string | null)[] }): void {
     if (this.overflowed || this.settled) return;
-    // set_config() before the statement returns a row (ignored); a row after it is the probe's.
-    if (this.completions < this.plan.before.length) return;
-    if (this.completions > this.plan.before.length) {
-      this.sessionReading = readingOf(message.fields);
-      if (this.probeConnection) preparedProbes.add(this.probeConnection); // its Parse ran: bind only from now on
+    // Rows of statements before and after the main one are ignored, but the probe's (written last).
+    if (this.completions !== this.plan.before.length) {
+      if (this.plan.probe && this.completions === this.plan.before.length + 1 + this.plan.after.length) this.sessionReading = readingOf(message.fields);
       return;
     }
     if (this.plan.discardRows) return;

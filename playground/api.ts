@@ -2,6 +2,7 @@
  * The playground's JSON API: a thin layer over the package's public entry. Each route takes the
  * parsed body and returns what to send; errors are thrown and rendered in one place (server.ts).
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   actions, findAction, listColumns, listSchemas, listTables, preview, runAction, testConnection,
   type StepContext,
@@ -14,7 +15,10 @@ export interface Route {
   method: 'GET' | 'POST';
   /** Matched against the whole path; capture groups become params. */
   path: RegExp;
-  handle(body: unknown, params: string[]): Promise<unknown>;
+  /** Returns what to send as JSON. */
+  handle?(body: unknown, params: string[]): Promise<unknown>;
+  /** Or takes over the response (an event stream); errors thrown before it writes are rendered as usual. */
+  stream?(req: IncomingMessage, res: ServerResponse, params: string[]): void;
 }
 
 export function apiRoutes(saved: SavedConnection): Route[] {

@@ -1,6 +1,7 @@
 /**
  * The playground: a local web page where a flow author tries a step end to end (connection,
- * action, fields, trigger data, live preview, run), backed by a small JSON API. It binds
+ * action, fields, trigger data, live preview, run; a trigger's live events feeding that trigger
+ * data), backed by a small JSON API. It binds
  * 127.0.0.1 by default, keeps the configured connection, password included, on the server, and
  * answers API calls only with its access token (access-token.ts; docs/security.md).
  */
@@ -13,6 +14,8 @@ import { badRequest, HttpError, internalError, methodNotAllowed, notFound, statu
 import { closeAfterReply, PAGE_CSP, readJson, send, sendJson } from './http.js';
 import { guardRequest } from './request-guard.js';
 import { SavedConnection } from './saved-connection.js';
+import { triggerRoutes } from './trigger-routes.js';
+import { TriggerSessions } from './trigger-sessions.js';
 import { isPagePath, readPageFile } from './static-files.js';
 
 export interface PlaygroundOptions {
@@ -30,7 +33,10 @@ export interface Playground {
   /** Opens the page; carries ?token=… when the playground has a token. */
   url: string;
   token?: string;
-  /** Stops accepting requests and drops open connections. Database pools stay: closeAll() ends them. */
+  /**
+   * Closes the Trigger panel's event streams and deactivates the triggers it activated, then stops
+   * accepting requests and drops open connections. Database pools stay: closeAll() ends them.
+   */
   close(): Promise<void>;
 }
 
@@ -41,10 +47,12 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
     throw new Error(`The playground listens on ${host}, which other machines can reach, so it needs its access token (no --no-token).`);
   }
   const saved = new SavedConnection(options.connection);
-  const routes = apiRoutes(saved);
+  const secrets = () => [...saved.secrets(), ...(token ? [token] : [])];
+  const sessions = new TriggerSessions((error) => logUnexpected(error, secrets()));
+  const routes = [...apiRoutes(saved), ...triggerRoutes(saved, sessions)];
   const access: Access = { host, token, port: 0 };
   const server = createServer((req, res) => {
-    handle(req, res, routes, access).catch((error: unknown) => fail(res, error, [...saved.secrets(), ...(token ? [token] : [])]));
+    handle(req, res, routes, access).catch((error: unknown) => fail(res, error, secrets()));
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -59,11 +67,14 @@ export async function startPlayground(options: PlaygroundOptions = {}): Promise<
   return {
     url: `http://${urlHost}:${port}/${token ? `?token=${token}` : ''}`,
     ...(token ? { token } : {}),
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      // Event streams first (their subscriptions end), then what the Trigger panel activated.
+      await sessions.closeAll();
+      await new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
-      }),
+      });
+    },
   };
 }
 
@@ -100,8 +111,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, routes: readonl
   if (matching.length === 0) throw notFound(path);
   const found = matching.find((m) => m.route.method === method);
   if (!found) throw methodNotAllowed(method, matching.map((m) => m.route.method));
+  const params = found.match!.slice(1);
+  if (found.route.stream) return found.route.stream(req, res, params);
   const body = method === 'POST' ? await readJson(req) : undefined;
-  const result = await found.route.handle(body, found.match!.slice(1));
+  const result = await found.route.handle!(body, params);
   sendJson(res, 200, result);
 }
 
@@ -127,11 +140,15 @@ function fail(res: ServerResponse, error: unknown, secrets: readonly string[]): 
   if (error instanceof HttpError) httpError = error;
   else {
     // Unexpected: details go to the terminal (without secrets), the page gets a generic error.
-    console.error(`playground: ${redact(error instanceof Error ? (error.stack ?? error.message) : String(error), secrets)}`);
+    logUnexpected(error, secrets);
     httpError = internalError();
   }
   const headers = closeAfterReply(httpError) ? { ...httpError.headers, Connection: 'close' } : httpError.headers;
   sendJson(res, httpError.status, { error: httpError }, headers);
+}
+
+function logUnexpected(error: unknown, secrets: readonly string[]): void {
+  console.error(`playground: ${redact(error instanceof Error ? (error.stack ?? error.message) : String(error), secrets)}`);
 }
 
 function redact(text: string, secrets: readonly string[]): string {

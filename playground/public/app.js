@@ -412,13 +412,18 @@ function jsonField(name, schema, isRequired) {
   return fieldShell(name, schema, isRequired, textarea);
 }
 
-function readInput() {
-  const input = {};
-  for (const [name, read] of state.readers) {
+/** The values of a rendered form's fields (name → reader), leaving out the empty ones. */
+function readFields(readers) {
+  const values = {};
+  for (const [name, read] of readers) {
     const value = read();
-    if (value !== undefined) input[name] = value;
+    if (value !== undefined) values[name] = value;
   }
-  return input;
+  return values;
+}
+
+function readInput() {
+  return readFields(state.readers);
 }
 
 /** The trigger data, or undefined (with the problem shown) when it is not valid JSON. */
@@ -504,6 +509,261 @@ async function run() {
   }
 }
 
+// ---------- the Trigger panel: activate a trigger, watch its events, use one as trigger data ----------
+
+/** The playground polls and re-reads every second (the triggers' own defaults suit production). */
+const PLAYGROUND_INTERVAL_SECONDS = 1;
+const MAX_EVENTS_SHOWN = 50;
+
+const triggerState = {
+  triggers: [],
+  trigger: undefined,
+  /** Config field readers: name → () => value | undefined. */
+  readers: new Map(),
+  /** The active session ({ id, trigger, config }) and its EventSource. */
+  session: undefined,
+  source: undefined,
+};
+
+function selectTrigger(key) {
+  triggerState.trigger = triggerState.triggers.find((trigger) => trigger.key === key);
+  $('trigger-description').textContent = triggerState.trigger?.description ?? '';
+  renderTriggerConfig(triggerState.trigger);
+  describeChangeControls();
+}
+
+function renderTriggerConfig(trigger) {
+  const container = $('trigger-config');
+  triggerState.readers = new Map();
+  if (!trigger) return container.replaceChildren();
+  const required = new Set(trigger.config.required ?? []);
+  const main = [];
+  const advanced = [];
+  let onTable = () => undefined;
+  for (const [name, schema] of orderedProperties(trigger.config)) {
+    const example = trigger.example?.[name];
+    let field;
+    if (schema['x-widget'] === 'table' || (name === 'tables' && schema.type === 'array' && !schema.items?.enum)) {
+      field = triggerTableField(name, schema, required.has(name), (table) => onTable(table));
+    } else if (schema['x-widget'] === 'column') {
+      const column = triggerColumnField(name, schema, required.has(name), example);
+      onTable = column.load;
+      field = column.field;
+    } else {
+      field = triggerValueField(name, schema, required.has(name), example);
+    }
+    (required.has(name) || schema.type === 'array' || schema['x-widget'] ? main : advanced).push(field);
+  }
+  container.replaceChildren(...main);
+  if (advanced.length) container.append(el('details', { className: 'advanced' }, el('summary', { text: 'Advanced' }), el('div', { className: 'grid grid-2' }, advanced)));
+  loadTables();
+}
+
+/** The table (or, for a "tables" list, one table) the trigger watches. */
+function triggerTableField(name, schema, isRequired, onChange) {
+  const select = el('select', { testid: `trigger-input-${name}`, 'data-widget': 'table' });
+  fillTableSelect(select);
+  select.addEventListener('change', () => onChange(select.value));
+  const asList = schema.type === 'array';
+  triggerState.readers.set(name, () => (select.value ? (asList ? [select.value] : select.value) : undefined));
+  return triggerShell(name, { ...schema, title: asList ? 'Table' : schema.title }, isRequired, select);
+}
+
+/** A column of the chosen table (new-row's ordering column); the example's name is picked when the table has it. */
+function triggerColumnField(name, schema, isRequired, example) {
+  const select = el('select', { testid: `trigger-input-${name}` }, el('option', { value: '', text: '— choose a table first —' }));
+  triggerState.readers.set(name, () => select.value || undefined);
+  const load = async (table) => {
+    let columns = [];
+    if (table) columns = (await api('columns', { connection: connectionPayload(), table }).catch(() => ({ columns: [] }))).columns;
+    select.replaceChildren(el('option', { value: '', text: columns.length ? '— column —' : '— choose a table first —' }),
+      ...columns.map((c) => el('option', { value: c.name, text: `${c.name}: ${c.type}` })));
+    const preferred = columns.find((c) => c.name === example) ?? columns.find((c) => c.inPrimaryKey);
+    if (preferred) select.value = preferred.name;
+  };
+  return { field: triggerShell(name, schema, isRequired, select), load };
+}
+
+/** Operations (checkboxes), choices (a dropdown), numbers, text, and lists typed as "a, b". */
+function triggerValueField(name, schema, isRequired, example) {
+  // A required field starts from the example (a channel name), an optional one from its default.
+  const fallback = isRequired ? (example ?? schema.default) : (schema.default ?? example);
+  if (schema.type === 'array' && schema.items?.enum) {
+    const chosen = new Set(Array.isArray(fallback) ? fallback : schema.items.enum);
+    const boxes = schema.items.enum.map((value) => el('input', { type: 'checkbox', value, checked: chosen.has(value), testid: `trigger-input-${name}-${value}` }));
+    triggerState.readers.set(name, () => boxes.filter((box) => box.checked).map((box) => box.value));
+    return triggerShell(name, schema, isRequired, el('div', { className: 'checkboxes' }, schema.items.enum.map((value, i) => el('label', { className: 'checkbox' }, boxes[i], value))));
+  }
+  if (schema.enum) {
+    const select = el('select', { testid: `trigger-input-${name}` }, schema.enum.map((value) => el('option', { value, text: value })));
+    if (fallback !== undefined) select.value = fallback;
+    triggerState.readers.set(name, () => select.value);
+    return triggerShell(name, schema, isRequired, select);
+  }
+  if (schema.type === 'number' || schema.type === 'integer') {
+    const input = el('input', { type: 'number', testid: `trigger-input-${name}`, min: schema.minimum, max: schema.maximum, step: 'any', placeholder: schema.default === undefined ? '' : String(schema.default) });
+    if (name === 'intervalSeconds') input.value = String(PLAYGROUND_INTERVAL_SECONDS);
+    triggerState.readers.set(name, () => (input.value.trim() === '' ? undefined : Number(input.value)));
+    return triggerShell(name, schema, isRequired, input);
+  }
+  if (schema.type === 'array') {
+    const input = el('input', { testid: `trigger-input-${name}`, placeholder: 'a, b', value: Array.isArray(fallback) ? fallback.join(', ') : '' });
+    triggerState.readers.set(name, () => {
+      const items = input.value.split(',').map((item) => item.trim()).filter(Boolean);
+      return items.length ? items : undefined;
+    });
+    return triggerShell(name, schema, isRequired, input);
+  }
+  const input = el('input', { testid: `trigger-input-${name}`, value: isRequired ? (schema['x-example'] ?? '') : '', placeholder: schema.default === undefined ? '' : String(schema.default) });
+  triggerState.readers.set(name, () => (input.value === '' ? undefined : input.value));
+  return triggerShell(name, schema, isRequired, input);
+}
+
+/** As the action form's fields, under test ids of their own (a trigger and an action both have a "table"). */
+function triggerShell(name, schema, isRequired, control) {
+  const shell = fieldShell(name, schema, isRequired, control);
+  shell.dataset.testid = `trigger-field-${name}`;
+  return shell;
+}
+
+/** "Make a change" fits triggers that watch a table (insert / update / delete a row) and listen (a NOTIFY). */
+function describeChangeControls() {
+  const config = triggerState.session?.config ?? {};
+  const key = triggerState.session?.trigger ?? triggerState.trigger?.key;
+  const watchesTable = typeof config.table === 'string' || Array.isArray(config.tables);
+  $('trigger-change-op').hidden = !watchesTable;
+  $('trigger-change').textContent = key === 'listen' ? 'Send a NOTIFY' : 'Make a change';
+  $('trigger-change').disabled = !triggerState.session || (!watchesTable && key !== 'listen');
+}
+
+function setTriggerActive(active) {
+  $('trigger-picker').disabled = active;
+  for (const control of $('trigger-config').querySelectorAll('input, select')) control.disabled = active;
+  $('trigger-activate').hidden = active;
+  $('trigger-deactivate').hidden = !active;
+  $('trigger-change-row').hidden = !active;
+  describeChangeControls();
+}
+
+function setTriggerStatus(text) {
+  $('trigger-status').textContent = text;
+}
+
+async function activateTrigger() {
+  const button = $('trigger-activate');
+  button.disabled = true;
+  $('trigger-result').replaceChildren();
+  setTriggerStatus('Activating…');
+  try {
+    const session = await api(`triggers/${encodeURIComponent(triggerState.trigger.key)}/activate`, { connection: connectionPayload(), config: readFields(triggerState.readers) });
+    watchSession(session);
+  } catch (error) {
+    setTriggerStatus('');
+    $('trigger-result').replaceChildren(errorBox(infoOf(error), 'trigger-error'));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Opens the session's event stream; the server's subscription runs while it is open. */
+function watchSession(session) {
+  triggerState.session = session;
+  setTriggerActive(true);
+  setTriggerStatus('Connecting…');
+  const source = new EventSource(`/api/trigger-sessions/${encodeURIComponent(session.id)}/events`);
+  triggerState.source = source;
+  const table = session.config.table ?? session.config.tables?.join(', ') ?? session.config.channel ?? session.config.schemas?.join(', ');
+  source.addEventListener('ready', () => setTriggerStatus(`Active: waiting for ${table ? `changes on ${table}` : 'events'}. Make a change here or in another tab.`));
+  source.addEventListener('trigger', (message) => addTriggerEvent(JSON.parse(message.data)));
+  source.addEventListener('problem', (message) => {
+    const { error } = JSON.parse(message.data);
+    setTriggerStatus(`Reconnecting after: ${error.title ?? error.message}`);
+  });
+  source.addEventListener('failed', (message) => {
+    source.close();
+    setTriggerStatus('Stopped.');
+    $('trigger-result').replaceChildren(errorBox(JSON.parse(message.data).error, 'trigger-error'));
+  });
+}
+
+async function deactivateTrigger() {
+  const session = triggerState.session;
+  if (!session) return;
+  const button = $('trigger-deactivate');
+  button.disabled = true;
+  triggerState.source?.close();
+  try {
+    await api(`trigger-sessions/${encodeURIComponent(session.id)}/deactivate`, {});
+    triggerState.session = undefined;
+    triggerState.source = undefined;
+    setTriggerActive(false);
+    setTriggerStatus('Deactivated: nothing of this trigger is left in the database.');
+  } catch (error) {
+    $('trigger-result').replaceChildren(errorBox(infoOf(error), 'trigger-error'));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function makeChange() {
+  const session = triggerState.session;
+  const button = $('trigger-change');
+  button.disabled = true;
+  try {
+    const { change } = await api(`trigger-sessions/${encodeURIComponent(session.id)}/change`, { op: $('trigger-change-op').value });
+    const verb = { insert: 'Inserted a row into', update: 'Updated a row of', delete: 'Deleted a row of', notify: 'Sent a NOTIFY on' }[change.op];
+    const what = change.op === 'notify' ? change.channel : change.row ? `${change.table}` : `${change.table} (it has no rows)`;
+    $('trigger-result').replaceChildren(el('p', { className: 'hint', testid: 'trigger-change-result', text: `${verb} ${what}.` }));
+  } catch (error) {
+    $('trigger-result').replaceChildren(errorBox(infoOf(error), 'trigger-error'));
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** One line per event, newest first; a click makes it the step's trigger data. */
+function addTriggerEvent(event) {
+  const list = $('trigger-events');
+  $('trigger-events-empty').hidden = true;
+  const what = [event.op ?? (event.channel !== undefined ? 'NOTIFY' : 'EVENT'), event.table ?? event.channel ?? ''].join(' ');
+  const detail = event.key ? JSON.stringify(event.key) : event.text ?? '';
+  const item = el('li', {},
+    el('button', { type: 'button', className: 'event-item', testid: 'trigger-event', title: 'Use this event as the trigger data', onclick: () => useEvent(event, item) },
+      el('span', { className: 'badge', text: what }),
+      el('span', { className: 'event-detail', text: detail }),
+      el('span', { className: 'event-time', text: new Date().toLocaleTimeString() })));
+  list.prepend(item);
+  while (list.children.length > MAX_EVENTS_SHOWN) list.lastChild.remove();
+}
+
+function useEvent(event, item) {
+  $('trigger-data').value = JSON.stringify(event, null, 2);
+  for (const other of $('trigger-events').querySelectorAll('.selected')) other.classList.remove('selected');
+  item.classList.add('selected');
+  $('trigger-used').textContent = event.new
+    ? `Trigger data is this event: use {{trigger.new.${Object.keys(event.new)[0]}}}, {{trigger.op}}… in the action.`
+    : 'Trigger data is this event: use {{trigger.…}} in the action.';
+  readTrigger();
+  schedulePreview();
+}
+
+async function startTriggerPanel() {
+  const [{ triggers }, { sessions }] = await Promise.all([api('triggers'), api('trigger-sessions')]);
+  triggerState.triggers = triggers;
+  const picker = $('trigger-picker');
+  picker.replaceChildren(...triggers.map((trigger) => el('option', { value: trigger.key, text: trigger.name })));
+  picker.addEventListener('change', () => selectTrigger(picker.value));
+  $('trigger-activate').addEventListener('click', activateTrigger);
+  $('trigger-deactivate').addEventListener('click', deactivateTrigger);
+  $('trigger-change').addEventListener('click', makeChange);
+  // A trigger this playground still has active (the page was reloaded): show it and resume its stream.
+  const resumed = sessions[0];
+  picker.value = resumed?.trigger ?? triggers[0].key;
+  selectTrigger(picker.value);
+  if (resumed) watchSession(resumed);
+  else setTriggerActive(false);
+}
+
 // ---------- start ----------
 
 function selectAction(key) {
@@ -543,6 +803,7 @@ async function start() {
   $('trigger-data').addEventListener('input', schedulePreview);
 
   selectAction(actions[0].key);
+  await startTriggerPanel();
   document.body.dataset.ready = 'true';
 }
 

@@ -270,3 +270,68 @@ describe('nothing touches the network', () => {
     expect(after).toEqual(before);
   });
 });
+
+describe('connection-string parameters, one by one', () => {
+  test.each(['sslrootcert', 'sslcert', 'sslkey', 'sslcrl', 'sslcrldir', 'passfile', 'service'])('%s (names a local file) is refused in both forms, with the fix', (name) => {
+    const problem = `connection.connectionString uses ${name}, which names a file on the server running the step; paste certificates into sslCa / sslCert / sslKey instead`;
+    expect(problemsOf({ connectionString: `postgres://u@h/d?${name}=x` })).toEqual([problem]);
+    expect(problemsOf({ connectionString: `host=h dbname=d user=u ${name}=x` })).toEqual([problem]);
+  });
+
+  test.each([
+    'fallback_application_name', 'keepalives', 'keepalives_idle', 'keepalives_interval', 'keepalives_count', 'tcp_user_timeout',
+    'client_encoding', 'sslcompression', 'sslsni', 'gssencmode', 'target_session_attrs', 'load_balance_hosts',
+  ])('%s (transport tuning) is accepted and changes nothing', (name) => {
+    const plain = resolveConfig({ connectionString: 'host=h dbname=d user=u' });
+    expect(resolveConfig({ connectionString: `host=h dbname=d user=u ${name}=1` })).toEqual(plain);
+    expect(resolveConfig({ connectionString: `postgres://u@h/d?${name}=1` })).toEqual(resolveConfig({ connectionString: 'postgres://u@h/d' }));
+  });
+
+  test('each parameter pg-actions reads lands in its field; several unknown ones are all named, with what is supported', () => {
+    expect(resolveConfig({ connectionString: "host=H port=7 dbname=D user=U password=P sslmode=verify-ca application_name=A connect_timeout=3" })).toEqual({
+      ...DEFAULTS, host: 'H', port: 7, database: 'D', user: 'U', password: 'P', sslMode: 'verify-ca', applicationName: 'A', connectTimeoutMs: 3000,
+    });
+    expect(problemsOf({ connectionString: 'host=h dbname=d user=u colour=blue size=2' })).toEqual([
+      'connection.connectionString has parameters pg-actions does not support: colour, size (supported: host, port, dbname, user, password, sslmode, application_name, connect_timeout)',
+    ]);
+    expect(problemsOf({ connectionString: 'host=h dbname=d user=u colour=blue' })).toEqual([
+      'connection.connectionString has parameter pg-actions does not support: colour (supported: host, port, dbname, user, password, sslmode, application_name, connect_timeout)',
+    ]);
+  });
+
+  test('ports 1 and 65535 are taken; 0, 65536 and 5.5 are not', () => {
+    expect(resolveConfig({ connectionString: 'host=h dbname=d user=u port=1' }).port).toBe(1);
+    expect(resolveConfig({ connectionString: 'postgres://u@h:65535/d' }).port).toBe(65535);
+    for (const port of ['0', '65536', '5.5', 'x']) {
+      expect(problemsOf({ connectionString: `host=h dbname=d user=u port=${port}` })).toEqual(['connection.connectionString has a port that is not a number from 1 to 65535']);
+    }
+  });
+
+  test('connect_timeout is seconds, at least 100 ms; 0 (libpq: wait forever) and nothing leave the default', () => {
+    const timeout = (value: string) => resolveConfig({ connectionString: `host=h dbname=d user=u connect_timeout=${value}` }).connectTimeoutMs;
+    expect([timeout('2'), timeout('0.05'), timeout('0.25'), timeout('0'), timeout('-3')]).toEqual([2000, 100, 250, DEFAULTS.connectTimeoutMs, DEFAULTS.connectTimeoutMs]);
+  });
+
+  test('URIs: an empty password is a password; empty host, user or database parts are not given; a file parameter is found before parsing', () => {
+    expect(resolveConfig({ connectionString: 'postgres://u:@h/d' }).password).toBe('');
+    expect(problemsOf({ connectionString: 'postgres:///d' })).toEqual(['connection.host is required (or give connection.connectionString)', 'connection.user is required (or give connection.connectionString)']);
+    expect(problemsOf({ connectionString: 'POSTGRES://u@h/' })).toEqual(['connection.database is required (or give connection.connectionString)']);
+    expect(problemsOf({ connectionString: '  postgresql://u@h:6543/d?sslrootcert=%zz' })).toEqual([expect.stringMatching(/invalid percent-encoded|uses sslrootcert/)]);
+    expect(problemsOf({ connectionString: 'postgres://u@h:6543/d?x=%2' })).toEqual(['connection.connectionString has an invalid percent-encoded character (write % as %25)']);
+    expect(problemsOf({ connectionString: 'postgres://u@[::1/d' })).toEqual(['connection.connectionString is not a valid postgres:// URI']);
+  });
+
+  test('keyword/value: quoted values with escapes and spaces, keys in any case, nothing left over', () => {
+    expect(resolveConfig({ connectionString: "HOST=h DBname='my db' user='o\\'brien' password='a\\\\b'" })).toMatchObject({ host: 'h', database: 'my db', user: "o'brien", password: 'a\\b' });
+    expect(resolveConfig({ connectionString: "host=h dbname=d user=u password=''" }).password).toBe('');
+    for (const text of ["host=h dbname='unterminated", 'host=h dbname=d user=u trailing', '   ', '=x']) {
+      expect(problemsOf({ connectionString: text })).toEqual(['connection.connectionString is neither a postgres:// URI nor keyword=value pairs']);
+    }
+  });
+
+  test('the root path names every problem, and a host given as a Unix socket directory is refused', () => {
+    expect(problemsOf({ connectionString: 'host=h dbname=d user=u colour=1' }, 'config.db')).toEqual([expect.stringMatching(/^config\.db\.connectionString has parameter/)]);
+    expect(problemsOf({ host: '/var/run/postgresql', database: 'd', user: 'u' })).toEqual(['connection.host names a Unix socket on the machine running the step; give a host name or IP address']);
+    expect(problemsOf({ connectionString: 'host=/tmp dbname=d user=u' }, 'x')).toEqual(['x.host names a Unix socket on the machine running the step; give a host name or IP address']);
+  });
+});

@@ -10,7 +10,7 @@ let server: TestServer;
 
 beforeAll(async () => {
   await closeAll();
-  [db, server] = await Promise.all([createTestDatabase('pools'), startServer()]);
+  db = await createTestDatabase('pools');
 }, 60_000);
 
 afterAll(async () => {
@@ -93,6 +93,11 @@ describe('on the suite server', () => {
 });
 
 describe('on a dedicated server', () => {
+  // Started here, not for the whole file, so that runs of the other tests alone (npm run test:mutation) start no server.
+  beforeAll(async () => {
+    server = await startServer();
+  }, 60_000);
+
   test('after server.restart() the next steps succeed without the caller doing anything', async () => {
     const config: ConnectionConfig = { host: server.host, port: server.port, user: server.user, password: server.password, database: 'postgres' };
     await backendPid(config); // settles the pool's SSL plan (prefer → plaintext) first

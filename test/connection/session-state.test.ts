@@ -62,7 +62,7 @@ describe('what a statement leaves on its session does not reach the next step', 
     await one('PREPARE leftover AS SELECT 1');
     await one('DECLARE kept CURSOR WITH HOLD FOR SELECT 1');
     await one('LISTEN somewhere');
-    expect(await one(`SELECT (SELECT count(*) FROM pg_prepared_statements WHERE name <> 'pg_actions_session_probe')::int AS p, (SELECT count(*) FROM pg_cursors WHERE name <> '')::int AS c,
+    expect(await one(`SELECT (SELECT count(*) FROM pg_prepared_statements WHERE from_sql)::int AS p, (SELECT count(*) FROM pg_cursors WHERE name <> '')::int AS c,
                              (SELECT count(*) FROM pg_listening_channels())::int AS l`)).toEqual({ p: 0, c: 0, l: 0 });
   });
 

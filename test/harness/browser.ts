@@ -5,11 +5,15 @@
  * the packaged one even when a system Chromium exists; PG_TEST_BROWSER=/path picks a binary.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { brotliDecompressSync } from 'node:zlib';
+import { chromium, type Page } from 'playwright-core';
+
+const SCREENSHOTS = fileURLToPath(new URL('../../test-output/playground/', import.meta.url));
 
 export interface Browser {
   executablePath: string;
@@ -66,5 +70,43 @@ function bundledBrowser(): Browser {
     args: ['--single-process', '--no-zygote', ...COMMON_ARGS],
     env: { LD_LIBRARY_PATH: [join(folder, 'lib'), process.env.LD_LIBRARY_PATH].filter(Boolean).join(':'), FONTCONFIG_PATH: join(folder, 'fonts') },
     source: `@sparticuz/chromium ${version} (unpacked in ${folder})`,
+  };
+}
+
+export interface PlaygroundPage {
+  page: Page;
+  /** Script errors and CSP violations the page reported (4xx answers excepted): a test expects none. */
+  problems: string[];
+  /** A screenshot in test-output/playground/, for a human to look at. */
+  shot(name: string, fullPage?: boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A headless Chromium page (fresh profile) for the playground's browser tests. */
+export async function openPlaygroundPage(profilePrefix: string): Promise<PlaygroundPage> {
+  const browser = findBrowser();
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const profile = mkdtempSync(join(tmpdir(), `pg-actions-${profilePrefix}-`));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: browser.executablePath,
+    args: browser.args,
+    env: { ...process.env, ...browser.env },
+    headless: true,
+    viewport: { width: 1280, height: 800 },
+  });
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/status of 4\d\d/.test(message.text())) problems.push(`console: ${message.text()}`);
+  });
+  return {
+    page,
+    problems,
+    shot: async (name, fullPage = false) => void (await page.screenshot({ path: join(SCREENSHOTS, name), fullPage })),
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
   };
 }

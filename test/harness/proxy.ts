@@ -38,7 +38,7 @@ export interface WireProxyOptions {
    * Answers the client's SSLRequest itself and ends TLS here with this certificate, talking
    * plaintext to the server behind: the proxy can then read (and rewrite) a TLS session.
    */
-  tls?: { certPem: string; keyPem: string };
+  tls?: { certPem: string; keyPem: string; /** Asks for a client certificate signed by this CA, as pg_hba.conf `cert` does. */ clientCaPem?: string };
 }
 
 const CANCEL_REQUEST_CODE = 80877102;
@@ -108,7 +108,10 @@ export async function startWireProxy(target: { host: string; port: number }, opt
         return relay(client, first);
       }
       client.write('S');
-      relay(new TLSSocket(client, { isServer: true, secureContext }));
+      const clientCa = options.tls!.clientCaPem;
+      const secure = new TLSSocket(client, { isServer: true, secureContext, ...(clientCa ? { requestCert: true, rejectUnauthorized: true, ca: clientCa } : {}) });
+      secure.on('error', () => {});
+      relay(secure);
     });
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,0 +1,125 @@
+/**
+ * connection/tls.ts (the libpq SSL modes as connection attempts) and the pool's second attempt
+ * (pools.ts), cheaply enough to run per mutant: the suite's server (no TLS: it answers 'N') and
+ * TLS-ending proxies in front of it, presenting the test CA's localhost certificate, a
+ * certificate for another host name, or asking for a client certificate. The proxy counts the
+ * connections that did not ask for TLS, so "encrypted" and "plaintext" are observed, not assumed.
+ * The mode matrix against real TLS servers (pg_stat_ssl, hostssl-only, `allow`'s second attempt)
+ * is in test/ssl.test.ts.
+ */
+import { closeAll, execute, type ConnectionConfig, type ErrorCode } from '../../connection/index.js';
+import { createTestPki, type TestPki } from '../harness/certs.js';
+import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { failure } from '../harness/failures.js';
+import { startWireProxy, type WireProxy } from '../harness/proxy.js';
+
+type SslMode = NonNullable<ConnectionConfig['sslMode']>;
+
+let db: TestDatabase;
+let pki: TestPki;
+let good: WireProxy; // certificate for localhost / 127.0.0.1, signed by the test CA
+let otherName: WireProxy; // certificate for db.example.invalid only, signed by the test CA
+let certAuth: WireProxy; // good certificate, and requires a client certificate signed by the test CA
+
+beforeAll(async () => {
+  db = await createTestDatabase('ssl_plan');
+  pki = createTestPki();
+  const target = { host: db.config.host as string, port: db.config.port as number };
+  [good, otherName, certAuth] = await Promise.all([
+    startWireProxy(target, { tls: { certPem: pki.serverCertPem, keyPem: pki.serverKeyPem } }),
+    startWireProxy(target, { tls: { certPem: pki.mismatchCertPem, keyPem: pki.mismatchKeyPem } }),
+    startWireProxy(target, { tls: { certPem: pki.serverCertPem, keyPem: pki.serverKeyPem, clientCaPem: pki.caPem } }),
+  ]);
+  const [{ ssl }] = (await db.sql('SHOW ssl')) as [{ ssl: string }];
+  if (ssl !== 'off') throw new Error('these tests need a server without TLS (the suite\'s embedded one)');
+}, 60_000);
+
+afterAll(async () => {
+  await closeAll();
+  await Promise.all([good, otherName, certAuth].map((proxy) => proxy?.close()));
+  await db?.drop();
+}, 60_000);
+
+type Ca = 'none' | 'right' | 'wrong';
+function via(proxy: WireProxy | 'server', sslMode: SslMode, ca: Ca = 'none', clientCert = false): ConnectionConfig {
+  return {
+    ...db.config,
+    ...(proxy === 'server' ? {} : { host: 'localhost', port: proxy.port }),
+    sslMode,
+    connectTimeoutMs: 5000,
+    ...(ca === 'right' ? { sslCa: pki.caPem } : ca === 'wrong' ? { sslCa: pki.otherCaPem } : {}),
+    ...(clientCert ? { sslCert: pki.clientCertPem, sslKey: pki.clientKeyPem } : {}),
+  };
+}
+
+/** 'tls' or 'plaintext' as the proxy saw it, or the error code. */
+async function outcome(proxy: WireProxy | 'server', config: ConnectionConfig): Promise<'tls' | 'plaintext' | 'connected' | ErrorCode> {
+  const before = proxy === 'server' ? 0 : proxy.plaintextConnections;
+  try {
+    const { rows } = await execute(config, { text: 'SELECT 1 AS one' });
+    expect(rows).toEqual([{ one: 1 }]);
+  } catch (error) {
+    return (await failure(Promise.reject(error))).code;
+  } finally {
+    await closeAll();
+  }
+  if (proxy === 'server') return 'connected';
+  return proxy.plaintextConnections > before ? 'plaintext' : 'tls';
+}
+
+test('disable and allow start in plaintext; prefer and every stricter mode use TLS when the server offers it', async () => {
+  const seen: Record<string, string> = {};
+  for (const mode of ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const) {
+    seen[mode] = await outcome(good, via(good, mode, mode.startsWith('verify') ? 'right' : 'none'));
+  }
+  expect(seen).toEqual({ disable: 'plaintext', allow: 'plaintext', prefer: 'tls', require: 'tls', 'verify-ca': 'tls', 'verify-full': 'tls' });
+});
+
+test('a server without TLS: disable, allow and prefer (its second attempt) connect; require and the verify modes refuse', async () => {
+  const seen: Record<string, string> = {};
+  for (const mode of ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'] as const) {
+    seen[mode] = await outcome('server', via('server', mode, mode.startsWith('verify') ? 'right' : 'none'));
+  }
+  expect(seen).toEqual({ disable: 'connected', allow: 'connected', prefer: 'connected', require: 'SSL_NOT_SUPPORTED', 'verify-ca': 'SSL_NOT_SUPPORTED', 'verify-full': 'SSL_NOT_SUPPORTED' });
+});
+
+test('what each mode verifies: require checks nothing (the chain only when a CA is given), verify-ca the chain, verify-full the chain and the host name', async () => {
+  const cases = {
+    'require, no CA, another host name': await outcome(otherName, via(otherName, 'require')),
+    'require, no CA': await outcome(good, via(good, 'require')),
+    'require, a CA that did not sign it': await outcome(good, via(good, 'require', 'wrong')),
+    'require, the right CA, another host name': await outcome(otherName, via(otherName, 'require', 'right')),
+    'prefer, a CA that did not sign it': await outcome(good, via(good, 'prefer', 'wrong')),
+    'verify-ca, the right CA, another host name': await outcome(otherName, via(otherName, 'verify-ca', 'right')),
+    'verify-ca, a CA that did not sign it': await outcome(good, via(good, 'verify-ca', 'wrong')),
+    'verify-ca, no CA (only the system\'s)': await outcome(good, via(good, 'verify-ca')),
+    'verify-full, the right CA, another host name': await outcome(otherName, via(otherName, 'verify-full', 'right')),
+    'verify-full, a CA that did not sign it': await outcome(good, via(good, 'verify-full', 'wrong')),
+  };
+  expect(cases).toEqual({
+    'require, no CA, another host name': 'tls',
+    'require, no CA': 'tls',
+    'require, a CA that did not sign it': 'SSL_CERTIFICATE_INVALID',
+    'require, the right CA, another host name': 'tls',
+    'prefer, a CA that did not sign it': 'tls',
+    'verify-ca, the right CA, another host name': 'tls',
+    'verify-ca, a CA that did not sign it': 'SSL_CERTIFICATE_INVALID',
+    'verify-ca, no CA (only the system\'s)': 'SSL_CERTIFICATE_INVALID',
+    'verify-full, the right CA, another host name': 'SSL_CERTIFICATE_INVALID',
+    'verify-full, a CA that did not sign it': 'SSL_CERTIFICATE_INVALID',
+  });
+});
+
+test('a client certificate is presented in every TLS mode (prefer and require included); without one the server refuses', async () => {
+  const seen: Record<string, string> = {};
+  for (const mode of ['prefer', 'require', 'verify-ca', 'verify-full'] as const) {
+    seen[`${mode} with`] = await outcome(certAuth, via(certAuth, mode, 'right', true));
+  }
+  seen['allow with'] = await outcome(certAuth, via(certAuth, 'allow', 'right', true));
+  seen['require without'] = await outcome(certAuth, via(certAuth, 'require', 'right'));
+  expect(seen).toEqual({
+    'prefer with': 'tls', 'require with': 'tls', 'verify-ca with': 'tls', 'verify-full with': 'tls',
+    'allow with': 'plaintext', // allow starts in plaintext, which this server takes
+    'require without': 'SSL_CLIENT_CERTIFICATE_REJECTED',
+  });
+});
