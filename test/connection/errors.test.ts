@@ -42,6 +42,8 @@ const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = [
   'REPLICATION_THROUGH_POOLER',
   // produced by a real lock, deadlock, serialization failure and temp-file limit in test/connection/edge-cases.test.ts
   'LOCK_NOT_AVAILABLE', 'DEADLOCK_DETECTED', 'SERIALIZATION_FAILURE', 'TEMP_FILE_LIMIT_EXCEEDED',
+  // produced by a real sshd (refused, silent, wrong password, wrong host key, forwarding off) in test/connection/ssh-tunnel.test.ts
+  'SSH_HOST_UNREACHABLE', 'SSH_AUTH_FAILED', 'SSH_HOST_KEY_MISMATCH', 'SSH_FORWARDING_REFUSED',
 ];
 
 /** Awaits the failure and checks what every error must have: the code, catalogue title, a message, fixes. */
