@@ -40,6 +40,8 @@ const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = [
   'REPLICATION_NOT_READY', 'REPLICATION_SLOT_MISSING', 'REPLICATION_SLOT_LOST', 'REPLICATION_SLOT_MISMATCH', 'REPLICATION_SLOT_IN_USE',
   // produced by a declared pooler and a real PgBouncer in test/triggers/cdc-test-connection.test.ts
   'REPLICATION_THROUGH_POOLER',
+  // produced by a real TRUNCATE during a handover sync in test/triggers/sync-handover.test.ts
+  'SYNC_HANDOVER_BROKEN',
   // produced by a real lock, deadlock, serialization failure and temp-file limit in test/connection/edge-cases.test.ts
   'LOCK_NOT_AVAILABLE', 'DEADLOCK_DETECTED', 'SERIALIZATION_FAILURE', 'TEMP_FILE_LIMIT_EXCEEDED',
   // produced by a real sshd (refused, silent, wrong password, wrong host key, forwarding off) in test/connection/ssh-tunnel.test.ts
