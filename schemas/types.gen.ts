@@ -685,9 +685,13 @@ export interface TableChangesCdcConfig {
    */
   batchSize?: number;
   /**
-   * PostgreSQL 14+: write a tiny WAL message this often (subscribe) or when a poll finds nothing, so a slot on quiet tables moves on and the server releases WAL. 0 turns it off.
+   * Write a heartbeat when the tables were idle this long (subscribe) or when a poll finds nothing, so a slot on quiet tables moves on and the server releases WAL (see heartbeat). 0 turns it off.
    */
   heartbeatSeconds?: number;
+  /**
+   * How a heartbeat is written. message: pg_logical_emit_message, which pgoutput passes on from PostgreSQL 14. table: an UPDATE of the one-row table pgactions.<slot>_heartbeat, which activateTrigger creates (and adds to the trigger's own publication) and deactivateTrigger drops; works on every version (the role needs CREATE on the database for the pgactions schema). auto: message on 14+, table before. Changing it needs activateTrigger again.
+   */
+  heartbeat?: 'auto' | 'message' | 'table';
 }
 
 // from schemas/triggers/table-changes-cdc.event.schema.json
