@@ -4,14 +4,14 @@
  * the server on PG14+: logical_decoding_work_mem is 64 kB here), receives the next batch and is
  * SIGKILLed before acknowledging it. A new process resumes from the slot: every event of the
  * unfinished transaction arrives again with the same ids, nothing already acknowledged comes back,
- * and confirmed_flush_lsn never passed the last transaction the dead worker finished.
+ * and confirmed_flush_lsn never reached the commit of the transaction the dead worker did not finish.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { closeAll } from '../../connection/index.js';
 import { activateTrigger } from '../../triggers/index.js';
 import { parseLsn } from '../../triggers/replication/lsn.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { smallDecodingMemory, startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
 import { waitFor } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -20,7 +20,8 @@ let server: ReplicationServer;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  server = await startReplicationServer({ logical_decoding_work_mem: '64kB', wal_sender_timeout: '5s' });
+  server = await startReplicationServer({ wal_sender_timeout: '5s' });
+  await smallDecodingMemory(server);
 }, 60_000);
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
@@ -60,7 +61,7 @@ function worker(connection: object, config: object, hangAfter?: number): Promise
 
 const lsnOf = (id: string) => parseLsn(id.split(':')[0]!);
 
-test('a worker process killed between receiving and acknowledging: the next process gets the unfinished transaction again, same ids; the slot never passed the last finished one', async () => {
+test('a worker process killed between receiving and acknowledging: the next process gets the unfinished transaction again, same ids; the slot never reached its commit', async () => {
   await server.sql('CREATE DATABASE killed');
   const sql = (text: string) => server.sql(text, [], 'killed');
   await sql('CREATE TABLE items (id int PRIMARY KEY, note text)');
@@ -81,16 +82,17 @@ test('a worker process killed between receiving and acknowledging: the next proc
   expect(a!.keys).toEqual([-1]);
   expect([...b1!.keys, ...b2!.keys]).toEqual(Array.from({ length: 2000 }, (_, i) => i + 1));
   const commitOfB = lsnOf(b1!.ids[0]!);
-  // the first batch of B was handled, but B is not finished: the slot stays at the end of A
+  // the first batch of B was handled, but B is not finished: the slot stays before B's commit (keepalives
+  // may move it past A, over WAL holding no commit of these tables, never to B)
   for (let i = 0; i < 10; i++) {
     const now = parseLsn((await slot()).lsn);
-    expect(now).toBe(afterA);
+    expect(now).toBeGreaterThanOrEqual(afterA);
     expect(now).toBeLessThan(commitOfB);
     await new Promise((r) => setTimeout(r, 200));
   }
   doomed.process.kill('SIGKILL');
   await waitFor(async () => (await slot()).active_pid === null, 'the dead worker\'s walsender to go');
-  expect(parseLsn((await slot()).lsn)).toBe(afterA);
+  expect(parseLsn((await slot()).lsn)).toBeLessThan(commitOfB);
 
   const next = await worker(connection, config);
   await waitFor(() => next.batches.flatMap((x) => x.keys).length >= 5000, 'B again in the new process', 60_000);
