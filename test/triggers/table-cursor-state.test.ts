@@ -126,16 +126,16 @@ test('a damaged position or horizon is TRIGGER_STATE_INVALID saying which; a sta
   }
   // a pending horizon with nothing left to wait for is released at once
   const pending = await pollTrigger('new-or-updated-row', { connection: db.config, config, state: withPosition({ after: [1, 1], horizon: { through: 1, pending: { through: 2, waitFor: [] } } }) });
-  expect(pending.events.map((e) => (e as { key: unknown }).key)).toEqual([{ id: 2 }]);
+  expect(pending.events.map((e) => (e as unknown as { key: unknown }).key)).toEqual([{ id: 2 }]);
   // states made before the horizon existed: no horizon at all
   const old = await pollTrigger('new-or-updated-row', { connection: db.config, config, state: withPosition({ after: [1, 1] }) });
-  expect(old.events.map((e) => (e as { key: unknown }).key)).toEqual([{ id: 2 }]);
+  expect(old.events.map((e) => (e as unknown as { key: unknown }).key)).toEqual([{ id: 2 }]);
 });
 
 test('sampleEvents: the three latest rows, newest first, NULLs left out; the index warning names the table and the fix', async () => {
   await db.sql('INSERT INTO events VALUES (1, 1), (2, 4), (3, 3), (4, 2), (5, NULL)');
   const sample = await sampleEvents('new-or-updated-row', { connection: db.config, config: { table: 'events', column: 'at' } });
-  expect(sample.events.map((e) => (e as { key: unknown }).key)).toEqual([{ id: 2 }, { id: 3 }, { id: 4 }]);
+  expect(sample.events.map((e) => (e as unknown as { key: unknown }).key)).toEqual([{ id: 2 }, { id: 3 }, { id: 4 }]);
   expect(sample.warnings).toEqual(['public.events has no index starting with at: every poll reads the whole table. Create one: CREATE INDEX ON "public"."events" ("at");']);
   await db.sql('CREATE INDEX ON events (at)');
   expect((await sampleEvents('new-or-updated-row', { connection: db.config, config: { table: 'events', column: 'at' } })).warnings).toEqual([]);
