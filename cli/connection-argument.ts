@@ -14,6 +14,9 @@ export function connectionFromArgument(value: string, env: NodeJS.ProcessEnv = p
   rememberSecret(urlPassword);
   rememberSecret(config.password);
   rememberSecret(config.sslKey);
+  rememberSecret(config.sshTunnel?.password);
+  rememberSecret(config.sshTunnel?.privateKey);
+  rememberSecret(config.sshTunnel?.passphrase);
   if (config.password === undefined && urlPassword === undefined && env.PGPASSWORD) {
     rememberSecret(env.PGPASSWORD);
     return { ...config, password: env.PGPASSWORD };

@@ -3,7 +3,8 @@
  * does: it needs no free pool slot and no privileges, only the backend's key. When the
  * session itself runs over TLS, the cancel does too.
  */
-import { connect as connectTcp, isIP, type Socket } from 'node:net';
+import { connect as connectTcp, isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 
 const CANCEL_REQUEST_CODE = 80877102;
@@ -15,14 +16,26 @@ export interface CancelTarget {
   processID: number;
   secretKey: number;
   ssl: false | ConnectionOptions;
+  /** How the pool's connections reach host:port when not over plain TCP (an SSH tunnel's channel). */
+  stream?: OpenStream;
+}
+
+/** A socket factory as pg's `stream` option: connect(port, host), then 'connect'. */
+export type OpenStream = () => Duplex & { connect(port: number, host: string): unknown };
+
+function open(port: number, host: string, stream: OpenStream | undefined): Duplex {
+  if (!stream) return connectTcp(port, host);
+  const socket = stream();
+  socket.connect(port, host);
+  return socket;
 }
 
 /** Resolves once the request was written (or gave up); never rejects. */
 export function sendCancel(target: CancelTarget, timeoutMs = 2000): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connectTcp(target.port, target.host);
+    const socket = open(target.port, target.host, target.stream);
     let finished = false;
-    const finish = (sent: boolean, active: Socket = socket) => {
+    const finish = (sent: boolean, active: Duplex = socket) => {
       if (finished) return;
       finished = true;
       clearTimeout(timer);
@@ -32,7 +45,7 @@ export function sendCancel(target: CancelTarget, timeoutMs = 2000): Promise<bool
     };
     const timer = setTimeout(() => finish(false), timeoutMs);
     socket.on('error', () => finish(false));
-    const sendOn = (stream: Socket) => {
+    const sendOn = (stream: Duplex) => {
       const packet = Buffer.alloc(16);
       packet.writeInt32BE(16, 0);
       packet.writeInt32BE(CANCEL_REQUEST_CODE, 4);
@@ -64,9 +77,9 @@ export function serverNameFor(host: string): string | undefined {
 }
 
 /** Asks the server whether it accepts TLS (SSLRequest → 'S' or 'N'); undefined if it could not tell. */
-export function probeTls(host: string, port: number, timeoutMs = 2000): Promise<boolean | undefined> {
+export function probeTls(host: string, port: number, timeoutMs = 2000, stream?: OpenStream): Promise<boolean | undefined> {
   return new Promise((resolve) => {
-    const socket = connectTcp(port, host);
+    const socket = open(port, host, stream);
     const done = (answer: boolean | undefined) => {
       clearTimeout(timer);
       socket.destroy();

@@ -8,6 +8,7 @@ import type { ConnectionConfig } from '../schemas/types.gen.js';
 import { validatorFor } from '../schemas/validate.js';
 import { PgActionsError } from './errors/index.js';
 import { pemProblems } from './pem.js';
+import { resolveSshTunnel, type ResolvedSshTunnel } from './ssh-config.js';
 
 export type { ConnectionConfig };
 export type SslMode = NonNullable<ConnectionConfig['sslMode']>;
@@ -28,6 +29,8 @@ export interface ResolvedConfig {
   statementTimeoutMs: number;
   maxResultBytes: number;
   pooler: NonNullable<ConnectionConfig['pooler']>;
+  /** Reach host:port through this SSH server (host and port as the SSH server sees them). */
+  sshTunnel?: ResolvedSshTunnel;
 }
 
 /** The schema's ceiling for maxResultBytes; also what any response may hold at most (see result-gate.ts). */
@@ -60,6 +63,11 @@ export function resolveConfig(config: unknown, root = 'connection'): ResolvedCon
   }
   const pem = pemProblems(merged, root);
   if (pem.length) throw invalid(pem);
+  if (given.sshTunnel) {
+    const { tunnel, problems } = resolveSshTunnel(given.sshTunnel, root);
+    if (problems.length) throw invalid(problems);
+    return { ...merged, sshTunnel: tunnel } as ResolvedConfig;
+  }
   return merged as ResolvedConfig;
 }
 

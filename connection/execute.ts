@@ -17,6 +17,7 @@ import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPo
 import { StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
 import { baselineOf, probeSession, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
 import { forgetSessionLimits, hasSessionLimits, limitsSql, rememberSessionLimits } from './session-limits.js';
+import { sshSecrets } from './ssh-config.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface Statement {
@@ -81,7 +82,7 @@ export function failureContext(config: ResolvedConfig, phase: FailureContext['ph
     user: config.user,
     database: config.database,
     connectTimeoutMs: config.connectTimeoutMs,
-    secrets: [config.password, config.sslKey].filter((s): s is string => typeof s === 'string'),
+    secrets: [config.password, config.sslKey, ...sshSecrets(config)].filter((s): s is string => typeof s === 'string'),
   };
 }
 
@@ -94,7 +95,7 @@ export async function connect(config: ResolvedConfig, waitMs = config.connectTim
   } catch (error) {
     const context = failureContext(config, 'connect');
     if ((error as { code?: string }).code === '28000' && managed.ssl === false) {
-      context.serverRequiresTls = (await probeTls(config.host, config.port)) === true;
+      context.serverRequiresTls = (await probeTls(config.host, config.port, undefined, managed.tunnel?.socket)) === true;
     }
     throw toPgActionsError(error, context);
   }
@@ -315,7 +316,7 @@ async function terminate(managed: ManagedPool, client: pg.PoolClient): Promise<v
 
 function cancel(managed: ManagedPool, client: pg.PoolClient): Promise<boolean> {
   const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
-  return sendCancel({ host: managed.config.host, port: managed.config.port, processID, secretKey, ssl: managed.ssl });
+  return sendCancel({ host: managed.config.host, port: managed.config.port, processID, secretKey, ssl: managed.ssl, stream: managed.tunnel?.socket });
 }
 
 function destroy(client: pg.PoolClient): void {

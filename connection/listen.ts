@@ -105,7 +105,7 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
       fresh = new ReportingClient({
         host: config.host, port: config.port, database: config.database, user: config.user, password: config.password,
         ssl: managed.ssl, application_name: config.applicationName, connectionTimeoutMillis: config.connectTimeoutMs,
-        keepAlive: true, types: jsonSafeTypes,
+        keepAlive: true, types: jsonSafeTypes, stream: managed.tunnel?.socket,
       });
       client = fresh;
       fresh.on('error', lost.bind(fresh));

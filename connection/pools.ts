@@ -9,6 +9,7 @@ import { MAX_RESULT_BYTES, type ResolvedConfig } from './config.js';
 import { ConfiguredClient } from './configured-client.js';
 import { abandonWaiters, PoolReplaced, redirectWaiters, waitForClient } from './pool-wait.js';
 import { installGate } from './result-gate.js';
+import { SshTunnel } from './ssh-tunnel.js';
 import { sslPlan, type SslSetting } from './tls.js';
 import { jsonSafeTypes } from './types.js';
 
@@ -18,6 +19,8 @@ export interface ManagedPool {
   ssl: SslSetting;
   pool: pg.Pool;
   lastUsed: number;
+  /** The pool's SSH connection when the configuration has sshTunnel; closed with the pool. */
+  readonly tunnel?: SshTunnel;
 }
 
 const POOL_SIZE = 10;
@@ -35,7 +38,7 @@ const keys = new WeakMap<ResolvedConfig, string>();
  */
 const POOL_IDENTITY = [
   'host', 'port', 'database', 'user', 'password', 'sslMode', 'sslCa', 'sslCert', 'sslKey', 'applicationName',
-  'connectTimeoutMs', 'statementTimeoutMs', 'maxResultBytes', 'pooler',
+  'connectTimeoutMs', 'statementTimeoutMs', 'maxResultBytes', 'pooler', 'sshTunnel',
 ] as const;
 
 /** Equal configurations share a pool; hashed once per resolved configuration object. */
@@ -118,9 +121,10 @@ export function outputFormatFixes(client: pg.PoolClient): string[] {
   return fixes;
 }
 
-function createPool(config: ResolvedConfig, ssl: SslSetting): pg.Pool {
+function createPool(config: ResolvedConfig, ssl: SslSetting, tunnel: SshTunnel | undefined): pg.Pool {
   const pool = new pg.Pool({
     Client: ReportingClient,
+    stream: tunnel?.socket,
     host: config.host,
     port: config.port,
     database: config.database,
@@ -147,7 +151,8 @@ export function poolFor(config: ResolvedConfig): ManagedPool {
   let managed = pools.get(key);
   if (!managed) {
     const ssl = sslPlan(config).first;
-    managed = { config, ssl, pool: createPool(config, ssl), lastUsed: Date.now() };
+    const tunnel = config.sshTunnel && new SshTunnel(config.sshTunnel, config.connectTimeoutMs);
+    managed = { config, ssl, pool: createPool(config, ssl, tunnel), lastUsed: Date.now(), tunnel };
     pools.set(key, managed);
     sweeper ??= setInterval(closeIdlePools, 60_000).unref();
   }
@@ -168,7 +173,7 @@ export async function checkout(managed: ManagedPool, waitMs: number): Promise<pg
     const fallback = sslPlan(managed.config).fallback;
     if (!fallback || managed.ssl === fallback.setting || !fallbackApplies(fallback.when, error)) throw error;
     managed.ssl = fallback.setting;
-    managed.pool = createPool(managed.config, fallback.setting);
+    managed.pool = createPool(managed.config, fallback.setting, managed.tunnel);
     redirectWaiters(pool);
     void pool.end().catch(() => {});
     return await waitForClient(managed.pool, remaining(), POOL_SIZE);
@@ -186,7 +191,7 @@ function closeIdlePools(): void {
   for (const [key, managed] of pools) {
     if (managed.lastUsed < cutoff && managed.pool.idleCount === managed.pool.totalCount) {
       pools.delete(key);
-      void managed.pool.end().catch(() => {});
+      void endPool(managed);
     }
   }
   if (pools.size === 0 && sweeper) {
@@ -204,6 +209,13 @@ export async function closeAll(): Promise<void> {
   abandonWaiters(all.map((managed) => managed.pool));
   await Promise.all(all.map((managed) => managed.pool.end().catch(() => {})));
   await closingDone(5000);
+  await Promise.all(all.map((managed) => managed.tunnel?.close()));
+}
+
+/** Ends the pool's connections, then its SSH connection (the clients' goodbyes go through it). */
+async function endPool(managed: ManagedPool): Promise<void> {
+  await managed.pool.end().catch(() => {});
+  await managed.tunnel?.close();
 }
 
 export function openPoolCount(): number {

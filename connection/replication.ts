@@ -60,7 +60,7 @@ export async function openReplicationSession(connection: unknown): Promise<Repli
   const client = new ConfiguredClient({
     host: config.host, port: config.port, database: config.database, user: config.user, password: config.password,
     ssl: managed.ssl, application_name: config.applicationName, connectionTimeoutMillis: config.connectTimeoutMs,
-    keepAlive: true, types: jsonSafeTypes, replication: 'database',
+    keepAlive: true, types: jsonSafeTypes, replication: 'database', stream: managed.tunnel?.socket,
   } as pg.ClientConfig);
   client.on('error', () => {}); // reported through the running command or stream
   try {

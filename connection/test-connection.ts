@@ -20,6 +20,8 @@ export interface ConnectionDiagnosis {
    * the connection to the pooler.
    */
   pooler: boolean;
+  /** Present when the connection goes through an SSH tunnel: the SSH server and the host key it presented. */
+  sshTunnel?: { host: string; port: number; hostKeyFingerprint: string | null; hostKeyVerified: boolean };
   warnings: string[];
 }
 export type ConnectionTestResult = ConnectionDiagnosis | { ok: false; error: PgActionsError };
@@ -49,7 +51,7 @@ export interface DiagnosisRow {
 export async function testConnection(connection: unknown): Promise<ConnectionTestResult> {
   try {
     const config = configOf(connection);
-    const { client } = await connect(config);
+    const { managed, client } = await connect(config);
     try {
       // A server (or network) that stops answering after the handshake must not hang the button.
       const answer = <T extends pg.QueryResultRow>(sql: string) => withDeadline(client.query<T>(sql), config.connectTimeoutMs);
@@ -61,6 +63,12 @@ export async function testConnection(connection: unknown): Promise<ConnectionTes
       const pooler = (client as unknown as { processID: number }).processID !== row.pid;
       const ssl = clientTls(client) ?? { enabled: false, protocol: null, cipher: null };
       client.release();
+      const tunnel = config.sshTunnel && {
+        host: config.sshTunnel.host,
+        port: config.sshTunnel.port,
+        hostKeyFingerprint: managed.tunnel?.fingerprint ?? null,
+        hostKeyVerified: config.sshTunnel.hostKeyFingerprint !== undefined,
+      };
       return {
         ok: true,
         serverVersion: row.version,
@@ -69,7 +77,8 @@ export async function testConnection(connection: unknown): Promise<ConnectionTes
         database: row.database,
         latencyMs,
         pooler,
-        warnings: warningsFor({ ...row, ssl: ssl.enabled }, config.sslMode, Boolean(config.sslCa), pooler),
+        ...(tunnel ? { sshTunnel: tunnel } : {}),
+        warnings: [...(tunnel ? sshWarnings(tunnel) : []), ...warningsFor({ ...row, ssl: ssl.enabled }, config.sslMode, Boolean(config.sslCa), pooler)],
       };
     } catch (error) {
       client.release(true);
@@ -87,6 +96,16 @@ function clientTls(client: pg.PoolClient): ConnectionDiagnosis['ssl'] | undefine
   const socket = (client as unknown as { connection: { stream: unknown } }).connection.stream;
   if (!(socket instanceof TLSSocket)) return undefined;
   return { enabled: true, protocol: socket.getProtocol(), cipher: socket.getCipher()?.name ?? null };
+}
+
+/** Like TLS without a CA: encrypted, but nothing proves the SSH server is the right one. */
+function sshWarnings(tunnel: NonNullable<ConnectionDiagnosis['sshTunnel']>): string[] {
+  if (tunnel.hostKeyVerified) return [];
+  return [
+    `The SSH host key of ${tunnel.host}:${tunnel.port} is not verified: it presented ${tunnel.hostKeyFingerprint ?? 'a key'}. ` +
+      'Compare it with the fingerprint on the SSH server (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and put it in sshTunnel.hostKeyFingerprint, ' +
+      'so that a server presenting another key is refused.',
+  ];
 }
 
 /** Exported for its own test: the version warning needs a server older than any we can start. */

@@ -43,7 +43,8 @@ export interface Session {
 }
 
 interface EventStream {
-  stop(): Promise<void>;
+  /** With a reason (another page opened the session's stream; it was deactivated) the page is told, and does not reconnect. */
+  stop(reason?: 'replaced' | 'deactivated'): Promise<void>;
 }
 
 export class TriggerSessions {
@@ -78,7 +79,7 @@ export class TriggerSessions {
   /** Stops the stream's subscription, then removes what activation installed. */
   async deactivate(id: string): Promise<{ deactivated: boolean }> {
     const session = this.get(id);
-    await session.stream?.stop();
+    await session.stream?.stop('deactivated');
     const result = await deactivateTrigger(session.key, { connection: session.connection, config: session.config });
     this.sessions.delete(id);
     return result;
@@ -87,7 +88,7 @@ export class TriggerSessions {
   /** Takes over `res` as the session's event stream; a stream already open for it is closed first. */
   openStream(id: string, res: ServerResponse): void {
     const session = this.get(id);
-    const previous = session.stream?.stop() ?? session.stopped;
+    const previous = session.stream?.stop('replaced') ?? session.stopped;
     const stream = startStream(session, res, previous, (error) => this.pageError(error));
     session.stream = stream;
     res.on('close', () => {
@@ -157,10 +158,10 @@ function startStream(session: Session, res: ServerResponse, previousStopped: Pro
   })();
 
   return {
-    stop: () =>
+    stop: (reason) =>
       (stopping ??= (async () => {
         clearInterval(heartbeat);
-        if (!res.writableEnded) res.end();
+        if (!res.writableEnded) res.end(reason ? message(reason, {}) : undefined);
         const subscription = await started;
         await subscription?.close();
       })()),

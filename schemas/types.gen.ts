@@ -330,6 +330,39 @@ export interface ConnectionConfig {
    * A connection pooler in front of the server, and its pool mode (PgBouncer's pool_mode). pg-actions works the same through none and transaction pooling (it sends no startup parameter a pooler refuses, and keeps each step's settings inside the step's transaction); with session pooling each step gets its own pooler connection, closed afterwards, so idle pg-actions connections do not hold the pooler's server connections. Exception: the listen trigger and row-changes' subscribeTrigger need a server session of their own (LISTEN, a session advisory lock as lease) and refuse transaction pooling (INVALID_INPUT): give them a direct or session-mode address.
    */
   pooler?: 'none' | 'transaction' | 'session';
+  /**
+   * Reach the server through an SSH bastion (jump host): pg-actions opens one SSH connection per pool and forwards each database connection through it to host:port as the SSH host sees them (so host may be a private name or 127.0.0.1 on the bastion). TLS to PostgreSQL (sslMode) still applies end to end. Give password or privateKey (or both: the key is tried first).
+   */
+  sshTunnel?: {
+    /**
+     * SSH server (bastion) host name or IP address.
+     */
+    host: string;
+    /**
+     * SSH server port.
+     */
+    port?: number;
+    /**
+     * User to log in to the SSH server as.
+     */
+    user: string;
+    /**
+     * SSH password. Never echoed in errors, logs or output.
+     */
+    password?: string;
+    /**
+     * SSH private key text (OpenSSH `-----BEGIN OPENSSH PRIVATE KEY-----`, PEM RSA/EC, or PuTTY .ppk). Never echoed in errors, logs or output.
+     */
+    privateKey?: string;
+    /**
+     * Passphrase of an encrypted privateKey. Never echoed in errors, logs or output.
+     */
+    passphrase?: string;
+    /**
+     * The SSH server's host key fingerprint as `ssh-keygen -lf <key>.pub` prints it (SHA256:…, base64). When given, a server presenting another key is refused (SSH_HOST_KEY_MISMATCH); without it any key is accepted and Test connection shows the fingerprint with a warning.
+     */
+    hostKeyFingerprint?: string;
+  };
 }
 
 // from schemas/triggers/listen.config.schema.json
@@ -741,6 +774,22 @@ export interface TableSyncConfig {
    * subscribeTrigger: seconds between polls once every table is copied (batches follow each other at once until then).
    */
   intervalSeconds?: number;
+  /**
+   * Hand over to table-changes-cdc without a gap or a stale row: give that trigger's tables (when they differ from these) and publication (when it has one). Activate table-changes-cdc first; each batch's snapshot is recorded in the state, and handoverState(last state) is the state to start table-changes-cdc with: its changes minus those the copied rows already hold.
+   */
+  handover?: {
+    /**
+     * table-changes-cdc's tables (default: the tables of this sync).
+     *
+     * @minItems 1
+     * @maxItems 100
+     */
+    tables?: [string, ...string[]];
+    /**
+     * table-changes-cdc's publication, when its configuration names one.
+     */
+    publication?: string;
+  };
 }
 
 // from schemas/triggers/table-sync.event.schema.json

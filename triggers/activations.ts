@@ -5,11 +5,14 @@
  * activation whose host crashed or forgot it, or a damaged one) are found by name and owner tag.
  */
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
-import { inTransaction, type Query } from '../connection/session.js';
-import { createTriggerStatement, installStatements, LOCK_CLASS, namesOf, SCHEMA } from './outbox-sql.js';
+import { inTransaction } from '../connection/session.js';
+import { createTriggerStatements, installStatements, triggerNamePattern, triggerNames } from './capture-sql.js';
+import { LOCK_CLASS, namesOf, SCHEMA } from './outbox-sql.js';
+import { dropSchemaIfEmpty } from './pgactions-schema.js';
+import { removeSchemaEvents, schemaEventActivations } from './schema-events.js';
 
 export interface Activation {
-  trigger: 'row-changes';
+  trigger: 'row-changes' | 'schema-changes';
   fingerprint: string;
   /** False when some of its objects are missing (e.g. removed by hand): remove it and activate again. */
   complete: boolean;
@@ -21,7 +24,9 @@ const TABLE_SQL = `
 SELECT c.oid::int8 AS relid, n.nspname AS schema, c.relname AS name,
        (SELECT array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum))
           FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-         WHERE i.indrelid = c.oid AND i.indisprimary) AS key_columns
+         WHERE i.indrelid = c.oid AND i.indisprimary) AS key_columns,
+       c.relkind = 'r' AND NOT c.relispartition
+         AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid OR h.inhparent = c.oid) AS per_statement
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')`;
 
@@ -38,8 +43,8 @@ export async function install(connection: unknown, fingerprint: string, tables: 
       }
       await query(`INSERT INTO ${names.tables} (relid, key_columns) VALUES ($1, $2) ON CONFLICT (relid) DO UPDATE SET key_columns = EXCLUDED.key_columns`, [table.relid, table.key_columns]);
       const target = `${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`;
-      await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(names.trigger)} ON ${target}`);
-      await query(createTriggerStatement(names, target, operations));
+      for (const trigger of triggerNames(names)) await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)} ON ${target}`);
+      for (const statement of createTriggerStatements(names, target, operations, table.per_statement === true)) await query(statement);
     }
   });
 }
@@ -50,26 +55,18 @@ export async function remove(connection: unknown, fingerprint: string): Promise<
   await inTransaction(connection, async (query) => {
     await query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_CLASS]);
     const triggers = await query(
-      'SELECT n.nspname AS schema, c.relname AS name FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname = $1 AND NOT t.tgisinternal',
-      [names.trigger],
+      'SELECT t.tgname AS trigger, n.nspname AS schema, c.relname AS name FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname ~ $1 AND NOT t.tgisinternal',
+      [triggerNamePattern(fingerprint)],
     );
     for (const table of triggers) {
-      await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(names.trigger)} ON ${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`);
+      await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(String(table.trigger))} ON ${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`);
     }
     await query(`DROP FUNCTION IF EXISTS ${names.capture}()`);
+    await query(`DROP FUNCTION IF EXISTS ${names.captureSet}()`);
     await query(`DROP FUNCTION IF EXISTS ${names.read}(bigint, integer, interval, boolean)`);
     await query(`DROP TABLE IF EXISTS ${names.outbox}, ${names.cursor}, ${names.tables}`);
     await dropSchemaIfEmpty(query);
   });
-}
-
-async function dropSchemaIfEmpty(query: Query): Promise<void> {
-  const [left] = await query(
-    `SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = to_regnamespace($1)) + (SELECT count(*) FROM pg_proc WHERE pronamespace = to_regnamespace($1))
-            + (SELECT count(*) FROM pg_type WHERE typnamespace = to_regnamespace($1) AND typrelid = 0 AND typelem = 0) AS n, to_regnamespace($1) IS NOT NULL AS present`,
-    [SCHEMA],
-  );
-  if (left?.present && Number(left.n) === 0) await query(`DROP SCHEMA ${quoteIdentifier(SCHEMA)}`);
 }
 
 const OBJECTS_SQL = `
@@ -78,16 +75,16 @@ SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name
   UNION ALL SELECT p.proname::text, 'function', NULL FROM pg_proc p WHERE p.pronamespace = to_regnamespace($1)
   UNION ALL SELECT t.tgname::text, 'trigger', n.nspname || '.' || c.relname FROM pg_trigger t
      JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE t.tgname ~ '^pg_actions_rc_[0-9a-f]{16}$' AND NOT t.tgisinternal) AS o
+    WHERE t.tgname ~ $2 AND NOT t.tgisinternal) AS o
  WHERE o.name ~ 'rc_[0-9a-f]{16}'
  ORDER BY 1, 2, 3, 4`;
 
-const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:read'];
+const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:capture_set', 'function:read'];
 
-/** Every row-changes activation in the database, complete or not. */
+/** Every row-changes and schema-changes (event-trigger mode) activation in the database, complete or not. */
 export async function listActivations(connection: unknown): Promise<Activation[]> {
   configOf(connection);
-  const { rows } = await execute(connection, { text: OBJECTS_SQL, values: [SCHEMA], readOnly: true });
+  const { rows } = await execute(connection, { text: OBJECTS_SQL, values: [SCHEMA, triggerNamePattern()], readOnly: true });
   const found = new Map<string, { parts: Set<string>; objects: string[]; triggers: number }>();
   for (const row of rows) {
     const fingerprint = String(row.fingerprint);
@@ -101,12 +98,13 @@ export async function listActivations(connection: unknown): Promise<Activation[]
       entry.objects.push(`${String(row.kind)} ${SCHEMA}.${String(row.name)}`);
     }
   }
-  return [...found].map(([fingerprint, entry]) => ({
+  const rowChanges = [...found].map(([fingerprint, entry]) => ({
     trigger: 'row-changes' as const,
     fingerprint,
     complete: entry.triggers > 0 && PARTS.every((part) => entry.parts.has(part)),
     objects: entry.objects,
   }));
+  return [...rowChanges, ...(await schemaEventActivations(connection))];
 }
 
 /** Removes one activation by fingerprint (from listActivations), e.g. a leftover of a crashed host. */
@@ -116,4 +114,5 @@ export async function removeActivation(connection: unknown, fingerprint: string)
     throw new PgActionsError('INVALID_INPUT', { message: 'fingerprint must be 16 hexadecimal digits, as listActivations returns it', problems: ['fingerprint is not in the expected format'] });
   }
   await remove(connection, fingerprint);
+  await removeSchemaEvents(connection, fingerprint); // nothing to do unless it is a schema-changes activation
 }

@@ -42,6 +42,15 @@ export interface SampleResult<Event> {
   notes: string[];
 }
 
+export interface ActivationOutcome {
+  /** False when nothing was installed (the trigger runs without objects of its own). */
+  installed: boolean;
+  /** How the trigger runs, e.g. 'event trigger' or 'catalog snapshots'. */
+  mode: string;
+  /** Why, in a sentence for the flow author. */
+  note: string;
+}
+
 export interface TriggerExample<Config, Event> {
   /** SQL that creates the tables the example needs (for docs and the examples test). */
   setup: readonly string[];
@@ -72,7 +81,8 @@ export interface TriggerDefinition<Config = unknown, Event extends { id: string 
   poll?(args: TriggerArguments<Config>, position: Position): Promise<Batch<Event, Position>>;
   /** Push delivery; when absent, subscribeTrigger polls. */
   subscribe?(args: TriggerArguments<Config>, position: Position, deliver: Deliver<Event, Position>, onError: (error: unknown) => void): RunningSubscription;
-  activate?(args: TriggerArguments<Config>): Promise<void>;
+  /** May say how it will run, e.g. schema-changes' event trigger or its catalog-snapshot fallback. */
+  activate?(args: TriggerArguments<Config>): Promise<void | ActivationOutcome>;
   deactivate?(args: TriggerArguments<Config>): Promise<void>;
   sample(args: TriggerArguments<Config>): Promise<SampleResult<Event>>;
 }

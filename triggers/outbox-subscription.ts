@@ -1,5 +1,5 @@
 /**
- * Push delivery for row-changes. A LISTEN session (connection/listen.ts) is woken by the
+ * Push delivery for an outbox (row-changes; schema-changes with an event trigger). A LISTEN session (connection/listen.ts) is woken by the
  * trigger's NOTIFY and doubles as the lease: only the subscriber holding the session-level
  * advisory lock reads, so with several workers each change is handled by one of them; when the
  * holder dies its session ends, the server frees the lock and a standby takes over within
@@ -10,22 +10,22 @@
 import { openListenSession, type ListenSession } from '../connection/listen.js';
 import { settleWithin } from './close-wait.js';
 import type { Deliver, RunningSubscription } from './definition.js';
-import { readOutbox, type OutboxPosition, type Settled } from './outbox-reader.js';
+import { readOutbox, type OutboxKind, type OutboxPosition, type Settled } from './outbox-reader.js';
 import { lockKey, namesOf } from './outbox-sql.js';
-import type { RowChangesEvent } from '../schemas/types.gen.js';
 
 const STANDBY_RETRY_MS = 1000;
 const RETRY_MAX_MS = 30_000;
 
-export function subscribeOutbox(
+export function subscribeOutbox<Event>(
   connection: unknown,
   fingerprint: string,
   config: Settled & { intervalSeconds: number },
   start: OutboxPosition,
-  deliver: Deliver<RowChangesEvent, OutboxPosition>,
+  deliver: Deliver<Event, OutboxPosition>,
   onError: (error: unknown) => void,
+  kind: OutboxKind<Event>,
 ): RunningSubscription {
-  const names = namesOf(fingerprint);
+  const names = namesOf(fingerprint, kind.prefix);
   const [lockClass, lockId] = lockKey(fingerprint);
   let after = start.after;
   let leader = false;
@@ -77,7 +77,7 @@ export function subscribeOutbox(
       }
       try {
         nudged = false;
-        const batch = await readOutbox(connection, fingerprint, config, after, true);
+        const batch = await readOutbox(connection, fingerprint, config, after, true, kind);
         if (closed) return;
         if (batch.events.length === 0) {
           after = batch.position.after;
@@ -103,7 +103,7 @@ export function subscribeOutbox(
       await settleWithin(running);
       // Acknowledge the last handled batch before the lease goes (the next holder starts after it);
       // a batch whose handler is still running is not acknowledged, so it is delivered again.
-      if (leader) await readOutbox(connection, fingerprint, { ...config, batchSize: 1 }, after, true).catch(() => undefined);
+      if (leader) await readOutbox(connection, fingerprint, { ...config, batchSize: 1 }, after, true, kind).catch(() => undefined);
       await session.close();
     },
   };

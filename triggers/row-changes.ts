@@ -8,7 +8,7 @@ import eventSchema from '../schemas/triggers/row-changes.event.schema.json' with
 import type { RowChangesConfig, RowChangesEvent } from '../schemas/types.gen.js';
 import { install, remove } from './activations.js';
 import { defineTrigger } from './definition.js';
-import { acknowledgedPosition, readOutbox, type OutboxPosition, type Settled } from './outbox-reader.js';
+import { acknowledgedPosition, readOutbox, ROW_CHANGES_OUTBOX, type OutboxPosition, type Settled } from './outbox-reader.js';
 import { subscribeOutbox } from './outbox-subscription.js';
 
 type Config = RowChangesConfig & Settled & { intervalSeconds: number; operations: string[] };
@@ -48,7 +48,7 @@ export const rowChanges = defineTrigger<RowChangesConfig, RowChangesEvent, Outbo
     'Partitioned tables: a change in any partition (also one attached after activation) is reported with the configured table\'s schema, name and primary key.',
     'Activating again (or from two hosts at once) is idempotent: the installed objects are replaced in place, the position is kept.',
     'Bounded: batchSize changes per read; acknowledged changes are deleted once older than retentionMinutes; a state older than what was deleted is refused (TRIGGER_STATE_INVALID), never silently restarted.',
-    'Cost: every write to a watched table also writes one outbox row (about the size of the row, twice for UPDATE) in the same transaction.',
+    'Cost: every write to a watched table also writes one outbox row (about the size of the row, twice for UPDATE) in the same transaction. On an ordinary table the capture is statement-level (one trigger per chosen operation, reading the statement\'s transition tables): one INSERT … SELECT into the outbox and one NOTIFY per statement, however many rows it changed. Partitioned tables, partitions and inheritance parents or children keep a row-level trigger, because a statement trigger would miss rows written through a parent or straight into a partition.',
     'deactivateTrigger removes its triggers, functions and tables and nothing else (the pgactions schema too once it is empty); listActivations finds leftovers of crashed hosts and removeActivation removes them.',
   ],
   privileges: [
@@ -60,15 +60,15 @@ export const rowChanges = defineTrigger<RowChangesConfig, RowChangesEvent, Outbo
   ],
   identity: ['tables', 'operations', 'name'],
   installs: true,
-  start: (args) => acknowledgedPosition(args.connection, args.fingerprint),
-  poll: (args, position) => readOutbox(args.connection, args.fingerprint, settled(args.config), position.after, false),
-  subscribe: (args, position, deliver, onError) => subscribeOutbox(args.connection, args.fingerprint, settled(args.config), position, deliver, onError),
+  start: (args) => acknowledgedPosition(args.connection, args.fingerprint, ROW_CHANGES_OUTBOX),
+  poll: (args, position) => readOutbox(args.connection, args.fingerprint, settled(args.config), position.after, false, ROW_CHANGES_OUTBOX),
+  subscribe: (args, position, deliver, onError) => subscribeOutbox(args.connection, args.fingerprint, settled(args.config), position, deliver, onError, ROW_CHANGES_OUTBOX),
   activate: (args) => install(args.connection, args.fingerprint, args.config.tables, settled(args.config).operations),
   deactivate: (args) => remove(args.connection, args.fingerprint),
   async sample(args) {
-    const position = await acknowledgedPosition(args.connection, args.fingerprint).catch(() => undefined);
+    const position = await acknowledgedPosition(args.connection, args.fingerprint, ROW_CHANGES_OUTBOX).catch(() => undefined);
     if (!position) return { events: [], warnings: ['Not activated yet: activate the trigger, then change a row to see an event.'], notes: [] };
-    const batch = await readOutbox(args.connection, args.fingerprint, { ...settled(args.config), batchSize: 3 }, 0, false).catch(() => undefined);
+    const batch = await readOutbox(args.connection, args.fingerprint, { ...settled(args.config), batchSize: 3 }, 0, false, ROW_CHANGES_OUTBOX).catch(() => undefined);
     return { events: batch?.events ?? [], warnings: [], notes: ['Events come from the outbox; changes made before activation are not there.'] };
   },
 });

@@ -94,10 +94,20 @@ export async function subscribeTrigger(key: string, request: SubscribeRequest, h
   };
 }
 
-export async function activateTrigger(key: string, request: Omit<TriggerRequest, 'state'>): Promise<{ activated: boolean; fingerprint: string }> {
+export interface ActivationResult {
+  /** Whether objects were installed in the database. */
+  activated: boolean;
+  fingerprint: string;
+  /** How the trigger will run, when it has a choice (schema-changes: 'event trigger' or 'catalog snapshots'). */
+  mode?: string;
+  note?: string;
+}
+
+export async function activateTrigger(key: string, request: Omit<TriggerRequest, 'state'>): Promise<ActivationResult> {
   const { trigger, args } = prepare(key, request);
-  await trigger.activate?.(args);
-  return { activated: trigger.installs, fingerprint: args.fingerprint };
+  const outcome = await trigger.activate?.(args);
+  if (!outcome) return { activated: trigger.installs, fingerprint: args.fingerprint };
+  return { activated: outcome.installed, fingerprint: args.fingerprint, mode: outcome.mode, note: outcome.note };
 }
 
 export async function deactivateTrigger(key: string, request: Omit<TriggerRequest, 'state'>): Promise<{ deactivated: boolean }> {

@@ -1,21 +1,33 @@
 /**
  * Schema Changes: tables created, dropped or altered (columns, or a rename) in chosen schemas, the
- * reference's CREATE_TABLE / DESTROY_TABLE notifications. Works by comparing catalog snapshots:
- * the state holds each watched table's columns, a poll reads pg_catalog and reports the
- * difference. Any role can do it (the catalog is readable by all); nothing is installed.
+ * reference's CREATE_TABLE / DESTROY_TABLE notifications. Two modes, chosen at activation:
+ * - event trigger (the role may create one: superusers): DDL is recorded in an outbox as it
+ *   commits (schema-events.ts), read with row-changes' at-least-once cursor, woken by NOTIFY;
+ * - catalog snapshots (any role; also without activation): the state holds each watched table's
+ *   columns, a poll reads pg_catalog and reports the difference.
+ * The state says which mode it belongs to; a state keeps its mode.
  */
 import configSchema from '../schemas/triggers/schema-changes.config.schema.json' with { type: 'json' };
 import eventSchema from '../schemas/triggers/schema-changes.event.schema.json' with { type: 'json' };
 import { execute, quoteIdentifier } from '../connection/index.js';
 import type { SchemaChangesConfig, SchemaChangesEvent } from '../schemas/types.gen.js';
-import { defineTrigger, type TriggerArguments } from './definition.js';
+import { defineTrigger, type Batch, type RunningSubscription, type TriggerArguments, type TriggerDefinition } from './definition.js';
 import { eventId } from './event-id.js';
+import { acknowledgedPosition, readOutbox, type OutboxPosition } from './outbox-reader.js';
+import { subscribeOutbox } from './outbox-subscription.js';
+import { subscribeByPolling } from './polling-subscription.js';
+import { installSchemaEvents, removeSchemaEvents, SCHEMA_CHANGES_OUTBOX, schemaEventsInstalled, SNAPSHOT_MODE, EVENT_TRIGGER_MODE } from './schema-events.js';
 
 type Column = [name: string, type: string];
 /** oid → [schema, table, columns] as of the last poll. */
 export interface CatalogPosition {
   tables: Record<string, [string, string, Column[]]>;
 }
+/** Event-trigger mode: the outbox position. */
+type Position = CatalogPosition | OutboxPosition;
+const inOutbox = (position: Position): position is OutboxPosition => typeof (position as OutboxPosition).after === 'number';
+/** Schema changes are few: a small batch, acknowledged changes kept a week. */
+const OUTBOX_SETTINGS = { batchSize: 100, retentionMinutes: 7 * 24 * 60 };
 
 const SNAPSHOT_SQL = `
 SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name,
@@ -52,12 +64,21 @@ export function diff(before: CatalogPosition, after: CatalogPosition): SchemaCha
   return events;
 }
 
-export const schemaChanges = defineTrigger<SchemaChangesConfig, SchemaChangesEvent, CatalogPosition>({
+async function pollSnapshot(args: TriggerArguments<SchemaChangesConfig>, position: CatalogPosition): Promise<Batch<SchemaChangesEvent, CatalogPosition>> {
+  const now = await snapshot(args);
+  return { events: diff(position, now), position: now };
+}
+/** What subscribeByPolling needs to poll snapshots (it only calls poll). */
+const snapshotPolling = { poll: pollSnapshot } as unknown as TriggerDefinition;
+
+export const schemaChanges = defineTrigger<SchemaChangesConfig, SchemaChangesEvent, Position>({
   key: 'schema-changes',
   name: 'Schema Changes',
   description:
     'Starts a flow when a table is created, dropped or altered (columns added, dropped, retyped, or the table renamed) in the ' +
-    'chosen schemas. Compares catalog snapshots between polls; nothing is installed and any role can use it.',
+    'chosen schemas. When the role may create an event trigger (superusers), activation installs one that records each change ' +
+    'as it commits; otherwise (or without activation) each poll compares the catalog with the last one. activateTrigger and ' +
+    'sampleEvents say which mode runs.',
   config: configSchema,
   event: eventSchema,
   example: {
@@ -74,20 +95,46 @@ export const schemaChanges = defineTrigger<SchemaChangesConfig, SchemaChangesEve
   guarantees: [
     'Every difference between two polls is reported, including changes made while nobody was polling (the state holds the last snapshot).',
     'Changes that cancel out between two polls (a table created and dropped again) are not seen; a table dropped and re-created between polls is reported as a drop and a create.',
-    'Mode: catalog snapshots. An event-trigger mode (immediate, but it needs a superuser to create the event trigger) is not implemented: sampleEvents says which mode runs.',
-    'The state grows with the number of watched tables and columns (it holds their names and types).',
+    'Event-trigger mode (activated by a superuser): every CREATE TABLE, ALTER TABLE (columns, rename, moved between schemas) and DROP TABLE in a watched schema is written to an outbox in the DDL\'s own transaction (a rolled-back DDL leaves no event) and delivered at least once, in commit order, with ids stable on redelivery; subscribers are woken by NOTIFY. Each change is seen, also ones that cancel out. A table moved out of the watched schemas is reported as dropped.',
+    'Catalog-snapshot mode (any role; used when activation could not create the event trigger, or without activation): every difference between two polls is reported, including changes made while nobody was polling (the state holds the last snapshot). Changes that cancel out between two polls (a table created and dropped again) are not seen; a table dropped and re-created between polls is reported as a drop and a create. The state grows with the number of watched tables and columns.',
+    'activateTrigger returns { mode, note } and sampleEvents notes say which mode runs; a state keeps the mode it started in (activate before the first poll to use the event trigger).',
+    'deactivateTrigger removes exactly its event triggers, functions and tables (nothing else).',
   ],
-  privileges: ['-- nothing beyond CONNECT: pg_catalog is readable by every role', 'GRANT CONNECT ON DATABASE <database> TO <role>;'],
+  privileges: [
+    '-- catalog snapshots: nothing beyond CONNECT (pg_catalog is readable by every role)',
+    'GRANT CONNECT ON DATABASE <database> TO <role>;',
+    '-- event-trigger mode: PostgreSQL (up to 18 at least) lets only superusers create event triggers, so activate,',
+    '-- poll and deactivate with a superuser connection (the outbox it installs is not granted to other roles).',
+    '-- Any other role gets catalog-snapshot mode from activateTrigger, with nothing installed.',
+  ],
   identity: ['schemas'],
-  installs: false,
-  start: snapshot,
-  async poll(args, position) {
-    const now = await snapshot(args);
-    return { events: diff(position, now), position: now };
+  installs: true,
+  async start(args) {
+    if (await schemaEventsInstalled(args.connection, args.fingerprint)) return acknowledgedPosition(args.connection, args.fingerprint, SCHEMA_CHANGES_OUTBOX);
+    return snapshot(args);
   },
+  async poll(args, position) {
+    if (inOutbox(position)) return readOutbox(args.connection, args.fingerprint, OUTBOX_SETTINGS, position.after, false, SCHEMA_CHANGES_OUTBOX);
+    return pollSnapshot(args, position);
+  },
+  subscribe(args, position, deliver, onError): RunningSubscription {
+    if (!inOutbox(position)) return subscribeByPolling(snapshotPolling, args, position, deliver as never, onError);
+    const config = { ...OUTBOX_SETTINGS, intervalSeconds: args.config.intervalSeconds ?? 30 };
+    return subscribeOutbox(args.connection, args.fingerprint, config, position, deliver, onError, SCHEMA_CHANGES_OUTBOX);
+  },
+  async activate(args) {
+    const schemas = args.config.schemas ?? ['public'];
+    schemas.forEach((schema, i) => quoteIdentifier(schema, `config.schemas[${i}]`));
+    return installSchemaEvents(args.connection, args.fingerprint, schemas);
+  },
+  deactivate: (args) => removeSchemaEvents(args.connection, args.fingerprint),
   async sample(args) {
+    const installed = await schemaEventsInstalled(args.connection, args.fingerprint);
     const now = await snapshot(args);
     const events = diff({ tables: {} }, now).slice(0, 3);
-    return { events, warnings: [], notes: ['Mode: catalog snapshots (compares pg_catalog at each poll); the examples show existing tables as if just created.'] };
+    const mode = installed
+      ? `Mode: ${EVENT_TRIGGER_MODE} (installed by activateTrigger): DDL is recorded as it commits.`
+      : `Mode: ${SNAPSHOT_MODE} (compares pg_catalog at each poll): no event trigger is installed for this configuration; activate as a superuser to use one.`;
+    return { events, warnings: [], notes: [mode, 'The examples show existing tables as if just created.'] };
   },
 });

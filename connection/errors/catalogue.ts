@@ -104,6 +104,42 @@ export const ERROR_CATALOGUE = {
       'For pg_hba.conf method cert, the certificate\'s CN must be the user name (or mapped in pg_ident.conf).',
     ],
   },
+  SSH_HOST_UNREACHABLE: {
+    title: 'SSH host unreachable',
+    cause: 'The SSH server (bastion) named in sshTunnel could not be reached in time, or what answered there is not an SSH server.',
+    fixes: [
+      'Check sshTunnel.host and sshTunnel.port (SSH listens on 22 by default) - the bastion, not the database.',
+      'Check that the SSH server is running and that firewalls or security groups let this runner reach it (bastions often allow-list client IP addresses).',
+      'If the bastion is far away or slow to answer, raise connectTimeoutMs: it also bounds the SSH handshake.',
+    ],
+  },
+  SSH_AUTH_FAILED: {
+    title: 'SSH login failed',
+    cause: 'The SSH server rejected the user, the password or the private key of sshTunnel.',
+    fixes: [
+      'Check sshTunnel.user: the account on the bastion, not the database role.',
+      'Re-enter sshTunnel.password, or check that the public key of sshTunnel.privateKey is in ~/.ssh/authorized_keys of that user on the bastion.',
+      'Check that the SSH server allows this method for the user (PasswordAuthentication / PubkeyAuthentication / AuthenticationMethods in sshd_config) and that the account is not locked.',
+    ],
+  },
+  SSH_HOST_KEY_MISMATCH: {
+    title: 'SSH host key does not match',
+    cause: 'The SSH server presented a host key whose fingerprint is not sshTunnel.hostKeyFingerprint: its key changed, another machine answers at that address, or someone is intercepting the connection.',
+    fixes: [
+      'Do not connect until you know why the key changed: ask the administrator of the bastion.',
+      'Compare with the fingerprints on the bastion itself: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub (and the other ssh_host_*_key.pub files).',
+      'If the key changed legitimately, put the new SHA256:... fingerprint in sshTunnel.hostKeyFingerprint.',
+    ],
+  },
+  SSH_FORWARDING_REFUSED: {
+    title: 'SSH server refused to forward',
+    cause: 'The SSH server accepted the login but refused to forward a connection to the database host and port (port forwarding disabled or restricted for this user).',
+    fixes: [
+      'On the bastion, allow TCP forwarding for this user: AllowTcpForwarding yes (or local) in sshd_config, including any Match block that applies, then reload sshd.',
+      'If sshd_config has PermitOpen (or the key in authorized_keys has permitopen="...", no-port-forwarding or restrict), allow the database host:port exactly as the connection gives them.',
+      'Check host and port: they are resolved and reached from the bastion, so give the address the bastion sees (a private IP or name, or 127.0.0.1 for a database on the bastion itself).',
+    ],
+  },
   PERMISSION_DENIED: {
     title: 'Permission denied',
     cause: 'The database user lacks a privilege the statement needs.',
@@ -349,6 +385,11 @@ export const ERROR_CATALOGUE = {
       'Make sure one host consumes this trigger, with the state it returned last.',
       'If the slot was recreated, re-snapshot the tables (table-sync) and start without a state.',
     ],
+  },
+  SYNC_HANDOVER_BROKEN: {
+    title: 'Snapshot handover broken',
+    cause: 'A table was truncated while table-sync copied it for a handover to table-changes-cdc, so no change event can say which copied rows are gone.',
+    fixes: ['Run table-sync again (without a state), then start table-changes-cdc from the state it hands over.'],
   },
   REPLICATION_SLOT_IN_USE: {
     title: 'Replication slot in use',

@@ -279,6 +279,11 @@ export const SQLSTATE_SOURCES: Partial<Record<ErrorCode, string>> = (() => {
   for (const code of ['POOLER_STARTUP_PARAMETER', 'POOLER_TOO_MANY_CLIENTS', 'POOLER_SERVER_LOGIN_FAILED', 'POOLER_QUERY_WAIT_TIMEOUT', 'POOLER_SHUTTING_DOWN'] as const) {
     add(code, POOLER_SOURCE);
   }
+  add('CONNECTION_REFUSED', 'through `sshTunnel`: the SSH server could not connect to host:port (channel open failure "connect failed")');
+  add('SSH_HOST_UNREACHABLE', 'the SSH server of `sshTunnel` refusing, not resolving, not answering or not speaking SSH within `connectTimeoutMs`');
+  add('SSH_AUTH_FAILED', 'the SSH server rejecting the user with every method given (`password`, `privateKey`)');
+  add('SSH_HOST_KEY_MISMATCH', 'a host key whose SHA256 fingerprint is not `sshTunnel.hostKeyFingerprint`');
+  add('SSH_FORWARDING_REFUSED', 'the SSH server refusing the forwarded (direct-tcpip) channel: `AllowTcpForwarding no`, `PermitOpen`, `no-port-forwarding`');
   add('SSL_CERTIFICATE_INVALID', 'TLS verification failure (untrusted chain, host-name mismatch, expired)');
   add('SSL_CLIENT_CERTIFICATE_REJECTED', 'a TLS alert from the server refusing our client certificate (unknown CA, bad or expired certificate)');
   add('SSL_NOT_SUPPORTED', 'the server answers "N" to the SSL request');

@@ -641,6 +641,7 @@ function setTriggerActive(active) {
   for (const control of $('trigger-config').querySelectorAll('input, select')) control.disabled = active;
   $('trigger-activate').hidden = active;
   $('trigger-deactivate').hidden = !active;
+  if (!active) $('trigger-watch-here').hidden = true;
   $('trigger-change-row').hidden = !active;
   describeChangeControls();
 }
@@ -667,6 +668,8 @@ async function activateTrigger() {
 
 /** Opens the session's event stream; the server's subscription runs while it is open. */
 function watchSession(session) {
+  triggerState.source?.close();
+  $('trigger-watch-here').hidden = true;
   triggerState.session = session;
   setTriggerActive(true);
   setTriggerStatus('Connecting…');
@@ -678,6 +681,23 @@ function watchSession(session) {
   source.addEventListener('problem', (message) => {
     const { error } = JSON.parse(message.data);
     setTriggerStatus(`Reconnecting after: ${error.title ?? error.message}`);
+  });
+  source.addEventListener('replaced', () => {
+    source.close();
+    triggerState.source = undefined;
+    $('trigger-watch-here').hidden = false;
+    setTriggerStatus('Watched in another tab or window now: its events go there.');
+  });
+  source.addEventListener('deactivated', () => {
+    source.close();
+    triggerState.session = undefined;
+    triggerState.source = undefined;
+    setTriggerActive(false);
+    setTriggerStatus('Deactivated.');
+  });
+  source.addEventListener('error', () => {
+    // A closed stream is retried by the browser; one refused for good (deactivated, playground stopped) is not.
+    if (source.readyState === EventSource.CLOSED && triggerState.source === source) setTriggerStatus('Stopped: the event stream is closed (was the playground stopped?).');
   });
   source.addEventListener('failed', (message) => {
     source.close();
@@ -756,6 +776,7 @@ async function startTriggerPanel() {
   $('trigger-activate').addEventListener('click', activateTrigger);
   $('trigger-deactivate').addEventListener('click', deactivateTrigger);
   $('trigger-change').addEventListener('click', makeChange);
+  $('trigger-watch-here').addEventListener('click', () => watchSession(triggerState.session));
   // A trigger this playground still has active (the page was reloaded): show it and resume its stream.
   const resumed = sessions[0];
   picker.value = resumed?.trigger ?? triggers[0].key;

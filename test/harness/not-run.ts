@@ -15,3 +15,19 @@ export function reportNotRun(topic: string, line: string): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, `${topic}.txt`), line + '\n');
 }
+
+/**
+ * `describe` for tests that need a tool: runs when `missing` is undefined; otherwise skipped with
+ * a loud line, or, when CI is set, one failing test saying what is missing.
+ */
+export function describeNeeding(topic: string, missing: string | undefined, name: string, body: () => void): void {
+  if (missing === undefined) return describe(name, body);
+  if (process.env.CI) {
+    describe(name, () => test(`${topic} can run (required when CI is set)`, () => {
+      throw new Error(missing);
+    }));
+    return;
+  }
+  reportNotRun(topic, missing);
+  describe.skip(name, body);
+}

@@ -10,7 +10,7 @@ import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionConfig } from '../../connection/index.js';
-import { reportNotRun } from './not-run.js';
+import { describeNeeding } from './not-run.js';
 import { freePort } from './servers.js';
 
 export interface PgBouncerOptions {
@@ -53,15 +53,7 @@ export const PGBOUNCER_MISSING =
 
 /** `describe` for PgBouncer tests: skipped with a loud line when pgbouncer is absent, failing when CI is set. */
 export function describeWithPgBouncer(name: string, body: () => void): void {
-  if (pgbouncerBinary()) return describe(name, body);
-  if (process.env.CI) {
-    describe(name, () => test('pgbouncer is installed (required when CI is set)', () => {
-      throw new Error(PGBOUNCER_MISSING);
-    }));
-    return;
-  }
-  reportNotRun('pgbouncer', PGBOUNCER_MISSING);
-  describe.skip(name, body);
+  describeNeeding('pgbouncer', pgbouncerBinary() ? undefined : PGBOUNCER_MISSING, name, body);
 }
 
 function asServerUser(): { uid: number; gid: number } | undefined {
@@ -160,7 +152,7 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
   };
 }
 
-async function waitForPort(port: number, child: ChildProcess, timeoutMs = 15_000): Promise<void> {
+export async function waitForPort(port: number, child: ChildProcess, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`pgbouncer exited with code ${child.exitCode}`);

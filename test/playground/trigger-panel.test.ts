@@ -128,6 +128,27 @@ test('Query Rows with the older event as trigger data', async () => {
   await browser.shot('08-trigger-to-step.png', true);
 });
 
+test('a second tab takes the events over; the first one says so and can take them back', async () => {
+  const { page } = browser;
+  const tab = await page.context().newPage();
+  try {
+    await tab.goto(new URL('/', playground.url).href);
+    await tab.locator('body[data-ready="true"]').waitFor();
+    await tab.getByTestId('trigger-status').filter({ hasText: 'waiting for changes on public.users' }).waitFor();
+    await page.getByTestId('trigger-status').filter({ hasText: 'Watched in another tab' }).waitFor();
+    await tab.getByTestId('trigger-change').click();
+    await tab.getByTestId('trigger-event').first().waitFor();
+    expect(await tab.getByTestId('trigger-event').allTextContents()).toEqual([expect.stringMatching(/^INSERT users\{"id":2\}/)]);
+    expect(await eventTexts()).toHaveLength(2); // not sent to the first tab
+
+    await page.getByTestId('trigger-watch-here').click();
+    await page.getByTestId('trigger-status').filter({ hasText: 'waiting for changes' }).waitFor();
+    await tab.getByTestId('trigger-status').filter({ hasText: 'Watched in another tab' }).waitFor();
+  } finally {
+    await tab.close();
+  }
+});
+
 test('a reloaded page resumes the active trigger; Deactivate leaves nothing in the database', async () => {
   const { page } = browser;
   await page.reload();
@@ -135,7 +156,7 @@ test('a reloaded page resumes the active trigger; Deactivate leaves nothing in t
   await page.getByTestId('trigger-status').filter({ hasText: 'waiting for changes on public.users' }).waitFor();
   await db.sql(`INSERT INTO users (name, email) VALUES ('Grace', 'grace@example.com')`);
   const [latest] = await waitForEvents(1);
-  expect(latest).toMatch(/^INSERT users\{"id":2\}/);
+  expect(latest).toMatch(/^INSERT users\{"id":3\}/);
 
   await page.getByTestId('trigger-deactivate').click();
   await page.getByTestId('trigger-status').filter({ hasText: 'Deactivated' }).waitFor();

@@ -142,6 +142,7 @@ test('row-changes: activate, events arrive live as rows change, deactivate leave
 
   expect(await post(`/api/trigger-sessions/${id}/deactivate`)).toEqual({ status: 200, json: { deactivated: true } });
   await waitFor(() => stream.ended(), 'the server to end the stream');
+  expect(stream.messages.at(-1)).toEqual({ event: 'deactivated', data: {} });
   expect(await ourObjects()).toEqual([]);
   await expectNoSubscriptionSession();
   expect((await call('GET', '/api/trigger-sessions')).json.sessions).toEqual([]);
@@ -166,6 +167,7 @@ test('a closed page ends the subscription; events acknowledged on the page are n
   // A second stream for the same session replaces the first, which the server ends.
   const replacing = await events(id);
   await waitFor(() => reopened.ended(), 'the replaced stream to end');
+  expect(reopened.messages.at(-1)).toEqual({ event: 'replaced', data: {} }); // the page stops reconnecting
   const latest = await change(id, 'insert');
   expect((await replacing.next('trigger')).new.id).toBe(latest.row.id);
 

@@ -176,7 +176,8 @@ test('deactivation removes exactly its objects: another activation and the user\
   const left = await listActivations(db.config);
   expect(left).toHaveLength(1);
   expect(left[0]!.complete).toBe(true);
-  expect(left[0]!.objects.filter((o) => o.startsWith('trigger'))).toHaveLength(2);
+  // One statement trigger per operation on each of its two tables.
+  expect(left[0]!.objects.filter((o) => o.startsWith('trigger'))).toHaveLength(6);
   expect((await db.sql("SELECT tgname FROM pg_trigger WHERE tgname = 'users_own'"))).toHaveLength(1);
   await db.sql("INSERT INTO orders (customer) VALUES ('still works')");
   expect(await db.sql('SELECT * FROM audit')).toHaveLength(2); // the user's trigger saw both inserts
@@ -190,7 +191,7 @@ test('a damaged leftover of a crashed activation is found and removed', async ()
   await db.sql(`DROP TABLE pgactions."rc_${activation!.fingerprint}_cursor"`); // half an activation
   const [found] = await listActivations(db.config);
   expect(found).toMatchObject({ fingerprint: activation!.fingerprint, complete: false });
-  expect(found!.objects).toEqual(expect.arrayContaining([`trigger pg_actions_rc_${activation!.fingerprint} on public.orders`]));
+  expect(found!.objects).toEqual(expect.arrayContaining([`trigger pg_actions_rc_${activation!.fingerprint}_insert on public.orders`]));
   await removeActivation(db.config, found!.fingerprint);
   expect(await ourObjects()).toEqual([]);
   await db.sql("INSERT INTO orders (customer) VALUES ('writes still work')");
