@@ -53,7 +53,8 @@ export function sshdBinary(): string | undefined {
   return CANDIDATES.find((path) => existsSync(path));
 }
 
-function whyNotRunnable(): string | undefined {
+/** Why sshd cannot run here (not installed, not root), or undefined when it can. */
+export function sshdMissing(): string | undefined {
   if (!sshdBinary()) return 'the OpenSSH server (`sshd`) is not installed. Install it (Debian/Ubuntu: apt-get install openssh-server) to run them';
   if (userInfo().uid !== 0) return 'they start sshd with a test user and password, which needs root (sshd checks passwords against /etc/shadow). Run `npm test` as root (as .ci/run does) to run them';
   return undefined;
@@ -61,7 +62,7 @@ function whyNotRunnable(): string | undefined {
 
 /** `describe` for SSH tunnel tests: skipped with a loud line when sshd cannot run here, failing when CI is set. */
 export function describeWithSshd(name: string, body: () => void): void {
-  const why = whyNotRunnable();
+  const why = sshdMissing();
   describeNeeding('sshd', why && `SSH tunnel tests did not run: ${why}; with CI set they fail instead.`, name, body);
 }
 
@@ -93,7 +94,7 @@ function keygen(dir: string, name: string, args: string[]): { key: string; finge
 /** Starts sshd; `settings` are added to its sshd_config (e.g. { AllowTcpForwarding: 'no' }). */
 export async function startSshd(options: { settings?: Record<string, string> } = {}): Promise<Sshd> {
   const binary = sshdBinary();
-  const why = whyNotRunnable();
+  const why = sshdMissing();
   if (!binary || why) throw new Error(`sshd cannot run: ${why}`);
   // sshd as root wants its privilege separation directory (Debian's service creates it at boot).
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
