@@ -8,7 +8,7 @@ export { listSchemas, listTables, listColumns, type SchemaEntry, type TableEntry
 export type { TemplateContext } from './templating/index.js';
 export type * from './schemas/types.gen.js';
 export {
-  triggers, findTrigger, listActivations, removeActivation, type Activation, pollTrigger, subscribeTrigger, activateTrigger, deactivateTrigger, sampleEvents,
+  triggers, findTrigger, listActivations, removeActivation, handoverState, type Activation, pollTrigger, subscribeTrigger, activateTrigger, deactivateTrigger, sampleEvents,
   type TriggerKey, type TriggerDefinition, type TriggerEvent, type TriggerState, type TriggerRequest, type SubscribeRequest,
   type TriggerSubscription, type EventHandler, type SampleResult,
 } from './triggers/index.js';

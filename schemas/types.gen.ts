@@ -774,6 +774,22 @@ export interface TableSyncConfig {
    * subscribeTrigger: seconds between polls once every table is copied (batches follow each other at once until then).
    */
   intervalSeconds?: number;
+  /**
+   * Hand over to table-changes-cdc without a gap or a stale row: give that trigger's tables (when they differ from these) and publication (when it has one). Activate table-changes-cdc first; each batch's snapshot is recorded in the state, and handoverState(last state) is the state to start table-changes-cdc with: its changes minus those the copied rows already hold.
+   */
+  handover?: {
+    /**
+     * table-changes-cdc's tables (default: the tables of this sync).
+     *
+     * @minItems 1
+     * @maxItems 100
+     */
+    tables?: [string, ...string[]];
+    /**
+     * table-changes-cdc's publication, when its configuration names one.
+     */
+    publication?: string;
+  };
 }
 
 // from schemas/triggers/table-sync.event.schema.json

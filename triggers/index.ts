@@ -7,3 +7,4 @@ export type { TriggerDefinition, TriggerEvent, SampleResult } from './definition
 export type { TriggerState } from './state.js';
 export { diagnoseReplication, type ReplicationDiagnosis, type ReplicationCheck, type ReplicationCheckCode, type DiagnoseOptions } from './replication/diagnose.js';
 export { listActivations, removeActivation, type Activation } from './activations.js';
+export { handoverState } from './sync/handover.js';

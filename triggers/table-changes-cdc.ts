@@ -8,6 +8,7 @@ import { pollChanges } from './replication/peek.js';
 import { activateSlot, deactivateSlot, slotState } from './replication/slot.js';
 import { subscribeChanges, type CdcPosition } from './replication/stream.js';
 import { formatLsn } from './replication/lsn.js';
+import { filterHandover, type HandoverPosition } from './replication/handover-filter.js';
 
 export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChangesCdcEvent, CdcPosition>({
   key: 'table-changes-cdc',
@@ -44,6 +45,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     'Unchanged TOASTed values are listed in `unchanged`, never reported as null; `old` holds what the replica identity allows and `oldRow` says which.',
     'Quiet tables do not pin WAL: the position follows the server\'s keepalives and a heartbeat message (PostgreSQL 14+).',
     'Loud on gaps: a slot that is missing, lost (max_slot_wal_keep_size) or ahead of the state (recreated, or read by someone else) stops with REPLICATION_SLOT_MISSING / _LOST / _MISMATCH and the fix (re-snapshot), never a silent restart from now.',
+    'After a table-sync with `handover`, start from handoverState(<its last state>): the changes the copied rows already hold are dropped, every newer one is delivered (see Table Sync).',
     'One consumer at a time: PostgreSQL lets one session stream a slot; a second subscription retries and takes over when the first ends.',
   ],
   privileges: [
@@ -58,9 +60,15 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
   async start(args) {
     return { lsn: formatLsn((await slotState(args)).confirmedFlush) };
   },
-  poll: (args, position) => pollChanges(args, position) as Promise<{ events: TableChangesCdcEvent[]; position: CdcPosition }>,
-  subscribe: (args, position, deliver, onError) =>
-    subscribeChanges(args, position, deliver as (batch: { events: ChangeEvent[]; position: CdcPosition }) => Promise<void>, onError),
+  async poll(args, position: HandoverPosition) {
+    const batch = await pollChanges(args, { lsn: position.lsn });
+    return (position.handover ? await filterHandover(args.connection, position.handover, batch) : batch) as { events: TableChangesCdcEvent[]; position: CdcPosition };
+  },
+  subscribe(args, position: HandoverPosition, deliver, onError) {
+    const handover = position.handover;
+    const handle = deliver as (batch: { events: ChangeEvent[]; position: HandoverPosition }) => Promise<void>;
+    return subscribeChanges(args, { lsn: position.lsn }, handover ? async (batch) => handle(await filterHandover(args.connection, handover, batch)) : handle, onError);
+  },
   activate: activateSlot,
   deactivate: deactivateSlot,
   async sample(args) {

@@ -8,6 +8,8 @@ import configSchema from '../schemas/triggers/table-sync.config.schema.json' wit
 import eventSchema from '../schemas/triggers/table-sync.event.schema.json' with { type: 'json' };
 import type { TableSyncConfig, TableSyncEvent } from '../schemas/types.gen.js';
 import { defineTrigger } from './definition.js';
+import { beginHandover } from './sync/handover.js';
+import { HANDOVER_GUARANTEES } from './sync/handover-docs.js';
 import { estimatedRows, readBatch, type SyncPosition } from './sync/keyset.js';
 
 export const tableSync = defineTrigger<TableSyncConfig, TableSyncEvent, SyncPosition>({
@@ -34,20 +36,24 @@ export const tableSync = defineTrigger<TableSyncConfig, TableSyncEvent, SyncPosi
   guarantees: [
     'Every row that exists for the whole run is delivered: batches follow the primary key (keyset, `WHERE key > cursor ORDER BY key LIMIT batchSize`), so rows are never skipped by offsets shifting under concurrent writes.',
     'Resumable: the state holds the table and the last key handled; a killed sync resumes there, repeating at most one batch, with the same ids.',
-    'Bounded: one batch in memory, one indexed range scan per poll.',
-    'Each batch is a snapshot of its own moment: a row changed during the run is read as it was when its batch was read. For a copy that stays exact, activate Table Changes (CDC) before the sync and stream from its first state after it: every change since the slot was created follows, in commit order (no gap; a row may be followed by changes older than the version the sync read, which leave the copy equal to the table once applied in order).',
+    'Bounded: one batch in memory (and at most the connection\'s maxResultBytes of COPY text: RESULT_TOO_LARGE beyond), one indexed range scan per poll.',
+    'Each batch is a snapshot of its own moment: a row changed during the run is read as it was when its batch was read.',
     'Progress on every event: rows done and the planner\'s estimate of the total.',
+    'Fast: rows come through COPY (SELECT … ORDER BY key LIMIT batchSize) TO STDOUT in one transaction per batch, parsed as they arrive (COPY takes no parameters: the cursor is bound with set_config and read back with current_setting).',
+    ...HANDOVER_GUARANTEES,
   ],
   privileges: ['GRANT USAGE ON SCHEMA <schema> TO <role>;', 'GRANT SELECT ON <schema>.<table> TO <role>;'],
-  identity: ['tables'],
+  identity: ['tables', 'handover'],
   installs: false,
   async start(args) {
-    return { run: new Date().toISOString(), table: 0, after: null, rowsDone: 0, estimatedTotal: await estimatedRows(args.connection, args.config.tables) };
+    const handover = await beginHandover(args); // before the first batch: the slot's position, then its snapshot
+    const position: SyncPosition = { run: new Date().toISOString(), table: 0, after: null, rowsDone: 0, estimatedTotal: await estimatedRows(args.connection, args.config.tables) };
+    return handover ? { ...position, handover } : position;
   },
   poll: (args, position) => readBatch(args, position),
   async sample(args) {
     const position = { run: 'sample', table: 0, after: null, rowsDone: 0, estimatedTotal: await estimatedRows(args.connection, args.config.tables) };
-    const batch = await readBatch({ ...args, config: { ...args.config, batchSize: 3 } }, position);
+    const batch = await readBatch({ ...args, config: { ...args.config, batchSize: 3, handover: undefined } }, position);
     return { events: batch.events, warnings: [], notes: [`About ${position.estimatedTotal} rows to copy.`] };
   },
 });

@@ -386,6 +386,11 @@ export const ERROR_CATALOGUE = {
       'If the slot was recreated, re-snapshot the tables (table-sync) and start without a state.',
     ],
   },
+  SYNC_HANDOVER_BROKEN: {
+    title: 'Snapshot handover broken',
+    cause: 'A table was truncated while table-sync copied it for a handover to table-changes-cdc, so no change event can say which copied rows are gone.',
+    fixes: ['Run table-sync again (without a state), then start table-changes-cdc from the state it hands over.'],
+  },
   REPLICATION_SLOT_IN_USE: {
     title: 'Replication slot in use',
     cause: 'Another session is streaming from the trigger\'s replication slot; PostgreSQL lets only one read it at a time.',

@@ -4,7 +4,7 @@
  * whole copy: sync rows, then the slot's changes since its creation, rebuild exactly the table.
  * (20,000 rows rather than 1,000,000 to keep the suite's time on a shared 2-core machine.)
  */
-import { closeAll } from '../../connection/index.js';
+import { closeAll, execute } from '../../connection/index.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { activateTrigger, findTrigger, pollTrigger, type TriggerEvent, type TriggerState } from '../../triggers/index.js';
 import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
@@ -51,6 +51,31 @@ test('keyset batches in key order with progress; a resumed sync repeats at most 
   const refused = await failureOf(pollTrigger('table-sync', { connection: connection(), config: { tables: ['keyless'] } }));
   expect(refused.code).toBe('INVALID_INPUT');
   expect(refused.message).toContain('config.tables[0]');
+});
+
+test('rows read through COPY equal what Query Rows returns: escapes, NULL, unicode, arrays, json, bytea and text keys; a batch past maxResultBytes is refused', async () => {
+  await sql(`CREATE TABLE odd (k bytea, name text COLLATE "C", note text, tags text[], doc jsonb, at timestamptz, n numeric, big bigint, PRIMARY KEY (k, name));
+    INSERT INTO odd VALUES
+      ('\\x00ff', 'tab\there', E'line\nbreak\\back\rcr', '{a,"b c",NULL}', '{"x": [1, "\\t"]}', '2026-01-15 10:30:00.123456+00', 1.50, 9007199254740993),
+      ('\\x00ff', 'é ✓ 𝄞', NULL, '{}', 'null', NULL, NULL, NULL),
+      ('\\x01', '\\N', E'\\N', NULL, '[]', '-infinity', 'NaN', -1)`);
+  const request = { connection: connection(), config: { tables: ['odd'], batchSize: 2 } };
+  const seen: TriggerEvent[] = [];
+  let state: TriggerState | undefined;
+  for (;;) {
+    const result = await pollTrigger('table-sync', { ...request, state });
+    seen.push(...result.events);
+    state = result.state;
+    if (result.events.length === 0) break;
+  }
+  const { rows } = await execute(connection(), { text: 'SELECT * FROM odd ORDER BY k, name' });
+  expect(seen.map((e) => e.new)).toEqual(rows);
+  expect(seen.map((e) => e.key)).toEqual(rows.map((r) => ({ k: r.k, name: r.name })));
+  await sql("CREATE TABLE wide (id int PRIMARY KEY, v text); INSERT INTO wide SELECT i, repeat('x', 100) FROM generate_series(1, 200) i");
+  const capped = await failureOf(pollTrigger('table-sync', { connection: { ...connection(), maxResultBytes: 8192 }, config: { tables: ['wide'], batchSize: 200 } }));
+  expect(capped.code).toBe('RESULT_TOO_LARGE');
+  expect(capped.fixes.join(' ')).toContain('batchSize');
+  expect((await pollTrigger('table-sync', { connection: { ...connection(), maxResultBytes: 8192 }, config: { tables: ['wide'], batchSize: 50 } })).events).toHaveLength(50);
 });
 
 test(`handover: table-changes-cdc activated first, a ${ROWS}-row sync killed and resumed while a writer inserts, updates and deletes; sync + changes rebuild the table exactly`, async () => {
