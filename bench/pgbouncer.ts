@@ -9,16 +9,14 @@ import { runAction } from '../actions/index.js';
 import { closeAll, execute, type ConnectionConfig } from '../connection/index.js';
 import type { EmbeddedDatabase } from '../cli/embedded-database.js';
 import { pgbouncerBinary, startPgBouncer } from '../test/harness/pgbouncer.js';
+import { cpuMeter } from './cpu.js';
+import { compareSides, type SideFigures } from './sides.js';
 
 export interface PoolerOverhead {
-  baseline: number;
-  queryRows: number;
-  /** execute() of the same lookup, not read-only: the step that needs the full reset behind a transaction pooler. */
-  execute: number;
+  figures: Record<'baseline' | 'queryRows' | 'execute', SideFigures>;
   calls: number;
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 export async function pgbouncerOverhead(db: EmbeddedDatabase, steps: number): Promise<PoolerOverhead | string> {
   if (!pgbouncerBinary()) return 'pgbouncer not installed (apt-get install pgbouncer): the pooler rows were not measured';
@@ -28,30 +26,16 @@ export async function pgbouncerOverhead(db: EmbeddedDatabase, steps: number): Pr
   try {
     const text = 'SELECT id, name, email FROM bench_users WHERE id = $1';
     const input = { query: text, parameters: ['{{trigger.id}}'] };
-    const sides = {
-      baseline: (id: number) => raw.query(text, [id]),
-      queryRows: (id: number) => runAction('query-rows', { connection: config, input, context: { trigger: { id } } }),
-      execute: (id: number) => execute(config, { text, values: [id] }),
-    };
-    type Side = keyof typeof sides;
-    const names = Object.keys(sides) as Side[];
-    const BLOCK = 100;
-    const rounds = Math.max(5, Math.round(steps / BLOCK));
-    const means = { baseline: [] as number[], queryRows: [] as number[], execute: [] as number[] };
-    for (let round = -3; round < rounds; round++) {
-      for (let k = 0; k < names.length; k++) {
-        const name = names[(round + 3 + k) % names.length]!;
-        const started = performance.now();
-        for (let i = 0; i < BLOCK; i++) await sides[name](((round * BLOCK + i) % 1000 + 1000) % 1000 + 1);
-        if (round >= 0) means[name].push((performance.now() - started) / BLOCK); // rounds -3..-1 warm up
-      }
-    }
-    return {
-      baseline: median(means.baseline),
-      queryRows: median(means.queryRows.map((mean, r) => mean / means.baseline[r]!)),
-      execute: median(means.execute.map((mean, r) => mean / means.baseline[r]!)),
-      calls: rounds * BLOCK,
-    };
+    const meter = cpuMeter(db.dataDir, bouncer.pid ? [bouncer.pid] : []);
+    return await compareSides(
+      {
+        baseline: (id: number) => raw.query(text, [id]),
+        queryRows: (id: number) => runAction('query-rows', { connection: config, input, context: { trigger: { id } } }),
+        execute: (id: number) => execute(config, { text, values: [id] }),
+      },
+      steps,
+      meter,
+    );
   } finally {
     await raw.end();
     await closeAll();

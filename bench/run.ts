@@ -14,6 +14,8 @@ import { startEmbeddedDatabase } from '../cli/embedded-database.js';
 import { cdcBench } from './cdc.js';
 import { pgbouncerOverhead } from './pgbouncer.js';
 import { pinCpus } from './pin-cpus.js';
+import { cpuMeter, type CpuMeter } from './cpu.js';
+import { compareSides, type SideFigures } from './sides.js';
 import { triggerBench } from './triggers.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
@@ -25,58 +27,42 @@ const ms = (value: number) => `${value.toFixed(3)} ms`;
 const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
 const gc = () => (globalThis as { gc?: () => void }).gc?.();
 
-/**
- * Per-step latency of each side against raw Pool.query. Sides take turns in blocks of BLOCK calls
- * (rotating which goes first), and each block's mean is compared with the baseline block of the
- * same round: the ratio is the median of those per-round ratios. Call-by-call medians proved
- * bimodal on this 2-core VM (which core the backend lands on), swinging a side by ±30% between
- * runs; block means within a round cancel that and slow drift alike.
- */
-async function stepOverhead(config: ConnectionConfig, raw: pg.Pool) {
+/** Per-step cost of each side against raw Pool.query, in blocks (bench/sides.ts): wall and CPU ratios. */
+async function stepOverhead(config: ConnectionConfig, raw: pg.Pool, meter: CpuMeter | undefined) {
   const text = 'SELECT id, name, email FROM bench_users WHERE id = $1';
   const stepInput = { query: text, parameters: ['{{trigger.id}}'] };
   const sqlTemplateInput = { query: 'SELECT id, name, email FROM bench_users WHERE id = {{trigger.id}}' };
-  const sides = {
-    baseline: (id: number) => raw.query(text, [id]),
-    ours: (id: number) => execute(config, { text, values: [id] }),
-    oursReadOnly: (id: number) => execute(config, { text, values: [id], readOnly: true }),
-    // A flow step as a host runs it: validated input, {{ }} rendered from trigger data, READ ONLY.
-    queryRowsStep: (id: number) => runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } }),
-    // The same lookup with the template in the SQL text: read by PostgreSQL's scanner (cached), sent as $1::int8.
-    queryRowsSqlTemplate: (id: number) => runAction('query-rows', { connection: config, input: sqlTemplateInput, context: { trigger: { id } } }),
-    // The step with the session-state guard switched off: the difference is what the guard costs.
-    queryRowsStepUnguarded: async (id: number) => {
-      sessionGuard.enabled = false;
-      try {
-        return await runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } });
-      } finally {
-        sessionGuard.enabled = true;
-      }
+  return await compareSides(
+    {
+      baseline: (id: number) => raw.query(text, [id]),
+      ours: (id: number) => execute(config, { text, values: [id] }),
+      oursReadOnly: (id: number) => execute(config, { text, values: [id], readOnly: true }),
+      // A flow step as a host runs it: validated input, {{ }} rendered from trigger data, READ ONLY.
+      queryRowsStep: (id: number) => runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } }),
+      // The same lookup with the template in the SQL text: read by PostgreSQL's scanner (cached), sent as $1::int8.
+      queryRowsSqlTemplate: (id: number) => runAction('query-rows', { connection: config, input: sqlTemplateInput, context: { trigger: { id } } }),
+      // The step with the session-state guard switched off: the difference is what the guard costs.
+      queryRowsStepUnguarded: async (id: number) => {
+        sessionGuard.enabled = false;
+        try {
+          return await runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } });
+        } finally {
+          sessionGuard.enabled = true;
+        }
+      },
+      // execute() of the lookup, not read-only, guard off: what the full probe costs a committed step.
+      oursUnguarded: async (id: number) => {
+        sessionGuard.enabled = false;
+        try {
+          return await execute(config, { text, values: [id] });
+        } finally {
+          sessionGuard.enabled = true;
+        }
+      },
     },
-  };
-  type Side = keyof typeof sides;
-  const names = Object.keys(sides) as Side[];
-  const BLOCK = 100;
-  const rounds = Math.max(5, Math.round(STEPS / BLOCK));
-  const blockMeans = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<Side, number[]>;
-  for (let round = -3; round < rounds; round++) {
-    for (let k = 0; k < names.length; k++) {
-      const name = names[(round + 3 + k) % names.length]!;
-      const started = performance.now();
-      for (let i = 0; i < BLOCK; i++) await sides[name](((round * BLOCK + i) % 1000 + 1000) % 1000 + 1);
-      if (round >= 0) blockMeans[name].push((performance.now() - started) / BLOCK); // rounds -3..-1 warm up
-    }
-  }
-  const ratio = (name: Side) => median(blockMeans[name].map((mean, r) => mean / blockMeans.baseline[r]!));
-  return {
-    baseline: median(blockMeans.baseline),
-    ours: ratio('ours'),
-    oursReadOnly: ratio('oursReadOnly'),
-    queryRowsStep: ratio('queryRowsStep'),
-    queryRowsSqlTemplate: ratio('queryRowsSqlTemplate'),
-    queryRowsStepUnguarded: ratio('queryRowsStepUnguarded'),
-    calls: rounds * BLOCK,
-  };
+    STEPS,
+    meter,
+  );
 }
 
 /**
@@ -263,16 +249,23 @@ async function main() {
     const rows: string[][] = [];
     const seconds = (value: number) => `${(value / 1000).toFixed(2)} s`;
     let calls = 0;
+    const meter = cpuMeter(db.dataDir);
+    /** Wall ratio, and the CPU ratio (client + server) with the CPU per call. */
+    const ratios = (side: SideFigures) => `${side.wallRatio.toFixed(2)}×${side.cpu ? ` (CPU ${side.cpu.ratio.toFixed(2)}×)` : ''}`;
+    const cpuNote = (side: SideFigures) => (side.cpu ? `CPU/call ${side.cpu.client.toFixed(0)} µs Node + ${side.cpu.server.toFixed(0)} µs server` : '');
     if (runs('steps')) {
-      const overhead = await stepOverhead(config, raw);
-      calls = overhead.calls;
+      const { figures: f, calls: n } = await stepOverhead(config, raw, meter);
+      calls = n;
+      const guard = (on: SideFigures, off: SideFigures) =>
+        `guard +${((on.wallRatio - off.wallRatio) * 100).toFixed(0)} points${on.cpu && off.cpu ? ` (CPU +${((on.cpu.ratio - off.cpu.ratio) * 100).toFixed(0)})` : ''}`;
       rows.push(
-        ['one-row lookup, raw pg Pool.query (baseline)', ms(overhead.baseline), '1.00×', ''],
-        ['one-row lookup, connection execute()', ms(overhead.baseline * overhead.ours), `${overhead.ours.toFixed(2)}×`, 'goal ≤ 1.10×'],
-        ['one-row lookup, execute() READ ONLY (BEGIN…ROLLBACK pipelined)', ms(overhead.baseline * overhead.oursReadOnly), `${overhead.oursReadOnly.toFixed(2)}×`, ''],
-        ['one-row lookup, query-rows step (validated, templated, READ ONLY)', ms(overhead.baseline * overhead.queryRowsStep), `${overhead.queryRowsStep.toFixed(2)}×`, 'goal ≤ 1.10×'],
-        ['same step, session-state guard off (its cost: the difference)', ms(overhead.baseline * overhead.queryRowsStepUnguarded), `${overhead.queryRowsStepUnguarded.toFixed(2)}×`, `guard +${((overhead.queryRowsStep - overhead.queryRowsStepUnguarded) * 100).toFixed(0)} points`],
-        ['one-row lookup, query-rows step with {{trigger.id}} in the SQL text', ms(overhead.baseline * overhead.queryRowsSqlTemplate), `${overhead.queryRowsSqlTemplate.toFixed(2)}×`, 'goal ≤ 1.10× (P1)'],
+        ['one-row lookup, raw pg Pool.query (baseline)', ms(f.baseline.ms), '1.00×', cpuNote(f.baseline)],
+        ['one-row lookup, connection execute()', ms(f.ours.ms), ratios(f.ours), `goal ≤ 1.10×; ${cpuNote(f.ours)}`],
+        ['same, session-state guard off', ms(f.oursUnguarded.ms), ratios(f.oursUnguarded), guard(f.ours, f.oursUnguarded)],
+        ['one-row lookup, execute() READ ONLY (BEGIN…ROLLBACK pipelined)', ms(f.oursReadOnly.ms), ratios(f.oursReadOnly), cpuNote(f.oursReadOnly)],
+        ['one-row lookup, query-rows step (validated, templated, READ ONLY)', ms(f.queryRowsStep.ms), ratios(f.queryRowsStep), `goal ≤ 1.10×; ${cpuNote(f.queryRowsStep)}`],
+        ['same step, session-state guard off (its cost: the difference)', ms(f.queryRowsStepUnguarded.ms), ratios(f.queryRowsStepUnguarded), guard(f.queryRowsStep, f.queryRowsStepUnguarded)],
+        ['one-row lookup, query-rows step with {{trigger.id}} in the SQL text', ms(f.queryRowsSqlTemplate.ms), ratios(f.queryRowsSqlTemplate), 'goal ≤ 1.10× (P1)'],
       );
     }
     if (runs('parser')) {
@@ -321,10 +314,11 @@ async function main() {
       const pooler = await pgbouncerOverhead(db, STEPS);
       if (typeof pooler === 'string') rows.push(['through PgBouncer', '', '', pooler]);
       else {
+        const f = pooler.figures;
         rows.push(
-          ['through PgBouncer (transaction pooling), raw pg Pool.query (baseline)', ms(pooler.baseline), '1.00×', ''],
-          ['through PgBouncer, query-rows step (pooler: transaction)', ms(pooler.baseline * pooler.queryRows), `${pooler.queryRows.toFixed(2)}×`, 'goal ≤ 1.10×'],
-          ['through PgBouncer, execute() of the lookup, not read-only (pooler: transaction)', ms(pooler.baseline * pooler.execute), `${pooler.execute.toFixed(2)}×`, 'the reset in every step'],
+          ['through PgBouncer (transaction pooling), raw pg Pool.query (baseline)', ms(f.baseline.ms), '1.00×', cpuNote(f.baseline)],
+          ['through PgBouncer, query-rows step (pooler: transaction)', ms(f.queryRows.ms), ratios(f.queryRows), `goal ≤ 1.10×; ${cpuNote(f.queryRows)}`],
+          ['through PgBouncer, execute() of the lookup, not read-only (pooler: transaction)', ms(f.execute.ms), ratios(f.execute), `the reset in every step; ${cpuNote(f.execute)}`],
         );
       }
     }

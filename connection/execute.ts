@@ -23,7 +23,7 @@ import { jsonSafeTypes } from './types.js';
 export interface Statement {
   text: string;
   values?: readonly unknown[];
-  /** Run inside BEGIN READ ONLY … COMMIT: a statement that writes fails with READ_ONLY_VIOLATION. */
+  /** Run inside BEGIN READ ONLY … ROLLBACK: a statement that writes fails with READ_ONLY_VIOLATION (nothing to commit). */
   readOnly?: boolean;
   /**
    * Command tags the statement must produce (e.g. ['UPDATE']). It runs inside a transaction that
@@ -146,15 +146,24 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     // then the session's baseline, in one round trip: rarely needed.
     const setup = outputFormatFixes(client);
     const baselineNeeded = guarded && (setup.length > 0 || baselineOf(client) === undefined);
-    const setLimits = ownSession && !hasSessionLimits(client, timeoutMs);
-    if (setLimits) setup.push(limitsSql(client, timeoutMs, 'session'));
+    // The session keeps the connection's configured limits (anything else borrowing it, e.g. a
+    // trigger's install, runs under them); a step with a timeout of its own, or one shortened by
+    // its wait for the pool, sets it local to its transaction.
+    const sessionTimeoutMs = config.statementTimeoutMs;
+    const setLimits = ownSession && !hasSessionLimits(client, sessionTimeoutMs);
+    if (setLimits) setup.push(limitsSql(client, sessionTimeoutMs, 'session'));
     if (baselineNeeded) setBaseline(client, await probeSession(send, setup));
     else if (setup.length) await send(setup.join('; '));
-    if (setLimits) rememberSessionLimits(client, timeoutMs);
-    // Behind a pooler: the step's limits, local to its own transaction (session-limits.ts).
-    if (!ownSession) before.push(limitsSql(client, timeoutMs, 'local'));
-    const after: Sql[] = rolledBack ? [named(ownSession, 'rollback', 'ROLLBACK'), ...resetInStep] : [...resetInStep];
+    if (setLimits) rememberSessionLimits(client, sessionTimeoutMs);
+    const ownTimeout = !ownSession || timeoutMs !== sessionTimeoutMs;
+    if (ownTimeout) before.push(limitsSql(client, timeoutMs, 'local'));
+    // The probe and the pooler's reset run before the read-only step's ROLLBACK: one transaction, not two.
+    const after: Sql[] = rolledBack ? [...resetInStep, named(ownSession, 'rollback', 'ROLLBACK')] : [...resetInStep];
     const probe = statement.expectCommands || !guarded ? undefined : probeFor(pool, rolledBack);
+    // The probe of a committed step without BEGIN reads its local timeout, which hides the session's:
+    // the session's limits are set again after it, whatever the statement did to them.
+    const reassert = ownSession && ownTimeout && !transactional;
+    const tail: Sql[] = reassert ? [limitsSql(client, sessionTimeoutMs, 'session')] : [];
     const runWith = async (before: readonly Sql[], probe: StatementPlan['probe']): Promise<StatementOutcome> => {
       const current = (run = new StatementRun(
         {
@@ -162,6 +171,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
           values: statement.values ?? [],
           before,
           after,
+          tail,
           probe,
           maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
           discardRows: statement.discardRows ?? false,
@@ -209,7 +219,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     await parseUnknownArrays(managed.pool, send, outcome);
     // Role, settings, temp tables, cursors… would follow this pooled session into later steps. A
     // LISTEN in the step's own transaction is not in effect yet when the probe runs: its tag tells.
-    if ((guarded && !sessionUnchanged(client, reading)) || changesSession(outcome.command)) discard = true;
+    if ((guarded && !sessionUnchanged(client, reading, reassert)) || changesSession(outcome.command)) discard = true;
     return outcome;
   } catch (error) {
     forgetSessionLimits(client); // the round trip that set them may not have committed

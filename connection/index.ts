@@ -1,7 +1,7 @@
 /** The connection module's public face. It is the only part of pg-actions that imports `pg`. */
 export { resolveConfig, parseConnectionString, type ConnectionConfig, type ResolvedConfig, type SslMode } from './config.js';
 export { execute, configOf, type Statement, type StatementResult } from './execute.js';
-export { testConnection, type ConnectionDiagnosis, type ConnectionTestResult } from './test-connection.js';
+export { testConnection, type ConnectionDiagnosis, type ConnectionTestResult, type TestConnectionOptions } from './test-connection.js';
 export { closeAll } from './pools.js';
 export * from './errors/index.js';
 export { quoteIdentifier, quoteQualifiedName, splitQualifiedName } from './identifiers.js';

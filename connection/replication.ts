@@ -12,6 +12,7 @@ import { withDeadline } from './deadline.js';
 import { toPgActionsError, type PgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
 import { quoteIdentifier } from './identifiers.js';
+import { replicationThroughPooler } from './replication-readiness/pooler.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface WalStreamHandlers {
@@ -53,6 +54,7 @@ const PG_EPOCH_MS = 946_684_800_000n; // 2000-01-01T00:00:00Z
 
 export async function openReplicationSession(connection: unknown): Promise<ReplicationSession> {
   const config = configOf(connection);
+  if (config.pooler !== 'none') throw replicationThroughPooler(config.pooler);
   // The pooled path settles TLS (prefer/allow second attempts); the session uses what worked.
   const { managed, client: probe } = await connect(config);
   probe.release();
@@ -67,7 +69,9 @@ export async function openReplicationSession(connection: unknown): Promise<Repli
     await withDeadline(client.connect(), config.connectTimeoutMs + 1000);
   } catch (error) {
     client.end().catch(() => {});
-    throw toPgActionsError(error, failureContext(config, 'connect'));
+    const failure = toPgActionsError(error, failureContext(config, 'connect'));
+    // A pooler nobody declared: PgBouncer before 1.23 refuses the replication startup parameter.
+    throw failure.code === 'POOLER_STARTUP_PARAMETER' && /replication/i.test(failure.message) ? replicationThroughPooler(config.pooler, failure) : failure;
   }
   const failure = (error: unknown, query?: string): PgActionsError => toPgActionsError(error, { ...failureContext(config, 'statement'), query });
   return {

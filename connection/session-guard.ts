@@ -149,10 +149,10 @@ export function forgetBaseline(client: pg.PoolClient): void {
 }
 
 /** Whether the session may go back to the pool. */
-export function sessionUnchanged(client: pg.PoolClient, reading: SessionReading | undefined): boolean {
+export function sessionUnchanged(client: pg.PoolClient, reading: SessionReading | undefined, limitsReasserted = false): boolean {
   if (!sessionGuard.enabled) return true;
   if (!reading || reading.objects) return false;
   if (reading.settings === undefined) return true; // read-only step: rolled back
   const baseline = baselines.get(client);
-  return baseline !== undefined && baseline === reading.settings && limitsUnchanged(client, reading.limits);
+  return baseline !== undefined && baseline === reading.settings && (limitsReasserted || limitsUnchanged(client, reading.limits));
 }

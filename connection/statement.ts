@@ -1,6 +1,7 @@
 /**
  * One statement as a node-postgres Submittable, so a step costs one network round trip:
- *   [BEGIN READ ONLY | BEGIN] [SET …] set_config('statement_timeout', …, true) <statement> [COMMIT] Sync
+ *   [Parse of named statements not yet on the connection] [BEGIN READ ONLY | BEGIN]
+ *   [set_config(…, true)] <statement> [probe] [reset…] [ROLLBACK] [tail] Sync
  * all written at once. The statement always goes through the extended protocol (Parse/Bind),
  * so values are bound server-side and only one statement can run. The connection's ResultGate
  * charges rows against the cap before they are parsed; past it the owner is told to abort.
@@ -23,8 +24,10 @@ export interface StatementPlan {
   before: readonly Sql[];
   /** Statements written after the main one (skipped by the server if anything failed). */
   after: readonly Sql[];
+  /** Written after `after`, last (rows ignored). */
+  tail?: readonly Sql[];
   /**
-   * Written last, in the same transaction as the statement; its one row becomes `sessionReading`.
+   * Written right after the statement, in its transaction; its one row becomes `sessionReading`.
    * With a name it is parsed once per connection and only bound afterwards (no parse or plan per step).
    */
   probe?: { text: string; name?: string };
@@ -187,8 +190,9 @@ export class StatementRun implements Submittable {
       con.bind({ values: this.plan.values, valueMapper: toParameter });
       con.describe({ type: 'P', name: '' });
       con.execute({ portal: '', rows: 0 });
-      for (const sql of this.plan.after) this.writeSimple(con, sql);
       if (this.plan.probe) this.writeSimple(con, this.plan.probe);
+      for (const sql of this.plan.after) this.writeSimple(con, sql);
+      if (this.plan.tail) for (const sql of this.plan.tail) this.writeSimple(con, sql);
       con.sync();
     } catch (error) {
       // A value that cannot be sent: nothing reached the server but what was written; Sync cleans up.
@@ -245,9 +249,9 @@ export class StatementRun implements Submittable {
 
   handleDataRow(message: { length: number; fields: (string | null)[] }): void {
     if (this.overflowed || this.settled) return;
-    // Rows of statements before and after the main one are ignored, but the probe's (written last).
+    // Rows of statements before and after the main one are ignored, but the probe's (right after it).
     if (this.completions !== this.plan.before.length) {
-      if (this.plan.probe && this.completions === this.plan.before.length + 1 + this.plan.after.length) this.sessionReading = readingOf(message.fields);
+      if (this.plan.probe && this.completions === this.plan.before.length + 1) this.sessionReading = readingOf(message.fields);
       return;
     }
     if (this.plan.discardRows) return;

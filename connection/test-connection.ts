@@ -5,6 +5,8 @@ import { TimeoutError, withDeadline } from './deadline.js';
 import { connect, configOf, failureContext } from './execute.js';
 import { PgActionsError, toPgActionsError } from './errors/index.js';
 import { quoteIdentifier } from './identifiers.js';
+import { diagnoseReplication, type ReplicationDiagnosis } from './replication-readiness/diagnose.js';
+import { poolerReplicationCheck } from './replication-readiness/pooler.js';
 
 export interface ConnectionDiagnosis {
   ok: true;
@@ -23,6 +25,13 @@ export interface ConnectionDiagnosis {
   /** Present when the connection goes through an SSH tunnel: the SSH server and the host key it presented. */
   sshTunnel?: { host: string; port: number; hostKeyFingerprint: string | null; hostKeyVerified: boolean };
   warnings: string[];
+  /** With `changeCapture`: diagnoseReplication's checks for those tables, a pooler in the way first. */
+  changeCapture?: ReplicationDiagnosis;
+}
+
+export interface TestConnectionOptions {
+  /** A change-capture trigger (table-changes-cdc) is chosen: also check that this database is ready for it. */
+  changeCapture?: { tables: string[]; publication?: string };
 }
 export type ConnectionTestResult = ConnectionDiagnosis | { ok: false; error: PgActionsError };
 
@@ -48,7 +57,7 @@ export interface DiagnosisRow {
   pid?: number;
 }
 
-export async function testConnection(connection: unknown): Promise<ConnectionTestResult> {
+export async function testConnection(connection: unknown, options: TestConnectionOptions = {}): Promise<ConnectionTestResult> {
   try {
     const config = configOf(connection);
     const { managed, client } = await connect(config);
@@ -69,7 +78,7 @@ export async function testConnection(connection: unknown): Promise<ConnectionTes
         hostKeyFingerprint: managed.tunnel?.fingerprint ?? null,
         hostKeyVerified: config.sshTunnel.hostKeyFingerprint !== undefined,
       };
-      return {
+      const result: ConnectionDiagnosis = {
         ok: true,
         serverVersion: row.version,
         ssl,
@@ -80,6 +89,12 @@ export async function testConnection(connection: unknown): Promise<ConnectionTes
         ...(tunnel ? { sshTunnel: tunnel } : {}),
         warnings: [...(tunnel ? sshWarnings(tunnel) : []), ...warningsFor({ ...row, ssl: ssl.enabled }, config.sslMode, Boolean(config.sslCa), pooler)],
       };
+      if (options.changeCapture) {
+        const diagnosis = await diagnoseReplication(connection, { tables: options.changeCapture.tables, publication: options.changeCapture.publication });
+        const refused = poolerReplicationCheck(config.pooler, pooler);
+        result.changeCapture = refused ? { ...diagnosis, ready: false, checks: [refused, ...diagnosis.checks] } : diagnosis;
+      }
+      return result;
     } catch (error) {
       client.release(true);
       // No answer to the diagnosis queries is a connection that never became usable.

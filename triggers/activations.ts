@@ -5,12 +5,14 @@
  * activation whose host crashed or forgot it, or a damaged one) are found by name and owner tag.
  */
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
-import { inTransaction, type Query } from '../connection/session.js';
+import { inTransaction } from '../connection/session.js';
 import { createTriggerStatements, installStatements, triggerNamePattern, triggerNames } from './capture-sql.js';
 import { LOCK_CLASS, namesOf, SCHEMA } from './outbox-sql.js';
+import { dropSchemaIfEmpty } from './pgactions-schema.js';
+import { removeSchemaEvents, schemaEventActivations } from './schema-events.js';
 
 export interface Activation {
-  trigger: 'row-changes';
+  trigger: 'row-changes' | 'schema-changes';
   fingerprint: string;
   /** False when some of its objects are missing (e.g. removed by hand): remove it and activate again. */
   complete: boolean;
@@ -67,15 +69,6 @@ export async function remove(connection: unknown, fingerprint: string): Promise<
   });
 }
 
-export async function dropSchemaIfEmpty(query: Query): Promise<void> {
-  const [left] = await query(
-    `SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = to_regnamespace($1)) + (SELECT count(*) FROM pg_proc WHERE pronamespace = to_regnamespace($1))
-            + (SELECT count(*) FROM pg_type WHERE typnamespace = to_regnamespace($1) AND typrelid = 0 AND typelem = 0) AS n, to_regnamespace($1) IS NOT NULL AS present`,
-    [SCHEMA],
-  );
-  if (left?.present && Number(left.n) === 0) await query(`DROP SCHEMA ${quoteIdentifier(SCHEMA)}`);
-}
-
 const OBJECTS_SQL = `
 SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name, o.target FROM (
   SELECT c.relname::text AS name, 'table' AS kind, NULL::text AS target FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) AND c.relkind = 'r'
@@ -88,7 +81,7 @@ SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name
 
 const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:capture_set', 'function:read'];
 
-/** Every row-changes activation in the database, complete or not. */
+/** Every row-changes and schema-changes (event-trigger mode) activation in the database, complete or not. */
 export async function listActivations(connection: unknown): Promise<Activation[]> {
   configOf(connection);
   const { rows } = await execute(connection, { text: OBJECTS_SQL, values: [SCHEMA, triggerNamePattern()], readOnly: true });
@@ -105,12 +98,13 @@ export async function listActivations(connection: unknown): Promise<Activation[]
       entry.objects.push(`${String(row.kind)} ${SCHEMA}.${String(row.name)}`);
     }
   }
-  return [...found].map(([fingerprint, entry]) => ({
+  const rowChanges = [...found].map(([fingerprint, entry]) => ({
     trigger: 'row-changes' as const,
     fingerprint,
     complete: entry.triggers > 0 && PARTS.every((part) => entry.parts.has(part)),
     objects: entry.objects,
   }));
+  return [...rowChanges, ...(await schemaEventActivations(connection))];
 }
 
 /** Removes one activation by fingerprint (from listActivations), e.g. a leftover of a crashed host. */
@@ -120,4 +114,5 @@ export async function removeActivation(connection: unknown, fingerprint: string)
     throw new PgActionsError('INVALID_INPUT', { message: 'fingerprint must be 16 hexadecimal digits, as listActivations returns it', problems: ['fingerprint is not in the expected format'] });
   }
   await remove(connection, fingerprint);
+  await removeSchemaEvents(connection, fingerprint); // nothing to do unless it is a schema-changes activation
 }

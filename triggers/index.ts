@@ -5,6 +5,6 @@ export {
 } from './run-trigger.js';
 export type { TriggerDefinition, TriggerEvent, SampleResult } from './definition.js';
 export type { TriggerState } from './state.js';
-export { diagnoseReplication, type ReplicationDiagnosis, type ReplicationCheck, type ReplicationCheckCode, type DiagnoseOptions } from './replication/diagnose.js';
+export { diagnoseReplication, type ReplicationDiagnosis, type ReplicationCheck, type ReplicationCheckCode, type DiagnoseOptions } from '../connection/replication-readiness/diagnose.js';
 export { listActivations, removeActivation, type Activation } from './activations.js';
 export { handoverState } from './sync/handover.js';

@@ -51,6 +51,13 @@ SELECT c.oid, ns.nspname, c.relname, ${COLUMNS_OF('c.oid')}
 ON CONFLICT (relid) DO NOTHING`;
 }
 
+/**
+ * Our own tables gone (dropped by hand): the user's DDL must not fail because of it. It goes
+ * through unrecorded, with a warning; listActivations shows the activation as incomplete.
+ */
+const DAMAGED = (n: SchemaEventNames) => `EXCEPTION WHEN undefined_table THEN
+  RAISE WARNING 'pg-actions schema-changes ${n.fingerprint}: its tables are missing, so this DDL was not recorded (remove the activation with removeActivation and activate again)';`;
+
 export function schemaEventStatements(n: SchemaEventNames): string[] {
   const tag = `'${ownerTag(n.fingerprint, 'schema-changes')}'`; // fingerprint is [0-9a-f]{16}: safe as literal text
   return [
@@ -88,6 +95,7 @@ BEGIN
     changed := true;
   END LOOP;
   IF changed THEN PERFORM pg_notify('${n.trigger}', ''); END IF;
+${DAMAGED(n)}
 END $fn$`,
     `CREATE OR REPLACE FUNCTION ${n.onDrop}() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
@@ -105,6 +113,7 @@ BEGIN
     changed := true;
   END LOOP;
   IF changed THEN PERFORM pg_notify('${n.trigger}', ''); END IF;
+${DAMAGED(n)}
 END $fn$`,
     ...[n.watch, n.known].map((table) => `COMMENT ON TABLE ${table} IS ${tag}`),
     ...[n.onDdl, n.onDrop].map((fn) => `COMMENT ON FUNCTION ${fn}() IS ${tag}`),

@@ -4,12 +4,12 @@
  * schema-change events. When the role may not, nothing is left behind and the catalog-snapshot
  * mode is used instead; activation says which.
  */
-import { execute, isPgActionsError } from '../connection/index.js';
+import { configOf, execute, isPgActionsError } from '../connection/index.js';
 import { inTransaction } from '../connection/session.js';
 import type { SchemaChangesEvent } from '../schemas/types.gen.js';
-import { dropSchemaIfEmpty } from './activations.js';
 import type { OutboxKind } from './outbox-reader.js';
-import { LOCK_CLASS } from './outbox-sql.js';
+import { LOCK_CLASS, SCHEMA } from './outbox-sql.js';
+import { dropSchemaIfEmpty } from './pgactions-schema.js';
 import { knownSnapshotStatement, schemaEventNames, schemaEventRemovals, schemaEventStatements } from './schema-events-sql.js';
 
 export const SCHEMA_CHANGES_OUTBOX: OutboxKind<SchemaChangesEvent> = {
@@ -76,4 +76,35 @@ export async function removeSchemaEvents(connection: unknown, fingerprint: strin
     for (const statement of schemaEventRemovals(names)) await query(statement);
     await dropSchemaIfEmpty(query);
   });
+}
+
+const OBJECTS_SQL = `
+SELECT substring(o.name from 'sc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name FROM (
+  SELECT c.relname::text AS name, 'table' AS kind FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) AND c.relkind = 'r'
+  UNION ALL SELECT p.proname::text, 'function' FROM pg_proc p WHERE p.pronamespace = to_regnamespace($1)
+  UNION ALL SELECT e.evtname::text, 'event trigger' FROM pg_event_trigger e WHERE e.evtname ~ '^pg_actions_sc_[0-9a-f]{16}_(ddl|drop)$') AS o
+ WHERE o.name ~ 'sc_[0-9a-f]{16}'
+ ORDER BY 1, 2, 3`;
+
+const PARTS = ['table:outbox', 'table:cursor', 'table:watch', 'table:known', 'function:on_ddl', 'function:on_drop', 'function:read', 'event trigger:ddl', 'event trigger:drop'];
+
+/** schema-changes' event-trigger activations (listActivations shows them with row-changes'), complete or not. */
+export async function schemaEventActivations(connection: unknown): Promise<{ trigger: 'schema-changes'; fingerprint: string; complete: boolean; objects: string[] }[]> {
+  configOf(connection);
+  const { rows } = await execute(connection, { text: OBJECTS_SQL, values: [SCHEMA], readOnly: true });
+  const found = new Map<string, { parts: Set<string>; objects: string[] }>();
+  for (const row of rows) {
+    const fingerprint = String(row.fingerprint);
+    const name = String(row.name);
+    const entry = found.get(fingerprint) ?? { parts: new Set<string>(), objects: [] };
+    found.set(fingerprint, entry);
+    entry.parts.add(`${String(row.kind)}:${name.slice(name.indexOf(`sc_${fingerprint}_`) + `sc_${fingerprint}_`.length)}`);
+    entry.objects.push(row.kind === 'event trigger' ? `event trigger ${name}` : `${String(row.kind)} ${SCHEMA}.${name}`);
+  }
+  return [...found].map(([fingerprint, entry]) => ({
+    trigger: 'schema-changes' as const,
+    fingerprint,
+    complete: PARTS.every((part) => entry.parts.has(part)),
+    objects: entry.objects,
+  }));
 }

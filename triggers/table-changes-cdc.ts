@@ -2,6 +2,8 @@
 import configSchema from '../schemas/triggers/table-changes-cdc.config.schema.json' with { type: 'json' };
 import eventSchema from '../schemas/triggers/table-changes-cdc.event.schema.json' with { type: 'json' };
 import type { TableChangesCdcConfig, TableChangesCdcEvent } from '../schemas/types.gen.js';
+import { configOf } from '../connection/index.js';
+import { replicationThroughPooler } from '../connection/replication-readiness/pooler.js';
 import { defineTrigger } from './definition.js';
 import type { ChangeEvent } from './replication/changes.js';
 import { pollChanges } from './replication/peek.js';
@@ -45,6 +47,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     'Unchanged TOASTed values are listed in `unchanged`, never reported as null; `old` holds what the replica identity allows and `oldRow` says which.',
     'Quiet tables do not pin WAL: the position follows the server\'s keepalives and a heartbeat message (PostgreSQL 14+).',
     'Loud on gaps: a slot that is missing, lost (max_slot_wal_keep_size) or ahead of the state (recreated, or read by someone else) stops with REPLICATION_SLOT_MISSING / _LOST / _MISMATCH and the fix (re-snapshot), never a silent restart from now.',
+    'subscribeTrigger needs the server\'s own address: a replication connection does not go through a connection pooler (connection.pooler "transaction" or "session" is refused with REPLICATION_THROUGH_POOLER, as is a PgBouncer that refuses the connection); pollTrigger works through one.',
     'After a table-sync with `handover`, start from handoverState(<its last state>): the changes the copied rows already hold are dropped, every newer one is delivered (see Table Sync).',
     'One consumer at a time: PostgreSQL lets one session stream a slot; a second subscription retries and takes over when the first ends.',
   ],
@@ -65,6 +68,8 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     return (position.handover ? await filterHandover(args.connection, position.handover, batch) : batch) as { events: TableChangesCdcEvent[]; position: CdcPosition };
   },
   subscribe(args, position: HandoverPosition, deliver, onError) {
+    const { pooler } = configOf(args.connection);
+    if (pooler !== 'none') throw replicationThroughPooler(pooler); // before anything starts: a replication connection needs the server itself
     const handover = position.handover;
     const handle = deliver as (batch: { events: ChangeEvent[]; position: HandoverPosition }) => Promise<void>;
     return subscribeChanges(args, { lsn: position.lsn }, handover ? async (batch) => handle(await filterHandover(args.connection, handover, batch)) : handle, onError);

@@ -399,6 +399,14 @@ export const ERROR_CATALOGUE = {
       'Find the reader: SELECT active_pid FROM pg_replication_slots WHERE slot_name = \'<slot>\'; and close it (or SELECT pg_terminate_backend(<pid>);).',
     ],
   },
+  REPLICATION_THROUGH_POOLER: {
+    title: 'Change capture cannot go through a connection pooler',
+    cause: 'Streaming changes (table-changes-cdc subscribeTrigger) needs a replication connection to the server itself; a connection pooler refuses it (PgBouncer before 1.23) or does not pool it.',
+    fixes: [
+      'Give the change-capture trigger the address of the PostgreSQL server itself (connection.pooler "none"); actions and polling triggers can keep the pooler address.',
+      'Or poll it (pollTrigger reads the slot over plain SQL, which works through a pooler).',
+    ],
+  },
   TEMPLATE_ERROR: {
     title: 'Template error',
     cause: 'A {{ }} template could not be rendered: a path that does not exist, or a template in a place that cannot take a value.',

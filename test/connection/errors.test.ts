@@ -38,6 +38,8 @@ const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = [
   'TEMPLATE_ERROR', 'TRIGGER_STATE_INVALID', 'TRIGGER_NOT_ACTIVE',
   // produced by real slots and servers in test/triggers/table-changes-cdc.test.ts
   'REPLICATION_NOT_READY', 'REPLICATION_SLOT_MISSING', 'REPLICATION_SLOT_LOST', 'REPLICATION_SLOT_MISMATCH', 'REPLICATION_SLOT_IN_USE',
+  // produced by a declared pooler and a real PgBouncer in test/triggers/cdc-test-connection.test.ts
+  'REPLICATION_THROUGH_POOLER',
   // produced by a real TRUNCATE during a handover sync in test/triggers/sync-handover.test.ts
   'SYNC_HANDOVER_BROKEN',
   // produced by a real lock, deadlock, serialization failure and temp-file limit in test/connection/edge-cases.test.ts

@@ -66,6 +66,14 @@ describe('the limits are session settings, watched like any other', () => {
   });
 });
 
+test('a step with its own timeout that sets the session timeout to that same value: the session gets the configured limits back', async () => {
+  const before = await pid();
+  await execute(db.config, { text: `SELECT set_config('statement_timeout', '1500', false)`, timeoutMs: 1500 });
+  await execute(db.config, { text: `SELECT no_limits()`, timeoutMs: 2500 });
+  expect(await limits()).toEqual({ timeout: '1min', check: '1s' });
+  expect(await pid()).toBe(before);
+});
+
 describe('a read-only step is rolled back: its changes are undone, its session kept', () => {
   test('settings, role and limits changed through a view', async () => {
     const before = await pid();

@@ -30,6 +30,8 @@ export interface PgBouncerOptions {
 export interface PgBouncer {
   readonly host: '127.0.0.1';
   readonly port: number;
+  /** Its process (bench/ reads its CPU time). */
+  readonly pid: number | undefined;
   /** A connection through PgBouncer to `database` (the server's user and password). */
   config(database: string, extra?: Partial<ConnectionConfig>): ConnectionConfig;
   /** What PgBouncer wrote to its log (for failure messages). */
@@ -130,6 +132,7 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
   return {
     host: '127.0.0.1',
     port,
+    pid: child.pid,
     config: (database, extra) => ({
       host: '127.0.0.1',
       port,

@@ -46,8 +46,8 @@ async function eventTexts(): Promise<string[]> {
   return browser.page.getByTestId('trigger-event').allTextContents();
 }
 
-async function waitForEvents(count: number): Promise<string[]> {
-  await waitFor(async () => (await eventTexts()).length >= count, `${count} event(s) on the page`).catch(async (error: Error) => {
+async function waitForEvents(count: number, timeoutMs = 20_000): Promise<string[]> {
+  await waitFor(async () => (await eventTexts()).length >= count, `${count} event(s) on the page`, timeoutMs).catch(async (error: Error) => {
     throw new Error(`${error.message}; the panel shows: ${await browser.page.getByTestId('trigger-panel').textContent()}`);
   });
   return eventTexts();
@@ -166,3 +166,27 @@ test('a reloaded page resumes the active trigger; Deactivate leaves nothing in t
   });
   expect(browser.problems).toEqual([]);
 });
+
+test('New Row (a polling trigger): the ordering column is offered from the table, a new row arrives within the poll interval', async () => {
+  const { page } = browser;
+  await page.getByTestId('trigger-picker').selectOption('new-row');
+  const table = page.getByTestId('trigger-input-table');
+  await table.locator('option[value="public.users"]').waitFor({ state: 'attached' });
+  await table.selectOption('public.users');
+  const column = page.getByTestId('trigger-input-column');
+  await column.locator('option[value="email"]').waitFor({ state: 'attached' });
+  expect(await column.inputValue()).toBe('id'); // the example's column, which the table has
+  expect(await page.getByTestId('trigger-input-intervalSeconds').inputValue()).toBe('1');
+  await page.getByTestId('trigger-activate').click();
+  await page.getByTestId('trigger-status').filter({ hasText: 'waiting for changes on public.users' }).waitFor();
+  const before = (await eventTexts()).length;
+  await page.getByTestId('trigger-change').click();
+  // new-row waits for older transactions to end (late commits): other test files' open transactions can delay it.
+  const [newest] = await waitForEvents(before + 1, 90_000);
+  const [row] = await db.sql<{ id: number }>('SELECT max(id) AS id FROM users');
+  expect(newest).toMatch(new RegExp(`^INSERT users\\{"id":${row!.id}\\}`));
+  await page.getByTestId('trigger-deactivate').click();
+  await page.getByTestId('trigger-status').filter({ hasText: 'Deactivated' }).waitFor();
+  expect((await (await fetch(new URL('/api/trigger-sessions', playground.url), { headers: { Authorization: `Bearer ${playground.token}` } })).json())).toEqual({ sessions: [] });
+  expect(browser.problems).toEqual([]);
+}, 150_000);

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { closeAll, type ConnectionConfig } from '../../connection/index.js';
-import { activateTrigger, deactivateTrigger, sampleEvents, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
+import { activateTrigger, deactivateTrigger, listActivations, removeActivation, sampleEvents, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { watchSecret } from '../harness/secrets.js';
 import { poll, waitFor } from './helpers.js';
@@ -153,6 +153,22 @@ test('deactivation removes exactly its own objects: another configuration and a 
   await deactivateTrigger('row-changes', rowChanges);
   expect(await ourObjects()).toEqual([]);
   await db.sql('DROP TABLE public.orders_kept');
+});
+
+test('a damaged leftover (a table of ours dropped by hand) never blocks DDL, and is found and removed', async () => {
+  const config = { schemas: ['watched'] };
+  const { fingerprint } = await activateTrigger('schema-changes', superuser(config));
+  expect(await listActivations(db.config)).toEqual([{ trigger: 'schema-changes', fingerprint, complete: true, objects: expect.any(Array) }]);
+  await db.sql(`DROP TABLE pgactions."sc_${fingerprint}_watch"`);
+  // The event trigger is still there, its tables are not: the user's DDL still succeeds.
+  await db.sql('CREATE TABLE watched.despite_damage (id int)');
+  await db.sql('DROP TABLE watched.despite_damage');
+  const [found] = await listActivations(db.config);
+  expect(found).toMatchObject({ trigger: 'schema-changes', fingerprint, complete: false });
+  expect(found!.objects).toEqual(expect.arrayContaining([`event trigger pg_actions_sc_${fingerprint}_ddl`, `table pgactions.sc_${fingerprint}_known`]));
+  await removeActivation(db.config, fingerprint);
+  expect(await ourObjects()).toEqual([]);
+  expect(await listActivations(db.config)).toEqual([]);
 });
 
 test('20 activate/deactivate cycles leave no event trigger, function or table behind', async () => {

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../../connection/index.js';
 import { inTransaction } from '../../connection/session.js';
 import type { TriggerArguments } from '../definition.js';
-import { diagnoseReplication } from './diagnose.js';
+import { diagnoseReplication } from '../../connection/replication-readiness/diagnose.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 
 export interface CdcConfig {

@@ -4,7 +4,8 @@
  * existing slot and publication, and each chosen table; every problem comes with a code and the
  * exact SQL or setting that fixes it (self-hosted, Amazon RDS, Google Cloud SQL).
  */
-import { execute, quoteIdentifier } from '../../connection/index.js';
+import { execute } from '../execute.js';
+import { quoteIdentifier } from '../identifiers.js';
 import type { ReplicationCheck } from './check.js';
 import { replicaIdentityCheck, tableFacts, type TableFacts } from './diagnose-tables.js';
 

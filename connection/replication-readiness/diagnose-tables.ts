@@ -4,7 +4,8 @@
  * A table without a primary key (identity DEFAULT) or with identity NOTHING in a publication that
  * publishes UPDATE and DELETE makes those statements FAIL on the server: checked before publishing.
  */
-import { execute, quoteIdentifier, quoteQualifiedName } from '../../connection/index.js';
+import { execute } from '../execute.js';
+import { quoteIdentifier, quoteQualifiedName } from '../identifiers.js';
 import type { ReplicationCheck } from './check.js';
 
 export interface TableFacts {

@@ -14,7 +14,8 @@ export type ReplicationCheckCode =
   | 'CANNOT_CREATE_PUBLICATION'
   | 'TABLE_NOT_FOUND'
   | 'TABLE_WITHOUT_REPLICA_IDENTITY'
-  | 'NO_SELECT_PRIVILEGE';
+  | 'NO_SELECT_PRIVILEGE'
+  | 'REPLICATION_THROUGH_POOLER';
 
 export interface ReplicationCheck {
   code: ReplicationCheckCode;
