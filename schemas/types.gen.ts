@@ -623,7 +623,7 @@ export interface SchemaChangesConfig {
    */
   schemas?: [string, ...string[]];
   /**
-   * subscribeTrigger: seconds between catalog comparisons.
+   * subscribeTrigger: seconds between catalog comparisons (catalog-snapshot mode); in event-trigger mode NOTIFY wakes the subscriber at once and this is only the fallback re-read interval.
    */
   intervalSeconds?: number;
 }
@@ -635,7 +635,7 @@ export interface SchemaChangesConfig {
  */
 export interface SchemaChangesEvent {
   /**
-   * Deterministic: hash of the change (table identity and column list before and after).
+   * Deterministic: the same change has the same id on redelivery. Catalog snapshots: a hash of the change (table identity and column list before and after); event trigger: the change's outbox position.
    */
   id: string;
   /**
