@@ -63,7 +63,36 @@ interface PgConnection {
   describe(message: { type: 'P' | 'S'; name: string }): void;
   execute(config: { portal: string; rows: number }): void;
   sync(): void;
-  stream: { cork?: () => void; uncork?: () => void };
+  stream: { cork?: () => void; uncork?: () => void; writable?: boolean; write(data: Buffer): boolean };
+}
+
+/**
+ * Bind (unnamed portal, no parameters, text results) and Execute of a named statement, as the
+ * protocol spells them: written as one constant buffer per name rather than serialised per step.
+ */
+const boundStatements = new Map<string, Buffer>();
+
+function bindAndExecute(name: string): Buffer {
+  let bytes = boundStatements.get(name);
+  if (!bytes) {
+    const nameBytes = Buffer.from(`${name}\0`, 'utf8');
+    const bindLength = 4 + 1 + nameBytes.length + 8;
+    bytes = Buffer.alloc(1 + bindLength + 10);
+    let at = bytes.write('B', 0, 'latin1');
+    at = bytes.writeInt32BE(bindLength, at);
+    at += 1; // portal '' (its terminating zero)
+    at += nameBytes.copy(bytes, at);
+    at = bytes.writeInt16BE(0, at); // parameter format codes
+    at = bytes.writeInt16BE(0, at); // parameters
+    at = bytes.writeInt16BE(1, at); // one result format code for all columns…
+    at = bytes.writeInt16BE(0, at); // …text
+    at += bytes.write('E', at, 'latin1');
+    at = bytes.writeInt32BE(9, at);
+    at += 1; // portal ''
+    bytes.writeInt32BE(0, at); // all rows
+    boundStatements.set(name, bytes);
+  }
+  return bytes;
 }
 
 function duplicateName(fields: readonly FieldDescription[]): string | undefined {
@@ -243,7 +272,8 @@ export class StatementRun implements Submittable {
       con.parse({ text: sql, types: [] });
       con.bind({ values: [], valueMapper: toParameter });
     } else if (sql.name) {
-      con.bind({ statement: sql.name, values: [], valueMapper: toParameter });
+      if (con.stream.writable !== false) con.stream.write(bindAndExecute(sql.name));
+      return;
     } else {
       con.parse({ text: sql.text, types: [] });
       con.bind({ values: [], valueMapper: toParameter });
