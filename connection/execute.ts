@@ -14,8 +14,8 @@ import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
 import { queuedMsOf } from './pool-wait.js';
 import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
-import { StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
-import { baselineOf, probeSession, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
+import { preparedCount, StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
+import { baselineOf, probeSession, TRANSACTION_POOLER_RESET, DEALLOCATE_SQL_PREPARED, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionReset, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
 import { forgetSessionLimits, hasSessionLimits, limitsSql, rememberSessionLimits } from './session-limits.js';
 import { sshSecrets } from './ssh-config.js';
 import { jsonSafeTypes } from './types.js';
@@ -50,6 +50,14 @@ const CLIENT_GRACE_MS = 100;
 const CANCEL_SETTLE_MS = 1000;
 /** What the advisory-lock part of the transaction pooler's reset leaves after a read-only step (rolled back). */
 const RELEASE_ADVISORY_LOCKS = 'SELECT pg_catalog.pg_advisory_unlock_all()';
+/**
+ * After a failed step behind a transaction pooler, while its transaction still holds the server
+ * connection (the pooler hands it on at ReadyForQuery 'I'): one simple query, one ReadyForQuery.
+ */
+const TRANSACTION_POOLER_ERROR_RESET = ['ROLLBACK', RELEASE_ADVISORY_LOCKS, DEALLOCATE_SQL_PREPARED].join('; ');
+
+/** Per pooled session: the output-format SETs pg-actions made (set again after a RESET ALL). */
+const formatFixes = new WeakMap<pg.PoolClient, string[]>();
 
 /** SQLSTATE 25001: VACUUM, CREATE DATABASE… "cannot run inside a transaction block" (or a pipeline). */
 const CANNOT_RUN_IN_TRANSACTION = '25001';
@@ -101,14 +109,20 @@ export async function connect(config: ResolvedConfig, waitMs = config.connectTim
   }
 }
 
+/** Failed steps whose statement cannot have left anything (it did not run, or its transaction was rolled back). */
+const undone = new WeakSet<object>();
+
+/** Statements that may commit by themselves (a procedure's or DO block's COMMIT), in an implicit transaction. */
+const MAY_COMMIT = /^(CALL|DO)$/;
+
 export async function execute(connection: unknown, statement: Statement): Promise<StatementResult> {
   try {
     return await executeOnce(connection, statement);
   } catch (error) {
-    // Behind a pooler that drops named statements the probe fails with the step's transaction
-    // (nothing was committed): run the step again with the probe unnamed.
+    // Behind a pooler that drops named statements one of ours fails at its Bind: run the step again
+    // with them unnamed, but only when the statement cannot have committed anything (never run twice a write).
     const cause = (error as { cause?: unknown }).cause;
-    if (!fallBackIfProbeMissing(poolFor(configOf(connection)).pool, cause)) throw error;
+    if (!undone.has(error as object) || !fallBackIfProbeMissing(poolFor(configOf(connection)).pool, cause)) throw error;
     return await executeOnce(connection, statement);
   }
 }
@@ -134,22 +148,33 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
   // With session pooling each step has its own pooler connection, closed after it (the pooler
   // resets the server's); with transaction pooling the step's transaction resets the session itself.
   const guarded = sessionGuard.enabled && config.pooler === 'none';
-  const resetInStep: readonly string[] = config.pooler !== 'transaction' ? [] : rolledBack ? [RELEASE_ADVISORY_LOCKS] : TRANSACTION_POOLER_RESET;
+  const transactionPooler = config.pooler === 'transaction';
+  const resetInStep: readonly string[] = !transactionPooler ? [] : rolledBack ? [RELEASE_ADVISORY_LOCKS, DEALLOCATE_SQL_PREPARED] : TRANSACTION_POOLER_RESET;
   const pool = managed.pool;
   // Every query besides the statement itself gets the same deadline: a silent network must not hang it.
   const send = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
     withDeadline(client.query<R>(sql, values), timeoutMs + CLIENT_GRACE_MS);
+  // Behind a transaction pooler a failed statement leaves its transaction open (ours), so the error
+  // path still reaches the same server connection to reset it.
+  const ownBegin = transactionPooler && !transactional;
+  const sessionTimeoutMs = config.statementTimeoutMs;
+  // pg-actions' own session settings, set again after a RESET ALL.
+  const reapply = (keep: boolean): Sql[] => [
+    ...(formatFixes.get(client) ?? []),
+    ...(ownSession ? [named(keep, `session_limits_${Math.trunc(sessionTimeoutMs)}`, limitsSql(client, sessionTimeoutMs, 'session'))] : []),
+  ];
   try {
     const before: Sql[] = [];
+    if (ownBegin) before.push('BEGIN');
     if (transactional) before.push(statement.readOnly ? named(ownSession, 'begin_read_only', 'BEGIN READ ONLY') : named(ownSession, 'begin', 'BEGIN'));
     // Session-level SETs of pg-actions' own (output formats; on our own session, the step's limits),
     // then the session's baseline, in one round trip: rarely needed.
     const setup = outputFormatFixes(client);
+    if (setup.length) formatFixes.set(client, [...(formatFixes.get(client) ?? []), ...setup]);
     const baselineNeeded = guarded && (setup.length > 0 || baselineOf(client) === undefined);
     // The session keeps the connection's configured limits (anything else borrowing it, e.g. a
     // trigger's install, runs under them); a step with a timeout of its own, or one shortened by
     // its wait for the pool, sets it local to its transaction.
-    const sessionTimeoutMs = config.statementTimeoutMs;
     const setLimits = ownSession && !hasSessionLimits(client, sessionTimeoutMs);
     if (setLimits) setup.push(limitsSql(client, sessionTimeoutMs, 'session'));
     if (baselineNeeded) setBaseline(client, await probeSession(send, setup));
@@ -157,13 +182,15 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     if (setLimits) rememberSessionLimits(client, sessionTimeoutMs);
     const ownTimeout = !ownSession || timeoutMs !== sessionTimeoutMs;
     if (ownTimeout) before.push(limitsSql(client, timeoutMs, 'local'));
+    // A committed step on our own session: settings (custom ones included) and LISTENs reset after the probe.
+    const reset: Sql[] = guarded && !rolledBack ? sessionReset(ownSession, reapply(ownSession)) : [];
     // The probe and the pooler's reset run before the read-only step's ROLLBACK: one transaction, not two.
-    const after: Sql[] = rolledBack ? [...resetInStep, named(ownSession, 'rollback', 'ROLLBACK')] : [...resetInStep];
+    const after: Sql[] = rolledBack ? [...resetInStep, named(ownSession, 'rollback', 'ROLLBACK')] : [...reset, ...resetInStep, ...(ownBegin ? ['COMMIT'] : [])];
     const probe = statement.expectCommands || !guarded ? undefined : probeFor(pool, rolledBack);
     // The probe of a committed step without BEGIN reads its local timeout, which hides the session's:
-    // the session's limits are set again after it, whatever the statement did to them.
+    // the session's limits are set again after it (by the reset), whatever the statement did to them.
     const reassert = ownSession && ownTimeout && !transactional;
-    const tail: Sql[] = reassert ? [limitsSql(client, sessionTimeoutMs, 'session')] : [];
+    const tail: Sql[] = reassert && !reset.length ? [limitsSql(client, sessionTimeoutMs, 'session')] : [];
     const runWith = async (before: readonly Sql[], probe: StatementPlan['probe']): Promise<StatementOutcome> => {
       const current = (run = new StatementRun(
         {
@@ -207,11 +234,12 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
       outcome = await runWith(before, probe);
     } catch (error) {
       if (transactional || (error as { code?: string }).code !== CANNOT_RUN_IN_TRANSACTION) throw error;
+      if (transactionStatus(client) !== 'I') await send('ROLLBACK'); // our BEGIN (transaction pooler)
       // VACUUM, CREATE DATABASE, … refuse to share their implicit transaction with set_config() or
       // the probe, and fail before doing anything: run alone (the client deadline still cancels on
       // the server), then probe the session on its own.
       outcome = await runWith([], undefined);
-      if (probe) run!.sessionReading = await probeSession(send);
+      if (probe) run!.sessionReading = await probeSession(send, reset.map(sqlText));
     }
     let reading = run!.sessionReading;
     if (statement.expectCommands) reading = await commitIfExpected(send, outcome, statement, guarded, resetInStep);
@@ -219,22 +247,40 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     await parseUnknownArrays(managed.pool, send, outcome);
     // Role, settings, temp tables, cursors… would follow this pooled session into later steps. A
     // LISTEN in the step's own transaction is not in effect yet when the probe runs: its tag tells.
-    if ((guarded && !sessionUnchanged(client, reading, reassert)) || changesSession(outcome.command)) discard = true;
+    if ((guarded && !sessionUnchanged(client, reading, reassert, preparedCount(client))) || changesSession(outcome.command)) discard = true;
     return outcome;
   } catch (error) {
     forgetSessionLimits(client); // the round trip that set them may not have committed
+    // Run again only if the failure was at one of ours before the statement ran, or if its transaction
+    // (explicit, or implicit without a procedure's COMMIT) was rolled back with the failure.
+    const failedAt = run?.failedAt;
+    const rerunnable = failedAt === 'before' || (failedAt === 'after' && (transactional || ownBegin || !MAY_COMMIT.test(run!.command)));
     const context: FailureContext = { ...failureContext(config, 'statement'), query: statement.text, parameters: statement.values };
     if (run?.overflowed) context.overflowed = { maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes };
     if (error instanceof TimeoutError || isServerTimeout(error, performance.now() - startedAt, stepTimeoutMs)) context.timedOut = { afterMs: stepTimeoutMs, ignoredCancel };
     // Keep the connection only when the server reported an ordinary ERROR on a live session.
     if (!discard && !leavesSessionUsable(error)) discard = true;
-    if (!discard && transactional) discard = !(await rollback(client));
-    // The probe did not run (the statement failed before it); session advisory locks may be held.
-    if (!discard && guarded) discard = !sessionUnchanged(client, await probeSession(send).catch(() => undefined));
-    throw toPgActionsError(error, context);
+    if (!discard && transactionPooler) {
+      // Still on the failed transaction's server connection: end it and release what it took.
+      discard = !(await send(TRANSACTION_POOLER_ERROR_RESET).then(() => true, () => false));
+    } else if (!discard && transactional) discard = !(await rollback(client));
+    // The probe did not run (the statement failed before it); session advisory locks may be held, and
+    // a statement that committed by itself (a procedure) may have changed settings: reset them too.
+    if (!discard && guarded) {
+      const resetSql = sessionReset(false, reapply(false)).map(sqlText);
+      discard = !sessionUnchanged(client, await probeSession(send, resetSql).catch(() => undefined), false, preparedCount(client));
+      if (!discard && ownSession) rememberSessionLimits(client, sessionTimeoutMs);
+    }
+    const mapped = toPgActionsError(error, context);
+    if (rerunnable) undone.add(mapped);
+    throw mapped;
   } finally {
     client.release(discard || undefined);
   }
+}
+
+function sqlText(sql: Sql): string {
+  return typeof sql === 'string' ? sql : sql.text;
 }
 
 function leavesSessionUsable(error: unknown): boolean {

@@ -22,6 +22,8 @@ export interface ResultBudget {
   discardRowsOf?: number;
   /** Rows of the statements before this position (set_config() and the like) are dropped unparsed and free. */
   firstCounted?: number;
+  /** Rows of the statements after this position (the probe, the session reset) pass free of charge. */
+  lastCounted?: number;
   /** Statements of the round trip completed so far (CommandComplete or EmptyQueryResponse seen). */
   completed: number;
   /** Called once, synchronously, when `used` passes `limit`. No further bytes reach the parser. */
@@ -111,9 +113,10 @@ export class ResultGate {
       const length = data.readUInt32BE(offset + 1);
       this.skipping = false;
       if (code === DATA_ROW) {
-        const { completed, discardRowsOf, firstCounted = 0 } = this.budget;
+        const { completed, discardRowsOf, firstCounted = 0, lastCounted } = this.budget;
         this.skipping = discardRowsOf === completed || completed < firstCounted;
-        if (!this.admit(length, data.readUInt16BE(offset + 5))) return flush(offset);
+        const free = lastCounted !== undefined && completed > lastCounted;
+        if (!this.admit(length, data.readUInt16BE(offset + 5), free)) return flush(offset);
       } else if (code === COMMAND_COMPLETE || code === EMPTY_QUERY) {
         this.budget.completed++;
       } else if (code === COPY_DATA) {
@@ -167,10 +170,10 @@ export class ResultGate {
     return Buffer.concat([header, body]);
   }
 
-  private admit(length: number, columns: number): boolean {
+  private admit(length: number, columns: number, free: boolean): boolean {
     const budget = this.budget;
     budget.rows++;
-    if (this.skipping) return true;
+    if (this.skipping || free) return true;
     return this.charge(budget, 1 + length + ROW_OVERHEAD_BYTES + columns * COLUMN_OVERHEAD_BYTES);
   }
 

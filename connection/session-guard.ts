@@ -2,10 +2,15 @@
  * A step leaves no trace on its pooled session. A probe pipelined in the step's own round trip
  * (so it reads the same server session even behind a transaction-mode pooler) releases session
  * advisory locks and reports what else a statement can leave behind: temp objects, prepared
- * statements, holdable cursors, LISTENs, and the settings that change what later statements see
- * or may do (role, search_path, float digits, the session's statement timeout…). Whatever a
- * statement did (SET, set_config() in a function, EXECUTE 'SET ROLE …' in a DO block), the probe
- * sees the result. A session that differs from how it started is discarded, never reused.
+ * statements (and whether pg-actions' own are all still there), holdable cursors, LISTENs, role
+ * and session authorization, and a list of settings that change what later statements see. A
+ * session that differs from how it started is discarded, never reused.
+ *
+ * A list of settings cannot be complete, and custom placeholders (`app.tenant_id`, set with
+ * set_config() for row-level security) cannot even be listed. So a committed step also RESETs
+ * ALL settings and UNLISTENs in its own transaction, after the probe (written with the statement:
+ * no extra round trip), and sets pg-actions' own session settings again; a failed step does the
+ * same in its error path. RESET ALL leaves role and session authorization alone: the probe checks them.
  *
  * A read-only step needs less: its transaction is rolled back, not committed (it has nothing to
  * keep), and a rollback undoes every setting, role, LISTEN and holdable cursor the statement
@@ -39,6 +44,12 @@ const READ_ONLY_PROBE_NAME = `${NAME_PREFIX}read_only_probe`;
 const OBJECTS_OUTLIVING_ROLLBACK = 'EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)';
 
 /**
+ * pg-actions' own named statements still on the session: a statement can DEALLOCATE them (in a DO
+ * block too), and a later step would then fail at their Bind, after its statement ran.
+ */
+const OWN_STATEMENTS = `(SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE NOT from_sql AND pg_catalog.left(name, ${NAME_PREFIX.length}) = '${NAME_PREFIX}')::int`;
+
+/**
  * One row: [advisory locks released (void), objects left ('t'/'f'), identity and settings]. Catalog names are
  * schema-qualified: the statement may have changed search_path or created look-alike temp objects.
  * current_setting(…, true) is NULL for a setting this server version does not have.
@@ -48,11 +59,21 @@ export const SESSION_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlo
          OR ${OBJECTS_OUTLIVING_ROLLBACK}
          OR EXISTS (SELECT FROM pg_catalog.pg_cursors WHERE is_holdable)
          OR EXISTS (SELECT FROM pg_catalog.pg_listening_channels())) AS objects,
+  ${OWN_STATEMENTS} AS own,
   pg_catalog.concat_ws(e'\\x1f', current_user, session_user, ${WATCHED_SETTINGS.map((name) => `pg_catalog.current_setting('${name}', true)`).join(', ')}) AS settings,
   ${LIMITS_READING} AS limits`;
 
 /** After a read-only step's rollback: what a rollback does not undo. */
-export const READ_ONLY_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked, ${OBJECTS_OUTLIVING_ROLLBACK} AS objects`;
+export const READ_ONLY_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked, ${OBJECTS_OUTLIVING_ROLLBACK} AS objects, ${OWN_STATEMENTS} AS own`;
+
+/**
+ * Written after a committed step's probe, in its transaction (or sent after a failed step): every
+ * setting back to the session's start (custom placeholders included) and no LISTEN; `reapply` sets
+ * pg-actions' own session settings again (output formats, limits).
+ */
+export function sessionReset(keep: boolean, reapply: readonly Sql[]): Sql[] {
+  return [named(keep, 'reset_all', 'RESET ALL'), named(keep, 'unlisten_all', 'UNLISTEN *'), ...reapply];
+}
 
 /**
  * Pools whose connections cannot keep a named statement from one transaction to the next (a
@@ -79,9 +100,11 @@ export function probeFor(pool: object, readOnly = false): { text: string; name?:
 }
 
 /**
- * A named statement was missing (26000) or already there (42P05): each transaction may meet another
- * server connection (an undeclared pooler), or a statement deallocated them. Nothing was committed
- * (they run in the step's transaction). Use unnamed statements on this pool from now on.
+ * One of pg-actions' named statements was missing (26000) or already there (42P05): each transaction
+ * may meet another server connection (an undeclared pooler), or a statement deallocated them. The
+ * caller has checked that the failure was at the Bind of one of ours (not the user's statement,
+ * whose error may name anything) and that the user's statement cannot have committed anything.
+ * Use unnamed statements on this pool from now on.
  */
 export function fallBackIfProbeMissing(pool: object, error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: string; message?: string };
@@ -89,6 +112,14 @@ export function fallBackIfProbeMissing(pool: object, error: unknown): boolean {
   unnamedPools.add(pool);
   return true;
 }
+
+/**
+ * Statements made with SQL PREPARE, deallocated one by one: DEALLOCATE ALL would also drop those a
+ * pooler with prepared-statement support (PgBouncer >= 1.21) keeps for its clients.
+ */
+export const DEALLOCATE_SQL_PREPARED = `DO $pg_actions$ DECLARE s text; BEGIN
+  FOR s IN SELECT name FROM pg_catalog.pg_prepared_statements WHERE from_sql LOOP EXECUTE 'DEALLOCATE ' || pg_catalog.quote_ident(s); END LOOP;
+END $pg_actions$`;
 
 /**
  * Behind a transaction-mode pooler the next transaction may run on another server connection, so
@@ -103,6 +134,7 @@ export const TRANSACTION_POOLER_RESET = [
   'UNLISTEN *',
   'DISCARD TEMP',
   'SELECT pg_catalog.pg_advisory_unlock_all()',
+  DEALLOCATE_SQL_PREPARED,
 ] as const;
 
 /** Switched off only by bench/, to measure what the guard costs a step. */
@@ -110,6 +142,8 @@ export const sessionGuard = { enabled: true };
 
 export interface SessionReading {
   objects: boolean;
+  /** How many of pg-actions' own named statements the session has. */
+  own?: number;
   /** Absent after a read-only step: its rollback undid any change. */
   settings?: string;
   limits?: string;
@@ -118,8 +152,9 @@ export interface SessionReading {
 /** From the probe's row as text (a DataRow) or as parsed by pg (objects a boolean). */
 export function readingOf(fields: readonly unknown[]): SessionReading {
   const objects = fields[1] === 't' || fields[1] === true;
-  if (fields.length < 3) return { objects };
-  return { objects, settings: String(fields[2] ?? ''), limits: String(fields[3] ?? '') };
+  const own = fields[2] === undefined || fields[2] === null ? undefined : Number(fields[2]);
+  if (fields.length < 4) return { objects, own };
+  return { objects, own, settings: String(fields[3] ?? ''), limits: String(fields[4] ?? '') };
 }
 
 type Send = (sql: string) => Promise<unknown>;
@@ -129,7 +164,7 @@ export async function probeSession(send: Send, setup: readonly string[] = []): P
   const results = (await send([...setup, SESSION_PROBE].join('; '))) as { rows: Record<string, unknown>[] } | { rows: Record<string, unknown>[] }[];
   const last = Array.isArray(results) ? results[results.length - 1]! : results;
   const row = last.rows[0]!;
-  return readingOf([row.unlocked, row.objects, row.settings, row.limits]);
+  return readingOf([row.unlocked, row.objects, row.own, row.settings, row.limits]);
 }
 
 /** How each pooled session looked when it was first used, by pg-actions' own settings included. */
@@ -149,9 +184,10 @@ export function forgetBaseline(client: pg.PoolClient): void {
 }
 
 /** Whether the session may go back to the pool. */
-export function sessionUnchanged(client: pg.PoolClient, reading: SessionReading | undefined, limitsReasserted = false): boolean {
+export function sessionUnchanged(client: pg.PoolClient, reading: SessionReading | undefined, limitsReasserted = false, ownStatements?: number): boolean {
   if (!sessionGuard.enabled) return true;
   if (!reading || reading.objects) return false;
+  if (ownStatements !== undefined && reading.own !== undefined && reading.own !== ownStatements) return false;
   if (reading.settings === undefined) return true; // read-only step: rolled back
   const baseline = baselines.get(client);
   return baseline !== undefined && baseline === reading.settings && (limitsReasserted || limitsUnchanged(client, reading.limits));

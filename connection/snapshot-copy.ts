@@ -1,28 +1,42 @@
 /**
- * Bulk reads for table-sync: one REPEATABLE READ READ ONLY transaction runs a prelude (values
- * bound, e.g. txid_current_snapshot() and the keyset cursor via set_config) and then
- * `COPY (SELECT …) TO STDOUT` in the same snapshot. COPY's text rows cost the client a fraction
- * of what DataRow messages parsed into objects cost (table-sync ran at 0.2-0.35× of a plain COPY),
+ * Bulk reads for table-sync, one network round trip per batch: in one REPEATABLE READ READ ONLY
+ * transaction, a prelude (values bound, e.g. txid_current_snapshot() and the keyset cursor via
+ * set_config) and then `COPY (SELECT …) TO STDOUT` in the same snapshot, written at once with a
+ * single Sync. COPY's text rows cost the client far less than DataRow messages parsed into objects,
  * and each row reaches the caller as it arrives, so memory is the caller's batch. COPY takes no
  * parameters: whatever varies is bound in the prelude and read back with current_setting().
  */
-import { to as copyTo, type CopyToStreamQuery } from 'pg-copy-streams';
+import type { Connection, Submittable } from 'pg';
 import { withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
 import { jsonSafeTypes } from './types.js';
+import { toParameter } from './values.js';
+
+export interface CopyColumn {
+  name: string;
+  oid: number;
+}
 
 export interface SnapshotCopy {
-  /** Runs first in the transaction (its first statement takes the snapshot); its one row is returned. */
+  /**
+   * The table COPY reads (quoted, qualified), locked before the snapshot is taken: TRUNCATE is not
+   * MVCC-safe, and one committed between the snapshot and COPY's own lock would leave COPY an
+   * empty table to read. Locked first, the batch sees the table either before or after it.
+   */
+  table: string;
+  /** Runs first in the transaction (its first statement takes the snapshot); its one row (as text) is returned. */
   prelude: { text: string; values: readonly unknown[] };
-  /** The COPY (SELECT …) TO STDOUT statement, built once the prelude's row is known. */
-  copy(prelude: Record<string, unknown>): string;
-  /** One row: its fields in COPY text form (unescaped), null for NULL. */
-  onRow(fields: (string | null)[]): void;
+  /** COPY (SELECT …) TO STDOUT. */
+  copy: string;
+  /** The columns COPY returns, from the prelude's row (it arrives before the first row). */
+  columns(prelude: Record<string, string | null>): readonly CopyColumn[];
+  /** One row, values parsed as Query Rows parses them. */
+  onRow(row: Record<string, unknown>): void;
 }
 
 export interface SnapshotCopyResult {
-  prelude: Record<string, unknown>;
+  prelude: Record<string, string | null>;
   rows: number;
   bytes: number;
 }
@@ -32,97 +46,193 @@ const GRACE_MS = 1000;
 export async function copyInSnapshot(connection: unknown, request: SnapshotCopy): Promise<SnapshotCopyResult> {
   const config = configOf(connection);
   const { client } = await connect(config);
-  const deadline = config.statementTimeoutMs + GRACE_MS;
-  let current = 'BEGIN';
-  let discard = false;
+  const run = new SnapshotCopyRun(request, config.statementTimeoutMs, config.maxResultBytes);
+  let discard = true;
   try {
-    // A literal formatted from a validated integer: safe to write into SQL.
-    await withDeadline(client.query(`BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT set_config('statement_timeout', '${Math.trunc(config.statementTimeoutMs)}', true)`), deadline);
-    current = request.prelude.text;
-    const prelude = (await withDeadline(client.query(request.prelude.text, request.prelude.values as unknown[]), deadline)).rows[0] ?? {};
-    current = request.copy(prelude);
-    const copied = await withDeadline(copyOut(client as never, current, request.onRow, config.maxResultBytes), deadline);
-    current = 'COMMIT';
-    await withDeadline(client.query('COMMIT'), deadline);
-    return { prelude, ...copied };
+    client.query(run);
+    const result = await withDeadline(run.done, config.statementTimeoutMs + GRACE_MS);
+    discard = false;
+    return result;
   } catch (error) {
-    discard = true; // a COPY stopped half-way, a timeout, a broken session: never reuse it
+    // A COPY stopped half-way, a timeout, a failed transaction: never reuse the session.
     if (error instanceof PgActionsError) throw error;
-    throw toPgActionsError(error, { ...failureContext(config, 'statement'), query: current, parameters: current === request.prelude.text ? request.prelude.values : undefined });
+    const failedPrelude = run.completions <= PRELUDE;
+    throw toPgActionsError(error, { ...failureContext(config, 'statement'), query: failedPrelude ? request.prelude.text : request.copy, parameters: failedPrelude ? request.prelude.values : undefined });
   } finally {
     client.release(discard || undefined);
   }
 }
 
-/**
- * COPY … TO STDOUT through pg-copy-streams, which reads the socket itself: a few large chunks per
- * batch instead of one parsed message (and Buffer) per row. Each chunk is decoded once and split
- * into rows; a row cut between chunks waits for the next one.
- */
-function copyOut(client: { query(stream: CopyToStreamQuery): CopyToStreamQuery }, text: string, onRow: (fields: (string | null)[]) => void, maxBytes: number): Promise<{ rows: number; bytes: number }> {
-  return new Promise((resolve, reject) => {
-    const stream = client.query(copyTo(text));
-    let rows = 0;
-    let bytes = 0;
-    let rest: Buffer | undefined;
-    let failed = false;
-    const fail = (error: unknown) => {
-      if (failed) return;
-      failed = true;
-      stream.destroy();
-      reject(error);
-    };
-    stream.on('data', (data: Buffer) => {
-      if (failed) return;
-      bytes += data.length;
-      if (bytes > maxBytes) {
-        fail(new PgActionsError('RESULT_TOO_LARGE', {
-          message: `One batch passed maxResultBytes (${maxBytes} bytes of COPY text); reading stopped.`,
-          fixes: ['Lower batchSize (rows per batch).', 'Raise the connection\'s maxResultBytes (at most 256 MiB).'],
-        }));
-        return;
-      }
-      const chunk = rest ? Buffer.concat([rest, data]) : data;
-      const end = chunk.lastIndexOf(10);
-      if (end === -1) {
-        rest = chunk;
-        return;
-      }
-      rest = end + 1 < chunk.length ? chunk.subarray(end + 1) : undefined;
-      const lines = chunk.toString('utf8', 0, end).split('\n');
-      try {
-        for (const line of lines) onRow(splitRow(line));
-      } catch (error) {
-        fail(error);
-        return;
-      }
-      rows += lines.length;
-    });
-    stream.on('error', fail);
-    stream.on('end', () => (failed ? undefined : resolve({ rows, bytes })));
-  });
+/** Statements in order: BEGIN, the timeout, the lock, the prelude, COPY, COMMIT. */
+const PRELUDE = 3;
+const COPY = 4;
+
+interface PgConnection {
+  parse(query: { text: string; types: number[] }): void;
+  bind(config: { values: readonly unknown[]; valueMapper: (value: unknown) => unknown }): void;
+  describe(message: { type: 'P'; name: string }): void;
+  execute(config: { portal: string; rows: number }): void;
+  sync(): void;
+  stream: { cork?: () => void; uncork?: () => void };
 }
 
-/** A COPY text-format line → its fields: tab-separated, \N is NULL, backslash escapes decoded. */
-export function splitRow(line: string): (string | null)[] {
-  const fields: (string | null)[] = line.split('\t');
-  for (let i = 0; i < fields.length; i++) {
-    const field = fields[i] as string;
-    if (field.charCodeAt(0) !== 92 /* \ */ && field.indexOf('\\') === -1) continue;
-    fields[i] = field === '\\N' ? null : unescapeField(field);
+class SnapshotCopyRun implements Submittable {
+  readonly done: Promise<SnapshotCopyResult>;
+  completions = 0;
+  private rows = 0;
+  private bytes = 0;
+  private names: string[] = [];
+  private prelude: Record<string, string | null> = {};
+  private onLine: ((line: string) => void) | undefined;
+  private rest: Buffer | undefined;
+  private failure: unknown;
+  private resolve!: (result: SnapshotCopyResult) => void;
+  private reject!: (error: unknown) => void;
+
+  constructor(
+    private readonly request: SnapshotCopy,
+    private readonly timeoutMs: number,
+    private readonly maxBytes: number,
+  ) {
+    this.done = new Promise((resolve, reject) => ((this.resolve = resolve), (this.reject = reject)));
   }
-  return fields;
+
+  submit(connection: Connection): void {
+    const con = connection as unknown as PgConnection;
+    const simple = (text: string) => {
+      con.parse({ text, types: [] });
+      con.bind({ values: [], valueMapper: toParameter });
+      con.execute({ portal: '', rows: 0 });
+    };
+    con.stream.cork?.();
+    try {
+      // Neither SET nor LOCK takes the transaction's snapshot: the prelude does, once the table is locked.
+      simple('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      // A literal formatted from a validated integer: safe to write into SQL.
+      simple(`SET LOCAL statement_timeout = ${Math.trunc(this.timeoutMs)}`);
+      simple(`LOCK TABLE ${this.request.table} IN ACCESS SHARE MODE`);
+      con.parse({ text: this.request.prelude.text, types: [] });
+      con.bind({ values: this.request.prelude.values, valueMapper: toParameter });
+      con.describe({ type: 'P', name: '' });
+      con.execute({ portal: '', rows: 0 });
+      simple(this.request.copy);
+      simple('COMMIT');
+      con.sync();
+    } catch (error) {
+      con.sync();
+      this.fail(error);
+    } finally {
+      con.stream.uncork?.();
+    }
+  }
+
+  handleRowDescription(message: { fields: { name: string }[] }): void {
+    this.names = message.fields.map((field) => field.name);
+  }
+
+  handleDataRow(message: { fields: (string | null)[] }): void {
+    if (this.completions !== PRELUDE) return;
+    this.prelude = Object.fromEntries(this.names.map((name, i) => [name, message.fields[i] ?? null]));
+    try {
+      this.onLine = rowParser(this.request.columns(this.prelude), this.request.onRow);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  handleCopyData(message: { chunk: Buffer }): void {
+    if (this.failure || !this.onLine) return;
+    let chunk = message.chunk;
+    this.bytes += chunk.length;
+    if (this.bytes > this.maxBytes) {
+      this.fail(new PgActionsError('RESULT_TOO_LARGE', {
+        message: `One batch passed maxResultBytes (${this.maxBytes} bytes of COPY text); reading stopped.`,
+        fixes: ['Lower batchSize (rows per batch).', 'Raise the connection\'s maxResultBytes (at most 256 MiB).'],
+      }));
+      return;
+    }
+    try {
+      // The server sends one row per CopyData message; anything else is split and joined anyway.
+      const last = chunk.length - 1;
+      if (!this.rest && chunk[last] === 10 && chunk.indexOf(10) === last) {
+        this.onLine(chunk.toString('utf8', 0, last));
+        this.rows++;
+        return;
+      }
+      if (this.rest) chunk = Buffer.concat([this.rest, chunk]);
+      const end = chunk.lastIndexOf(10);
+      this.rest = end + 1 < chunk.length ? chunk.subarray(end + 1) : undefined;
+      if (end === -1) return;
+      for (const line of chunk.toString('utf8', 0, end).split('\n')) {
+        this.onLine(line);
+        this.rows++;
+      }
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  handleCommandComplete(): void {
+    this.completions++;
+  }
+
+  handleError(error: unknown): void {
+    this.fail(error);
+  }
+
+  handleReadyForQuery(): void {
+    if (this.completions <= COPY && !this.failure) this.fail(new Error('the COPY did not complete'));
+    this.resolve({ prelude: this.prelude, rows: this.rows, bytes: this.bytes });
+  }
+
+  handleEmptyQuery(): void {}
+  handlePortalSuspended(): void {}
+  handleCopyInResponse(): void {}
+
+  private fail(error: unknown): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.reject(error);
+  }
 }
 
+/**
+ * COPY text lines → row objects: fields split on tabs, \N is NULL, backslash escapes decoded (only
+ * looked for when the line has a backslash at all), each value parsed by its column's parser.
+ * One loop per line and no array per row: this runs for every row of a sync.
+ */
+export function rowParser(columns: readonly CopyColumn[], onRow: (row: Record<string, unknown>) => void): (line: string) => void {
+  const names = columns.map((column) => column.name);
+  const asText = jsonSafeTypes.getTypeParser(TEXT_OID);
+  const parsers = columns.map((column) => {
+    const parse = jsonSafeTypes.getTypeParser(column.oid);
+    return parse === asText ? undefined : parse; // undefined: the text as it is
+  });
+  const last = names.length - 1;
+  return (line) => {
+    const escaped = line.indexOf('\\') !== -1;
+    const row: Record<string, unknown> = {};
+    let start = 0;
+    for (let i = 0; i <= last; i++) {
+      let end = i === last ? line.length : line.indexOf('\t', start);
+      if (end === -1) end = line.length;
+      const text = line.slice(start, end);
+      start = end + 1;
+      const value = escaped ? unescapeField(text) : text;
+      const parse = parsers[i];
+      row[names[i]!] = value === null ? null : parse === undefined ? value : parse(value);
+    }
+    onRow(row);
+  };
+}
+
+const TEXT_OID = 25;
 const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
 
-function unescapeField(field: string): string {
+function unescapeField(field: string): string | null {
+  if (field === '\\N') return null;
+  if (field.indexOf('\\') === -1) return field;
   return field.replace(/\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))/gs, (_all, octal?: string, hex?: string, char?: string) =>
     octal !== undefined ? String.fromCharCode(parseInt(octal, 8)) : hex !== undefined ? String.fromCharCode(parseInt(hex, 16)) : (ESCAPES[char!] ?? char!),
   );
-}
-
-/** The parser Query Rows uses for a column of type `oid`, in PostgreSQL's text form (COPY's too). */
-export function textParser(oid: number): (text: string) => unknown {
-  return jsonSafeTypes.getTypeParser(oid);
 }

@@ -63,7 +63,36 @@ interface PgConnection {
   describe(message: { type: 'P' | 'S'; name: string }): void;
   execute(config: { portal: string; rows: number }): void;
   sync(): void;
-  stream: { cork?: () => void; uncork?: () => void };
+  stream: { cork?: () => void; uncork?: () => void; writable?: boolean; write(data: Buffer): boolean };
+}
+
+/**
+ * Bind (unnamed portal, no parameters, text results) and Execute of a named statement, as the
+ * protocol spells them: written as one constant buffer per name rather than serialised per step.
+ */
+const boundStatements = new Map<string, Buffer>();
+
+function bindAndExecute(name: string): Buffer {
+  let bytes = boundStatements.get(name);
+  if (!bytes) {
+    const nameBytes = Buffer.from(`${name}\0`, 'utf8');
+    const bindLength = 4 + 1 + nameBytes.length + 8;
+    bytes = Buffer.alloc(1 + bindLength + 10);
+    let at = bytes.write('B', 0, 'latin1');
+    at = bytes.writeInt32BE(bindLength, at);
+    at += 1; // portal '' (its terminating zero)
+    at += nameBytes.copy(bytes, at);
+    at = bytes.writeInt16BE(0, at); // parameter format codes
+    at = bytes.writeInt16BE(0, at); // parameters
+    at = bytes.writeInt16BE(1, at); // one result format code for all columns…
+    at = bytes.writeInt16BE(0, at); // …text
+    at += bytes.write('E', at, 'latin1');
+    at = bytes.writeInt32BE(9, at);
+    at += 1; // portal ''
+    bytes.writeInt32BE(0, at); // all rows
+    boundStatements.set(name, bytes);
+  }
+  return bytes;
 }
 
 function duplicateName(fields: readonly FieldDescription[]): string | undefined {
@@ -124,12 +153,22 @@ const MAX_PARAMETERS = 65535;
 /** Per connection, the named statements it has parsed (each Parse once per connection). */
 const prepared = new WeakMap<object, Set<string>>();
 
+/** How many named statements pg-actions has parsed on this client's connection (what the probe should count). */
+export function preparedCount(client: object): number {
+  return prepared.get((client as { connection?: object }).connection ?? client)?.size ?? 0;
+}
+
 export class StatementRun implements Submittable {
   readonly done: Promise<StatementOutcome>;
   /** Set when the byte cap was passed: the owner must discard the connection. */
   overflowed = false;
   /** Set when the session's message stream is out of step (COPY FROM STDIN): the owner must close it. */
   broken = false;
+  /**
+   * Where the error came: before the statement (its index is before.length: our BEGIN, limits), at
+   * the statement itself, or after it (the probe, the reset, ROLLBACK).
+   */
+  failedAt: 'before' | 'statement' | 'after' | undefined;
   /** What the probe read, when the plan had one and everything before it succeeded. */
   sessionReading: SessionReading | undefined;
   /** A column name the result has twice: rows as objects would silently lose one. */
@@ -143,6 +182,8 @@ export class StatementRun implements Submittable {
   private reject!: (error: unknown) => void;
   private settled = false;
   private completions = 0;
+  /** Named statements parsed in this round trip. */
+  private readonly parsedNow: string[] = [];
   private readonly outcome: StatementOutcome = { command: '', rowCount: 0, rows: [], fields: [] };
   private parsers: ((text: string) => unknown)[] = [];
   private emptyRow: Record<string, null> = {};
@@ -159,6 +200,7 @@ export class StatementRun implements Submittable {
       completed: 0,
       discardRowsOf: plan.discardRows ? plan.before.length : undefined,
       firstCounted: plan.before.length,
+      lastCounted: plan.before.length,
       onOverflow: () => this.overflow(),
     };
     this.done = new Promise((resolve, reject) => {
@@ -220,6 +262,7 @@ export class StatementRun implements Submittable {
     let names = prepared.get(con);
     if (names?.has(sql.name)) return;
     con.parse({ text: sql.text, name: sql.name, types: [] });
+    this.parsedNow.push(sql.name);
     if (!names) prepared.set(con, (names = new Set()));
     names.add(sql.name);
   }
@@ -229,12 +272,18 @@ export class StatementRun implements Submittable {
       con.parse({ text: sql, types: [] });
       con.bind({ values: [], valueMapper: toParameter });
     } else if (sql.name) {
-      con.bind({ statement: sql.name, values: [], valueMapper: toParameter });
+      if (con.stream.writable !== false) con.stream.write(bindAndExecute(sql.name));
+      return;
     } else {
       con.parse({ text: sql.text, types: [] });
       con.bind({ values: [], valueMapper: toParameter });
     }
     con.execute({ portal: '', rows: 0 });
+  }
+
+  /** The statement's command tag, once it completed ('' before). */
+  get command(): string {
+    return this.outcome.command;
   }
 
   handleRowDescription(message: { fields: FieldDescription[] }): void {
@@ -319,6 +368,11 @@ export class StatementRun implements Submittable {
   }
 
   handleError(error: unknown): void {
+    const index = this.completions, at = this.plan.before.length;
+    // Our Parses are written first: one refused (42P05, already there) ends the round trip before anything ran.
+    const { code, message } = (error ?? {}) as { code?: string; message?: string };
+    const ownParse = code === '42P05' && this.parsedNow.some((name) => message?.includes(`"${name}"`));
+    this.failedAt ??= index < at || ownParse ? 'before' : index === at ? 'statement' : 'after';
     this.fail(error);
   }
 

@@ -40,6 +40,8 @@ export interface Session {
   stream: EventStream | undefined;
   /** The last stream's stopping: a new stream's subscription starts only once the old one has let go. */
   stopped: Promise<void>;
+  /** Deactivate has begun: no new stream may start (a reconnecting page would outlive the activation). */
+  deactivating: boolean;
 }
 
 interface EventStream {
@@ -59,7 +61,7 @@ export class TriggerSessions {
 
   get(id: string): Session {
     const session = this.sessions.get(id);
-    if (!session) throw notFound(`/api/trigger-sessions/${id} (no active trigger with this id; activate it again)`);
+    if (!session || session.deactivating) throw notFound(`/api/trigger-sessions/${id} (no active trigger with this id; activate it again)`);
     return session;
   }
 
@@ -71,7 +73,7 @@ export class TriggerSessions {
     }
     const { activated } = await activateTrigger(key, { connection, config });
     if (same) return { ...view(same), activated };
-    const session: Session = { id: randomUUID(), key, connection, config, state: undefined, delivered: 0, stream: undefined, stopped: Promise.resolve() };
+    const session: Session = { id: randomUUID(), key, connection, config, state: undefined, delivered: 0, stream: undefined, stopped: Promise.resolve(), deactivating: false };
     this.sessions.set(session.id, session);
     return { ...view(session), activated };
   }
@@ -79,10 +81,16 @@ export class TriggerSessions {
   /** Stops the stream's subscription, then removes what activation installed. */
   async deactivate(id: string): Promise<{ deactivated: boolean }> {
     const session = this.get(id);
-    await session.stream?.stop('deactivated');
-    const result = await deactivateTrigger(session.key, { connection: session.connection, config: session.config });
-    this.sessions.delete(id);
-    return result;
+    // Marked before the first await: a stream (re)opened from now on is refused, not left running.
+    session.deactivating = true;
+    try {
+      await session.stream?.stop('deactivated');
+      const result = await deactivateTrigger(session.key, { connection: session.connection, config: session.config });
+      this.sessions.delete(id);
+      return result;
+    } finally {
+      session.deactivating = false; // still listed only if deactivation failed: it may be tried again
+    }
   }
 
   /** Takes over `res` as the session's event stream; a stream already open for it is closed first. */

@@ -623,7 +623,7 @@ export interface SchemaChangesConfig {
    */
   schemas?: [string, ...string[]];
   /**
-   * subscribeTrigger: seconds between catalog comparisons.
+   * subscribeTrigger: seconds between catalog comparisons (catalog-snapshot mode); in event-trigger mode NOTIFY wakes the subscriber at once and this is only the fallback re-read interval.
    */
   intervalSeconds?: number;
 }
@@ -635,7 +635,7 @@ export interface SchemaChangesConfig {
  */
 export interface SchemaChangesEvent {
   /**
-   * Deterministic: hash of the change (table identity and column list before and after).
+   * Deterministic: the same change has the same id on redelivery. Catalog snapshots: a hash of the change (table identity and column list before and after); event trigger: the change's outbox position.
    */
   id: string;
   /**
@@ -685,9 +685,13 @@ export interface TableChangesCdcConfig {
    */
   batchSize?: number;
   /**
-   * PostgreSQL 14+: write a tiny WAL message this often (subscribe) or when a poll finds nothing, so a slot on quiet tables moves on and the server releases WAL. 0 turns it off.
+   * Write a heartbeat when the tables were idle this long (subscribe) or when a poll finds nothing, so a slot on quiet tables moves on and the server releases WAL (see heartbeat). 0 turns it off.
    */
   heartbeatSeconds?: number;
+  /**
+   * How a heartbeat is written. message: pg_logical_emit_message, which pgoutput passes on from PostgreSQL 14. table: an UPDATE of the one-row table pgactions.<slot>_heartbeat, which activateTrigger creates (and adds to the trigger's own publication) and deactivateTrigger drops; works on every version (the role needs CREATE on the database for the pgactions schema). auto: message on 14+, table before. Changing it needs activateTrigger again.
+   */
+  heartbeat?: 'auto' | 'message' | 'table';
 }
 
 // from schemas/triggers/table-changes-cdc.event.schema.json

@@ -29,8 +29,10 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   'connection/config.ts': ['test/connection/config.test.ts'],
   // ssl.test.ts starts five servers per run; ssl-plan.test.ts covers the modes through TLS proxies.
   'connection/tls.ts': ['test/connection/ssl-plan.test.ts'],
-  'triggers/table-cursor.ts': ['test/triggers/new-row.test.ts'],
+  'triggers/table-cursor.ts': ['test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row.test.ts'],
+  'triggers/horizon.ts': ['test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row-late-commits.test.ts'],
   'triggers/outbox-reader.ts': ['test/triggers/row-changes.test.ts'],
+  'triggers/replication/lsn.ts': ['test/triggers/lsn.test.ts'],
 };
 
 const root = fileURLToPath(new URL('..', import.meta.url));

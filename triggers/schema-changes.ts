@@ -93,8 +93,6 @@ export const schemaChanges = defineTrigger<SchemaChangesConfig, SchemaChangesEve
     },
   },
   guarantees: [
-    'Every difference between two polls is reported, including changes made while nobody was polling (the state holds the last snapshot).',
-    'Changes that cancel out between two polls (a table created and dropped again) are not seen; a table dropped and re-created between polls is reported as a drop and a create.',
     'Event-trigger mode (activated by a superuser): every CREATE TABLE, ALTER TABLE (columns, rename, moved between schemas) and DROP TABLE in a watched schema is written to an outbox in the DDL\'s own transaction (a rolled-back DDL leaves no event) and delivered at least once, in commit order, with ids stable on redelivery; subscribers are woken by NOTIFY. Each change is seen, also ones that cancel out. A table moved out of the watched schemas is reported as dropped.',
     'Catalog-snapshot mode (any role; used when activation could not create the event trigger, or without activation): every difference between two polls is reported, including changes made while nobody was polling (the state holds the last snapshot). Changes that cancel out between two polls (a table created and dropped again) are not seen; a table dropped and re-created between polls is reported as a drop and a create. The state grows with the number of watched tables and columns.',
     'activateTrigger returns { mode, note } and sampleEvents notes say which mode runs; a state keeps the mode it started in (activate before the first poll to use the event trigger).',

@@ -114,6 +114,8 @@ function fillConnectionForm(saved) {
   const form = connectionForm();
   for (const name of ['host', 'port', 'database', 'user', 'connectionString', 'sslCa', 'sslCert']) form.elements[name].value = saved[name] ?? '';
   form.elements.sslMode.value = saved.sslMode ?? 'prefer';
+  form.elements.pooler.value = saved.pooler ?? 'none';
+  fillSshTunnel(form.elements, saved.sshTunnel);
   // Secrets stay on the server: the page is only told that they exist.
   form.elements.password.value = '';
   form.elements.password.placeholder = saved.hasPassword ? 'saved on server' : '';
@@ -133,13 +135,43 @@ function describeConnectionSource() {
     reset.hidden = true;
   } else if (state.saved.configured) {
     note.textContent = state.saved.hasPassword
-      ? 'Using the fields above. Leave the password empty to reuse the saved one (same host, port, user and database, SSL at least as strict).'
+      ? 'Using the fields above. Leave the password empty to reuse the saved one (same host, port, user and database, SSL at least as strict, same SSH tunnel).'
       : 'Using the fields above.';
     reset.hidden = false;
   } else {
     note.textContent = 'Fill in the connection, then test it.';
     reset.hidden = true;
   }
+}
+
+/** The SSH fields; secrets stay on the server (the page is only told that they exist). */
+function fillSshTunnel(fields, ssh = {}) {
+  fields.sshHost.value = ssh.host ?? '';
+  fields.sshPort.value = ssh.port ?? '';
+  fields.sshUser.value = ssh.user ?? '';
+  fields.sshHostKeyFingerprint.value = ssh.hostKeyFingerprint ?? '';
+  for (const name of ['sshPassword', 'sshPrivateKey', 'sshPassphrase']) fields[name].value = '';
+  fields.sshPassword.placeholder = ssh.hasPassword ? 'saved on server' : '';
+  fields.sshPrivateKey.placeholder = ssh.hasPrivateKey ? 'saved on server' : '-----BEGIN OPENSSH PRIVATE KEY-----';
+  fields.sshPassphrase.placeholder = ssh.hasPrivateKey ? 'saved on server' : '';
+  $('ssh-tunnel').open = Boolean(ssh.host);
+}
+
+/** sshTunnel from the form, or undefined when no SSH host is given. */
+function sshTunnelPayload(fields) {
+  const host = fields.sshHost.value.trim();
+  if (host === '') return undefined;
+  const tunnel = { host };
+  if (fields.sshPort.value.trim() !== '') tunnel.port = Number(fields.sshPort.value);
+  for (const [key, name] of [['user', 'sshUser'], ['privateKey', 'sshPrivateKey'], ['hostKeyFingerprint', 'sshHostKeyFingerprint']]) {
+    const value = fields[name].value.trim();
+    if (value !== '') tunnel[key] = value;
+  }
+  // Secrets as typed: spaces may be part of them.
+  for (const [key, name] of [['password', 'sshPassword'], ['passphrase', 'sshPassphrase']]) {
+    if (fields[name].value !== '') tunnel[key] = fields[name].value;
+  }
+  return tunnel;
 }
 
 /** "default" while the form shows the saved connection; otherwise what the user typed. */
@@ -153,6 +185,9 @@ function connectionPayload() {
   }
   if (form.port.value.trim() !== '') connection.port = Number(form.port.value);
   connection.sslMode = form.sslMode.value;
+  connection.pooler = form.pooler.value;
+  const sshTunnel = sshTunnelPayload(form);
+  if (sshTunnel) connection.sshTunnel = sshTunnel;
   return connection;
 }
 
@@ -164,6 +199,11 @@ function renderDiagnosis(result) {
     ['Signed in as', `${result.user} on ${result.database}`, 'diagnosis-user'],
     ['Round trip', `${result.latencyMs} ms`, 'diagnosis-latency'],
   ];
+  if (result.sshTunnel) {
+    const { host, port, hostKeyFingerprint, hostKeyVerified } = result.sshTunnel;
+    rows.push(['SSH tunnel', `${host}:${port}, host key ${hostKeyFingerprint ?? 'unknown'} (${hostKeyVerified ? 'verified' : 'not verified'})`, 'diagnosis-ssh']);
+  }
+  if (result.pooler) rows.push(['Pooler', 'a connection pooler answers, not the server itself', 'diagnosis-pooler']);
   const box = el('div', { className: 'ok-box', testid: 'connection-ok' },
     el('div', { className: 'ok-head' }, el('span', { className: 'badge badge-ok', text: 'Connected' })),
     el('dl', { className: 'facts-list' }, rows.flatMap(([term, value, testid]) => [el('dt', { text: term }), el('dd', { testid, text: value })])));

@@ -1,6 +1,6 @@
 /** resolveConfig: schema validation, libpq connection strings, defaults. No server needed. */
 import { generateKeyPairSync } from 'node:crypto';
-import { ERROR_CATALOGUE, PgActionsError, resolveConfig, type ResolvedConfig } from '../../connection/index.js';
+import { ERROR_CATALOGUE, parseConnectionString, PgActionsError, resolveConfig, type ResolvedConfig } from '../../connection/index.js';
 import { createTestPki } from '../harness/certs.js';
 import { expectNoSecretIn } from '../harness/secrets.js';
 
@@ -333,5 +333,27 @@ describe('connection-string parameters, one by one', () => {
     expect(problemsOf({ connectionString: 'host=h dbname=d user=u colour=1' }, 'config.db')).toEqual([expect.stringMatching(/^config\.db\.connectionString has parameter/)]);
     expect(problemsOf({ host: '/var/run/postgresql', database: 'd', user: 'u' })).toEqual(['connection.host names a Unix socket on the machine running the step; give a host name or IP address']);
     expect(problemsOf({ connectionString: 'host=/tmp dbname=d user=u' }, 'x')).toEqual(['x.host names a Unix socket on the machine running the step; give a host name or IP address']);
+  });
+});
+
+describe('what the mutation run found unpinned', () => {
+  test('a URI with spaces around it is read as that URI; a keyword value that holds "postgres://" keeps the keyword form', () => {
+    expect(resolveConfig({ connectionString: '  postgres://u@h:6543/d  ' })).toMatchObject({ host: 'h', port: 6543, user: 'u', database: 'd' });
+    expect(resolveConfig({ connectionString: "host=h dbname=d user=u application_name='postgres://not-a-uri'" })).toMatchObject({ host: 'h', applicationName: 'postgres://not-a-uri' });
+  });
+
+  test('several problems make one message, joined with "; "', () => {
+    try {
+      resolveConfig({ port: 'x', sslMode: 'sometimes' });
+      throw new Error('expected a refusal');
+    } catch (error) {
+      const e = error as PgActionsError;
+      expect(e.problems!.length).toBeGreaterThan(1);
+      expect(e.message).toBe(e.problems!.join('; '));
+    }
+  });
+
+  test('parseConnectionString on its own names connection.connectionString', () => {
+    expect(() => parseConnectionString('just words')).toThrow('connection.connectionString is neither a postgres:// URI nor keyword=value pairs');
   });
 });

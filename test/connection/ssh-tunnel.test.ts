@@ -13,6 +13,10 @@ import { eventually, failure, refusedPort, sleep, startSilentServer, testConnect
 import { expectNoSecretIn } from '../harness/secrets.js';
 import { disposeStartedServers, startTlsServer } from '../harness/servers.js';
 import { describeWithSshd, startSshd, type Sshd } from '../harness/sshd.js';
+import { runCli } from '../cli/cli.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 describeWithSshd('through an SSH tunnel (real sshd)', () => {
   let db: TestDatabase;
@@ -229,6 +233,24 @@ describeWithSshd('through an SSH tunnel (real sshd)', () => {
     const wrongCa = await failure(execute({ ...config, sslCa: pki.otherCaPem }, { text: 'SELECT 1' }));
     expect(wrongCa.code).toBe('SSL_CERTIFICATE_INVALID');
   });
+
+  test('the CLI takes sshTunnel from --connection @file.json: diagnosis with the host key; an SSH error; no SSH secret printed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pg-actions-ssh-cli-'));
+    try {
+      const file = join(dir, 'connection.json');
+      writeFileSync(file, JSON.stringify(through({ password: undefined, privateKey: sshd.encryptedKey, passphrase: sshd.passphrase })));
+      // runCli checks stdout and stderr for every secret the harness knows (the SSH ones included).
+      const ok = await runCli(['test-connection', '--connection', `@${file}`, '--json']);
+      expect(ok.code).toBe(0);
+      expect(JSON.parse(ok.stdout).sshTunnel).toEqual({ host: sshd.host, port: sshd.port, hostKeyFingerprint: sshd.fingerprint, hostKeyVerified: false });
+      writeFileSync(file, JSON.stringify(through({ password: 'not-the-ssh-password' })));
+      const failed = await runCli(['test-connection', '--connection', `@${file}`, '--json']);
+      expect(failed.code).not.toBe(0);
+      expect(failed.stdout + failed.stderr).toContain('SSH_AUTH_FAILED');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   test('no SSH secret in any error: SQL errors echoing the password, the passphrase or the key, and an SSH login failure with all three given', async () => {
     const config = through({ privateKey: sshd.encryptedKey, passphrase: sshd.passphrase });

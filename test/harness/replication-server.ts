@@ -16,6 +16,17 @@ export interface ReplicationServer {
   stop(): Promise<void>;
 }
 
+/**
+ * logical_decoding_work_mem = 64kB when the server has it (13+; PostgreSQL 12 keeps its whole
+ * transactions in memory up to a fixed limit), so large transactions stream (14+) or spill.
+ */
+export async function smallDecodingMemory(server: ReplicationServer): Promise<void> {
+  if (Number((await server.sql('SHOW server_version_num'))[0]!.server_version_num) < 130000) return;
+  await server.sql("ALTER SYSTEM SET logical_decoding_work_mem = '64kB'");
+  await server.sql('SELECT pg_reload_conf()');
+  for (let i = 0; i < 100 && (await server.sql('SHOW logical_decoding_work_mem'))[0]!.logical_decoding_work_mem !== '64kB'; i++) await new Promise((r) => setTimeout(r, 50));
+}
+
 /** `settings` are startup flags (they win over ALTER SYSTEM); `logical: false` keeps the server's default wal_level (replica). */
 export async function startReplicationServer(settings: Record<string, string> = {}, logical = true): Promise<ReplicationServer> {
   const server = await startServer({ settings: logical ? { wal_level: 'logical', ...settings } : settings });

@@ -3,7 +3,8 @@
  * tunnel tests: its own sshd_config, a host key made by ssh-keygen in a temporary directory,
  * password and public-key logins for a test user. sshd checks passwords against the system's
  * account database, so the harness (as root) creates a no-shell system user once, gives it a
- * random password while the tests run, and locks it again on dispose. Logs at DEBUG1 on stderr,
+ * random password while the suite runs (one per run, from the global setup, so that test files
+ * running at once agree on it), and the global teardown locks it again. Logs at DEBUG1 on stderr,
  * where sshd names every forwarded connection (server_request_direct_tcpip … target host port).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -53,7 +54,8 @@ export function sshdBinary(): string | undefined {
   return CANDIDATES.find((path) => existsSync(path));
 }
 
-function whyNotRunnable(): string | undefined {
+/** Why sshd cannot run here (not installed, not root), or undefined when it can. */
+export function sshdMissing(): string | undefined {
   if (!sshdBinary()) return 'the OpenSSH server (`sshd`) is not installed. Install it (Debian/Ubuntu: apt-get install openssh-server) to run them';
   if (userInfo().uid !== 0) return 'they start sshd with a test user and password, which needs root (sshd checks passwords against /etc/shadow). Run `npm test` as root (as .ci/run does) to run them';
   return undefined;
@@ -61,26 +63,30 @@ function whyNotRunnable(): string | undefined {
 
 /** `describe` for SSH tunnel tests: skipped with a loud line when sshd cannot run here, failing when CI is set. */
 export function describeWithSshd(name: string, body: () => void): void {
-  const why = whyNotRunnable();
+  const why = sshdMissing();
   describeNeeding('sshd', why && `SSH tunnel tests did not run: ${why}; with CI set they fail instead.`, name, body);
 }
 
-let running = 0;
-let password: string | undefined;
+/** The run's password (the global setup sets it for every worker), or one for this process alone. */
+const password = (process.env.PG_TEST_SSH_PASSWORD ??= randomBytes(18).toString('base64url'));
 
-/** The test user exists and logs in with a fresh random password (until the last sshd is disposed). */
-function unlockTestUser(): string {
+/** The test user exists and logs in with the run's password. */
+async function unlockTestUser(): Promise<string> {
   if (spawnSync('id', [TEST_USER], { stdio: 'ignore' }).status !== 0) {
-    execFileSync('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', TEST_USER], { stdio: 'pipe' });
+    spawnSync('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', TEST_USER], { stdio: 'pipe' });
   }
-  password ??= randomBytes(18).toString('base64url');
-  execFileSync('chpasswd', { input: `${TEST_USER}:${password}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
-  return password;
+  // Another test file may hold the lock on /etc/shadow for a moment: try again.
+  for (let attempt = 0; ; attempt++) {
+    const result = spawnSync('chpasswd', { input: `${TEST_USER}:${password}\n`, stdio: ['pipe', 'pipe', 'pipe'] });
+    if (result.status === 0) return password;
+    if (attempt >= 20) throw new Error(`chpasswd failed: ${result.stderr.toString()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
-function lockTestUser(): void {
-  spawnSync('usermod', ['--lock', TEST_USER], { stdio: 'ignore' });
-  password = undefined;
+/** After the suite (global teardown): the test user can no longer log in. */
+export function lockSshTestUser(): void {
+  if (userInfo().uid === 0 && spawnSync('id', [TEST_USER], { stdio: 'ignore' }).status === 0) spawnSync('usermod', ['--lock', TEST_USER], { stdio: 'ignore' });
 }
 
 function keygen(dir: string, name: string, args: string[]): { key: string; fingerprint: string } {
@@ -93,12 +99,11 @@ function keygen(dir: string, name: string, args: string[]): { key: string; finge
 /** Starts sshd; `settings` are added to its sshd_config (e.g. { AllowTcpForwarding: 'no' }). */
 export async function startSshd(options: { settings?: Record<string, string> } = {}): Promise<Sshd> {
   const binary = sshdBinary();
-  const why = whyNotRunnable();
+  const why = sshdMissing();
   if (!binary || why) throw new Error(`sshd cannot run: ${why}`);
   // sshd as root wants its privilege separation directory (Debian's service creates it at boot).
   mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const userPassword = unlockTestUser();
-  running++;
+  const userPassword = await unlockTestUser();
   const dir = mkdtempSync(join(tmpdir(), 'pg-actions-sshd-'));
   // sshd reads authorized_keys as the user logging in.
   chmodSync(dir, 0o755);
@@ -136,15 +141,11 @@ export async function startSshd(options: { settings?: Record<string, string> } =
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const release = () => {
-    if (--running === 0) lockTestUser();
-  };
   try {
     await waitForPort(port, child);
   } catch (error) {
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
-    release();
     throw new Error(`sshd did not start: ${(error as Error).message}\n${stderr}`);
   }
   for (const secret of [userPassword, passphrase, encrypted.key, plain.key]) watchSecret(secret);
@@ -189,7 +190,6 @@ export async function startSshd(options: { settings?: Record<string, string> } =
         clearTimeout(timer);
       }
       rmSync(dir, { recursive: true, force: true });
-      release();
     },
   };
 }

@@ -15,6 +15,8 @@ import { findBrowser } from '../harness/browser.js';
 import { createTestPki } from '../harness/certs.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { startClientCertServer } from '../harness/servers.js';
+import { refusedPort } from '../harness/failures.js';
+import { sshdMissing, startSshd } from '../harness/sshd.js';
 
 const SCREENSHOTS = fileURLToPath(new URL('../../test-output/playground/', import.meta.url));
 
@@ -175,6 +177,75 @@ test('a server that logs in by client certificate: paste the CA, the certificate
     expect(pageProblems).toEqual([]);
   } finally {
     await certServer.dispose();
+  }
+});
+
+/** Clicks Test connection and returns the connection the page sent. */
+async function testConnectionRequest(): Promise<Record<string, any>> {
+  const sent = page.waitForRequest((request) => request.url().endsWith('/api/test-connection'));
+  await page.getByTestId('test-connection').click();
+  const body = (await sent).postDataJSON() as { connection: Record<string, any> };
+  await page.getByTestId('connection-result').locator('[data-testid="connection-ok"], [data-testid="connection-error"]').waitFor();
+  return body.connection;
+}
+
+async function backToSaved(): Promise<void> {
+  if (await page.getByTestId('reset-connection').isVisible()) await page.getByTestId('reset-connection').click();
+}
+
+test('the pooler and SSH tunnel fields reach the request; the SSH errors show with their fixes', async () => {
+  await backToSaved();
+  const port = await refusedPort();
+  const fingerprint = 'SHA256:' + 'Q'.repeat(43);
+  await page.getByTestId('conn-pooler').selectOption('transaction');
+  await page.locator('#ssh-tunnel summary').click();
+  await page.getByTestId('conn-ssh-host').fill('127.0.0.1');
+  await page.getByTestId('conn-ssh-port').fill(String(port));
+  await page.getByTestId('conn-ssh-user').fill('tunnel');
+  await page.getByTestId('conn-ssh-password').fill(' typed ssh password ');
+  await page.getByTestId('conn-ssh-fingerprint').fill(fingerprint);
+  const sent = await testConnectionRequest();
+  expect(sent).toMatchObject({ host: db.config.host, pooler: 'transaction', sshTunnel: { host: '127.0.0.1', port, user: 'tunnel', password: ' typed ssh password ', hostKeyFingerprint: fingerprint } });
+  await expect(page.getByTestId('connection-error-code').textContent()).resolves.toBe('SSH_HOST_UNREACHABLE');
+  await expect(page.getByTestId('connection-error-fixes').textContent()).resolves.toContain('sshTunnel.host and sshTunnel.port');
+  // A key and its passphrase go too; a key that is not one is refused naming the field.
+  const notAKey = '-----BEGIN OPENSSH PRIVATE KEY-----\nAAAAnotakey\n-----END OPENSSH PRIVATE KEY-----';
+  await page.getByTestId('conn-ssh-private-key').fill(notAKey);
+  await page.getByTestId('conn-ssh-passphrase').fill('typed passphrase');
+  const withKey = await testConnectionRequest();
+  expect(withKey.sshTunnel).toMatchObject({ privateKey: notAKey, passphrase: 'typed passphrase' });
+  await expect(page.getByTestId('connection-error-message').textContent()).resolves.toContain('connection.sshTunnel.privateKey');
+  await shot('07-ssh-tunnel-error.png', true);
+  await backToSaved();
+  await expect(page.getByTestId('conn-pooler').inputValue()).resolves.toBe('none');
+  await expect(page.getByTestId('conn-ssh-host').inputValue()).resolves.toBe('');
+  expect(pageProblems).toEqual([]);
+});
+
+(sshdMissing() ? test.skip : test)('through a real sshd: Test connection shows the SSH host key, warns until it is pinned', async () => {
+  const sshd = await startSshd();
+  try {
+    await backToSaved();
+    await page.getByTestId('conn-password').fill(db.config.password!);
+    await page.locator('#ssh-tunnel summary').click();
+    await page.getByTestId('conn-ssh-host').fill(sshd.host);
+    await page.getByTestId('conn-ssh-port').fill(String(sshd.port));
+    await page.getByTestId('conn-ssh-user').fill(sshd.user);
+    await page.getByTestId('conn-ssh-password').fill(sshd.password);
+    await testConnectionRequest();
+    await expect(page.getByTestId('diagnosis-ssh').textContent()).resolves.toBe(`${sshd.host}:${sshd.port}, host key ${sshd.fingerprint} (not verified)`);
+    await expect(page.getByTestId('diagnosis-warnings').textContent()).resolves.toContain(`The SSH host key of ${sshd.host}:${sshd.port} is not verified`);
+    expect(sshd.forwardsTo(Number(db.config.port))).toBeGreaterThanOrEqual(1);
+    await page.getByTestId('conn-ssh-fingerprint').fill(sshd.fingerprint);
+    await testConnectionRequest();
+    await expect(page.getByTestId('diagnosis-ssh').textContent()).resolves.toBe(`${sshd.host}:${sshd.port}, host key ${sshd.fingerprint} (verified)`);
+    await shot('08-ssh-tunnel.png', true);
+    expect(await page.content()).not.toContain(sshd.password);
+    expect(pageProblems).toEqual([]);
+  } finally {
+    await backToSaved();
+    await closeAll();
+    await sshd.dispose();
   }
 });
 

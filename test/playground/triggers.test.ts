@@ -176,6 +176,25 @@ test('a closed page ends the subscription; events acknowledged on the page are n
   expect(await ourObjects()).toEqual([]);
 }, 60_000);
 
+test('a stream (re)opened while Deactivate runs is refused or ended: no subscription outlives the activation', async () => {
+  await db.sql('CREATE TABLE IF NOT EXISTS raced (id serial PRIMARY KEY, name text)');
+  for (let round = 0; round < 6; round++) {
+    const id = await activate('row-changes', { tables: ['raced'], operations: ['INSERT'] });
+    // The user clicks Deactivate in one tab while a page's EventSource reconnects.
+    const deactivating = post(`/api/trigger-sessions/${id}/deactivate`);
+    await new Promise((resolve) => setTimeout(resolve, round * 15));
+    const raced = await openEventStream(new URL(`/api/trigger-sessions/${id}/events`, playground.url), auth());
+    streams.push(raced);
+    expect((await deactivating).status).toBe(200);
+    // Either refused (404: no reconnect) or told it was deactivated; never a live stream for a removed trigger.
+    if (raced.status === 200) await waitFor(() => raced.ended(), `round ${round}: the raced stream to be ended by the server`);
+    else expect(raced.status).toBe(404);
+    expect(raced.messages.map((m) => m.event)).not.toContain('trigger');
+    await expectNoSubscriptionSession(); // the raced page is still open: only the server can have ended it
+    expect((await call('GET', '/api/trigger-sessions')).json.sessions).toEqual([]);
+  }
+}, 120_000);
+
 test('new-row (polling, nothing installed): an inserted row arrives; "make a change" writes quoted names and typed values', async () => {
   const id = await activate('new-row', { table: '"Odd ""Name"""', column: 'Seq No', intervalSeconds: 0.2 });
   const stream = await events(id);

@@ -11,7 +11,7 @@ import pg from 'pg';
 import { closeAll } from '../../connection/index.js';
 import { activateTrigger, pollTrigger, subscribeTrigger, type TriggerEvent, type TriggerState, type TriggerSubscription } from '../../triggers/index.js';
 import { TransactionSpool } from '../../triggers/replication/spool.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { smallDecodingMemory, startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
 import { waitFor } from './helpers.js';
 
 const KEY = 'table-changes-cdc';
@@ -22,7 +22,8 @@ const opened: TriggerSubscription[] = [];
 const clients: pg.Client[] = [];
 
 beforeAll(async () => {
-  server = await startReplicationServer({ logical_decoding_work_mem: '64kB' });
+  server = await startReplicationServer();
+  await smallDecodingMemory(server);
   version = Number((await server.sql('SHOW server_version_num'))[0]!.server_version_num);
 }, 60_000);
 afterEach(async () => {

@@ -8,7 +8,8 @@ import { closeAll, execute } from '../../connection/index.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { activateTrigger, findTrigger, pollTrigger, type TriggerEvent, type TriggerState } from '../../triggers/index.js';
 import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
-import { failureOf } from './helpers.js';
+import postgres from 'pg';
+import { failureOf, waitFor } from './helpers.js';
 
 const ROWS = 20_000;
 let pg: ReplicationServer;
@@ -76,6 +77,33 @@ test('rows read through COPY equal what Query Rows returns: escapes, NULL, unico
   expect(capped.code).toBe('RESULT_TOO_LARGE');
   expect(capped.fixes.join(' ')).toContain('batchSize');
   expect((await pollTrigger('table-sync', { connection: { ...connection(), maxResultBytes: 8192 }, config: { tables: ['wide'], batchSize: 50 } })).events).toHaveLength(50);
+});
+
+test('a batch waiting behind a TRUNCATE reads the table after it, never an empty table through a snapshot taken before it', async () => {
+  await sql("CREATE TABLE swapped (id int PRIMARY KEY, v text); INSERT INTO swapped SELECT i, 'old' FROM generate_series(1, 30) i");
+  const open = async () => {
+    const client = new postgres.Client({ ...connection(), ssl: false });
+    await client.connect();
+    return client;
+  };
+  const blocker = await open();
+  const truncator = await open();
+  try {
+    await blocker.query('BEGIN; LOCK TABLE swapped IN ACCESS SHARE MODE');
+    const truncating = truncator.query("BEGIN; TRUNCATE swapped; INSERT INTO swapped SELECT i, 'new' FROM generate_series(1, 30) i; COMMIT");
+    const waiting = async (n: number) => ((await sql("SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'swapped'::regclass AND NOT granted"))[0]!.n as number) >= n;
+    await waitFor(() => waiting(1), 'the TRUNCATE to wait for the lock');
+    const polled = pollTrigger('table-sync', { connection: connection(), config: { tables: ['swapped'] } });
+    await waitFor(() => waiting(2), 'the batch to queue behind the TRUNCATE');
+    await blocker.query('COMMIT');
+    await truncating;
+    const { events } = await polled;
+    // A snapshot taken before the TRUNCATE committed, read after it, would see no row at all (TRUNCATE is not MVCC-safe).
+    expect(events.map((e) => (e.new as { v: string }).v)).toEqual(Array(30).fill('new'));
+  } finally {
+    await blocker.end();
+    await truncator.end();
+  }
 });
 
 test(`handover: table-changes-cdc activated first, a ${ROWS}-row sync killed and resumed while a writer inserts, updates and deletes; sync + changes rebuild the table exactly`, async () => {

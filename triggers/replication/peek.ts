@@ -3,7 +3,7 @@
  * first advance the slot to the state's position (what the host handled and stored, so the server
  * may release that WAL), then peek the next transactions without consuming them. Nothing moves
  * the slot past the state, so a host that crashes before storing the state gets the same events,
- * same ids, again. When nothing is pending a heartbeat message is written (PG14+), so the next
+ * same ids, again. When nothing is pending a heartbeat is written (heartbeat.ts), so the next
  * poll can move a quiet slot forward and release WAL.
  */
 import { execute } from '../../connection/index.js';
@@ -12,7 +12,8 @@ import { ChangeAssembler, type ChangeEvent } from './changes.js';
 import { formatLsn, parseLsn } from './lsn.js';
 import { decodePgOutput } from './pgoutput.js';
 import { assertSlotMatches, publicationName, slotInUse, slotName, slotState, type CdcConfig } from './slot.js';
-import { HEARTBEAT_PREFIX, type CdcPosition } from './stream.js';
+import { beat, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
+import type { CdcPosition } from './stream.js';
 
 export async function pollChanges(args: TriggerArguments<CdcConfig>, position: CdcPosition, heartbeat = true): Promise<Batch<ChangeEvent, CdcPosition>> {
   const slot = slotName(args);
@@ -34,7 +35,9 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
   let end = from;
   for (const row of rows) {
     for (const item of assembler.feed(decodePgOutput(Buffer.from(row.data as string, 'base64')))) {
-      if (item.kind === 'change') pending.push(item.event);
+      if (item.kind === 'change') {
+        if (!isHeartbeatChange(args, item.event)) pending.push(item.event);
+      }
       else if (item.kind === 'commit') {
         events.push(...pending);
         pending = [];
@@ -42,8 +45,6 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
       } else if (item.kind === 'message' && !item.transactional && !assembler.inTransaction && item.lsn > end) end = item.lsn;
     }
   }
-  if (heartbeat && rows.length === 0 && messages && (args.config.heartbeatSeconds ?? 30) > 0) {
-    await execute(args.connection, { text: 'SELECT pg_logical_emit_message(false, $1, $2)', values: [HEARTBEAT_PREFIX, ''] });
-  }
+  if (heartbeat && rows.length === 0 && (args.config.heartbeatSeconds ?? 30) > 0) await beat(args, heartbeatMode(args.config, state.serverVersion));
   return { events, position: { lsn: formatLsn(end) } };
 }

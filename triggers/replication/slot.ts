@@ -17,6 +17,7 @@ export interface CdcConfig {
   publication?: string;
   batchSize?: number;
   heartbeatSeconds?: number;
+  heartbeat?: 'auto' | 'message' | 'table';
 }
 
 export const OBJECT_PREFIX = 'pg_actions_';

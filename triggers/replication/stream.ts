@@ -11,11 +11,12 @@
  * (handler threw, connection lost, walsender terminated) reconnects from the acknowledged position;
  * a slot that is missing, lost or ahead of the state stops the subscription with a loud error.
  */
-import { execute, PgActionsError } from '../../connection/index.js';
+import { PgActionsError } from '../../connection/index.js';
 import { openReplicationSession, type ReplicationSession, type WalStream } from '../../connection/replication.js';
 import type { Deliver, RunningSubscription, TriggerArguments } from '../definition.js';
 import { ChangeAssembler, type ChangeEvent } from './changes.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
+import { beat, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
 import { decodePgOutput } from './pgoutput.js';
 import { StreamedTransactions, type CommittedStream } from './streamed.js';
 import { assertSlotMatches, publicationName, slotInUse, slotName, slotState, type CdcConfig } from './slot.js';
@@ -25,7 +26,6 @@ export interface CdcPosition {
   lsn: string;
 }
 
-export const HEARTBEAT_PREFIX = 'pg-actions-heartbeat';
 const FATAL = new Set(['REPLICATION_SLOT_MISSING', 'REPLICATION_SLOT_LOST', 'REPLICATION_SLOT_MISMATCH', 'REPLICATION_THROUGH_POOLER']);
 const STATUS_INTERVAL_MS = 1000;
 const RETRY_MAX_MS = 10_000;
@@ -107,6 +107,7 @@ function streamChanges(
   let settled = false;
   let stream: WalStream | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
+  let lastChange = 0; // when a change of the published tables last arrived
 
   return new Promise<void>((resolve, reject) => {
     const finish = () => {
@@ -144,7 +145,7 @@ function streamChanges(
         replayer.feed({ tag: 'begin', finalLsn: commitLsn, commitTime, xid });
         let events: ChangeEvent[] = [];
         for (const record of spool.records()) {
-          for (const item of replayer.feed(decodePgOutput(record, true))) if (item.kind === 'change') events.push(item.event);
+          for (const item of replayer.feed(decodePgOutput(record, true))) if (item.kind === 'change' && !isHeartbeatChange(args, item.event)) events.push(item.event);
           if (events.length >= batchSize) {
             await hand(events, acked);
             events = [];
@@ -198,6 +199,7 @@ function streamChanges(
           if (streamed.owns(data)) {
             const done = streamed.take(data);
             if (!done) return;
+            lastChange = Date.now();
             // The server counts the transaction's Relation messages as sent: later transactions rely on them.
             const replayer = assembler.fork();
             for (const relation of done.spool.relationMessages()) assembler.feed(decodePgOutput(relation, true));
@@ -207,6 +209,8 @@ function streamChanges(
           }
           for (const item of assembler.feed(decodePgOutput(data))) {
             if (item.kind === 'change') {
+              if (isHeartbeatChange(args, item.event)) continue; // its commit still moves the position
+              lastChange = Date.now();
               pending.push(item.event);
               if (pending.length >= batchSize) {
                 enqueue({ events: pending, position: committed });
@@ -237,9 +241,11 @@ function streamChanges(
       resolve();
     }, fail);
     const seconds = args.config.heartbeatSeconds ?? 30;
-    if (messages && seconds > 0) {
+    if (seconds > 0) {
+      const mode = heartbeatMode(args.config, serverVersion);
       heartbeat = setInterval(() => {
-        execute(args.connection, { text: 'SELECT pg_logical_emit_message(false, $1, $2)', values: [HEARTBEAT_PREFIX, ''] }).catch(() => undefined);
+        if (Date.now() - lastChange < seconds * 1000) return; // the tables are busy: their own commits move the position
+        beat(args, mode).catch(() => undefined);
       }, seconds * 1000);
       heartbeat.unref();
     }
