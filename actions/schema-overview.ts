@@ -33,7 +33,7 @@ export const schemaOverview = defineAction<SchemaOverviewInput, SchemaOverviewOu
       tables: [
         {
           name: 'order_lines', kind: 'table', rows: null, rowsExact: false, columns: ['order_id', 'line', 'sku'], primaryKey: ['order_id', 'line'],
-          sizeBytes: 0, note: 'No estimate yet: the table has never been analyzed. Ask for exact counts, or run ANALYZE.',
+          sizeBytes: 16384, note: 'No estimate yet: the table has never been analyzed. Ask for exact counts, or run ANALYZE.',
         },
         { name: 'users', kind: 'table', rows: 2, rowsExact: false, columns: ['id', 'name', 'email'], primaryKey: ['id'], sizeBytes: 49152 },
       ],
