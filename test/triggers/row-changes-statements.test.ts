@@ -178,3 +178,17 @@ test('a watched ordinary table cannot silently become a partition or inheritance
     ['UPDATE', 'orders', { id: 1, region: 'eu' }],
   ]);
 });
+
+test('numbers a double cannot hold exactly (bigint, numeric) arrive as strings of their exact digits, never rounded', async () => {
+  await db.sql('DROP TABLE IF EXISTS exact_numbers');
+  await db.sql('CREATE TABLE exact_numbers (id bigint PRIMARY KEY, n numeric, f float8, small int)');
+  const config = { tables: ['exact_numbers'], operations: ['INSERT'] };
+  await activateTrigger('row-changes', request(config));
+  const start = await poll('row-changes', request(config));
+  await db.sql(`INSERT INTO exact_numbers VALUES (9007199254740993, 12345678901234567890.123, 0.1, 7)`);
+  const { events } = await poll('row-changes', request(config, start.state));
+  expect(events.map((e) => [e.key, e.new])).toEqual([
+    [{ id: '9007199254740993' }, { id: '9007199254740993', n: '12345678901234567890.123', f: 0.1, small: 7 }],
+  ]);
+  await deactivateTrigger('row-changes', request(config));
+});
