@@ -12,6 +12,7 @@ import { PgActionsError, toPgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
 import { jsonSafeTypes } from './types.js';
 import { toParameter } from './values.js';
+import { writeUnnamed, type PgConnection } from './wire.js';
 
 export interface CopyColumn {
   name: string;
@@ -67,15 +68,6 @@ export async function copyInSnapshot(connection: unknown, request: SnapshotCopy)
 const PRELUDE = 3;
 const COPY = 4;
 
-interface PgConnection {
-  parse(query: { text: string; types: number[] }): void;
-  bind(config: { values: readonly unknown[]; valueMapper: (value: unknown) => unknown }): void;
-  describe(message: { type: 'P'; name: string }): void;
-  execute(config: { portal: string; rows: number }): void;
-  sync(): void;
-  stream: { cork?: () => void; uncork?: () => void };
-}
-
 class SnapshotCopyRun implements Submittable {
   readonly done: Promise<SnapshotCopyResult>;
   completions = 0;
@@ -111,10 +103,7 @@ class SnapshotCopyRun implements Submittable {
       // A literal formatted from a validated integer: safe to write into SQL.
       simple(`SET LOCAL statement_timeout = ${Math.trunc(this.timeoutMs)}`);
       simple(`LOCK TABLE ${this.request.table} IN ACCESS SHARE MODE`);
-      con.parse({ text: this.request.prelude.text, types: [] });
-      con.bind({ values: this.request.prelude.values, valueMapper: toParameter });
-      con.describe({ type: 'P', name: '' });
-      con.execute({ portal: '', rows: 0 });
+      writeUnnamed(con, this.request.prelude.text, this.request.prelude.values);
       simple(this.request.copy);
       simple('COMMIT');
       con.sync();

@@ -12,6 +12,7 @@ import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, t
 import { readingOf, type SessionReading, type Sql } from './session-guard.js';
 import { expandsWhenParsed, structureCost } from './types.js';
 import { toParameter } from './values.js';
+import { writeUnnamed, type PgConnection } from './wire.js';
 
 export interface StatementPlan {
   text: string;
@@ -56,14 +57,6 @@ export interface StatementOutcome {
 interface FieldDescription {
   name: string;
   dataTypeID: number;
-}
-interface PgConnection {
-  parse(query: { text: string; name?: string; types?: number[] }): void;
-  bind(config: { statement?: string; values: readonly unknown[]; valueMapper: (value: unknown) => unknown }): void;
-  describe(message: { type: 'P' | 'S'; name: string }): void;
-  execute(config: { portal: string; rows: number }): void;
-  sync(): void;
-  stream: { cork?: () => void; uncork?: () => void; writable?: boolean; write(data: Buffer): boolean };
 }
 
 /**
@@ -228,10 +221,7 @@ export class StatementRun implements Submittable {
     try {
       this.parseNamed(con);
       for (const sql of this.plan.before) this.writeSimple(con, sql);
-      con.parse({ text: this.plan.text, types: [] });
-      con.bind({ values: this.plan.values, valueMapper: toParameter });
-      con.describe({ type: 'P', name: '' });
-      con.execute({ portal: '', rows: 0 });
+      writeUnnamed(con, this.plan.text, this.plan.values);
       if (this.plan.probe) this.writeSimple(con, this.plan.probe);
       for (const sql of this.plan.after) this.writeSimple(con, sql);
       if (this.plan.tail) for (const sql of this.plan.tail) this.writeSimple(con, sql);
