@@ -1,4 +1,6 @@
 import { closeAll, execute, type ConnectionConfig } from '../../connection/index.js';
+import { configOf } from '../../connection/execute.js';
+import { poolFor } from '../../connection/pools.js';
 import { runningStatement, stoppedRunning, terminateBackendsOf } from '../harness/activity.js';
 import { eventually, failure } from '../harness/failures.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
@@ -281,8 +283,10 @@ test('a terminated backend is replaced on the next step', async () => {
     const old = rows[0]!.pid as number;
     expect(own.openConnections).toBe(1);
     await db.sql('SELECT pg_terminate_backend($1)', [old]);
-    // The server closed that connection (the proxy saw it go), so the pool has heard of it.
+    // The server closed that connection (the proxy saw it go), and the pool has heard of it: the
+    // idle client is gone (checking out in between would race the FATAL message still in flight).
     expect(await eventually(async () => own.openConnections === 0, 5000)).toBe(true);
+    expect(await eventually(async () => poolFor(configOf(config)).pool.idleCount === 0, 5000)).toBe(true);
     const next = await execute(config, { text: 'SELECT pg_backend_pid() AS pid' });
     expect(next.rows[0]!.pid).toEqual(expect.any(Number));
     expect(next.rows[0]!.pid).not.toBe(old);
