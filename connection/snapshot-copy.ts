@@ -11,8 +11,7 @@ import { withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
 import { jsonSafeTypes } from './types.js';
-import { toParameter } from './values.js';
-import { writeUnnamed, type PgConnection } from './wire.js';
+import { writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
 
 export interface CopyColumn {
   name: string;
@@ -91,13 +90,8 @@ class SnapshotCopyRun implements Submittable {
 
   submit(connection: Connection): void {
     const con = connection as unknown as PgConnection;
-    const simple = (text: string) => {
-      con.parse({ text, types: [] });
-      con.bind({ values: [], valueMapper: toParameter });
-      con.execute({ portal: '', rows: 0 });
-    };
-    con.stream.cork?.();
-    try {
+    const simple = (text: string) => writeFixed(con, text);
+    writePipeline(con, () => {
       // Neither SET nor LOCK takes the transaction's snapshot: the prelude does, once the table is locked.
       simple('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       // A literal formatted from a validated integer: safe to write into SQL.
@@ -106,13 +100,7 @@ class SnapshotCopyRun implements Submittable {
       writeUnnamed(con, this.request.prelude.text, this.request.prelude.values);
       simple(this.request.copy);
       simple('COMMIT');
-      con.sync();
-    } catch (error) {
-      con.sync();
-      this.fail(error);
-    } finally {
-      con.stream.uncork?.();
-    }
+    }, (error) => this.fail(error));
   }
 
   handleRowDescription(message: { fields: { name: string }[] }): void {

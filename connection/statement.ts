@@ -11,8 +11,7 @@ import { PgActionsError } from './errors/index.js';
 import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, type ResultGate } from './result-gate.js';
 import { readingOf, type SessionReading, type Sql } from './session-guard.js';
 import { expandsWhenParsed, structureCost } from './types.js';
-import { toParameter } from './values.js';
-import { writeUnnamed, type PgConnection } from './wire.js';
+import { writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
 
 export interface StatementPlan {
   text: string;
@@ -217,22 +216,14 @@ export class StatementRun implements Submittable {
     }
     this.gate = gateOf(connection);
     this.gate?.arm(this.budget);
-    con.stream.cork?.();
-    try {
+    writePipeline(con, () => {
       this.parseNamed(con);
       for (const sql of this.plan.before) this.writeSimple(con, sql);
       writeUnnamed(con, this.plan.text, this.plan.values);
       if (this.plan.probe) this.writeSimple(con, this.plan.probe);
       for (const sql of this.plan.after) this.writeSimple(con, sql);
       if (this.plan.tail) for (const sql of this.plan.tail) this.writeSimple(con, sql);
-      con.sync();
-    } catch (error) {
-      // A value that cannot be sent: nothing reached the server but what was written; Sync cleans up.
-      con.sync();
-      this.fail(error);
-    } finally {
-      con.stream.uncork?.();
-    }
+    }, (error) => this.fail(error));
   }
 
   /**
@@ -258,17 +249,9 @@ export class StatementRun implements Submittable {
   }
 
   private writeSimple(con: PgConnection, sql: Sql): void {
-    if (typeof sql === 'string') {
-      con.parse({ text: sql, types: [] });
-      con.bind({ values: [], valueMapper: toParameter });
-    } else if (sql.name) {
-      if (con.stream.writable !== false) con.stream.write(bindAndExecute(sql.name));
-      return;
-    } else {
-      con.parse({ text: sql.text, types: [] });
-      con.bind({ values: [], valueMapper: toParameter });
-    }
-    con.execute({ portal: '', rows: 0 });
+    if (typeof sql === 'string') writeFixed(con, sql);
+    else if (!sql.name) writeFixed(con, sql.text);
+    else if (con.stream.writable !== false) con.stream.write(bindAndExecute(sql.name));
   }
 
   /** The statement's command tag, once it completed ('' before). */

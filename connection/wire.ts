@@ -20,3 +20,27 @@ export function writeUnnamed(con: PgConnection, text: string, values: readonly u
   con.describe({ type: 'P', name: '' });
   con.execute({ portal: '', rows: 0 });
 }
+
+/** Parse, Bind and Execute of a fixed statement without values (no Describe: its rows are not read by name). */
+export function writeFixed(con: PgConnection, text: string): void {
+  con.parse({ text, types: [] });
+  con.bind({ values: [], valueMapper: toParameter });
+  con.execute({ portal: '', rows: 0 });
+}
+
+/**
+ * Writes one pipeline in a single corked write, ending in Sync. A write that throws (a value that
+ * cannot be sent) still ends in Sync: the server discards what follows an error up to it.
+ */
+export function writePipeline(con: PgConnection, write: () => void, fail: (error: unknown) => void): void {
+  con.stream.cork?.();
+  try {
+    write();
+    con.sync();
+  } catch (error) {
+    con.sync();
+    fail(error);
+  } finally {
+    con.stream.uncork?.();
+  }
+}
