@@ -118,7 +118,9 @@ test('a damaged position or horizon is TRIGGER_STATE_INVALID saying which; a sta
   ];
   for (const horizon of horizonProblems) {
     const error = await failureOf(pollTrigger('new-or-updated-row', { connection: db.config, config, state: withPosition({ after: [1, 1], horizon }) }));
-    expect({ horizon, code: error.code, problems: error.problems }).toEqual({ horizon, code: 'TRIGGER_STATE_INVALID', problems: ['state.position.horizon is malformed'] });
+    expect({ horizon, code: error.code, message: error.message, problems: error.problems }).toEqual({
+      horizon, code: 'TRIGGER_STATE_INVALID', message: 'state.position.horizon is not what a previous poll returned', problems: ['state.position.horizon is malformed'],
+    });
   }
   for (const after of [[1], [1, 1, 1], 'x']) {
     const error = await failureOf(pollTrigger('new-or-updated-row', { connection: db.config, config, state: withPosition({ after, horizon: { through: 1 } }) }));
@@ -167,23 +169,27 @@ test('a wrong table, column or key: the code, the message and the problem name c
   expect(wrongSize.message).toBe('state.position does not fit the table\'s primary key (it changed since the state was made)');
 });
 
-test('start, poll and sample only read: a write hidden in the table\'s row security fails (READ_ONLY_VIOLATION) and leaves nothing', async () => {
-  // The policy writes when it is checked against row 1; an index on "at" (sequential scans off for
-  // the role) lets the horizon's read stop at the highest row, so the poll fails at its own read.
-  await db.sql(`DROP TABLE IF EXISTS trapped, trap_log; DROP ROLE IF EXISTS tc_reader;
+test('start, horizon, poll and sample only read: a write hidden in the table\'s row security fails (READ_ONLY_VIOLATION) and leaves nothing', async () => {
+  // The policy writes when it is checked against row 1 or 20. In "trapped" an index on "at"
+  // (sequential scans off for the role) lets the horizon's read stop at the highest row, 2, so the
+  // poll fails at its own read; in "trapped_top" the horizon's read meets row 20 itself.
+  await db.sql(`DROP TABLE IF EXISTS trapped, trapped_top, trap_log; DROP ROLE IF EXISTS tc_reader;
     CREATE TABLE trap_log (id int); CREATE TABLE trapped (id int PRIMARY KEY, at int); CREATE INDEX ON trapped (at);
+    CREATE TABLE trapped_top (id int PRIMARY KEY, at int);
     CREATE OR REPLACE FUNCTION trap(id int) RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER AS
-      $$ BEGIN IF id = 1 THEN INSERT INTO trap_log VALUES (id); END IF; RETURN true; END $$;
+      $$ BEGIN IF id IN (1, 20) THEN INSERT INTO trap_log VALUES (id); END IF; RETURN true; END $$;
     ALTER TABLE trapped ENABLE ROW LEVEL SECURITY; CREATE POLICY everyone ON trapped USING (trap(id));
-    INSERT INTO trapped VALUES (1, 1), (2, 2);
+    ALTER TABLE trapped_top ENABLE ROW LEVEL SECURITY; CREATE POLICY everyone ON trapped_top USING (trap(id));
+    INSERT INTO trapped VALUES (1, 1), (2, 2); INSERT INTO trapped_top VALUES (20, 20);
     CREATE ROLE tc_reader LOGIN PASSWORD 'tc-reader-pw'; ALTER ROLE tc_reader SET enable_seqscan = off;
-    GRANT CONNECT ON DATABASE "${db.name}" TO tc_reader; GRANT USAGE ON SCHEMA public TO tc_reader; GRANT SELECT ON trapped TO tc_reader`);
+    GRANT CONNECT ON DATABASE "${db.name}" TO tc_reader; GRANT USAGE ON SCHEMA public TO tc_reader; GRANT SELECT ON trapped, trapped_top TO tc_reader`);
   const connection = { ...db.config, user: 'tc_reader', password: 'tc-reader-pw' };
   try {
     const start = await failureOf(pollTrigger('new-or-updated-row', { connection, config: { table: 'trapped', column: 'at' } }));
     const read = await failureOf(pollTrigger('new-or-updated-row', { connection, config: { table: 'trapped', column: 'at', from: 'beginning' } }));
     const sample = await failureOf(sampleEvents('new-or-updated-row', { connection, config: { table: 'trapped', column: 'at' } }));
-    expect([start.code, read.code, sample.code]).toEqual(['READ_ONLY_VIOLATION', 'READ_ONLY_VIOLATION', 'READ_ONLY_VIOLATION']);
+    const horizon = await failureOf(pollTrigger('new-or-updated-row', { connection, config: { table: 'trapped_top', column: 'at', from: 'beginning' } }));
+    expect([start.code, read.code, sample.code, horizon.code]).toEqual(['READ_ONLY_VIOLATION', 'READ_ONLY_VIOLATION', 'READ_ONLY_VIOLATION', 'READ_ONLY_VIOLATION']);
     expect(await db.sql('SELECT * FROM trap_log')).toEqual([]);
   } finally {
     await closeAll();
