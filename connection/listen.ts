@@ -10,7 +10,7 @@ import { withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
 import { quoteIdentifier } from './identifiers.js';
-import { ReportingClient } from './pools.js';
+import { holdPool, ReportingClient } from './pools.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface ListenSession {
@@ -59,6 +59,12 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
   let retryTimer: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let starting: Promise<void> = Promise.resolve();
+  // While connected, the pool that made the connection (and its SSH tunnel, which carries it) stays open.
+  let unhold: (() => void) | undefined;
+  const release = () => {
+    unhold?.();
+    unhold = undefined;
+  };
 
   const session: ListenSession = {
     get connected() {
@@ -79,6 +85,7 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
       live = false;
       await starting; // a connect under way ends its own client once it sees `closed`
       await client?.end().catch(() => undefined);
+      release();
     },
   };
 
@@ -88,6 +95,7 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
     clearInterval(heartbeat);
     client = undefined;
     this.end().catch(() => undefined);
+    release();
     if (closed) return;
     options.onDisconnect?.(toPgActionsError(error ?? new Error('Connection terminated'), failureContext(config, 'statement')));
     const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** attempt++);
@@ -102,6 +110,8 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
       const { managed, client: probe } = await connect(config);
       probe.release();
       if (closed) return;
+      release();
+      unhold = holdPool(managed);
       fresh = new ReportingClient({
         host: config.host, port: config.port, database: config.database, user: config.user, password: config.password,
         ssl: managed.ssl, application_name: config.applicationName, connectionTimeoutMillis: config.connectTimeoutMs,
