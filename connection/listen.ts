@@ -16,6 +16,11 @@ import { jsonSafeTypes } from './types.js';
 export interface ListenSession {
   /** True while connected and listening. */
   readonly connected: boolean;
+  /**
+   * Settles once the first LISTEN is in place (and onConnect has run), or the first attempt has
+   * failed (reported to onDisconnect; the session keeps retrying). Never rejects.
+   */
+  readonly ready: Promise<void>;
   /** Runs one query on this session (e.g. pg_try_advisory_lock); fails when the session is down. */
   query(text: string, values?: readonly unknown[]): Promise<Record<string, unknown>[]>;
   /** Ends the session for good (no reconnect). */
@@ -66,10 +71,13 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
     unhold = undefined;
   };
 
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
   const session: ListenSession = {
     get connected() {
       return live;
     },
+    ready,
     async query(text, values) {
       if (!client || !live) throw toPgActionsError(new Error('Connection terminated'), failureContext(config, 'statement'));
       try {
@@ -80,6 +88,7 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
     },
     async close() {
       closed = true;
+      markReady();
       clearTimeout(retryTimer);
       clearInterval(heartbeat);
       live = false;
@@ -98,6 +107,7 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
     release();
     if (closed) return;
     options.onDisconnect?.(toPgActionsError(error ?? new Error('Connection terminated'), failureContext(config, 'statement')));
+    markReady();
     const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** attempt++);
     retryTimer = setTimeout(() => (starting = start()), delay * (0.75 + Math.random() / 2));
   }
@@ -137,6 +147,7 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
       }
       await options.onConnect?.(session);
       attempt = 0;
+      markReady();
     } catch (error) {
       if (fresh && client === fresh) lost.call(fresh, error);
       else if (!fresh && !closed) lost.call((client = new pg.Client()), error);
