@@ -135,7 +135,8 @@ function runningCluster(dataDir: string): RunningCluster | undefined {
   return { pid, port, password: readFileSync(passwordFile, 'utf8').trim() };
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process with this id exists (whoever owns it). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -5,7 +5,8 @@
  */
 import type { ConnectionConfig } from '../../index.js';
 import { CONNECTION_OPTION, helpFixes, parseCommandLine, printUsage, type Command, type CommandSession } from '../command.js';
-import { connectionFromArgument, describeConnection } from '../connection-argument.js';
+import { describeConnection, optionalConnection } from '../connection-argument.js';
+import { SSH_USAGE } from '../ssh-arguments.js';
 import { openLocalDatabase } from '../embedded-session.js';
 import { CliFailure, EXIT_OK, usageError } from '../failures.js';
 import { printLine, progress } from '../output.js';
@@ -30,6 +31,8 @@ export const serveCommand: Command = {
   --host      interface to listen on (default 127.0.0.1, loopback; any other needs the token)
   --no-token  no access token, on a loopback --host only (anyone on this machine can use it)
 
+${SSH_USAGE}
+
 Example:
   pg-actions serve --port 3000
   pg-actions serve --connection postgres://app@localhost/app --port 0`,
@@ -47,9 +50,8 @@ Example:
         'Drop --no-token and open the URL serve prints (it carries the access token).',
       ]);
     }
-    const { connection, description } = parsed.values.connection
-      ? givenDatabase(connectionFromArgument(parsed.values.connection))
-      : await localDatabase(session);
+    const given = optionalConnection('serve', parsed.values);
+    const { connection, description } = given ? givenDatabase(given) : await localDatabase(session);
 
     progress('starting the playground');
     const { startPlayground } = await import('../../playground/server.js');

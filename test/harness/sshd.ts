@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { isAlive } from '../../cli/embedded-session.js';
 import type { ConnectionConfig } from '../../connection/index.js';
 import { describeNeeding } from './not-run.js';
 import { waitForPort } from './pgbouncer.js';
@@ -75,15 +76,6 @@ export function describeWithSshd(name: string, body: () => void): void {
  */
 const RUNS_DIR = '/run/pg-actions-ssh-test';
 const PASSWORD_FILE = join(RUNS_DIR, 'password');
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Pids of the runs registered and still alive (dead runs' markers are removed). */
 function liveRuns(): number[] {
