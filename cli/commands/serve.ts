@@ -8,7 +8,7 @@ import { CONNECTION_OPTION, helpFixes, parseCommandLine, printUsage, type Comman
 import { describeConnection, optionalConnection } from '../connection-argument.js';
 import { SSH_USAGE } from '../ssh-arguments.js';
 import { openLocalDatabase } from '../embedded-session.js';
-import { CliFailure, EXIT_OK, usageError } from '../failures.js';
+import { cliFailure, EXIT_OK, usageError } from '../failures.js';
 import { printLine, progress } from '../output.js';
 import { ensureSampleSchema } from '../sample-data.js';
 import { isLoopbackHost } from '../../playground/access-token.js';
@@ -91,10 +91,7 @@ function listenFailure(error: unknown, host: string | undefined, port: number | 
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
     const where = `${host ?? 'the default host'}:${port ?? 'the default port'}`;
-    return new CliFailure('LISTEN_FAILED', 'The playground cannot listen there', `${where}: ${code}`, [
-      'Choose another port with --port (0 picks a free one).',
-      'Or stop the program that already uses it.',
-    ]);
+    return cliFailure('listen', `${where}: ${code}`);
   }
   return error;
 }
