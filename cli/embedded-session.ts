@@ -123,8 +123,7 @@ function runningCluster(dataDir: string): RunningCluster | undefined {
   return { pid, port, password: readFileSync(passwordFile, 'utf8').trim() };
 }
 
-/** Whether a process with this id exists (whoever owns it). */
-export function isAlive(pid: number): boolean {
+function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

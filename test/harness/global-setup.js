@@ -5,12 +5,12 @@
  * Workers read the server's URL from PG_TEST_URL. (Plain JS: jest loads global setup outside
  * its module mapper, so the TypeScript harness is loaded through tsx.)
  */
+import { randomBytes } from 'node:crypto';
 import { tsImport } from 'tsx/esm/api';
 
 export default async function globalSetup() {
-  // One password for the SSH tests' system user, shared by every worker and by other runs under way (test/harness/sshd.ts).
-  const { joinSshTestRuns } = await tsImport('./sshd.ts', import.meta.url);
-  process.env.PG_TEST_SSH_PASSWORD ??= joinSshTestRuns();
+  // One password per run for the SSH tests' system user, shared by every worker (test/harness/sshd.ts).
+  process.env.PG_TEST_SSH_PASSWORD ??= randomBytes(18).toString('base64url');
   if (process.env.PG_TEST_URL) return;
   if (process.env.PG_TEST_PROVIDER === 'testcontainers') {
     const { PostgreSqlContainer } = await import('@testcontainers/postgresql');

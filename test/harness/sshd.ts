@@ -3,16 +3,15 @@
  * tunnel tests: its own sshd_config, a host key made by ssh-keygen in a temporary directory,
  * password and public-key logins for a test user. sshd checks passwords against the system's
  * account database, so the harness (as root) creates a no-shell system user once, gives it a
- * random password while the suite runs (from the global setup, so that test files
+ * random password while the suite runs (one per run, from the global setup, so that test files
  * running at once agree on it), and the global teardown locks it again. Logs at DEBUG1 on stderr,
  * where sshd names every forwarded connection (server_request_direct_tcpip … target host port).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { isAlive } from '../../cli/embedded-session.js';
 import type { ConnectionConfig } from '../../connection/index.js';
 import { describeNeeding } from './not-run.js';
 import { waitForPort } from './pgbouncer.js';
@@ -45,8 +44,11 @@ export interface Sshd {
   dispose(): Promise<void>;
 }
 
-// Not the name older checkouts use (pgactions-ssh): their runs set its password and lock it without asking other runs.
-const TEST_USER = 'pgactions-tunnel';
+/**
+ * One test user per checkout: every run sets its own password, so two checkouts' runs at once
+ * (developers side by side on one machine) would otherwise lock each other out.
+ */
+export const TEST_USER = `pgactions-ssh-${createHash('sha256').update(import.meta.url).digest('hex').slice(0, 8)}`;
 const CANDIDATES = ['/usr/sbin/sshd', '/usr/local/sbin/sshd'];
 
 /** The sshd binary (PG_TEST_SSHD names one; `none` acts as if it were absent), or undefined. */
@@ -69,43 +71,11 @@ export function describeWithSshd(name: string, body: () => void): void {
   describeNeeding('sshd', why && `SSH tunnel tests did not run: ${why}; with CI set they fail instead.`, name, body);
 }
 
-/**
- * Test runs on this machine that use the test user now, so that runs at once (several checkouts,
- * a matrix) share one password and the last to finish locks the account: a run's teardown must
- * not lock it, nor its setup change the password, under another run's SSH tests.
- */
-const RUNS_DIR = '/run/pg-actions-ssh-test';
-const PASSWORD_FILE = join(RUNS_DIR, 'password');
-
-/** Pids of the runs registered and still alive (dead runs' markers are removed). */
-function liveRuns(): number[] {
-  const dir = join(RUNS_DIR, 'runs');
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).map(Number).filter((pid) => {
-    if (isAlive(pid)) return true;
-    rmSync(join(dir, String(pid)), { force: true });
-    return false;
-  });
-}
-
-/** From the global setup: registers this run and returns the password every live run uses. */
-export function joinSshTestRuns(): string {
-  if (userInfo().uid !== 0) return randomBytes(18).toString('base64url');
-  mkdirSync(join(RUNS_DIR, 'runs'), { recursive: true, mode: 0o700 });
-  const others = liveRuns().filter((pid) => pid !== process.pid);
-  let shared = others.length > 0 && existsSync(PASSWORD_FILE) ? readFileSync(PASSWORD_FILE, 'utf8').trim() : '';
-  if (!shared) {
-    shared = randomBytes(18).toString('base64url');
-    writeFileSync(PASSWORD_FILE, shared, { mode: 0o600 });
-  }
-  writeFileSync(join(RUNS_DIR, 'runs', String(process.pid)), '');
-  return shared;
-}
+/** The run's password (the global setup sets it for every worker), or one for this process alone. */
+const password = (process.env.PG_TEST_SSH_PASSWORD ??= randomBytes(18).toString('base64url'));
 
 /** The test user exists and logs in with the run's password. */
 async function unlockTestUser(): Promise<string> {
-  // The run's password (the global setup sets it for every worker), or one for this process alone.
-  const password = (process.env.PG_TEST_SSH_PASSWORD ??= randomBytes(18).toString('base64url'));
   if (spawnSync('id', [TEST_USER], { stdio: 'ignore' }).status !== 0) {
     spawnSync('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', TEST_USER], { stdio: 'pipe' });
   }
@@ -118,13 +88,9 @@ async function unlockTestUser(): Promise<string> {
   }
 }
 
-/** After the suite (global teardown): once no other run is using it, the test user can no longer log in. */
+/** After the suite (global teardown): the test user can no longer log in. */
 export function lockSshTestUser(): void {
-  if (userInfo().uid !== 0) return;
-  rmSync(join(RUNS_DIR, 'runs', String(process.pid)), { force: true });
-  if (liveRuns().length > 0) return;
-  rmSync(PASSWORD_FILE, { force: true });
-  if (spawnSync('id', [TEST_USER], { stdio: 'ignore' }).status === 0) spawnSync('usermod', ['--lock', TEST_USER], { stdio: 'ignore' });
+  if (userInfo().uid === 0 && spawnSync('id', [TEST_USER], { stdio: 'ignore' }).status === 0) spawnSync('usermod', ['--lock', TEST_USER], { stdio: 'ignore' });
 }
 
 function keygen(dir: string, name: string, args: string[]): { key: string; fingerprint: string } {
