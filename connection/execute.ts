@@ -247,7 +247,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     await parseUnknownArrays(managed.pool, send, outcome);
     // Role, settings, temp tables, cursors… would follow this pooled session into later steps. A
     // LISTEN in the step's own transaction is not in effect yet when the probe runs: its tag tells.
-    if ((guarded && !sessionUnchanged(client, reading, reassert, preparedCount(client))) || changesSession(outcome.command)) discard = true;
+    if ((guarded && !sessionUnchanged(client, reading, preparedCount(client))) || changesSession(outcome.command)) discard = true;
     return outcome;
   } catch (error) {
     forgetSessionLimits(client); // the round trip that set them may not have committed
@@ -268,7 +268,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     // a statement that committed by itself (a procedure) may have changed settings: reset them too.
     if (!discard && guarded) {
       const resetSql = sessionReset(false, reapply(false)).map(sqlText);
-      discard = !sessionUnchanged(client, await probeSession(send, resetSql).catch(() => undefined), false, preparedCount(client));
+      discard = !sessionUnchanged(client, await probeSession(send, resetSql).catch(() => undefined), preparedCount(client));
       if (!discard && ownSession) rememberSessionLimits(client, sessionTimeoutMs);
     }
     const mapped = toPgActionsError(error, context);
