@@ -111,17 +111,26 @@ END $pg_actions$`;
  * Behind a transaction-mode pooler the next transaction may run on another server connection, so
  * discarding ours after the fact cleans nothing: the step's own transaction undoes what any
  * statement can leave (written after it, before Sync; DISCARD ALL itself cannot run in a transaction).
+ * These are cheap when there is nothing to undo; deallocating SQL-prepared statements is not (a DO
+ * block, parsed and compiled every time: POOLER_CHECK decides whether it is needed).
  */
-export const TRANSACTION_POOLER_RESET = [
-  'RESET ALL',
-  'RESET SESSION AUTHORIZATION',
-  'RESET ROLE',
-  'CLOSE ALL',
-  'UNLISTEN *',
-  'DISCARD TEMP',
-  'SELECT pg_catalog.pg_advisory_unlock_all()',
-  DEALLOCATE_SQL_PREPARED,
-] as const;
+export const POOLER_SETTINGS_RESET = ['RESET ALL', 'RESET SESSION AUTHORIZATION', 'RESET ROLE', 'CLOSE ALL', 'UNLISTEN *', 'DISCARD TEMP'] as const;
+
+export const TRANSACTION_POOLER_RESET = [...POOLER_SETTINGS_RESET, 'SELECT pg_catalog.pg_advisory_unlock_all()', DEALLOCATE_SQL_PREPARED] as const;
+
+/**
+ * Written last in a step's explicit transaction behind a transaction pooler: releases session
+ * advisory locks, and fails (invalid input for an integer) only when a statement made with SQL
+ * PREPARE is on the server session. Then the transaction is left open (aborted) when the server
+ * answers, so the pooler keeps the server connection linked, and the owner deallocates them
+ * there (POOLER_PREPARED_RESET). The failing value is read from the function scan: the planner
+ * cannot fold it into an error when there is none.
+ */
+export const POOLER_CHECK = `SELECT pg_catalog.pg_advisory_unlock_all(),
+  (SELECT pg_catalog.concat('pg-actions: a prepared statement is left: ', name)::pg_catalog.int4 FROM pg_catalog.pg_prepared_statement() WHERE from_sql LIMIT 1)`;
+
+/** After a failed POOLER_CHECK, in its aborted transaction (one simple query): roll back, release, deallocate. */
+export const POOLER_PREPARED_RESET = ['ROLLBACK', 'SELECT pg_catalog.pg_advisory_unlock_all()', DEALLOCATE_SQL_PREPARED].join('; ');
 
 /** Switched off only by bench/, to measure what the guard costs a step. */
 export const sessionGuard = { enabled: true };

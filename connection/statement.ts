@@ -1,7 +1,7 @@
 /**
  * One statement as a node-postgres Submittable, so a step costs one network round trip:
  *   [Parse of named statements not yet on the connection] [BEGIN READ ONLY | BEGIN]
- *   [set_config(…, true)] <statement> [probe] [reset…] [ROLLBACK] [tail] Sync
+ *   [set_config(…, true)] <statement> [probe] [reset…] [ROLLBACK] [check] [tail] Sync
  * all written at once. The statement always goes through the extended protocol (Parse/Bind),
  * so values are bound server-side and only one statement can run. The connection's ResultGate
  * charges rows against the cap before they are parsed; past it the owner is told to abort.
@@ -24,7 +24,14 @@ export interface StatementPlan {
   before: readonly Sql[];
   /** Statements written after the main one (skipped by the server if anything failed). */
   after: readonly Sql[];
-  /** Written after `after`, last (rows ignored). */
+  /**
+   * Written after `after`: a statement that fails only when the session needs a reset that costs
+   * too much to send every time (behind a transaction pooler). Its failure is not the step's: the
+   * step completes with `needsReset` set, its transaction still open (aborted) on the same server
+   * connection, for the owner to reset (the server skips `tail`).
+   */
+  check?: Sql;
+  /** Written after `after` and `check`, last (rows ignored). */
   tail?: readonly Sql[];
   /**
    * Written right after the statement, in its transaction; its one row becomes `sessionReading`.
@@ -163,6 +170,8 @@ export class StatementRun implements Submittable {
   failedAt: 'before' | 'statement' | 'after' | undefined;
   /** What the probe read, when the plan had one and everything before it succeeded. */
   sessionReading: SessionReading | undefined;
+  /** The plan's check failed: the session needs its reset, in the transaction the check left open. */
+  needsReset = false;
   /** A column name the result has twice: rows as objects would silently lose one. */
   private duplicateColumn: string | undefined;
   private readonly budget: ResultBudget;
@@ -222,6 +231,7 @@ export class StatementRun implements Submittable {
       writeUnnamed(con, this.plan.text, this.plan.values);
       if (this.plan.probe) this.writeSimple(con, this.plan.probe);
       for (const sql of this.plan.after) this.writeSimple(con, sql);
+      if (this.plan.check) this.writeSimple(con, this.plan.check);
       if (this.plan.tail) for (const sql of this.plan.tail) this.writeSimple(con, sql);
     }, (error) => this.fail(error));
   }
@@ -345,6 +355,12 @@ export class StatementRun implements Submittable {
     // Our Parses are written first: one refused (42P05, already there) ends the round trip before anything ran.
     const { code, message } = (error ?? {}) as { code?: string; message?: string };
     const ownParse = code === '42P05' && this.parsedNow.some((name) => message?.includes(`"${name}"`));
+    if (this.plan.check && index === at + 1 + (this.plan.probe ? 1 : 0) + this.plan.after.length) {
+      // Everything before the check succeeded: the step did. pg hands the ReadyForQuery after an
+      // error to no one, so the step ends here (the owner's next query waits for it).
+      this.needsReset = true;
+      return this.handleReadyForQuery();
+    }
     this.failedAt ??= index < at || ownParse ? 'before' : index === at ? 'statement' : 'after';
     this.fail(error);
   }
