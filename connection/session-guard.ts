@@ -99,14 +99,15 @@ export function named(keep: boolean, name: string, text: string): Sql {
  * PREPARE of the same name, in a DO block): the named probe could read a forged clean session and
  * the named RESET ALL do nothing. Only text parsed after the step's statement can be trusted, so
  * this one is sent unnamed after the named probe: a replacement is made with SQL PREPARE (from_sql),
- * and any from_sql statement discards the session.
+ * and a row here (any from_sql statement) discards the session. The function, not its view, and
+ * LIMIT 1 rather than EXISTS: the cheapest text to parse and plan every step (~40 µs).
  */
-export const FORGERY_CHECK = `SELECT ${OBJECTS_OUTLIVING_ROLLBACK}`;
+export const FORGERY_CHECK = 'SELECT FROM pg_catalog.pg_prepared_statement() p WHERE p.from_sql LIMIT 1';
 
 export interface Probe {
   text: string;
   name?: string;
-  /** Unnamed SQL written right after a named probe; its one boolean, true, discards the session. */
+  /** Unnamed SQL written right after a named probe: a row from it discards the session. */
   check?: string;
 }
 

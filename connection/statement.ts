@@ -166,6 +166,8 @@ export class StatementRun implements Submittable {
   sessionReading: SessionReading | undefined;
   /** The named probe's row, until the unnamed check after it confirms it. */
   private probeReading: SessionReading | undefined;
+  /** The unnamed check found a statement made with SQL PREPARE: pg-actions' named ones may be forged. */
+  private forged = false;
   /** A column name the result has twice: rows as objects would silently lose one. */
   private duplicateColumn: string | undefined;
   private readonly budget: ResultBudget;
@@ -281,9 +283,7 @@ export class StatementRun implements Submittable {
       if (probe && this.completions === before.length + 1) {
         if (probe.check) this.probeReading = readingOf(message.fields);
         else this.sessionReading = readingOf(message.fields);
-      } else if (probe?.check && this.probeReading && this.completions === before.length + 2) {
-        this.sessionReading = { ...this.probeReading, objects: this.probeReading.objects || message.fields[0] !== 'f' };
-      }
+      } else if (probe?.check && this.completions === before.length + 2) this.forged = true;
       return;
     }
     if (this.plan.discardRows) return;
@@ -338,7 +338,11 @@ export class StatementRun implements Submittable {
   }
 
   handleCommandComplete(message: { text: string }): void {
-    if (this.completions++ !== this.plan.before.length) return; // BEGIN, SET, COMMIT…
+    const { probe, before } = this.plan;
+    if (probe?.check && this.completions === before.length + 2 && this.probeReading) {
+      this.sessionReading = this.forged ? { ...this.probeReading, objects: true } : this.probeReading;
+    }
+    if (this.completions++ !== before.length) return; // BEGIN, SET, COMMIT…
     // "SELECT 5", "INSERT 0 1" (oid, rows), "CREATE INDEX" (no count)
     const match = /^(.*?)(?: (\d+))?(?: (\d+))?$/.exec(message.text);
     const count = match?.[3] ?? match?.[2];
