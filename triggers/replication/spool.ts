@@ -18,13 +18,17 @@ import { join } from 'node:path';
 export const SPOOL_MEMORY_BYTES = 1 << 20;
 const READ_BYTES = 1 << 20;
 const RELATION = 0x52; // 'R'
+const CHANGES = new Set([0x49, 0x55, 0x44, 0x54]); // Insert, Update, Delete, Truncate
 
 export class TransactionSpool {
   private memory: Buffer[] = [];
   private memoryBytes = 0;
   private fileBytes = 0;
-  private file: { dir: string; fd: number } | undefined;
-  private readonly firstOffset = new Map<number, number>();
+  private changeCount = 0;
+  /** The spill file; its descriptor is closed once the transaction is complete (sealed) and opened again to replay. */
+  private file: { dir: string; path: string; fd: number | undefined } | undefined;
+  /** Where each subtransaction's first message is, and how many changes came before it. */
+  private readonly firstOffset = new Map<number, { offset: number; changes: number }>();
   private readonly relations = new Map<number, { offset: number; data: Buffer }>();
 
   constructor(
@@ -45,9 +49,22 @@ export class TransactionSpool {
     return this.file !== undefined;
   }
 
+  /** Row changes held (a TRUNCATE counts once): the weight of the transaction while it waits. */
+  get changes(): number {
+    return this.changeCount;
+  }
+
+  /** The transaction is complete: write the memory tail out and close the file, so a waiting spool holds no descriptor. */
+  seal(): void {
+    if (!this.file) return;
+    this.flush();
+    this.closeFile();
+  }
+
   /** A message of (sub)transaction `subXid` inside a stream block, as received (xid after the tag). */
   append(subXid: number, data: Buffer): void {
-    if (subXid !== this.xid && !this.firstOffset.has(subXid)) this.firstOffset.set(subXid, this.size);
+    if (subXid !== this.xid && !this.firstOffset.has(subXid)) this.firstOffset.set(subXid, { offset: this.size, changes: this.changeCount });
+    if (CHANGES.has(data[0]!)) this.changeCount++;
     if (data[0] === RELATION) this.relations.set(data.readUInt32BE(5), { offset: this.size, data: Buffer.from(data) });
     const record = Buffer.allocUnsafe(4 + data.length);
     record.writeUInt32BE(data.length, 0);
@@ -59,10 +76,12 @@ export class TransactionSpool {
 
   /** Stream Abort of a subtransaction: forget its messages (and its children's). */
   abortSubtransaction(subXid: number): void {
-    const cut = this.firstOffset.get(subXid);
-    if (cut === undefined) return; // none of its changes was streamed
+    const first = this.firstOffset.get(subXid);
+    if (first === undefined) return; // none of its changes was streamed
+    const cut = first.offset;
     this.truncate(cut);
-    for (const [xid, offset] of this.firstOffset) if (offset >= cut) this.firstOffset.delete(xid);
+    this.changeCount = first.changes;
+    for (const [xid, { offset }] of this.firstOffset) if (offset >= cut) this.firstOffset.delete(xid);
     const lost = [...this.relations.values()].filter((r) => r.offset >= cut).sort((a, b) => a.offset - b.offset);
     for (const relation of lost) this.append(this.xid, relation.data);
   }
@@ -79,7 +98,16 @@ export class TransactionSpool {
       return;
     }
     this.flush();
-    const fd = this.file.fd;
+    const sealed = this.file.fd === undefined;
+    const fd = this.file.fd ?? openSync(this.file.path, 'r');
+    try {
+      yield* this.read(fd);
+    } finally {
+      if (sealed) closeSync(fd);
+    }
+  }
+
+  private *read(fd: number): Generator<Buffer> {
     let position = 0;
     let buffer = Buffer.alloc(0);
     for (;;) {
@@ -107,17 +135,20 @@ export class TransactionSpool {
     this.memory = [];
     this.memoryBytes = 0;
     if (!this.file) return;
-    closeSync(this.file.fd);
+    this.closeFile();
     rmSync(this.file.dir, { recursive: true, force: true });
     this.file = undefined;
   }
 
   private flush(): void {
     if (!this.file) {
-      const dir = mkdtempSync(join(tmpdir(), 'pg-actions-cdc-'));
-      this.file = { dir, fd: openSync(join(dir, `${this.xid}.spool`), 'w+', 0o600) };
+      // Named after the process: its spools can be told apart (and counted) among others'.
+      const dir = mkdtempSync(join(tmpdir(), `pg-actions-cdc-${process.pid}-`));
+      const path = join(dir, `${this.xid}.spool`);
+      this.file = { dir, path, fd: openSync(path, 'w+', 0o600) };
     }
     if (this.memoryBytes === 0) return;
+    this.file.fd ??= openSync(this.file.path, 'r+');
     const bytes = Buffer.concat(this.memory, this.memoryBytes);
     writeSync(this.file.fd, bytes, 0, bytes.length, this.fileBytes);
     this.fileBytes += bytes.length;
@@ -138,9 +169,16 @@ export class TransactionSpool {
       this.memoryBytes = offset - this.fileBytes;
       return;
     }
+    this.file!.fd ??= openSync(this.file!.path, 'r+');
     ftruncateSync(this.file!.fd, cut);
     this.fileBytes = cut;
     this.memory = [];
     this.memoryBytes = 0;
+  }
+
+  private closeFile(): void {
+    if (this.file?.fd === undefined) return;
+    closeSync(this.file.fd);
+    this.file.fd = undefined;
   }
 }

@@ -30,7 +30,7 @@ const FATAL = new Set(['REPLICATION_SLOT_MISSING', 'REPLICATION_SLOT_LOST', 'REP
 const STATUS_INTERVAL_MS = 1000;
 const RETRY_MAX_MS = 10_000;
 
-/** Events to hand over, or a streamed transaction to replay from its spool; then the position after them. */
+/** Events to hand over, or a streamed transaction to replay from its spool (weighed by its changes); then the position after them. */
 type Chunk = { events: ChangeEvent[]; position: Lsn; replay?: undefined } | { events: []; position: Lsn; replay: { stream: CommittedStream; assembler: ChangeAssembler } };
 
 export function subscribeChanges(
@@ -120,14 +120,23 @@ function streamChanges(
       finish();
       reject(error);
     };
+    // Reading pauses while more than highWater changes wait, spooled ones included: a slow handler
+    // holds at most a few spools (files, memory tails), however many streamed transactions commit.
     const enqueue = (chunk: Chunk) => {
       queue.push(chunk);
-      queued += chunk.events.length;
+      queued += chunk.replay ? chunk.replay.stream.spool.changes : chunk.events.length;
       if (!paused && queued > highWater) {
         paused = true;
         stream?.pause();
       }
       void pump().catch(fail);
+    };
+    const release = (count: number) => {
+      queued -= count;
+      if (paused && queued < highWater / 2) {
+        paused = false;
+        stream?.resume();
+      }
     };
     const hand = async (events: ChangeEvent[], position: Lsn) => {
       if (events.length === 0 && position <= acked) return;
@@ -141,6 +150,7 @@ function streamChanges(
     /** A streamed transaction, in batches from its spool: the position moves only with the last one. */
     const replay = async ({ stream: committedStream, assembler: replayer }: NonNullable<Chunk['replay']>, position: Lsn) => {
       const { spool, xid, commitLsn, commitTime } = committedStream;
+      let weight = spool.changes;
       try {
         replayer.feed({ tag: 'begin', finalLsn: commitLsn, commitTime, xid });
         let events: ChangeEvent[] = [];
@@ -148,6 +158,9 @@ function streamChanges(
           for (const item of replayer.feed(decodePgOutput(record, true))) if (item.kind === 'change' && !isHeartbeatChange(args, item.event)) events.push(item.event);
           if (events.length >= batchSize) {
             await hand(events, acked);
+            const count = Math.min(weight, events.length);
+            weight -= count;
+            release(count);
             events = [];
             if (isClosed() || settled) return;
           }
@@ -155,6 +168,7 @@ function streamChanges(
         await hand(events, position);
       } finally {
         spool.dispose();
+        release(weight);
       }
     };
     const pump = async () => {
@@ -174,12 +188,8 @@ function streamChanges(
             events.push(...next.events);
             position = next.position;
           }
-          queued -= events.length;
           await hand(events, position);
-          if (paused && queued < highWater / 2) {
-            paused = false;
-            stream?.resume();
-          }
+          release(events.length);
         }
       } finally {
         pumping = false;

@@ -56,6 +56,7 @@ export class StreamedTransactions {
       case 'stream-commit': {
         const spool = this.open.get(message.xid) ?? new TransactionSpool(message.xid);
         this.open.delete(message.xid);
+        spool.seal(); // it may wait behind others: no descriptor, no memory tail meanwhile
         return { spool, xid: message.xid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime };
       }
       default:
