@@ -63,8 +63,12 @@ export const SESSION_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlo
   pg_catalog.concat_ws(e'\\x1f', current_user, session_user, ${WATCHED_SETTINGS.map((name) => `pg_catalog.current_setting('${name}', true)`).join(', ')}) AS settings,
   ${LIMITS_READING} AS limits`;
 
-/** After a read-only step's rollback: what a rollback does not undo. */
-export const READ_ONLY_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked, ${OBJECTS_OUTLIVING_ROLLBACK} AS objects, ${OWN_STATEMENTS} AS own`;
+/**
+ * After a read-only step's rollback: what a rollback does not undo. A read-only transaction cannot
+ * create temp objects, but a session that has some must not serve it (they shadow real tables).
+ */
+export const READ_ONLY_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked,
+    (pg_catalog.pg_my_temp_schema() <> 0 OR ${OBJECTS_OUTLIVING_ROLLBACK}) AS objects, ${OWN_STATEMENTS} AS own`;
 
 /**
  * Written after a committed step's probe, in its transaction (or sent after a failed step): every

@@ -22,6 +22,11 @@ export interface StatementPlan {
    * anything runs), then only bound.
    */
   before: readonly Sql[];
+  /**
+   * Written right after the main one: they commit its transaction (deferred triggers run there), so
+   * the probe after them reads what those did. A failure after them comes after the commit.
+   */
+  commit?: readonly Sql[];
   /** Statements written after the main one (skipped by the server if anything failed). */
   after: readonly Sql[];
   /** Written after `after`, last (rows ignored). */
@@ -159,9 +164,10 @@ export class StatementRun implements Submittable {
   broken = false;
   /**
    * Where the error came: before the statement (its index is before.length: our BEGIN, limits), at
-   * the statement itself, or after it (the probe, the reset, ROLLBACK).
+   * the statement itself, or after it (the probe, the reset, ROLLBACK) — 'committed' when after the
+   * plan's `commit`: the statement's work stands.
    */
-  failedAt: 'before' | 'statement' | 'after' | undefined;
+  failedAt: 'before' | 'statement' | 'after' | 'committed' | undefined;
   /** What the probe read, when the plan had one and everything before it succeeded. */
   sessionReading: SessionReading | undefined;
   /** The named probe's row, until the unnamed check after it confirms it. */
@@ -182,6 +188,8 @@ export class StatementRun implements Submittable {
   /** Named statements parsed in this round trip. */
   private readonly parsedNow: string[] = [];
   private readonly outcome: StatementOutcome = { command: '', rowCount: 0, rows: [], fields: [] };
+  /** Where the probe's answer comes: after the statement and its `commit`. */
+  private readonly probeAt: number;
   private parsers: ((text: string) => unknown)[] = [];
   private emptyRow: Record<string, null> = {};
 
@@ -190,6 +198,7 @@ export class StatementRun implements Submittable {
     private readonly onOverflow: () => void,
     private readonly onBroken: () => void = onOverflow,
   ) {
+    this.probeAt = plan.before.length + 1 + (plan.commit?.length ?? 0);
     this.budget = {
       limit: plan.maxResultBytes,
       used: 0,
@@ -225,6 +234,7 @@ export class StatementRun implements Submittable {
       this.parseNamed(con);
       for (const sql of this.plan.before) this.writeSimple(con, sql);
       writeUnnamed(con, this.plan.text, this.plan.values);
+      for (const sql of this.plan.commit ?? []) this.writeSimple(con, sql);
       if (this.plan.probe) this.writeSimple(con, this.plan.probe);
       if (this.plan.probe?.check) writeFixed(con, this.plan.probe.check);
       for (const sql of this.plan.after) this.writeSimple(con, sql);
@@ -238,8 +248,8 @@ export class StatementRun implements Submittable {
    * name says so (26000), and execute() falls back to unnamed statements.
    */
   private parseNamed(con: PgConnection): void {
-    const { before, after, probe } = this.plan;
-    for (const sql of before) this.parseOnce(con, sql);
+    const { before, after, probe, commit = [] } = this.plan;
+    for (const sql of [...before, ...commit]) this.parseOnce(con, sql);
     for (const sql of after) this.parseOnce(con, sql);
     if (probe) this.parseOnce(con, probe);
   }
@@ -258,6 +268,11 @@ export class StatementRun implements Submittable {
     if (typeof sql === 'string') writeFixed(con, sql);
     else if (!sql.name) writeFixed(con, sql.text);
     else if (con.stream.writable !== false) con.stream.write(bindAndExecute(sql.name));
+  }
+
+  /** What the statement returned (complete once it completed; kept when a later statement fails). */
+  get result(): StatementOutcome {
+    return this.outcome;
   }
 
   /** The statement's command tag, once it completed ('' before). */
@@ -279,11 +294,11 @@ export class StatementRun implements Submittable {
     if (this.overflowed || this.settled) return;
     // Rows of statements before and after the main one are ignored, but the probe's (right after it).
     if (this.completions !== this.plan.before.length) {
-      const { probe, before } = this.plan;
-      if (probe && this.completions === before.length + 1) {
+      const { probe } = this.plan;
+      if (probe && this.completions === this.probeAt) {
         if (probe.check) this.probeReading = readingOf(message.fields);
         else this.sessionReading = readingOf(message.fields);
-      } else if (probe?.check && this.completions === before.length + 2) this.forged = true;
+      } else if (probe?.check && this.completions === this.probeAt + 1) this.forged = true;
       return;
     }
     if (this.plan.discardRows) return;
@@ -339,7 +354,7 @@ export class StatementRun implements Submittable {
 
   handleCommandComplete(message: { text: string }): void {
     const { probe, before } = this.plan;
-    if (probe?.check && this.completions === before.length + 2 && this.probeReading) {
+    if (probe?.check && this.completions === this.probeAt + 1 && this.probeReading) {
       this.sessionReading = this.forged ? { ...this.probeReading, objects: true } : this.probeReading;
     }
     if (this.completions++ !== before.length) return; // BEGIN, SET, COMMIT…
@@ -359,7 +374,8 @@ export class StatementRun implements Submittable {
     // Our Parses are written first: one refused (42P05, already there) ends the round trip before anything ran.
     const { code, message } = (error ?? {}) as { code?: string; message?: string };
     const ownParse = code === '42P05' && this.parsedNow.some((name) => message?.includes(`"${name}"`));
-    this.failedAt ??= index < at || ownParse ? 'before' : index === at ? 'statement' : 'after';
+    const committed = this.plan.commit?.length && index >= this.probeAt;
+    this.failedAt ??= index < at || ownParse ? 'before' : index === at ? 'statement' : committed ? 'committed' : 'after';
     this.fail(error);
   }
 

@@ -73,10 +73,12 @@ describe("pg-actions' own named statements (R8)", () => {
     expect(await db.sql('SELECT amount FROM payments')).toEqual([{ amount: 100 }]);
   });
 
-  test('deallocated by the step itself, after a non-transactional effect: reported, never run twice', async () => {
-    await pid();
-    await failure(execute(db.config, { text: `DO $$BEGIN PERFORM nextval('runs'); EXECUTE 'DEALLOCATE pg_actions_session_probe'; END$$` }));
+  test('deallocated by the step itself, after a non-transactional effect: never run twice, the session discarded', async () => {
+    const first = await pid();
+    // The probe's Bind fails after the step's COMMIT (REVIEW3 R12): the DO block's work stands, so the step succeeds.
+    await expect(execute(db.config, { text: `DO $$BEGIN PERFORM nextval('runs'); EXECUTE 'DEALLOCATE pg_actions_session_probe'; END$$` })).resolves.toMatchObject({ command: 'DO' });
     expect(await db.sql('SELECT last_value::int AS n FROM runs')).toEqual([{ n: 1 }]);
+    expect(await pid()).not.toBe(first);
   });
 
   // REVIEW3 R24: the forgeries read the real probes first, so they return what the guard expects.
