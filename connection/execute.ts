@@ -248,7 +248,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
         discard = true;
         outcome = run.result;
       } else {
-        if (transactional || (error as { code?: string }).code !== CANNOT_RUN_IN_TRANSACTION) throw error;
+        if (transactional || (error as { code?: string }).code !== CANNOT_RUN_IN_TRANSACTION || !(await committedNothing(statement.text))) throw error;
         if (transactionStatus(client) !== 'I') await send('ROLLBACK'); // our BEGIN (transaction pooler)
         // VACUUM, CREATE DATABASE, … refuse to share their implicit transaction with set_config() or
         // the probe, and fail before doing anything: run alone (the client deadline still cancels on
@@ -293,6 +293,19 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
   } finally {
     client.release(discard || undefined);
   }
+}
+
+/**
+ * Whether a statement refused with 25001 cannot have committed anything: a procedure or DO block may
+ * have COMMITted, then met VACUUM or CREATE INDEX CONCURRENTLY in its body (25001 too), and run again
+ * its committed part would be written twice (REVIEW3 R23). Read from the parse tree (comments, case).
+ */
+async function committedNothing(text: string): Promise<boolean> {
+  const { parsePg } = await import('../templating/pg-parser.js'); // loaded on this rare path only
+  const tree = parsePg(text);
+  if (tree instanceof Error || tree.stmts?.length !== 1) return false;
+  const node = tree.stmts[0]!.stmt ?? {};
+  return !('CallStmt' in node || 'DoStmt' in node);
 }
 
 function sqlText(sql: Sql): string {

@@ -143,3 +143,20 @@ describeWithPgBouncer("behind PgBouncer in transaction pooling, a failed step's 
     }
   });
 });
+
+describe('statements that cannot run inside a transaction (REVIEW3 R23)', () => {
+  test('VACUUM and CREATE INDEX CONCURRENTLY run alone, and the session is probed and kept', async () => {
+    await db.sql('CREATE TABLE archive (id serial PRIMARY KEY, note text)');
+    const first = await pid();
+    await expect(execute(db.config, { text: 'VACUUM archive' })).resolves.toMatchObject({ command: 'VACUUM' });
+    await expect(execute(db.config, { text: '/* run alone */ CREATE INDEX CONCURRENTLY archive_note ON archive (note)' })).resolves.toMatchObject({ command: 'CREATE INDEX' });
+    expect(await db.sql(`SELECT indexname FROM pg_indexes WHERE indexname = 'archive_note'`)).toEqual([{ indexname: 'archive_note' }]);
+    expect(await pid()).toBe(first);
+  });
+
+  test('a procedure that committed, then met VACUUM: reported, its committed part written once', async () => {
+    await db.sql(`CREATE PROCEDURE archive_run() LANGUAGE plpgsql AS $$BEGIN INSERT INTO archive (note) VALUES ('run'); COMMIT; EXECUTE 'VACUUM archive'; END$$`);
+    await failure(execute(db.config, { text: 'CALL archive_run()' }));
+    expect(await db.sql(`SELECT count(*)::int AS n FROM archive WHERE note = 'run'`)).toEqual([{ n: 1 }]);
+  });
+});
