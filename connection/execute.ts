@@ -54,7 +54,7 @@ const RELEASE_ADVISORY_LOCKS = 'SELECT pg_catalog.pg_advisory_unlock_all()';
  * After a failed step behind a transaction pooler, while its transaction still holds the server
  * connection (the pooler hands it on at ReadyForQuery 'I'): one simple query, one ReadyForQuery.
  */
-const TRANSACTION_POOLER_ERROR_RESET = ['ROLLBACK', RELEASE_ADVISORY_LOCKS, DEALLOCATE_SQL_PREPARED].join('; ');
+const TRANSACTION_POOLER_ERROR_RESET = ['ROLLBACK', RELEASE_ADVISORY_LOCKS, 'DISCARD SEQUENCES', DEALLOCATE_SQL_PREPARED].join('; ');
 
 /** Per pooled session: the output-format SETs pg-actions made (set again after a RESET ALL). */
 const formatFixes = new WeakMap<pg.PoolClient, string[]>();

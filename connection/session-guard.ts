@@ -72,11 +72,12 @@ export const READ_ONLY_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS un
 
 /**
  * Written after a committed step's probe, in its transaction (or sent after a failed step): every
- * setting back to the session's start (custom placeholders included) and no LISTEN; `reapply` sets
+ * setting back to the session's start (custom placeholders included), no LISTEN, and no sequence
+ * state (currval()/lastval() would give the next step, of any flow, this step's ids); `reapply` sets
  * pg-actions' own session settings again (output formats, limits).
  */
 export function sessionReset(keep: boolean, reapply: readonly Sql[]): Sql[] {
-  return [named(keep, 'reset_all', 'RESET ALL'), named(keep, 'unlisten_all', 'UNLISTEN *'), ...reapply];
+  return [named(keep, 'reset_all', 'RESET ALL'), named(keep, 'unlisten_all', 'UNLISTEN *'), named(keep, 'discard_sequences', 'DISCARD SEQUENCES'), ...reapply];
 }
 
 /**
@@ -154,6 +155,7 @@ export const TRANSACTION_POOLER_RESET = [
   'CLOSE ALL',
   'UNLISTEN *',
   'DISCARD TEMP',
+  'DISCARD SEQUENCES',
   'SELECT pg_catalog.pg_advisory_unlock_all()',
   DEALLOCATE_SQL_PREPARED,
 ] as const;

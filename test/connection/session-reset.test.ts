@@ -160,3 +160,13 @@ describe('statements that cannot run inside a transaction (REVIEW3 R23)', () => 
     expect(await db.sql(`SELECT count(*)::int AS n FROM archive WHERE note = 'run'`)).toEqual([{ n: 1 }]);
   });
 });
+
+test('currval()/lastval() of a step do not reach the next step, also after a failed one (REVIEW3 R14)', async () => {
+  await db.sql('CREATE TABLE orders (id serial PRIMARY KEY, customer text)');
+  const first = await pid();
+  await one(`INSERT INTO orders (customer) VALUES ('alice') RETURNING id`);
+  await expect(failure(execute(db.config, { text: `SELECT currval('orders_id_seq')`, readOnly: true }))).resolves.toMatchObject({ message: expect.stringContaining('not yet defined in this session') });
+  await failure(execute(db.config, { text: `SELECT nextval('orders_id_seq'), 1 / 0` }));
+  await expect(failure(execute(db.config, { text: 'SELECT lastval()' }))).resolves.toMatchObject({ message: expect.stringContaining('not yet defined in this session') });
+  expect(await pid()).toBe(first); // reset, not discarded
+});
