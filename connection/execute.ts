@@ -235,6 +235,10 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
         const settled = await cancelAndSettle(managed, client, current.done);
         discard = !settled;
         if (!settled) ignoredCancel = true;
+        // The statement had finished and nothing failed after it: what the deadline met was its COMMIT
+        // (waiting for a synchronous standby: the cancel ends the wait, not the commit) or a late answer.
+        // Not "cancelled": the write is, or may be, committed (REVIEW3 R16).
+        if (!transactional && current.command !== '' && current.failedAt === undefined) throw commitUnconfirmed(statement, timeoutMs, current.finished);
         throw error;
       }
     };
@@ -258,7 +262,16 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
       }
     }
     let reading = run!.sessionReading;
-    if (statement.expectCommands) reading = await commitIfExpected(send, outcome, statement, guarded, guarded ? reset.map(sqlText) : resetInStep);
+    if (statement.expectCommands) {
+      reading = await commitIfExpected(send, outcome, statement, guarded, guarded ? reset.map(sqlText) : resetInStep).catch((error: unknown) => {
+        if (!(error instanceof TimeoutError) || !statement.expectCommands!.includes(outcome.command)) throw error;
+        // The COMMIT went out and no answer came (a synchronous standby away, or the network): the cancel
+        // ends a wait for the standby (the commit stays), the session goes (REVIEW3 R16).
+        discard = true;
+        void cancel(managed, client);
+        throw commitUnconfirmed(statement, timeoutMs, false, error);
+      });
+    }
     else if (transactionStatus(client) !== 'I' || OPENS_TRANSACTION.test(outcome.command)) await refuseOpenTransaction(send, outcome, statement, transactionStatus(client) !== 'I');
     await parseUnknownArrays(managed.pool, send, outcome);
     // Role, settings, temp tables, cursors… would follow this pooled session into later steps. A
@@ -306,6 +319,17 @@ async function committedNothing(text: string): Promise<boolean> {
   if (tree instanceof Error || tree.stmts?.length !== 1) return false;
   const node = tree.stmts[0]!.stmt ?? {};
   return !('CallStmt' in node || 'DoStmt' in node);
+}
+
+function commitUnconfirmed(statement: Statement, timeoutMs: number, committed: boolean, cause?: unknown): PgActionsError {
+  return new PgActionsError('COMMIT_UNCONFIRMED', {
+    message: committed
+      ? `The statement finished and was committed, but only after the step's timeout of ${timeoutMs} ms (its COMMIT waited for a synchronous standby, or the answer was late). Its write is in the database: do not run the step again.`
+      : `The statement finished, but the step's timeout of ${timeoutMs} ms passed before its COMMIT was confirmed (it may be waiting for a synchronous standby). Its write may be committed: check before running the step again.`,
+    cause,
+    query: statement.text,
+    parameters: statement.values,
+  });
 }
 
 function sqlText(sql: Sql): string {

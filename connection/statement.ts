@@ -170,6 +170,8 @@ export class StatementRun implements Submittable {
   failedAt: 'before' | 'statement' | 'after' | 'committed' | undefined;
   /** What the probe read, when the plan had one and everything before it succeeded. */
   sessionReading: SessionReading | undefined;
+  /** The whole round trip went through (the transaction of a step without BEGIN committed at its end). */
+  finished = false;
   /** The named probe's row, until the unnamed check after it confirms it. */
   private probeReading: SessionReading | undefined;
   /** The unnamed check found a statement made with SQL PREPARE: pg-actions' named ones may be forged. */
@@ -385,6 +387,7 @@ export class StatementRun implements Submittable {
     if (this.duplicateColumn !== undefined) return this.fail(duplicateColumnError(this.duplicateColumn, this.plan.text));
     if (this.settled) return;
     this.settled = true;
+    this.finished = true;
     this.resolve(this.outcome);
   }
 
