@@ -207,6 +207,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
           before,
           commit,
           after,
+          commitsItself: !transactional,
           tail,
           probe,
           maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,

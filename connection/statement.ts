@@ -29,6 +29,8 @@ export interface StatementPlan {
   commit?: readonly Sql[];
   /** Statements written after the main one (skipped by the server if anything failed). */
   after: readonly Sql[];
+  /** The round trip commits the statement (no transaction is left for the owner to roll back). */
+  commitsItself?: boolean;
   /** Written after `after`, last (rows ignored). */
   tail?: readonly Sql[];
   /**
@@ -102,11 +104,14 @@ function duplicateName(fields: readonly FieldDescription[]): string | undefined 
   return undefined;
 }
 
-function duplicateColumnError(name: string, query: string): PgActionsError {
+function duplicateColumnError(name: string, query: string, committed: boolean): PgActionsError {
   return new PgActionsError('INVALID_INPUT', {
-    message: `The result has two columns named "${name}"; a row keeps one value per name, so one would be lost.`,
+    message: `The result has two columns named "${name}"; a row keeps one value per name, so one would be lost.${committed ? ' The statement was committed all the same (it ran as its own transaction).' : ''}`,
     problems: [`input.query must give each result column a distinct name (two are named "${name}")`],
-    fixes: [`Name the columns apart with AS, e.g. SELECT a.id AS a_id, b.id AS b_id …`],
+    fixes: [
+      `Name the columns apart with AS, e.g. SELECT a.id AS a_id, b.id AS b_id …`,
+      ...(committed ? ['Check what the statement changed before running it again: it was committed, and would be a second time.'] : []),
+    ],
     query,
   });
 }
@@ -384,7 +389,7 @@ export class StatementRun implements Submittable {
   handleReadyForQuery(): void {
     this.gate?.disarm(this.budget);
     // Refused once the statement is over (and a transactional step rolled back by the owner).
-    if (this.duplicateColumn !== undefined) return this.fail(duplicateColumnError(this.duplicateColumn, this.plan.text));
+    if (this.duplicateColumn !== undefined) return this.fail(duplicateColumnError(this.duplicateColumn, this.plan.text, this.plan.commitsItself === true));
     if (this.settled) return;
     this.settled = true;
     this.finished = true;
