@@ -1,7 +1,7 @@
 /**
  * One statement as a node-postgres Submittable, so a step costs one network round trip:
  *   [Parse of named statements not yet on the connection] [BEGIN READ ONLY | BEGIN]
- *   [set_config(…, true)] <statement> [probe] [reset…] [ROLLBACK] [tail] Sync
+ *   [set_config(…, true)] <statement> [probe] [reset…] [ROLLBACK] [check] [tail] Sync
  * all written at once. The statement always goes through the extended protocol (Parse/Bind),
  * so values are bound server-side and only one statement can run. The connection's ResultGate
  * charges rows against the cap before they are parsed; past it the owner is told to abort.
@@ -31,7 +31,14 @@ export interface StatementPlan {
   after: readonly Sql[];
   /** The round trip commits the statement (no transaction is left for the owner to roll back). */
   commitsItself?: boolean;
-  /** Written after `after`, last (rows ignored). */
+  /**
+   * Written after `after`: a statement that fails only when the session needs a reset that costs
+   * too much to send every time (behind a transaction pooler). Its failure is not the step's: the
+   * step completes with `needsReset` set, its transaction still open (aborted) on the same server
+   * connection, for the owner to reset (the server skips `tail`).
+   */
+  check?: Sql;
+  /** Written after `after` and `check`, last (rows ignored). */
   tail?: readonly Sql[];
   /**
    * Written right after the statement, in its transaction; its one row becomes `sessionReading`.
@@ -175,6 +182,8 @@ export class StatementRun implements Submittable {
   failedAt: 'before' | 'statement' | 'after' | 'committed' | undefined;
   /** What the probe read, when the plan had one and everything before it succeeded. */
   sessionReading: SessionReading | undefined;
+  /** The plan's check failed: the session needs its reset, in the transaction the check left open. */
+  needsReset = false;
   /** The whole round trip went through (the transaction of a step without BEGIN committed at its end). */
   finished = false;
   /** The named probe's row, until the unnamed check after it confirms it. */
@@ -245,6 +254,7 @@ export class StatementRun implements Submittable {
       if (this.plan.probe) this.writeSimple(con, this.plan.probe);
       if (this.plan.probe?.check) writeFixed(con, this.plan.probe.check);
       for (const sql of this.plan.after) this.writeSimple(con, sql);
+      if (this.plan.check) this.writeSimple(con, this.plan.check);
       if (this.plan.tail) for (const sql of this.plan.tail) this.writeSimple(con, sql);
     }, (error) => this.fail(error));
   }
@@ -381,6 +391,13 @@ export class StatementRun implements Submittable {
     // Our Parses are written first: one refused (42P05, already there) ends the round trip before anything ran.
     const { code, message } = (error ?? {}) as { code?: string; message?: string };
     const ownParse = code === '42P05' && this.parsedNow.some((name) => message?.includes(`"${name}"`));
+    const { probe, after } = this.plan;
+    if (this.plan.check && index === this.probeAt + (probe ? (probe.check ? 2 : 1) : 0) + after.length) {
+      // Everything before the check succeeded: the step did. pg hands the ReadyForQuery after an
+      // error to no one, so the step ends here (the owner's next query waits for it).
+      this.needsReset = true;
+      return this.handleReadyForQuery();
+    }
     const committed = this.plan.commit?.length && index >= this.probeAt;
     this.failedAt ??= index < at || ownParse ? 'before' : index === at ? 'statement' : committed ? 'committed' : 'after';
     this.fail(error);

@@ -131,6 +131,24 @@ describeWithPgBouncer("behind PgBouncer in transaction pooling, a failed step's 
     expect(await db.sql(`SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' AND objid IN (7, 8)`)).toEqual([]);
   });
 
+  test("a committed step's PREPARE in a DO block is deallocated, its write kept, and the step succeeds", async () => {
+    const connection = bouncer.config(db.name, { pooler: 'transaction' });
+    await db.sql(`CREATE TABLE IF NOT EXISTS pooled_writes (n int)`);
+    const result = await execute(connection, { text: `DO $$BEGIN INSERT INTO pooled_writes VALUES (42); EXECUTE 'PREPARE hidden_c AS SELECT 1'; END$$` });
+    expect(result.command).toBe('DO');
+    expect(await db.sql(`SELECT n FROM pooled_writes`)).toEqual([{ n: 42 }]);
+    const other = new pg.Client({ ...serverLogin(), port: bouncer.config(db.name).port, database: db.name, application_name: 'flowB' });
+    await other.connect();
+    try {
+      await expect(other.query('EXECUTE hidden_c')).rejects.toMatchObject({ code: '26000' });
+      // Nothing prepared: the next steps keep the server connection's state as it is, and run.
+      expect((await execute(connection, { text: 'SELECT 1 AS one', readOnly: true })).rows).toEqual([{ one: 1 }]);
+      expect((await execute(connection, { text: 'SELECT 2 AS two' })).rows).toEqual([{ two: 2 }]);
+    } finally {
+      await other.end();
+    }
+  });
+
   test("a read-only step's PREPARE is not runnable by another client", async () => {
     const connection = bouncer.config(db.name, { pooler: 'transaction' });
     await execute(connection, { text: `PREPARE leak AS SELECT 'secret of flow A' AS s`, readOnly: true });
