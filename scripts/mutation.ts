@@ -20,8 +20,9 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   'connection/statement.ts': ['test/connection/execute.test.ts', 'test/connection/result-gate.test.ts'],
   // errors.test.ts, secrets.test.ts and server-going-away.test.ts start servers of their own: too slow
   // to repeat per mutant (the module-level tables' mutants run every listed test). The
-  // messages, fields and redaction are pinned by error-mapping.test.ts, which starts none.
-  'connection/errors/map.ts': ['test/connection/error-mapping.test.ts', 'test/connection/error-paths.test.ts'],
+  // messages, fields and redaction are pinned by error-mapping.test.ts, which starts none;
+  // SQLSTATE_SOURCES (the "Produced by" lines of docs/errors.md) by generated.test.ts.
+  'connection/errors/map.ts': ['test/connection/error-mapping.test.ts', 'test/connection/error-paths.test.ts', 'test/generated.test.ts'],
   'templating/bind-sql.ts': ['test/templating-sql.test.ts', 'test/templating-safety.test.ts', 'test/templating.test.ts', 'test/templating-bind-edges.test.ts'],
   'actions/statement-kind.ts': ['test/actions/statement-kind.test.ts', 'test/actions/sql-reading.test.ts'],
   'connection/execute.ts': ['test/connection/execute.test.ts', 'test/connection/errors.test.ts', 'test/faults.test.ts'],

@@ -123,3 +123,10 @@ test('a client certificate is presented in every TLS mode (prefer and require in
     'require without': 'SSL_CLIENT_CERTIFICATE_REJECTED',
   });
 });
+
+test('disable makes no second attempt: a login the server refuses in plaintext is reported as refused, not retried over TLS', async () => {
+  // allow would now try TLS (libpq's second attempt), and this server answers that it has none.
+  const refused = { ...via('server', 'disable'), user: 'ssl_plan_no_such_role' };
+  expect(await outcome('server', refused)).toBe('AUTHENTICATION_FAILED');
+  expect(await outcome('server', { ...refused, sslMode: 'allow' })).toBe('SSL_NOT_SUPPORTED');
+});
