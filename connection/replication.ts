@@ -12,6 +12,7 @@ import { withDeadline } from './deadline.js';
 import { toPgActionsError, type PgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
 import { quoteIdentifier } from './identifiers.js';
+import { holdPool } from './pools.js';
 import { replicationThroughPooler } from './replication-readiness/pooler.js';
 import { jsonSafeTypes } from './types.js';
 
@@ -58,6 +59,8 @@ export async function openReplicationSession(connection: unknown): Promise<Repli
   // The pooled path settles TLS (prefer/allow second attempts); the session uses what worked.
   const { managed, client: probe } = await connect(config);
   probe.release();
+  // The pool's SSH tunnel (when there is one) carries this session: it stays open until the session closes.
+  const unhold = holdPool(managed);
   // Never PGREPLICATION or PGPASSWORD from the host's environment: ConfiguredClient uses this and nothing else.
   const client = new ConfiguredClient({
     host: config.host, port: config.port, database: config.database, user: config.user, password: config.password,
@@ -69,6 +72,7 @@ export async function openReplicationSession(connection: unknown): Promise<Repli
     await withDeadline(client.connect(), config.connectTimeoutMs + 1000);
   } catch (error) {
     client.end().catch(() => {});
+    unhold();
     const failure = toPgActionsError(error, failureContext(config, 'connect'));
     // A pooler nobody declared: PgBouncer before 1.23 refuses the replication startup parameter.
     throw failure.code === 'POOLER_STARTUP_PARAMETER' && /replication/i.test(failure.message) ? replicationThroughPooler(config.pooler, failure) : failure;
@@ -103,6 +107,7 @@ export async function openReplicationSession(connection: unknown): Promise<Repli
     },
     async close() {
       await client.end().catch(() => undefined);
+      unhold();
     },
   };
 }
