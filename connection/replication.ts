@@ -17,8 +17,8 @@ import { replicationThroughPooler } from './replication-readiness/pooler.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface WalStreamHandlers {
-  /** XLogData: the WAL position of these bytes (pgoutput's message) and the server's end of WAL. */
-  onData(walStart: bigint, walEnd: bigint, data: Buffer): void;
+  /** XLogData: one pgoutput message (its WAL positions are not read: pgoutput carries the ones that matter). */
+  onData(data: Buffer): void;
   /** A primary keepalive: everything up to walEnd has been sent. */
   onKeepalive(walEnd: bigint): void;
   /** The position to report as written and flushed: the end of what is fully handled. */
@@ -148,7 +148,7 @@ class WalStreamQuery implements Submittable {
     this.streaming = true;
     const chunk = message.chunk;
     try {
-      if (chunk[0] === 0x77 /* w: XLogData */) this.handlers.onData(chunk.readBigUInt64BE(1), chunk.readBigUInt64BE(9), chunk.subarray(25));
+      if (chunk[0] === 0x77 /* w: XLogData */) this.handlers.onData(chunk.subarray(25));
       else if (chunk[0] === 0x6b /* k: keepalive */) this.onKeepalive(chunk.readBigUInt64BE(1), chunk[17] === 1);
     } catch (error) {
       this.handleError(error);
@@ -173,7 +173,7 @@ class WalStreamQuery implements Submittable {
   handleCopyInResponse(): void {}
 }
 
-/** A value of a column of type `oid` in PostgreSQL's text form, as Query Rows returns it. */
-export function parseTextValue(oid: number, text: string): unknown {
-  return jsonSafeTypes.getTypeParser(oid)(text);
+/** How a value of a column of type `oid` in PostgreSQL's text form becomes what Query Rows returns (looked up once per column). */
+export function textParser(oid: number): (text: string) => unknown {
+  return jsonSafeTypes.getTypeParser(oid);
 }
