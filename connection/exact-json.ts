@@ -10,8 +10,7 @@ const MAYBE_INEXACT = /\d{16}|[eE]/;
 export function parseExactJson(text: string): unknown {
   if (!MAYBE_INEXACT.test(text)) return JSON.parse(text);
   // Valid JSON for sure (PostgreSQL checked it): only numbers need care.
-  const reader = { text, at: 0 };
-  return value(reader);
+  return parseKeepingNumbers({ text, at: 0 });
 }
 
 interface Reader {
@@ -26,36 +25,66 @@ function skipSpace(r: Reader): void {
   while (r.at < r.text.length && ' \t\n\r'.includes(r.text[r.at]!)) r.at++;
 }
 
-function value(r: Reader): unknown {
-  skipSpace(r);
-  const c = r.text[r.at];
-  if (c === '{') {
-    r.at++;
-    const object: Record<string, unknown> = {};
+type Container = unknown[] | Record<string, unknown>;
+
+/**
+ * Iterative, with an explicit stack of open containers: PostgreSQL accepts jsonb nested thousands of
+ * levels deep, more than Node's call stack holds, and this runs inside the socket's data handler
+ * where a RangeError would end the host process.
+ */
+function parseKeepingNumbers(r: Reader): unknown {
+  const open: Container[] = [];
+  // The key the next value goes under, per open container; undefined for an array.
+  const keys: (string | undefined)[] = [];
+  for (;;) {
     skipSpace(r);
-    if (r.text[r.at] === '}') return r.at++, object;
+    const c = r.text[r.at];
+    let done: unknown;
+    if (c === '{' || c === '[') {
+      r.at++;
+      skipSpace(r);
+      const container: Container = c === '{' ? {} : [];
+      if (r.text[r.at] === (c === '{' ? '}' : ']')) {
+        r.at++;
+        done = container;
+      } else {
+        open.push(container);
+        keys.push(c === '{' ? key(r) : undefined);
+        continue;
+      }
+    } else {
+      done = scalar(r, c);
+    }
+    // Put the finished value into its container; each container it completes is in turn finished.
     for (;;) {
-      skipSpace(r);
-      const key = token(r, STRING) as string;
-      skipSpace(r);
-      r.at++; // :
+      const container = open[open.length - 1];
+      if (container === undefined) return done;
+      const name = keys[keys.length - 1];
+      if (name === undefined) (container as unknown[]).push(done);
       // defineProperty: a key named "__proto__" is a plain property, as with JSON.parse.
-      Object.defineProperty(object, JSON.parse(key) as string, { value: value(r), enumerable: true, writable: true, configurable: true });
+      else Object.defineProperty(container, name, { value: done, enumerable: true, writable: true, configurable: true });
       skipSpace(r);
-      if (r.text[r.at++] === '}') return object;
+      if (r.text[r.at++] === ',') {
+        if (name !== undefined) keys[keys.length - 1] = key(r);
+        break;
+      }
+      open.pop();
+      keys.pop();
+      done = container;
     }
   }
-  if (c === '[') {
-    r.at++;
-    const array: unknown[] = [];
-    skipSpace(r);
-    if (r.text[r.at] === ']') return r.at++, array;
-    for (;;) {
-      array.push(value(r));
-      skipSpace(r);
-      if (r.text[r.at++] === ']') return array;
-    }
-  }
+}
+
+/** An object member's key and its colon. */
+function key(r: Reader): string {
+  skipSpace(r);
+  const name = JSON.parse(token(r, STRING)) as string;
+  skipSpace(r);
+  r.at++; // :
+  return name;
+}
+
+function scalar(r: Reader, c: string | undefined): unknown {
   if (c === '"') return JSON.parse(token(r, STRING));
   if (c === 't') return (r.at += 4), true;
   if (c === 'f') return (r.at += 5), false;

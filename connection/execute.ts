@@ -15,7 +15,7 @@ import { PgActionsError, toPgActionsError, type FailureContext } from './errors/
 import { queuedMsOf } from './pool-wait.js';
 import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { preparedCount, StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
-import { baselineOf, probeSession, TRANSACTION_POOLER_RESET, DEALLOCATE_SQL_PREPARED, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionReset, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
+import { baselineOf, probeSession, POOLER_CHECK, POOLER_PREPARED_RESET, POOLER_SETTINGS_RESET, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionReset, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
 import { forgetSessionLimits, hasSessionLimits, limitsSql, rememberSessionLimits } from './session-limits.js';
 import { sshSecrets } from './ssh-config.js';
 import { jsonSafeTypes } from './types.js';
@@ -48,13 +48,11 @@ export type StatementResult = StatementOutcome;
 const CLIENT_GRACE_MS = 100;
 /** After a client-side cancel, how long to wait for the server's answer before discarding. */
 const CANCEL_SETTLE_MS = 1000;
-/** What the advisory-lock part of the transaction pooler's reset leaves after a read-only step (rolled back). */
-const RELEASE_ADVISORY_LOCKS = 'SELECT pg_catalog.pg_advisory_unlock_all()';
 /**
  * After a failed step behind a transaction pooler, while its transaction still holds the server
  * connection (the pooler hands it on at ReadyForQuery 'I'): one simple query, one ReadyForQuery.
  */
-const TRANSACTION_POOLER_ERROR_RESET = ['ROLLBACK', RELEASE_ADVISORY_LOCKS, DEALLOCATE_SQL_PREPARED].join('; ');
+const TRANSACTION_POOLER_ERROR_RESET = POOLER_PREPARED_RESET;
 
 /** Per pooled session: the output-format SETs pg-actions made (set again after a RESET ALL). */
 const formatFixes = new WeakMap<pg.PoolClient, string[]>();
@@ -149,7 +147,10 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
   // resets the server's); with transaction pooling the step's transaction resets the session itself.
   const guarded = sessionGuard.enabled && config.pooler === 'none';
   const transactionPooler = config.pooler === 'transaction';
-  const resetInStep: readonly string[] = !transactionPooler ? [] : rolledBack ? [RELEASE_ADVISORY_LOCKS, DEALLOCATE_SQL_PREPARED] : TRANSACTION_POOLER_RESET;
+  // Behind it, a step without expected commands ends with POOLER_CHECK in a transaction of its own
+  // (a committed step's is opened after its COMMIT): the costly part of the reset only when needed.
+  const poolerChecked = transactionPooler && !statement.expectCommands;
+  const resetInStep: readonly string[] = !transactionPooler || rolledBack ? [] : poolerChecked ? [...POOLER_SETTINGS_RESET, 'COMMIT', 'BEGIN'] : TRANSACTION_POOLER_RESET;
   const pool = managed.pool;
   // Every query besides the statement itself gets the same deadline: a silent network must not hang it.
   const send = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
@@ -185,12 +186,12 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     // A committed step on our own session: settings (custom ones included) and LISTENs reset after the probe.
     const reset: Sql[] = guarded && !rolledBack ? sessionReset(ownSession, reapply(ownSession)) : [];
     // The probe and the pooler's reset run before the read-only step's ROLLBACK: one transaction, not two.
-    const after: Sql[] = rolledBack ? [...resetInStep, named(ownSession, 'rollback', 'ROLLBACK')] : [...reset, ...resetInStep, ...(ownBegin ? ['COMMIT'] : [])];
+    const after: Sql[] = rolledBack ? (poolerChecked ? [] : [named(ownSession, 'rollback', 'ROLLBACK')]) : [...reset, ...resetInStep];
     const probe = statement.expectCommands || !guarded ? undefined : probeFor(pool, rolledBack);
     // The probe of a committed step without BEGIN reads its local timeout, which hides the session's:
     // the session's limits are set again after it (by the reset), whatever the statement did to them.
     const reassert = ownSession && ownTimeout && !transactional;
-    const tail: Sql[] = reassert && !reset.length ? [limitsSql(client, sessionTimeoutMs, 'session')] : [];
+    const tail: Sql[] = poolerChecked ? [rolledBack ? 'ROLLBACK' : 'COMMIT'] : reassert && !reset.length ? [limitsSql(client, sessionTimeoutMs, 'session')] : [];
     const runWith = async (before: readonly Sql[], probe: StatementPlan['probe']): Promise<StatementOutcome> => {
       const current = (run = new StatementRun(
         {
@@ -198,6 +199,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
           values: statement.values ?? [],
           before,
           after,
+          check: poolerChecked ? POOLER_CHECK : undefined,
           tail,
           probe,
           maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
@@ -241,13 +243,16 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
       outcome = await runWith([], undefined);
       if (probe) run!.sessionReading = await probeSession(send, reset.map(sqlText));
     }
+    // POOLER_CHECK found statements made with SQL PREPARE: deallocated on the same server connection,
+    // in the transaction the check left open (the statement's own work is already done or committed).
+    if (run!.needsReset) discard = !(await send(POOLER_PREPARED_RESET).then(() => true, () => false));
     let reading = run!.sessionReading;
     if (statement.expectCommands) reading = await commitIfExpected(send, outcome, statement, guarded, resetInStep);
-    else if (transactionStatus(client) !== 'I') await refuseOpenTransaction(send, outcome, statement);
+    else if (!run!.needsReset && transactionStatus(client) !== 'I') await refuseOpenTransaction(send, outcome, statement);
     await parseUnknownArrays(managed.pool, send, outcome);
     // Role, settings, temp tables, cursors… would follow this pooled session into later steps. A
     // LISTEN in the step's own transaction is not in effect yet when the probe runs: its tag tells.
-    if ((guarded && !sessionUnchanged(client, reading, reassert, preparedCount(client))) || changesSession(outcome.command)) discard = true;
+    if ((guarded && !sessionUnchanged(client, reading, preparedCount(client))) || changesSession(outcome.command)) discard = true;
     return outcome;
   } catch (error) {
     forgetSessionLimits(client); // the round trip that set them may not have committed
@@ -268,7 +273,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     // a statement that committed by itself (a procedure) may have changed settings: reset them too.
     if (!discard && guarded) {
       const resetSql = sessionReset(false, reapply(false)).map(sqlText);
-      discard = !sessionUnchanged(client, await probeSession(send, resetSql).catch(() => undefined), false, preparedCount(client));
+      discard = !sessionUnchanged(client, await probeSession(send, resetSql).catch(() => undefined), preparedCount(client));
       if (!discard && ownSession) rememberSessionLimits(client, sessionTimeoutMs);
     }
     const mapped = toPgActionsError(error, context);

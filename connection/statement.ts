@@ -1,7 +1,7 @@
 /**
  * One statement as a node-postgres Submittable, so a step costs one network round trip:
  *   [Parse of named statements not yet on the connection] [BEGIN READ ONLY | BEGIN]
- *   [set_config(…, true)] <statement> [probe] [reset…] [ROLLBACK] [tail] Sync
+ *   [set_config(…, true)] <statement> [probe] [reset…] [ROLLBACK] [check] [tail] Sync
  * all written at once. The statement always goes through the extended protocol (Parse/Bind),
  * so values are bound server-side and only one statement can run. The connection's ResultGate
  * charges rows against the cap before they are parsed; past it the owner is told to abort.
@@ -9,7 +9,7 @@
 import type { Connection, Submittable } from 'pg';
 import { PgActionsError } from './errors/index.js';
 import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, type ResultGate } from './result-gate.js';
-import { readingOf, type SessionReading, type Sql } from './session-guard.js';
+import { readingOf, type Probe, type SessionReading, type Sql } from './session-guard.js';
 import { expandsWhenParsed, structureCost } from './types.js';
 import { writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
 
@@ -24,13 +24,21 @@ export interface StatementPlan {
   before: readonly Sql[];
   /** Statements written after the main one (skipped by the server if anything failed). */
   after: readonly Sql[];
-  /** Written after `after`, last (rows ignored). */
+  /**
+   * Written after `after`: a statement that fails only when the session needs a reset that costs
+   * too much to send every time (behind a transaction pooler). Its failure is not the step's: the
+   * step completes with `needsReset` set, its transaction still open (aborted) on the same server
+   * connection, for the owner to reset (the server skips `tail`).
+   */
+  check?: Sql;
+  /** Written after `after` and `check`, last (rows ignored). */
   tail?: readonly Sql[];
   /**
    * Written right after the statement, in its transaction; its one row becomes `sessionReading`.
-   * With a name it is parsed once per connection and only bound afterwards (no parse or plan per step).
+   * With a name it is parsed once per connection and only bound afterwards (no parse or plan per step),
+   * and its unnamed `check` follows it: the reading counts only when the check says nothing was forged.
    */
-  probe?: { text: string; name?: string };
+  probe?: Probe;
   maxResultBytes: number;
   /** Count rows without keeping them (the caller only needs the count): no cap applies. */
   discardRows: boolean;
@@ -163,6 +171,12 @@ export class StatementRun implements Submittable {
   failedAt: 'before' | 'statement' | 'after' | undefined;
   /** What the probe read, when the plan had one and everything before it succeeded. */
   sessionReading: SessionReading | undefined;
+  /** The plan's check failed: the session needs its reset, in the transaction the check left open. */
+  needsReset = false;
+  /** The named probe's row, until the unnamed check after it confirms it. */
+  private probeReading: SessionReading | undefined;
+  /** The unnamed check found a statement made with SQL PREPARE: pg-actions' named ones may be forged. */
+  private forged = false;
   /** A column name the result has twice: rows as objects would silently lose one. */
   private duplicateColumn: string | undefined;
   private readonly budget: ResultBudget;
@@ -221,7 +235,9 @@ export class StatementRun implements Submittable {
       for (const sql of this.plan.before) this.writeSimple(con, sql);
       writeUnnamed(con, this.plan.text, this.plan.values);
       if (this.plan.probe) this.writeSimple(con, this.plan.probe);
+      if (this.plan.probe?.check) writeFixed(con, this.plan.probe.check);
       for (const sql of this.plan.after) this.writeSimple(con, sql);
+      if (this.plan.check) this.writeSimple(con, this.plan.check);
       if (this.plan.tail) for (const sql of this.plan.tail) this.writeSimple(con, sql);
     }, (error) => this.fail(error));
   }
@@ -273,7 +289,11 @@ export class StatementRun implements Submittable {
     if (this.overflowed || this.settled) return;
     // Rows of statements before and after the main one are ignored, but the probe's (right after it).
     if (this.completions !== this.plan.before.length) {
-      if (this.plan.probe && this.completions === this.plan.before.length + 1) this.sessionReading = readingOf(message.fields);
+      const { probe, before } = this.plan;
+      if (probe && this.completions === before.length + 1) {
+        if (probe.check) this.probeReading = readingOf(message.fields);
+        else this.sessionReading = readingOf(message.fields);
+      } else if (probe?.check && this.completions === before.length + 2) this.forged = true;
       return;
     }
     if (this.plan.discardRows) return;
@@ -328,7 +348,11 @@ export class StatementRun implements Submittable {
   }
 
   handleCommandComplete(message: { text: string }): void {
-    if (this.completions++ !== this.plan.before.length) return; // BEGIN, SET, COMMIT…
+    const { probe, before } = this.plan;
+    if (probe?.check && this.completions === before.length + 2 && this.probeReading) {
+      this.sessionReading = this.forged ? { ...this.probeReading, objects: true } : this.probeReading;
+    }
+    if (this.completions++ !== before.length) return; // BEGIN, SET, COMMIT…
     // "SELECT 5", "INSERT 0 1" (oid, rows), "CREATE INDEX" (no count)
     const match = /^(.*?)(?: (\d+))?(?: (\d+))?$/.exec(message.text);
     const count = match?.[3] ?? match?.[2];
@@ -345,6 +369,13 @@ export class StatementRun implements Submittable {
     // Our Parses are written first: one refused (42P05, already there) ends the round trip before anything ran.
     const { code, message } = (error ?? {}) as { code?: string; message?: string };
     const ownParse = code === '42P05' && this.parsedNow.some((name) => message?.includes(`"${name}"`));
+    const { probe, after } = this.plan;
+    if (this.plan.check && index === at + 1 + (probe ? (probe.check ? 2 : 1) : 0) + after.length) {
+      // Everything before the check succeeded: the step did. pg hands the ReadyForQuery after an
+      // error to no one, so the step ends here (the owner's next query waits for it).
+      this.needsReset = true;
+      return this.handleReadyForQuery();
+    }
     this.failedAt ??= index < at || ownParse ? 'before' : index === at ? 'statement' : 'after';
     this.fail(error);
   }

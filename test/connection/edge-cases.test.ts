@@ -145,6 +145,23 @@ test('json and jsonb numbers beyond a double come back exactly, as strings of th
   expect(rows[0]!.jb).toEqual({ id: '12345678901234567890', n: '9007199254740993', small: expect.stringMatching(/^0\.0{399}1$/) });
 });
 
+test('a jsonb document nested 8,000 levels deep comes back whole, and the host process lives (no recursion per level)', async () => {
+  const depth = 8000;
+  const { rows } = await execute(db.config, {
+    text: `SELECT (repeat('[', ${depth}) || '12345678901234567890' || repeat(']', ${depth}))::jsonb AS arrays,
+                  (repeat('{"e":', ${depth}) || '1e400' || repeat('}', ${depth}))::jsonb AS objects`,
+  });
+  let arrays = rows[0]!.arrays as unknown;
+  let objects = rows[0]!.objects as unknown;
+  for (let level = 0; level < depth; level++) {
+    expect(Array.isArray(arrays) && arrays.length === 1).toBe(true);
+    expect(Object.keys(objects as object)).toEqual(['e']);
+    arrays = (arrays as unknown[])[0];
+    objects = (objects as Record<string, unknown>).e;
+  }
+  expect([arrays, objects]).toEqual(['12345678901234567890', '1' + '0'.repeat(400)]); // jsonb writes 1e400 out in full
+});
+
 describe('edge cases of results and values', () => {
   test('an array of a domain over a domain comes back as an array of its base type', async () => {
     await db.sql(`CREATE DOMAIN positive AS int CHECK (VALUE > 0); CREATE DOMAIN small_positive AS positive CHECK (VALUE < 100)`);

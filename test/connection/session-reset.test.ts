@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { closeAll, execute } from '../../connection/index.js';
 import { inTransaction } from '../../connection/session.js';
+import { READ_ONLY_PROBE, SESSION_PROBE } from '../../connection/session-guard.js';
 import { failure } from '../harness/failures.js';
 import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
 import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
@@ -78,6 +79,32 @@ describe("pg-actions' own named statements (R8)", () => {
     expect(await db.sql('SELECT last_value::int AS n FROM runs')).toEqual([{ n: 1 }]);
   });
 
+  // REVIEW3 R24: the forgeries read the real probes first, so they return what the guard expects.
+  const forge = (name: string, probe: string, columns: string) => `
+    EXECUTE '${probe.replace(/'/g, "''")}' INTO u, o, n, s, l;
+    EXECUTE 'DEALLOCATE ${name}';
+    EXECUTE format('PREPARE ${name} AS SELECT NULL::void AS unlocked, false AS objects, %s AS own${columns}', n, s, l);`;
+  const forgeAll = `DO $a$ DECLARE u text; o text; n int; s text; l text; BEGIN
+    ${forge('pg_actions_session_probe', SESSION_PROBE, ', %L AS settings, %L AS limits')}
+    ${forge('pg_actions_read_only_probe', READ_ONLY_PROBE, '')}
+    EXECUTE 'DEALLOCATE pg_actions_reset_all'; EXECUTE 'PREPARE pg_actions_reset_all AS SELECT 1';
+    EXECUTE 'DEALLOCATE pg_actions_begin_read_only'; EXECUTE 'PREPARE pg_actions_begin_read_only AS SELECT 1';
+    PERFORM set_config('search_path', 'forged_schema, public', false);
+    PERFORM set_config('app.tenant_id', 'tenant of flow A', false);
+  END $a$`;
+
+  test('replaced by SQL-PREPAREd look-alikes (probe, RESET ALL, BEGIN READ ONLY): the session is discarded, the next steps are clean (R24)', async () => {
+    await db.sql('CREATE TABLE forged_writes (id int)');
+    const first = await pid();
+    await one('SELECT 1 AS warm', { readOnly: true }); // the read-only step's statements too
+    await execute(db.config, { text: forgeAll });
+    const next = await one(`SELECT pg_backend_pid() AS pid, current_setting('search_path') AS sp, current_setting('app.tenant_id', true) AS tenant`);
+    expect(next).toEqual({ pid: expect.any(Number), sp: '"$user", public', tenant: null });
+    expect(next.pid).not.toBe(first);
+    expect((await failure(execute(db.config, { text: 'INSERT INTO forged_writes VALUES (1)', readOnly: true }))).code).toBe('READ_ONLY_VIOLATION');
+    expect(await db.sql('SELECT * FROM forged_writes')).toEqual([]);
+  });
+
   test("a user's error naming pg_actions_… does not switch the pool to unnamed statements", async () => {
     await failure(execute(db.config, { text: 'EXECUTE pg_actions_x' }));
     // A procedure's COMMIT only works on a session with named statements (no set_config before it).
@@ -100,6 +127,24 @@ describeWithPgBouncer("behind PgBouncer in transaction pooling, a failed step's 
     await failure(execute(connection, { text: 'SELECT pg_advisory_lock(7), 1 / (random() * 0)::int', readOnly: true }));
     await failure(execute(connection, { text: 'SELECT pg_advisory_lock(8), 1 / (random() * 0)::int' }));
     expect(await db.sql(`SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' AND objid IN (7, 8)`)).toEqual([]);
+  });
+
+  test("a committed step's PREPARE in a DO block is deallocated, its write kept, and the step succeeds", async () => {
+    const connection = bouncer.config(db.name, { pooler: 'transaction' });
+    await db.sql(`CREATE TABLE IF NOT EXISTS pooled_writes (n int)`);
+    const result = await execute(connection, { text: `DO $$BEGIN INSERT INTO pooled_writes VALUES (42); EXECUTE 'PREPARE hidden_c AS SELECT 1'; END$$` });
+    expect(result.command).toBe('DO');
+    expect(await db.sql(`SELECT n FROM pooled_writes`)).toEqual([{ n: 42 }]);
+    const other = new pg.Client({ ...serverLogin(), port: bouncer.config(db.name).port, database: db.name, application_name: 'flowB' });
+    await other.connect();
+    try {
+      await expect(other.query('EXECUTE hidden_c')).rejects.toMatchObject({ code: '26000' });
+      // Nothing prepared: the next steps keep the server connection's state as it is, and run.
+      expect((await execute(connection, { text: 'SELECT 1 AS one', readOnly: true })).rows).toEqual([{ one: 1 }]);
+      expect((await execute(connection, { text: 'SELECT 2 AS two' })).rows).toEqual([{ two: 2 }]);
+    } finally {
+      await other.end();
+    }
   });
 
   test("a read-only step's PREPARE is not runnable by another client", async () => {

@@ -12,7 +12,7 @@ import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { eventually, failure, refusedPort, sleep, startSilentServer, testConnectionChecked } from '../harness/failures.js';
 import { expectNoSecretIn } from '../harness/secrets.js';
 import { disposeStartedServers, startTlsServer } from '../harness/servers.js';
-import { describeWithSshd, startSshd, type Sshd } from '../harness/sshd.js';
+import { describeWithSshd, startSshd, TEST_USER, type Sshd } from '../harness/sshd.js';
 import { runCli } from '../cli/cli.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -66,8 +66,8 @@ describeWithSshd('through an SSH tunnel (real sshd)', () => {
     expect((await execute(plain, { text: 'SELECT current_user AS who' })).rows).toEqual([{ who: db.config.user }]);
     const encrypted = through({ password: undefined, privateKey: sshd.encryptedKey, passphrase: sshd.passphrase });
     expect((await execute(encrypted, { text: 'SELECT 2 AS two' })).rows).toEqual([{ two: 2 }]);
-    expect(sshd.log()).toMatch(/Accepted publickey for pgactions-ssh .*ECDSA/);
-    expect(sshd.log()).toMatch(/Accepted publickey for pgactions-ssh .*ED25519/);
+    expect(sshd.log()).toMatch(new RegExp(`Accepted publickey for ${TEST_USER} .*ECDSA`));
+    expect(sshd.log()).toMatch(new RegExp(`Accepted publickey for ${TEST_USER} .*ED25519`));
   });
 
   test('bad SSH settings are INVALID_INPUT naming the field, before any connection; no key text or passphrase in the message', async () => {
@@ -158,7 +158,7 @@ describeWithSshd('through an SSH tunnel (real sshd)', () => {
         const error = await failure(execute({ ...db.config, sshTunnel: strict.tunnel() }, { text: 'SELECT 1' }));
         expect(error.code).toBe('SSH_FORWARDING_REFUSED');
         expect(error.message).toContain(`refused to forward a connection to ${db.config.host}:${dbPort} (administratively prohibited)`);
-        expect(strict.log()).toMatch(/Accepted password for pgactions-ssh/);
+        expect(strict.log()).toMatch(new RegExp(`Accepted password for ${TEST_USER} `));
       } finally {
         await closeAll();
         await strict.dispose();

@@ -8,7 +8,7 @@
  * where sshd names every forwarded connection (server_request_direct_tcpip … target host port).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -44,7 +44,11 @@ export interface Sshd {
   dispose(): Promise<void>;
 }
 
-const TEST_USER = 'pgactions-ssh';
+/**
+ * One test user per checkout: every run sets its own password, so two checkouts' runs at once
+ * (developers side by side on one machine) would otherwise lock each other out.
+ */
+export const TEST_USER = `pgactions-ssh-${createHash('sha256').update(import.meta.url).digest('hex').slice(0, 8)}`;
 const CANDIDATES = ['/usr/sbin/sshd', '/usr/local/sbin/sshd'];
 
 /** The sshd binary (PG_TEST_SSHD names one; `none` acts as if it were absent), or undefined. */
