@@ -17,9 +17,10 @@ import { pinCpus } from './pin-cpus.js';
 import { cpuMeter, type CpuMeter } from './cpu.js';
 import { compareSides, type SideFigures } from './sides.js';
 import { triggerBench } from './triggers.js';
+import { tableSyncBench } from './table-sync.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
-/** BENCH_ONLY=steps,cap,pgbouncer runs those sections only (steps parser cancel cap hostile connect bulk pgbouncer triggers cdc). */
+/** BENCH_ONLY=steps,cap,pgbouncer runs those sections only (steps parser cancel cap hostile connect bulk pgbouncer triggers sync cdc). */
 const ONLY = process.env.BENCH_ONLY?.split(',').map((name) => name.trim());
 const runs = (section: string) => !ONLY || ONLY.includes(section);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -318,11 +319,12 @@ async function main() {
         rows.push(
           ['through PgBouncer (transaction pooling), raw pg Pool.query (baseline)', ms(f.baseline.ms), '1.00×', cpuNote(f.baseline)],
           ['through PgBouncer, query-rows step (pooler: transaction)', ms(f.queryRows.ms), ratios(f.queryRows), `goal ≤ 1.10×; ${cpuNote(f.queryRows)}`],
-          ['through PgBouncer, execute() of the lookup, not read-only (pooler: transaction)', ms(f.execute.ms), ratios(f.execute), `the reset in every step; ${cpuNote(f.execute)}`],
+          ['through PgBouncer, execute() of the lookup, not read-only (pooler: transaction)', ms(f.execute.ms), ratios(f.execute), `settings reset every step, prepared statements only when there are some; ${cpuNote(f.execute)}`],
         );
       }
     }
     if (runs('triggers')) rows.push(...(await triggerBench(config, raw)));
+    if (runs('sync')) rows.push(...(await tableSyncBench(config, raw, meter)));
     if (runs('cdc')) rows.push(...(await cdcBench())); // its own wal_level=logical server
     const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
     console.log(`\npg-actions bench (${calls} one-row calls per side in blocks of 100, PostgreSQL embedded on loopback, Node ${process.version}, ${pinning})\n`);

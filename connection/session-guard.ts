@@ -49,16 +49,21 @@ export const SESSION_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlo
   pg_catalog.concat_ws(' ', current_user, session_user) AS settings
   FROM ${PREPARED}`;
 
-/** After a read-only step's rollback: what a rollback does not undo. */
-export const READ_ONLY_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked, prepared.from_sql > 0 AS objects, prepared.own::int AS own FROM ${PREPARED}`;
+/**
+ * After a read-only step's rollback: what a rollback does not undo. A read-only transaction cannot
+ * create temp objects, but a session that has some must not serve it (they shadow real tables).
+ */
+export const READ_ONLY_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked,
+    (pg_catalog.pg_my_temp_schema() <> 0 OR prepared.from_sql > 0) AS objects, prepared.own::int AS own FROM ${PREPARED}`;
 
 /**
  * Written after a committed step's probe, in its transaction (or sent after a failed step): every
- * setting back to the session's start (custom placeholders included) and no LISTEN; `reapply` sets
+ * setting back to the session's start (custom placeholders included), no LISTEN, and no sequence
+ * state (currval()/lastval() would give the next step, of any flow, this step's ids); `reapply` sets
  * pg-actions' own session settings again (output formats, limits).
  */
 export function sessionReset(keep: boolean, reapply: readonly Sql[]): Sql[] {
-  return [named(keep, 'reset_all', 'RESET ALL'), named(keep, 'unlisten_all', 'UNLISTEN *'), named(keep, 'close_all', 'CLOSE ALL'), ...reapply];
+  return [named(keep, 'reset_all', 'RESET ALL'), named(keep, 'unlisten_all', 'UNLISTEN *'), named(keep, 'close_all', 'CLOSE ALL'), named(keep, 'discard_sequences', 'DISCARD SEQUENCES'), ...reapply];
 }
 
 /**
@@ -131,7 +136,7 @@ END $pg_actions$`;
  * These are cheap when there is nothing to undo; deallocating SQL-prepared statements is not (a DO
  * block, parsed and compiled every time: POOLER_CHECK decides whether it is needed).
  */
-export const POOLER_SETTINGS_RESET = ['RESET ALL', 'RESET SESSION AUTHORIZATION', 'RESET ROLE', 'CLOSE ALL', 'UNLISTEN *', 'DISCARD TEMP'] as const;
+export const POOLER_SETTINGS_RESET = ['RESET ALL', 'RESET SESSION AUTHORIZATION', 'RESET ROLE', 'CLOSE ALL', 'UNLISTEN *', 'DISCARD TEMP', 'DISCARD SEQUENCES'] as const;
 
 export const TRANSACTION_POOLER_RESET = [...POOLER_SETTINGS_RESET, 'SELECT pg_catalog.pg_advisory_unlock_all()', DEALLOCATE_SQL_PREPARED] as const;
 
@@ -147,7 +152,7 @@ export const POOLER_CHECK = `SELECT pg_catalog.pg_advisory_unlock_all(),
   (SELECT pg_catalog.concat('pg-actions: a prepared statement is left: ', name)::pg_catalog.int4 FROM pg_catalog.pg_prepared_statement() WHERE from_sql LIMIT 1)`;
 
 /** After a failed POOLER_CHECK, in its aborted transaction (one simple query): roll back, release, deallocate. */
-export const POOLER_PREPARED_RESET = ['ROLLBACK', 'SELECT pg_catalog.pg_advisory_unlock_all()', DEALLOCATE_SQL_PREPARED].join('; ');
+export const POOLER_PREPARED_RESET = ['ROLLBACK', 'SELECT pg_catalog.pg_advisory_unlock_all()', 'DISCARD SEQUENCES', DEALLOCATE_SQL_PREPARED].join('; ');
 
 /** Switched off only by bench/, to measure what the guard costs a step. */
 export const sessionGuard = { enabled: true };

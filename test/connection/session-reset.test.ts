@@ -73,10 +73,12 @@ describe("pg-actions' own named statements (R8)", () => {
     expect(await db.sql('SELECT amount FROM payments')).toEqual([{ amount: 100 }]);
   });
 
-  test('deallocated by the step itself, after a non-transactional effect: reported, never run twice', async () => {
-    await pid();
-    await failure(execute(db.config, { text: `DO $$BEGIN PERFORM nextval('runs'); EXECUTE 'DEALLOCATE pg_actions_session_probe'; END$$` }));
+  test('deallocated by the step itself, after a non-transactional effect: never run twice, the session discarded', async () => {
+    const first = await pid();
+    // The probe's Bind fails after the step's COMMIT (REVIEW3 R12): the DO block's work stands, so the step succeeds.
+    await expect(execute(db.config, { text: `DO $$BEGIN PERFORM nextval('runs'); EXECUTE 'DEALLOCATE pg_actions_session_probe'; END$$` })).resolves.toMatchObject({ command: 'DO' });
     expect(await db.sql('SELECT last_value::int AS n FROM runs')).toEqual([{ n: 1 }]);
+    expect(await pid()).not.toBe(first);
   });
 
   // REVIEW3 R24: the forgeries read the real probes first, so they return what the guard expects.
@@ -158,4 +160,31 @@ describeWithPgBouncer("behind PgBouncer in transaction pooling, a failed step's 
       await other.end();
     }
   });
+});
+
+describe('statements that cannot run inside a transaction (REVIEW3 R23)', () => {
+  test('VACUUM and CREATE INDEX CONCURRENTLY run alone, and the session is probed and kept', async () => {
+    await db.sql('CREATE TABLE archive (id serial PRIMARY KEY, note text)');
+    const first = await pid();
+    await expect(execute(db.config, { text: 'VACUUM archive' })).resolves.toMatchObject({ command: 'VACUUM' });
+    await expect(execute(db.config, { text: '/* run alone */ CREATE INDEX CONCURRENTLY archive_note ON archive (note)' })).resolves.toMatchObject({ command: 'CREATE INDEX' });
+    expect(await db.sql(`SELECT indexname FROM pg_indexes WHERE indexname = 'archive_note'`)).toEqual([{ indexname: 'archive_note' }]);
+    expect(await pid()).toBe(first);
+  });
+
+  test('a procedure that committed, then met VACUUM: reported, its committed part written once', async () => {
+    await db.sql(`CREATE PROCEDURE archive_run() LANGUAGE plpgsql AS $$BEGIN INSERT INTO archive (note) VALUES ('run'); COMMIT; EXECUTE 'VACUUM archive'; END$$`);
+    await failure(execute(db.config, { text: 'CALL archive_run()' }));
+    expect(await db.sql(`SELECT count(*)::int AS n FROM archive WHERE note = 'run'`)).toEqual([{ n: 1 }]);
+  });
+});
+
+test('currval()/lastval() of a step do not reach the next step, also after a failed one (REVIEW3 R14)', async () => {
+  await db.sql('CREATE TABLE orders (id serial PRIMARY KEY, customer text)');
+  const first = await pid();
+  await one(`INSERT INTO orders (customer) VALUES ('alice') RETURNING id`);
+  await expect(failure(execute(db.config, { text: `SELECT currval('orders_id_seq')`, readOnly: true }))).resolves.toMatchObject({ message: expect.stringContaining('not yet defined in this session') });
+  await failure(execute(db.config, { text: `SELECT nextval('orders_id_seq'), 1 / 0` }));
+  await expect(failure(execute(db.config, { text: 'SELECT lastval()' }))).resolves.toMatchObject({ message: expect.stringContaining('not yet defined in this session') });
+  expect(await pid()).toBe(first); // reset, not discarded
 });
