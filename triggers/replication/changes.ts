@@ -9,6 +9,7 @@ import type { TriggerEvent } from '../definition.js';
 import type { TableChangesCdcEvent } from '../../schemas/types.gen.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
+import { setField } from '../../connection/row-field.js';
 
 /** The event as its schema (schemas/triggers/table-changes-cdc.event.schema.json) describes it. */
 export type ChangeEvent = TableChangesCdcEvent & TriggerEvent;
@@ -116,8 +117,8 @@ function rowOf(relation: Relation, tuple: TupleValue[]): { row: Record<string, u
   tuple.forEach((value, i) => {
     const column = relation.columns[i];
     if (!column) return;
-    if (value === null) row[column.name] = null;
-    else if (typeof value === 'string') row[column.name] = relation.parsers[i]!(value);
+    if (value === null) setField(row, column.name, null);
+    else if (typeof value === 'string') setField(row, column.name, relation.parsers[i]!(value));
     else unchanged.push(column.name);
   });
   return { row, unchanged };
