@@ -94,9 +94,26 @@ export function named(keep: boolean, name: string, text: string): Sql {
   return keep ? { text, name: NAME_PREFIX + name } : text;
 }
 
-export function probeFor(pool: object, readOnly = false): { text: string; name?: string } {
+/**
+ * Any named statement can be replaced by a statement that runs before its Bind (DEALLOCATE, then SQL
+ * PREPARE of the same name, in a DO block): the named probe could read a forged clean session and
+ * the named RESET ALL do nothing. Only text parsed after the step's statement can be trusted, so
+ * this one is sent unnamed after the named probe: a replacement is made with SQL PREPARE (from_sql),
+ * and a row here (any from_sql statement) discards the session. The function, not its view, and
+ * LIMIT 1 rather than EXISTS: the cheapest text to parse and plan every step (~40 µs).
+ */
+export const FORGERY_CHECK = 'SELECT FROM pg_catalog.pg_prepared_statement() p WHERE p.from_sql LIMIT 1';
+
+export interface Probe {
+  text: string;
+  name?: string;
+  /** Unnamed SQL written right after a named probe: a row from it discards the session. */
+  check?: string;
+}
+
+export function probeFor(pool: object, readOnly = false): Probe {
   const text = readOnly ? READ_ONLY_PROBE : SESSION_PROBE;
-  return unnamedPools.has(pool) ? { text } : { text, name: readOnly ? READ_ONLY_PROBE_NAME : PROBE_NAME };
+  return unnamedPools.has(pool) ? { text } : { text, name: readOnly ? READ_ONLY_PROBE_NAME : PROBE_NAME, check: FORGERY_CHECK };
 }
 
 /**

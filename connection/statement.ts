@@ -9,7 +9,7 @@
 import type { Connection, Submittable } from 'pg';
 import { PgActionsError } from './errors/index.js';
 import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, type ResultGate } from './result-gate.js';
-import { readingOf, type SessionReading, type Sql } from './session-guard.js';
+import { readingOf, type Probe, type SessionReading, type Sql } from './session-guard.js';
 import { expandsWhenParsed, structureCost } from './types.js';
 import { writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
 
@@ -28,9 +28,10 @@ export interface StatementPlan {
   tail?: readonly Sql[];
   /**
    * Written right after the statement, in its transaction; its one row becomes `sessionReading`.
-   * With a name it is parsed once per connection and only bound afterwards (no parse or plan per step).
+   * With a name it is parsed once per connection and only bound afterwards (no parse or plan per step),
+   * and its unnamed `check` follows it: the reading counts only when the check says nothing was forged.
    */
-  probe?: { text: string; name?: string };
+  probe?: Probe;
   maxResultBytes: number;
   /** Count rows without keeping them (the caller only needs the count): no cap applies. */
   discardRows: boolean;
@@ -163,6 +164,10 @@ export class StatementRun implements Submittable {
   failedAt: 'before' | 'statement' | 'after' | undefined;
   /** What the probe read, when the plan had one and everything before it succeeded. */
   sessionReading: SessionReading | undefined;
+  /** The named probe's row, until the unnamed check after it confirms it. */
+  private probeReading: SessionReading | undefined;
+  /** The unnamed check found a statement made with SQL PREPARE: pg-actions' named ones may be forged. */
+  private forged = false;
   /** A column name the result has twice: rows as objects would silently lose one. */
   private duplicateColumn: string | undefined;
   private readonly budget: ResultBudget;
@@ -221,6 +226,7 @@ export class StatementRun implements Submittable {
       for (const sql of this.plan.before) this.writeSimple(con, sql);
       writeUnnamed(con, this.plan.text, this.plan.values);
       if (this.plan.probe) this.writeSimple(con, this.plan.probe);
+      if (this.plan.probe?.check) writeFixed(con, this.plan.probe.check);
       for (const sql of this.plan.after) this.writeSimple(con, sql);
       if (this.plan.tail) for (const sql of this.plan.tail) this.writeSimple(con, sql);
     }, (error) => this.fail(error));
@@ -273,7 +279,11 @@ export class StatementRun implements Submittable {
     if (this.overflowed || this.settled) return;
     // Rows of statements before and after the main one are ignored, but the probe's (right after it).
     if (this.completions !== this.plan.before.length) {
-      if (this.plan.probe && this.completions === this.plan.before.length + 1) this.sessionReading = readingOf(message.fields);
+      const { probe, before } = this.plan;
+      if (probe && this.completions === before.length + 1) {
+        if (probe.check) this.probeReading = readingOf(message.fields);
+        else this.sessionReading = readingOf(message.fields);
+      } else if (probe?.check && this.completions === before.length + 2) this.forged = true;
       return;
     }
     if (this.plan.discardRows) return;
@@ -328,7 +338,11 @@ export class StatementRun implements Submittable {
   }
 
   handleCommandComplete(message: { text: string }): void {
-    if (this.completions++ !== this.plan.before.length) return; // BEGIN, SET, COMMIT…
+    const { probe, before } = this.plan;
+    if (probe?.check && this.completions === before.length + 2 && this.probeReading) {
+      this.sessionReading = this.forged ? { ...this.probeReading, objects: true } : this.probeReading;
+    }
+    if (this.completions++ !== before.length) return; // BEGIN, SET, COMMIT…
     // "SELECT 5", "INSERT 0 1" (oid, rows), "CREATE INDEX" (no count)
     const match = /^(.*?)(?: (\d+))?(?: (\d+))?$/.exec(message.text);
     const count = match?.[3] ?? match?.[2];

@@ -6,6 +6,7 @@
 import pg from 'pg';
 import { closeAll, execute } from '../../connection/index.js';
 import { inTransaction } from '../../connection/session.js';
+import { READ_ONLY_PROBE, SESSION_PROBE } from '../../connection/session-guard.js';
 import { failure } from '../harness/failures.js';
 import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
 import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
@@ -76,6 +77,32 @@ describe("pg-actions' own named statements (R8)", () => {
     await pid();
     await failure(execute(db.config, { text: `DO $$BEGIN PERFORM nextval('runs'); EXECUTE 'DEALLOCATE pg_actions_session_probe'; END$$` }));
     expect(await db.sql('SELECT last_value::int AS n FROM runs')).toEqual([{ n: 1 }]);
+  });
+
+  // REVIEW3 R24: the forgeries read the real probes first, so they return what the guard expects.
+  const forge = (name: string, probe: string, columns: string) => `
+    EXECUTE '${probe.replace(/'/g, "''")}' INTO u, o, n, s, l;
+    EXECUTE 'DEALLOCATE ${name}';
+    EXECUTE format('PREPARE ${name} AS SELECT NULL::void AS unlocked, false AS objects, %s AS own${columns}', n, s, l);`;
+  const forgeAll = `DO $a$ DECLARE u text; o text; n int; s text; l text; BEGIN
+    ${forge('pg_actions_session_probe', SESSION_PROBE, ', %L AS settings, %L AS limits')}
+    ${forge('pg_actions_read_only_probe', READ_ONLY_PROBE, '')}
+    EXECUTE 'DEALLOCATE pg_actions_reset_all'; EXECUTE 'PREPARE pg_actions_reset_all AS SELECT 1';
+    EXECUTE 'DEALLOCATE pg_actions_begin_read_only'; EXECUTE 'PREPARE pg_actions_begin_read_only AS SELECT 1';
+    PERFORM set_config('search_path', 'forged_schema, public', false);
+    PERFORM set_config('app.tenant_id', 'tenant of flow A', false);
+  END $a$`;
+
+  test('replaced by SQL-PREPAREd look-alikes (probe, RESET ALL, BEGIN READ ONLY): the session is discarded, the next steps are clean (R24)', async () => {
+    await db.sql('CREATE TABLE forged_writes (id int)');
+    const first = await pid();
+    await one('SELECT 1 AS warm', { readOnly: true }); // the read-only step's statements too
+    await execute(db.config, { text: forgeAll });
+    const next = await one(`SELECT pg_backend_pid() AS pid, current_setting('search_path') AS sp, current_setting('app.tenant_id', true) AS tenant`);
+    expect(next).toEqual({ pid: expect.any(Number), sp: '"$user", public', tenant: null });
+    expect(next.pid).not.toBe(first);
+    expect((await failure(execute(db.config, { text: 'INSERT INTO forged_writes VALUES (1)', readOnly: true }))).code).toBe('READ_ONLY_VIOLATION');
+    expect(await db.sql('SELECT * FROM forged_writes')).toEqual([]);
   });
 
   test("a user's error naming pg_actions_… does not switch the pool to unnamed statements", async () => {
