@@ -17,9 +17,10 @@ import { pinCpus } from './pin-cpus.js';
 import { cpuMeter, type CpuMeter } from './cpu.js';
 import { compareSides, type SideFigures } from './sides.js';
 import { triggerBench } from './triggers.js';
+import { tableSyncBench } from './table-sync.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
-/** BENCH_ONLY=steps,cap,pgbouncer runs those sections only (steps parser cancel cap hostile connect bulk pgbouncer triggers cdc). */
+/** BENCH_ONLY=steps,cap,pgbouncer runs those sections only (steps parser cancel cap hostile connect bulk pgbouncer triggers sync cdc). */
 const ONLY = process.env.BENCH_ONLY?.split(',').map((name) => name.trim());
 const runs = (section: string) => !ONLY || ONLY.includes(section);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -323,6 +324,7 @@ async function main() {
       }
     }
     if (runs('triggers')) rows.push(...(await triggerBench(config, raw)));
+    if (runs('sync')) rows.push(...(await tableSyncBench(config, raw, meter)));
     if (runs('cdc')) rows.push(...(await cdcBench())); // its own wal_level=logical server
     const widths = [0, 1, 2, 3].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
     console.log(`\npg-actions bench (${calls} one-row calls per side in blocks of 100, PostgreSQL embedded on loopback, Node ${process.version}, ${pinning})\n`);

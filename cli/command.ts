@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { usageError } from './failures.js';
+import { SSH_OPTIONS } from './ssh-arguments.js';
 
 export interface CommandSession {
   /** --json was given: results and errors are JSON. */
@@ -34,7 +35,8 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies Options;
 
-export const CONNECTION_OPTION = { connection: { type: 'string', short: 'c' } } as const satisfies Options;
+/** --connection and the --ssh-* flags of a tunnel to it (ssh-arguments.ts). */
+export const CONNECTION_OPTION = { connection: { type: 'string', short: 'c' }, ...SSH_OPTIONS } as const satisfies Options;
 
 /** The values parseArgs returns for an options table (every flag optional, none repeatable). */
 type OptionValues<O extends Options> = { [K in keyof O]?: O[K] extends { type: 'string' } ? string : boolean };

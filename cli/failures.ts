@@ -4,6 +4,7 @@
  * carries the error as a person reads it, or with --json exactly one JSON object.
  */
 import { isPgActionsError, PgActionsError } from '../index.js';
+import { CLI_FAILURES, type CliFailureKind } from './failure-catalogue.js';
 import { redact } from './redact.js';
 
 export const EXIT_OK = 0;
@@ -40,6 +41,12 @@ export class CliFailure extends Error {
   }
 }
 
+/** A CliFailure of a catalogued kind (failure-catalogue.ts); `firstFixes` come before the kind's own. */
+export function cliFailure(kind: CliFailureKind, message: string, firstFixes: readonly string[] = []): CliFailure {
+  const { code, title, fixes } = CLI_FAILURES[kind];
+  return new CliFailure(code, title, message, [...firstFixes, ...fixes]);
+}
+
 export function exitCodeFor(error: unknown): number {
   if (isPgActionsError(error) && (error.code === 'INVALID_INPUT' || error.code === 'TEMPLATE_ERROR')) return EXIT_USAGE;
   return EXIT_FAILURE;
@@ -53,10 +60,7 @@ export function reportFailure(error: unknown, json: boolean): void {
 }
 
 function unexpected(error: unknown): CliFailure {
-  const message = error instanceof Error ? error.message : String(error);
-  return new CliFailure('UNEXPECTED_ERROR', 'Unexpected error', message, [
-    'Run the command again; if it keeps failing, report it with the message above (passwords are never shown).',
-  ]);
+  return cliFailure('unexpected', error instanceof Error ? error.message : String(error));
 }
 
 function describe(error: PgActionsError | CliFailure): string {

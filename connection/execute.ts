@@ -15,7 +15,7 @@ import { PgActionsError, toPgActionsError, type FailureContext } from './errors/
 import { queuedMsOf } from './pool-wait.js';
 import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { preparedCount, StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
-import { baselineOf, probeSession, TRANSACTION_POOLER_RESET, DEALLOCATE_SQL_PREPARED, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionReset, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
+import { baselineOf, probeSession, POOLER_CHECK, POOLER_PREPARED_RESET, POOLER_SETTINGS_RESET, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionReset, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
 import { forgetSessionLimits, hasSessionLimits, limitsSql, rememberSessionLimits } from './session-limits.js';
 import { sshSecrets } from './ssh-config.js';
 import { jsonSafeTypes } from './types.js';
@@ -48,13 +48,11 @@ export type StatementResult = StatementOutcome;
 const CLIENT_GRACE_MS = 100;
 /** After a client-side cancel, how long to wait for the server's answer before discarding. */
 const CANCEL_SETTLE_MS = 1000;
-/** What the advisory-lock part of the transaction pooler's reset leaves after a read-only step (rolled back). */
-const RELEASE_ADVISORY_LOCKS = 'SELECT pg_catalog.pg_advisory_unlock_all()';
 /**
  * After a failed step behind a transaction pooler, while its transaction still holds the server
  * connection (the pooler hands it on at ReadyForQuery 'I'): one simple query, one ReadyForQuery.
  */
-const TRANSACTION_POOLER_ERROR_RESET = ['ROLLBACK', RELEASE_ADVISORY_LOCKS, DEALLOCATE_SQL_PREPARED].join('; ');
+const TRANSACTION_POOLER_ERROR_RESET = POOLER_PREPARED_RESET;
 
 /** Per pooled session: the output-format SETs pg-actions made (set again after a RESET ALL). */
 const formatFixes = new WeakMap<pg.PoolClient, string[]>();
@@ -112,6 +110,9 @@ export async function connect(config: ResolvedConfig, waitMs = config.connectTim
 /** Failed steps whose statement cannot have left anything (it did not run, or its transaction was rolled back). */
 const undone = new WeakSet<object>();
 
+/** A user's BEGIN is committed (empty) by the step's own COMMIT after it, but still refused. */
+const OPENS_TRANSACTION = /^(BEGIN|START TRANSACTION)$/;
+
 /** Statements that may commit by themselves (a procedure's or DO block's COMMIT), in an implicit transaction. */
 const MAY_COMMIT = /^(CALL|DO)$/;
 
@@ -149,7 +150,10 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
   // resets the server's); with transaction pooling the step's transaction resets the session itself.
   const guarded = sessionGuard.enabled && config.pooler === 'none';
   const transactionPooler = config.pooler === 'transaction';
-  const resetInStep: readonly string[] = !transactionPooler ? [] : rolledBack ? [RELEASE_ADVISORY_LOCKS, DEALLOCATE_SQL_PREPARED] : TRANSACTION_POOLER_RESET;
+  // Behind it, a step without expected commands ends with POOLER_CHECK in a transaction of its own
+  // (a committed step's is opened after its COMMIT): the costly part of the reset only when needed.
+  const poolerChecked = transactionPooler && !statement.expectCommands;
+  const resetInStep: readonly string[] = !transactionPooler || rolledBack ? [] : poolerChecked ? [...POOLER_SETTINGS_RESET, 'COMMIT', 'BEGIN'] : TRANSACTION_POOLER_RESET;
   const pool = managed.pool;
   // Every query besides the statement itself gets the same deadline: a silent network must not hang it.
   const send = <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) =>
@@ -185,19 +189,28 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     // A committed step on our own session: settings (custom ones included) and LISTENs reset after the probe.
     const reset: Sql[] = guarded && !rolledBack ? sessionReset(ownSession, reapply(ownSession)) : [];
     // The probe and the pooler's reset run before the read-only step's ROLLBACK: one transaction, not two.
-    const after: Sql[] = rolledBack ? [...resetInStep, named(ownSession, 'rollback', 'ROLLBACK')] : [...reset, ...resetInStep, ...(ownBegin ? ['COMMIT'] : [])];
+    // A committed step's transaction is committed before its probe and resets: a deferred trigger runs
+    // at COMMIT, and could change the session after them (REVIEW3 R12). BEGIN turns the implicit
+    // transaction into a block first (COMMIT alone would warn, and log the warning, every step);
+    // behind a transaction pooler the reset and the check then run in transactions of their own.
+    const commit: Sql[] = transactional ? [] : guarded ? [named(ownSession, 'begin', 'BEGIN'), named(ownSession, 'commit', 'COMMIT')] : ownBegin ? ['COMMIT', 'BEGIN'] : [];
+    // Insert/Update/Delete Rows commit (and reset) once the tag is checked: commitIfExpected().
+    const after: Sql[] = rolledBack ? (poolerChecked ? [] : [named(ownSession, 'rollback', 'ROLLBACK')]) : statement.expectCommands ? [...resetInStep] : [...reset, ...resetInStep];
     const probe = statement.expectCommands || !guarded ? undefined : probeFor(pool, rolledBack);
     // The probe of a committed step without BEGIN reads its local timeout, which hides the session's:
     // the session's limits are set again after it (by the reset), whatever the statement did to them.
     const reassert = ownSession && ownTimeout && !transactional;
-    const tail: Sql[] = reassert && !reset.length ? [limitsSql(client, sessionTimeoutMs, 'session')] : [];
+    const tail: Sql[] = poolerChecked ? [rolledBack ? 'ROLLBACK' : 'COMMIT'] : reassert && !reset.length ? [limitsSql(client, sessionTimeoutMs, 'session')] : [];
     const runWith = async (before: readonly Sql[], probe: StatementPlan['probe']): Promise<StatementOutcome> => {
       const current = (run = new StatementRun(
         {
           text: statement.text,
           values: statement.values ?? [],
           before,
+          commit,
           after,
+          commitsItself: !transactional,
+          check: poolerChecked ? POOLER_CHECK : undefined,
           tail,
           probe,
           maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
@@ -226,6 +239,10 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
         const settled = await cancelAndSettle(managed, client, current.done);
         discard = !settled;
         if (!settled) ignoredCancel = true;
+        // The statement had finished and nothing failed after it: what the deadline met was its COMMIT
+        // (waiting for a synchronous standby: the cancel ends the wait, not the commit) or a late answer.
+        // Not "cancelled": the write is, or may be, committed (REVIEW3 R16).
+        if (!transactional && current.command !== '' && current.failedAt === undefined) throw commitUnconfirmed(statement, timeoutMs, current.finished);
         throw error;
       }
     };
@@ -233,21 +250,41 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     try {
       outcome = await runWith(before, probe);
     } catch (error) {
-      if (transactional || (error as { code?: string }).code !== CANNOT_RUN_IN_TRANSACTION) throw error;
-      if (transactionStatus(client) !== 'I') await send('ROLLBACK'); // our BEGIN (transaction pooler)
-      // VACUUM, CREATE DATABASE, … refuse to share their implicit transaction with set_config() or
-      // the probe, and fail before doing anything: run alone (the client deadline still cancels on
-      // the server), then probe the session on its own.
-      outcome = await runWith([], undefined);
-      if (probe) run!.sessionReading = await probeSession(send, reset.map(sqlText));
+      if (run?.failedAt === 'committed') {
+        // The probe or a reset failed after the statement's COMMIT: its work stands (reported, never
+        // run again), the session is not trusted.
+        discard = true;
+        outcome = run.result;
+      } else {
+        if (transactional || (error as { code?: string }).code !== CANNOT_RUN_IN_TRANSACTION || !(await committedNothing(statement.text))) throw error;
+        if (transactionStatus(client) !== 'I') await send('ROLLBACK'); // our BEGIN (transaction pooler)
+        // VACUUM, CREATE DATABASE, … refuse to share their implicit transaction with set_config() or
+        // the probe, and fail before doing anything: run alone (the client deadline still cancels on
+        // the server), then probe the session on its own.
+        outcome = await runWith([], undefined);
+        if (probe) run!.sessionReading = await probeSession(send, reset.map(sqlText));
+      }
     }
+    // POOLER_CHECK found statements made with SQL PREPARE: deallocated on the same server connection,
+    // in the transaction the check left open (the statement's own work is already done or committed).
+    if (run!.needsReset) discard = !(await send(POOLER_PREPARED_RESET).then(() => true, () => false));
     let reading = run!.sessionReading;
-    if (statement.expectCommands) reading = await commitIfExpected(send, outcome, statement, guarded, resetInStep);
-    else if (transactionStatus(client) !== 'I') await refuseOpenTransaction(send, outcome, statement);
+    if (statement.expectCommands) {
+      reading = await commitIfExpected(send, outcome, statement, guarded, guarded ? reset.map(sqlText) : resetInStep).catch((error: unknown) => {
+        if (!(error instanceof TimeoutError) || !statement.expectCommands!.includes(outcome.command)) throw error;
+        // The COMMIT went out and no answer came (a synchronous standby away, or the network): the cancel
+        // ends a wait for the standby (the commit stays), the session goes (REVIEW3 R16).
+        discard = true;
+        void cancel(managed, client);
+        throw commitUnconfirmed(statement, timeoutMs, false, error);
+      });
+    } else if (!run!.needsReset && (transactionStatus(client) !== 'I' || OPENS_TRANSACTION.test(outcome.command))) {
+      await refuseOpenTransaction(send, outcome, statement, transactionStatus(client) !== 'I');
+    }
     await parseUnknownArrays(managed.pool, send, outcome);
     // Role, settings, temp tables, cursors… would follow this pooled session into later steps. A
     // LISTEN in the step's own transaction is not in effect yet when the probe runs: its tag tells.
-    if ((guarded && !sessionUnchanged(client, reading, reassert, preparedCount(client))) || changesSession(outcome.command)) discard = true;
+    if ((guarded && !sessionUnchanged(client, reading, preparedCount(client))) || changesSession(outcome.command)) discard = true;
     return outcome;
   } catch (error) {
     forgetSessionLimits(client); // the round trip that set them may not have committed
@@ -268,7 +305,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     // a statement that committed by itself (a procedure) may have changed settings: reset them too.
     if (!discard && guarded) {
       const resetSql = sessionReset(false, reapply(false)).map(sqlText);
-      discard = !sessionUnchanged(client, await probeSession(send, resetSql).catch(() => undefined), false, preparedCount(client));
+      discard = !sessionUnchanged(client, await probeSession(send, resetSql).catch(() => undefined), preparedCount(client));
       if (!discard && ownSession) rememberSessionLimits(client, sessionTimeoutMs);
     }
     const mapped = toPgActionsError(error, context);
@@ -277,6 +314,30 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
   } finally {
     client.release(discard || undefined);
   }
+}
+
+/**
+ * Whether a statement refused with 25001 cannot have committed anything: a procedure or DO block may
+ * have COMMITted, then met VACUUM or CREATE INDEX CONCURRENTLY in its body (25001 too), and run again
+ * its committed part would be written twice (REVIEW3 R23). Read from the parse tree (comments, case).
+ */
+async function committedNothing(text: string): Promise<boolean> {
+  const { parsePg } = await import('../templating/pg-parser.js'); // loaded on this rare path only
+  const tree = parsePg(text);
+  if (tree instanceof Error || tree.stmts?.length !== 1) return false;
+  const node = tree.stmts[0]!.stmt ?? {};
+  return !('CallStmt' in node || 'DoStmt' in node);
+}
+
+function commitUnconfirmed(statement: Statement, timeoutMs: number, committed: boolean, cause?: unknown): PgActionsError {
+  return new PgActionsError('COMMIT_UNCONFIRMED', {
+    message: committed
+      ? `The statement finished and was committed, but only after the step's timeout of ${timeoutMs} ms (its COMMIT waited for a synchronous standby, or the answer was late). Its write is in the database: do not run the step again.`
+      : `The statement finished, but the step's timeout of ${timeoutMs} ms passed before its COMMIT was confirmed (it may be waiting for a synchronous standby). Its write may be committed: check before running the step again.`,
+    cause,
+    query: statement.text,
+    parameters: statement.values,
+  });
 }
 
 function sqlText(sql: Sql): string {
@@ -299,7 +360,10 @@ function isServerTimeout(error: unknown, elapsedMs: number, timeoutMs: number): 
 
 type Finish = (sql: 'COMMIT' | 'ROLLBACK') => Promise<unknown>;
 
-/** Commits when the tag matches, reading the session after the commit in the same round trip. */
+/**
+ * Commits when the tag matches, then resets the session and reads it, in the same round trip: after
+ * the COMMIT, so what deferred triggers did is reset and read too.
+ */
 async function commitIfExpected(
   send: (sql: string) => Promise<unknown>,
   outcome: StatementOutcome,
@@ -308,7 +372,7 @@ async function commitIfExpected(
   reset: readonly string[],
 ): Promise<SessionReading | undefined> {
   const expected = statement.expectCommands!;
-  if (expected.includes(outcome.command)) return guarded ? probeSession(send, ['COMMIT']) : void (await send(['COMMIT', ...reset].join('; ')));
+  if (expected.includes(outcome.command)) return guarded ? probeSession(send, ['COMMIT', ...reset]) : void (await send(['COMMIT', ...reset].join('; ')));
   const finish = send as Finish;
   await finish('ROLLBACK');
   const kind = outcome.command || 'empty statement';
@@ -325,8 +389,8 @@ async function commitIfExpected(
  * A statement such as BEGIN would leave the pooled session inside a transaction, and the next
  * step (of any flow) would run in it: roll back and refuse, so a step always ends committed.
  */
-async function refuseOpenTransaction(finish: Finish, outcome: StatementOutcome, statement: Statement): Promise<never> {
-  await finish('ROLLBACK');
+async function refuseOpenTransaction(finish: Finish, outcome: StatementOutcome, statement: Statement, open: boolean): Promise<never> {
+  if (open) await finish('ROLLBACK');
   throw new PgActionsError('INVALID_INPUT', {
     message: `${outcome.command} leaves a transaction open after the step. Each step runs as its own transaction, so it was rolled back: its changes were undone.`,
     problems: ['input.query must not open a transaction (BEGIN / START TRANSACTION): a step commits on its own'],

@@ -10,12 +10,17 @@ import { withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
 import { quoteIdentifier } from './identifiers.js';
-import { ReportingClient } from './pools.js';
+import { holdPool, ReportingClient } from './pools.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface ListenSession {
   /** True while connected and listening. */
   readonly connected: boolean;
+  /**
+   * Settles once the first LISTEN is in place (and onConnect has run), or the first attempt has
+   * failed (reported to onDisconnect; the session keeps retrying). Never rejects.
+   */
+  readonly ready: Promise<void>;
   /** Runs one query on this session (e.g. pg_try_advisory_lock); fails when the session is down. */
   query(text: string, values?: readonly unknown[]): Promise<Record<string, unknown>[]>;
   /** Ends the session for good (no reconnect). */
@@ -59,11 +64,20 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
   let retryTimer: NodeJS.Timeout | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
   let starting: Promise<void> = Promise.resolve();
+  // While connected, the pool that made the connection (and its SSH tunnel, which carries it) stays open.
+  let unhold: (() => void) | undefined;
+  const release = () => {
+    unhold?.();
+    unhold = undefined;
+  };
 
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
   const session: ListenSession = {
     get connected() {
       return live;
     },
+    ready,
     async query(text, values) {
       if (!client || !live) throw toPgActionsError(new Error('Connection terminated'), failureContext(config, 'statement'));
       try {
@@ -74,11 +88,13 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
     },
     async close() {
       closed = true;
+      markReady();
       clearTimeout(retryTimer);
       clearInterval(heartbeat);
       live = false;
       await starting; // a connect under way ends its own client once it sees `closed`
       await client?.end().catch(() => undefined);
+      release();
     },
   };
 
@@ -88,8 +104,10 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
     clearInterval(heartbeat);
     client = undefined;
     this.end().catch(() => undefined);
+    release();
     if (closed) return;
     options.onDisconnect?.(toPgActionsError(error ?? new Error('Connection terminated'), failureContext(config, 'statement')));
+    markReady();
     const delay = Math.min(backoff.maxMs, backoff.initialMs * 2 ** attempt++);
     retryTimer = setTimeout(() => (starting = start()), delay * (0.75 + Math.random() / 2));
   }
@@ -102,6 +120,8 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
       const { managed, client: probe } = await connect(config);
       probe.release();
       if (closed) return;
+      release();
+      unhold = holdPool(managed);
       fresh = new ReportingClient({
         host: config.host, port: config.port, database: config.database, user: config.user, password: config.password,
         ssl: managed.ssl, application_name: config.applicationName, connectionTimeoutMillis: config.connectTimeoutMs,
@@ -127,6 +147,7 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
       }
       await options.onConnect?.(session);
       attempt = 0;
+      markReady();
     } catch (error) {
       if (fresh && client === fresh) lost.call(fresh, error);
       else if (!fresh && !closed) lost.call((client = new pg.Client()), error);

@@ -21,6 +21,8 @@ export interface ManagedPool {
   lastUsed: number;
   /** The pool's SSH connection when the configuration has sshTunnel; closed with the pool. */
   readonly tunnel?: SshTunnel;
+  /** Long-lived sessions (listen, replication) made with this pool's settings and tunnel: while any is open the pool is not swept. */
+  holds: number;
 }
 
 const POOL_SIZE = 10;
@@ -152,9 +154,9 @@ export function poolFor(config: ResolvedConfig): ManagedPool {
   if (!managed) {
     const ssl = sslPlan(config).first;
     const tunnel = config.sshTunnel && new SshTunnel(config.sshTunnel, config.connectTimeoutMs);
-    managed = { config, ssl, pool: createPool(config, ssl, tunnel), lastUsed: Date.now(), tunnel };
+    managed = { config, ssl, pool: createPool(config, ssl, tunnel), lastUsed: Date.now(), tunnel, holds: 0 };
     pools.set(key, managed);
-    sweeper ??= setInterval(closeIdlePools, 60_000).unref();
+    sweeper ??= setInterval(() => closeIdlePools(), 60_000).unref();
   }
   managed.lastUsed = Date.now();
   return managed;
@@ -186,10 +188,25 @@ function fallbackApplies(when: 'server-refuses-tls' | 'server-rejects-plaintext'
   return typeof code === 'string' && code.startsWith('28'); // pg_hba.conf or authentication said no
 }
 
-function closeIdlePools(): void {
-  const cutoff = Date.now() - IDLE_POOL_MS;
+/**
+ * Keeps the pool (and so its SSH connection, which a listen or replication session's own
+ * connection runs through) from being swept while the session is open; call the result once
+ * the session has ended.
+ */
+export function holdPool(managed: ManagedPool): () => void {
+  managed.holds++;
+  let held = true;
+  return () => {
+    if (held) managed.holds--;
+    held = false;
+  };
+}
+
+/** Closes the pools unused since IDLE_POOL_MS before `now` (exported for tests). */
+export function closeIdlePools(now = Date.now()): void {
+  const cutoff = now - IDLE_POOL_MS;
   for (const [key, managed] of pools) {
-    if (managed.lastUsed < cutoff && managed.pool.idleCount === managed.pool.totalCount) {
+    if (managed.lastUsed < cutoff && managed.holds === 0 && managed.pool.idleCount === managed.pool.totalCount) {
       pools.delete(key);
       void endPool(managed);
     }

@@ -12,12 +12,13 @@ import { withDeadline } from './deadline.js';
 import { toPgActionsError, type PgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
 import { quoteIdentifier } from './identifiers.js';
+import { holdPool } from './pools.js';
 import { replicationThroughPooler } from './replication-readiness/pooler.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface WalStreamHandlers {
-  /** XLogData: the WAL position of these bytes (pgoutput's message) and the server's end of WAL. */
-  onData(walStart: bigint, walEnd: bigint, data: Buffer): void;
+  /** XLogData: one pgoutput message (its WAL positions are not read: pgoutput carries the ones that matter). */
+  onData(data: Buffer): void;
   /** A primary keepalive: everything up to walEnd has been sent. */
   onKeepalive(walEnd: bigint): void;
   /** The position to report as written and flushed: the end of what is fully handled. */
@@ -58,6 +59,8 @@ export async function openReplicationSession(connection: unknown): Promise<Repli
   // The pooled path settles TLS (prefer/allow second attempts); the session uses what worked.
   const { managed, client: probe } = await connect(config);
   probe.release();
+  // The pool's SSH tunnel (when there is one) carries this session: it stays open until the session closes.
+  const unhold = holdPool(managed);
   // Never PGREPLICATION or PGPASSWORD from the host's environment: ConfiguredClient uses this and nothing else.
   const client = new ConfiguredClient({
     host: config.host, port: config.port, database: config.database, user: config.user, password: config.password,
@@ -69,6 +72,7 @@ export async function openReplicationSession(connection: unknown): Promise<Repli
     await withDeadline(client.connect(), config.connectTimeoutMs + 1000);
   } catch (error) {
     client.end().catch(() => {});
+    unhold();
     const failure = toPgActionsError(error, failureContext(config, 'connect'));
     // A pooler nobody declared: PgBouncer before 1.23 refuses the replication startup parameter.
     throw failure.code === 'POOLER_STARTUP_PARAMETER' && /replication/i.test(failure.message) ? replicationThroughPooler(config.pooler, failure) : failure;
@@ -103,6 +107,7 @@ export async function openReplicationSession(connection: unknown): Promise<Repli
     },
     async close() {
       await client.end().catch(() => undefined);
+      unhold();
     },
   };
 }
@@ -143,7 +148,7 @@ class WalStreamQuery implements Submittable {
     this.streaming = true;
     const chunk = message.chunk;
     try {
-      if (chunk[0] === 0x77 /* w: XLogData */) this.handlers.onData(chunk.readBigUInt64BE(1), chunk.readBigUInt64BE(9), chunk.subarray(25));
+      if (chunk[0] === 0x77 /* w: XLogData */) this.handlers.onData(chunk.subarray(25));
       else if (chunk[0] === 0x6b /* k: keepalive */) this.onKeepalive(chunk.readBigUInt64BE(1), chunk[17] === 1);
     } catch (error) {
       this.handleError(error);
@@ -168,7 +173,7 @@ class WalStreamQuery implements Submittable {
   handleCopyInResponse(): void {}
 }
 
-/** A value of a column of type `oid` in PostgreSQL's text form, as Query Rows returns it. */
-export function parseTextValue(oid: number, text: string): unknown {
-  return jsonSafeTypes.getTypeParser(oid)(text);
+/** How a value of a column of type `oid` in PostgreSQL's text form becomes what Query Rows returns (looked up once per column). */
+export function textParser(oid: number): (text: string) => unknown {
+  return jsonSafeTypes.getTypeParser(oid);
 }

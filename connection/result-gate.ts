@@ -28,6 +28,12 @@ export interface ResultBudget {
   completed: number;
   /** Called once, synchronously, when `used` passes `limit`. No further bytes reach the parser. */
   onOverflow: () => void;
+  /**
+   * COPY … TO STDOUT rows straight from the socket: each CopyData message's payload, in pieces
+   * (`last` on its final piece), instead of through node-postgres' parser, which would make a
+   * Buffer and a message object per row. Charged as before; nothing of them is forwarded.
+   */
+  copySink?: (data: Buffer, start: number, end: number, last: boolean) => void;
 }
 
 const DATA_ROW = 0x44; // 'D'
@@ -54,6 +60,8 @@ export class ResultGate {
   /** Bytes of the current message still to pass (forward, or skip when `skipping`). */
   private remaining = 0;
   private skipping = false;
+  /** The current message is a CopyData payload going to this sink (budget.copySink). */
+  private sink: ResultBudget['copySink'];
   /** The head of an oversize error/notice being skipped; forwarded shortened when it ends. */
   private cutHead: Buffer[] | undefined;
   private cutHeadBytes = 0;
@@ -98,6 +106,7 @@ export class ResultGate {
           flush(offset);
           start = offset + step;
           if (this.cutHead) this.keepHead(data.subarray(offset, offset + step));
+          else if (this.sink) this.sink(data, offset, offset + step, step === this.remaining);
         }
         offset += step;
         this.remaining -= step;
@@ -112,6 +121,7 @@ export class ResultGate {
       }
       const length = data.readUInt32BE(offset + 1);
       this.skipping = false;
+      this.sink = undefined;
       if (code === DATA_ROW) {
         const { completed, discardRowsOf, firstCounted = 0, lastCounted } = this.budget;
         this.skipping = discardRowsOf === completed || completed < firstCounted;
@@ -121,6 +131,17 @@ export class ResultGate {
         this.budget.completed++;
       } else if (code === COPY_DATA) {
         if (!this.charge(this.budget, 1 + length + ROW_OVERHEAD_BYTES)) return flush(offset);
+        if (this.budget.copySink) {
+          // The 5 header bytes are skipped here (they are in this chunk); the payload goes to the sink.
+          this.sink = this.budget.copySink;
+          this.skipping = true;
+          flush(offset);
+          offset += 5;
+          start = offset;
+          this.remaining = length - 4;
+          if (this.remaining === 0) this.sink(data, offset, offset, true);
+          continue;
+        }
       } else if (SERVER_TEXT.has(code) && length + 1 > MAX_SERVER_TEXT_BYTES) {
         this.skipping = true;
         this.cutHead = [];

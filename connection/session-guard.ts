@@ -1,16 +1,18 @@
 /**
  * A step leaves no trace on its pooled session. A probe pipelined in the step's own round trip
  * (so it reads the same server session even behind a transaction-mode pooler) releases session
- * advisory locks and reports what else a statement can leave behind: temp objects, prepared
- * statements (and whether pg-actions' own are all still there), holdable cursors, LISTENs, role
- * and session authorization, and a list of settings that change what later statements see. A
- * session that differs from how it started is discarded, never reused.
+ * advisory locks and reports what a reset cannot undo: temp objects, prepared statements (and
+ * whether pg-actions' own are all still there), role and session authorization. A session that
+ * differs from how it started is discarded, never reused.
  *
- * A list of settings cannot be complete, and custom placeholders (`app.tenant_id`, set with
- * set_config() for row-level security) cannot even be listed. So a committed step also RESETs
- * ALL settings and UNLISTENs in its own transaction, after the probe (written with the statement:
- * no extra round trip), and sets pg-actions' own session settings again; a failed step does the
- * same in its error path. RESET ALL leaves role and session authorization alone: the probe checks them.
+ * Settings are reset, not read: no list of settings can be complete, and custom placeholders
+ * (`app.tenant_id`, set with set_config() for row-level security) cannot even be listed. So a
+ * committed step RESETs ALL settings, UNLISTENs and CLOSEs ALL cursors in its own transaction,
+ * after the probe (written with the statement: no extra round trip), and sets pg-actions' own
+ * session settings again; a failed step does the same in its error path. RESET ALL leaves role
+ * and session authorization alone: the probe checks them. Each costs the server about 1 µs when
+ * there is nothing to undo (RESET ALL only visits settings changed in the session), where reading
+ * the settings cost 30 µs and a cursor or LISTEN check 2–4 µs each.
  *
  * A read-only step needs less: its transaction is rolled back, not committed (it has nothing to
  * keep), and a rollback undoes every setting, role, LISTEN and holdable cursor the statement
@@ -18,19 +20,6 @@
  * is probed there: session advisory locks (released) and prepared statements.
  */
 import type pg from 'pg';
-import { LIMITS_READING, limitsUnchanged } from './session-limits.js';
-
-/** Settings that alter results, rights, limits or behaviour of a later statement on the session. */
-const WATCHED_SETTINGS = [
-  'search_path', 'extra_float_digits', 'bytea_output', 'DateStyle', 'IntervalStyle', 'TimeZone', 'lc_monetary',
-  'lc_numeric', 'lc_time', 'standard_conforming_strings', 'xmloption', 'xmlbinary', 'array_nulls', 'transform_null_equals',
-  'default_text_search_config', 'session_replication_role', 'row_security', 'lock_timeout',
-  'idle_in_transaction_session_timeout', 'transaction_timeout', 'default_transaction_read_only',
-  'default_transaction_isolation', 'default_transaction_deferrable', 'synchronous_commit', 'client_min_messages',
-  'temp_tablespaces', 'default_tablespace', 'check_function_bodies', 'work_mem', 'maintenance_work_mem',
-  'temp_file_limit', 'plan_cache_mode', 'jit', 'enable_seqscan', 'enable_indexscan',
-  'max_parallel_workers_per_gather', 'application_name', 'client_encoding',
-] as const;
 
 /** Named statements pg-actions parses once per connection (pooler 'none'): a step costs them a bind, not a parse and plan. */
 export const NAME_PREFIX = 'pg_actions_';
@@ -38,41 +27,43 @@ const PROBE_NAME = `${NAME_PREFIX}session_probe`;
 const READ_ONLY_PROBE_NAME = `${NAME_PREFIX}read_only_probe`;
 
 /**
- * Prepared statements made with SQL PREPARE (in a function or DO block too) are from_sql; pg-actions'
- * own are made with the protocol's Parse, so none of them can hide or stand in for a user's.
+ * One read of the session's prepared statements (the view's function, not the view: no rewrite to
+ * plan where the probe is parsed every time): how many were made with SQL PREPARE (in a function
+ * or DO block too: from_sql), and how many of pg-actions' own are still there. pg-actions' own
+ * are made with the protocol's Parse, so none of the user's can hide or stand in for them; a
+ * statement can DEALLOCATE them (in a DO block too), and a later step would then fail at their
+ * Bind, after its statement ran.
  */
-const OBJECTS_OUTLIVING_ROLLBACK = 'EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql)';
+const PREPARED = `(SELECT pg_catalog.count(*) FILTER (WHERE from_sql) AS from_sql,
+    pg_catalog.count(*) FILTER (WHERE NOT from_sql AND pg_catalog.left(name, ${NAME_PREFIX.length}) = '${NAME_PREFIX}') AS own
+  FROM pg_catalog.pg_prepared_statement()) AS prepared`;
 
 /**
- * pg-actions' own named statements still on the session: a statement can DEALLOCATE them (in a DO
- * block too), and a later step would then fail at their Bind, after its statement ran.
- */
-const OWN_STATEMENTS = `(SELECT count(*) FROM pg_catalog.pg_prepared_statements WHERE NOT from_sql AND pg_catalog.left(name, ${NAME_PREFIX.length}) = '${NAME_PREFIX}')::int`;
-
-/**
- * One row: [advisory locks released (void), objects left ('t'/'f'), identity and settings]. Catalog names are
+ * One row: [advisory locks released (void), objects left ('t'/'f'), own statements, identity]. What
+ * the reset written after it undoes (every setting, LISTEN, cursors) is not read. Catalog names are
  * schema-qualified: the statement may have changed search_path or created look-alike temp objects.
- * current_setting(…, true) is NULL for a setting this server version does not have.
  */
 export const SESSION_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked,
-    (pg_catalog.pg_my_temp_schema() <> 0
-         OR ${OBJECTS_OUTLIVING_ROLLBACK}
-         OR EXISTS (SELECT FROM pg_catalog.pg_cursors WHERE is_holdable)
-         OR EXISTS (SELECT FROM pg_catalog.pg_listening_channels())) AS objects,
-  ${OWN_STATEMENTS} AS own,
-  pg_catalog.concat_ws(e'\\x1f', current_user, session_user, ${WATCHED_SETTINGS.map((name) => `pg_catalog.current_setting('${name}', true)`).join(', ')}) AS settings,
-  ${LIMITS_READING} AS limits`;
+    (pg_catalog.pg_my_temp_schema() <> 0 OR prepared.from_sql > 0) AS objects,
+  prepared.own::int AS own,
+  pg_catalog.concat_ws(' ', current_user, session_user) AS settings
+  FROM ${PREPARED}`;
 
-/** After a read-only step's rollback: what a rollback does not undo. */
-export const READ_ONLY_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked, ${OBJECTS_OUTLIVING_ROLLBACK} AS objects, ${OWN_STATEMENTS} AS own`;
+/**
+ * After a read-only step's rollback: what a rollback does not undo. A read-only transaction cannot
+ * create temp objects, but a session that has some must not serve it (they shadow real tables).
+ */
+export const READ_ONLY_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked,
+    (pg_catalog.pg_my_temp_schema() <> 0 OR prepared.from_sql > 0) AS objects, prepared.own::int AS own FROM ${PREPARED}`;
 
 /**
  * Written after a committed step's probe, in its transaction (or sent after a failed step): every
- * setting back to the session's start (custom placeholders included) and no LISTEN; `reapply` sets
+ * setting back to the session's start (custom placeholders included), no LISTEN, and no sequence
+ * state (currval()/lastval() would give the next step, of any flow, this step's ids); `reapply` sets
  * pg-actions' own session settings again (output formats, limits).
  */
 export function sessionReset(keep: boolean, reapply: readonly Sql[]): Sql[] {
-  return [named(keep, 'reset_all', 'RESET ALL'), named(keep, 'unlisten_all', 'UNLISTEN *'), ...reapply];
+  return [named(keep, 'reset_all', 'RESET ALL'), named(keep, 'unlisten_all', 'UNLISTEN *'), named(keep, 'close_all', 'CLOSE ALL'), named(keep, 'discard_sequences', 'DISCARD SEQUENCES'), ...reapply];
 }
 
 /**
@@ -142,17 +133,26 @@ END $pg_actions$`;
  * Behind a transaction-mode pooler the next transaction may run on another server connection, so
  * discarding ours after the fact cleans nothing: the step's own transaction undoes what any
  * statement can leave (written after it, before Sync; DISCARD ALL itself cannot run in a transaction).
+ * These are cheap when there is nothing to undo; deallocating SQL-prepared statements is not (a DO
+ * block, parsed and compiled every time: POOLER_CHECK decides whether it is needed).
  */
-export const TRANSACTION_POOLER_RESET = [
-  'RESET ALL',
-  'RESET SESSION AUTHORIZATION',
-  'RESET ROLE',
-  'CLOSE ALL',
-  'UNLISTEN *',
-  'DISCARD TEMP',
-  'SELECT pg_catalog.pg_advisory_unlock_all()',
-  DEALLOCATE_SQL_PREPARED,
-] as const;
+export const POOLER_SETTINGS_RESET = ['RESET ALL', 'RESET SESSION AUTHORIZATION', 'RESET ROLE', 'CLOSE ALL', 'UNLISTEN *', 'DISCARD TEMP', 'DISCARD SEQUENCES'] as const;
+
+export const TRANSACTION_POOLER_RESET = [...POOLER_SETTINGS_RESET, 'SELECT pg_catalog.pg_advisory_unlock_all()', DEALLOCATE_SQL_PREPARED] as const;
+
+/**
+ * Written last in a step's explicit transaction behind a transaction pooler: releases session
+ * advisory locks, and fails (invalid input for an integer) only when a statement made with SQL
+ * PREPARE is on the server session. Then the transaction is left open (aborted) when the server
+ * answers, so the pooler keeps the server connection linked, and the owner deallocates them
+ * there (POOLER_PREPARED_RESET). The failing value is read from the function scan: the planner
+ * cannot fold it into an error when there is none.
+ */
+export const POOLER_CHECK = `SELECT pg_catalog.pg_advisory_unlock_all(),
+  (SELECT pg_catalog.concat('pg-actions: a prepared statement is left: ', name)::pg_catalog.int4 FROM pg_catalog.pg_prepared_statement() WHERE from_sql LIMIT 1)`;
+
+/** After a failed POOLER_CHECK, in its aborted transaction (one simple query): roll back, release, deallocate. */
+export const POOLER_PREPARED_RESET = ['ROLLBACK', 'SELECT pg_catalog.pg_advisory_unlock_all()', 'DISCARD SEQUENCES', DEALLOCATE_SQL_PREPARED].join('; ');
 
 /** Switched off only by bench/, to measure what the guard costs a step. */
 export const sessionGuard = { enabled: true };
@@ -163,7 +163,6 @@ export interface SessionReading {
   own?: number;
   /** Absent after a read-only step: its rollback undid any change. */
   settings?: string;
-  limits?: string;
 }
 
 /** From the probe's row as text (a DataRow) or as parsed by pg (objects a boolean). */
@@ -171,7 +170,7 @@ export function readingOf(fields: readonly unknown[]): SessionReading {
   const objects = fields[1] === 't' || fields[1] === true;
   const own = fields[2] === undefined || fields[2] === null ? undefined : Number(fields[2]);
   if (fields.length < 4) return { objects, own };
-  return { objects, own, settings: String(fields[3] ?? ''), limits: String(fields[4] ?? '') };
+  return { objects, own, settings: String(fields[3] ?? '') };
 }
 
 type Send = (sql: string) => Promise<unknown>;
@@ -181,7 +180,7 @@ export async function probeSession(send: Send, setup: readonly string[] = []): P
   const results = (await send([...setup, SESSION_PROBE].join('; '))) as { rows: Record<string, unknown>[] } | { rows: Record<string, unknown>[] }[];
   const last = Array.isArray(results) ? results[results.length - 1]! : results;
   const row = last.rows[0]!;
-  return readingOf([row.unlocked, row.objects, row.own, row.settings, row.limits]);
+  return readingOf([row.unlocked, row.objects, row.own, row.settings]);
 }
 
 /** How each pooled session looked when it was first used, by pg-actions' own settings included. */
@@ -201,11 +200,11 @@ export function forgetBaseline(client: pg.PoolClient): void {
 }
 
 /** Whether the session may go back to the pool. */
-export function sessionUnchanged(client: pg.PoolClient, reading: SessionReading | undefined, limitsReasserted = false, ownStatements?: number): boolean {
+export function sessionUnchanged(client: pg.PoolClient, reading: SessionReading | undefined, ownStatements?: number): boolean {
   if (!sessionGuard.enabled) return true;
   if (!reading || reading.objects) return false;
   if (ownStatements !== undefined && reading.own !== undefined && reading.own !== ownStatements) return false;
   if (reading.settings === undefined) return true; // read-only step: rolled back
   const baseline = baselines.get(client);
-  return baseline !== undefined && baseline === reading.settings && (limitsReasserted || limitsUnchanged(client, reading.limits));
+  return baseline !== undefined && baseline === reading.settings;
 }

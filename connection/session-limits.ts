@@ -5,18 +5,15 @@
  *
  * On a server session pg-actions owns (pooler 'none') they are SESSION settings, set once per
  * pooled connection and again only when a step needs another timeout: a step sends no statement
- * for them. The session guard reads them back after every committed step (a statement's
- * `SET statement_timeout = 0` or set_config() in a function is a change like any other, and the
- * session is discarded). Behind a pooler they are local to the step's own transaction instead (a
+ * for them. A committed step resets every setting after its statement and sets them again (a
+ * statement's set_config() in a function is a change like any other); a read-only step's rollback
+ * undoes any change to them. Behind a pooler they are local to the step's own transaction instead (a
  * pooler refuses them as startup parameters and would hand a session SET to other clients).
  * Literals formatted from validated integers: safe to write into SQL.
  */
 import type pg from 'pg';
 
 const CLIENT_CHECK_INTERVAL_MS = 1000;
-
-/** The limits as the probe reads them back (current_setting formats milliseconds in the largest exact unit). */
-export const LIMITS_READING = `pg_catalog.concat_ws(' ', pg_catalog.current_setting('statement_timeout'), pg_catalog.current_setting('client_connection_check_interval', true))`;
 
 const UNITS = [['d', 86_400_000], ['h', 3_600_000], ['min', 60_000], ['s', 1000]] as const;
 
@@ -62,10 +59,4 @@ export function rememberSessionLimits(client: pg.PoolClient, timeoutMs: number):
 /** Unknown after a failed round trip: set them again before the next step. */
 export function forgetSessionLimits(client: pg.PoolClient): void {
   sessionLimits.delete(client);
-}
-
-/** False when the session's limits are not the ones pg-actions set (a statement changed them). */
-export function limitsUnchanged(client: pg.PoolClient, reading: string | undefined): boolean {
-  const expected = sessionLimits.get(client);
-  return expected === undefined || reading === undefined || reading === expected;
 }

@@ -3,22 +3,21 @@
  * transaction, a prelude (values bound, e.g. txid_current_snapshot() and the keyset cursor via
  * set_config) and then `COPY (SELECT …) TO STDOUT` in the same snapshot, written at once with a
  * single Sync. COPY's text rows cost the client far less than DataRow messages parsed into objects,
- * and each row reaches the caller as it arrives, so memory is the caller's batch. COPY takes no
- * parameters: whatever varies is bound in the prelude and read back with current_setting().
+ * and each row reaches the caller as it arrives, so memory is the caller's batch. The rows go from
+ * the connection's result gate straight to the row decoder (copy-text.ts), past node-postgres'
+ * parser. COPY takes no parameters: whatever varies is bound in the prelude and read back with
+ * current_setting().
  */
 import type { Connection, Submittable } from 'pg';
 import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
-import { jsonSafeTypes } from './types.js';
+import { CopyTextRows, type CopyColumn } from './copy-text.js';
+import { gateOf, type ResultBudget } from './result-gate.js';
 import { writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
-import { setField } from './row-field.js';
 import { serverVersion } from './session-limits.js';
 
-export interface CopyColumn {
-  name: string;
-  oid: number;
-}
+export type { CopyColumn };
 
 export interface SnapshotCopy {
   /**
@@ -40,7 +39,10 @@ export interface SnapshotCopy {
 export interface SnapshotCopyResult {
   prelude: Record<string, string | null>;
   rows: number;
+  /** Bytes of COPY text. */
   bytes: number;
+  /** Columns of each row. */
+  columns: number;
 }
 
 const GRACE_MS = 1000;
@@ -78,15 +80,23 @@ const COPY = 4;
 class SnapshotCopyRun implements Submittable {
   readonly done: Promise<SnapshotCopyResult>;
   completions = 0;
-  private rows = 0;
   private bytes = 0;
   private names: string[] = [];
   private prelude: Record<string, string | null> = {};
-  private onLine: ((line: string) => void) | undefined;
-  private rest: Buffer | undefined;
+  private decoder: CopyTextRows | undefined;
   private failure: unknown;
   private resolve!: (result: SnapshotCopyResult) => void;
   private reject!: (error: unknown) => void;
+  /** Armed on the connection's result gate: the COPY's rows come to piece() from the socket. */
+  private readonly budget: ResultBudget = {
+    limit: Number.MAX_SAFE_INTEGER, // maxBytes is counted on the COPY text by piece() itself
+    used: 0,
+    rows: 0,
+    completed: 0,
+    onOverflow: () => undefined,
+    copySink: (data, start, end, last) => this.piece(data, start, end, last),
+  };
+  private disarm: (() => void) | undefined;
 
   constructor(
     private readonly request: SnapshotCopy,
@@ -100,6 +110,11 @@ class SnapshotCopyRun implements Submittable {
   submit(connection: Connection): void {
     const con = connection as unknown as PgConnection;
     const simple = (text: string) => writeFixed(con, text);
+    const gate = gateOf(connection);
+    if (gate) {
+      gate.arm(this.budget);
+      this.disarm = () => gate.disarm(this.budget);
+    }
     writePipeline(con, () => {
       // Neither SET nor LOCK takes the transaction's snapshot: the prelude does, once the table is locked.
       simple('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -120,16 +135,20 @@ class SnapshotCopyRun implements Submittable {
     if (this.completions !== PRELUDE) return;
     this.prelude = Object.fromEntries(this.names.map((name, i) => [name, message.fields[i] ?? null]));
     try {
-      this.onLine = rowParser(this.request.columns(this.prelude), this.request.onRow);
+      this.decoder = new CopyTextRows(this.request.columns(this.prelude), this.request.onRow);
     } catch (error) {
       this.fail(error);
     }
   }
 
+  /** Without a result gate (not a pooled client) the rows come through node-postgres' parser. */
   handleCopyData(message: { chunk: Buffer }): void {
-    if (this.failure || !this.onLine) return;
-    let chunk = message.chunk;
-    this.bytes += chunk.length;
+    this.piece(message.chunk, 0, message.chunk.length, true);
+  }
+
+  private piece(data: Buffer, start: number, end: number, last: boolean): void {
+    if (this.failure || !this.decoder) return;
+    this.bytes += end - start;
     if (this.bytes > this.maxBytes) {
       this.fail(new PgActionsError('RESULT_TOO_LARGE', {
         message: `One batch passed maxResultBytes (${this.maxBytes} bytes of COPY text); reading stopped.`,
@@ -138,21 +157,7 @@ class SnapshotCopyRun implements Submittable {
       return;
     }
     try {
-      // The server sends one row per CopyData message; anything else is split and joined anyway.
-      const last = chunk.length - 1;
-      if (!this.rest && chunk[last] === 10 && chunk.indexOf(10) === last) {
-        this.onLine(chunk.toString('utf8', 0, last));
-        this.rows++;
-        return;
-      }
-      if (this.rest) chunk = Buffer.concat([this.rest, chunk]);
-      const end = chunk.lastIndexOf(10);
-      this.rest = end + 1 < chunk.length ? chunk.subarray(end + 1) : undefined;
-      if (end === -1) return;
-      for (const line of chunk.toString('utf8', 0, end).split('\n')) {
-        this.onLine(line);
-        this.rows++;
-      }
+      this.decoder.piece(data, start, end, last);
     } catch (error) {
       this.fail(error);
     }
@@ -167,8 +172,9 @@ class SnapshotCopyRun implements Submittable {
   }
 
   handleReadyForQuery(): void {
+    this.disarm?.();
     if (this.completions <= COPY && !this.failure) this.fail(new Error('the COPY did not complete'));
-    this.resolve({ prelude: this.prelude, rows: this.rows, bytes: this.bytes });
+    this.resolve({ prelude: this.prelude, rows: this.decoder?.rows ?? 0, bytes: this.bytes, columns: this.decoder?.columns ?? 0 });
   }
 
   handleEmptyQuery(): void {}
@@ -180,45 +186,4 @@ class SnapshotCopyRun implements Submittable {
     this.failure = error;
     this.reject(error);
   }
-}
-
-/**
- * COPY text lines → row objects: fields split on tabs, \N is NULL, backslash escapes decoded (only
- * looked for when the line has a backslash at all), each value parsed by its column's parser.
- * One loop per line and no array per row: this runs for every row of a sync.
- */
-export function rowParser(columns: readonly CopyColumn[], onRow: (row: Record<string, unknown>) => void): (line: string) => void {
-  const names = columns.map((column) => column.name);
-  const asText = jsonSafeTypes.getTypeParser(TEXT_OID);
-  const parsers = columns.map((column) => {
-    const parse = jsonSafeTypes.getTypeParser(column.oid);
-    return parse === asText ? undefined : parse; // undefined: the text as it is
-  });
-  const last = names.length - 1;
-  return (line) => {
-    const escaped = line.indexOf('\\') !== -1;
-    const row: Record<string, unknown> = {};
-    let start = 0;
-    for (let i = 0; i <= last; i++) {
-      let end = i === last ? line.length : line.indexOf('\t', start);
-      if (end === -1) end = line.length;
-      const text = line.slice(start, end);
-      start = end + 1;
-      const value = escaped ? unescapeField(text) : text;
-      const parse = parsers[i];
-      setField(row, names[i]!, value === null ? null : parse === undefined ? value : parse(value));
-    }
-    onRow(row);
-  };
-}
-
-const TEXT_OID = 25;
-const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
-
-function unescapeField(field: string): string | null {
-  if (field === '\\N') return null;
-  if (field.indexOf('\\') === -1) return field;
-  return field.replace(/\\(?:([0-7]{1,3})|x([0-9a-fA-F]{1,2})|(.))/gs, (_all, octal?: string, hex?: string, char?: string) =>
-    octal !== undefined ? String.fromCharCode(parseInt(octal, 8)) : hex !== undefined ? String.fromCharCode(parseInt(hex, 16)) : (ESCAPES[char!] ?? char!),
-  );
 }

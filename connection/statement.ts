@@ -1,7 +1,7 @@
 /**
  * One statement as a node-postgres Submittable, so a step costs one network round trip:
  *   [Parse of named statements not yet on the connection] [BEGIN READ ONLY | BEGIN]
- *   [set_config(…, true)] <statement> [probe] [reset…] [ROLLBACK] [tail] Sync
+ *   [set_config(…, true)] <statement> [probe] [reset…] [ROLLBACK] [check] [tail] Sync
  * all written at once. The statement always goes through the extended protocol (Parse/Bind),
  * so values are bound server-side and only one statement can run. The connection's ResultGate
  * charges rows against the cap before they are parsed; past it the owner is told to abort.
@@ -22,9 +22,23 @@ export interface StatementPlan {
    * anything runs), then only bound.
    */
   before: readonly Sql[];
+  /**
+   * Written right after the main one: they commit its transaction (deferred triggers run there), so
+   * the probe after them reads what those did. A failure after them comes after the commit.
+   */
+  commit?: readonly Sql[];
   /** Statements written after the main one (skipped by the server if anything failed). */
   after: readonly Sql[];
-  /** Written after `after`, last (rows ignored). */
+  /** The round trip commits the statement (no transaction is left for the owner to roll back). */
+  commitsItself?: boolean;
+  /**
+   * Written after `after`: a statement that fails only when the session needs a reset that costs
+   * too much to send every time (behind a transaction pooler). Its failure is not the step's: the
+   * step completes with `needsReset` set, its transaction still open (aborted) on the same server
+   * connection, for the owner to reset (the server skips `tail`).
+   */
+  check?: Sql;
+  /** Written after `after` and `check`, last (rows ignored). */
   tail?: readonly Sql[];
   /**
    * Written right after the statement, in its transaction; its one row becomes `sessionReading`.
@@ -97,11 +111,14 @@ function duplicateName(fields: readonly FieldDescription[]): string | undefined 
   return undefined;
 }
 
-function duplicateColumnError(name: string, query: string): PgActionsError {
+function duplicateColumnError(name: string, query: string, committed: boolean): PgActionsError {
   return new PgActionsError('INVALID_INPUT', {
-    message: `The result has two columns named "${name}"; a row keeps one value per name, so one would be lost.`,
+    message: `The result has two columns named "${name}"; a row keeps one value per name, so one would be lost.${committed ? ' The statement was committed all the same (it ran as its own transaction).' : ''}`,
     problems: [`input.query must give each result column a distinct name (two are named "${name}")`],
-    fixes: [`Name the columns apart with AS, e.g. SELECT a.id AS a_id, b.id AS b_id …`],
+    fixes: [
+      `Name the columns apart with AS, e.g. SELECT a.id AS a_id, b.id AS b_id …`,
+      ...(committed ? ['Check what the statement changed before running it again: it was committed, and would be a second time.'] : []),
+    ],
     query,
   });
 }
@@ -159,11 +176,16 @@ export class StatementRun implements Submittable {
   broken = false;
   /**
    * Where the error came: before the statement (its index is before.length: our BEGIN, limits), at
-   * the statement itself, or after it (the probe, the reset, ROLLBACK).
+   * the statement itself, or after it (the probe, the reset, ROLLBACK) — 'committed' when after the
+   * plan's `commit`: the statement's work stands.
    */
-  failedAt: 'before' | 'statement' | 'after' | undefined;
+  failedAt: 'before' | 'statement' | 'after' | 'committed' | undefined;
   /** What the probe read, when the plan had one and everything before it succeeded. */
   sessionReading: SessionReading | undefined;
+  /** The plan's check failed: the session needs its reset, in the transaction the check left open. */
+  needsReset = false;
+  /** The whole round trip went through (the transaction of a step without BEGIN committed at its end). */
+  finished = false;
   /** The named probe's row, until the unnamed check after it confirms it. */
   private probeReading: SessionReading | undefined;
   /** The unnamed check found a statement made with SQL PREPARE: pg-actions' named ones may be forged. */
@@ -182,6 +204,8 @@ export class StatementRun implements Submittable {
   /** Named statements parsed in this round trip. */
   private readonly parsedNow: string[] = [];
   private readonly outcome: StatementOutcome = { command: '', rowCount: 0, rows: [], fields: [] };
+  /** Where the probe's answer comes: after the statement and its `commit`. */
+  private readonly probeAt: number;
   private parsers: ((text: string) => unknown)[] = [];
   private emptyRow: Record<string, null> = {};
 
@@ -190,6 +214,7 @@ export class StatementRun implements Submittable {
     private readonly onOverflow: () => void,
     private readonly onBroken: () => void = onOverflow,
   ) {
+    this.probeAt = plan.before.length + 1 + (plan.commit?.length ?? 0);
     this.budget = {
       limit: plan.maxResultBytes,
       used: 0,
@@ -225,9 +250,11 @@ export class StatementRun implements Submittable {
       this.parseNamed(con);
       for (const sql of this.plan.before) this.writeSimple(con, sql);
       writeUnnamed(con, this.plan.text, this.plan.values);
+      for (const sql of this.plan.commit ?? []) this.writeSimple(con, sql);
       if (this.plan.probe) this.writeSimple(con, this.plan.probe);
       if (this.plan.probe?.check) writeFixed(con, this.plan.probe.check);
       for (const sql of this.plan.after) this.writeSimple(con, sql);
+      if (this.plan.check) this.writeSimple(con, this.plan.check);
       if (this.plan.tail) for (const sql of this.plan.tail) this.writeSimple(con, sql);
     }, (error) => this.fail(error));
   }
@@ -238,8 +265,8 @@ export class StatementRun implements Submittable {
    * name says so (26000), and execute() falls back to unnamed statements.
    */
   private parseNamed(con: PgConnection): void {
-    const { before, after, probe } = this.plan;
-    for (const sql of before) this.parseOnce(con, sql);
+    const { before, after, probe, commit = [] } = this.plan;
+    for (const sql of [...before, ...commit]) this.parseOnce(con, sql);
     for (const sql of after) this.parseOnce(con, sql);
     if (probe) this.parseOnce(con, probe);
   }
@@ -258,6 +285,11 @@ export class StatementRun implements Submittable {
     if (typeof sql === 'string') writeFixed(con, sql);
     else if (!sql.name) writeFixed(con, sql.text);
     else if (con.stream.writable !== false) con.stream.write(bindAndExecute(sql.name));
+  }
+
+  /** What the statement returned (complete once it completed; kept when a later statement fails). */
+  get result(): StatementOutcome {
+    return this.outcome;
   }
 
   /** The statement's command tag, once it completed ('' before). */
@@ -279,11 +311,11 @@ export class StatementRun implements Submittable {
     if (this.overflowed || this.settled) return;
     // Rows of statements before and after the main one are ignored, but the probe's (right after it).
     if (this.completions !== this.plan.before.length) {
-      const { probe, before } = this.plan;
-      if (probe && this.completions === before.length + 1) {
+      const { probe } = this.plan;
+      if (probe && this.completions === this.probeAt) {
         if (probe.check) this.probeReading = readingOf(message.fields);
         else this.sessionReading = readingOf(message.fields);
-      } else if (probe?.check && this.completions === before.length + 2) this.forged = true;
+      } else if (probe?.check && this.completions === this.probeAt + 1) this.forged = true;
       return;
     }
     if (this.plan.discardRows) return;
@@ -339,7 +371,7 @@ export class StatementRun implements Submittable {
 
   handleCommandComplete(message: { text: string }): void {
     const { probe, before } = this.plan;
-    if (probe?.check && this.completions === before.length + 2 && this.probeReading) {
+    if (probe?.check && this.completions === this.probeAt + 1 && this.probeReading) {
       this.sessionReading = this.forged ? { ...this.probeReading, objects: true } : this.probeReading;
     }
     if (this.completions++ !== before.length) return; // BEGIN, SET, COMMIT…
@@ -359,16 +391,25 @@ export class StatementRun implements Submittable {
     // Our Parses are written first: one refused (42P05, already there) ends the round trip before anything ran.
     const { code, message } = (error ?? {}) as { code?: string; message?: string };
     const ownParse = code === '42P05' && this.parsedNow.some((name) => message?.includes(`"${name}"`));
-    this.failedAt ??= index < at || ownParse ? 'before' : index === at ? 'statement' : 'after';
+    const { probe, after } = this.plan;
+    if (this.plan.check && index === this.probeAt + (probe ? (probe.check ? 2 : 1) : 0) + after.length) {
+      // Everything before the check succeeded: the step did. pg hands the ReadyForQuery after an
+      // error to no one, so the step ends here (the owner's next query waits for it).
+      this.needsReset = true;
+      return this.handleReadyForQuery();
+    }
+    const committed = this.plan.commit?.length && index >= this.probeAt;
+    this.failedAt ??= index < at || ownParse ? 'before' : index === at ? 'statement' : committed ? 'committed' : 'after';
     this.fail(error);
   }
 
   handleReadyForQuery(): void {
     this.gate?.disarm(this.budget);
     // Refused once the statement is over (and a transactional step rolled back by the owner).
-    if (this.duplicateColumn !== undefined) return this.fail(duplicateColumnError(this.duplicateColumn, this.plan.text));
+    if (this.duplicateColumn !== undefined) return this.fail(duplicateColumnError(this.duplicateColumn, this.plan.text, this.plan.commitsItself === true));
     if (this.settled) return;
     this.settled = true;
+    this.finished = true;
     this.resolve(this.outcome);
   }
 

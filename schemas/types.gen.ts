@@ -771,9 +771,13 @@ export interface TableSyncConfig {
    */
   tables: [string, ...string[]];
   /**
-   * Rows per poll (and per handler call): the memory bound, and the most a resumed sync repeats.
+   * Most rows per poll (and per handler call), and so the most a resumed sync repeats. Batches hold fewer when batchBytes is reached first (wide rows).
    */
   batchSize?: number;
+  /**
+   * Memory a batch may take, estimated from the previous batch's rows (their COPY text plus the objects of each event): the batch size adapts so wide rows come in fewer per batch. A table's first batch is at most 1,000 rows. Also kept under half the connection's maxResultBytes.
+   */
+  batchBytes?: number;
   /**
    * subscribeTrigger: seconds between polls once every table is copied (batches follow each other at once until then).
    */

@@ -31,8 +31,9 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // ssl.test.ts starts five servers per run; ssl-plan.test.ts covers the modes through TLS proxies.
   'connection/tls.ts': ['test/connection/ssl-plan.test.ts'],
   'triggers/table-cursor.ts': ['test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row.test.ts'],
-  'triggers/horizon.ts': ['test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row-late-commits.test.ts'],
-  'triggers/outbox-reader.ts': ['test/triggers/row-changes.test.ts'],
+  'triggers/horizon.ts': ['test/triggers/horizon.test.ts', 'test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row-late-commits.test.ts'],
+  // row-changes.test's 100 activate/subscribe cycles would run per mutant; outbox-reader.test pins the same reads.
+  'triggers/outbox-reader.ts': ['test/triggers/outbox-reader.test.ts', 'test/triggers/row-changes-large.test.ts'],
   'triggers/replication/lsn.ts': ['test/triggers/lsn.test.ts'],
 };
 

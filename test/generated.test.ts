@@ -1,5 +1,6 @@
 /** Generated files stay in step with their sources, and every error code is documented. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { CLI_FAILURES } from '../cli/failure-catalogue.js';
 import { ERROR_CATALOGUE, ERROR_CODES } from '../connection/errors/index.js';
 import { DOCS_DIR, GENERATED_DOCS } from '../scripts/generate-docs.js';
 import { GENERATED_FILE, generateTypes } from '../scripts/generate-types.js';
@@ -19,5 +20,22 @@ describe('docs/errors.md documents every error code', () => {
     expect(section).toBeDefined();
     expect(section).toContain(ERROR_CATALOGUE[code].cause);
     for (const fix of ERROR_CATALOGUE[code].fixes) expect(section).toContain(fix);
+  });
+
+  test.each(Object.entries(CLI_FAILURES))('the CLI failure %s has a section under its code with its cause and every fix', (_, entry) => {
+    const section = doc.split(/^## /m).find((part) => part.startsWith(entry.code + '\n'));
+    expect(section).toContain(`**${entry.title}.** ${entry.cause}`);
+    for (const fix of entry.fixes) expect(section).toContain(fix);
+  });
+
+  test('every CLI failure is built from the catalogue (cliFailure), so none is missing from docs/errors.md', () => {
+    const sources = (dir: string): string[] =>
+      readdirSync(new URL(`../${dir}/`, import.meta.url), { withFileTypes: true }).flatMap((entry) =>
+        entry.isDirectory() ? sources(`${dir}/${entry.name}`) : entry.name.endsWith('.ts') ? [`${dir}/${entry.name}`] : [],
+      );
+    const direct = ['cli', 'playground', 'scripts']
+      .flatMap(sources)
+      .filter((file) => file !== 'cli/failures.ts' && /new CliFailure\(/.test(readFileSync(new URL(`../${file}`, import.meta.url), 'utf8')));
+    expect(direct).toEqual([]);
   });
 });

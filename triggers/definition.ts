@@ -31,6 +31,11 @@ export interface Batch<Event, Position> {
 export type Deliver<Event, Position> = (batch: Batch<Event, Position>) => Promise<void>;
 
 export interface RunningSubscription {
+  /**
+   * Settles (never rejects) once what happens from now on will be delivered, e.g. listen's LISTEN
+   * is in place, or once the first attempt failed (reported to onError). subscribeTrigger waits for it.
+   */
+  ready?: Promise<void>;
   close(): Promise<void>;
 }
 

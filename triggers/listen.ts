@@ -50,6 +50,7 @@ export const listen = defineTrigger<ListenConfig, ListenEvent, Record<string, ne
   },
   guarantees: [
     'NOTIFYs sent while the subscriber is disconnected are gone: PostgreSQL delivers a notification only to sessions listening at that moment and keeps no history. After a dropped connection or a server restart the subscriber reconnects with back-off (0.2 s doubling to 10 s) and listens again, but what was sent in between is not replayed. For changes that must never be lost, use row-changes.',
+    'subscribeTrigger resolves once LISTEN is in place (or the first attempt has failed, reported to onError): a NOTIFY sent after it resolves arrives. Through an SSH tunnel the session is a channel of the pool\'s SSH connection and reconnects through a new one when it drops.',
     'Needs a server session of its own: through a transaction-mode pooler (connection.pooler "transaction") LISTEN would stay on a server connection other clients then use, so it is refused (INVALID_INPUT); use a direct or session-mode address.',
     'A heartbeat query every 30 s finds a silently dead connection, so the subscriber does not stop listening without noticing.',
     'Notifications that arrive while the handler works are queued in memory and handed over together as the next batch; a batch whose handler throws is handed over again (while the process lives).',
@@ -100,6 +101,8 @@ export const listen = defineTrigger<ListenConfig, ListenEvent, Record<string, ne
       onDisconnect: onError,
     });
     return {
+      // The host is told the subscription is running only once LISTEN is in place: a NOTIFY sent after that arrives.
+      ready: session.ready,
       async close() {
         closed = true;
         clearTimeout(retry);

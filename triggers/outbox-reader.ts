@@ -35,9 +35,12 @@ export interface OutboxPosition {
 
 export type Settled = Required<Pick<RowChangesConfig, 'batchSize' | 'retentionMinutes'>>;
 
-/** Missing objects mean the trigger was never activated (or was removed): say so plainly. */
+/**
+ * Missing objects mean the trigger was never activated (or was removed): say so plainly. 3F000:
+ * the last deactivation dropped the schema too, and a call of its function names the schema.
+ */
 export function notActive(error: unknown, trigger = 'row-changes'): unknown {
-  if (isPgActionsError(error) && (error.sqlstate === '42883' || error.sqlstate === '42P01')) {
+  if (isPgActionsError(error) && (error.sqlstate === '42883' || error.sqlstate === '42P01' || error.sqlstate === '3F000')) {
     return new PgActionsError('TRIGGER_NOT_ACTIVE', { message: `${trigger} is not activated with this configuration in this database: its outbox is missing`, cause: error });
   }
   return error;

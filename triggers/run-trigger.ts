@@ -86,6 +86,7 @@ export async function subscribeTrigger(key: string, request: SubscribeRequest, h
   const running = trigger.subscribe
     ? trigger.subscribe(args, state.position, deliver, onError)
     : subscribeByPolling(trigger, args, state.position, deliver, onError);
+  await running.ready;
   return {
     get state() {
       return state;

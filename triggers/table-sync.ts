@@ -36,10 +36,10 @@ export const tableSync = defineTrigger<TableSyncConfig, TableSyncEvent, SyncPosi
   guarantees: [
     'Every row that exists for the whole run is delivered: batches follow the primary key (keyset, `WHERE key > cursor ORDER BY key LIMIT batchSize`), so rows are never skipped by offsets shifting under concurrent writes.',
     'Resumable: the state holds the table and the last key handled; a killed sync resumes there, repeating at most one batch, with the same ids.',
-    'Bounded: one batch in memory (and at most the connection\'s maxResultBytes of COPY text: RESULT_TOO_LARGE beyond), one indexed range scan per poll.',
+    'Bounded: one batch in memory, of at most batchSize rows and about batchBytes (default 4 MiB: the rows per batch follow the previous batch\'s size per row, a table\'s first batch is 1,000 rows at most), and never more than the connection\'s maxResultBytes of COPY text (RESULT_TOO_LARGE beyond); one indexed range scan per poll.',
     'Each batch is a snapshot of its own moment: a row changed during the run is read as it was when its batch was read.',
     'Progress on every event: rows done and the planner\'s estimate of the total.',
-    'Fast: a batch is one round trip, one transaction (the table locked in ACCESS SHARE mode before its snapshot, so a concurrent TRUNCATE is seen either wholly or not at all; on PostgreSQL 12, whose LOCK wants privileges on every partition, only the parent is locked, so there a TRUNCATE of a single partition alone is not covered) whose rows come through COPY (SELECT … ORDER BY key LIMIT batchSize) TO STDOUT and are parsed as they arrive (COPY takes no parameters: the cursor is bound with set_config and read back with current_setting).',
+    'Fast: a batch is one round trip, one transaction (the table locked in ACCESS SHARE mode before its snapshot, so a concurrent TRUNCATE is seen either wholly or not at all; on PostgreSQL 12, whose LOCK wants privileges on every partition, only the parent is locked, so there a TRUNCATE of a single partition alone is not covered) whose rows come through COPY (SELECT … ORDER BY key LIMIT batchSize) TO STDOUT and are parsed as they arrive, straight from the socket\'s bytes into the delivered rows (COPY takes no parameters: the cursor is bound with set_config and read back with current_setting).',
     ...HANDOVER_GUARANTEES,
   ],
   privileges: ['GRANT USAGE ON SCHEMA <schema> TO <role>;', 'GRANT SELECT ON <schema>.<table> TO <role>;'],

@@ -1,7 +1,8 @@
 /** `pg-actions check-replication`: is this database ready for change data capture, and what to fix. */
 import { diagnoseReplication, type ReplicationDiagnosis } from '../../index.js';
 import { CONNECTION_OPTION, parseCommandLine, printUsage, requireOption, type Command } from '../command.js';
-import { connectionFromArgument, describeConnection } from '../connection-argument.js';
+import { connectionFromOptions, describeConnection } from '../connection-argument.js';
+import { SSH_USAGE } from '../ssh-arguments.js';
 import { EXIT_FAILURE, EXIT_OK, usageError } from '../failures.js';
 import { printJson, printLine } from '../output.js';
 
@@ -18,6 +19,8 @@ export const checkReplicationCommand: Command = {
 
 Exit code 0 when ready (warnings allowed), 1 when a check failed.
 
+${SSH_USAGE}
+
 Example:
   pg-actions check-replication --connection 'postgres://cdc_reader@db.example.com/app' --tables public.orders,public.customers`,
 
@@ -25,7 +28,7 @@ Example:
     const options = { ...CONNECTION_OPTION, tables: { type: 'string' }, publication: { type: 'string' }, slot: { type: 'string' } } as const;
     const parsed = parseCommandLine('check-replication', args, options);
     if (parsed.help) return printUsage(this.usage);
-    const connection = connectionFromArgument(requireOption('check-replication', 'connection', parsed.values.connection));
+    const connection = connectionFromOptions('check-replication', parsed.values);
     const tables = requireOption('check-replication', 'tables', parsed.values.tables).split(',').map((t) => t.trim()).filter(Boolean);
     if (tables.length === 0) throw usageError('check-replication: --tables names no table');
     const diagnosis = await diagnoseReplication(connection, { tables, publication: parsed.values.publication, slot: parsed.values.slot });
@@ -36,10 +39,20 @@ Example:
 };
 
 function printDiagnosis(target: string, diagnosis: ReplicationDiagnosis): void {
-  const failed = diagnosis.checks.filter((check) => check.level === 'failed').length;
-  printLine(diagnosis.ready ? 'Ready for change data capture' : `Not ready for change data capture: ${failed} problem${failed === 1 ? '' : 's'}`);
+  printLine(readiness(diagnosis));
   printLine(`  target    ${target}`);
   printLine(`  server    PostgreSQL ${diagnosis.serverVersion}, user ${diagnosis.user}, database ${diagnosis.database}`);
+  printReplicationChecks(diagnosis);
+}
+
+function readiness(diagnosis: ReplicationDiagnosis): string {
+  const failed = diagnosis.checks.filter((check) => check.level === 'failed').length;
+  return diagnosis.ready ? 'Ready for change data capture' : `Not ready for change data capture: ${failed} problem${failed === 1 ? '' : 's'}`;
+}
+
+/** Each failed check and warning with its fixes, then the least-privilege set-up (also test-connection --cdc-tables). */
+export function printReplicationChecks(diagnosis: ReplicationDiagnosis, heading = false): void {
+  if (heading) printLine(readiness(diagnosis));
   for (const check of diagnosis.checks) {
     printLine('');
     printLine(`${check.level === 'failed' ? 'FAILED ' : 'WARNING'} ${check.code}: ${check.message}`);

@@ -5,7 +5,8 @@
  */
 import { runAction, type ConnectionConfig } from '../../index.js';
 import { CONNECTION_OPTION, parseCommandLine, printUsage, type Command, type CommandSession } from '../command.js';
-import { connectionFromArgument, describeConnection } from '../connection-argument.js';
+import { describeConnection, optionalConnection } from '../connection-argument.js';
+import { SSH_USAGE } from '../ssh-arguments.js';
 import { auditLogWorkflow, dailyUserReport, guards, syncDataToExternalSystem } from '../demo/workflows.js';
 import { openLocalDatabase } from '../embedded-session.js';
 import { EXIT_OK } from '../failures.js';
@@ -28,15 +29,16 @@ export const demoCommand: Command = {
 
   --json  print { database, workflows: [{ name, steps: [...] }] } instead of the step-by-step view
 
+${SSH_USAGE}
+
 Example:
   pg-actions demo --connection postgres://postgres@localhost:5432/scratch`,
 
   async run(args, session) {
     const parsed = parseCommandLine('demo', args, CONNECTION_OPTION);
     if (parsed.help) return printUsage(this.usage);
-    const { connection, description } = parsed.values.connection
-      ? givenDatabase(connectionFromArgument(parsed.values.connection))
-      : await demoDatabase(session);
+    const given = optionalConnection('demo', parsed.values);
+    const { connection, description } = given ? givenDatabase(given) : await demoDatabase(session);
     const quiet = session.json;
     if (!quiet) printLine(`Database: ${description}`);
     progress('creating the sample tables where missing');

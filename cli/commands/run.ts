@@ -1,7 +1,8 @@
 /** `pg-actions run <action>`: one step, exactly as a flow runs it; the action's output JSON on stdout. */
 import { actions, findAction, runAction, type StepContext } from '../../index.js';
 import { CONNECTION_OPTION, helpFixes, parseCommandLine, printUsage, requireOption, type Command } from '../command.js';
-import { connectionFromArgument } from '../connection-argument.js';
+import { connectionFromOptions } from '../connection-argument.js';
+import { SSH_USAGE } from '../ssh-arguments.js';
 import { EXIT_OK, usageError } from '../failures.js';
 import { readJsonArgument } from '../json-argument.js';
 import { liveProgress, printJson } from '../output.js';
@@ -18,6 +19,8 @@ export const runCommand: Command = {
   --context     {"trigger": {…}, "steps": {…}, "now": "…"} for {{ }} templates, JSON or @file.json
   --json        errors as one JSON object on stderr
 
+${SSH_USAGE}
+
 Example:
   pg-actions run query-rows --connection postgres://app@localhost/app \\
     --input '{"query": "SELECT id, email FROM users WHERE status = $1 LIMIT 10", "parameters": ["active"]}'`,
@@ -33,7 +36,7 @@ Example:
         ...helpFixes('run'),
       ]);
     }
-    const connection = connectionFromArgument(requireOption('run', 'connection', parsed.values.connection));
+    const connection = connectionFromOptions('run', parsed.values);
     const input = readJsonArgument(requireOption('run', 'input', parsed.values.input), '--input');
     const context = parsed.values.context === undefined ? undefined : readContext(parsed.values.context);
     const live = liveProgress();

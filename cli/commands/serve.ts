@@ -5,9 +5,10 @@
  */
 import type { ConnectionConfig } from '../../index.js';
 import { CONNECTION_OPTION, helpFixes, parseCommandLine, printUsage, type Command, type CommandSession } from '../command.js';
-import { connectionFromArgument, describeConnection } from '../connection-argument.js';
+import { describeConnection, optionalConnection } from '../connection-argument.js';
+import { SSH_USAGE } from '../ssh-arguments.js';
 import { openLocalDatabase } from '../embedded-session.js';
-import { CliFailure, EXIT_OK, usageError } from '../failures.js';
+import { cliFailure, EXIT_OK, usageError } from '../failures.js';
 import { printLine, progress } from '../output.js';
 import { ensureSampleSchema } from '../sample-data.js';
 import { isLoopbackHost } from '../../playground/access-token.js';
@@ -30,6 +31,8 @@ export const serveCommand: Command = {
   --host      interface to listen on (default 127.0.0.1, loopback; any other needs the token)
   --no-token  no access token, on a loopback --host only (anyone on this machine can use it)
 
+${SSH_USAGE}
+
 Example:
   pg-actions serve --port 3000
   pg-actions serve --connection postgres://app@localhost/app --port 0`,
@@ -47,9 +50,8 @@ Example:
         'Drop --no-token and open the URL serve prints (it carries the access token).',
       ]);
     }
-    const { connection, description } = parsed.values.connection
-      ? givenDatabase(connectionFromArgument(parsed.values.connection))
-      : await localDatabase(session);
+    const given = optionalConnection('serve', parsed.values);
+    const { connection, description } = given ? givenDatabase(given) : await localDatabase(session);
 
     progress('starting the playground');
     const { startPlayground } = await import('../../playground/server.js');
@@ -89,10 +91,7 @@ function listenFailure(error: unknown, host: string | undefined, port: number | 
   const code = (error as NodeJS.ErrnoException).code;
   if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
     const where = `${host ?? 'the default host'}:${port ?? 'the default port'}`;
-    return new CliFailure('LISTEN_FAILED', 'The playground cannot listen there', `${where}: ${code}`, [
-      'Choose another port with --port (0 picks a free one).',
-      'Or stop the program that already uses it.',
-    ]);
+    return cliFailure('listen', `${where}: ${code}`);
   }
   return error;
 }

@@ -6,7 +6,8 @@
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { activateTrigger, findTrigger, subscribeTrigger, triggers, type TriggerState } from '../../index.js';
 import { CONNECTION_OPTION, helpFixes, parseCommandLine, printUsage, requireOption, type Command } from '../command.js';
-import { connectionFromArgument } from '../connection-argument.js';
+import { connectionFromOptions } from '../connection-argument.js';
+import { SSH_USAGE } from '../ssh-arguments.js';
 import { EXIT_OK, reportFailure, usageError } from '../failures.js';
 import { readJsonArgument } from '../json-argument.js';
 
@@ -22,6 +23,8 @@ export const watchCommand: Command = {
   --activate    install what the trigger needs first (row-changes); idempotent
   --json        errors as one JSON object on stderr
 
+${SSH_USAGE}
+
 Example:
   pg-actions watch row-changes --connection postgres://app@localhost/app \\
     --config '{"tables": ["orders"]}' --state-file orders.state.json --activate`,
@@ -33,7 +36,7 @@ Example:
     if (!findTrigger(key)) {
       throw usageError(`watch: unknown trigger "${key}"; it must be one of: ${triggers.map((trigger) => trigger.key).join(', ')}`, helpFixes('watch'));
     }
-    const connection = connectionFromArgument(requireOption('watch', 'connection', parsed.values.connection));
+    const connection = connectionFromOptions('watch', parsed.values);
     const config = readJsonArgument(requireOption('watch', 'config', parsed.values.config), '--config');
     const stateFile = parsed.values['state-file'];
     const state = stateFile && existsSync(stateFile) ? readJsonArgument(`@${stateFile}`, '--state-file') : undefined;

@@ -323,6 +323,15 @@ export const ERROR_CATALOGUE = {
       'Run heavy work during off-peak hours.',
     ],
   },
+  COMMIT_UNCONFIRMED: {
+    title: 'Write may be committed',
+    cause: 'The statement finished, but the step\'s timeout passed while its COMMIT was under way (waiting for a synchronous standby) or its answer was late: the write is, or may be, committed.',
+    fixes: [
+      'Do not run the step again blindly: check first whether its write is in the database (running it again may write it twice).',
+      'With synchronous replication (synchronous_standby_names), check that the standby is connected: SELECT * FROM pg_stat_replication;',
+      'Increase the timeout setting if commits or answers are slow.',
+    ],
+  },
   RESULT_TOO_LARGE: {
     title: 'Result too large',
     cause: 'The rows returned exceeded the result size cap (counted as memory), so reading stopped and the statement was cancelled.',

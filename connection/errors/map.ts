@@ -291,6 +291,7 @@ export const SQLSTATE_SOURCES: Partial<Record<ErrorCode, string>> = (() => {
   add('CONNECTION_TIMEOUT', 'no complete connection within `connectTimeoutMs`');
   add('POOL_EXHAUSTED', 'every pooled connection busy until the step deadline (or `connectTimeoutMs`), the wait for one being part of the step');
   add('QUERY_TIMEOUT', 'the step deadline (`statementTimeoutMs` or the step override)');
+  add('COMMIT_UNCONFIRMED', 'the step deadline passing after the statement finished, while its COMMIT waited (synchronous replication) or its answer travelled');
   add('RESULT_TOO_LARGE', 'rows passing `maxResultBytes` (memory: bytes plus per-row, per-column and JSON-structure costs) while streaming; the statement is cancelled');
   add('INVALID_INPUT', 'schema validation of configuration or input; parameter count mismatch (`08P01`); a statement of the wrong kind');
   add('TEMPLATE_ERROR', 'rendering `{{ }}` templates');

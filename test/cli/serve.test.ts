@@ -1,5 +1,6 @@
 /** `pg-actions serve --connection … --port 0`: prints the playground URL, serves it, ends cleanly on SIGTERM. */
 import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { acceptsConnections } from '../harness/failures.js';
 import { databaseUrl, expectNoPasswordPrinted, startCli } from './cli.js';
@@ -52,4 +53,20 @@ test('serve with a bad --port is exit 2', async () => {
   const [code] = await once(child, 'close');
   expect(code).toBe(2);
   expect(output().stderr).toContain('--port must be a number');
+});
+
+test('serve on a port another program holds: exit 1, LISTEN_FAILED naming the port, with its fixes', async () => {
+  const holder = createServer().listen(0, '127.0.0.1');
+  await once(holder, 'listening');
+  const port = (holder.address() as AddressInfo).port;
+  try {
+    const { child, output } = startCli(['serve', '--connection', databaseUrl(db), '--port', String(port), '--json']);
+    const [code] = await once(child, 'close');
+    expect(code).toBe(1);
+    const { error } = JSON.parse(output().stderr.trim().split('\n').pop()!) as { error: { code: string; message: string; fixes: string[] } };
+    expect(error).toMatchObject({ code: 'LISTEN_FAILED', message: `the default host:${port}: EADDRINUSE` });
+    expect(error.fixes[0]).toBe('Choose another port with --port (0 picks a free one).');
+  } finally {
+    holder.close();
+  }
 });

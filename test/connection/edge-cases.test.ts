@@ -177,6 +177,17 @@ describe('edge cases of results and values', () => {
     expect((await execute(db.config, { text: 'SELECT 1 AS x, 2 AS x', discardRows: true })).rowCount).toBe(1);
   });
 
+  test('duplicate column names in a write that committed: the error says so (REVIEW3 R25)', async () => {
+    await db.sql('CREATE TABLE credits (id int PRIMARY KEY, credit int); INSERT INTO credits VALUES (7, 100)');
+    const error = await failure(execute(db.config, { text: 'UPDATE credits c SET credit = credit - 30 FROM (SELECT 7 AS id) o WHERE c.id = o.id RETURNING c.id, o.id' }));
+    expect(error.code).toBe('INVALID_INPUT');
+    expect(error.message).toMatch(/two columns named "id".*The statement was committed all the same/);
+    expect(await db.sql('SELECT credit FROM credits')).toEqual([{ credit: 70 }]);
+    const undone = await failure(execute(db.config, { text: 'UPDATE credits SET credit = 0 RETURNING id, id', expectCommands: ['UPDATE'] }));
+    expect(undone.message).not.toMatch(/committed/);
+    expect(await db.sql('SELECT credit FROM credits')).toEqual([{ credit: 70 }]);
+  });
+
   test('float -0 is "-0" (JSON has no negative zero), like "NaN"', async () => {
     const { rows } = await execute(db.config, { text: `SELECT '-0'::float8 AS z, 0::float8 AS p` });
     expect(rows[0]).toEqual({ z: '-0', p: 0 });

@@ -48,6 +48,8 @@ const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = [
   'LOCK_NOT_AVAILABLE', 'DEADLOCK_DETECTED', 'SERIALIZATION_FAILURE', 'TEMP_FILE_LIMIT_EXCEEDED',
   // produced by a real sshd (refused, silent, wrong password, wrong host key, forwarding off) in test/connection/ssh-tunnel.test.ts
   'SSH_HOST_UNREACHABLE', 'SSH_AUTH_FAILED', 'SSH_HOST_KEY_MISMATCH', 'SSH_FORWARDING_REFUSED',
+  // produced by a real server waiting for a synchronous standby in test/connection/sync-standby-commit.test.ts
+  'COMMIT_UNCONFIRMED',
 ];
 
 /** Awaits the failure and checks what every error must have: the code, catalogue title, a message, fixes. */

@@ -150,3 +150,30 @@ test('rows of the statements before the step (set_config() results) are dropped 
   expect(feed(gate, stream, [4, 30]).equals(Buffer.concat([setComplete, stepRow, complete, ready]))).toBe(true);
   expect(b.used).toBe(stepRow.length + ROW_OVERHEAD_BYTES + COLUMN_OVERHEAD_BYTES);
 });
+
+test('a copySink gets each CopyData payload whole (in pieces, the last marked), whatever the split; only the other messages are forwarded', () => {
+  const lines = fc.array(fc.string({ maxLength: 60, unit: 'binary' }).map((text) => `${text.replace(/\n/g, ' ')}\n`), { maxLength: 12 });
+  fc.assert(
+    fc.property(lines, fc.array(fc.nat(), { maxLength: 30 }), (texts, rawCuts) => {
+      const copyOut = message('H', Buffer.from([0, 0, 1, 0, 0]));
+      const copyDone = message('c', Buffer.alloc(0));
+      const copies = texts.map((text) => message('d', Buffer.from(text)));
+      const stream = Buffer.concat([copyOut, ...copies, copyDone, complete, ready]);
+      const cuts = rawCuts.map((n) => n % (stream.length + 1));
+      const gate = new ResultGate(Infinity, () => {});
+      const received: string[] = [];
+      let current: Buffer[] = [];
+      gate.arm({
+        ...budget(Infinity),
+        copySink: (data, start, end, last) => {
+          current.push(Buffer.from(data.subarray(start, end)));
+          if (last) (received.push(Buffer.concat(current).toString()), (current = []));
+        },
+      });
+      const forwarded = feed(gate, stream, cuts);
+      expect(forwarded.equals(Buffer.concat([copyOut, copyDone, complete, ready]))).toBe(true);
+      expect(received).toEqual(texts);
+      expect(current).toEqual([]);
+    }),
+  );
+});

@@ -73,10 +73,12 @@ describe("pg-actions' own named statements (R8)", () => {
     expect(await db.sql('SELECT amount FROM payments')).toEqual([{ amount: 100 }]);
   });
 
-  test('deallocated by the step itself, after a non-transactional effect: reported, never run twice', async () => {
-    await pid();
-    await failure(execute(db.config, { text: `DO $$BEGIN PERFORM nextval('runs'); EXECUTE 'DEALLOCATE pg_actions_session_probe'; END$$` }));
+  test('deallocated by the step itself, after a non-transactional effect: never run twice, the session discarded', async () => {
+    const first = await pid();
+    // The probe's Bind fails after the step's COMMIT (REVIEW3 R12): the DO block's work stands, so the step succeeds.
+    await expect(execute(db.config, { text: `DO $$BEGIN PERFORM nextval('runs'); EXECUTE 'DEALLOCATE pg_actions_session_probe'; END$$` })).resolves.toMatchObject({ command: 'DO' });
     expect(await db.sql('SELECT last_value::int AS n FROM runs')).toEqual([{ n: 1 }]);
+    expect(await pid()).not.toBe(first);
   });
 
   // REVIEW3 R24: the forgeries read the real probes first, so they return what the guard expects.
@@ -129,6 +131,24 @@ describeWithPgBouncer("behind PgBouncer in transaction pooling, a failed step's 
     expect(await db.sql(`SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' AND objid IN (7, 8)`)).toEqual([]);
   });
 
+  test("a committed step's PREPARE in a DO block is deallocated, its write kept, and the step succeeds", async () => {
+    const connection = bouncer.config(db.name, { pooler: 'transaction' });
+    await db.sql(`CREATE TABLE IF NOT EXISTS pooled_writes (n int)`);
+    const result = await execute(connection, { text: `DO $$BEGIN INSERT INTO pooled_writes VALUES (42); EXECUTE 'PREPARE hidden_c AS SELECT 1'; END$$` });
+    expect(result.command).toBe('DO');
+    expect(await db.sql(`SELECT n FROM pooled_writes`)).toEqual([{ n: 42 }]);
+    const other = new pg.Client({ ...serverLogin(), port: bouncer.config(db.name).port, database: db.name, application_name: 'flowB' });
+    await other.connect();
+    try {
+      await expect(other.query('EXECUTE hidden_c')).rejects.toMatchObject({ code: '26000' });
+      // Nothing prepared: the next steps keep the server connection's state as it is, and run.
+      expect((await execute(connection, { text: 'SELECT 1 AS one', readOnly: true })).rows).toEqual([{ one: 1 }]);
+      expect((await execute(connection, { text: 'SELECT 2 AS two' })).rows).toEqual([{ two: 2 }]);
+    } finally {
+      await other.end();
+    }
+  });
+
   test("a read-only step's PREPARE is not runnable by another client", async () => {
     const connection = bouncer.config(db.name, { pooler: 'transaction' });
     await execute(connection, { text: `PREPARE leak AS SELECT 'secret of flow A' AS s`, readOnly: true });
@@ -140,4 +160,31 @@ describeWithPgBouncer("behind PgBouncer in transaction pooling, a failed step's 
       await other.end();
     }
   });
+});
+
+describe('statements that cannot run inside a transaction (REVIEW3 R23)', () => {
+  test('VACUUM and CREATE INDEX CONCURRENTLY run alone, and the session is probed and kept', async () => {
+    await db.sql('CREATE TABLE archive (id serial PRIMARY KEY, note text)');
+    const first = await pid();
+    await expect(execute(db.config, { text: 'VACUUM archive' })).resolves.toMatchObject({ command: 'VACUUM' });
+    await expect(execute(db.config, { text: '/* run alone */ CREATE INDEX CONCURRENTLY archive_note ON archive (note)' })).resolves.toMatchObject({ command: 'CREATE INDEX' });
+    expect(await db.sql(`SELECT indexname FROM pg_indexes WHERE indexname = 'archive_note'`)).toEqual([{ indexname: 'archive_note' }]);
+    expect(await pid()).toBe(first);
+  });
+
+  test('a procedure that committed, then met VACUUM: reported, its committed part written once', async () => {
+    await db.sql(`CREATE PROCEDURE archive_run() LANGUAGE plpgsql AS $$BEGIN INSERT INTO archive (note) VALUES ('run'); COMMIT; EXECUTE 'VACUUM archive'; END$$`);
+    await failure(execute(db.config, { text: 'CALL archive_run()' }));
+    expect(await db.sql(`SELECT count(*)::int AS n FROM archive WHERE note = 'run'`)).toEqual([{ n: 1 }]);
+  });
+});
+
+test('currval()/lastval() of a step do not reach the next step, also after a failed one (REVIEW3 R14)', async () => {
+  await db.sql('CREATE TABLE orders (id serial PRIMARY KEY, customer text)');
+  const first = await pid();
+  await one(`INSERT INTO orders (customer) VALUES ('alice') RETURNING id`);
+  await expect(failure(execute(db.config, { text: `SELECT currval('orders_id_seq')`, readOnly: true }))).resolves.toMatchObject({ message: expect.stringContaining('not yet defined in this session') });
+  await failure(execute(db.config, { text: `SELECT nextval('orders_id_seq'), 1 / 0` }));
+  await expect(failure(execute(db.config, { text: 'SELECT lastval()' }))).resolves.toMatchObject({ message: expect.stringContaining('not yet defined in this session') });
+  expect(await pid()).toBe(first); // reset, not discarded
 });

@@ -66,6 +66,13 @@ describe('what a statement leaves on its session does not reach the next step', 
                              (SELECT count(*) FROM pg_listening_channels())::int AS l`)).toEqual({ p: 0, c: 0, l: 0 });
   });
 
+  test('prepared statements and holdable cursors made inside a function or DO block (no tag tells)', async () => {
+    await db.sql(`CREATE OR REPLACE FUNCTION hold_cursor() RETURNS int LANGUAGE sql AS $$ DECLARE kept_in_function CURSOR WITH HOLD FOR SELECT 1; SELECT 1 $$`);
+    await one(`DO $$BEGIN EXECUTE 'PREPARE hidden AS SELECT 1'; END$$`);
+    await one('SELECT hold_cursor()');
+    expect(await one(`SELECT (SELECT count(*) FROM pg_prepared_statements WHERE from_sql)::int AS p, (SELECT count(*) FROM pg_cursors WHERE name <> '')::int AS c`)).toEqual({ p: 0, c: 0 });
+  });
+
   test('DISCARD ALL (its tag is "DISCARD ALL", not "DISCARD") closes the session', async () => {
     const first = await pid();
     await one('DISCARD ALL');

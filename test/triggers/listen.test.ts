@@ -1,4 +1,6 @@
 /** listen: payloads parsed when JSON, any channel name (quoted), a throwing handler gets the batch again, no polling. */
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { closeAll } from '../../connection/index.js';
 import { pollTrigger, sampleEvents, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
@@ -55,4 +57,33 @@ test('listen cannot be polled, a too long channel name is refused naming the fie
   const long = await failureOf(sampleEvents('listen', { connection: db.config, config: { channel: 'é'.repeat(40) } }));
   expect(long.problems).toEqual(['config.channel is longer than 63 bytes']);
   expect((await sampleEvents('listen', { connection: db.config, config: { channel: 'x' } })).notes.join(' ')).toMatch(/pg_notify\('x'/);
+});
+
+test('subscribeTrigger resolves once LISTEN is in place: a NOTIFY sent right after it arrives', async () => {
+  for (const channel of ['ready_one', 'ready_two', 'ready_three']) {
+    const events: TriggerEvent[] = [];
+    const subscription = await subscribeTrigger('listen', { connection: db.config, config: { channel } }, (batch) => void events.push(...batch));
+    try {
+      await db.sql('SELECT pg_notify($1, $2)', [channel, 'right after']);
+      await waitFor(() => events.length === 1, `the NOTIFY on ${channel}`, 5000);
+      expect(events[0]!.payload).toBe('right after');
+    } finally {
+      await subscription.close();
+    }
+  }
+});
+
+test('a first connection that fails: subscribeTrigger still resolves, the failure goes to onError, and retries go on', async () => {
+  const errors: unknown[] = [];
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  server.close(); // nothing listens there now: connection refused
+  const subscription = await subscribeTrigger('listen', { connection: { ...db.config, port, connectTimeoutMs: 2000 }, config: { channel: 'nowhere' }, onError: (e) => void errors.push(e) }, () => {});
+  try {
+    expect((errors[0] as { code?: string }).code).toBe('CONNECTION_REFUSED');
+    await waitFor(() => errors.length >= 2, 'a retry');
+  } finally {
+    await subscription.close();
+  }
 });

@@ -41,8 +41,13 @@ test('the server\'s current WAL position round-trips', async () => {
   const [{ lsn }] = (await db.sql('SELECT pg_current_wal_lsn()::text AS lsn')) as [{ lsn: string }];
   expect(isLsn(lsn)).toBe(true);
   expect(formatLsn(parseLsn(lsn))).toBe(lsn);
-  const [{ next }] = (await db.sql(`SELECT ($1::pg_lsn + 1)::text AS next`, [formatLsn(parseLsn(lsn))])) as [{ next: string }];
-  expect(parseLsn(next)).toBe(parseLsn(lsn) + 1n);
+  // pg_lsn - pg_lsn (bytes, numeric) exists on every supported server; pg_lsn + numeric only from PostgreSQL 14.
+  const [{ bytes }] = (await db.sql(`SELECT ($1::pg_lsn - '0/0'::pg_lsn)::text AS bytes`, [formatLsn(parseLsn(lsn))])) as [{ bytes: string }];
+  expect(BigInt(bytes)).toBe(parseLsn(lsn));
+  const [{ next }] = (await db.sql(`SELECT ('0/0'::pg_lsn + ($1::pg_lsn - '0/0'::pg_lsn + 1))::text AS next`, [lsn]).catch(() => [{ next: undefined }])) as [{ next: string | undefined }];
+  const [{ version }] = (await db.sql(`SELECT current_setting('server_version_num')::int AS version`)) as [{ version: number }];
+  if (version >= 140000) expect(parseLsn(next!)).toBe(parseLsn(lsn) + 1n);
+  else expect(next).toBeUndefined(); // refused before 14: operator does not exist
 });
 
 test('text that is not an LSN is refused, as the server refuses it', async () => {

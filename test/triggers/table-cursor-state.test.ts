@@ -118,7 +118,9 @@ test('a damaged position or horizon is TRIGGER_STATE_INVALID saying which; a sta
   ];
   for (const horizon of horizonProblems) {
     const error = await failureOf(pollTrigger('new-or-updated-row', { connection: db.config, config, state: withPosition({ after: [1, 1], horizon }) }));
-    expect({ horizon, code: error.code, problems: error.problems }).toEqual({ horizon, code: 'TRIGGER_STATE_INVALID', problems: ['state.position.horizon is malformed'] });
+    expect({ horizon, code: error.code, message: error.message, problems: error.problems }).toEqual({
+      horizon, code: 'TRIGGER_STATE_INVALID', message: 'state.position.horizon is not what a previous poll returned', problems: ['state.position.horizon is malformed'],
+    });
   }
   for (const after of [[1], [1, 1, 1], 'x']) {
     const error = await failureOf(pollTrigger('new-or-updated-row', { connection: db.config, config, state: withPosition({ after, horizon: { through: 1 } }) }));
@@ -136,7 +138,61 @@ test('sampleEvents: the three latest rows, newest first, NULLs left out; the ind
   await db.sql('INSERT INTO events VALUES (1, 1), (2, 4), (3, 3), (4, 2), (5, NULL)');
   const sample = await sampleEvents('new-or-updated-row', { connection: db.config, config: { table: 'events', column: 'at' } });
   expect(sample.events.map((e) => (e as unknown as { key: unknown }).key)).toEqual([{ id: 2 }, { id: 3 }, { id: 4 }]);
+  expect(sample.notes).toEqual([]);
   expect(sample.warnings).toEqual(['public.events has no index starting with at: every poll reads the whole table. Create one: CREATE INDEX ON "public"."events" ("at");']);
   await db.sql('CREATE INDEX ON events (at)');
   expect((await sampleEvents('new-or-updated-row', { connection: db.config, config: { table: 'events', column: 'at' } })).warnings).toEqual([]);
+});
+
+test('a wrong table, column or key: the code, the message and the problem name config.table or config.column, with the fix', async () => {
+  await db.sql('DROP TABLE IF EXISTS nokey; CREATE TABLE nokey (n int)');
+  const config = (table: string, column = 'at') => ({ connection: db.config, config: { table, column } });
+  const table = await failureOf(pollTrigger('new-or-updated-row', config('nope')));
+  expect({ code: table.code, message: table.message, problems: table.problems }).toEqual({
+    code: 'UNDEFINED_TABLE', message: 'config.table: no table "nope" is visible to this user', problems: ['config.table does not exist'],
+  });
+  const name = await failureOf(pollTrigger('new-or-updated-row', config('a.b.c')));
+  expect(name.problems).toEqual(['config.table must be "table" or "schema.table"']);
+  const column = await failureOf(pollTrigger('new-or-updated-row', config('events', 'nope')));
+  expect({ code: column.code, message: column.message, problems: column.problems }).toEqual({
+    code: 'UNDEFINED_COLUMN', message: 'config.column: public.events has no column "nope"', problems: ['config.column is not a column of config.table'],
+  });
+  const key = await failureOf(sampleEvents('new-or-updated-row', config('nokey', 'n')));
+  expect({ code: key.code, message: key.message, problems: key.problems, fixes: key.fixes }).toEqual({
+    code: 'INVALID_INPUT',
+    message: 'config.table: public.nokey has no primary key; the cursor needs one to tell rows with equal n apart',
+    problems: ['config.table must have a primary key'],
+    fixes: ['Add a primary key to the table, or use the row-changes trigger.'],
+  });
+  const { state } = await poll('new-or-updated-row', { ...config('events'), config: { table: 'events', column: 'at', from: 'beginning' } });
+  const wrongSize = await failureOf(pollTrigger('new-or-updated-row', { ...config('events'), config: { table: 'events', column: 'at', from: 'beginning' }, state: { ...(state as object), position: { after: [1] } } }));
+  expect(wrongSize.message).toBe('state.position does not fit the table\'s primary key (it changed since the state was made)');
+});
+
+test('start, horizon, poll and sample only read: a write hidden in the table\'s row security fails (READ_ONLY_VIOLATION) and leaves nothing', async () => {
+  // The policy writes when it is checked against row 1 or 20. In "trapped" an index on "at"
+  // (sequential scans off for the role) lets the horizon's read stop at the highest row, 2, so the
+  // poll fails at its own read; in "trapped_top" the horizon's read meets row 20 itself.
+  await db.sql(`DROP TABLE IF EXISTS trapped, trapped_top, trap_log; DROP ROLE IF EXISTS tc_reader;
+    CREATE TABLE trap_log (id int); CREATE TABLE trapped (id int PRIMARY KEY, at int); CREATE INDEX ON trapped (at);
+    CREATE TABLE trapped_top (id int PRIMARY KEY, at int);
+    CREATE OR REPLACE FUNCTION trap(id int) RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER AS
+      $$ BEGIN IF id IN (1, 20) THEN INSERT INTO trap_log VALUES (id); END IF; RETURN true; END $$;
+    ALTER TABLE trapped ENABLE ROW LEVEL SECURITY; CREATE POLICY everyone ON trapped USING (trap(id));
+    ALTER TABLE trapped_top ENABLE ROW LEVEL SECURITY; CREATE POLICY everyone ON trapped_top USING (trap(id));
+    INSERT INTO trapped VALUES (1, 1), (2, 2); INSERT INTO trapped_top VALUES (20, 20);
+    CREATE ROLE tc_reader LOGIN PASSWORD 'tc-reader-pw'; ALTER ROLE tc_reader SET enable_seqscan = off;
+    GRANT CONNECT ON DATABASE "${db.name}" TO tc_reader; GRANT USAGE ON SCHEMA public TO tc_reader; GRANT SELECT ON trapped, trapped_top TO tc_reader`);
+  const connection = { ...db.config, user: 'tc_reader', password: 'tc-reader-pw' };
+  try {
+    const start = await failureOf(pollTrigger('new-or-updated-row', { connection, config: { table: 'trapped', column: 'at' } }));
+    const read = await failureOf(pollTrigger('new-or-updated-row', { connection, config: { table: 'trapped', column: 'at', from: 'beginning' } }));
+    const sample = await failureOf(sampleEvents('new-or-updated-row', { connection, config: { table: 'trapped', column: 'at' } }));
+    const horizon = await failureOf(pollTrigger('new-or-updated-row', { connection, config: { table: 'trapped_top', column: 'at', from: 'beginning' } }));
+    expect([start.code, read.code, sample.code, horizon.code]).toEqual(['READ_ONLY_VIOLATION', 'READ_ONLY_VIOLATION', 'READ_ONLY_VIOLATION', 'READ_ONLY_VIOLATION']);
+    expect(await db.sql('SELECT * FROM trap_log')).toEqual([]);
+  } finally {
+    await closeAll();
+    await db.sql('DROP OWNED BY tc_reader; DROP ROLE tc_reader');
+  }
 });

@@ -79,6 +79,39 @@ test('rows read through COPY equal what Query Rows returns: escapes, NULL, unico
   expect((await pollTrigger('table-sync', { connection: { ...connection(), maxResultBytes: 8192 }, config: { tables: ['wide'], batchSize: 50 } })).events).toHaveLength(50);
 });
 
+test('batches are sized by memory: a table\'s first batch 1,000 rows, then as many as batchBytes holds at the last batch\'s size per row; a row larger than a socket read arrives whole', async () => {
+  await sql(`CREATE TABLE narrow (id int PRIMARY KEY, v text); INSERT INTO narrow SELECT i, 'n' || i FROM generate_series(1, 30000) i;
+    CREATE TABLE broad (id int PRIMARY KEY, v text); INSERT INTO broad SELECT i, repeat('é', 1000) FROM generate_series(1, 1500) i;
+    INSERT INTO broad VALUES (0, repeat('✓𝄞', 100000))`);
+  const sizes = async (config: Record<string, unknown>) => {
+    const counts: number[] = [];
+    const events: TriggerEvent[] = [];
+    let state: TriggerState | undefined;
+    for (;;) {
+      const result = await pollTrigger('table-sync', { connection: connection(), config, state });
+      state = result.state;
+      if (result.events.length === 0) return { counts, events };
+      counts.push(result.events.length);
+      events.push(...result.events);
+    }
+  };
+  const narrow = await sizes({ tables: ['narrow'] });
+  expect(narrow.counts[0]).toBe(1000);
+  // ~10 bytes of text a row: the default 4 MiB holds far more than 1,000 of them (at most batchSize, default 50,000)
+  expect(narrow.counts[1]).toBeGreaterThan(5000);
+  expect(narrow.events.map((e) => (e.key as { id: number }).id)).toEqual(Array.from({ length: 30000 }, (_, i) => i + 1));
+  const limited = await sizes({ tables: ['narrow'], batchSize: 3000 });
+  expect(limited.counts).toEqual([1000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000, 2000]);
+  // 2,000 bytes of text a row (1,000 × é): 256 KiB hold about 110 of them
+  const broad = await sizes({ tables: ['broad'], batchBytes: 256 * 1024 });
+  expect(broad.counts[0]).toBe(1000);
+  for (const count of broad.counts.slice(1, -1)) expect(count * 2000).toBeLessThanOrEqual(256 * 1024);
+  expect(broad.counts.slice(1, -1).every((count) => count > 50)).toBe(true);
+  expect(broad.events).toHaveLength(1501);
+  expect((broad.events[0]!.new as { v: string }).v).toBe('✓𝄞'.repeat(100000)); // 700 KB of COPY text in one message
+  expect(broad.events.slice(1).every((e) => (e.new as { v: string }).v === 'é'.repeat(1000))).toBe(true);
+});
+
 test('a batch waiting behind a TRUNCATE reads the table after it, never an empty table through a snapshot taken before it', async () => {
   await sql("CREATE TABLE swapped (id int PRIMARY KEY, v text); INSERT INTO swapped SELECT i, 'old' FROM generate_series(1, 30) i");
   const open = async () => {

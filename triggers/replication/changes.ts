@@ -4,7 +4,7 @@
  * on every redelivery, distinct for changes that share a WAL record) and
  * the commit time. Unchanged TOASTed values are listed in `unchanged`, never reported as null.
  */
-import { parseTextValue } from '../../connection/replication.js';
+import { textParser } from '../../connection/replication.js';
 import type { TriggerEvent } from '../definition.js';
 import type { TableChangesCdcEvent } from '../../schemas/types.gen.js';
 import { formatLsn, type Lsn } from './lsn.js';
@@ -18,7 +18,10 @@ interface Relation {
   schema: string;
   name: string;
   columns: RelationColumn[];
+  names: string[];
   parsers: ((text: string) => unknown)[];
+  /** The replica identity columns' places. */
+  keys: number[];
 }
 
 export type Assembled =
@@ -58,7 +61,9 @@ export class ChangeAssembler {
           schema: message.schema,
           name: message.name,
           columns: message.columns,
-          parsers: message.columns.map((column) => (text: string) => parseTextValue(column.typeOid, text)),
+          names: message.columns.map((column) => column.name),
+          parsers: message.columns.map((column) => textParser(column.typeOid)),
+          keys: message.columns.flatMap((column, i) => (column.key ? [i] : [])),
         });
         return [];
       case 'insert':
@@ -111,22 +116,30 @@ export class ChangeAssembler {
   }
 }
 
+const NONE: string[] = [];
+
 function rowOf(relation: Relation, tuple: TupleValue[]): { row: Record<string, unknown>; unchanged: string[] } {
   const row: Record<string, unknown> = {};
-  const unchanged: string[] = [];
-  tuple.forEach((value, i) => {
-    const column = relation.columns[i];
-    if (!column) return;
-    if (value === null) setField(row, column.name, null);
-    else if (typeof value === 'string') setField(row, column.name, relation.parsers[i]!(value));
-    else unchanged.push(column.name);
-  });
+  let unchanged = NONE;
+  const { names, parsers } = relation;
+  const count = Math.min(tuple.length, names.length);
+  for (let i = 0; i < count; i++) {
+    const value = tuple[i];
+    if (value === null) setField(row, names[i]!, null);
+    else if (typeof value === 'string') setField(row, names[i]!, parsers[i]!(value));
+    else (unchanged === NONE ? (unchanged = []) : unchanged).push(names[i]!);
+  }
   return { row, unchanged };
 }
 
 /** The replica identity columns present in a row. */
 function pick(relation: Relation, row: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(relation.columns.filter((c) => c.key && c.name in row).map((c) => [c.name, row[c.name]]));
+  const key: Record<string, unknown> = {};
+  for (const i of relation.keys) {
+    const name = relation.names[i]!;
+    if (Object.hasOwn(row, name)) setField(key, name, row[name]);
+  }
+  return key;
 }
 
 /** Microseconds since 2000-01-01 → ISO 8601 with six fractional digits. */

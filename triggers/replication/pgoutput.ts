@@ -33,28 +33,35 @@ export type PgOutputMessage =
   | { tag: 'other'; code: string };
 
 class Reader {
-  offset = 0;
-  constructor(private readonly buffer: Buffer) {}
+  constructor(
+    public buffer: Buffer,
+    public offset: number,
+  ) {}
+  // Plain byte arithmetic: Buffer's readInt*BE validate their argument on every call, per column here.
   byte(): number {
-    return this.buffer.readUInt8(this.offset++);
+    this.need(1);
+    return this.buffer[this.offset++]!;
   }
   char(): string {
     return String.fromCharCode(this.byte());
   }
   int16(): number {
-    const value = this.buffer.readInt16BE(this.offset);
-    this.offset += 2;
-    return value;
+    this.need(2);
+    const b = this.buffer;
+    const o = (this.offset += 2);
+    return ((b[o - 2]! << 24) | (b[o - 1]! << 16)) >> 16;
   }
   int32(): number {
-    const value = this.buffer.readInt32BE(this.offset);
-    this.offset += 4;
-    return value;
+    this.need(4);
+    const b = this.buffer;
+    const o = (this.offset += 4);
+    return (b[o - 4]! << 24) | (b[o - 3]! << 16) | (b[o - 2]! << 8) | b[o - 1]!;
   }
   uint32(): number {
-    const value = this.buffer.readUInt32BE(this.offset);
-    this.offset += 4;
-    return value;
+    return this.int32() >>> 0;
+  }
+  private need(bytes: number): void {
+    if (this.offset + bytes > this.buffer.length) throw new RangeError(`pgoutput: a message is cut short at byte ${this.offset}`);
   }
   int64(): bigint {
     const value = this.buffer.readBigUInt64BE(this.offset);
@@ -79,24 +86,38 @@ class Reader {
       const kind = this.char();
       if (kind === 'n') values[i] = null;
       else if (kind === 'u') values[i] = { unchanged: true };
-      else values[i] = this.bytes(this.int32()).toString('utf8'); // 't' (text; binary is never requested)
+      else {
+        const length = this.int32(); // 't' (text; binary is never requested)
+        values[i] = this.buffer.toString('utf8', this.offset, (this.offset += length)); // no Buffer per value
+      }
     }
     return values;
   }
 }
 
-/** The stream control messages (never inside a stream block's xid-prefixed data). */
-export const STREAM_CONTROL = new Set(['S', 'E', 'c', 'A']);
+/** Whether a message's first byte is a stream control message's tag (Stream Start, Stop, Commit, Abort: never inside a stream block's xid-prefixed data). */
+export function isStreamControl(tag: number | undefined): boolean {
+  return tag === 0x53 || tag === 0x45 || tag === 0x63 || tag === 0x41;
+}
 
 /** The (sub)transaction xid of a data message inside a stream block. */
 export function streamedXid(data: Buffer): number {
-  return data.readUInt32BE(1);
+  return uint32At(data, 1);
 }
 
-export function decodePgOutput(data: Buffer, inStream = false): PgOutputMessage {
-  const reader = new Reader(data);
+/** A big-endian uint32 at `offset` (within bounds: the caller knows), without Buffer's per-call validation. */
+export function uint32At(data: Buffer, offset: number): number {
+  return ((data[offset]! << 24) | (data[offset + 1]! << 16) | (data[offset + 2]! << 8) | data[offset + 3]!) >>> 0;
+}
+
+/** Decodes the message at data[start…] (a spool hands over many messages in one buffer). */
+const reader = new Reader(Buffer.alloc(0), 0); // one for all: decoding is synchronous
+
+export function decodePgOutput(data: Buffer, inStream = false, start = 0): PgOutputMessage {
+  reader.buffer = data;
+  reader.offset = start;
   const code = reader.char();
-  if (inStream && !STREAM_CONTROL.has(code)) reader.uint32(); // the streamed (sub)transaction's xid
+  if (inStream && !isStreamControl(data[start])) reader.uint32(); // the streamed (sub)transaction's xid
   switch (code) {
     case 'B':
       return { tag: 'begin', finalLsn: reader.int64(), commitTime: reader.int64(), xid: reader.uint32() };

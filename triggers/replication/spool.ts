@@ -3,7 +3,8 @@
  * running), kept until its Stream Commit or Stream Abort: in memory up to `memoryLimit` bytes, then
  * appended to a temporary file, so a transaction of any size costs bounded memory and an aborted
  * one never reaches the handler. Records are the raw messages, length-prefixed, decoded only when
- * replayed at commit (the decoder sees them in order, Relation messages included).
+ * replayed at commit (the decoder sees them in order, Relation messages included). Records are
+ * copied into one growing buffer (no object per message) and read back in blocks of whole records.
  *
  * A subtransaction's abort cuts the spool back to that subtransaction's first message: pgoutput
  * streams a transaction's changes in WAL order, and while a subtransaction is open its parent
@@ -17,12 +18,18 @@ import { join } from 'node:path';
 
 export const SPOOL_MEMORY_BYTES = 1 << 20;
 const READ_BYTES = 1 << 20;
+const FIRST_BYTES = 64 * 1024;
 const RELATION = 0x52; // 'R'
-const CHANGES = new Set([0x49, 0x55, 0x44, 0x54]); // Insert, Update, Delete, Truncate
+const INSERT = 0x49;
+const UPDATE = 0x55;
+const DELETE = 0x44;
+const TRUNCATE = 0x54;
+const EMPTY = Buffer.alloc(0);
 
 export class TransactionSpool {
-  private memory: Buffer[] = [];
-  private memoryBytes = 0;
+  /** Length-prefixed records not yet written to the file, in tail[0, tailBytes). */
+  private tail: Buffer = EMPTY;
+  private tailBytes = 0;
   private fileBytes = 0;
   private changeCount = 0;
   /** The spill file; its descriptor is closed once the transaction is complete (sealed) and opened again to replay. */
@@ -37,12 +44,12 @@ export class TransactionSpool {
   ) {}
 
   get size(): number {
-    return this.fileBytes + this.memoryBytes;
+    return this.fileBytes + this.tailBytes;
   }
 
   /** Bytes held in memory (the rest is on disk). */
   get inMemory(): number {
-    return this.memoryBytes;
+    return this.tailBytes;
   }
 
   get spilled(): boolean {
@@ -59,19 +66,25 @@ export class TransactionSpool {
     if (!this.file) return;
     this.flush();
     this.closeFile();
+    this.tail = EMPTY;
   }
 
   /** A message of (sub)transaction `subXid` inside a stream block, as received (xid after the tag). */
   append(subXid: number, data: Buffer): void {
     if (subXid !== this.xid && !this.firstOffset.has(subXid)) this.firstOffset.set(subXid, { offset: this.size, changes: this.changeCount });
-    if (CHANGES.has(data[0]!)) this.changeCount++;
-    if (data[0] === RELATION) this.relations.set(data.readUInt32BE(5), { offset: this.size, data: Buffer.from(data) });
-    const record = Buffer.allocUnsafe(4 + data.length);
-    record.writeUInt32BE(data.length, 0);
-    data.copy(record, 4);
-    this.memory.push(record);
-    this.memoryBytes += record.length;
-    if (this.memoryBytes >= this.memoryLimit) this.flush();
+    const tag = data[0];
+    if (tag === INSERT || tag === UPDATE || tag === DELETE || tag === TRUNCATE) this.changeCount++;
+    else if (tag === RELATION) this.relations.set(data.readUInt32BE(5), { offset: this.size, data: Buffer.from(data) });
+    const needed = this.tailBytes + 4 + data.length;
+    if (needed > this.tail.length) {
+      const grown = Buffer.allocUnsafe(Math.max(needed, Math.min(Math.max(this.tail.length * 2, FIRST_BYTES), this.memoryLimit)));
+      this.tail.copy(grown, 0, 0, this.tailBytes);
+      this.tail = grown;
+    }
+    this.tail.writeUInt32BE(data.length, this.tailBytes);
+    data.copy(this.tail, this.tailBytes + 4);
+    this.tailBytes = needed;
+    if (this.tailBytes >= this.memoryLimit) this.flush();
   }
 
   /** Stream Abort of a subtransaction: forget its messages (and its children's). */
@@ -91,10 +104,13 @@ export class TransactionSpool {
     return [...this.relations.values()].sort((a, b) => a.offset - b.offset).map((r) => r.data);
   }
 
-  /** The messages in order, read back in bounded chunks. */
-  *records(): Generator<Buffer> {
+  /**
+   * The records in order, in blocks of whole records (each a 4-byte length, then the message: walk
+   * them with `eachRecord`), read back from the file about 1 MB at a time.
+   */
+  *blocks(): Generator<Buffer> {
     if (!this.file) {
-      for (const record of this.memory) yield record.subarray(4);
+      if (this.tailBytes) yield this.tail.subarray(0, this.tailBytes);
       return;
     }
     this.flush();
@@ -107,33 +123,36 @@ export class TransactionSpool {
     }
   }
 
+  /** The messages in order, one by one. */
+  *records(): Generator<Buffer> {
+    for (const block of this.blocks()) for (let at = 0; at < block.length; at += 4 + block.readUInt32BE(at)) yield block.subarray(at + 4, at + 4 + block.readUInt32BE(at));
+  }
+
   private *read(fd: number): Generator<Buffer> {
     let position = 0;
-    let buffer = Buffer.alloc(0);
-    for (;;) {
-      if (buffer.length >= 4) {
-        const end = 4 + buffer.readUInt32BE(0);
-        if (buffer.length >= end) {
-          yield buffer.subarray(4, end);
-          buffer = buffer.subarray(end);
-          continue;
-        }
-      }
-      if (position >= this.fileBytes) {
-        if (buffer.length) throw new Error('spool: a record is cut short');
-        return;
-      }
-      const wanted = buffer.length >= 4 ? 4 + buffer.readUInt32BE(0) - buffer.length : 0;
-      const chunk = Buffer.allocUnsafe(Math.min(Math.max(READ_BYTES, wanted), this.fileBytes - position));
-      const read = readSync(fd, chunk, 0, chunk.length, position);
+    let buffer = Buffer.allocUnsafe(Math.min(READ_BYTES, this.fileBytes));
+    let filled = 0;
+    while (position < this.fileBytes) {
+      const read = readSync(fd, buffer, filled, Math.min(buffer.length - filled, this.fileBytes - position), position);
+      if (read === 0) break;
       position += read;
-      buffer = buffer.length ? Buffer.concat([buffer, chunk.subarray(0, read)]) : chunk.subarray(0, read);
+      filled += read;
+      let end = 0; // after the last whole record
+      for (let next = 0; end + 4 <= filled && (next = end + 4 + buffer.readUInt32BE(end)) <= filled; ) end = next;
+      const rest = filled - end;
+      const wanted = rest >= 4 ? Math.max(READ_BYTES, 4 + buffer.readUInt32BE(end)) : READ_BYTES; // a record longer than a read
+      const next = Buffer.allocUnsafe(Math.min(wanted, rest + this.fileBytes - position));
+      buffer.copy(next, 0, end, filled);
+      if (end > 0) yield buffer.subarray(0, end); // a fresh buffer each time: nothing handed out is overwritten
+      buffer = next;
+      filled = rest;
     }
+    if (filled || position < this.fileBytes) throw new Error('spool: a record is cut short');
   }
 
   dispose(): void {
-    this.memory = [];
-    this.memoryBytes = 0;
+    this.tail = EMPTY;
+    this.tailBytes = 0;
     if (!this.file) return;
     this.closeFile();
     rmSync(this.file.dir, { recursive: true, force: true });
@@ -147,33 +166,23 @@ export class TransactionSpool {
       const path = join(dir, `${this.xid}.spool`);
       this.file = { dir, path, fd: openSync(path, 'w+', 0o600) };
     }
-    if (this.memoryBytes === 0) return;
+    if (this.tailBytes === 0) return;
     this.file.fd ??= openSync(this.file.path, 'r+');
-    const bytes = Buffer.concat(this.memory, this.memoryBytes);
-    writeSync(this.file.fd, bytes, 0, bytes.length, this.fileBytes);
-    this.fileBytes += bytes.length;
-    this.memory = [];
-    this.memoryBytes = 0;
+    writeSync(this.file.fd, this.tail, 0, this.tailBytes, this.fileBytes);
+    this.fileBytes += this.tailBytes;
+    this.tailBytes = 0;
   }
 
+  /** Back to `cut`, a record boundary (where a subtransaction began). */
   private truncate(cut: number): void {
     if (cut >= this.fileBytes) {
-      const kept: Buffer[] = [];
-      let offset = this.fileBytes;
-      for (const record of this.memory) {
-        if (offset + record.length > cut) break;
-        kept.push(record);
-        offset += record.length;
-      }
-      this.memory = kept;
-      this.memoryBytes = offset - this.fileBytes;
+      this.tailBytes = cut - this.fileBytes;
       return;
     }
     this.file!.fd ??= openSync(this.file!.path, 'r+');
     ftruncateSync(this.file!.fd, cut);
     this.fileBytes = cut;
-    this.memory = [];
-    this.memoryBytes = 0;
+    this.tailBytes = 0;
   }
 
   private closeFile(): void {

@@ -17,7 +17,7 @@ import type { Deliver, RunningSubscription, TriggerArguments } from '../definiti
 import { ChangeAssembler, type ChangeEvent } from './changes.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { beat, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
-import { decodePgOutput } from './pgoutput.js';
+import { decodePgOutput, uint32At } from './pgoutput.js';
 import { StreamedTransactions, type CommittedStream } from './streamed.js';
 import { assertSlotMatches, publicationName, slotInUse, slotName, slotState, type CdcConfig } from './slot.js';
 
@@ -154,15 +154,17 @@ function streamChanges(
       try {
         replayer.feed({ tag: 'begin', finalLsn: commitLsn, commitTime, xid });
         let events: ChangeEvent[] = [];
-        for (const record of spool.records()) {
-          for (const item of replayer.feed(decodePgOutput(record, true))) if (item.kind === 'change' && !isHeartbeatChange(args, item.event)) events.push(item.event);
-          if (events.length >= batchSize) {
-            await hand(events, acked);
-            const count = Math.min(weight, events.length);
-            weight -= count;
-            release(count);
-            events = [];
-            if (isClosed() || settled) return;
+        for (const block of spool.blocks()) {
+          for (let at = 0; at < block.length; at += 4 + uint32At(block, at)) {
+            for (const item of replayer.feed(decodePgOutput(block, true, at + 4))) if (item.kind === 'change' && !isHeartbeatChange(args, item.event)) events.push(item.event);
+            if (events.length >= batchSize) {
+              await hand(events, acked);
+              const count = Math.min(weight, events.length);
+              weight -= count;
+              release(count);
+              events = [];
+              if (isClosed() || settled) return;
+            }
           }
         }
         await hand(events, position);
@@ -205,7 +207,7 @@ function streamChanges(
         statusIntervalMs: STATUS_INTERVAL_MS,
       },
       {
-        onData(_walStart, _walEnd, data) {
+        onData(data) {
           if (streamed.owns(data)) {
             const done = streamed.take(data);
             if (!done) return;

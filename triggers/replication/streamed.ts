@@ -8,7 +8,7 @@
  * commit, and a crash makes the server send the whole transaction again.
  */
 import type { Lsn } from './lsn.js';
-import { decodePgOutput, STREAM_CONTROL, streamedXid } from './pgoutput.js';
+import { decodePgOutput, isStreamControl, streamedXid } from './pgoutput.js';
 import { TransactionSpool } from './spool.js';
 
 export interface CommittedStream {
@@ -25,12 +25,12 @@ export class StreamedTransactions {
 
   /** True when `data` is part of a stream (a block's content or a stream control message). */
   owns(data: Buffer): boolean {
-    return this.current !== undefined || STREAM_CONTROL.has(String.fromCharCode(data[0]!));
+    return this.current !== undefined || isStreamControl(data[0]);
   }
 
   /** Takes a message `owns` accepted; returns the transaction a Stream Commit completes. */
   take(data: Buffer): CommittedStream | undefined {
-    if (this.current && !STREAM_CONTROL.has(String.fromCharCode(data[0]!))) {
+    if (this.current && !isStreamControl(data[0])) {
       this.current.append(streamedXid(data), data);
       return undefined;
     }
