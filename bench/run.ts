@@ -319,7 +319,7 @@ async function main() {
         rows.push(
           ['through PgBouncer (transaction pooling), raw pg Pool.query (baseline)', ms(f.baseline.ms), '1.00×', cpuNote(f.baseline)],
           ['through PgBouncer, query-rows step (pooler: transaction)', ms(f.queryRows.ms), ratios(f.queryRows), `goal ≤ 1.10×; ${cpuNote(f.queryRows)}`],
-          ['through PgBouncer, execute() of the lookup, not read-only (pooler: transaction)', ms(f.execute.ms), ratios(f.execute), `the reset in every step; ${cpuNote(f.execute)}`],
+          ['through PgBouncer, execute() of the lookup, not read-only (pooler: transaction)', ms(f.execute.ms), ratios(f.execute), `settings reset every step, prepared statements only when there are some; ${cpuNote(f.execute)}`],
         );
       }
     }

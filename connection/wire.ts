@@ -21,11 +21,46 @@ export function writeUnnamed(con: PgConnection, text: string, values: readonly u
   con.execute({ portal: '', rows: 0 });
 }
 
-/** Parse, Bind and Execute of a fixed statement without values (no Describe: its rows are not read by name). */
+/**
+ * Parse, Bind and Execute of a fixed statement without values (no Describe: its rows are not read
+ * by name), as the protocol spells them: one constant buffer per text, not serialised per step
+ * (behind a pooler a step writes several: BEGIN, its limits, the check, COMMIT…).
+ */
 export function writeFixed(con: PgConnection, text: string): void {
-  con.parse({ text, types: [] });
-  con.bind({ values: [], valueMapper: toParameter });
-  con.execute({ portal: '', rows: 0 });
+  let bytes = fixedStatements.get(text);
+  if (!bytes) {
+    if (fixedStatements.size >= MAX_FIXED_STATEMENTS) fixedStatements.clear();
+    fixedStatements.set(text, (bytes = fixedStatementBytes(text)));
+  }
+  if (con.stream.writable !== false) con.stream.write(bytes);
+}
+
+/** pg-actions' own fixed SQL (a few texts per timeout value): bounded all the same. */
+const MAX_FIXED_STATEMENTS = 256;
+const fixedStatements = new Map<string, Buffer>();
+
+function fixedStatementBytes(text: string): Buffer {
+  const textBytes = Buffer.from(`${text}\0`, 'utf8');
+  const parseLength = 4 + 1 + textBytes.length + 2;
+  const bindLength = 4 + 1 + 1 + 2 + 2 + 2 + 2;
+  const bytes = Buffer.alloc(1 + parseLength + 1 + bindLength + 10);
+  let at = bytes.write('P', 0, 'latin1');
+  at = bytes.writeInt32BE(parseLength, at);
+  at += 1; // statement '' (its terminating zero)
+  at += textBytes.copy(bytes, at);
+  at = bytes.writeInt16BE(0, at); // parameter types
+  at += bytes.write('B', at, 'latin1');
+  at = bytes.writeInt32BE(bindLength, at);
+  at += 2; // portal '' and statement ''
+  at = bytes.writeInt16BE(0, at); // parameter format codes
+  at = bytes.writeInt16BE(0, at); // parameters
+  at = bytes.writeInt16BE(1, at); // one result format code for all columns…
+  at = bytes.writeInt16BE(0, at); // …text
+  at += bytes.write('E', at, 'latin1');
+  at = bytes.writeInt32BE(9, at);
+  at += 1; // portal ''
+  bytes.writeInt32BE(0, at); // all rows
+  return bytes;
 }
 
 /**
