@@ -4,6 +4,7 @@
  * single data rows", protocol docs), so a complete message is one line: it is decoded once, from
  * the socket's bytes, with no per-row Buffer, array or closure. This runs for every row of a sync.
  */
+import { setField } from './row-field.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface CopyColumn {
@@ -67,7 +68,7 @@ export class CopyTextRows {
       const text = escaped ? unescapeField(line.slice(start, end)) : line.slice(start, end);
       start = end + 1;
       const parse = parsers[i];
-      row[names[i]!] = text === null ? null : parse === undefined ? text : parse(text);
+      setField(row, names[i]!, text === null ? null : parse === undefined ? text : parse(text));
     }
     this.rows++;
     this.onRow(row);

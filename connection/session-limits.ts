@@ -24,7 +24,7 @@ export function showMilliseconds(ms: number): string {
   return `${ms}ms`;
 }
 
-function serverVersion(client: pg.PoolClient): number {
+export function serverVersion(client: pg.PoolClient): number {
   return Number.parseInt((client as unknown as { reported?: Map<string, string> }).reported?.get('server_version') ?? '', 10);
 }
 

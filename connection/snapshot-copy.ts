@@ -9,12 +9,13 @@
  * current_setting().
  */
 import type { Connection, Submittable } from 'pg';
-import { withDeadline } from './deadline.js';
+import { TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
 import { CopyTextRows, type CopyColumn } from './copy-text.js';
 import { gateOf, type ResultBudget } from './result-gate.js';
 import { writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
+import { serverVersion } from './session-limits.js';
 
 export type { CopyColumn };
 
@@ -49,7 +50,11 @@ const GRACE_MS = 1000;
 export async function copyInSnapshot(connection: unknown, request: SnapshotCopy): Promise<SnapshotCopyResult> {
   const config = configOf(connection);
   const { client } = await connect(config);
-  const run = new SnapshotCopyRun(request, config.statementTimeoutMs, config.maxResultBytes);
+  // PostgreSQL 12's LOCK checks privileges on every partition / child, which a role with SELECT on
+  // the parent lacks (13+ does not): lock the parent ONLY there, so a TRUNCATE of the whole table
+  // still waits for the batch (a TRUNCATE of one partition alone does not, as before 13's rule).
+  const run = new SnapshotCopyRun(request, config.statementTimeoutMs, config.maxResultBytes, serverVersion(client) < 130000);
+  const startedAt = performance.now();
   let discard = true;
   try {
     client.query(run);
@@ -60,7 +65,9 @@ export async function copyInSnapshot(connection: unknown, request: SnapshotCopy)
     // A COPY stopped half-way, a timeout, a failed transaction: never reuse the session.
     if (error instanceof PgActionsError) throw error;
     const failedPrelude = run.completions <= PRELUDE;
-    throw toPgActionsError(error, { ...failureContext(config, 'statement'), query: failedPrelude ? request.prelude.text : request.copy, parameters: failedPrelude ? request.prelude.values : undefined });
+    // 57014 after the whole timeout is our statement_timeout (a lock wait, usually), not someone's cancel.
+    const timedOut = error instanceof TimeoutError || ((error as { code?: string } | null)?.code === '57014' && performance.now() - startedAt >= config.statementTimeoutMs - 1);
+    throw toPgActionsError(error, { ...failureContext(config, 'statement'), ...(timedOut ? { timedOut: { afterMs: config.statementTimeoutMs } } : {}), query: failedPrelude ? request.prelude.text : request.copy, parameters: failedPrelude ? request.prelude.values : undefined });
   } finally {
     client.release(discard || undefined);
   }
@@ -95,6 +102,7 @@ class SnapshotCopyRun implements Submittable {
     private readonly request: SnapshotCopy,
     private readonly timeoutMs: number,
     private readonly maxBytes: number,
+    private readonly lockParentOnly = false,
   ) {
     this.done = new Promise((resolve, reject) => ((this.resolve = resolve), (this.reject = reject)));
   }
@@ -112,7 +120,7 @@ class SnapshotCopyRun implements Submittable {
       simple('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       // A literal formatted from a validated integer: safe to write into SQL.
       simple(`SET LOCAL statement_timeout = ${Math.trunc(this.timeoutMs)}`);
-      simple(`LOCK TABLE ${this.request.table} IN ACCESS SHARE MODE`);
+      simple(`LOCK TABLE ${this.lockParentOnly ? 'ONLY ' : ''}${this.request.table} IN ACCESS SHARE MODE`);
       writeUnnamed(con, this.request.prelude.text, this.request.prelude.values);
       simple(this.request.copy);
       simple('COMMIT');

@@ -42,6 +42,8 @@ export interface Session {
   stopped: Promise<void>;
   /** Deactivate has begun: no new stream may start (a reconnecting page would outlive the activation). */
   deactivating: boolean;
+  /** The running Deactivate, awaited by an Activate of the same trigger before it installs again. */
+  deactivation?: Promise<unknown>;
 }
 
 interface EventStream {
@@ -67,7 +69,11 @@ export class TriggerSessions {
 
   /** Activates (installs what the trigger needs) and remembers it; the same activation again returns the same session. */
   async activate(key: string, connection: unknown, config: Record<string, unknown>): Promise<TriggerSessionView & { activated: boolean }> {
-    const same = [...this.sessions.values()].find((s) => s.key === key && sameJson(s.config, config) && sameJson(s.connection, connection));
+    const matches = (s: Session) => s.key === key && sameJson(s.config, config) && sameJson(s.connection, connection);
+    // A Deactivate of the same trigger is still running: let it finish (or fail) first, else its removal
+    // could land after this install and leave the trigger installed with no session to remove it.
+    await Promise.all([...this.sessions.values()].filter((s) => s.deactivating && matches(s)).map((s) => s.deactivation?.catch(() => undefined)));
+    const same = [...this.sessions.values()].find((s) => !s.deactivating && matches(s));
     if (!same && this.sessions.size >= MAX_SESSIONS) {
       throw invalidInput(`at most ${MAX_SESSIONS} triggers may be active at once in the playground: deactivate one first`);
     }
@@ -83,14 +89,18 @@ export class TriggerSessions {
     const session = this.get(id);
     // Marked before the first await: a stream (re)opened from now on is refused, not left running.
     session.deactivating = true;
-    try {
-      await session.stream?.stop('deactivated');
-      const result = await deactivateTrigger(session.key, { connection: session.connection, config: session.config });
-      this.sessions.delete(id);
-      return result;
-    } finally {
-      session.deactivating = false; // still listed only if deactivation failed: it may be tried again
-    }
+    const deactivation = (async () => {
+      try {
+        await session.stream?.stop('deactivated');
+        const result = await deactivateTrigger(session.key, { connection: session.connection, config: session.config });
+        this.sessions.delete(id);
+        return result;
+      } finally {
+        session.deactivating = false; // still listed only if deactivation failed: it may be tried again
+      }
+    })();
+    session.deactivation = deactivation;
+    return deactivation;
   }
 
   /** Takes over `res` as the session's event stream; a stream already open for it is closed first. */

@@ -689,7 +689,7 @@ export interface TableChangesCdcConfig {
    */
   heartbeatSeconds?: number;
   /**
-   * How a heartbeat is written. message: pg_logical_emit_message, which pgoutput passes on from PostgreSQL 14. table: an UPDATE of the one-row table pgactions.<slot>_heartbeat, which activateTrigger creates (and adds to the trigger's own publication) and deactivateTrigger drops; works on every version (the role needs CREATE on the database for the pgactions schema). auto: message on 14+, table before. Changing it needs activateTrigger again.
+   * How a heartbeat is written. message: pg_logical_emit_message, which pgoutput passes on from PostgreSQL 14. table: an UPDATE of the one-row table pgactions.<slot>_heartbeat, which activateTrigger creates (and adds to the trigger's own publication) and deactivateTrigger drops; works on every version; refused (HEARTBEAT_TABLE_UNAVAILABLE, before anything is created) when a publication FOR ALL TABLES or FOR TABLES IN SCHEMA pgactions exists, which would ship the table to its subscribers, or when the role lacks CREATE on the database. auto: message on 14+, table before where the table can be created safely, else none (the position then follows the server's keepalives only). Changing it needs activateTrigger again.
    */
   heartbeat?: 'auto' | 'message' | 'table';
 }

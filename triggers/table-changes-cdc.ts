@@ -7,8 +7,8 @@ import { replicationThroughPooler } from '../connection/replication-readiness/po
 import { defineTrigger } from './definition.js';
 import type { ChangeEvent } from './replication/changes.js';
 import { pollChanges } from './replication/peek.js';
-import { installHeartbeat, removeHeartbeat } from './replication/heartbeat.js';
-import { activateSlot, deactivateSlot, publicationName, slotState } from './replication/slot.js';
+import { installHeartbeat, planHeartbeat, removeHeartbeat } from './replication/heartbeat.js';
+import { activateSlot, deactivateSlot, publicationName, slotState, undoActivation } from './replication/slot.js';
 import { subscribeChanges, type CdcPosition } from './replication/stream.js';
 import { formatLsn } from './replication/lsn.js';
 import { filterHandover, type HandoverPosition } from './replication/handover-filter.js';
@@ -46,7 +46,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     'Bounded memory: a transaction larger than batchSize comes in several handler calls (the position moves at its last); reading pauses while batches wait.',
     'Large transactions on PostgreSQL 14+: the server streams a transaction bigger than logical_decoding_work_mem while it runs (pgoutput protocol 2, detected from the server version); it is spooled (1 MB in memory, then a temporary file) and handed to the handler only after its commit, in batches, with the same ids as unstreamed. A streamed transaction that rolls back, or a savepoint rolled back inside one, emits nothing. Committed streamed transactions waiting for a slow handler count toward the same pause (by their changes), and a waiting spool keeps no open file and no memory tail: a slow handler holds at most a few spools, however many large transactions commit.',
     'Unchanged TOASTed values are listed in `unchanged`, never reported as null; `old` holds what the replica identity allows and `oldRow` says which.',
-    'Quiet tables do not pin WAL: the position follows the server\'s keepalives and a heartbeat written when the tables were idle for heartbeatSeconds: a logical message on PostgreSQL 14+ (pgoutput passes messages on only from 14), before that an UPDATE of the one-row table pgactions.<slot>_heartbeat (created at activation and added to the trigger\'s publication, dropped at deactivation; its changes are never delivered).',
+    'Quiet tables do not pin WAL: the position follows the server\'s keepalives and a heartbeat written when the tables were idle for heartbeatSeconds: a logical message on PostgreSQL 14+ (pgoutput passes messages on only from 14), before that an UPDATE of the one-row table pgactions.<slot>_heartbeat (created at activation and added to the trigger\'s publication, dropped at deactivation; its changes are never delivered, by any pg-actions trigger). The table is not created where a publication FOR ALL TABLES (15+: FOR TABLES IN SCHEMA pgactions) would ship it to other subscribers, nor when the role lacks CREATE: \'auto\' then goes without it (keepalives only), an explicit \'table\' is refused with HEARTBEAT_TABLE_UNAVAILABLE before anything is created.',
     'Loud on gaps: a slot that is missing, lost (max_slot_wal_keep_size) or ahead of the state (recreated, or read by someone else) stops with REPLICATION_SLOT_MISSING / _LOST / _MISMATCH and the fix (re-snapshot), never a silent restart from now.',
     'subscribeTrigger needs the server\'s own address: a replication connection does not go through a connection pooler (connection.pooler "transaction" or "session" is refused with REPLICATION_THROUGH_POOLER, as is a PgBouncer that refuses the connection); pollTrigger works through one.',
     'After a table-sync with `handover`, start from handoverState(<its last state>): the changes the copied rows already hold are dropped, every newer one is delivered (see Table Sync).',
@@ -76,8 +76,14 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     return subscribeChanges(args, { lsn: position.lsn }, handover ? async (batch) => handle(await filterHandover(args.connection, handover, batch)) : handle, onError);
   },
   async activate(args) {
-    await activateSlot(args);
-    await installHeartbeat(args, (await slotState(args)).serverVersion, args.config.publication === undefined ? publicationName(args) : undefined);
+    const heartbeatTable = await planHeartbeat(args); // an explicit 'table' that cannot work is refused before the slot exists
+    const created = await activateSlot(args);
+    try {
+      if (heartbeatTable) await installHeartbeat(args, args.config.publication === undefined ? publicationName(args) : undefined);
+    } catch (error) {
+      await undoActivation(args, created).catch(() => undefined); // no slot left pinning WAL for a trigger that is not active
+      throw error;
+    }
   },
   async deactivate(args) {
     await deactivateSlot(args);

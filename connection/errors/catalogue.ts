@@ -371,6 +371,14 @@ export const ERROR_CATALOGUE = {
       'Apply the fixes (wal_level needs a server restart), then activate the trigger again.',
     ],
   },
+  HEARTBEAT_TABLE_UNAVAILABLE: {
+    title: 'Heartbeat table cannot be used',
+    cause: "table-changes-cdc was asked for heartbeat 'table', but a publication FOR ALL TABLES (or FOR TABLES IN SCHEMA pgactions) would ship the table's changes to its subscribers, or the role cannot create the table.",
+    fixes: [
+      "Use heartbeat 'auto' (without the table, the position follows the server's keepalives) or, on PostgreSQL 14+, 'message'.",
+      'Publish the tables by name (CREATE PUBLICATION <name> FOR TABLE …) instead of FOR ALL TABLES, or grant the role CREATE on the database (GRANT CREATE ON DATABASE <database> TO <role>;).',
+    ],
+  },
   REPLICATION_SLOT_MISSING: {
     title: 'Replication slot missing',
     cause: 'The trigger\'s replication slot does not exist: the trigger was never activated, or the slot was dropped (the changes since are gone).',

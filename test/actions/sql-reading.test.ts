@@ -81,6 +81,18 @@ describe('the ten defects', () => {
     expect(row).toEqual({ scs: 'on', plain: '\\', templated: 'A\\' });
   });
 
+  test('3b. a database whose default is standard_conforming_strings = off: each session is switched on before the step', async () => {
+    await db.sql(`ALTER DATABASE ${db.name} SET standard_conforming_strings = off`);
+    try {
+      await closeAll(); // new sessions take the database default
+      const row = await one("SELECT current_setting('standard_conforming_strings') AS scs, '\\' AS plain, '{{trigger.a}}\\' AS templated");
+      expect(row).toEqual({ scs: 'on', plain: '\\', templated: 'A\\' });
+    } finally {
+      await db.sql(`ALTER DATABASE ${db.name} RESET standard_conforming_strings`);
+      await closeAll();
+    }
+  });
+
   test("4. E'…' octal and hex escapes are UTF-8 bytes; a bad \\u escape is refused as PostgreSQL refuses it", async () => {
     expect(await one("SELECT E'caf\\303\\251 {{trigger.a}}' AS v, E'caf\\xc3\\xa9' AS plain")).toEqual({ v: 'café A', plain: 'café' });
     const bad = await failure('query-rows', step("SELECT E'\\u00zz {{trigger.a}}'"));

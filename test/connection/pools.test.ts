@@ -1,12 +1,10 @@
-/** Pools: one per distinct configuration, reused across steps, closed by closeAll(), healed after a restart. */
+/** Pools: one per distinct configuration, reused across steps, closed by closeAll() (healed after a restart: pool-restart.test.ts). */
 import { closeAll, execute, type ConnectionConfig } from '../../connection/index.js';
 import { openPoolCount } from '../../connection/pools.js';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { eventually } from '../harness/failures.js';
-import { disposeStartedServers, startServer, type TestServer } from '../harness/servers.js';
 
 let db: TestDatabase;
-let server: TestServer;
 
 beforeAll(async () => {
   await closeAll();
@@ -15,7 +13,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await closeAll();
-  await Promise.all([db?.drop(), disposeStartedServers()]);
+  await db?.drop();
 }, 30_000);
 
 async function backendPid(config: unknown): Promise<number> {
@@ -89,28 +87,5 @@ describe('on the suite server', () => {
     const fresh = await backendPid(db.config);
     expect(fresh).not.toBe(first);
     expect(openPoolCount()).toBe(1);
-  });
-});
-
-describe('on a dedicated server', () => {
-  // Started here, not for the whole file, so that runs of the other tests alone (npm run test:mutation) start no server.
-  beforeAll(async () => {
-    server = await startServer();
-  }, 60_000);
-
-  test('after server.restart() the next steps succeed without the caller doing anything', async () => {
-    const config: ConnectionConfig = { host: server.host, port: server.port, user: server.user, password: server.password, database: 'postgres' };
-    await backendPid(config); // settles the pool's SSL plan (prefer → plaintext) first
-    // several idle pooled connections, all of which the restart kills
-    const before = await Promise.all(
-      Array.from({ length: 3 }, () => execute(config, { text: 'SELECT pg_backend_pid() AS pid, pg_sleep(0.1)' }).then((r) => r.rows[0]!.pid as number)),
-    );
-    expect(new Set(before).size).toBe(3);
-    await server.restart();
-    const sequential: number[] = [];
-    for (let i = 0; i < 3; i++) sequential.push(await backendPid(config));
-    for (const pid of sequential) expect(before).not.toContain(pid);
-    const concurrent = await Promise.all(Array.from({ length: 4 }, () => execute(config, { text: 'SELECT 1 AS one, pg_sleep(0.05)' })));
-    expect(concurrent.map((r) => r.rows[0]!.one)).toEqual([1, 1, 1, 1]);
   });
 });

@@ -195,6 +195,26 @@ test('a stream (re)opened while Deactivate runs is refused or ended: no subscrip
   }
 }, 120_000);
 
+test('Activate raced with Deactivate of the same trigger: installed exactly when a session is listed, never left behind', async () => {
+  await db.sql('CREATE TABLE IF NOT EXISTS reraced (id serial PRIMARY KEY, name text)');
+  const config = { tables: ['reraced'], operations: ['INSERT'] };
+  for (let round = 0; round < 4; round++) {
+    const id = await activate('row-changes', config);
+    const deactivating = post(`/api/trigger-sessions/${id}/deactivate`);
+    await new Promise((resolve) => setTimeout(resolve, 5 + round * 10));
+    const again = await post('/api/triggers/row-changes/activate', { connection: 'default', config });
+    expect(again.status).toBe(200);
+    expect((await deactivating).status).toBe(200);
+    const sessions = (await call('GET', '/api/trigger-sessions')).json.sessions as { id: string }[];
+    // the page holds again.json.id: it must be a live session whenever the trigger is installed
+    expect({ round, installed: (await ourObjects()).length > 0, listed: sessions.map((s) => s.id) }).toEqual(
+      { round, installed: sessions.length > 0, listed: sessions.length ? [again.json.id] : [] },
+    );
+    for (const session of sessions) await post(`/api/trigger-sessions/${session.id}/deactivate`);
+    expect(await ourObjects()).toEqual([]);
+  }
+}, 120_000);
+
 test('new-row (polling, nothing installed): an inserted row arrives; "make a change" writes quoted names and typed values', async () => {
   const id = await activate('new-row', { table: '"Odd ""Name"""', column: 'Seq No', intervalSeconds: 0.2 });
   const stream = await events(id);

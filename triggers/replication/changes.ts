@@ -9,6 +9,7 @@ import type { TriggerEvent } from '../definition.js';
 import type { TableChangesCdcEvent } from '../../schemas/types.gen.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
+import { setField } from '../../connection/row-field.js';
 
 /** The event as its schema (schemas/triggers/table-changes-cdc.event.schema.json) describes it. */
 export type ChangeEvent = TableChangesCdcEvent & TriggerEvent;
@@ -124,8 +125,8 @@ function rowOf(relation: Relation, tuple: TupleValue[]): { row: Record<string, u
   const count = Math.min(tuple.length, names.length);
   for (let i = 0; i < count; i++) {
     const value = tuple[i];
-    if (value === null) row[names[i]!] = null;
-    else if (typeof value === 'string') row[names[i]!] = parsers[i]!(value);
+    if (value === null) setField(row, names[i]!, null);
+    else if (typeof value === 'string') setField(row, names[i]!, parsers[i]!(value));
     else (unchanged === NONE ? (unchanged = []) : unchanged).push(names[i]!);
   }
   return { row, unchanged };
@@ -136,7 +137,7 @@ function pick(relation: Relation, row: Record<string, unknown>): Record<string, 
   const key: Record<string, unknown> = {};
   for (const i of relation.keys) {
     const name = relation.names[i]!;
-    if (name in row) key[name] = row[name];
+    if (Object.hasOwn(row, name)) setField(key, name, row[name]);
   }
   return key;
 }

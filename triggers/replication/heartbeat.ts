@@ -10,10 +10,16 @@
  *   drops. Its changes advance the position like any transaction and are never delivered as events.
  *   With a publication the user named it is not published: PostgreSQL before 15 still sends the
  *   empty transaction (15+ skips it, and uses messages on 'auto').
+ *   The table is never created where it would reach anyone else: a FOR ALL TABLES publication (or,
+ *   15+, one FOR TABLES IN SCHEMA pgactions) would ship its UPDATEs to subscribers that have no such
+ *   table (their apply worker stops for good), and a role without CREATE cannot make it. Then 'auto'
+ *   goes without it (the position follows keepalives only) and an explicit 'table' is refused before
+ *   anything is created (HEARTBEAT_TABLE_UNAVAILABLE). A beat skips a table that is missing or has
+ *   become published that way since, and never fails a poll.
  */
-import { execute, quoteIdentifier } from '../../connection/index.js';
+import { execute, PgActionsError, quoteIdentifier } from '../../connection/index.js';
 import type { TriggerArguments } from '../definition.js';
-import { slotName, type CdcConfig } from './slot.js';
+import { OBJECT_PREFIX, slotName, type CdcConfig } from './slot.js';
 
 export const HEARTBEAT_PREFIX = 'pg-actions-heartbeat';
 export const HEARTBEAT_SCHEMA = 'pgactions';
@@ -33,14 +39,59 @@ function qualified(args: TriggerArguments<CdcConfig>): string {
   return `${quoteIdentifier(HEARTBEAT_SCHEMA)}.${quoteIdentifier(heartbeatTableName(args))}`;
 }
 
-/** True for the change events of our heartbeat table (dropped, their commit still moves the position). */
-export function isHeartbeatChange(args: TriggerArguments<CdcConfig>, event: { schema: string; table: string }): boolean {
-  return event.schema === HEARTBEAT_SCHEMA && event.table === heartbeatTableName(args);
+/** True for the change events of any trigger's heartbeat table (dropped, their commit still moves the position): a publication FOR ALL TABLES made by the user can carry another trigger's. */
+export function isHeartbeatChange(_args: TriggerArguments<CdcConfig>, event: { schema: string; table: string }): boolean {
+  return event.schema === HEARTBEAT_SCHEMA && event.table.startsWith(OBJECT_PREFIX) && event.table.endsWith('_heartbeat');
 }
 
-/** Creates the table (table mode) and publishes it in our own publication; idempotent. */
-export async function installHeartbeat(args: TriggerArguments<CdcConfig>, serverVersion: number, ownPublication: string | undefined): Promise<void> {
-  if (heartbeatMode(args.config, serverVersion) !== 'table') return;
+/**
+ * Whether activation installs the table: false when the mode is not 'table', or on 'auto' when it
+ * cannot be installed safely; an explicit 'table' that cannot is refused here, before the slot exists.
+ */
+export async function planHeartbeat(args: TriggerArguments<CdcConfig>): Promise<boolean> {
+  const { rows } = await execute(args.connection, {
+    text: `SELECT current_setting('server_version_num')::int AS version, to_regclass($1) IS NOT NULL AS exists,
+                  CASE WHEN to_regnamespace($2) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
+                       ELSE has_schema_privilege($2, 'CREATE') END AS can_create,
+                  ARRAY(SELECT pubname::text FROM pg_publication WHERE puballtables ORDER BY 1) AS all_tables`,
+    values: [qualified(args), HEARTBEAT_SCHEMA],
+    readOnly: true,
+  });
+  const found = rows[0]!;
+  const version = found.version as number;
+  if (heartbeatMode(args.config, version) !== 'table') return false;
+  const allTables = found.all_tables as string[];
+  const publications = [...allTables, ...(version >= 150000 ? await schemaPublications(args) : [])];
+  const problem = publications.length
+    ? {
+        why: `publication "${publications[0]}" publishes ${publications.length > 1 ? `(as do ${publications.slice(1).map((p) => `"${p}"`).join(', ')}) ` : ''}every table${allTables.length ? '' : ' of schema ' + HEARTBEAT_SCHEMA}, so its subscribers would receive the heartbeat table's changes and stop on a table they do not have`,
+        fixes: [`Use heartbeat 'auto' (the position then follows the server's keepalives only) or, on PostgreSQL 14+, 'message'.`, `Or publish the tables by name instead: ALTER PUBLICATION … / CREATE PUBLICATION <name> FOR TABLE <schema>.<table>, …, and drop publication "${publications[0]}" if nothing else needs it.`],
+      }
+    : !found.exists && !found.can_create
+      ? {
+          why: `the role cannot create it (it needs CREATE on the database for schema ${HEARTBEAT_SCHEMA}, or on that schema)`,
+          fixes: [`GRANT CREATE ON DATABASE <database> TO <role>; (or create the schema: CREATE SCHEMA ${HEARTBEAT_SCHEMA} AUTHORIZATION <role>;)`, `Or use heartbeat 'auto' (the position then follows the server's keepalives only) or, on PostgreSQL 14+, 'message'.`],
+        }
+      : undefined;
+  if (!problem) return true;
+  if (args.config.heartbeat !== 'table') return false; // 'auto': no table heartbeat
+  throw new PgActionsError('HEARTBEAT_TABLE_UNAVAILABLE', {
+    message: `The heartbeat table ${HEARTBEAT_SCHEMA}.${heartbeatTableName(args)} (heartbeat 'table') cannot be used: ${problem.why}. Nothing was created.`,
+    fixes: problem.fixes,
+  });
+}
+
+async function schemaPublications(args: TriggerArguments<CdcConfig>): Promise<string[]> {
+  const { rows } = await execute(args.connection, {
+    text: 'SELECT p.pubname::text AS name FROM pg_publication_namespace n JOIN pg_publication p ON p.oid = n.pnpubid WHERE n.pnnspid = to_regnamespace($1) ORDER BY 1',
+    values: [HEARTBEAT_SCHEMA],
+    readOnly: true,
+  });
+  return rows.map((r) => r.name as string);
+}
+
+/** Creates the table and publishes it in our own publication; idempotent. Call when planHeartbeat said so. */
+export async function installHeartbeat(args: TriggerArguments<CdcConfig>, ownPublication: string | undefined): Promise<void> {
   const table = qualified(args);
   await execute(args.connection, { text: `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(HEARTBEAT_SCHEMA)}` });
   await execute(args.connection, { text: `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), beat timestamptz NOT NULL DEFAULT now())` });
@@ -68,8 +119,24 @@ export async function removeHeartbeat(args: TriggerArguments<CdcConfig>): Promis
   });
 }
 
-/** One beat: WAL the consumer will see, so the position can move past what other databases wrote. */
+/**
+ * One beat: WAL the consumer will see, so the position can move past what other databases wrote.
+ * The table is updated only if it exists ('auto' may have gone without it) and no publication
+ * FOR ALL TABLES / FOR TABLES IN SCHEMA pgactions was created since (plpgsql plans the 15+ catalog
+ * query only when it runs it).
+ */
 export async function beat(args: TriggerArguments<CdcConfig>, mode: HeartbeatMode): Promise<void> {
-  if (mode === 'message') await execute(args.connection, { text: 'SELECT pg_logical_emit_message(false, $1, $2)', values: [HEARTBEAT_PREFIX, ''] });
-  else await execute(args.connection, { text: `UPDATE ${qualified(args)} SET beat = now()` });
+  if (mode === 'message') {
+    await execute(args.connection, { text: 'SELECT pg_logical_emit_message(false, $1, $2)', values: [HEARTBEAT_PREFIX, ''] });
+    return;
+  }
+  const table = qualified(args); // quoted identifiers of hex names: no quote to escape in the literal
+  await execute(args.connection, {
+    text: `DO $$ BEGIN
+             IF to_regclass('${table}') IS NULL OR EXISTS (SELECT 1 FROM pg_publication WHERE puballtables) THEN RETURN; END IF;
+             IF current_setting('server_version_num')::int >= 150000 THEN
+               IF EXISTS (SELECT 1 FROM pg_publication_namespace WHERE pnnspid = to_regnamespace('${HEARTBEAT_SCHEMA}')) THEN RETURN; END IF;
+             END IF;
+             UPDATE ${table} SET beat = now(); END $$`,
+  });
 }

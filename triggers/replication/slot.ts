@@ -78,7 +78,13 @@ export function assertSlotMatches(args: TriggerArguments<CdcConfig>, state: Slot
   });
 }
 
-export async function activateSlot(args: TriggerArguments<CdcConfig>): Promise<void> {
+/** What activateSlot created (the rest existed before, from an earlier activation or the user). */
+export interface CreatedObjects {
+  publication: boolean;
+  slot: boolean;
+}
+
+export async function activateSlot(args: TriggerArguments<CdcConfig>): Promise<CreatedObjects> {
   const slot = slotName(args);
   const publication = publicationName(args);
   const own = args.config.publication === undefined;
@@ -100,6 +106,13 @@ export async function activateSlot(args: TriggerArguments<CdcConfig>): Promise<v
   }
   const { rows } = await execute(args.connection, { text: 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', values: [slot] });
   if (rows.length === 0) await execute(args.connection, { text: "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", values: [slot] });
+  return { publication: own && !exists, slot: rows.length === 0 };
+}
+
+/** Drops what a failed activation just created, and only that. */
+export async function undoActivation(args: TriggerArguments<CdcConfig>, created: CreatedObjects): Promise<void> {
+  if (created.slot) await execute(args.connection, { text: 'SELECT pg_drop_replication_slot($1)', values: [slotName(args)] });
+  if (created.publication) await execute(args.connection, { text: `DROP PUBLICATION IF EXISTS ${quoteIdentifier(publicationName(args))}` });
 }
 
 export async function deactivateSlot(args: TriggerArguments<CdcConfig>): Promise<void> {
