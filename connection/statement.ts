@@ -131,9 +131,16 @@ interface RowShape {
   duplicate: string | undefined;
 }
 
-/** Result shapes by SQL text: a step that runs the same SQL again reuses its parsers (checked column by column). */
+/**
+ * Result shapes by SQL text: a step that runs the same SQL again reuses its parsers (checked column by
+ * column). Bounded by the characters of the texts it keeps, not only their number: generated SQL with
+ * inline values can be a megabyte per text, and a long text's own parse costs far more than its shape.
+ */
 const shapes = new Map<string, RowShape>();
 const MAX_SHAPES = 500;
+const MAX_CACHED_TEXT = 16 * 1024;
+const MAX_CACHED_CHARS = 1024 * 1024;
+let cachedChars = 0;
 
 function shapeOf(plan: StatementPlan, fields: readonly FieldDescription[]): RowShape {
   const cached = shapes.get(plan.text);
@@ -147,8 +154,17 @@ function shapeOf(plan: StatementPlan, fields: readonly FieldDescription[]): RowS
     duplicate: undefined,
   };
   if (Object.keys(shape.emptyRow).length < fields.length) shape.duplicate = duplicateName(fields);
-  if (shapes.size >= MAX_SHAPES) shapes.clear();
+  if (plan.text.length > MAX_CACHED_TEXT) return shape;
+  if (cached) {
+    shapes.delete(plan.text);
+    cachedChars -= plan.text.length;
+  }
+  if (shapes.size >= MAX_SHAPES || cachedChars + plan.text.length > MAX_CACHED_CHARS) {
+    shapes.clear();
+    cachedChars = 0;
+  }
   shapes.set(plan.text, shape);
+  cachedChars += plan.text.length;
   return shape;
 }
 

@@ -6,6 +6,8 @@
  */
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { closeAll, execute } from '../../connection/index.js';
 import { eventually, failure } from '../harness/failures.js';
 import { TRUNCATION_MARK } from '../../connection/result-gate.js';
@@ -135,4 +137,19 @@ test('results under the cap arrive whole, in any number of network reads', async
   const { rows } = await execute(db.config, { text: `SELECT g, repeat(chr(233), g % 300) AS t, ARRAY[g, g] AS a FROM generate_series(1, 5000) g` });
   expect(rows).toHaveLength(5000);
   expect(rows[4998]).toEqual({ g: 4999, t: 'é'.repeat(4999 % 300), a: [4999, 4999] });
+});
+
+test('the texts of past steps are not kept: 40 distinct 0.9 MiB statements leave the heap where it was', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  await execute(db.config, { text: 'SELECT 1 AS warm' });
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < 40; i++) {
+    // Generated SQL with inline values is this long; each text is distinct, as each run's values are.
+    const { rows } = await execute(db.config, { text: `SELECT ${i} AS n /* ${i} ${'x'.repeat(0.9 * MiB)} */` });
+    expect(rows).toEqual([{ n: i }]);
+  }
+  gc();
+  expect((process.memoryUsage().heapUsed - before) / MiB).toBeLessThan(8);
 });
