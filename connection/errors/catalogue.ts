@@ -47,7 +47,7 @@ export const ERROR_CATALOGUE = {
     title: 'Connection lost',
     cause: 'The connection to the server broke while it was in use (server restart, terminated backend, network failure).',
     fixes: [
-      'Run the step again: pg-actions opens a fresh connection automatically.',
+      'Run the step again: pg-actions opens a fresh connection automatically. For a step that writes, first check whether its change is already in the database: the connection may have broken after the server committed it, and running it again would write it twice.',
       'If it keeps happening, check the server log for crashes or pg_terminate_backend calls, and the network path for idle-connection killers.',
     ],
   },
