@@ -11,7 +11,7 @@ import { PgActionsError } from './errors/index.js';
 import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, type ResultGate } from './result-gate.js';
 import { readingOf, type Probe, type SessionReading, type Sql } from './session-guard.js';
 import { expandsWhenParsed, structureCost } from './types.js';
-import { writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
+import { bindExecuteBytes, writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
 
 export interface StatementPlan {
   text: string;
@@ -81,24 +81,7 @@ const boundStatements = new Map<string, Buffer>();
 
 function bindAndExecute(name: string): Buffer {
   let bytes = boundStatements.get(name);
-  if (!bytes) {
-    const nameBytes = Buffer.from(`${name}\0`, 'utf8');
-    const bindLength = 4 + 1 + nameBytes.length + 8;
-    bytes = Buffer.alloc(1 + bindLength + 10);
-    let at = bytes.write('B', 0, 'latin1');
-    at = bytes.writeInt32BE(bindLength, at);
-    at += 1; // portal '' (its terminating zero)
-    at += nameBytes.copy(bytes, at);
-    at = bytes.writeInt16BE(0, at); // parameter format codes
-    at = bytes.writeInt16BE(0, at); // parameters
-    at = bytes.writeInt16BE(1, at); // one result format code for all columns…
-    at = bytes.writeInt16BE(0, at); // …text
-    at += bytes.write('E', at, 'latin1');
-    at = bytes.writeInt32BE(9, at);
-    at += 1; // portal ''
-    bytes.writeInt32BE(0, at); // all rows
-    boundStatements.set(name, bytes);
-  }
+  if (!bytes) boundStatements.set(name, (bytes = bindExecuteBytes(name)));
   return bytes;
 }
 

@@ -42,16 +42,27 @@ const fixedStatements = new Map<string, Buffer>();
 function fixedStatementBytes(text: string): Buffer {
   const textBytes = Buffer.from(`${text}\0`, 'utf8');
   const parseLength = 4 + 1 + textBytes.length + 2;
-  const bindLength = 4 + 1 + 1 + 2 + 2 + 2 + 2;
-  const bytes = Buffer.alloc(1 + parseLength + 1 + bindLength + 10);
-  let at = bytes.write('P', 0, 'latin1');
-  at = bytes.writeInt32BE(parseLength, at);
+  const parse = Buffer.alloc(1 + parseLength);
+  let at = parse.write('P', 0, 'latin1');
+  at = parse.writeInt32BE(parseLength, at);
   at += 1; // statement '' (its terminating zero)
-  at += textBytes.copy(bytes, at);
-  at = bytes.writeInt16BE(0, at); // parameter types
-  at += bytes.write('B', at, 'latin1');
+  at += textBytes.copy(parse, at);
+  parse.writeInt16BE(0, at); // parameter types
+  return Buffer.concat([parse, bindExecuteBytes('')]);
+}
+
+/**
+ * Bind (unnamed portal, no parameters, text results) of the statement `name` ('' for the unnamed
+ * one), then Execute of all its rows, as the protocol spells them.
+ */
+export function bindExecuteBytes(name: string): Buffer {
+  const nameBytes = Buffer.from(`${name}\0`, 'utf8');
+  const bindLength = 4 + 1 + nameBytes.length + 8;
+  const bytes = Buffer.alloc(1 + bindLength + 10);
+  let at = bytes.write('B', 0, 'latin1');
   at = bytes.writeInt32BE(bindLength, at);
-  at += 2; // portal '' and statement ''
+  at += 1; // portal '' (its terminating zero)
+  at += nameBytes.copy(bytes, at);
   at = bytes.writeInt16BE(0, at); // parameter format codes
   at = bytes.writeInt16BE(0, at); // parameters
   at = bytes.writeInt16BE(1, at); // one result format code for all columns…
