@@ -173,7 +173,9 @@ test(`handover of a ${ROWS.toLocaleString('en')}-row table-sync to table-changes
   const changes = writers.counts.inserts + writers.counts.updates + writers.counts.deletes + writers.counts.moves;
   const report = { rows: ROWS, readRows, polls, syncMs, writers: writers.counts, changes, delivered, stale: copy.stale.length, absentDeletes: copy.absentDeletes.length };
   console.log(JSON.stringify(report));
-  expect({ missing: missing.slice(0, 5), differing: differing.slice(0, 5), stale: copy.stale.slice(0, 5), absentDeletes: copy.absentDeletes.slice(0, 5) }).toEqual({ missing: [], differing: [], stale: [], absentDeletes: [] });
+  // A removal after the table's first batch is delivered even when the copy may never have held the
+  // key (a killed batch may have): deletes are applied "if present", so absent ones are counted, not refused.
+  expect({ missing: missing.slice(0, 5), differing: differing.slice(0, 5), stale: copy.stale.slice(0, 5) }).toEqual({ missing: [], differing: [], stale: [] });
   expect(copy.rows.size).toBe(table.length);
   expect(writers.counts.transactions).toBeGreaterThan(100);
   // The changes already in the copied rows were dropped, the others delivered (a move is two changes to the copy but one event).

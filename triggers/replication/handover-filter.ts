@@ -32,7 +32,7 @@ export async function filterHandover(connection: unknown, handover: CdcHandover,
     const keyed = events.filter((e) => e.op !== 'TRUNCATE');
     const keys = keyed.flatMap((e) => [keyOf(table, e.new ?? e.old), keyOf(table, e.old ?? e.new)]);
     const at = await batchIndexes(connection, table, keys);
-    keyed.forEach((event, i) => replaced.set(event, decide(table, event, table.batches[at[2 * i]!]![1], table.batches[at[2 * i + 1]!]![1])));
+    keyed.forEach((event, i) => replaced.set(event, decide(table, event, table.batches[at[2 * i]!]![1], removalSnapshot(table, event, at[2 * i + 1]!))));
     for (const event of events.filter((e) => e.op === 'TRUNCATE')) replaced.set(event, truncate(table, event));
   }
   const events = batch.events.flatMap((event) => {
@@ -42,8 +42,22 @@ export async function filterHandover(connection: unknown, handover: CdcHandover,
   return { events, position };
 }
 
+/**
+ * The snapshot that says whether the copy can still hold the key a change removes (a DELETE's key,
+ * or the old key of an UPDATE that moved the row). A killed sync may have delivered a batch whose
+ * state was never stored: its rows were read in an earlier snapshot than the one recorded when
+ * the batch was read again, and a row removed in between is absent from the second read. Only a
+ * removal visible in the table's first batch can have been missed by every read; any later one is
+ * delivered (the copy may not hold that key: apply deletes as "if present").
+ */
+function removalSnapshot(table: HandoverTable, event: ChangeEvent, oldKeyBatch: number): string {
+  const moved = event.op === 'UPDATE' && event.old !== undefined && table.key.some((column) => event.old?.[column] !== event.new?.[column]);
+  return event.op === 'DELETE' || moved ? table.batches[0]![1] : table.batches[oldKeyBatch]![1];
+}
+
 /** Keep, drop or split one row change by the snapshots of the batches that read its new and old keys. */
 function decide(table: HandoverTable, event: ChangeEvent, newSnapshot: string, oldSnapshot: string): ChangeEvent | null {
+  if (event.op === 'DELETE') return visibleIn(event.xid, oldSnapshot) ? null : event;
   const inNew = visibleIn(event.xid, newSnapshot);
   const inOld = visibleIn(event.xid, oldSnapshot);
   if (inNew && inOld) return null; // the copy's rows already hold it (or something newer)
