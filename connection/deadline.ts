@@ -33,3 +33,11 @@ function expire(reject: (error: unknown) => void, milliseconds: number): void {
     Error.stackTraceLimit = limit;
   }
 }
+
+/**
+ * 57014 is any cancel: the step's own statement_timeout (a lock wait, usually), or another session's
+ * pg_cancel_backend. Told apart by time, not by the message text, which is in the server's language.
+ */
+export function isServerTimeout(error: unknown, elapsedMs: number, timeoutMs: number): boolean {
+  return (error as { code?: string } | null)?.code === '57014' && elapsedMs >= timeoutMs - 1;
+}

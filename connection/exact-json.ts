@@ -5,6 +5,8 @@
  * kept as a string of its exact digits as PostgreSQL sent them. Text without a long or
  * exponent number (nearly all of it) takes JSON.parse's fast path.
  */
+import { setField } from './row-field.js';
+
 const MAYBE_INEXACT = /\d{16}|[eE]/;
 
 export function parseExactJson(text: string): unknown {
@@ -61,8 +63,7 @@ function parseKeepingNumbers(r: Reader): unknown {
       if (container === undefined) return done;
       const name = keys[keys.length - 1];
       if (name === undefined) (container as unknown[]).push(done);
-      // defineProperty: a key named "__proto__" is a plain property, as with JSON.parse.
-      else Object.defineProperty(container, name, { value: done, enumerable: true, writable: true, configurable: true });
+      else setField(container as Record<string, unknown>, name, done);
       skipSpace(r);
       if (r.text[r.at++] === ',') {
         if (name !== undefined) keys[keys.length - 1] = key(r);

@@ -10,7 +10,7 @@ import type pg from 'pg';
 import { resolveConfig, type ResolvedConfig } from './config.js';
 import { parseUnknownArrays } from './array-types.js';
 import { probeTls, sendCancel } from './cancel.js';
-import { TimeoutError, withDeadline } from './deadline.js';
+import { isServerTimeout, TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
 import { queuedMsOf } from './pool-wait.js';
 import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
@@ -348,14 +348,6 @@ function leavesSessionUsable(error: unknown): boolean {
   if (error instanceof PgActionsError) return true; // raised by us after a clean rollback
   const { severity, code } = (error ?? {}) as { severity?: string; code?: string };
   return severity === 'ERROR' && typeof code === 'string' && !code.startsWith('08') && !code.startsWith('57P');
-}
-
-/**
- * 57014 is any cancel: our statement_timeout, or someone's pg_cancel_backend. Told apart by time,
- * not by the message text, which is in the server's language.
- */
-function isServerTimeout(error: unknown, elapsedMs: number, timeoutMs: number): boolean {
-  return (error as { code?: string } | null)?.code === '57014' && elapsedMs >= timeoutMs - 1;
 }
 
 type Finish = (sql: 'COMMIT' | 'ROLLBACK') => Promise<unknown>;

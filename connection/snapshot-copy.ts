@@ -9,7 +9,7 @@
  * current_setting().
  */
 import type { Connection, Submittable } from 'pg';
-import { TimeoutError, withDeadline } from './deadline.js';
+import { isServerTimeout, TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
 import { CopyTextRows, type CopyColumn } from './copy-text.js';
@@ -65,8 +65,7 @@ export async function copyInSnapshot(connection: unknown, request: SnapshotCopy)
     // A COPY stopped half-way, a timeout, a failed transaction: never reuse the session.
     if (error instanceof PgActionsError) throw error;
     const failedPrelude = run.completions <= PRELUDE;
-    // 57014 after the whole timeout is our statement_timeout (a lock wait, usually), not someone's cancel.
-    const timedOut = error instanceof TimeoutError || ((error as { code?: string } | null)?.code === '57014' && performance.now() - startedAt >= config.statementTimeoutMs - 1);
+    const timedOut = error instanceof TimeoutError || isServerTimeout(error, performance.now() - startedAt, config.statementTimeoutMs);
     throw toPgActionsError(error, { ...failureContext(config, 'statement'), ...(timedOut ? { timedOut: { afterMs: config.statementTimeoutMs } } : {}), query: failedPrelude ? request.prelude.text : request.copy, parameters: failedPrelude ? request.prelude.values : undefined });
   } finally {
     client.release(discard || undefined);
