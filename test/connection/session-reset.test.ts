@@ -8,20 +8,16 @@ import { closeAll, execute } from '../../connection/index.js';
 import { inTransaction } from '../../connection/session.js';
 import { READ_ONLY_PROBE, SESSION_PROBE } from '../../connection/session-guard.js';
 import { failure } from '../harness/failures.js';
-import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
+import { serverLogin } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('reset');
 beforeAll(async () => {
-  db = await createTestDatabase('reset');
   await db.sql(`CREATE TABLE payments (id serial PRIMARY KEY, amount int)`);
   await db.sql(`CREATE PROCEDURE pay(amount int) LANGUAGE plpgsql AS $$BEGIN INSERT INTO payments (amount) VALUES (amount); COMMIT; END$$`);
   await db.sql(`CREATE FUNCTION weaken() RETURNS text LANGUAGE sql AS $$SELECT set_config('password_encryption', 'md5', false)$$`);
   await db.sql(`CREATE SEQUENCE runs`);
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
 });
 
 const one = async (text: string, options: object = {}) => (await execute(db.config, { text, ...options })).rows[0]!;
