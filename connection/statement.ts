@@ -106,6 +106,15 @@ function duplicateColumnError(name: string, query: string, committed: boolean): 
   });
 }
 
+/** A value of the result the reader could not turn into JavaScript (a bug of ours, not of the data). */
+function unreadableValue(field: FieldDescription, error: unknown, query: string): PgActionsError {
+  return new PgActionsError('RESULT_UNREADABLE', {
+    message: `The value of column "${field.name}" (type oid ${field.dataTypeID}) could not be read (${error instanceof Error ? error.message : String(error)}); the step was stopped.`,
+    cause: error,
+    query,
+  });
+}
+
 interface RowShape {
   fields: readonly FieldDescription[];
   parsers: ((text: string) => unknown)[];
@@ -329,7 +338,12 @@ export class StatementRun implements Submittable {
       const raw = message.fields[i];
       if (raw === null || raw === undefined) continue;
       if (this.expanding[i] && !this.chargeStructure(raw)) return;
-      row[fields[i]!.name] = this.parsers[i]!(raw);
+      try {
+        row[fields[i]!.name] = this.parsers[i]!(raw);
+      } catch (error) {
+        // Thrown inside the socket's data handler it would end the host process (REVIEW4 R27).
+        return this.abandon(unreadableValue(fields[i]!, error, this.plan.text));
+      }
     }
     this.outcome.rows.push(row);
     if (this.plan.onProgress && this.budget.used - this.reportedAt >= PROGRESS_EVERY_BYTES) {
