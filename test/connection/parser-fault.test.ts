@@ -36,7 +36,8 @@ test('a reader that throws on a value fails the step with RESULT_UNREADABLE, the
     text: `SELECT g AS n, pg_backend_pid() AS pid, jsonb_build_object('v', CASE WHEN g = 2 THEN $1 ELSE 'fine' END) AS doc FROM generate_series(1, 3) g`,
     values: [MARKER],
   }));
-  expect([error.code, error.message]).toEqual(['RESULT_UNREADABLE', expect.stringContaining('column "doc"')]);
+  expect(error.code).toBe('RESULT_UNREADABLE');
+  expect(error.message).toContain('column "doc"');
   expect(error.message).toContain('Maximum call stack size exceeded');
   // The rest of the result may still be on the wire: that session is closed, never reused.
   const gone = async () => (await db.sql('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [before])).length === 0;
