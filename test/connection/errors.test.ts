@@ -18,6 +18,7 @@ import {
   type PgActionsError,
 } from '../../connection/index.js';
 import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { describeWithPgBouncer, pgbouncerBinary, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
 import { runningStatement, stoppedRunning } from '../harness/activity.js';
 import { eventually, failure as rejection, refusedPort, startSilentServer, testConnectionChecked } from '../harness/failures.js';
@@ -472,7 +473,7 @@ describe('what an error exposes', () => {
 
 /** PgBouncer's own errors, from a real PgBouncer (test/harness/pgbouncer.ts) in front of the suite server. */
 describeWithPgBouncer('PgBouncer errors', () => {
-  let bouncerDb: TestDatabase;
+  const bouncerDb = useTestDatabase('bouncer_errors');
   const bouncers: PgBouncer[] = [];
   const start = async (options: Partial<Parameters<typeof startPgBouncer>[0]>) => {
     const bouncer = await startPgBouncer({ server: serverLogin(), mode: 'transaction', ...options });
@@ -480,14 +481,8 @@ describeWithPgBouncer('PgBouncer errors', () => {
     return bouncer;
   };
 
-  beforeAll(async () => {
-    bouncerDb = await createTestDatabase('bouncer_errors');
-  });
-
   afterAll(async () => {
-    await closeAll();
     await Promise.all(bouncers.map((bouncer) => bouncer.dispose()));
-    await bouncerDb.drop();
   });
 
   test('a startup parameter the pooler refuses is POOLER_STARTUP_PARAMETER (pg-actions itself sends none)', async () => {
