@@ -158,6 +158,19 @@ test('a jsonb document nested 8,000 levels deep comes back whole, and the host p
   expect([arrays, objects]).toEqual(['12345678901234567890', '1' + '0'.repeat(400)]); // jsonb writes 1e400 out in full
 });
 
+test('a jsonb string value of 9 M characters (a base64 attachment, or escapes) comes back whole: no regex backtracking per character (REVIEW4 R27)', async () => {
+  const chars = 9_000_000;
+  const { rows } = await execute(db.config, {
+    // The "e" of "name" sends the document down the exact-number path; the second string is all escapes.
+    text: `SELECT jsonb_build_object('name', 'invoice.pdf', 'content', repeat('QUJD', ${chars / 4})) AS plain,
+                  jsonb_build_object('name', repeat(E'"\\\\', ${chars / 4})) AS escaped`,
+    maxResultBytes: 64 * 1048576,
+  });
+  const { plain, escaped } = rows[0] as { plain: { name: string; content: string }; escaped: { name: string } };
+  expect([plain.name, plain.content.length, plain.content.slice(0, 8)]).toEqual(['invoice.pdf', chars, 'QUJDQUJD']);
+  expect([escaped.name.length, escaped.name.slice(0, 4)]).toEqual([chars / 2, '"\\"\\']);
+});
+
 describe('edge cases of results and values', () => {
   test('an array of a domain over a domain comes back as an array of its base type', async () => {
     await db.sql(`CREATE DOMAIN positive AS int CHECK (VALUE > 0); CREATE DOMAIN small_positive AS positive CHECK (VALUE < 100)`);

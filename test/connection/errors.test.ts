@@ -43,6 +43,8 @@ const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = [
   'REPLICATION_THROUGH_POOLER',
   // produced by a real TRUNCATE during a handover sync in test/triggers/sync-handover.test.ts
   'SYNC_HANDOVER_BROKEN',
+  // produced by a reader made to fail (no valid value makes pg-actions' own fail) in test/connection/parser-fault.test.ts
+  'RESULT_UNREADABLE',
   // produced by a real FOR ALL TABLES publication and a role without CREATE in test/triggers/cdc-heartbeat-safety.test.ts
   'HEARTBEAT_TABLE_UNAVAILABLE',
   // produced by a real FOR ALL TABLES / FOR TABLES IN SCHEMA publication in test/triggers/outbox-publication-safety.test.ts
