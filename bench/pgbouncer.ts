@@ -9,11 +9,12 @@ import { runAction } from '../actions/index.js';
 import { closeAll, execute, type ConnectionConfig } from '../connection/index.js';
 import type { EmbeddedDatabase } from '../cli/embedded-database.js';
 import { pgbouncerBinary, startPgBouncer } from '../test/harness/pgbouncer.js';
+import { earlyAnswer } from '../connection/step-tail.js';
 import { cpuMeter } from './cpu.js';
 import { compareSides, type SideFigures } from './sides.js';
 
 export interface PoolerOverhead {
-  figures: Record<'baseline' | 'queryRows' | 'execute', SideFigures>;
+  figures: Record<'baseline' | 'queryRows' | 'queryRowsInLine' | 'execute', SideFigures>;
   calls: number;
 }
 
@@ -31,6 +32,15 @@ export async function pgbouncerOverhead(db: EmbeddedDatabase, steps: number): Pr
       {
         baseline: (id: number) => raw.query(text, [id]),
         queryRows: (id: number) => runAction('query-rows', { connection: config, input, context: { trigger: { id } } }),
+        // Answering only after the pooler check and ROLLBACK (as before 2026-11-29).
+        queryRowsInLine: async (id: number) => {
+          earlyAnswer.enabled = false;
+          try {
+            return await runAction('query-rows', { connection: config, input, context: { trigger: { id } } });
+          } finally {
+            earlyAnswer.enabled = true;
+          }
+        },
         execute: (id: number) => execute(config, { text, values: [id] }),
       },
       steps,
