@@ -14,7 +14,7 @@ import { cpuMeter } from './cpu.js';
 import { compareSides, type SideFigures } from './sides.js';
 
 export interface PoolerOverhead {
-  figures: Record<'baseline' | 'queryRows' | 'queryRowsInLine' | 'execute', SideFigures>;
+  figures: Record<'baseline' | 'queryRows' | 'queryRowsEarly' | 'execute', SideFigures>;
   calls: number;
 }
 
@@ -32,13 +32,13 @@ export async function pgbouncerOverhead(db: EmbeddedDatabase, steps: number): Pr
       {
         baseline: (id: number) => raw.query(text, [id]),
         queryRows: (id: number) => runAction('query-rows', { connection: config, input, context: { trigger: { id } } }),
-        // Answering only after the pooler check and ROLLBACK (as before 2026-11-29).
-        queryRowsInLine: async (id: number) => {
-          earlyAnswer.enabled = false;
+        // Answering at the statement's result, the pooler check and ROLLBACK after (off by default).
+        queryRowsEarly: async (id: number) => {
+          earlyAnswer.enabled = true;
           try {
             return await runAction('query-rows', { connection: config, input, context: { trigger: { id } } });
           } finally {
-            earlyAnswer.enabled = true;
+            earlyAnswer.enabled = false;
           }
         },
         execute: (id: number) => execute(config, { text, values: [id] }),

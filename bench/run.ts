@@ -44,13 +44,13 @@ async function stepOverhead(config: ConnectionConfig, raw: pg.Pool, meter: CpuMe
       queryRowsStep: (id: number) => runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } }),
       // The same lookup with the template in the SQL text: read by PostgreSQL's scanner (cached), sent as $1::int8.
       queryRowsSqlTemplate: (id: number) => runAction('query-rows', { connection: config, input: sqlTemplateInput, context: { trigger: { id } } }),
-      // The step answering only after its whole round trip (the guard's checks in line, as before 2026-11-29).
-      queryRowsStepInLine: async (id: number) => {
-        earlyAnswer.enabled = false;
+      // The step answering once its result is read, its session checks finishing after (connection/step-tail.ts, off by default).
+      queryRowsStepEarly: async (id: number) => {
+        earlyAnswer.enabled = true;
         try {
           return await runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } });
         } finally {
-          earlyAnswer.enabled = true;
+          earlyAnswer.enabled = false;
         }
       },
       // The step with the session-state guard switched off: the difference is what the guard costs.
@@ -276,7 +276,7 @@ async function main() {
         ['same, session-state guard off', ms(f.oursUnguarded.ms), ratios(f.oursUnguarded), guard(f.ours, f.oursUnguarded)],
         ['one-row lookup, execute() READ ONLY (BEGIN…ROLLBACK pipelined)', ms(f.oursReadOnly.ms), ratios(f.oursReadOnly), cpuNote(f.oursReadOnly)],
         ['one-row lookup, query-rows step (validated, templated, READ ONLY)', ms(f.queryRowsStep.ms), ratios(f.queryRowsStep), `goal ≤ 1.10×; ${cpuNote(f.queryRowsStep)}`],
-        ['same step, answering only after its session checks (as before)', ms(f.queryRowsStepInLine.ms), ratios(f.queryRowsStepInLine), 'the checks in line, not after the answer'],
+        ['same step, answering before its session checks end (early answer, off by default)', ms(f.queryRowsStepEarly.ms), ratios(f.queryRowsStepEarly), 'time to result only: see the pool-of-one rows'],
         ['same step, session-state guard off (its cost: the difference)', ms(f.queryRowsStepUnguarded.ms), ratios(f.queryRowsStepUnguarded), guard(f.queryRowsStep, f.queryRowsStepUnguarded)],
         ['one-row lookup, query-rows step with {{trigger.id}} in the SQL text', ms(f.queryRowsSqlTemplate.ms), ratios(f.queryRowsSqlTemplate), 'goal ≤ 1.10× (P1)'],
       );
@@ -285,13 +285,16 @@ async function main() {
       // A step answers before its session checks end (connection/step-tail.ts): what it costs its connection.
       const busy = await busyCost(config, { host: db.host, port: db.port, user: db.user, password: db.password, database: 'postgres' }, STEPS);
       const s = busy.single, c = busy.concurrent;
+      const rate = (value: number) => `${value.toFixed(0)} steps/s`;
       rows.push(
         ['serial lookups on a pool of ONE connection, raw pg (baseline)', ms(s.baseline.ms), '1.00×', 'each step waits for the last one to free the connection'],
-        ['same, query-rows step (its session checks hold the connection)', ms(s.queryRows.ms), ratios(s.queryRows), ''],
+        ['same, query-rows step', ms(s.queryRows.ms), ratios(s.queryRows), ''],
+        ['same, query-rows step with the early answer (its checks still hold the connection)', ms(s.queryRowsEarly.ms), ratios(s.queryRowsEarly), ''],
         ['same, query-rows step, session-state guard off', ms(s.queryRowsUnguarded.ms), ratios(s.queryRowsUnguarded), ''],
-        [`${c.flows} concurrent flows of lookups on a pool of 10, raw pg (baseline)`, `${c.rawPerSecond.toFixed(0)} steps/s`, '1.00×', 'throughput; ratio = time per step vs raw'],
-        [`${c.flows} concurrent flows, query-rows step`, `${c.oursPerSecond.toFixed(0)} steps/s`, `${c.ratio.toFixed(2)}×`, ''],
-        [`${c.flows} concurrent flows, query-rows step, guard off`, `${c.unguardedPerSecond.toFixed(0)} steps/s`, `${c.unguardedRatio.toFixed(2)}×`, ''],
+        [`${c.flows} concurrent flows of lookups on a pool of 10, raw pg (baseline)`, rate(c.perSecond.raw), '1.00×', 'throughput; ratio = time per step vs raw'],
+        [`${c.flows} concurrent flows, query-rows step`, rate(c.perSecond.ours), `${c.ratio.ours.toFixed(2)}×`, ''],
+        [`${c.flows} concurrent flows, query-rows step, early answer`, rate(c.perSecond.early), `${c.ratio.early.toFixed(2)}×`, ''],
+        [`${c.flows} concurrent flows, query-rows step, guard off`, rate(c.perSecond.unguarded), `${c.ratio.unguarded.toFixed(2)}×`, ''],
       );
     }
     if (runs('parser')) {
@@ -344,7 +347,7 @@ async function main() {
         rows.push(
           ['through PgBouncer (transaction pooling), raw pg Pool.query (baseline)', ms(f.baseline.ms), '1.00×', cpuNote(f.baseline)],
           ['through PgBouncer, query-rows step (pooler: transaction)', ms(f.queryRows.ms), ratios(f.queryRows), `goal ≤ 1.10×; ${cpuNote(f.queryRows)}`],
-          ['through PgBouncer, query-rows step answering only after its checks (as before)', ms(f.queryRowsInLine.ms), ratios(f.queryRowsInLine), ''],
+          ['through PgBouncer, query-rows step answering before its checks end (off by default)', ms(f.queryRowsEarly.ms), ratios(f.queryRowsEarly), 'time to result only'],
           ['through PgBouncer, execute() of the lookup, not read-only (pooler: transaction)', ms(f.execute.ms), ratios(f.execute), `settings reset every step, prepared statements only when there are some; ${cpuNote(f.execute)}`],
         );
       }

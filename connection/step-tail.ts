@@ -6,8 +6,13 @@
  * (connections are dearer than a tail: a few hundred µs at most), and closeAll() ends none early.
  */
 
-/** Switched off only by bench/, to compare with steps that answer after their whole round trip. */
-export const earlyAnswer = { enabled: true };
+/**
+ * Off: measured on the shared 2-core machine (2026-11-29, load 17–24), answering early cost more
+ * than it saved — the reply comes in two packets, the client wakes twice per step, and wall and CPU
+ * ratios were both higher (docs/performance.md). Switched on by bench/ (to compare in the same
+ * run) and by the tests of this path; turn it on by default only if a quiet bench shows a gain.
+ */
+export const earlyAnswer = { enabled: false };
 
 interface Tail {
   pool: object;

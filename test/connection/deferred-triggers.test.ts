@@ -5,7 +5,6 @@
  * trigger defers again what it queues, and behind a transaction pooler (the shared server connection).
  */
 import { closeAll, execute } from '../../connection/index.js';
-import { tailsEnded } from '../../connection/step-tail.js';
 import { failure } from '../harness/failures.js';
 import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
 import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
@@ -44,8 +43,7 @@ afterAll(async () => {
 const one = async (text: string, options: object = {}) => (await execute(db.config, { text, ...options })).rows[0]!;
 const session = () => one(`SELECT coalesce(nullif(current_setting('app.tenant_id', true), ''), 'none') AS tenant,
   array_length(array(SELECT pg_listening_channels()), 1) AS listening`);
-// A step answers at its COMMIT; its session checks (which release the lock) finish just after.
-const heldLocks = async () => (await tailsEnded(), db.sql(`SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242`));
+const heldLocks = () => db.sql(`SELECT objid::int FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242`);
 
 test('Execute Query: what a deferred trigger did at COMMIT does not reach the next steps', async () => {
   await expect(one(`INSERT INTO audit_orders VALUES (1, 'acme') RETURNING id`)).resolves.toEqual({ id: 1 });

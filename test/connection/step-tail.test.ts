@@ -1,13 +1,14 @@
 /**
- * A step answers once its outcome is final (a read-only step's result, a committed step's COMMIT);
- * the session guard's probe, check, resets and ROLLBACK finish after the answer, and only then does
- * the connection go back to the pool (connection/step-tail.ts). What must still hold: a dirty session
+ * With the early answer on (off by default: connection/step-tail.ts), a step answers once its
+ * outcome is final (a read-only step's result, a committed step's COMMIT); the session guard's
+ * probe, check, resets and ROLLBACK finish after the answer, and only then does the connection go
+ * back to the pool. What must still hold: a dirty session
  * is discarded before any step can use it, nothing that fails after the answer fails the step or
  * escapes as an unhandled rejection, closeAll() ends no tail early and waits for none forever, and
  * whatever fails at COMMIT (a deferred trigger) fails the step.
  */
 import { closeAll, execute } from '../../connection/index.js';
-import { tailsInFlight } from '../../connection/step-tail.js';
+import { earlyAnswer, tailsInFlight } from '../../connection/step-tail.js';
 import { failure } from '../harness/failures.js';
 import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
 import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
@@ -17,6 +18,7 @@ let db: TestDatabase;
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown) => unhandled.push(reason);
 beforeAll(async () => {
+  earlyAnswer.enabled = true; // off by default (step-tail.ts): these tests are about that path
   process.on('unhandledRejection', onUnhandled);
   db = await createTestDatabase('tail');
   await db.sql(`CREATE TABLE ledger (id int PRIMARY KEY, amount int)`);
@@ -28,6 +30,7 @@ afterEach(() => {
   expect(unhandled).toEqual([]);
 });
 afterAll(async () => {
+  earlyAnswer.enabled = false;
   process.off('unhandledRejection', onUnhandled);
   await closeAll();
   await db.drop();
