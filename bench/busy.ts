@@ -13,7 +13,7 @@ import type { ConnectionConfig } from '../connection/index.js';
 import { poolSizing } from '../connection/pools.js';
 import { sessionGuard } from '../connection/session-guard.js';
 import { earlyAnswer } from '../connection/step-tail.js';
-import { compareSides, type SideFigures } from './sides.js';
+import { compareSides, switched, type SideFigures } from './sides.js';
 
 const TEXT = 'SELECT id, name, email FROM bench_users WHERE id = $1';
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -28,22 +28,8 @@ export interface BusyFigures {
 export async function busyCost(config: ConnectionConfig, login: pg.PoolConfig, steps: number): Promise<BusyFigures> {
   const step = (connection: ConnectionConfig) => (id: number) =>
     runAction('query-rows', { connection, input: { query: TEXT, parameters: ['{{trigger.id}}'] }, context: { trigger: { id } } });
-  const early = (work: (id: number) => Promise<unknown>) => async (id: number) => {
-    earlyAnswer.enabled = true;
-    try {
-      return await work(id);
-    } finally {
-      earlyAnswer.enabled = false;
-    }
-  };
-  const unguarded = (work: (id: number) => Promise<unknown>) => async (id: number) => {
-    sessionGuard.enabled = false;
-    try {
-      return await work(id);
-    } finally {
-      sessionGuard.enabled = true;
-    }
-  };
+  const early = switched(earlyAnswer, true);
+  const unguarded = switched(sessionGuard, false);
   // A pool of its own (another application name), made while the size is one.
   const one: ConnectionConfig = { ...config, applicationName: 'bench-pool-of-one' };
   const rawOne = new pg.Pool({ ...login, max: 1 });

@@ -11,7 +11,7 @@ import type { EmbeddedDatabase } from '../cli/embedded-database.js';
 import { pgbouncerBinary, startPgBouncer } from '../test/harness/pgbouncer.js';
 import { earlyAnswer } from '../connection/step-tail.js';
 import { cpuMeter } from './cpu.js';
-import { compareSides, type SideFigures } from './sides.js';
+import { compareSides, switched, type SideFigures } from './sides.js';
 
 export interface PoolerOverhead {
   figures: Record<'baseline' | 'queryRows' | 'queryRowsEarly' | 'execute', SideFigures>;
@@ -33,14 +33,7 @@ export async function pgbouncerOverhead(db: EmbeddedDatabase, steps: number): Pr
         baseline: (id: number) => raw.query(text, [id]),
         queryRows: (id: number) => runAction('query-rows', { connection: config, input, context: { trigger: { id } } }),
         // Answering at the statement's result, the pooler check and ROLLBACK after (off by default).
-        queryRowsEarly: async (id: number) => {
-          earlyAnswer.enabled = true;
-          try {
-            return await runAction('query-rows', { connection: config, input, context: { trigger: { id } } });
-          } finally {
-            earlyAnswer.enabled = false;
-          }
-        },
+        queryRowsEarly: switched(earlyAnswer, true)((id: number) => runAction('query-rows', { connection: config, input, context: { trigger: { id } } })),
         execute: (id: number) => execute(config, { text, values: [id] }),
       },
       steps,

@@ -17,7 +17,7 @@ import { cdcBench } from './cdc.js';
 import { pgbouncerOverhead } from './pgbouncer.js';
 import { pinCpus } from './pin-cpus.js';
 import { cpuMeter, type CpuMeter } from './cpu.js';
-import { compareSides, type SideFigures } from './sides.js';
+import { compareSides, switched, type SideFigures } from './sides.js';
 import { triggerBench } from './triggers.js';
 import { tableSyncBench } from './table-sync.js';
 
@@ -45,14 +45,7 @@ async function stepOverhead(config: ConnectionConfig, raw: pg.Pool, meter: CpuMe
       // The same lookup with the template in the SQL text: read by PostgreSQL's scanner (cached), sent as $1::int8.
       queryRowsSqlTemplate: (id: number) => runAction('query-rows', { connection: config, input: sqlTemplateInput, context: { trigger: { id } } }),
       // The step answering once its result is read, its session checks finishing after (connection/step-tail.ts, off by default).
-      queryRowsStepEarly: async (id: number) => {
-        earlyAnswer.enabled = true;
-        try {
-          return await runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } });
-        } finally {
-          earlyAnswer.enabled = false;
-        }
-      },
+      queryRowsStepEarly: switched(earlyAnswer, true)((id: number) => runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } })),
       // The step with the session-state guard switched off: the difference is what the guard costs.
       queryRowsStepUnguarded: async (id: number) => {
         sessionGuard.enabled = false;

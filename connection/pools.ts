@@ -173,7 +173,8 @@ export async function checkout(managed: ManagedPool, waitMs: number): Promise<pg
   const remaining = () => waitMs - (performance.now() - startedAt);
   // No idle connection, but a step's tail is finishing on one: take that one when it comes back
   // (well under a millisecond) rather than open another (step-tail.ts).
-  if (pool.idleCount === 0) await tailEnded(pool, Math.min(waitMs, TAIL_WAIT_MS));
+  const tail = pool.idleCount === 0 ? tailEnded(pool, Math.min(waitMs, TAIL_WAIT_MS)) : undefined;
+  if (tail) await tail;
   try {
     return await waitForClient(pool, waitMs, sizeOf(pool));
   } catch (error) {
