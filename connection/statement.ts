@@ -9,7 +9,7 @@
 import type { Connection, Submittable } from 'pg';
 import { PgActionsError } from './errors/index.js';
 import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, type ResultGate } from './result-gate.js';
-import { readingOf, type Probe, type SessionReading, type Sql } from './session-guard.js';
+import { readingOf, readProbeRow, type Probe, type SessionReading, type Sql } from './session-guard.js';
 import { expandsWhenParsed, structureCost } from './types.js';
 import { bindExecuteBytes, writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
 
@@ -332,7 +332,8 @@ export class StatementRun implements Submittable {
     if (this.completions !== this.plan.before.length) {
       const { probe } = this.plan;
       if (probe && this.completions === this.probeAt) {
-        if (probe.check) this.probeReading = readingOf(message.fields);
+        if (probe.rows) this.sessionReading = readProbeRow(this.sessionReading, message.fields);
+        else if (probe.check) this.probeReading = readingOf(message.fields);
         else this.sessionReading = readingOf(message.fields);
       } else if (probe?.check && this.completions === this.probeAt + 1) this.forged = true;
       return;

@@ -67,11 +67,11 @@ describe('the session checks after the answer still discard a dirty session', ()
 });
 
 describe('nothing after the answer fails the step', () => {
-  test("a statement that deallocates the guard's own probe: the step succeeds, the session is dropped, no unhandled rejection", async () => {
+  test("a statement that deallocates one of the guard's own statements: the step succeeds, the session is dropped, no unhandled rejection", async () => {
     const config = { ...db.config, applicationName: 'tail-deallocate' };
     for (const readOnly of [true, false]) {
       const before = (await execute(config, { text: 'SELECT pg_backend_pid() AS pid', readOnly })).rows[0]!.pid;
-      const probe = readOnly ? 'pg_actions_read_only_probe' : 'pg_actions_session_probe';
+      const probe = readOnly ? 'pg_actions_rollback' : 'pg_actions_session_probe'; // the read-only probe is unnamed
       const step = await execute(config, { text: `DO $$BEGIN EXECUTE 'DEALLOCATE ${probe}'; END$$`, readOnly });
       expect(step.command).toBe('DO');
       const after = (await execute(config, { text: 'SELECT pg_backend_pid() AS pid', readOnly })).rows[0]!.pid;
