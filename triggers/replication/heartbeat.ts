@@ -45,16 +45,23 @@ export function isHeartbeatChange(_args: TriggerArguments<CdcConfig>, event: { s
 }
 
 /**
+ * Whether the table ($1) exists in schema $2, read from the catalogs: to_regclass and DROP TABLE IF
+ * EXISTS raise 'permission denied for schema' where pgactions belongs to another role (any
+ * row-changes / schema-changes activation makes it) and the least-privilege CDC role may not use it.
+ */
+const TABLE_EXISTS = 'EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $2 AND c.relname = $1)';
+
+/**
  * Whether activation installs the table: false when the mode is not 'table', or on 'auto' when it
  * cannot be installed safely; an explicit 'table' that cannot is refused here, before the slot exists.
  */
 export async function planHeartbeat(args: TriggerArguments<CdcConfig>): Promise<boolean> {
   const { rows } = await execute(args.connection, {
-    text: `SELECT current_setting('server_version_num')::int AS version, to_regclass($1) IS NOT NULL AS exists,
+    text: `SELECT current_setting('server_version_num')::int AS version, ${TABLE_EXISTS} AS exists,
                   CASE WHEN to_regnamespace($2) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
                        ELSE has_schema_privilege($2, 'CREATE') END AS can_create,
                   ARRAY(SELECT pubname::text FROM pg_publication WHERE puballtables ORDER BY 1) AS all_tables`,
-    values: [qualified(args), HEARTBEAT_SCHEMA],
+    values: [heartbeatTableName(args), HEARTBEAT_SCHEMA],
     readOnly: true,
   });
   const found = rows[0]!;
@@ -108,10 +115,13 @@ export async function installHeartbeat(args: TriggerArguments<CdcConfig>, ownPub
 
 /** Drops the table, and the pgactions schema when nothing else is left in it. */
 export async function removeHeartbeat(args: TriggerArguments<CdcConfig>): Promise<void> {
+  const { rows } = await execute(args.connection, { text: `SELECT ${TABLE_EXISTS} AS exists`, values: [heartbeatTableName(args), HEARTBEAT_SCHEMA], readOnly: true });
+  if (!rows[0]!.exists) return; // nothing of ours (and the schema may be another role's)
   await execute(args.connection, { text: `DROP TABLE IF EXISTS ${qualified(args)}` });
   await execute(args.connection, {
     text: `DO $$ BEGIN
              IF to_regnamespace('${HEARTBEAT_SCHEMA}') IS NOT NULL
+                AND (SELECT pg_has_role(nspowner, 'USAGE') FROM pg_namespace WHERE nspname = '${HEARTBEAT_SCHEMA}')
                 AND NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}'))
                 AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = to_regnamespace('${HEARTBEAT_SCHEMA}'))
                 AND NOT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}') AND typrelid = 0 AND typelem = 0)
