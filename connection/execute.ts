@@ -57,6 +57,22 @@ const TRANSACTION_POOLER_ERROR_RESET = POOLER_PREPARED_RESET;
 /** Per pooled session: the output-format SETs pg-actions made (set again after a RESET ALL). */
 const formatFixes = new WeakMap<pg.PoolClient, string[]>();
 
+/**
+ * Per pool behind a transaction pooler: the output formats some server connection needed fixed. Its
+ * server connections share the database's and role's defaults, and each step's transaction may
+ * meet any of them (the client sees the last one's reported settings), so once one is needed it is
+ * set in every step's transaction (REVIEW4 R30).
+ */
+const poolerFormatFixes = new WeakMap<object, string[]>();
+
+function localFormatFixes(pool: object, client: pg.PoolClient): string[] {
+  const known = poolerFormatFixes.get(pool) ?? [];
+  const fixes = outputFormatFixes(client).map((sql) => sql.replace(/^SET /, 'SET LOCAL '));
+  const all = fixes.every((sql) => known.includes(sql)) ? known : [...new Set([...known, ...fixes])];
+  if (all !== known) poolerFormatFixes.set(pool, all);
+  return all;
+}
+
 /** SQLSTATE 25001: VACUUM, CREATE DATABASE… "cannot run inside a transaction block" (or a pipeline). */
 const CANNOT_RUN_IN_TRANSACTION = '25001';
 
@@ -172,8 +188,11 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     if (ownBegin) before.push('BEGIN');
     if (transactional) before.push(statement.readOnly ? named(ownSession, 'begin_read_only', 'BEGIN READ ONLY') : named(ownSession, 'begin', 'BEGIN'));
     // Session-level SETs of pg-actions' own (output formats; on our own session, the step's limits),
-    // then the session's baseline, in one round trip: rarely needed.
-    const setup = outputFormatFixes(client);
+    // then the session's baseline, in one round trip: rarely needed. Behind a transaction pooler a
+    // round trip of its own may reach another server connection, and the step's RESET ALL undoes it:
+    // the formats are set LOCAL in the step's transaction instead, every step once one was needed.
+    const setup = transactionPooler ? [] : outputFormatFixes(client);
+    if (transactionPooler) before.push(...localFormatFixes(pool, client));
     if (setup.length) formatFixes.set(client, [...(formatFixes.get(client) ?? []), ...setup]);
     const baselineNeeded = guarded && (setup.length > 0 || baselineOf(client) === undefined);
     // The session keeps the connection's configured limits (anything else borrowing it, e.g. a
