@@ -336,16 +336,29 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
 }
 
 /**
- * Whether a statement refused with 25001 cannot have committed anything: a procedure or DO block may
- * have COMMITted, then met VACUUM or CREATE INDEX CONCURRENTLY in its body (25001 too), and run again
- * its committed part would be written twice (REVIEW3 R23). Read from the parse tree (comments, case).
+ * Whether a statement refused with 25001 raised it for itself, before doing anything: only then is
+ * it run again alone. The same SQLSTATE comes from inside a function or procedure that EXECUTEs
+ * VACUUM or CREATE INDEX CONCURRENTLY, after it may have done what a rollback does not undo (a
+ * procedure's COMMIT, REVIEW3 R23; nextval(), dblink_exec(), an HTTP call, REVIEW4 R33): that step
+ * fails once. An allow-list of the statements that refuse a transaction block, read from the parse tree.
  */
+const RUN_ALONE = new Set([
+  'VacuumStmt', 'CreatedbStmt', 'DropdbStmt', 'AlterDatabaseStmt', 'CreateTableSpaceStmt', 'DropTableSpaceStmt', 'AlterSystemStmt',
+  'ClusterStmt', 'ReindexStmt', 'CreateSubscriptionStmt', 'AlterSubscriptionStmt', 'DropSubscriptionStmt', 'AlterEnumStmt', 'DiscardStmt',
+]);
+/** Refuse a transaction block only with CONCURRENTLY (CREATE/DROP INDEX, DETACH PARTITION) or as COMMIT/ROLLBACK PREPARED. */
+const RUN_ALONE_WHEN = /^(IndexStmt|DropStmt|AlterTableStmt)$/;
+
 async function committedNothing(text: string): Promise<boolean> {
   const { parsePg } = await import('../templating/pg-parser.js'); // loaded on this rare path only
   const tree = parsePg(text);
   if (tree instanceof Error || tree.stmts?.length !== 1) return false;
-  const node = tree.stmts[0]!.stmt ?? {};
-  return !('CallStmt' in node || 'DoStmt' in node);
+  const node = (tree.stmts[0]!.stmt ?? {}) as Record<string, unknown>;
+  const [kind] = Object.keys(node);
+  if (kind === undefined) return false;
+  if (RUN_ALONE.has(kind)) return true;
+  if (RUN_ALONE_WHEN.test(kind)) return JSON.stringify(node).includes('"concurrent":true');
+  return kind === 'TransactionStmt' && /^TRANS_STMT_(COMMIT|ROLLBACK)_PREPARED$/.test(String((node[kind] as { kind?: unknown }).kind));
 }
 
 function commitUnconfirmed(statement: Statement, timeoutMs: number, committed: boolean, cause?: unknown): PgActionsError {

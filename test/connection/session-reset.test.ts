@@ -197,6 +197,17 @@ describe('statements that cannot run inside a transaction (REVIEW3 R23)', () => 
     await failure(execute(db.config, { text: 'CALL archive_run()' }));
     expect(await db.sql(`SELECT count(*)::int AS n FROM archive WHERE note = 'run'`)).toEqual([{ n: 1 }]);
   });
+
+  test('a function that did what a rollback does not undo (nextval), then met VACUUM: fails once, is not run again (REVIEW4 R33)', async () => {
+    await db.sql(`CREATE SEQUENCE nightly_runs;
+      CREATE FUNCTION nightly() RETURNS void LANGUAGE plpgsql AS $$BEGIN PERFORM nextval('nightly_runs'); EXECUTE 'VACUUM archive'; END$$`);
+    const error = await failure(execute(db.config, { text: 'SELECT nightly()' }));
+    expect(error.sqlstate).toBe('25001');
+    expect(await db.sql('SELECT last_value::int AS n, is_called FROM nightly_runs')).toEqual([{ n: 1, is_called: true }]);
+    // What refuses a transaction block by itself still runs alone: DROP INDEX CONCURRENTLY, DISCARD ALL.
+    await expect(execute(db.config, { text: 'DROP INDEX CONCURRENTLY archive_note' })).resolves.toMatchObject({ command: 'DROP INDEX' });
+    await expect(execute(db.config, { text: 'DISCARD ALL' })).resolves.toMatchObject({ command: 'DISCARD ALL' });
+  });
 });
 
 test('currval()/lastval() of a step do not reach the next step, also after a failed one (REVIEW3 R14)', async () => {
