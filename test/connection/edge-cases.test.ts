@@ -7,17 +7,13 @@ import pg from 'pg';
 import { closeAll, execute, PgActionsError, type ConnectionConfig } from '../../connection/index.js';
 import { openPoolCount } from '../../connection/pools.js';
 import { failure } from '../harness/failures.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../harness/db.js';
+import { serverUrl } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('edges');
 beforeAll(async () => {
-  db = await createTestDatabase('edges');
   await db.sql(`CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL DEFAULT 0)`);
   await db.sql(`INSERT INTO items VALUES (1, 0), (2, 0)`);
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
 });
 
 /** A second session of the admin's, to hold locks and race the step. */
