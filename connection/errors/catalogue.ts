@@ -379,6 +379,14 @@ export const ERROR_CATALOGUE = {
       'Publish the tables by name (CREATE PUBLICATION <name> FOR TABLE …) instead of FOR ALL TABLES, or grant the role CREATE on the database (GRANT CREATE ON DATABASE <database> TO <role>;).',
     ],
   },
+  OUTBOX_WOULD_BE_PUBLISHED: {
+    title: 'Trigger tables would be replicated',
+    cause: 'row-changes keeps changes in tables of schema pgactions, and a publication FOR ALL TABLES (or FOR TABLES IN SCHEMA pgactions) would ship them to its subscribers, whose replication would then stop on tables they do not have.',
+    fixes: [
+      'Publish the tables by name instead (CREATE PUBLICATION <name> FOR TABLE <schema>.<table>, …; on PostgreSQL 15+ also FOR TABLES IN SCHEMA <schema>), move the subscribers to it, then drop the FOR ALL TABLES publication.',
+      'Or capture changes without tables of ours: table-changes-cdc (reads the WAL) or new-row / new-or-updated-row (poll the table).',
+    ],
+  },
   REPLICATION_SLOT_MISSING: {
     title: 'Replication slot missing',
     cause: 'The trigger\'s replication slot does not exist: the trigger was never activated, or the slot was dropped (the changes since are gone).',

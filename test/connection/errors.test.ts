@@ -44,6 +44,8 @@ const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = [
   'SYNC_HANDOVER_BROKEN',
   // produced by a real FOR ALL TABLES publication and a role without CREATE in test/triggers/cdc-heartbeat-safety.test.ts
   'HEARTBEAT_TABLE_UNAVAILABLE',
+  // produced by a real FOR ALL TABLES / FOR TABLES IN SCHEMA publication in test/triggers/outbox-publication-safety.test.ts
+  'OUTBOX_WOULD_BE_PUBLISHED',
   // produced by a real lock, deadlock, serialization failure and temp-file limit in test/connection/edge-cases.test.ts
   'LOCK_NOT_AVAILABLE', 'DEADLOCK_DETECTED', 'SERIALIZATION_FAILURE', 'TEMP_FILE_LIMIT_EXCEEDED',
   // produced by a real sshd (refused, silent, wrong password, wrong host key, forwarding off) in test/connection/ssh-tunnel.test.ts
