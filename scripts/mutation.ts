@@ -67,6 +67,8 @@ try {
     const config = {
       ...base,
       mutate: module.split('+'),
+      // MUTATION_TIMEOUT_MS: on a loaded machine a test runner restarted after a real hang needs more than the default.
+      ...(process.env.MUTATION_TIMEOUT_MS ? { timeoutMS: Number(process.env.MUTATION_TIMEOUT_MS) } : {}),
       jest: {
         ...base.jest,
         // Generous timeouts: the machine is shared, and a slow run must not pass for a failing one.
