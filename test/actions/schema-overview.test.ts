@@ -6,12 +6,17 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { preview } from '../../actions/index.js';
-import { closeAll, type ConnectionConfig } from '../../connection/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import type { ConnectionConfig } from '../../connection/index.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { watchSecret } from '../harness/secrets.js';
 import { failure, ident, run } from './helpers.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('overview', {
+  beforeDrop: async () => {
+    await db.sql(`DROP OWNED BY ${role}`).catch(() => {});
+    await db.sql(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+  },
+});
 const role = `overview_${randomBytes(4).toString('hex')}`;
 const rolePassword = 'pw-' + randomBytes(8).toString('hex');
 watchSecret(rolePassword);
@@ -20,7 +25,6 @@ const WEIRD_SCHEMA = 'We"ird Sch.ema';
 const WEIRD_TABLES = ['Mixed Case', 'quo"te', 'semi; DROP TABLE x; --', 'a.b', 'lower'];
 
 beforeAll(async () => {
-  db = await createTestDatabase('overview');
   await db.sql(`CREATE SCHEMA shop`);
   await db.sql(`CREATE TABLE shop.orders (id bigserial PRIMARY KEY, total numeric)`);
   await db.sql(`INSERT INTO shop.orders (total) SELECT g FROM generate_series(1, 1000) g`);
@@ -51,13 +55,6 @@ beforeAll(async () => {
   await db.sql(`GRANT INSERT ON shop.secret TO ${role}`);
   asRole = { ...db.config, user: role, password: rolePassword };
 }, 60_000);
-
-afterAll(async () => {
-  await closeAll();
-  await db?.sql(`DROP OWNED BY ${role}`).catch(() => {});
-  await db?.drop();
-  await db?.sql(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
-}, 30_000);
 
 const byName = <T extends { name: string }>(tables: T[]) => Object.fromEntries(tables.map((t) => [t.name, t]));
 
