@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { execute, testConnection, type ConnectionConfig, type PgActionsError } from '../../connection/index.js';
+import { closeAll, execute, testConnection, type ConnectionConfig, type PgActionsError } from '../../connection/index.js';
 import { lineAndColumn, redact, toPgActionsError, type FailureContext } from '../../connection/errors/map.js';
 import { runningStatement } from '../harness/activity.js';
 import { createTestPki, MISMATCH_HOST, type TestPki } from '../harness/certs.js';
@@ -317,6 +317,10 @@ describe('the attached cause (hosts print it: util.inspect shows [cause], logger
     cyclic.self = cyclic;
     const result = toPgActionsError(Object.assign(new Error('loop'), { cyclic }), context).cause as { cyclic: { text: string } };
     expect(result.cyclic.text).toBe('cyclic ••••••');
+    const list: unknown[] = [`listed ${secret}`];
+    list.push(list); // a cycle through an array (an AggregateError among its own errors)
+    const listed = toPgActionsError(Object.assign(new Error('loop'), { list }), context).cause as { list: unknown[] };
+    expect(listed.list[0]).toBe('listed ••••••');
   });
 
   test('a secret too short to redact beside a long one (a short password, a TLS key): the long one is still redacted from the cause', () => {

@@ -3,18 +3,11 @@
  * mutant (npm run test:mutation): the parameter limit itself, result shapes cached by SQL text
  * when the same text returns other columns, and the command tags of every kind of statement.
  */
-import { closeAll, execute } from '../../connection/index.js';
+import { execute } from '../../connection/index.js';
 import { failure } from '../harness/failures.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase('statement_edges');
-}, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await db?.drop();
-}, 30_000);
+const db = useTestDatabase('statement_edges');
 
 test('65,535 values, the protocol\'s limit, are all bound; one more is refused before anything is sent', async () => {
   const count = 65535;
