@@ -42,7 +42,7 @@ function qualified(args: TriggerArguments<CdcConfig>): string {
 }
 
 /** True for the change events of any trigger's heartbeat table (dropped, their commit still moves the position): a publication FOR ALL TABLES made by the user can carry another trigger's. */
-export function isHeartbeatChange(_args: TriggerArguments<CdcConfig>, event: { schema: string; table: string }): boolean {
+export function isHeartbeatChange(event: { schema: string; table: string }): boolean {
   return event.schema === HEARTBEAT_SCHEMA && event.table.startsWith(OBJECT_PREFIX) && event.table.endsWith('_heartbeat');
 }
 

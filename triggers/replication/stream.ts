@@ -156,7 +156,7 @@ function streamChanges(
         let events: ChangeEvent[] = [];
         for (const block of spool.blocks()) {
           for (let at = 0; at < block.length; at += 4 + uint32At(block, at)) {
-            for (const item of replayer.feed(decodePgOutput(block, true, at + 4))) if (item.kind === 'change' && !isHeartbeatChange(args, item.event)) events.push(item.event);
+            for (const item of replayer.feed(decodePgOutput(block, true, at + 4))) if (item.kind === 'change' && !isHeartbeatChange(item.event)) events.push(item.event);
             if (events.length >= batchSize) {
               await hand(events, acked);
               const count = Math.min(weight, events.length);
@@ -221,7 +221,7 @@ function streamChanges(
           }
           for (const item of assembler.feed(decodePgOutput(data))) {
             if (item.kind === 'change') {
-              if (isHeartbeatChange(args, item.event)) continue; // its commit still moves the position
+              if (isHeartbeatChange(item.event)) continue; // its commit still moves the position
               lastChange = Date.now();
               pending.push(item.event);
               if (pending.length >= batchSize) {
