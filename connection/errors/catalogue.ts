@@ -341,6 +341,14 @@ export const ERROR_CATALOGUE = {
       'Raise maxResultBytes (at most 256 MiB) if the step really needs more; wide rows and JSON count their parsed size.',
     ],
   },
+  RESULT_UNREADABLE: {
+    title: 'Result value unreadable',
+    cause: 'pg-actions could not turn a value of the result into JavaScript (a fault of its reader, not of the data); the step was stopped and its connection closed.',
+    fixes: [
+      'Report it to pg-actions with the column\'s type and the message.',
+      'Meanwhile, select the column as text (col::text) to read it as a string.',
+    ],
+  },
   INVALID_INPUT: {
     title: 'Invalid input',
     cause: 'The step\'s configuration or input does not match its schema.',

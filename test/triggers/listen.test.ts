@@ -87,3 +87,39 @@ test('a first connection that fails: subscribeTrigger still resolves, the failur
     await subscription.close();
   }
 });
+
+test('a flood while the handler fails: batches of at most 1,000, the back-off holds, the server keeps the backlog, and every notification arrives once it recovers (review R32)', async () => {
+  const channel = 'flood';
+  const total = 50_000;
+  const batches: TriggerEvent[][] = [];
+  let failing = true;
+  const subscription = await subscribeTrigger('listen', { connection: db.config, config: { channel, parse: 'text' }, onError: () => undefined }, (batch) => {
+    batches.push(batch);
+    if (failing) throw new Error('downstream unavailable');
+  });
+  try {
+    await listening(channel);
+    // 50,000 distinct 1 kB payloads (~50 MB): more than the host queue (10,000 events) and the socket buffers hold.
+    await db.sql(`SELECT pg_notify($1, lpad(i::text, 1000, '0')) FROM generate_series(1, ${total}) i`, [channel]);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Failing for 3 s: with the back-off (0.25, 0.5, 1, 2 s) a handful of hand-overs, not one per arrival.
+    expect(batches.length).toBeGreaterThanOrEqual(2);
+    expect(batches.length).toBeLessThanOrEqual(6);
+    // Reading paused: the rest waits in the server's notification queue, not in host memory.
+    const [usage] = await db.sql('SELECT pg_notification_queue_usage() AS used');
+    expect(Number(usage!.used)).toBeGreaterThan(0);
+    failing = false;
+    await waitFor(() => new Set(batches.flat().map((event) => event.text)).size === total, 'every notification', 60_000);
+    expect(Math.max(...batches.map((batch) => batch.length))).toBeLessThanOrEqual(1000);
+    // First deliveries in arrival order; a failed batch comes again first.
+    const firstSeen: number[] = [];
+    const seen = new Set<string>();
+    for (const event of batches.flat()) {
+      const text = String(event.text);
+      if (!seen.has(text)) (seen.add(text), firstSeen.push(Number(text)));
+    }
+    expect(firstSeen).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+  } finally {
+    await subscription.close();
+  }
+}, 120_000);
