@@ -27,7 +27,8 @@ const RELATION_PAGES = `l.relpages + (SELECT coalesce(sum(x.relpages), 0) FROM p
  * Rows of the schema's relations, by name; a schema without relations gives one row with a null
  * name, a schema that does not exist none. A partitioned table's estimate and size add up its
  * leaf partitions (unknown if one leaf has never been analysed); partitions are not listed.
- * Sizes, like estimates, come from the catalog: no relation is opened or locked.
+ * Sizes, like estimates, come from the catalog: no relation is opened or locked (the partition tree
+ * is walked in pg_inherits: pg_partition_tree() would lock every partition, and wait behind a locked one).
  * $1: the schema (null: current_schema()); $2: whether to include views.
  */
 export const OVERVIEW_SQL = `WITH target AS (SELECT n.oid, n.nspname::text AS schema_name, has_schema_privilege(n.oid, 'USAGE') AS usable
@@ -53,13 +54,41 @@ SELECT target.schema_name, c.relname::text AS name,
     SELECT CASE WHEN bool_or(t.isleaf AND leaf.estimate IS NULL) THEN NULL
                 ELSE coalesce(sum(leaf.estimate) FILTER (WHERE t.isleaf), 0) END AS estimated_rows,
            CASE WHEN c.relkind = 'f' THEN NULL ELSE sum(${RELATION_PAGES})::float8 * current_setting('block_size')::float8 END AS size_bytes
-      FROM (SELECT c.oid AS relid, true AS isleaf WHERE c.relkind <> 'p'
-            UNION ALL SELECT p.relid, p.isleaf FROM pg_partition_tree(c.oid) p WHERE c.relkind = 'p') t
+      FROM (WITH RECURSIVE tree(relid) AS (
+              SELECT c.oid UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid WHERE c.relkind = 'p')
+            SELECT tree.relid, x.relkind <> 'p' AS isleaf FROM tree JOIN pg_class x ON x.oid = tree.relid) t
       JOIN pg_class l ON l.oid = t.relid
       LEFT JOIN pg_stat_all_tables s ON s.relid = l.oid
       CROSS JOIN LATERAL (SELECT ${LEAF_ESTIMATE} AS estimate) leaf
   ) tree ON c.relkind <> 'v'
  ORDER BY c.relname COLLATE "C"`;
+
+/** The overview without its ORDER BY, to wrap in a CTE. */
+const OVERVIEW_UNORDERED = OVERVIEW_SQL.replace(/\n ORDER BY c\.relname COLLATE "C"$/, '');
+
+/**
+ * Exact mode's listing: the overview plus, per relation, the server processes holding or waiting
+ * for an ACCESS EXCLUSIVE lock (ALTER TABLE, TRUNCATE, VACUUM FULL, REINDEX, REFRESH MATERIALIZED
+ * VIEW, LOCK TABLE) on it, on a partition or inheritance child of it, or on an index of those:
+ * count(*) would queue behind them (the planner opens the indexes too). A waiting request counts,
+ * as a new lock queues behind it. Read from pg_locks and pg_inherits, so it takes no lock itself;
+ * a prepared transaction's lock has no process (null).
+ */
+export const EXACT_LISTING_SQL = `WITH overview AS (${OVERVIEW_UNORDERED})
+SELECT overview.*, ARRAY(
+         WITH RECURSIVE tree(relid) AS (
+           SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = overview.schema_name AND c.relname = overview.name
+           UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent = tree.relid)
+         SELECT DISTINCT lk.pid FROM pg_catalog.pg_locks lk
+          WHERE lk.locktype = 'relation' AND lk.mode = 'AccessExclusiveLock'
+            AND lk.pid IS DISTINCT FROM pg_catalog.pg_backend_pid()
+            AND lk.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+            AND (lk.relation IN (SELECT tree.relid FROM tree)
+                 OR lk.relation IN (SELECT x.indexrelid FROM pg_catalog.pg_index x WHERE x.indrelid IN (SELECT tree.relid FROM tree)))
+          ORDER BY lk.pid) AS locked_by
+  FROM overview
+ ORDER BY overview.name COLLATE "C"`;
 
 /**
  * The exact-count statement for the tables listed (names as the catalog spells them): the same
@@ -71,7 +100,7 @@ export function exactCountText(schema: string, tables: readonly string[]): strin
   const counts = tables
     .map((table, i) => `($${i + 3}::text, (SELECT count(*) FROM ${qualifiedSchema}.${quoteIdentifier(table, 'table')})::float8)`)
     .join(',\n         ');
-  return `WITH overview AS (${OVERVIEW_SQL.replace(/\n ORDER BY c\.relname COLLATE "C"$/, '')}),
+  return `WITH overview AS (${OVERVIEW_UNORDERED}),
      counted(name, exact_rows) AS (VALUES ${counts})
 SELECT overview.*, counted.exact_rows FROM overview LEFT JOIN counted USING (name)
  ORDER BY overview.name COLLATE "C"`;

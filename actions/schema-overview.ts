@@ -6,19 +6,35 @@ import { execute, PgActionsError, type Statement } from '../connection/index.js'
 import inputSchema from '../schemas/actions/schema-overview.input.schema.json' with { type: 'json' };
 import outputSchema from '../schemas/actions/schema-overview.output.schema.json' with { type: 'json' };
 import type { SchemaOverviewInput, SchemaOverviewOutput } from '../schemas/types.gen.js';
-import { defineAction } from './definition.js';
-import { COUNTED_KINDS, exactCountText, OVERVIEW_SQL } from './schema-overview-sql.js';
+import { defineAction, type ActionDefinition } from './definition.js';
+import { COUNTED_KINDS, EXACT_LISTING_SQL, exactCountText, OVERVIEW_SQL } from './schema-overview-sql.js';
 
 type OverviewTable = SchemaOverviewOutput['tables'][number];
 
-export const schemaOverview = defineAction<SchemaOverviewInput, SchemaOverviewOutput>({
+/** The exact count: tables found locked by other sessions are left out, with who holds them. */
+interface OverviewStatement extends Statement {
+  lockedBy?: ReadonlyMap<string, readonly (number | null)[]>;
+}
+
+/**
+ * How long the exact count waits for any one lock. Locks seen in pg_locks are never waited for;
+ * this bounds one taken after that check, or one it cannot see (a table a row-level security
+ * policy reads): a second attempt lists the locks again, then LOCK_NOT_AVAILABLE.
+ */
+export const EXACT_LOCK_WAIT_MS = 1000;
+const EXACT_ATTEMPTS = 2;
+
+const overview = defineAction<SchemaOverviewInput, SchemaOverviewOutput, OverviewStatement>({
   key: 'schema-overview',
   name: 'Schema Overview',
   description:
     "List a schema's tables with their row counts, columns, primary key and size. Counts are the planner's estimate " +
     '(free, but behind recent writes, and null for a table never analyzed) unless `exact` is on: then every table the role ' +
     'may SELECT from is counted with count(*) in one read-only statement, bounded by the step timeout. A table the role ' +
-    'can see but not read keeps its estimate, with a note saying why. Runs read-only; changes nothing.',
+    'can see but not read keeps its estimate, with a note saying why; so does a table another session holds (or waits for) ' +
+    'an ACCESS EXCLUSIVE lock on (ALTER TABLE, TRUNCATE, VACUUM FULL, REINDEX, LOCK TABLE…: counting it would wait for that ' +
+    `session), the note naming the server process. A lock the count still meets is waited for at most ${EXACT_LOCK_WAIT_MS} ms, ` +
+    'then the step fails with LOCK_NOT_AVAILABLE. Runs read-only; changes nothing.',
   input: inputSchema,
   output: outputSchema,
   example: {
@@ -42,7 +58,7 @@ export const schemaOverview = defineAction<SchemaOverviewInput, SchemaOverviewOu
     },
   },
   async prepare({ input, connection }) {
-    const listing: Statement = {
+    const listing: OverviewStatement = {
       text: OVERVIEW_SQL,
       values: [input.schema ?? null, input.includeViews ?? false],
       readOnly: true,
@@ -51,20 +67,51 @@ export const schemaOverview = defineAction<SchemaOverviewInput, SchemaOverviewOu
     };
     if (!input.exact) return listing;
     // The names to count come from the catalog, so only existing, readable tables are counted.
-    const { rows } = await execute(connection, listing);
+    const { rows } = await execute(connection, { ...listing, text: EXACT_LISTING_SQL });
     const schema = rows[0]?.schema_name as string | undefined;
     if (schema === undefined) throw schemaNotFound(input.schema);
-    const counted = rows.filter((row) => row.readable && row.populated && COUNTED_KINDS.includes(row.kind as string)).map((row) => row.name as string);
-    return { ...listing, text: exactCountText(schema, counted), values: [...listing.values!, ...counted] };
+    const countable = rows.filter((row) => row.readable && row.populated && COUNTED_KINDS.includes(row.kind as string));
+    const lockedBy = new Map(countable.filter((row) => (row.locked_by as unknown[]).length > 0).map((row) => [row.name as string, row.locked_by as (number | null)[]]));
+    const counted = countable.map((row) => row.name as string).filter((name) => !lockedBy.has(name));
+    return { ...listing, text: exactCountText(schema, counted), values: [...listing.values!, ...counted], lockTimeoutMs: EXACT_LOCK_WAIT_MS, lockedBy };
   },
-  shape({ rows }, { input }) {
+  shape({ rows }, { input }, statement) {
     if (rows.length === 0) throw schemaNotFound(input.schema);
-    const tables = rows.filter((row) => row.name !== null).map((row) => overviewTable(row, input.exact ?? false));
+    const tables = rows.filter((row) => row.name !== null).map((row) => overviewTable(row, input.exact ?? false, statement.lockedBy?.get(row.name as string)));
     return { tables, tableCount: tables.length, rowCounts: Object.fromEntries(tables.map((table) => [table.name, table.rows])) };
   },
 });
 
-function overviewTable(row: Record<string, unknown>, exact: boolean): OverviewTable {
+export const schemaOverview: ActionDefinition<SchemaOverviewInput, SchemaOverviewOutput, OverviewStatement> = {
+  ...overview,
+  async run(args) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await overview.run(args);
+      } catch (error) {
+        // A lock taken after the listing: the next attempt's listing sees it and leaves its table out.
+        if (!(error instanceof PgActionsError) || error.code !== 'LOCK_NOT_AVAILABLE' || !args.input.exact) throw error;
+        if (attempt >= EXACT_ATTEMPTS) throw lockedOut(error);
+      }
+    }
+  },
+};
+
+function lockedOut(error: PgActionsError): PgActionsError {
+  return new PgActionsError('LOCK_NOT_AVAILABLE', {
+    message:
+      `Schema Overview could not count exactly: a relation the count reads waited more than ${EXACT_LOCK_WAIT_MS} ms for another session's lock ` +
+      `(${EXACT_ATTEMPTS} attempts), on a table pg_locks did not show as locked before counting (e.g. one that a row-level security policy reads). Nothing was counted.`,
+    fixes: [
+      "Run the step again once the other session's ALTER TABLE, TRUNCATE, VACUUM FULL, REINDEX or LOCK TABLE has finished (SELECT pid, mode, relation::regclass FROM pg_locks WHERE NOT granted OR mode = 'AccessExclusiveLock' shows it).",
+      'Turn exact off: the estimate reads only the catalog and waits for no lock.',
+    ],
+    sqlstate: error.sqlstate,
+    cause: error,
+  });
+}
+
+function overviewTable(row: Record<string, unknown>, exact: boolean, lockedBy?: readonly (number | null)[]): OverviewTable {
   const counted = typeof row.exact_rows === 'number';
   const table: OverviewTable = {
     name: row.name as string,
@@ -75,8 +122,13 @@ function overviewTable(row: Record<string, unknown>, exact: boolean): OverviewTa
     primaryKey: row.primary_key as string[],
     sizeBytes: row.size_bytes as number | null,
   };
-  const note = counted ? undefined : whyNotCounted(table, exact, row.readable === true, row.populated !== false);
+  const note = counted ? undefined : lockedBy ? lockedNote(lockedBy) : whyNotCounted(table, exact, row.readable === true, row.populated !== false);
   return note ? { ...table, note } : table;
+}
+
+function lockedNote(lockedBy: readonly (number | null)[]): string {
+  const holders = lockedBy.map((pid) => (pid === null ? 'a prepared transaction' : `server process ${pid}`)).join(', ');
+  return `Not counted: another session holds or waits for an ACCESS EXCLUSIVE lock on it (${holders}); counting would wait for it. The estimate is shown.`;
 }
 
 function whyNotCounted(table: OverviewTable, exact: boolean, readable: boolean, populated: boolean): string | undefined {

@@ -21,7 +21,6 @@ interface Reader {
 }
 
 const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-const STRING = /"(?:[^"\\]|\\.)*"/y;
 
 function skipSpace(r: Reader): void {
   while (r.at < r.text.length && ' \t\n\r'.includes(r.text[r.at]!)) r.at++;
@@ -79,18 +78,38 @@ function parseKeepingNumbers(r: Reader): unknown {
 /** An object member's key and its colon. */
 function key(r: Reader): string {
   skipSpace(r);
-  const name = JSON.parse(token(r, STRING)) as string;
+  const name = string(r) as string;
   skipSpace(r);
   r.at++; // :
   return name;
 }
 
 function scalar(r: Reader, c: string | undefined): unknown {
-  if (c === '"') return JSON.parse(token(r, STRING));
+  if (c === '"') return string(r);
   if (c === 't') return (r.at += 4), true;
   if (c === 'f') return (r.at += 5), false;
   if (c === 'n') return (r.at += 4), null;
   return exactNumber(token(r, NUMBER));
+}
+
+/**
+ * A string token, scanned by hand: a regex alternation per character keeps a backtrack entry per
+ * character, and a string of ~8 M characters (a base64 attachment) overflowed it (REVIEW4 R27).
+ * The closing quote is the first one not escaped, i.e. preceded by an even run of backslashes.
+ */
+function string(r: Reader): unknown {
+  const { text } = r;
+  const start = r.at;
+  let end = start;
+  for (;;) {
+    end = text.indexOf('"', end + 1);
+    if (end < 0) throw new SyntaxError(`Unterminated JSON string at position ${start}`);
+    let backslashes = 0;
+    while (text.charCodeAt(end - 1 - backslashes) === 92) backslashes++;
+    if (backslashes % 2 === 0) break;
+  }
+  r.at = end + 1;
+  return JSON.parse(text.slice(start, r.at));
 }
 
 function token(r: Reader, pattern: RegExp): string {

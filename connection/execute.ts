@@ -16,7 +16,7 @@ import { queuedMsOf } from './pool-wait.js';
 import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { preparedCount, StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
 import { baselineOf, probeSession, POOLER_CHECK, POOLER_PREPARED_RESET, POOLER_SETTINGS_RESET, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionReset, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
-import { forgetSessionLimits, hasSessionLimits, limitsSql, rememberSessionLimits } from './session-limits.js';
+import { forgetSessionLimits, hasSessionLimits, limitsSql, lockTimeoutSql, rememberSessionLimits } from './session-limits.js';
 import { sshSecrets } from './ssh-config.js';
 import { jsonSafeTypes } from './types.js';
 
@@ -32,6 +32,11 @@ export interface Statement {
   expectCommands?: readonly string[];
   /** Overrides the connection's statementTimeoutMs for this statement. */
   timeoutMs?: number;
+  /**
+   * With readOnly or expectCommands: how long the statement may wait for each lock (lock_timeout,
+   * local to the step's transaction); past it, LOCK_NOT_AVAILABLE instead of waiting out the step.
+   */
+  lockTimeoutMs?: number;
   /** Overrides the connection's maxResultBytes for this statement. */
   maxResultBytes?: number;
   /** Used in the INVALID_INPUT message when expectCommands does not match, e.g. "Update Rows". */
@@ -186,6 +191,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     if (setLimits) rememberSessionLimits(client, sessionTimeoutMs);
     const ownTimeout = !ownSession || timeoutMs !== sessionTimeoutMs;
     if (ownTimeout) before.push(limitsSql(client, timeoutMs, 'local'));
+    if (transactional && statement.lockTimeoutMs !== undefined) before.push(lockTimeoutSql(statement.lockTimeoutMs));
     // A committed step on our own session: settings (custom ones included) and LISTENs reset after the probe.
     const reset: Sql[] = guarded && !rolledBack ? sessionReset(ownSession, reapply(ownSession)) : [];
     // The probe and the pooler's reset run before the read-only step's ROLLBACK: one transaction, not two.

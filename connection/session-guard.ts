@@ -89,16 +89,25 @@ export function named(keep: boolean, name: string, text: string): Sql {
  * Any named statement can be replaced by a statement that runs before its Bind (DEALLOCATE, then SQL
  * PREPARE of the same name, in a DO block): the named probe could read a forged clean session and
  * the named RESET ALL do nothing. Only text parsed after the step's statement can be trusted, so
- * this one is sent unnamed after the named probe: a replacement is made with SQL PREPARE (from_sql),
- * and a row here (any from_sql statement) discards the session. The function, not its view, and
- * LIMIT 1 rather than EXISTS: the cheapest text to parse and plan every step (~40 µs).
+ * this one is sent unnamed after the named probe, and its one row is what counts: whether any
+ * statement made with SQL PREPARE is left (a replacement is one), and how many of pg-actions' own
+ * (protocol-level, which SQL cannot make) are still there. A forged probe that DEALLOCATEs itself
+ * while it runs leaves no SQL-prepared statement, but the real one it replaced is gone: `own` is
+ * short of what pg-actions parsed (REVIEW4 R29). Either discards the session. The function, not
+ * its view: the cheapest text to parse and plan every step.
  */
-export const FORGERY_CHECK = 'SELECT FROM pg_catalog.pg_prepared_statement() p WHERE p.from_sql LIMIT 1';
+export const FORGERY_CHECK = `SELECT pg_catalog.count(*) FILTER (WHERE NOT p.from_sql AND pg_catalog.left(p.name, ${NAME_PREFIX.length}) = '${NAME_PREFIX}') AS own,
+  pg_catalog.bool_or(p.from_sql) AS forged FROM pg_catalog.pg_prepared_statement() p`;
+
+/** The check's row (as text): its count of pg-actions' own statements, or undefined when something was forged. */
+export function ownCountOf(checkRow: readonly (string | null)[]): number | undefined {
+  return checkRow[1] === 't' ? undefined : Number(checkRow[0]);
+}
 
 export interface Probe {
   text: string;
   name?: string;
-  /** Unnamed SQL written right after a named probe: a row from it discards the session. */
+  /** Unnamed SQL written right after a named probe (FORGERY_CHECK): its row overrules the probe's. */
   check?: string;
 }
 

@@ -37,6 +37,11 @@ export function limitsSql(client: pg.PoolClient, timeoutMs: number, scope: 'loca
     : `SELECT ${timeout}`;
 }
 
+/** A step's own lock_timeout, local to its transaction (the rollback or commit ends it). */
+export function lockTimeoutSql(lockTimeoutMs: number): string {
+  return `SELECT pg_catalog.set_config('lock_timeout', '${Math.max(1, Math.trunc(lockTimeoutMs))}', true)`;
+}
+
 /** The probe's reading of limits set to `timeoutMs`. */
 export function limitsReading(client: pg.PoolClient, timeoutMs: number): string {
   const timeout = showMilliseconds(Math.trunc(timeoutMs));

@@ -9,7 +9,7 @@
 import type { Connection, Submittable } from 'pg';
 import { PgActionsError } from './errors/index.js';
 import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, type ResultGate } from './result-gate.js';
-import { readingOf, type Probe, type SessionReading, type Sql } from './session-guard.js';
+import { ownCountOf, readingOf, type Probe, type SessionReading, type Sql } from './session-guard.js';
 import { expandsWhenParsed, structureCost } from './types.js';
 import { bindExecuteBytes, writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
 
@@ -106,6 +106,15 @@ function duplicateColumnError(name: string, query: string, committed: boolean): 
   });
 }
 
+/** A value of the result the reader could not turn into JavaScript (a bug of ours, not of the data). */
+function unreadableValue(field: FieldDescription, error: unknown, query: string): PgActionsError {
+  return new PgActionsError('RESULT_UNREADABLE', {
+    message: `The value of column "${field.name}" (type oid ${field.dataTypeID}) could not be read (${error instanceof Error ? error.message : String(error)}); the step was stopped.`,
+    cause: error,
+    query,
+  });
+}
+
 interface RowShape {
   fields: readonly FieldDescription[];
   parsers: ((text: string) => unknown)[];
@@ -187,8 +196,8 @@ export class StatementRun implements Submittable {
   finished = false;
   /** The named probe's row, until the unnamed check after it confirms it. */
   private probeReading: SessionReading | undefined;
-  /** The unnamed check found a statement made with SQL PREPARE: pg-actions' named ones may be forged. */
-  private forged = false;
+  /** The unnamed check's count of pg-actions' own statements; undefined when it found a forged one (or no row came). */
+  private checkedOwn: number | undefined;
   /** A column name the result has twice: rows as objects would silently lose one. */
   private duplicateColumn: string | undefined;
   private readonly budget: ResultBudget;
@@ -314,7 +323,7 @@ export class StatementRun implements Submittable {
       if (probe && this.completions === this.probeAt) {
         if (probe.check) this.probeReading = readingOf(message.fields);
         else this.sessionReading = readingOf(message.fields);
-      } else if (probe?.check && this.completions === this.probeAt + 1) this.forged = true;
+      } else if (probe?.check && this.completions === this.probeAt + 1) this.checkedOwn = ownCountOf(message.fields);
       return;
     }
     if (this.plan.discardRows) return;
@@ -329,7 +338,12 @@ export class StatementRun implements Submittable {
       const raw = message.fields[i];
       if (raw === null || raw === undefined) continue;
       if (this.expanding[i] && !this.chargeStructure(raw)) return;
-      row[fields[i]!.name] = this.parsers[i]!(raw);
+      try {
+        row[fields[i]!.name] = this.parsers[i]!(raw);
+      } catch (error) {
+        // Thrown inside the socket's data handler it would end the host process (REVIEW4 R27).
+        return this.abandon(unreadableValue(fields[i]!, error, this.plan.text));
+      }
     }
     this.outcome.rows.push(row);
     if (this.plan.onProgress && this.budget.used - this.reportedAt >= PROGRESS_EVERY_BYTES) {
@@ -371,7 +385,9 @@ export class StatementRun implements Submittable {
   handleCommandComplete(message: { text: string }): void {
     const { probe, before } = this.plan;
     if (probe?.check && this.completions === this.probeAt + 1 && this.probeReading) {
-      this.sessionReading = this.forged ? { ...this.probeReading, objects: true } : this.probeReading;
+      // The check's count, not the probe's (which a forgery may have made up): the owner compares it with preparedCount().
+      const own = this.checkedOwn;
+      this.sessionReading = own === undefined ? { ...this.probeReading, objects: true } : { ...this.probeReading, own };
     }
     if (this.completions++ !== before.length) return; // BEGIN, SET, COMMIT…
     // "SELECT 5", "INSERT 0 1" (oid, rows), "CREATE INDEX" (no count)

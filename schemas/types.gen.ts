@@ -163,7 +163,7 @@ export interface SchemaOverviewInput {
    */
   schema?: string;
   /**
-   * Count every table's rows with count(*) in one read-only statement (one snapshot), bounded by the step's timeout. Off: the planner's estimate (pg_class.reltuples), which costs nothing but lags behind recent writes and is null for a table never analyzed.
+   * Count every table's rows with count(*) in one read-only statement (one snapshot), bounded by the step's timeout. A table another session holds an ACCESS EXCLUSIVE lock on (or waits for one) is not waited for: it keeps its estimate, with a note naming the process. Off: the planner's estimate (pg_class.reltuples), which costs nothing but lags behind recent writes and is null for a table never analyzed.
    */
   exact?: boolean;
   /**

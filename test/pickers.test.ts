@@ -4,19 +4,23 @@
  * least-privilege role that must only see what it was granted. Outputs are asserted exactly.
  */
 import { randomBytes } from 'node:crypto';
-import { closeAll, listColumns, listSchemas, listTables, type ConnectionConfig } from '../index.js';
-import { createTestDatabase, type TestDatabase } from './harness/db.js';
+import { listColumns, listSchemas, listTables, type ConnectionConfig } from '../index.js';
+import { useTestDatabase } from './harness/use-test-database.js';
 import { failure } from './harness/failures.js';
 import { watchSecret } from './harness/secrets.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('pickers', {
+  beforeDrop: async () => {
+    await db.sql(`DROP OWNED BY ${role}`);
+    await db.sql(`DROP ROLE ${role}`);
+  },
+});
 const role = `picker_${randomBytes(4).toString('hex')}`;
 const rolePassword = 'pw-' + randomBytes(8).toString('hex');
 watchSecret(rolePassword);
 let asRole: ConnectionConfig;
 
 beforeAll(async () => {
-  db = await createTestDatabase('pickers');
   await db.sql(`CREATE SCHEMA sales`);
   await db.sql(`CREATE TABLE users (
     id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -43,13 +47,6 @@ beforeAll(async () => {
   await db.sql(`GRANT SELECT (x) ON "Mixed.Case" TO ${role}`);
   asRole = { ...db.config, user: role, password: rolePassword };
 }, 60_000);
-
-afterAll(async () => {
-  await closeAll();
-  await db.sql(`DROP OWNED BY ${role}`);
-  await db.sql(`DROP ROLE ${role}`);
-  await db?.drop();
-}, 30_000);
 
 /** Results must survive JSON unchanged: hosts send them straight to a browser. */
 function plainJson<T>(value: T): T {

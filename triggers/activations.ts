@@ -7,6 +7,7 @@
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
 import { inTransaction } from '../connection/session.js';
 import { createTriggerStatements, installStatements, triggerNamePattern, triggerNames } from './capture-sql.js';
+import { refuseWhenPublished } from './outbox-publications.js';
 import { LOCK_CLASS, namesOf, SCHEMA } from './outbox-sql.js';
 import { dropSchemaIfEmpty } from './pgactions-schema.js';
 import { removeSchemaEvents, schemaEventActivations } from './schema-events.js';
@@ -35,6 +36,7 @@ export async function install(connection: unknown, fingerprint: string, tables: 
   const qualified = tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
   await inTransaction(connection, async (query) => {
     await query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_CLASS]);
+    await refuseWhenPublished(query, 'row-changes');
     for (const statement of installStatements(names)) await query(statement);
     for (const [i, name] of qualified.entries()) {
       const [table] = await query(TABLE_SQL, [name]);

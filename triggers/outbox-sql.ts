@@ -81,6 +81,9 @@ export function outboxStatements(n: OutboxNames, tag: string): string[] {
     `ALTER TABLE ${n.cursor} ADD COLUMN IF NOT EXISTS one boolean NOT NULL DEFAULT true CHECK (one)`,
     `DELETE FROM ${n.cursor} AS k WHERE EXISTS (SELECT 1 FROM ${n.cursor} AS j WHERE (j.stamped, j.acked, j.ctid) > (k.stamped, k.acked, k.ctid))`,
     `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdentifier(`${n.prefix}_${n.fingerprint}_cursor_one`)} ON ${n.cursor} (one)`,
+    // A replica identity, so the cursor's UPDATEs still work once a publication FOR ALL TABLES is
+    // created after activation (the other tables have primary keys): outbox-publications.ts.
+    `ALTER TABLE ${n.cursor} REPLICA IDENTITY USING INDEX ${quoteIdentifier(`${n.prefix}_${n.fingerprint}_cursor_one`)}`,
     `INSERT INTO ${n.cursor} DEFAULT VALUES ON CONFLICT (one) DO NOTHING`,
     `CREATE OR REPLACE FUNCTION ${n.read}(after bigint, batch integer, retention interval, shared boolean)
 RETURNS TABLE (pos bigint, seq bigint, op text, schema_name text, table_name text, key jsonb, new jsonb, old jsonb,

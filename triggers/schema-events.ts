@@ -8,6 +8,7 @@ import { configOf, execute, isPgActionsError } from '../connection/index.js';
 import { inTransaction } from '../connection/session.js';
 import type { SchemaChangesEvent } from '../schemas/types.gen.js';
 import type { OutboxKind } from './outbox-reader.js';
+import { refuseWhenPublished } from './outbox-publications.js';
 import { LOCK_CLASS, SCHEMA } from './outbox-sql.js';
 import { dropSchemaIfEmpty } from './pgactions-schema.js';
 import { knownSnapshotStatement, schemaEventNames, schemaEventRemovals, schemaEventStatements } from './schema-events-sql.js';
@@ -40,11 +41,15 @@ export async function installSchemaEvents(connection: unknown, fingerprint: stri
   try {
     await inTransaction(connection, async (query) => {
       await query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_CLASS]);
+      await refuseWhenPublished(query, 'schema-changes');
       for (const statement of schemaEventStatements(names)) await query(statement);
       await query(`INSERT INTO ${names.watch} (schema_name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, [schemas]);
       await query(knownSnapshotStatement(names));
     });
   } catch (error) {
+    if (isPgActionsError(error) && error.code === 'OUTBOX_WOULD_BE_PUBLISHED') {
+      return { installed: false, mode: SNAPSHOT_MODE, note: `${SNAPSHOT_MODE}: no event trigger was installed (${error.message}); each poll compares the catalog with the last one` };
+    }
     if (!isPgActionsError(error) || error.sqlstate !== INSUFFICIENT_PRIVILEGE) throw error;
     // The transaction rolled back: nothing of the attempt is left.
     return { installed: false, mode: SNAPSHOT_MODE, note: `${SNAPSHOT_MODE}: this role may not create an event trigger (${error.message}); each poll compares the catalog with the last one` };

@@ -71,9 +71,15 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
   subscribe(args, position: HandoverPosition, deliver, onError) {
     const { pooler } = configOf(args.connection);
     if (pooler !== 'none') throw replicationThroughPooler(pooler); // before anything starts: a replication connection needs the server itself
-    const handover = position.handover;
+    let handover = position.handover;
     const handle = deliver as (batch: { events: ChangeEvent[]; position: HandoverPosition }) => Promise<void>;
-    return subscribeChanges(args, { lsn: position.lsn }, handover ? async (batch) => handle(await filterHandover(args.connection, handover, batch)) : handle, onError);
+    // Each batch's filter starts from the previous one's handover: it carries the keys it reopened.
+    const filtered = async (batch: Parameters<typeof handle>[0]) => {
+      const result = await filterHandover(args.connection, handover!, batch);
+      handover = result.position.handover ?? handover;
+      return handle(result);
+    };
+    return subscribeChanges(args, { lsn: position.lsn }, handover ? filtered : handle, onError);
   },
   async activate(args) {
     const heartbeatTable = await planHeartbeat(args); // an explicit 'table' that cannot work is refused before the slot exists

@@ -341,6 +341,14 @@ export const ERROR_CATALOGUE = {
       'Raise maxResultBytes (at most 256 MiB) if the step really needs more; wide rows and JSON count their parsed size.',
     ],
   },
+  RESULT_UNREADABLE: {
+    title: 'Result value unreadable',
+    cause: 'pg-actions could not turn a value of the result into JavaScript (a fault of its reader, not of the data); the step was stopped and its connection closed.',
+    fixes: [
+      'Report it to pg-actions with the column\'s type and the message.',
+      'Meanwhile, select the column as text (col::text) to read it as a string.',
+    ],
+  },
   INVALID_INPUT: {
     title: 'Invalid input',
     cause: 'The step\'s configuration or input does not match its schema.',
@@ -377,6 +385,14 @@ export const ERROR_CATALOGUE = {
     fixes: [
       "Use heartbeat 'auto' (without the table, the position follows the server's keepalives) or, on PostgreSQL 14+, 'message'.",
       'Publish the tables by name (CREATE PUBLICATION <name> FOR TABLE …) instead of FOR ALL TABLES, or grant the role CREATE on the database (GRANT CREATE ON DATABASE <database> TO <role>;).',
+    ],
+  },
+  OUTBOX_WOULD_BE_PUBLISHED: {
+    title: 'Trigger tables would be replicated',
+    cause: 'row-changes keeps changes in tables of schema pgactions, and a publication FOR ALL TABLES (or FOR TABLES IN SCHEMA pgactions) would ship them to its subscribers, whose replication would then stop on tables they do not have.',
+    fixes: [
+      'Publish the tables by name instead (CREATE PUBLICATION <name> FOR TABLE <schema>.<table>, …; on PostgreSQL 15+ also FOR TABLES IN SCHEMA <schema>), move the subscribers to it, then drop the FOR ALL TABLES publication.',
+      'Or capture changes without tables of ours: table-changes-cdc (reads the WAL) or new-row / new-or-updated-row (poll the table).',
     ],
   },
   REPLICATION_SLOT_MISSING: {

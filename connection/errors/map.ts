@@ -293,6 +293,7 @@ export const SQLSTATE_SOURCES: Partial<Record<ErrorCode, string>> = (() => {
   add('QUERY_TIMEOUT', 'the step deadline (`statementTimeoutMs` or the step override)');
   add('COMMIT_UNCONFIRMED', 'the step deadline passing after the statement finished, while its COMMIT waited (synchronous replication) or its answer travelled');
   add('RESULT_TOO_LARGE', 'rows passing `maxResultBytes` (memory: bytes plus per-row, per-column and JSON-structure costs) while streaming; the statement is cancelled');
+  add('RESULT_UNREADABLE', 'a result value the row reader fails on (an exception in a type parser, caught in the socket\'s data handler)');
   add('INVALID_INPUT', 'schema validation of configuration or input; parameter count mismatch (`08P01`); a statement of the wrong kind');
   add('TEMPLATE_ERROR', 'rendering `{{ }}` templates');
   add('DATABASE_ERROR', 'any other SQLSTATE (kept in `sqlstate`)');

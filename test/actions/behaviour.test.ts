@@ -4,22 +4,15 @@
  * types, atomic multi-row writes, input validation, template errors, per-step limits, preview.
  */
 import { preview, runAction, validateInput } from '../../actions/index.js';
-import { closeAll } from '../../connection/index.js';
 import { runningStatement, stoppedRunning } from '../harness/activity.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { failure, run } from './helpers.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('behaviour');
 
 beforeAll(async () => {
-  db = await createTestDatabase('behaviour');
   await db.sql(`CREATE TABLE users (
     id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL, status text NOT NULL DEFAULT 'active')`);
-}, 30_000);
-
-afterAll(async () => {
-  await closeAll();
-  await db?.drop();
 }, 30_000);
 
 beforeEach(async () => {

@@ -2,20 +2,12 @@
  * Every action's documented example (the one in docs/actions/<key>.md) runs against a real
  * server and produces exactly the documented output, which also satisfies the output schema.
  */
-import { closeAll } from '../../connection/index.js';
 import { readFileSync } from 'node:fs';
 import { actions, preview, runAction } from '../../actions/index.js';
 import { validatorFor } from '../../schemas/validate.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase('examples');
-}, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await db?.drop();
-}, 30_000);
+const db = useTestDatabase('examples');
 
 describe.each(actions.map((action) => [action.key, action] as const))('%s', (key, action) => {
   test('the documented example produces the documented output', async () => {

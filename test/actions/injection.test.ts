@@ -8,8 +8,7 @@
  * shows that only the intended statements ran.
  */
 import { preview } from '../../actions/index.js';
-import { closeAll } from '../../connection/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { failure, ident, run } from './helpers.js';
 
 const CANARY = `canary 🐤 'quoted' "double" \\ end`;
@@ -57,7 +56,7 @@ const HOSTILE: readonly (readonly [label: string, value: string])[] = [
 
 const NUL = 'a\u0000b';
 
-let db: TestDatabase;
+const db = useTestDatabase('injection');
 let tablesBefore: unknown[];
 let canaryBefore: unknown[];
 
@@ -76,7 +75,6 @@ const validName = (value: string) => value !== '' && Buffer.byteLength(value) <=
 const NAMES = HOSTILE.map(([, value]) => value).filter(validName);
 
 beforeAll(async () => {
-  db = await createTestDatabase('injection');
   await db.sql('CREATE TABLE canary (id int, v text)');
   await db.sql('INSERT INTO canary VALUES (1, $1)', [CANARY]);
   await db.sql('CREATE TABLE store (id serial PRIMARY KEY, v text)');
@@ -96,11 +94,6 @@ beforeAll(async () => {
   canaryBefore = await canary();
   expect(canaryBefore).toEqual([{ id: 1, v: CANARY, bytes: hex(CANARY), version: expect.any(String), place: '(0,1)' }]);
 }, 60_000);
-
-afterAll(async () => {
-  await closeAll();
-  await db?.drop();
-}, 30_000);
 
 describe.each(HOSTILE)('%s', (_label, x) => {
   const context = { trigger: { x, secret: SECRET } };

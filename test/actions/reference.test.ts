@@ -4,16 +4,14 @@
  * runAction against a real server, with its output asserted exactly, checked against the
  * action's output schema, and its effect on the tables checked with the admin connection.
  */
-import { closeAll } from '../../connection/index.js';
 import { preview } from '../../actions/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { run } from './helpers.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('reference');
 const NOW = '2026-01-15T10:30:00.000Z';
 
 beforeAll(async () => {
-  db = await createTestDatabase('reference');
   await db.sql(`CREATE TABLE users (
     id serial PRIMARY KEY, name text, email text UNIQUE, status text NOT NULL DEFAULT 'active',
     created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz, last_login timestamptz)`);
@@ -23,11 +21,6 @@ beforeAll(async () => {
     created_at timestamptz NOT NULL DEFAULT now(), synced boolean NOT NULL DEFAULT false)`);
   await db.sql(`CREATE TABLE logs (id serial PRIMARY KEY, level text, message text, created_at timestamp)`);
 }, 60_000);
-
-afterAll(async () => {
-  await closeAll();
-  await db?.drop();
-}, 30_000);
 
 /** Every test starts from the same three users and empty other tables. */
 beforeEach(async () => {

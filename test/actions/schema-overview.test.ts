@@ -6,12 +6,17 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { preview } from '../../actions/index.js';
-import { closeAll, type ConnectionConfig } from '../../connection/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import type { ConnectionConfig } from '../../connection/index.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { watchSecret } from '../harness/secrets.js';
 import { failure, ident, run } from './helpers.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('overview', {
+  beforeDrop: async () => {
+    await db.sql(`DROP OWNED BY ${role}`).catch(() => {});
+    await db.sql(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+  },
+});
 const role = `overview_${randomBytes(4).toString('hex')}`;
 const rolePassword = 'pw-' + randomBytes(8).toString('hex');
 watchSecret(rolePassword);
@@ -20,7 +25,6 @@ const WEIRD_SCHEMA = 'We"ird Sch.ema';
 const WEIRD_TABLES = ['Mixed Case', 'quo"te', 'semi; DROP TABLE x; --', 'a.b', 'lower'];
 
 beforeAll(async () => {
-  db = await createTestDatabase('overview');
   await db.sql(`CREATE SCHEMA shop`);
   await db.sql(`CREATE TABLE shop.orders (id bigserial PRIMARY KEY, total numeric)`);
   await db.sql(`INSERT INTO shop.orders (total) SELECT g FROM generate_series(1, 1000) g`);
@@ -51,13 +55,6 @@ beforeAll(async () => {
   await db.sql(`GRANT INSERT ON shop.secret TO ${role}`);
   asRole = { ...db.config, user: role, password: rolePassword };
 }, 60_000);
-
-afterAll(async () => {
-  await closeAll();
-  await db?.sql(`DROP OWNED BY ${role}`).catch(() => {});
-  await db?.drop();
-  await db?.sql(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
-}, 30_000);
 
 const byName = <T extends { name: string }>(tables: T[]) => Object.fromEntries(tables.map((t) => [t.name, t]));
 
@@ -151,22 +148,108 @@ test('a least-privilege role: tables it cannot see are left out, tables it canno
   expect(byName(output.tables).orders).toMatchObject({ rowsExact: true });
 });
 
-test('an exact count is bounded by the step timeout (a table locked by another session)', async () => {
+/** Another session holding `lockSql` in an open transaction for the length of `body`. */
+async function whileLocked<T>(lockSql: string[], body: (pid: number) => Promise<T>): Promise<T> {
   const locker = new pg.Client({ ...db.config, ssl: false });
   await locker.connect();
   try {
+    const [{ pid }] = (await locker.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
     await locker.query('BEGIN');
-    await locker.query('LOCK TABLE shop.lines IN ACCESS EXCLUSIVE MODE');
-    const started = Date.now();
-    const error = await failure('schema-overview', { connection: db.config, input: { schema: 'shop', exact: true, timeoutMs: 500 } });
-    expect(error.code).toBe('QUERY_TIMEOUT');
-    expect(Date.now() - started).toBeLessThan(20_000);
+    for (const sql of lockSql) await locker.query(sql);
+    return await body(pid);
   } finally {
-    await locker.query('ROLLBACK');
+    await locker.query('ROLLBACK').catch(() => {});
     await locker.end();
   }
-  // The overview still works once the lock is gone, and it never wrote anything.
+}
+
+const LOCKED_NOTE = /^Not counted: another session holds or waits for an ACCESS EXCLUSIVE lock on it \(server process (\d+)\)/;
+
+test('exact: a table locked ACCESS EXCLUSIVE by another session keeps its estimate with a note naming the process; the rest is counted at once', async () => {
+  await db.sql(`ANALYZE shop.lines`);
+  await whileLocked(['LOCK TABLE shop.lines IN ACCESS EXCLUSIVE MODE'], async (pid) => {
+    const started = Date.now();
+    // Without the check this waits for the lock until the step timeout (QUERY_TIMEOUT after 30 s).
+    const output = await run('schema-overview', { connection: db.config, input: { schema: 'shop', exact: true, timeoutMs: 30_000 } });
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const tables = byName(output.tables);
+    expect(tables.lines).toMatchObject({ rows: 30, rowsExact: false, note: expect.stringMatching(LOCKED_NOTE) });
+    expect(tables.lines!.note!.match(LOCKED_NOTE)![1]).toBe(String(pid));
+    expect(tables.orders).toMatchObject({ rows: 1000, rowsExact: true });
+    expect(tables.orders).not.toHaveProperty('note');
+    expect(tables.events).toMatchObject({ rows: 65, rowsExact: true });
+  });
+  // The overview counts it once the lock is gone, and it never wrote anything.
   expect((await run('schema-overview', { connection: db.config, input: { schema: 'shop', exact: true } })).rowCounts.lines).toBe(30);
+});
+
+test('a locked partition: its partitioned parent keeps its estimate (exact) and the estimate overview does not wait for it', async () => {
+  await db.sql(`ANALYZE shop.events`);
+  await whileLocked(['LOCK TABLE shop.events_2026_low IN ACCESS EXCLUSIVE MODE'], async (pid) => {
+    const started = Date.now();
+    const exact = byName((await run('schema-overview', { connection: db.config, input: { schema: 'shop', exact: true, timeoutMs: 30_000 } })).tables);
+    expect(exact.events).toMatchObject({ rows: 65, rowsExact: false, note: expect.stringContaining(`server process ${pid}`) });
+    expect(exact.orders).toMatchObject({ rowsExact: true });
+    const estimated = byName((await run('schema-overview', { connection: db.config, input: { schema: 'shop', timeoutMs: 30_000 } })).tables);
+    expect(estimated.events).toMatchObject({ rows: 65, rowsExact: false });
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+});
+
+test('exact: an index locked by another session (REINDEX in its transaction) keeps its table out of the count', async () => {
+  await whileLocked(['REINDEX INDEX shop.orders_pkey'], async (pid) => {
+    const output = await run('schema-overview', { connection: db.config, input: { schema: 'shop', exact: true, timeoutMs: 30_000 } });
+    expect(byName(output.tables).orders).toMatchObject({ rowsExact: false, note: expect.stringContaining(`server process ${pid}`) });
+    expect(byName(output.tables).lines).toMatchObject({ rows: 30, rowsExact: true });
+  });
+});
+
+test('exact: a session WAITING for an ACCESS EXCLUSIVE lock (queued behind a reader) is seen too: counting would queue behind it', async () => {
+  await whileLocked(['SELECT count(*) FROM shop.orders'], async () => {
+    const waiter = new pg.Client({ ...db.config, ssl: false });
+    await waiter.connect();
+    try {
+      const [{ pid }] = (await waiter.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows as [{ pid: number }];
+      await waiter.query('BEGIN');
+      const waiting = waiter.query('LOCK TABLE shop.orders IN ACCESS EXCLUSIVE MODE').catch((error: unknown) => error);
+      for (let i = 0; i < 200; i++) {
+        const rows = await db.sql(`SELECT 1 FROM pg_locks WHERE pid = ${pid} AND NOT granted`);
+        if (rows.length) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const output = await run('schema-overview', { connection: db.config, input: { schema: 'shop', exact: true, timeoutMs: 30_000 } });
+      expect(byName(output.tables).orders).toMatchObject({ rowsExact: false, note: expect.stringContaining(`server process ${pid}`) });
+      expect(byName(output.tables).lines).toMatchObject({ rowsExact: true });
+      await db.sql(`SELECT pg_cancel_backend(${pid})`);
+      await waiting;
+    } finally {
+      await waiter.query('ROLLBACK').catch(() => {});
+      await waiter.end();
+    }
+  });
+});
+
+test('exact: a lock the check cannot see (a table a row-level security policy reads) fails fast with LOCK_NOT_AVAILABLE naming the way out, not at the step timeout', async () => {
+  await db.sql(`CREATE SCHEMA gate`);
+  await db.sql(`CREATE TABLE gate.open (ok boolean)`);
+  await db.sql(`CREATE TABLE shop.guarded (v int)`);
+  await db.sql(`ALTER TABLE shop.guarded ENABLE ROW LEVEL SECURITY`);
+  await db.sql(`CREATE POLICY guarded_read ON shop.guarded USING (EXISTS (SELECT 1 FROM gate.open))`);
+  await db.sql(`GRANT USAGE ON SCHEMA gate TO ${role}`);
+  await db.sql(`GRANT SELECT ON gate.open, shop.guarded TO ${role}`);
+  try {
+    await whileLocked(['LOCK TABLE gate.open IN ACCESS EXCLUSIVE MODE'], async () => {
+      const started = Date.now();
+      const error = await failure('schema-overview', { connection: asRole, input: { schema: 'shop', exact: true, timeoutMs: 30_000 } });
+      expect(error.code).toBe('LOCK_NOT_AVAILABLE');
+      expect(error.message).toMatch(/^Schema Overview could not count exactly: .* \d+ ms for another session's lock/);
+      expect(error.fixes.join(' ')).toContain('exact');
+      expect(Date.now() - started).toBeLessThan(15_000);
+    });
+    expect((await run('schema-overview', { connection: asRole, input: { schema: 'shop', exact: true } })).rowCounts.guarded).toBe(0);
+  } finally {
+    await db.sql(`DROP TABLE shop.guarded`);
+  }
 });
 
 test('the estimate overview takes no lock: a table locked ACCESS EXCLUSIVE by another session does not block it', async () => {

@@ -5,27 +5,22 @@
  */
 import { preview } from '../../actions/index.js';
 import { closeAll } from '../../connection/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { EXAMPLE_QUERY, EXAMPLE_TRIGGER } from '../../scripts/sql-template-docs.js';
 import { failure, run } from './helpers.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('sqlreading');
 const context = {
   trigger: { first: 'Ada', last: 'Lovelace', a: 'A', n: 42, m: 8, f: true, arr: [1, 2], obj: { k: [1, 'x'] }, id: 7, s: 'plain', bs: 'back\\slash', uid: 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' },
   now: new Date('2026-01-15T10:30:00.000Z'),
 };
 
 beforeAll(async () => {
-  db = await createTestDatabase('sqlreading');
   await db.sql('CREATE TABLE people (id int PRIMARY KEY, a text, b text, code text)');
   await db.sql('CREATE TABLE canary (id int PRIMARY KEY)');
   await db.sql('CREATE TABLE numbers (id int4 PRIMARY KEY, v int4)');
   await db.sql('INSERT INTO numbers SELECT g, g FROM generate_series(1, 20000) g');
   await db.sql('ANALYZE numbers');
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
 });
 beforeEach(async () => {
   await db.sql('TRUNCATE people, canary');

@@ -3,22 +3,15 @@
  * the statement (actions/statement-kind.ts): each kind of hidden write, named, and nothing
  * written. Against a real server.
  */
-import { closeAll } from '../../connection/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { failure, run } from './helpers.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('statement_kind');
 
 beforeAll(async () => {
-  db = await createTestDatabase('statement_kind');
   await db.sql('CREATE TABLE people (id int PRIMARY KEY, a text)');
   await db.sql('CREATE TABLE canary (id int PRIMARY KEY)');
 }, 60_000);
-
-afterAll(async () => {
-  await closeAll();
-  await db?.drop();
-}, 30_000);
 
 beforeEach(async () => {
   await db.sql('TRUNCATE people, canary');

@@ -7,15 +7,13 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { closeAll } from '../../connection/index.js';
 import { renderValue } from '../../templating/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { run } from './helpers.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('workflows');
 
 beforeAll(async () => {
-  db = await createTestDatabase('workflows');
   await db.sql(`CREATE TABLE users (
     id serial PRIMARY KEY, name text, email text UNIQUE, status text NOT NULL DEFAULT 'active',
     created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz, last_login timestamptz)`);
@@ -25,11 +23,6 @@ beforeAll(async () => {
   await db.sql(`CREATE TABLE audit_logs (
     id serial PRIMARY KEY, user_id int, action text NOT NULL, details jsonb, ip_address inet, created_at timestamptz)`);
 }, 60_000);
-
-afterAll(async () => {
-  await closeAll();
-  await db?.drop();
-}, 30_000);
 
 test('Daily User Report: counts (bigint as strings) feed the email step through templates', async () => {
   await db.sql(`INSERT INTO users (name, email, status) VALUES

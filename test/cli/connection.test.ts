@@ -2,18 +2,16 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { databaseUrl, expectNoPasswordPrinted, jsonError, runCli } from './cli.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('cli_connection');
 let serverVersion: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase('cli_connection');
   serverVersion = (await db.sql<{ v: string }>(`SELECT current_setting('server_version') AS v`))[0]!.v;
 }, 60_000);
 afterAll(async () => {
-  await db?.drop(); // first: the check below may fail
   expectNoPasswordPrinted();
 }, 30_000);
 

@@ -1,13 +1,9 @@
 /** `pg-actions demo --connection`: the three example workflows change the database as described. */
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { databaseUrl, expectNoPasswordPrinted, runCli } from './cli.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase('cli_demo');
-}, 60_000);
+const db = useTestDatabase('cli_demo');
 afterAll(async () => {
-  await db?.drop(); // first: the check below may fail
   expectNoPasswordPrinted();
 }, 30_000);
 

@@ -3,15 +3,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../harness/servers.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { databaseUrl, expectNoPasswordPrinted, jsonError, runCli, runCliOnTerminal, serverPassword } from './cli.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('cli_run');
 let url: string;
 let files: string;
 
 beforeAll(async () => {
-  db = await createTestDatabase('cli_run');
   url = databaseUrl(db);
   files = mkdtempSync(join(tmpdir(), 'pg-actions-cli-'));
   await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL,
@@ -21,7 +20,6 @@ beforeAll(async () => {
                 ('Jane Roe', 'jane@example.com', 'inactive', '2026-01-10T08:00:00Z')`);
 }, 60_000);
 afterAll(async () => {
-  await db?.drop(); // first: the check below may fail
   expectNoPasswordPrinted();
 }, 30_000);
 

@@ -1,16 +1,12 @@
 /** `pg-actions serve --connection … --port 0`: prints the playground URL, serves it, ends cleanly on SIGTERM. */
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { acceptsConnections } from '../harness/failures.js';
 import { databaseUrl, expectNoPasswordPrinted, startCli } from './cli.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase('cli_serve');
-}, 60_000);
+const db = useTestDatabase('cli_serve');
 afterAll(async () => {
-  await db?.drop(); // first: the check below may fail
   expectNoPasswordPrinted();
 }, 30_000);
 

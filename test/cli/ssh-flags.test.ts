@@ -8,20 +8,19 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { watchSecret } from '../harness/secrets.js';
 import { describeWithSshd, startSshd, type Sshd } from '../harness/sshd.js';
 import { databaseUrl, expectNoPasswordPrinted, jsonError, runCli } from './cli.js';
 
 describeWithSshd('CLI --ssh-* flags (real sshd)', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase('cli_ssh');
   let sshd: Sshd;
   let dir: string;
   let keyFile: string;
   let encryptedKeyFile: string;
 
   beforeAll(async () => {
-    db = await createTestDatabase('cli_ssh');
     await db.sql('CREATE TABLE orders (id int PRIMARY KEY)');
     sshd = await startSshd();
     dir = mkdtempSync(join(tmpdir(), 'pg-actions-cli-ssh-'));
@@ -34,7 +33,6 @@ describeWithSshd('CLI --ssh-* flags (real sshd)', () => {
   afterAll(async () => {
     await sshd?.dispose();
     rmSync(dir, { recursive: true, force: true });
-    await db?.drop();
     expectNoPasswordPrinted();
   }, 30_000);
 

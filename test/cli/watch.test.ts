@@ -5,22 +5,18 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closeAll } from '../../connection/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { waitFor } from '../triggers/helpers.js';
 import { databaseUrl, expectNoPasswordPrinted, runCli, startCli } from './cli.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('watch');
 let dir: string;
 beforeAll(async () => {
-  db = await createTestDatabase('watch');
   await db.sql('CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL)');
   dir = mkdtempSync(join(tmpdir(), 'watch-'));
 });
 afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
-  await closeAll();
-  await db.drop();
   expectNoPasswordPrinted();
 });
 

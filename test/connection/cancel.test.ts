@@ -11,26 +11,24 @@ import pg from 'pg';
 import { probeTls, sendCancel, serverNameFor } from '../../connection/cancel.js';
 import { runningStatement } from '../harness/activity.js';
 import { createTestPki, type TestPki } from '../harness/certs.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { eventually, refusedPort, startSilentServer } from '../harness/failures.js';
 import { startWireProxy, type WireProxy } from '../harness/proxy.js';
 
 const LONG = 15_000; // the timeout given when the answer must come at once
 const AT_ONCE = 5_000; // "at once" on a busy shared machine, still well under LONG
 
-let db: TestDatabase;
+const db = useTestDatabase('cancel');
 let pki: TestPki;
 let tlsProxy: WireProxy;
 
 beforeAll(async () => {
-  db = await createTestDatabase('cancel');
   pki = createTestPki();
   tlsProxy = await startWireProxy(db.config as { host: string; port: number }, { tls: { certPem: pki.serverCertPem, keyPem: pki.serverKeyPem } });
 }, 60_000);
 
 afterAll(async () => {
   await tlsProxy?.close();
-  await db?.drop();
 }, 60_000);
 
 /** A session (raw pg, not the code under test) running a long pg_sleep, with its cancel key. */

@@ -6,12 +6,12 @@
  */
 import { closeAll, execute } from '../../connection/index.js';
 import { failure } from '../harness/failures.js';
-import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
+import { serverLogin } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('deferred');
 beforeAll(async () => {
-  db = await createTestDatabase('deferred');
   await db.sql(`CREATE TABLE audit_orders (id int PRIMARY KEY, tenant text)`);
   await db.sql(`CREATE FUNCTION audit_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN
     PERFORM set_config('app.tenant_id', NEW.tenant, false);
@@ -34,10 +34,6 @@ beforeAll(async () => {
   await db.sql(`CREATE TABLE parents (id int PRIMARY KEY)`);
   await db.sql(`CREATE TABLE children (id int, parent int REFERENCES parents DEFERRABLE INITIALLY DEFERRED)`);
   await db.sql(`CREATE SEQUENCE child_runs`);
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
 });
 
 const one = async (text: string, options: object = {}) => (await execute(db.config, { text, ...options })).rows[0]!;

@@ -7,17 +7,13 @@ import pg from 'pg';
 import { closeAll, execute, PgActionsError, type ConnectionConfig } from '../../connection/index.js';
 import { openPoolCount } from '../../connection/pools.js';
 import { failure } from '../harness/failures.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../harness/db.js';
+import { serverUrl } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('edges');
 beforeAll(async () => {
-  db = await createTestDatabase('edges');
   await db.sql(`CREATE TABLE items (id int PRIMARY KEY, v int NOT NULL DEFAULT 0)`);
   await db.sql(`INSERT INTO items VALUES (1, 0), (2, 0)`);
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
 });
 
 /** A second session of the admin's, to hold locks and race the step. */
@@ -160,6 +156,19 @@ test('a jsonb document nested 8,000 levels deep comes back whole, and the host p
     objects = (objects as Record<string, unknown>).e;
   }
   expect([arrays, objects]).toEqual(['12345678901234567890', '1' + '0'.repeat(400)]); // jsonb writes 1e400 out in full
+});
+
+test('a jsonb string value of 9 M characters (a base64 attachment, or escapes) comes back whole: no regex backtracking per character (REVIEW4 R27)', async () => {
+  const chars = 9_000_000;
+  const { rows } = await execute(db.config, {
+    // The "e" of "name" sends the document down the exact-number path; the second string is all escapes.
+    text: `SELECT jsonb_build_object('name', 'invoice.pdf', 'content', repeat('QUJD', ${chars / 4})) AS plain,
+                  jsonb_build_object('name', repeat(E'"\\\\', ${chars / 4})) AS escaped`,
+    maxResultBytes: 64 * 1048576,
+  });
+  const { plain, escaped } = rows[0] as { plain: { name: string; content: string }; escaped: { name: string } };
+  expect([plain.name, plain.content.length, plain.content.slice(0, 8)]).toEqual(['invoice.pdf', chars, 'QUJDQUJD']);
+  expect([escaped.name.length, escaped.name.slice(0, 4)]).toEqual([chars / 2, '"\\"\\']);
 });
 
 describe('edge cases of results and values', () => {

@@ -11,16 +11,17 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { closeAll, execute, testConnection, type ConnectionConfig, type PgActionsError } from '../../connection/index.js';
+import { execute, testConnection, type ConnectionConfig, type PgActionsError } from '../../connection/index.js';
 import { lineAndColumn, redact, toPgActionsError, type FailureContext } from '../../connection/errors/map.js';
 import { runningStatement } from '../harness/activity.js';
 import { createTestPki, MISMATCH_HOST, type TestPki } from '../harness/certs.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../harness/db.js';
+import { serverUrl } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { failure, refusedPort, startSilentServer } from '../harness/failures.js';
 import { startWireProxy, type WireProxy } from '../harness/proxy.js';
 import { watchSecret } from '../harness/secrets.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('error_mapping');
 let pki: TestPki;
 const proxies: WireProxy[] = [];
 const suffix = randomBytes(4).toString('hex');
@@ -29,16 +30,13 @@ const rolePassword = `Map-${randomBytes(6).toString('hex')}`;
 watchSecret(rolePassword);
 
 beforeAll(async () => {
-  db = await createTestDatabase('error_mapping');
   pki = createTestPki();
   await db.sql('CREATE TABLE people (id int PRIMARY KEY, email text CONSTRAINT people_email_key UNIQUE, age int CONSTRAINT adult CHECK (age >= 18))');
   await db.sql(`CREATE ROLE ${role} LOGIN PASSWORD '${rolePassword}'`);
 }, 60_000);
 
 afterAll(async () => {
-  await closeAll();
   await Promise.all(proxies.map((proxy) => proxy.close()));
-  await db?.drop();
   const admin = new pg.Client({ connectionString: serverUrl() });
   await admin.connect();
   await admin.query(`DROP ROLE IF EXISTS ${role}`);

@@ -10,12 +10,13 @@ import { createServer, type Socket } from 'node:net';
 import pg from 'pg';
 import { closeAll, execute, type ConnectionConfig, type ErrorCode, type PgActionsError } from '../../connection/index.js';
 import { runningStatement } from '../harness/activity.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../harness/db.js';
+import { createTestDatabase, serverUrl } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { eventually, failure, testConnectionChecked } from '../harness/failures.js';
 import { startWireProxy } from '../harness/proxy.js';
 import { watchSecret } from '../harness/secrets.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('error_paths');
 const suffix = randomBytes(4).toString('hex');
 const limitedRole = `pga_limit_${suffix}`;
 const noLoginRole = `pga_nologin_${suffix}`;
@@ -23,15 +24,12 @@ const rolePassword = `role-${randomBytes(6).toString('hex')}`;
 watchSecret(rolePassword);
 
 beforeAll(async () => {
-  db = await createTestDatabase('error_paths');
   await db.sql('CREATE TABLE items (id int PRIMARY KEY, qty int)');
   await db.sql(`CREATE ROLE ${limitedRole} LOGIN PASSWORD '${rolePassword}' CONNECTION LIMIT 1`);
   await db.sql(`CREATE ROLE ${noLoginRole} NOLOGIN PASSWORD '${rolePassword}'`);
 }, 60_000);
 
 afterAll(async () => {
-  await closeAll();
-  await db?.drop();
   const admin = new pg.Client({ connectionString: serverUrl() });
   await admin.connect();
   await admin.query(`DROP ROLE IF EXISTS ${limitedRole}`);

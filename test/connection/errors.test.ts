@@ -18,6 +18,7 @@ import {
   type PgActionsError,
 } from '../../connection/index.js';
 import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { describeWithPgBouncer, pgbouncerBinary, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
 import { runningStatement, stoppedRunning } from '../harness/activity.js';
 import { eventually, failure as rejection, refusedPort, startSilentServer, testConnectionChecked } from '../harness/failures.js';
@@ -42,8 +43,12 @@ const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = [
   'REPLICATION_THROUGH_POOLER',
   // produced by a real TRUNCATE during a handover sync in test/triggers/sync-handover.test.ts
   'SYNC_HANDOVER_BROKEN',
+  // produced by a reader made to fail (no valid value makes pg-actions' own fail) in test/connection/parser-fault.test.ts
+  'RESULT_UNREADABLE',
   // produced by a real FOR ALL TABLES publication and a role without CREATE in test/triggers/cdc-heartbeat-safety.test.ts
   'HEARTBEAT_TABLE_UNAVAILABLE',
+  // produced by a real FOR ALL TABLES / FOR TABLES IN SCHEMA publication in test/triggers/outbox-publication-safety.test.ts
+  'OUTBOX_WOULD_BE_PUBLISHED',
   // produced by a real lock, deadlock, serialization failure and temp-file limit in test/connection/edge-cases.test.ts
   'LOCK_NOT_AVAILABLE', 'DEADLOCK_DETECTED', 'SERIALIZATION_FAILURE', 'TEMP_FILE_LIMIT_EXCEEDED',
   // produced by a real sshd (refused, silent, wrong password, wrong host key, forwarding off) in test/connection/ssh-tunnel.test.ts
@@ -468,7 +473,7 @@ describe('what an error exposes', () => {
 
 /** PgBouncer's own errors, from a real PgBouncer (test/harness/pgbouncer.ts) in front of the suite server. */
 describeWithPgBouncer('PgBouncer errors', () => {
-  let bouncerDb: TestDatabase;
+  const bouncerDb = useTestDatabase('bouncer_errors');
   const bouncers: PgBouncer[] = [];
   const start = async (options: Partial<Parameters<typeof startPgBouncer>[0]>) => {
     const bouncer = await startPgBouncer({ server: serverLogin(), mode: 'transaction', ...options });
@@ -476,14 +481,8 @@ describeWithPgBouncer('PgBouncer errors', () => {
     return bouncer;
   };
 
-  beforeAll(async () => {
-    bouncerDb = await createTestDatabase('bouncer_errors');
-  });
-
   afterAll(async () => {
-    await closeAll();
     await Promise.all(bouncers.map((bouncer) => bouncer.dispose()));
-    await bouncerDb.drop();
   });
 
   test('a startup parameter the pooler refuses is POOLER_STARTUP_PARAMETER (pg-actions itself sends none)', async () => {

@@ -32,3 +32,8 @@ test('100,000 levels of nesting do not exhaust the call stack', () => {
   for (let level = 0; level < depth; level++) value = (value as unknown[])[0];
   expect(value).toBe('1e400');
 });
+
+test('a string ends at the first quote after an even run of backslashes', () => {
+  const value = { e: ['a\\', '"', '\\"', '\\\\', 'x\\\\"y', ''], '\\': { '"': '\\' } };
+  expect(parseExactJson(JSON.stringify(value))).toEqual(value);
+});

@@ -3,27 +3,24 @@ import { configOf } from '../../connection/execute.js';
 import { poolFor } from '../../connection/pools.js';
 import { runningStatement, stoppedRunning, terminateBackendsOf } from '../harness/activity.js';
 import { eventually, failure } from '../harness/failures.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { createTestPki } from '../harness/certs.js';
 import { startWireProxy, type WireProxy } from '../harness/proxy.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('execute');
 /** The same database through a proxy that counts the bytes the server sends. */
 let proxy: WireProxy;
 /** The same database through a proxy that switches the server's statement_timeout off. */
 let noServerTimeout: WireProxy;
 beforeAll(async () => {
-  db = await createTestDatabase('execute');
   await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE, status text DEFAULT 'active')`);
   await db.sql(`INSERT INTO users (name, email) VALUES ('Ada', 'ada@example.com'), ('Grace', 'grace@example.com')`);
   proxy = await startWireProxy(db.config as { host: string; port: number });
   noServerTimeout = await startWireProxy(db.config as { host: string; port: number }, { stripStatementTimeout: true });
 }, 60_000);
 afterAll(async () => {
-  await closeAll();
   await proxy?.close();
   await noServerTimeout?.close();
-  await db?.drop();
 }, 30_000);
 
 /** db.config under its own application_name (its own pool), so the step's backends can be found. */

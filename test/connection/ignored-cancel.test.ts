@@ -3,22 +3,20 @@
  * both the server's statement_timeout and the CancelRequest. The step must still end it on the
  * server, not only report a timeout, and say what happened.
  */
-import { closeAll, execute, type ConnectionConfig } from '../../connection/index.js';
+import { execute, type ConnectionConfig } from '../../connection/index.js';
 import { runningStatement, stoppedRunning, terminateBackendsOf } from '../harness/activity.js';
 import { failure } from '../harness/failures.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('ignores_cancel', {
+  beforeDrop: async () => {
+    for (const name of ['ignores-cancel-direct', 'ignores-cancel-session']) await terminateBackendsOf(db.sql, db.name, name).catch(() => {});
+  },
+});
 let serverVersion = 0;
 beforeAll(async () => {
-  db = await createTestDatabase('ignores_cancel');
   serverVersion = Number((await db.sql<{ v: string }>(`SELECT current_setting('server_version_num') AS v`))[0]!.v);
 }, 60_000);
-afterAll(async () => {
-  for (const name of ['ignores-cancel-direct', 'ignores-cancel-session']) await terminateBackendsOf(db.sql, db.name, name).catch(() => {});
-  await closeAll();
-  await db?.drop();
-}, 30_000);
 
 const loop = (marker: string) =>
   `/* ${marker} */ DO $$ BEGIN LOOP BEGIN PERFORM pg_sleep(0.2); EXCEPTION WHEN query_canceled THEN NULL; END; END LOOP; END $$`;

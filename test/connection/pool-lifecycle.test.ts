@@ -8,19 +8,16 @@ import { jest } from '@jest/globals';
 import { closeAll, execute, resolveConfig, type ConnectionConfig } from '../../connection/index.js';
 import { openPoolCount, poolFor } from '../../connection/pools.js';
 import { createTestPki } from '../harness/certs.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('pool_life');
 
 beforeAll(async () => {
   await closeAll();
-  db = await createTestDatabase('pool_life');
 }, 60_000);
 
 afterAll(async () => {
   jest.useRealTimers();
-  await closeAll();
-  await db?.drop();
 }, 60_000);
 
 afterEach(async () => {

@@ -3,16 +3,9 @@
  * POOL_EXHAUSTED when the pool was full, and never left hanging by a pool swap or closeAll().
  */
 import { closeAll, execute, PgActionsError } from '../../connection/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase('poolwait');
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
-});
+const db = useTestDatabase('poolwait');
 
 interface Timed {
   ms: number;

@@ -1,20 +1,14 @@
 /** Pools: one per distinct configuration, reused across steps, closed by closeAll() (healed after a restart: pool-restart.test.ts). */
 import { closeAll, execute, type ConnectionConfig } from '../../connection/index.js';
 import { openPoolCount } from '../../connection/pools.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { eventually } from '../harness/failures.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('pools');
 
 beforeAll(async () => {
   await closeAll();
-  db = await createTestDatabase('pools');
 }, 60_000);
-
-afterAll(async () => {
-  await closeAll();
-  await db?.drop();
-}, 30_000);
 
 async function backendPid(config: unknown): Promise<number> {
   const { rows } = await execute(config, { text: 'SELECT pg_backend_pid() AS pid' });

@@ -8,23 +8,16 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { closeAll, execute } from '../../connection/index.js';
+import { execute } from '../../connection/index.js';
 import { eventually, failure } from '../harness/failures.js';
 import { TRUNCATION_MARK } from '../../connection/result-gate.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = fileURLToPath(new URL('./children/run-statement.ts', import.meta.url));
 const MiB = 1048576;
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase('memory');
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
-});
+const db = useTestDatabase('memory');
 
 interface ChildOutcome {
   exit: number | string | null;

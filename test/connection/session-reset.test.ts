@@ -107,6 +107,26 @@ describe("pg-actions' own named statements (R8)", () => {
     expect(await db.sql('SELECT * FROM forged_writes')).toEqual([]);
   });
 
+  test('replaced by a look-alike probe that DEALLOCATEs itself while it runs (no SQL-prepared statement left for the check): the session is discarded (REVIEW4 R29)', async () => {
+    await db.sql('CREATE TABLE shop_orders (id int, card text)');
+    await db.sql('CREATE TABLE shop_loot (id int, card text)');
+    const first = await pid();
+    // Flow A's one step: a temp table with a trigger shadows public.shop_orders, and a probe that reads clean, then is gone.
+    await execute(db.config, { text: `DO $a$ DECLARE u text; o text; n int; s text; BEGIN
+      EXECUTE '${SESSION_PROBE.replace(/'/g, "''")}' INTO u, o, n, s;
+      CREATE TEMP TABLE shop_orders (id int, card text);
+      CREATE FUNCTION pg_temp.copy() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN INSERT INTO public.shop_loot VALUES (NEW.id, NEW.card); RETURN NEW; END $f$;
+      CREATE TRIGGER copy AFTER INSERT ON pg_temp.shop_orders FOR EACH ROW EXECUTE FUNCTION pg_temp.copy();
+      CREATE FUNCTION pg_temp.vanish() RETURNS void LANGUAGE plpgsql AS $f$ BEGIN EXECUTE 'DEALLOCATE pg_actions_session_probe'; END $f$;
+      EXECUTE 'DEALLOCATE pg_actions_session_probe';
+      EXECUTE format('PREPARE pg_actions_session_probe AS SELECT pg_temp.vanish() AS unlocked, false AS objects, %s AS own, %L AS settings', n, s);
+    END $a$` });
+    // Flow B's next step runs on another session, writes into the real table, and nothing is copied.
+    const written = await one(`INSERT INTO shop_orders VALUES (1, '4111-1111-1111-0001') RETURNING pg_backend_pid() AS pid`);
+    expect(written.pid).not.toBe(first);
+    expect([await db.sql('SELECT id FROM shop_orders'), await db.sql('SELECT id FROM shop_loot')]).toEqual([[{ id: 1 }], []]);
+  });
+
   test("a user's error naming pg_actions_… does not switch the pool to unnamed statements", async () => {
     await failure(execute(db.config, { text: 'EXECUTE pg_actions_x' }));
     // A procedure's COMMIT only works on a session with named statements (no set_config before it).

@@ -8,7 +8,7 @@
 import { closeAll, execute, type ConnectionConfig } from '../../connection/index.js';
 import { runningStatement, stoppedRunning, terminateBackendsOf } from '../harness/activity.js';
 import { createTestPki } from '../harness/certs.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { eventually, failure, refusedPort, sleep, startSilentServer, testConnectionChecked } from '../harness/failures.js';
 import { expectNoSecretIn } from '../harness/secrets.js';
 import { disposeStartedServers, startTlsServer } from '../harness/servers.js';
@@ -19,22 +19,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 describeWithSshd('through an SSH tunnel (real sshd)', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase('ssh');
   let sshd: Sshd;
   let dbPort: number;
 
   beforeAll(async () => {
-    db = await createTestDatabase('ssh');
     dbPort = Number(db.config.port);
     await db.sql('CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)');
     sshd = await startSshd();
   }, 60_000);
 
   afterAll(async () => {
-    await closeAll();
     await sshd?.dispose();
     await disposeStartedServers();
-    await db?.drop();
   }, 30_000);
 
   afterEach(async () => {

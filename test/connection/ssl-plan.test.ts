@@ -9,20 +9,19 @@
  */
 import { closeAll, execute, type ConnectionConfig, type ErrorCode } from '../../connection/index.js';
 import { createTestPki, type TestPki } from '../harness/certs.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { failure } from '../harness/failures.js';
 import { startWireProxy, type WireProxy } from '../harness/proxy.js';
 
 type SslMode = NonNullable<ConnectionConfig['sslMode']>;
 
-let db: TestDatabase;
+const db = useTestDatabase('ssl_plan');
 let pki: TestPki;
 let good: WireProxy; // certificate for localhost / 127.0.0.1, signed by the test CA
 let otherName: WireProxy; // certificate for db.example.invalid only, signed by the test CA
 let certAuth: WireProxy; // good certificate, and requires a client certificate signed by the test CA
 
 beforeAll(async () => {
-  db = await createTestDatabase('ssl_plan');
   pki = createTestPki();
   const target = { host: db.config.host as string, port: db.config.port as number };
   [good, otherName, certAuth] = await Promise.all([
@@ -35,9 +34,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await closeAll();
   await Promise.all([good, otherName, certAuth].map((proxy) => proxy?.close()));
-  await db?.drop();
 }, 60_000);
 
 type Ca = 'none' | 'right' | 'wrong';

@@ -1,23 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { closeAll, type ConnectionDiagnosis, type ConnectionTestResult } from '../../connection/index.js';
-import { createTestDatabase, serverUrl, type TestDatabase } from '../harness/db.js';
+import type { ConnectionDiagnosis, ConnectionTestResult } from '../../connection/index.js';
+import { serverUrl } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { watchSecret } from '../harness/secrets.js';
 import { refusedPort, testConnectionChecked as testConnection } from '../harness/failures.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('testconn');
 const role = `pga_tc_${randomBytes(4).toString('hex')}`;
 const rolePassword = `tc-${randomBytes(8).toString('hex')}`;
 
 beforeAll(async () => {
-  db = await createTestDatabase('testconn');
   await db.sql(`CREATE ROLE ${role} LOGIN PASSWORD '${rolePassword}'`);
   watchSecret(rolePassword);
 }, 30_000);
 
 afterAll(async () => {
-  await closeAll();
-  await db?.drop();
   const admin = new pg.Client({ connectionString: serverUrl() });
   await admin.connect();
   await admin.query(`DROP ROLE IF EXISTS ${role}`);

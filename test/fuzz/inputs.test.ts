@@ -6,21 +6,20 @@
  */
 import fc from 'fast-check';
 import { actions, runAction } from '../../actions/index.js';
-import { closeAll, PgActionsError, type ConnectionConfig } from '../../connection/index.js';
+import { PgActionsError, type ConnectionConfig } from '../../connection/index.js';
 import { validatorFor } from '../../schemas/validate.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { expectNoSecretIn } from '../harness/secrets.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 1000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 
-let db: TestDatabase;
+const db = useTestDatabase('fuzz');
 let connection: ConnectionConfig;
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
 beforeAll(async () => {
-  db = await createTestDatabase('fuzz');
   await db.sql(`CREATE TABLE items (id serial PRIMARY KEY, name text, qty int CHECK (qty >= 0), tags text[], meta jsonb, at timestamptz)`);
   await db.sql(`CREATE TABLE canary (id int PRIMARY KEY, v text NOT NULL)`);
   await db.sql(`INSERT INTO canary VALUES (1, 'intact')`);
@@ -31,8 +30,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(async () => {
   process.off('unhandledRejection', onUnhandled);
-  await closeAll();
-  await db?.drop();
 }, 30_000);
 
 const jsonish = fc.oneof(

@@ -4,12 +4,15 @@
  * response ever carries the password it was started with.
  */
 import { request as httpRequest } from 'node:http';
-import { closeAll } from '../../index.js';
 import { startPlayground, type Playground } from '../../playground/server.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { acceptsConnections } from '../harness/failures.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('playground_api', {
+  beforeDrop: async () => {
+    await playground?.close();
+  },
+});
 let playground: Playground;
 let password: string;
 
@@ -55,18 +58,11 @@ function expectErrorShape(reply: Reply, status: number, code: string): Record<st
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase('playground_api');
   password = db.config.password!;
   expect(password.length).toBeGreaterThan(4);
   await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL, status text NOT NULL DEFAULT 'active')`);
   playground = await startPlayground({ connection: db.config });
 }, 60_000);
-
-afterAll(async () => {
-  await playground?.close();
-  await closeAll();
-  await db?.drop();
-}, 30_000);
 
 describe('the page', () => {
   test('is served with a strict Content-Security-Policy and no-sniff', async () => {

@@ -13,7 +13,7 @@ import { closeAll } from '../../index.js';
 import { startPlayground, type Playground } from '../../playground/server.js';
 import { findBrowser } from '../harness/browser.js';
 import { createTestPki } from '../harness/certs.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { startClientCertServer } from '../harness/servers.js';
 import { refusedPort } from '../harness/failures.js';
 import { sshdMissing, startSshd } from '../harness/sshd.js';
@@ -22,7 +22,13 @@ const SCREENSHOTS = fileURLToPath(new URL('../../test-output/playground/', impor
 
 jest.setTimeout(60_000);
 
-let db: TestDatabase;
+const db = useTestDatabase('playground_browser', {
+  beforeDrop: async () => {
+    await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    await playground?.close();
+  },
+});
 let playground: Playground;
 let context: BrowserContext;
 let page: Page;
@@ -33,7 +39,6 @@ beforeAll(async () => {
   // The system's Chromium, or the one shipped in the @sparticuz/chromium package: never a skip.
   const browser = findBrowser();
   mkdirSync(SCREENSHOTS, { recursive: true });
-  db = await createTestDatabase('playground_browser');
   await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL,
                 status text NOT NULL DEFAULT 'active', created_at timestamptz NOT NULL DEFAULT now())`);
   playground = await startPlayground({ connection: db.config });
@@ -52,14 +57,6 @@ beforeAll(async () => {
     if (message.type() === 'error' && !/status of 4\d\d/.test(message.text())) pageProblems.push(`console: ${message.text()}`);
   });
 }, 60_000);
-
-afterAll(async () => {
-  await context?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
-  await playground?.close();
-  await closeAll();
-  await db?.drop();
-}, 30_000);
 
 const shot = (name: string, fullPage = false) => page.screenshot({ path: join(SCREENSHOTS, name), fullPage });
 

@@ -5,32 +5,28 @@
  * {{trigger.new.…}}, reload the page (the trigger resumes), Deactivate: nothing left behind.
  */
 import { jest } from '@jest/globals';
-import { closeAll } from '../../index.js';
 import { startPlayground, type Playground } from '../../playground/server.js';
 import { openPlaygroundPage, type PlaygroundPage } from '../harness/browser.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { waitFor } from '../triggers/helpers.js';
 
 jest.setTimeout(90_000);
 
-let db: TestDatabase;
+const db = useTestDatabase('playground_trigger_panel', {
+  beforeDrop: async () => {
+    await browser?.close();
+    await playground?.close();
+  },
+});
 let playground: Playground;
 let browser: PlaygroundPage;
 
 beforeAll(async () => {
-  db = await createTestDatabase('playground_trigger_panel');
   await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL, status text NOT NULL DEFAULT 'active')`);
   await db.sql(`CREATE TABLE audit_logs (id serial PRIMARY KEY, user_id integer NOT NULL, action text NOT NULL)`);
   playground = await startPlayground({ connection: db.config });
   browser = await openPlaygroundPage('trigger-panel');
 }, 90_000);
-
-afterAll(async () => {
-  await browser?.close();
-  await playground?.close();
-  await closeAll();
-  await db?.drop();
-}, 30_000);
 
 /** row-changes' objects in the database, and the sessions that hold its LISTEN or its lease. */
 async function leftovers(): Promise<unknown[]> {

@@ -4,15 +4,18 @@
  * reopened stream resumes after what was delivered), and that a closed page, Deactivate and a
  * stopped playground leave no session, lock, trigger, function or table behind.
  */
-import { closeAll } from '../../index.js';
 import { startPlayground, type Playground } from '../../playground/server.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { findTrigger, triggers } from '../../triggers/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { openEventStream, type EventStreamReader } from '../harness/event-stream.js';
 import { waitFor } from '../triggers/helpers.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('playground_triggers', {
+  beforeDrop: async () => {
+    await playground?.close();
+  },
+});
 let playground: Playground;
 let password: string;
 const streams: EventStreamReader[] = [];
@@ -79,7 +82,6 @@ async function expectNoSubscriptionSession(): Promise<void> {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase('playground_triggers');
   password = db.config.password!;
   await db.sql(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE NOT NULL,
                 status text NOT NULL DEFAULT 'active', score numeric(10,2) NOT NULL, active boolean NOT NULL,
@@ -95,12 +97,6 @@ afterEach(() => {
     stream.close();
   }
 });
-
-afterAll(async () => {
-  await playground?.close();
-  await closeAll();
-  await db?.drop();
-}, 30_000);
 
 test('GET /api/triggers lists every trigger of the registry with its config schema and example', async () => {
   const reply = await call('GET', '/api/triggers');

@@ -2,7 +2,7 @@
  * The handover proof: table-sync (with `handover`) copies a large table while concurrent writers
  * insert, update, delete, move rows to another key and write multi-row transactions; the sync is
  * killed mid-copy and resumed from its last stored state; then table-changes-cdc starts from
- * handoverState(last sync state). Applying the sync's rows and then the changes, in that order,
+ * handoverState(last sync state). Writers also use a key again (delete or move, then insert). Applying the sync's rows and then the changes, in that order,
  * to a rebuilt copy gives exactly the table: no key missing, no extra key, no value differing, and
  * no change ever older than the copy's row (every row carries a version from one sequence, so a
  * stale row is seen the moment it is applied, not only at the end).
@@ -51,7 +51,7 @@ function startWriters(maxId: () => number) {
     };
     try {
       while (writing) {
-        const kind = Math.floor(Math.random() * 5);
+        const kind = Math.floor(Math.random() * 7);
         if (kind === 0) {
           await count('inserts', "INSERT INTO accounts VALUES ($1, nextval('versions'), 1, 'inserted')", [String(next++)]);
         } else if (kind === 1) {
@@ -61,6 +61,12 @@ function startWriters(maxId: () => number) {
         } else if (kind === 3) {
           // moves a row to a new key (UPDATE of the primary key): old key gone, new key present
           await count('moves', "UPDATE accounts SET id = $2, version = nextval('versions'), note = 'moved' WHERE id = $1", [pick(), String(next++)]);
+        } else if (kind === 5 || kind === 6) {
+          // a key used again: deleted (kind 5) or moved away (kind 6), then inserted again (REVIEW4 R26)
+          const id = pick();
+          if (kind === 5) await count('deletes', 'DELETE FROM accounts WHERE id = $1', [id]);
+          else await count('moves', "UPDATE accounts SET id = $2, version = nextval('versions'), note = 'moved' WHERE id = $1", [id, String(next++)]);
+          await count('inserts', "INSERT INTO accounts VALUES ($1, nextval('versions'), 3, 'key used again') ON CONFLICT (id) DO NOTHING", [id]);
         } else {
           try {
             await client.query('BEGIN');
@@ -182,6 +188,47 @@ test(`handover of a ${ROWS.toLocaleString('en')}-row table-sync to table-changes
   expect(delivered).toBeGreaterThan(0);
   expect(delivered).toBeLessThan(changes);
 }, 900_000);
+
+test.each([500, 1])('a key deleted or moved away, then inserted again, between the first batch and the one that reads it: the copy keeps the new row (REVIEW4 R26; CDC batches of %i)', async (cdcBatch) => {
+  const table = `reused_${cdcBatch}`;
+  await sql(`CREATE TABLE ${table} (id int PRIMARY KEY, v text); INSERT INTO ${table} SELECT i, 'initial' FROM generate_series(1, 30) i`);
+  const cdc = { connection: connection(), config: { tables: [table], heartbeatSeconds: 0, batchSize: cdcBatch } };
+  const sync = { connection: connection(), config: { tables: [table], batchSize: 10, handover: {} } };
+  await activateTrigger('table-changes-cdc', cdc);
+  const copy = new Map<number, unknown>();
+  let state: TriggerState | undefined;
+  for (let polls = 1; ; polls++) {
+    const result = await pollTrigger('table-sync', { ...sync, state });
+    for (const event of result.events) copy.set((event.new as { id: number }).id, event.new);
+    state = result.state;
+    if (polls === 1) {
+      // After the batch of ids 1..10, before the ones that read 11..20 and 21..30.
+      for (const step of [`DELETE FROM ${table} WHERE id = 15`, `INSERT INTO ${table} VALUES (15, 'deleted and inserted again')`,
+        `UPDATE ${table} SET id = 100, v = 'moved from 25' WHERE id = 25`, `INSERT INTO ${table} VALUES (25, 'key 25 used again')`]) await sql(step);
+    }
+    if (result.events.length === 0) break;
+  }
+  await sql(`DELETE FROM ${table} WHERE id = 25; INSERT INTO ${table} VALUES (25, 'and again, after the copy')`);
+  let cdcState = handoverState(state);
+  for (let empty = 0; empty < 2; ) {
+    const { events, state: next } = await pollTrigger('table-changes-cdc', { ...cdc, state: cdcState });
+    for (const event of events) {
+      const old = event.old as { id: number } | undefined;
+      if (event.op === 'DELETE') copy.delete((event.key as { id: number }).id);
+      else {
+        if (old && old.id !== (event.new as { id: number }).id) copy.delete(old.id);
+        copy.set((event.new as { id: number }).id, event.new);
+      }
+    }
+    cdcState = next;
+    empty = events.length === 0 ? empty + 1 : 0;
+  }
+  const rows = (await sql(`SELECT id, v FROM ${table} ORDER BY id`)) as { id: number; v: string }[];
+  expect([...copy.values()].sort((a, b) => (a as { id: number }).id - (b as { id: number }).id)).toEqual(rows);
+  expect(rows.filter((row) => [15, 25, 100].includes(row.id))).toEqual([
+    { id: 15, v: 'deleted and inserted again' }, { id: 25, v: 'and again, after the copy' }, { id: 100, v: 'moved from 25' },
+  ]);
+});
 
 test('a TRUNCATE before the copy is dropped, one after it is delivered, one in the middle of a table stops the handover loudly', async () => {
   const run = async (table: string, truncateAt: 'before' | 'middle' | 'after') => {

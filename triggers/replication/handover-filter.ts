@@ -19,47 +19,63 @@ export type HandoverPosition = CdcPosition & { handover?: CdcHandover };
 /** Drops the changes the sync's rows already hold; the position keeps the handover until it passes `until`. */
 export async function filterHandover(connection: unknown, handover: CdcHandover, batch: Batch<ChangeEvent, CdcPosition>): Promise<Batch<ChangeEvent, HandoverPosition>> {
   const until = parseLsn(handover.until);
-  const position: HandoverPosition = parseLsn(batch.position.lsn) < until ? { ...batch.position, handover } : batch.position;
+  const reopened = new Set(handover.reopened);
+  const positionAfter = (): HandoverPosition => {
+    if (parseLsn(batch.position.lsn) >= until) return batch.position;
+    return { ...batch.position, handover: reopened.size > (handover.reopened?.length ?? 0) ? { ...handover, reopened: [...reopened] } : handover };
+  };
   const inWindow = (event: ChangeEvent) => parseLsn(event.lsn) < until;
   const byTable = new Map<HandoverTable, ChangeEvent[]>();
   for (const event of batch.events) {
     const table = inWindow(event) ? handover.tables.find((t) => t.schema === event.schema && t.table === event.table) : undefined;
     if (table) byTable.set(table, [...(byTable.get(table) ?? []), event]);
   }
-  if (byTable.size === 0) return { events: batch.events, position };
+  if (byTable.size === 0) return { events: batch.events, position: positionAfter() };
   const replaced = new Map<ChangeEvent, ChangeEvent | null>();
   for (const [table, events] of byTable) {
     const keyed = events.filter((e) => e.op !== 'TRUNCATE');
     const keys = keyed.flatMap((e) => [keyOf(table, e.new ?? e.old), keyOf(table, e.old ?? e.new)]);
     const at = await batchIndexes(connection, table, keys);
-    keyed.forEach((event, i) => replaced.set(event, decide(table, event, table.batches[at[2 * i]!]![1], removalSnapshot(table, event, at[2 * i + 1]!))));
+    keyed.forEach((event, i) => replaced.set(event, judge(table, event, at[2 * i]!, at[2 * i + 1]!, reopened)));
     for (const event of events.filter((e) => e.op === 'TRUNCATE')) replaced.set(event, truncate(table, event));
   }
   const events = batch.events.flatMap((event) => {
     const result = replaced.has(event) ? replaced.get(event) : event;
     return result ? [result] : [];
   });
-  return { events, position };
+  return { events, position: positionAfter() };
 }
 
 /**
- * The snapshot that says whether the copy can still hold the key a change removes (a DELETE's key,
- * or the old key of an UPDATE that moved the row). A killed sync may have delivered a batch whose
- * state was never stored: its rows were read in an earlier snapshot than the one recorded when
- * the batch was read again, and a row removed in between is absent from the second read. Only a
- * removal visible in the table's first batch can have been missed by every read; any later one is
- * delivered (the copy may not hold that key: apply deletes as "if present").
+ * Whether the copy already holds one row change, by the snapshots of the batches that read its new
+ * and old keys. A removal (a DELETE's key, or the old key of an UPDATE that moved the row) is judged
+ * by the table's first batch instead: a killed sync may have delivered a batch whose state was never
+ * stored, its rows read in an earlier snapshot than the one recorded when the batch was read again,
+ * and a row removed in between is absent from the second read. Only a removal visible in the first
+ * batch can have been missed by every read; any later one is delivered (the copy may not hold that
+ * key: apply deletes as "if present"). But when the key's own batch saw that removal, the copy may
+ * hold what came after it (the key inserted again, or a row moved onto it, REVIEW4 R26): every later
+ * change of that key is delivered too (`reopened`, kept in the position until the handover ends),
+ * so the delivered DELETE is followed by the key's newer history, never left to remove it.
  */
-function removalSnapshot(table: HandoverTable, event: ChangeEvent, oldKeyBatch: number): string {
+function judge(table: HandoverTable, event: ChangeEvent, newAt: number, oldAt: number, reopened: Set<string>): ChangeEvent | null {
   const moved = event.op === 'UPDATE' && event.old !== undefined && table.key.some((column) => event.old?.[column] !== event.new?.[column]);
-  return event.op === 'DELETE' || moved ? table.batches[0]![1] : table.batches[oldKeyBatch]![1];
+  const removes = event.op === 'DELETE' || moved;
+  const first = table.batches[0]![1], oldRead = table.batches[oldAt]![1];
+  const oldKey = reopenedKey(table, event.old ?? event.new), newKey = reopenedKey(table, event.new ?? event.old);
+  if (removes && !visibleIn(event.xid, first) && visibleIn(event.xid, oldRead)) reopened.add(oldKey);
+  const inNew = !reopened.has(newKey) && visibleIn(event.xid, table.batches[newAt]![1]);
+  const inOld = !reopened.has(oldKey) && visibleIn(event.xid, removes ? first : oldRead);
+  return decide(table, event, inNew, inOld);
 }
 
-/** Keep, drop or split one row change by the snapshots of the batches that read its new and old keys. */
-function decide(table: HandoverTable, event: ChangeEvent, newSnapshot: string, oldSnapshot: string): ChangeEvent | null {
-  if (event.op === 'DELETE') return visibleIn(event.xid, oldSnapshot) ? null : event;
-  const inNew = visibleIn(event.xid, newSnapshot);
-  const inOld = visibleIn(event.xid, oldSnapshot);
+function reopenedKey(table: HandoverTable, row: Record<string, unknown> | undefined): string {
+  return JSON.stringify([table.schema, table.table, ...keyOf(table, row)]);
+}
+
+/** Keep, drop or split one row change: is it already in the copy's row of its new key, of its old key? */
+function decide(table: HandoverTable, event: ChangeEvent, inNew: boolean, inOld: boolean): ChangeEvent | null {
+  if (event.op === 'DELETE') return inOld ? null : event;
   if (inNew && inOld) return null; // the copy's rows already hold it (or something newer)
   if (!inNew && !inOld) return event;
   // An UPDATE that moved the row to another primary key, read by batches on both sides of it.

@@ -41,6 +41,8 @@ export interface SyncHandover {
 export interface CdcHandover {
   until: string;
   tables: HandoverTable[];
+  /** Keys whose every change is delivered from now on (replication/handover-filter.ts, REVIEW4 R26). */
+  reopened?: string[];
 }
 
 const CDC_KEY = 'table-changes-cdc';
