@@ -5,7 +5,7 @@
  */
 import type { ConnectionConfig } from '../index.js';
 import { requireOption } from './command.js';
-import { usageError } from './failures.js';
+import { cliFailure, usageError, type CliFailure } from './failures.js';
 import { readJsonArgument } from './json-argument.js';
 import { redactUrl, rememberSecret } from './redact.js';
 import { sshFlagsGiven, withSshTunnel, type SshValues } from './ssh-arguments.js';
@@ -14,6 +14,7 @@ type ConnectionValues = { connection?: string | boolean } & SshValues;
 
 /** A command's required --connection, with the tunnel its --ssh-* flags describe. */
 export function connectionFromOptions(command: string, values: ConnectionValues, env: NodeJS.ProcessEnv = process.env): ConnectionConfig {
+  if (typeof values.connection !== 'string' && sshFlagsGiven(values).length) throw sshWithoutConnection(command, values);
   const value = requireOption(command, 'connection', typeof values.connection === 'string' ? values.connection : undefined);
   return withSshTunnel(command, connectionFromArgument(value, env), values, env);
 }
@@ -21,9 +22,15 @@ export function connectionFromOptions(command: string, values: ConnectionValues,
 /** For commands whose --connection is optional (the embedded database otherwise, which no tunnel reaches). */
 export function optionalConnection(command: string, values: ConnectionValues, env: NodeJS.ProcessEnv = process.env): ConnectionConfig | undefined {
   if (typeof values.connection === 'string') return connectionFromOptions(command, values, env);
-  const ssh = sshFlagsGiven(values);
-  if (ssh.length) throw usageError(`${command}: ${ssh[0]} needs --connection (the database to reach through the SSH server)`);
+  if (sshFlagsGiven(values).length) throw sshWithoutConnection(command, values, 'embedded');
   return undefined;
+}
+
+/** --ssh-* flags without --connection, caught before any database (the embedded one included) is opened. */
+function sshWithoutConnection(command: string, values: SshValues, otherwise?: 'embedded'): CliFailure {
+  const flags = sshFlagsGiven(values);
+  const embedded = otherwise === 'embedded' ? `; without it ${command} uses the embedded database on this machine, which no SSH tunnel reaches` : '';
+  return cliFailure('sshWithoutConnection', `${command}: ${flags.join(' ')} ${flags.length === 1 ? 'needs' : 'need'} --connection (the database to reach through the SSH server)${embedded}`);
 }
 
 export function connectionFromArgument(value: string, env: NodeJS.ProcessEnv = process.env): ConnectionConfig {

@@ -8,6 +8,8 @@ export interface CliFailureCase {
   /** Why it happens, for docs/errors.md. */
   cause: string;
   fixes: readonly string[];
+  /** A wrong invocation: exit 2 (like INVALID_INPUT), not 1. */
+  usage?: boolean;
 }
 
 const OWN_SERVER = 'Or use your own server: --connection postgres://user@host/db.';
@@ -38,6 +40,18 @@ export const CLI_FAILURES = {
     fixes: [
       'The message above is what PostgreSQL (initdb or the server) reported: fix what it names (disk space, a port, file permissions).',
       OWN_SERVER,
+    ],
+  },
+  sshWithoutConnection: {
+    code: 'SSH_TUNNEL_WITHOUT_CONNECTION',
+    title: 'An SSH tunnel needs --connection',
+    usage: true,
+    cause:
+      'An --ssh-* flag was given without --connection. The tunnel leads to the database --connection names (its host and port as the SSH server sees them): ' +
+      'without it serve and demo would start the embedded database on this machine, which no tunnel reaches, and the other commands have no database to reach.',
+    fixes: [
+      'Add --connection postgres://user@db-host:5432/db, db-host being the database as the SSH server reaches it (often localhost, or a private address).',
+      'Or drop the --ssh-* flags: serve and demo then use the embedded database, the other commands a database this machine reaches directly.',
     ],
   },
   listen: {

@@ -4,7 +4,7 @@
  * carries the error as a person reads it, or with --json exactly one JSON object.
  */
 import { isPgActionsError, PgActionsError } from '../index.js';
-import { CLI_FAILURES, type CliFailureKind } from './failure-catalogue.js';
+import { CLI_FAILURES, type CliFailureCase, type CliFailureKind } from './failure-catalogue.js';
 import { redact } from './redact.js';
 
 export const EXIT_OK = 0;
@@ -32,6 +32,8 @@ export class CliFailure extends Error {
     readonly title: string,
     message: string,
     readonly fixes: readonly string[] = [],
+    /** A wrong invocation (exit 2), not a failure of the database or the runtime. */
+    readonly usage = false,
   ) {
     super(message);
   }
@@ -43,12 +45,13 @@ export class CliFailure extends Error {
 
 /** A CliFailure of a catalogued kind (failure-catalogue.ts); `firstFixes` come before the kind's own. */
 export function cliFailure(kind: CliFailureKind, message: string, firstFixes: readonly string[] = []): CliFailure {
-  const { code, title, fixes } = CLI_FAILURES[kind];
-  return new CliFailure(code, title, message, [...firstFixes, ...fixes]);
+  const entry: CliFailureCase = CLI_FAILURES[kind];
+  return new CliFailure(entry.code, entry.title, message, [...firstFixes, ...entry.fixes], entry.usage === true);
 }
 
 export function exitCodeFor(error: unknown): number {
   if (isPgActionsError(error) && (error.code === 'INVALID_INPUT' || error.code === 'TEMPLATE_ERROR')) return EXIT_USAGE;
+  if (error instanceof CliFailure && error.usage) return EXIT_USAGE;
   return EXIT_FAILURE;
 }
 

@@ -23,6 +23,13 @@ export interface ListenSession {
   readonly ready: Promise<void>;
   /** Runs one query on this session (e.g. pg_try_advisory_lock); fails when the session is down. */
   query(text: string, values?: readonly unknown[]): Promise<Record<string, unknown>[]>;
+  /**
+   * Stops reading from the server (back-pressure): notifications wait in the server's queue, which
+   * is bounded (a NOTIFY fails in its sender when it is full), instead of in host memory. No
+   * heartbeat runs while paused (its answer could not be read). Kept across reconnects.
+   */
+  pause(): void;
+  resume(): void;
   /** Ends the session for good (no reconnect). */
   close(): Promise<void>;
 }
@@ -71,6 +78,9 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
     unhold = undefined;
   };
 
+  let paused = false;
+  const streamOf = (of: pg.Client) => (of as unknown as { connection: { stream: NodeJS.ReadableStream } }).connection.stream;
+
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
   const session: ListenSession = {
@@ -85,6 +95,14 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
       } catch (error) {
         throw toPgActionsError(error, { ...failureContext(config, 'statement'), query: text });
       }
+    },
+    pause() {
+      paused = true;
+      if (client && live) streamOf(client).pause();
+    },
+    resume() {
+      paused = false;
+      if (client && live) streamOf(client).resume();
     },
     async close() {
       closed = true;
@@ -142,11 +160,13 @@ export function openListenSession(connection: unknown, options: ListenOptions): 
       if (heartbeatMs > 0) {
         const beating = fresh;
         heartbeat = setInterval(() => {
+          if (paused) return;
           withDeadline(beating.query('SELECT 1'), config.connectTimeoutMs + 1000).catch((error) => lost.call(beating, error));
         }, heartbeatMs);
       }
       await options.onConnect?.(session);
       attempt = 0;
+      if (paused && client === fresh) streamOf(fresh).pause();
       markReady();
     } catch (error) {
       if (fresh && client === fresh) lost.call(fresh, error);

@@ -59,7 +59,7 @@ function cliFailuresMarkdown(): string[] {
     '# Failures of the `pg-actions` command',
     '',
     'The CLI (`pg-actions serve`, `demo`, `npm start`…) has a few failures of its own, outside any step. They have the same shape ',
-    '(`code`, `title`, `message`, `fixes`; with `--json` one `{"error": …}` object on stderr) and exit code 1.',
+    '(`code`, `title`, `message`, `fixes`; with `--json` one `{"error": …}` object on stderr) and exit code 1, or 2 for a wrong invocation.',
     '',
     '| code | title |',
     '|---|---|',
@@ -69,7 +69,9 @@ function cliFailuresMarkdown(): string[] {
   for (const code of codes) {
     lines.push(`## ${code}`, '');
     for (const entry of cases.filter((candidate) => candidate.code === code)) {
-      lines.push(`**${entry.title}.** ${entry.cause}`, '', 'Fixes:', '', ...entry.fixes.map((fix, i) => `${i + 1}. ${fix}`), '');
+      lines.push(`**${entry.title}.** ${entry.cause}`, '');
+      if ('usage' in entry && entry.usage) lines.push('A wrong invocation: exit code 2.', '');
+      lines.push('Fixes:', '', ...entry.fixes.map((fix, i) => `${i + 1}. ${fix}`), '');
     }
   }
   return lines;

@@ -1,19 +1,11 @@
 /** listen: payloads parsed when JSON, any channel name (quoted), a throwing handler gets the batch again, no polling. */
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
-import { closeAll } from '../../connection/index.js';
 import { pollTrigger, sampleEvents, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { failureOf, waitFor } from './helpers.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase('listen');
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
-});
+const db = useTestDatabase('listen');
 
 async function listening(channel: string): Promise<void> {
   await waitFor(async () => (await db.sql('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = $1', [`LISTEN "${channel.replace(/"/g, '""')}"`])).length > 0, 'LISTEN');
@@ -87,3 +79,39 @@ test('a first connection that fails: subscribeTrigger still resolves, the failur
     await subscription.close();
   }
 });
+
+test('a flood while the handler fails: batches of at most 1,000, the back-off holds, the server keeps the backlog, and every notification arrives once it recovers (review R32)', async () => {
+  const channel = 'flood';
+  const total = 50_000;
+  const batches: TriggerEvent[][] = [];
+  let failing = true;
+  const subscription = await subscribeTrigger('listen', { connection: db.config, config: { channel, parse: 'text' }, onError: () => undefined }, (batch) => {
+    batches.push(batch);
+    if (failing) throw new Error('downstream unavailable');
+  });
+  try {
+    await listening(channel);
+    // 50,000 distinct 1 kB payloads (~50 MB): more than the host queue (10,000 events) and the socket buffers hold.
+    await db.sql(`SELECT pg_notify($1, lpad(i::text, 1000, '0')) FROM generate_series(1, ${total}) i`, [channel]);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    // Failing for 3 s: with the back-off (0.25, 0.5, 1, 2 s) a handful of hand-overs, not one per arrival.
+    expect(batches.length).toBeGreaterThanOrEqual(2);
+    expect(batches.length).toBeLessThanOrEqual(6);
+    // Reading paused: the rest waits in the server's notification queue, not in host memory.
+    const [usage] = await db.sql('SELECT pg_notification_queue_usage() AS used');
+    expect(Number(usage!.used)).toBeGreaterThan(0);
+    failing = false;
+    await waitFor(() => new Set(batches.flat().map((event) => event.text)).size === total, 'every notification', 60_000);
+    expect(Math.max(...batches.map((batch) => batch.length))).toBeLessThanOrEqual(1000);
+    // First deliveries in arrival order; a failed batch comes again first.
+    const firstSeen: number[] = [];
+    const seen = new Set<string>();
+    for (const event of batches.flat()) {
+      const text = String(event.text);
+      if (!seen.has(text)) (seen.add(text), firstSeen.push(Number(text)));
+    }
+    expect(firstSeen).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+  } finally {
+    await subscription.close();
+  }
+}, 120_000);
