@@ -7,7 +7,12 @@
  */
 import { setField } from './row-field.js';
 
-const MAYBE_INEXACT = /\d{16}|[eE]/;
+/**
+ * 16 significant digits or more (the decimal point may fall between any two: 9007199254740.993,
+ * REVIEW4 R34), or an exponent (after a digit: "name" keeps the fast path). A decimal of at most
+ * 15 significant digits comes back from a double unchanged, so JSON.parse is exact below that.
+ */
+const MAYBE_INEXACT = /\d(?:\.?\d){15}|\d[eE]/;
 
 export function parseExactJson(text: string): unknown {
   if (!MAYBE_INEXACT.test(text)) return JSON.parse(text);

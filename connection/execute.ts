@@ -63,6 +63,22 @@ const TRANSACTION_POOLER_ERROR_RESET = POOLER_PREPARED_RESET;
 /** Per pooled session: the output-format SETs pg-actions made (set again after a RESET ALL). */
 const formatFixes = new WeakMap<pg.PoolClient, string[]>();
 
+/**
+ * Per pool behind a transaction pooler: the output formats some server connection needed fixed. Its
+ * server connections share the database's and role's defaults, and each step's transaction may
+ * meet any of them (the client sees the last one's reported settings), so once one is needed it is
+ * set in every step's transaction (REVIEW4 R30).
+ */
+const poolerFormatFixes = new WeakMap<object, string[]>();
+
+function localFormatFixes(pool: object, client: pg.PoolClient): string[] {
+  const known = poolerFormatFixes.get(pool) ?? [];
+  const fixes = outputFormatFixes(client).map((sql) => sql.replace(/^SET /, 'SET LOCAL '));
+  const all = fixes.every((sql) => known.includes(sql)) ? known : [...new Set([...known, ...fixes])];
+  if (all !== known) poolerFormatFixes.set(pool, all);
+  return all;
+}
+
 /** SQLSTATE 25001: VACUUM, CREATE DATABASE… "cannot run inside a transaction block" (or a pipeline). */
 const CANNOT_RUN_IN_TRANSACTION = '25001';
 
@@ -182,8 +198,11 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     if (ownBegin) before.push('BEGIN');
     if (transactional) before.push(statement.readOnly ? named(ownSession, 'begin_read_only', 'BEGIN READ ONLY') : named(ownSession, 'begin', 'BEGIN'));
     // Session-level SETs of pg-actions' own (output formats; on our own session, the step's limits),
-    // then the session's baseline, in one round trip: rarely needed.
-    const setup = outputFormatFixes(client);
+    // then the session's baseline, in one round trip: rarely needed. Behind a transaction pooler a
+    // round trip of its own may reach another server connection, and the step's RESET ALL undoes it:
+    // the formats are set LOCAL in the step's transaction instead, every step once one was needed.
+    const setup = transactionPooler ? [] : outputFormatFixes(client);
+    if (transactionPooler) before.push(...localFormatFixes(pool, client));
     if (setup.length) formatFixes.set(client, [...(formatFixes.get(client) ?? []), ...setup]);
     const baselineNeeded = guarded && (setup.length > 0 || baselineOf(client) === undefined);
     // The session keeps the connection's configured limits (anything else borrowing it, e.g. a
@@ -367,16 +386,29 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
 }
 
 /**
- * Whether a statement refused with 25001 cannot have committed anything: a procedure or DO block may
- * have COMMITted, then met VACUUM or CREATE INDEX CONCURRENTLY in its body (25001 too), and run again
- * its committed part would be written twice (REVIEW3 R23). Read from the parse tree (comments, case).
+ * Whether a statement refused with 25001 raised it for itself, before doing anything: only then is
+ * it run again alone. The same SQLSTATE comes from inside a function or procedure that EXECUTEs
+ * VACUUM or CREATE INDEX CONCURRENTLY, after it may have done what a rollback does not undo (a
+ * procedure's COMMIT, REVIEW3 R23; nextval(), dblink_exec(), an HTTP call, REVIEW4 R33): that step
+ * fails once. An allow-list of the statements that refuse a transaction block, read from the parse tree.
  */
+const RUN_ALONE = new Set([
+  'VacuumStmt', 'CreatedbStmt', 'DropdbStmt', 'AlterDatabaseStmt', 'CreateTableSpaceStmt', 'DropTableSpaceStmt', 'AlterSystemStmt',
+  'ClusterStmt', 'ReindexStmt', 'CreateSubscriptionStmt', 'AlterSubscriptionStmt', 'DropSubscriptionStmt', 'AlterEnumStmt', 'DiscardStmt',
+]);
+/** Refuse a transaction block only with CONCURRENTLY (CREATE/DROP INDEX, DETACH PARTITION) or as COMMIT/ROLLBACK PREPARED. */
+const RUN_ALONE_WHEN = /^(IndexStmt|DropStmt|AlterTableStmt)$/;
+
 async function committedNothing(text: string): Promise<boolean> {
   const { parsePg } = await import('../templating/pg-parser.js'); // loaded on this rare path only
   const tree = parsePg(text);
   if (tree instanceof Error || tree.stmts?.length !== 1) return false;
-  const node = tree.stmts[0]!.stmt ?? {};
-  return !('CallStmt' in node || 'DoStmt' in node);
+  const node = (tree.stmts[0]!.stmt ?? {}) as Record<string, unknown>;
+  const [kind] = Object.keys(node);
+  if (kind === undefined) return false;
+  if (RUN_ALONE.has(kind)) return true;
+  if (RUN_ALONE_WHEN.test(kind)) return JSON.stringify(node).includes('"concurrent":true');
+  return kind === 'TransactionStmt' && /^TRANS_STMT_(COMMIT|ROLLBACK)_PREPARED$/.test(String((node[kind] as { kind?: unknown }).kind));
 }
 
 function commitUnconfirmed(statement: Statement, timeoutMs: number, committed: boolean, cause?: unknown): PgActionsError {

@@ -36,16 +36,18 @@ const PROBE_ROW_LIMIT = 64;
  * Bind, after its statement ran.
  */
 const PREPARED = `(SELECT pg_catalog.count(*) FILTER (WHERE from_sql) AS from_sql,
-    pg_catalog.count(*) FILTER (WHERE NOT from_sql AND pg_catalog.left(name, ${NAME_PREFIX.length}) = '${NAME_PREFIX}') AS own
+    pg_catalog.count(*) FILTER (WHERE NOT from_sql AND pg_catalog.left(name, ${NAME_PREFIX.length}) OPERATOR(pg_catalog.=) '${NAME_PREFIX}') AS own
   FROM pg_catalog.pg_prepared_statement()) AS prepared`;
 
 /**
  * One row: [advisory locks released (void), objects left ('t'/'f'), own statements, identity]. What
- * the reset written after it undoes (every setting, LISTEN, cursors) is not read. Catalog names are
- * schema-qualified: the statement may have changed search_path or created look-alike temp objects.
+ * the reset written after it undoes (every setting, LISTEN, cursors) is not read. Catalog names and
+ * operators are schema-qualified: the statement may have changed search_path (a named statement is
+ * analysed again under the new one) or created look-alike temp objects, and an operator with an
+ * exact signature anywhere on the path wins over pg_catalog's that needs a cast (REVIEW4 R44).
  */
 export const SESSION_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked,
-    (pg_catalog.pg_my_temp_schema() <> 0 OR prepared.from_sql > 0) AS objects,
+    (pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0 OR prepared.from_sql OPERATOR(pg_catalog.>) 0) AS objects,
   prepared.own::int AS own,
   pg_catalog.concat_ws(' ', current_user, session_user) AS settings
   FROM ${PREPARED}`;
@@ -55,7 +57,7 @@ export const SESSION_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlo
  * create temp objects, but a session that has some must not serve it (they shadow real tables).
  */
 export const READ_ONLY_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked,
-    (pg_catalog.pg_my_temp_schema() <> 0 OR prepared.from_sql > 0) AS objects, prepared.own::int AS own FROM ${PREPARED}`;
+    (pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0 OR prepared.from_sql OPERATOR(pg_catalog.>) 0) AS objects, prepared.own::int AS own FROM ${PREPARED}`;
 
 /**
  * A read-only step's probe on a session with pg-actions' named statements: unnamed, so parsed after
@@ -109,7 +111,7 @@ export function named(keep: boolean, name: string, text: string): Sql {
  * short of what pg-actions parsed (REVIEW4 R29). Either discards the session. The function, not
  * its view: the cheapest text to parse and plan every step.
  */
-export const FORGERY_CHECK = `SELECT pg_catalog.count(*) FILTER (WHERE NOT p.from_sql AND pg_catalog.left(p.name, ${NAME_PREFIX.length}) = '${NAME_PREFIX}') AS own,
+export const FORGERY_CHECK = `SELECT pg_catalog.count(*) FILTER (WHERE NOT p.from_sql AND pg_catalog.left(p.name, ${NAME_PREFIX.length}) OPERATOR(pg_catalog.=) '${NAME_PREFIX}') AS own,
   pg_catalog.bool_or(p.from_sql) AS forged FROM pg_catalog.pg_prepared_statement() p`;
 
 /** The check's row (as text): its count of pg-actions' own statements, or undefined when something was forged. */
@@ -150,8 +152,8 @@ export function fallBackIfProbeMissing(pool: object, error: unknown): boolean {
  * Statements made with SQL PREPARE, deallocated one by one: DEALLOCATE ALL would also drop those a
  * pooler with prepared-statement support (PgBouncer >= 1.21) keeps for its clients.
  */
-export const DEALLOCATE_SQL_PREPARED = `DO $pg_actions$ DECLARE s text; BEGIN
-  FOR s IN SELECT name FROM pg_catalog.pg_prepared_statements WHERE from_sql LOOP EXECUTE 'DEALLOCATE ' || pg_catalog.quote_ident(s); END LOOP;
+export const DEALLOCATE_SQL_PREPARED = `DO $pg_actions$ DECLARE s pg_catalog.text; BEGIN
+  FOR s IN SELECT name FROM pg_catalog.pg_prepared_statements WHERE from_sql LOOP EXECUTE 'DEALLOCATE ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(s); END LOOP;
 END $pg_actions$`;
 
 /**

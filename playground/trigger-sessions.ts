@@ -33,6 +33,8 @@ export interface TriggerSessionView {
 export interface Session {
   id: string;
   key: string;
+  /** Its activation (trigger, config, connection) as given, before activating filled in defaults. */
+  activation: string;
   connection: unknown;
   config: Record<string, unknown>;
   state: TriggerState | undefined;
@@ -42,8 +44,6 @@ export interface Session {
   stopped: Promise<void>;
   /** Deactivate has begun: no new stream may start (a reconnecting page would outlive the activation). */
   deactivating: boolean;
-  /** The running Deactivate, awaited by an Activate of the same trigger before it installs again. */
-  deactivation?: Promise<unknown>;
 }
 
 interface EventStream {
@@ -53,6 +53,13 @@ interface EventStream {
 
 export class TriggerSessions {
   private readonly sessions = new Map<string, Session>();
+  /**
+   * Per activation (trigger, config, connection): its Activates and Deactivates, one after the other.
+   * Run together, an install and a removal of the same trigger land in either order: the trigger was
+   * left installed with no session to remove it, or the page was given a session already removed
+   * (REVIEW3 R19, REVIEW4 R28).
+   */
+  private readonly chains = new Map<string, Promise<unknown>>();
 
   /** `logUnexpected` gets errors that are not PgActionsErrors (the page is told only that one happened). */
   constructor(private readonly logUnexpected: (error: unknown) => void) {}
@@ -69,19 +76,19 @@ export class TriggerSessions {
 
   /** Activates (installs what the trigger needs) and remembers it; the same activation again returns the same session. */
   async activate(key: string, connection: unknown, config: Record<string, unknown>): Promise<TriggerSessionView & { activated: boolean }> {
-    const matches = (s: Session) => s.key === key && sameJson(s.config, config) && sameJson(s.connection, connection);
-    // A Deactivate of the same trigger is still running: let it finish (or fail) first, else its removal
-    // could land after this install and leave the trigger installed with no session to remove it.
-    await Promise.all([...this.sessions.values()].filter((s) => s.deactivating && matches(s)).map((s) => s.deactivation?.catch(() => undefined)));
-    const same = [...this.sessions.values()].find((s) => !s.deactivating && matches(s));
-    if (!same && this.sessions.size >= MAX_SESSIONS) {
-      throw invalidInput(`at most ${MAX_SESSIONS} triggers may be active at once in the playground: deactivate one first`);
-    }
-    const { activated } = await activateTrigger(key, { connection, config });
-    if (same) return { ...view(same), activated };
-    const session: Session = { id: randomUUID(), key, connection, config, state: undefined, delivered: 0, stream: undefined, stopped: Promise.resolve(), deactivating: false };
-    this.sessions.set(session.id, session);
-    return { ...view(session), activated };
+    const activation = JSON.stringify([key, config, connection]);
+    return this.inTurn(activation, async () => {
+      // Every earlier Deactivate of this activation has finished: a session still here is live (or its removal failed).
+      const same = [...this.sessions.values()].find((s) => s.activation === activation);
+      if (!same && this.sessions.size >= MAX_SESSIONS) {
+        throw invalidInput(`at most ${MAX_SESSIONS} triggers may be active at once in the playground: deactivate one first`);
+      }
+      const { activated } = await activateTrigger(key, { connection, config });
+      if (same) return { ...view(same), activated };
+      const session: Session = { id: randomUUID(), key, activation, connection, config, state: undefined, delivered: 0, stream: undefined, stopped: Promise.resolve(), deactivating: false };
+      this.sessions.set(session.id, session);
+      return { ...view(session), activated };
+    });
   }
 
   /** Stops the stream's subscription, then removes what activation installed. */
@@ -89,7 +96,7 @@ export class TriggerSessions {
     const session = this.get(id);
     // Marked before the first await: a stream (re)opened from now on is refused, not left running.
     session.deactivating = true;
-    const deactivation = (async () => {
+    return this.inTurn(session.activation, async () => {
       try {
         await session.stream?.stop('deactivated');
         const result = await deactivateTrigger(session.key, { connection: session.connection, config: session.config });
@@ -98,9 +105,18 @@ export class TriggerSessions {
       } finally {
         session.deactivating = false; // still listed only if deactivation failed: it may be tried again
       }
-    })();
-    session.deactivation = deactivation;
-    return deactivation;
+    });
+  }
+
+  /** Runs `work` after every earlier Activate and Deactivate of the same activation (failed or not). */
+  private inTurn<T>(activation: string, work: () => Promise<T>): Promise<T> {
+    const turn = (this.chains.get(activation) ?? Promise.resolve()).then(work, work);
+    const settled = turn.then(() => undefined, () => undefined);
+    this.chains.set(activation, settled);
+    void settled.then(() => {
+      if (this.chains.get(activation) === settled) this.chains.delete(activation);
+    });
+    return turn;
   }
 
   /** Takes over `res` as the session's event stream; a stream already open for it is closed first. */
@@ -189,10 +205,6 @@ function startStream(session: Session, res: ServerResponse, previousStopped: Pro
 /** What the page may see of a session: no connection, no state. */
 function view(session: Session): TriggerSessionView {
   return { id: session.id, trigger: session.key, config: session.config, streaming: session.stream !== undefined, delivered: session.delivered };
-}
-
-function sameJson(a: unknown, b: unknown): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** The table a "make a change" request means: the one it names (among the trigger's), or the trigger's first. */

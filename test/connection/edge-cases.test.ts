@@ -141,6 +141,15 @@ test('json and jsonb numbers beyond a double come back exactly, as strings of th
   expect(rows[0]!.jb).toEqual({ id: '12345678901234567890', n: '9007199254740993', small: expect.stringMatching(/^0\.0{399}1$/) });
 });
 
+test('json and jsonb numbers of 16+ significant digits around the point come back exact, with or without an exponent elsewhere (REVIEW4 R34)', async () => {
+  const { rows } = await execute(db.config, {
+    text: `SELECT $1::jsonb AS jb, $1::json AS j, ($1::jsonb || '{"name": "x"}')::jsonb AS named`,
+    values: ['{"amount": 9007199254740.993, "qty": 12345678.123456789, "cost": 19.99}'],
+  });
+  const exact = { amount: '9007199254740.993', qty: '12345678.123456789', cost: 19.99 };
+  expect(rows[0]).toEqual({ jb: exact, j: exact, named: { ...exact, name: 'x' } });
+});
+
 test('a jsonb document nested 8,000 levels deep comes back whole, and the host process lives (no recursion per level)', async () => {
   const depth = 8000;
   const { rows } = await execute(db.config, {
@@ -161,12 +170,13 @@ test('a jsonb document nested 8,000 levels deep comes back whole, and the host p
 test('a jsonb string value of 9 M characters (a base64 attachment, or escapes) comes back whole: no regex backtracking per character (REVIEW4 R27)', async () => {
   const chars = 9_000_000;
   const { rows } = await execute(db.config, {
-    // The "e" of "name" sends the document down the exact-number path; the second string is all escapes.
-    text: `SELECT jsonb_build_object('name', 'invoice.pdf', 'content', repeat('QUJD', ${chars / 4})) AS plain,
-                  jsonb_build_object('name', repeat(E'"\\\\', ${chars / 4})) AS escaped`,
+    // A 20-digit id sends the documents down the exact-number path; the second string is all escapes.
+    text: `SELECT jsonb_build_object('id', 12345678901234567890, 'name', 'invoice.pdf', 'content', repeat('QUJD', ${chars / 4})) AS plain,
+                  jsonb_build_object('id', 12345678901234567890, 'name', repeat(E'"\\\\', ${chars / 4})) AS escaped`,
     maxResultBytes: 64 * 1048576,
   });
-  const { plain, escaped } = rows[0] as { plain: { name: string; content: string }; escaped: { name: string } };
+  const { plain, escaped } = rows[0] as { plain: { id: string; name: string; content: string }; escaped: { id: string; name: string } };
+  expect([plain.id, escaped.id]).toEqual(['12345678901234567890', '12345678901234567890']);
   expect([plain.name, plain.content.length, plain.content.slice(0, 8)]).toEqual(['invoice.pdf', chars, 'QUJDQUJD']);
   expect([escaped.name.length, escaped.name.slice(0, 4)]).toEqual([chars / 2, '"\\"\\']);
 });

@@ -166,3 +166,31 @@ describeWithPgBouncer('TLS from the client to PgBouncer', () => {
     expect(error.code).toBe('SSL_CERTIFICATE_INVALID');
   });
 });
+
+describeWithPgBouncer('behind PgBouncer in transaction pooling, with database defaults for the output formats (REVIEW4 R30)', () => {
+  let db: TestDatabase;
+  let bouncer: PgBouncer;
+  beforeAll(async () => {
+    db = await createTestDatabase('bouncer_formats');
+    // IntervalStyle is not tracked by PgBouncer < 1.20 (Debian 12's is 1.18): a session SET of it reaches one server connection only.
+    await db.sql(`ALTER DATABASE ${db.name} SET IntervalStyle = 'iso_8601'`);
+    await db.sql(`ALTER DATABASE ${db.name} SET DateStyle = 'SQL, DMY'`);
+    bouncer = await startPgBouncer({ server: serverLogin(), mode: 'transaction', poolSize: 2 });
+  });
+  afterAll(async () => {
+    await closeAll();
+    await bouncer.dispose();
+    await db.drop();
+  });
+
+  test('concurrent steps read intervals and dates in one format, whichever server connection they meet', async () => {
+    const connection = bouncer.config(db.name, { pooler: 'transaction' });
+    const step = (i: number) =>
+      execute(connection, { text: `SELECT '1 day 02:00'::interval AS iv, '2024-03-05'::date AS d, $1::int AS i`, values: [i], readOnly: i % 2 === 0 });
+    const seen = new Set<string>();
+    for (let round = 0; round < 5; round++) {
+      for (const { rows } of await Promise.all(Array.from({ length: 8 }, (_, i) => step(i)))) seen.add(JSON.stringify([rows[0]!.iv, rows[0]!.d]));
+    }
+    expect([...seen]).toEqual([JSON.stringify(['1 day 02:00:00', '2024-03-05'])]);
+  });
+});

@@ -123,6 +123,35 @@ describe("pg-actions' own named statements (R8)", () => {
     expect([await db.sql('SELECT id FROM shop_orders'), await db.sql('SELECT id FROM shop_loot')]).toEqual([[{ id: 1 }], []]);
   });
 
+  test("look-alike operators the probe would resolve to (search_path set by the step, or an exact signature in public): a temp table is still seen, the session discarded (REVIEW4 R44)", async () => {
+    await db.sql(`CREATE TABLE hidden_orders (id int); CREATE TABLE hidden_loot (id int);
+      CREATE SCHEMA look_alike;
+      CREATE FUNCTION look_alike.never(oid, integer) RETURNS boolean LANGUAGE sql AS 'SELECT false';
+      CREATE FUNCTION look_alike.never(bigint, integer) RETURNS boolean LANGUAGE sql AS 'SELECT false';
+      CREATE OPERATOR look_alike.<> (LEFTARG = oid, RIGHTARG = integer, FUNCTION = look_alike.never);
+      CREATE OPERATOR look_alike.> (LEFTARG = bigint, RIGHTARG = integer, FUNCTION = look_alike.never)`);
+    const shadow = `CREATE TEMP TABLE hidden_orders (id int);
+      CREATE FUNCTION pg_temp.copy() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN INSERT INTO public.hidden_loot VALUES (NEW.id); RETURN NEW; END $f$;
+      CREATE TRIGGER copy AFTER INSERT ON pg_temp.hidden_orders FOR EACH ROW EXECUTE FUNCTION pg_temp.copy();`;
+    const victim = async (id: number) => (await one(`INSERT INTO hidden_orders VALUES (${id}) RETURNING pg_backend_pid() AS pid`)).pid as number;
+    try {
+      // 1. The step leaves its search_path on the session: the named probe is analysed again under it.
+      let first = await pid();
+      await execute(db.config, { text: `DO $a$ BEGIN ${shadow} PERFORM set_config('search_path', 'look_alike, pg_catalog, public', false); END $a$` });
+      expect(await victim(1)).not.toBe(first);
+      // 2. No search_path change: an exact <>(oid, integer) on the default path, met by sessions that parse the probe from now on.
+      await db.sql('CREATE OPERATOR public.<> (LEFTARG = oid, RIGHTARG = integer, FUNCTION = look_alike.never)');
+      await closeAll();
+      first = await pid();
+      await execute(db.config, { text: `DO $a$ BEGIN ${shadow} END $a$` });
+      expect(await victim(2)).not.toBe(first);
+      expect([await db.sql('SELECT id FROM hidden_orders ORDER BY id'), await db.sql('SELECT id FROM hidden_loot')]).toEqual([[{ id: 1 }, { id: 2 }], []]);
+    } finally {
+      await closeAll();
+      await db.sql('DROP OPERATOR IF EXISTS public.<> (oid, integer); DROP SCHEMA look_alike CASCADE');
+    }
+  });
+
   test("a user's error naming pg_actions_… does not switch the pool to unnamed statements", async () => {
     await failure(execute(db.config, { text: 'EXECUTE pg_actions_x' }));
     // A procedure's COMMIT only works on a session with named statements (no set_config before it).
@@ -192,6 +221,17 @@ describe('statements that cannot run inside a transaction (REVIEW3 R23)', () => 
     await db.sql(`CREATE PROCEDURE archive_run() LANGUAGE plpgsql AS $$BEGIN INSERT INTO archive (note) VALUES ('run'); COMMIT; EXECUTE 'VACUUM archive'; END$$`);
     await failure(execute(db.config, { text: 'CALL archive_run()' }));
     expect(await db.sql(`SELECT count(*)::int AS n FROM archive WHERE note = 'run'`)).toEqual([{ n: 1 }]);
+  });
+
+  test('a function that did what a rollback does not undo (nextval), then met VACUUM: fails once, is not run again (REVIEW4 R33)', async () => {
+    await db.sql(`CREATE SEQUENCE nightly_runs;
+      CREATE FUNCTION nightly() RETURNS void LANGUAGE plpgsql AS $$BEGIN PERFORM nextval('nightly_runs'); EXECUTE 'VACUUM archive'; END$$`);
+    const error = await failure(execute(db.config, { text: 'SELECT nightly()' }));
+    expect(error.sqlstate).toBe('25001');
+    expect(await db.sql('SELECT last_value::int AS n, is_called FROM nightly_runs')).toEqual([{ n: 1, is_called: true }]);
+    // What refuses a transaction block by itself still runs alone: DROP INDEX CONCURRENTLY, DISCARD ALL.
+    await expect(execute(db.config, { text: 'DROP INDEX CONCURRENTLY archive_note' })).resolves.toMatchObject({ command: 'DROP INDEX' });
+    await expect(execute(db.config, { text: 'DISCARD ALL' })).resolves.toMatchObject({ command: 'DISCARD ALL' });
   });
 });
 

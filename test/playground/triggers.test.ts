@@ -211,6 +211,25 @@ test('Activate raced with Deactivate of the same trigger: installed exactly when
   }
 }, 120_000);
 
+test('Activate (another tab) just before Deactivate of the same trigger: installed exactly when a session is listed, never left behind (REVIEW4 R28)', async () => {
+  await db.sql('CREATE TABLE IF NOT EXISTS reraced_first (id serial PRIMARY KEY, name text)');
+  const config = { tables: ['reraced_first'], operations: ['INSERT'] };
+  for (let round = 0; round < 12; round++) {
+    const id = await activate('row-changes', config);
+    const again = post('/api/triggers/row-changes/activate', { connection: 'default', config });
+    await new Promise((resolve) => setTimeout(resolve, (round % 6) * 4));
+    const deactivated = await post(`/api/trigger-sessions/${id}/deactivate`);
+    expect([(await again).status, deactivated.status]).toEqual([200, 200]);
+    const sessions = (await call('GET', '/api/trigger-sessions')).json.sessions as { id: string }[];
+    // One after the other, in either order: re-activated then removed (nothing left), or removed then activated anew.
+    expect({ round, installed: (await ourObjects()).length > 0, listed: sessions.map((s) => s.id) }).toEqual(
+      { round, installed: sessions.length > 0, listed: sessions.length ? [(await again).json.id] : [] },
+    );
+    for (const session of sessions) await post(`/api/trigger-sessions/${session.id}/deactivate`);
+    expect(await ourObjects()).toEqual([]);
+  }
+}, 120_000);
+
 test('new-row (polling, nothing installed): an inserted row arrives; "make a change" writes quoted names and typed values', async () => {
   const id = await activate('new-row', { table: '"Odd ""Name"""', column: 'Seq No', intervalSeconds: 0.2 });
   const stream = await events(id);
