@@ -168,19 +168,16 @@ describeWithPgBouncer('TLS from the client to PgBouncer', () => {
 });
 
 describeWithPgBouncer('behind PgBouncer in transaction pooling, with database defaults for the output formats (REVIEW4 R30)', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase('bouncer_formats');
   let bouncer: PgBouncer;
   beforeAll(async () => {
-    db = await createTestDatabase('bouncer_formats');
     // IntervalStyle is not tracked by PgBouncer < 1.20 (Debian 12's is 1.18): a session SET of it reaches one server connection only.
     await db.sql(`ALTER DATABASE ${db.name} SET IntervalStyle = 'iso_8601'`);
     await db.sql(`ALTER DATABASE ${db.name} SET DateStyle = 'SQL, DMY'`);
     bouncer = await startPgBouncer({ server: serverLogin(), mode: 'transaction', poolSize: 2 });
   });
   afterAll(async () => {
-    await closeAll();
     await bouncer.dispose();
-    await db.drop();
   });
 
   test('concurrent steps read intervals and dates in one format, whichever server connection they meet', async () => {
