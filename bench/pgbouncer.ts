@@ -9,11 +9,12 @@ import { runAction } from '../actions/index.js';
 import { closeAll, execute, type ConnectionConfig } from '../connection/index.js';
 import type { EmbeddedDatabase } from '../cli/embedded-database.js';
 import { pgbouncerBinary, startPgBouncer } from '../test/harness/pgbouncer.js';
+import { earlyAnswer } from '../connection/step-tail.js';
 import { cpuMeter } from './cpu.js';
-import { compareSides, type SideFigures } from './sides.js';
+import { compareSides, switched, type SideFigures } from './sides.js';
 
 export interface PoolerOverhead {
-  figures: Record<'baseline' | 'queryRows' | 'execute', SideFigures>;
+  figures: Record<'baseline' | 'queryRows' | 'queryRowsEarly' | 'execute', SideFigures>;
   calls: number;
 }
 
@@ -31,6 +32,8 @@ export async function pgbouncerOverhead(db: EmbeddedDatabase, steps: number): Pr
       {
         baseline: (id: number) => raw.query(text, [id]),
         queryRows: (id: number) => runAction('query-rows', { connection: config, input, context: { trigger: { id } } }),
+        // Answering at the statement's result, the pooler check and ROLLBACK after (off by default).
+        queryRowsEarly: switched(earlyAnswer, true)((id: number) => runAction('query-rows', { connection: config, input, context: { trigger: { id } } })),
         execute: (id: number) => execute(config, { text, values: [id] }),
       },
       steps,

@@ -8,19 +8,21 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { closeAll, execute, PgActionsError, type ConnectionConfig } from '../connection/index.js';
 import { sessionGuard } from '../connection/session-guard.js';
+import { earlyAnswer } from '../connection/step-tail.js';
 import { runAction } from '../actions/index.js';
 import { bindSqlTemplates, parsePg } from '../templating/index.js';
 import { startEmbeddedDatabase } from '../cli/embedded-database.js';
+import { busyCost } from './busy.js';
 import { cdcBench } from './cdc.js';
 import { pgbouncerOverhead } from './pgbouncer.js';
 import { pinCpus } from './pin-cpus.js';
 import { cpuMeter, type CpuMeter } from './cpu.js';
-import { compareSides, type SideFigures } from './sides.js';
+import { compareSides, switched, type SideFigures } from './sides.js';
 import { triggerBench } from './triggers.js';
 import { tableSyncBench } from './table-sync.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
-/** BENCH_ONLY=steps,cap,pgbouncer runs those sections only (steps parser cancel cap hostile connect bulk pgbouncer triggers sync cdc). */
+/** BENCH_ONLY=steps,cap,pgbouncer runs those sections only (steps busy parser cancel cap hostile connect bulk pgbouncer triggers sync cdc). */
 const ONLY = process.env.BENCH_ONLY?.split(',').map((name) => name.trim());
 const runs = (section: string) => !ONLY || ONLY.includes(section);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -42,6 +44,8 @@ async function stepOverhead(config: ConnectionConfig, raw: pg.Pool, meter: CpuMe
       queryRowsStep: (id: number) => runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } }),
       // The same lookup with the template in the SQL text: read by PostgreSQL's scanner (cached), sent as $1::int8.
       queryRowsSqlTemplate: (id: number) => runAction('query-rows', { connection: config, input: sqlTemplateInput, context: { trigger: { id } } }),
+      // The step answering once its result is read, its session checks finishing after (connection/step-tail.ts, off by default).
+      queryRowsStepEarly: switched(earlyAnswer, true)((id: number) => runAction('query-rows', { connection: config, input: stepInput, context: { trigger: { id } } })),
       // The step with the session-state guard switched off: the difference is what the guard costs.
       queryRowsStepUnguarded: async (id: number) => {
         sessionGuard.enabled = false;
@@ -265,8 +269,25 @@ async function main() {
         ['same, session-state guard off', ms(f.oursUnguarded.ms), ratios(f.oursUnguarded), guard(f.ours, f.oursUnguarded)],
         ['one-row lookup, execute() READ ONLY (BEGIN…ROLLBACK pipelined)', ms(f.oursReadOnly.ms), ratios(f.oursReadOnly), cpuNote(f.oursReadOnly)],
         ['one-row lookup, query-rows step (validated, templated, READ ONLY)', ms(f.queryRowsStep.ms), ratios(f.queryRowsStep), `goal ≤ 1.10×; ${cpuNote(f.queryRowsStep)}`],
+        ['same step, answering before its session checks end (early answer, off by default)', ms(f.queryRowsStepEarly.ms), ratios(f.queryRowsStepEarly), 'time to result only: see the pool-of-one rows'],
         ['same step, session-state guard off (its cost: the difference)', ms(f.queryRowsStepUnguarded.ms), ratios(f.queryRowsStepUnguarded), guard(f.queryRowsStep, f.queryRowsStepUnguarded)],
         ['one-row lookup, query-rows step with {{trigger.id}} in the SQL text', ms(f.queryRowsSqlTemplate.ms), ratios(f.queryRowsSqlTemplate), 'goal ≤ 1.10× (P1)'],
+      );
+    }
+    if (runs('busy')) {
+      // A step answers before its session checks end (connection/step-tail.ts): what it costs its connection.
+      const busy = await busyCost(config, { host: db.host, port: db.port, user: db.user, password: db.password, database: 'postgres' }, STEPS);
+      const s = busy.single, c = busy.concurrent;
+      const rate = (value: number) => `${value.toFixed(0)} steps/s`;
+      rows.push(
+        ['serial lookups on a pool of ONE connection, raw pg (baseline)', ms(s.baseline.ms), '1.00×', 'each step waits for the last one to free the connection'],
+        ['same, query-rows step', ms(s.queryRows.ms), ratios(s.queryRows), ''],
+        ['same, query-rows step with the early answer (its checks still hold the connection)', ms(s.queryRowsEarly.ms), ratios(s.queryRowsEarly), ''],
+        ['same, query-rows step, session-state guard off', ms(s.queryRowsUnguarded.ms), ratios(s.queryRowsUnguarded), ''],
+        [`${c.flows} concurrent flows of lookups on a pool of 10, raw pg (baseline)`, rate(c.perSecond.raw), '1.00×', 'throughput; ratio = time per step vs raw'],
+        [`${c.flows} concurrent flows, query-rows step`, rate(c.perSecond.ours), `${c.ratio.ours.toFixed(2)}×`, ''],
+        [`${c.flows} concurrent flows, query-rows step, early answer`, rate(c.perSecond.early), `${c.ratio.early.toFixed(2)}×`, ''],
+        [`${c.flows} concurrent flows, query-rows step, guard off`, rate(c.perSecond.unguarded), `${c.ratio.unguarded.toFixed(2)}×`, ''],
       );
     }
     if (runs('parser')) {
@@ -319,6 +340,7 @@ async function main() {
         rows.push(
           ['through PgBouncer (transaction pooling), raw pg Pool.query (baseline)', ms(f.baseline.ms), '1.00×', cpuNote(f.baseline)],
           ['through PgBouncer, query-rows step (pooler: transaction)', ms(f.queryRows.ms), ratios(f.queryRows), `goal ≤ 1.10×; ${cpuNote(f.queryRows)}`],
+          ['through PgBouncer, query-rows step answering before its checks end (off by default)', ms(f.queryRowsEarly.ms), ratios(f.queryRowsEarly), 'time to result only'],
           ['through PgBouncer, execute() of the lookup, not read-only (pooler: transaction)', ms(f.execute.ms), ratios(f.execute), `settings reset every step, prepared statements only when there are some; ${cpuNote(f.execute)}`],
         );
       }

@@ -10,6 +10,17 @@
 import type { CpuMeter } from './cpu.js';
 
 const BLOCK = 100;
+
+/** `work` run with a switch (sessionGuard, earlyAnswer) set to `value`, put back after. */
+export const switched = (flag: { enabled: boolean }, value: boolean) => (work: (id: number) => Promise<unknown>) => async (id: number) => {
+  const was = flag.enabled;
+  flag.enabled = value;
+  try {
+    return await work(id);
+  } finally {
+    flag.enabled = was;
+  }
+};
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 export interface SideFigures {

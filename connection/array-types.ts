@@ -25,6 +25,13 @@ interface TypeRow {
   element: number;
 }
 
+/** Whether parseUnknownArrays() must ask the server about a column's type (else it needs no query). */
+export function needsTypeLookup(pool: object, outcome: StatementOutcome): boolean {
+  if (outcome.rows.length === 0) return false;
+  const known = byPool.get(pool);
+  return outcome.fields.some((field) => !isKnownType(field.dataTypeID) && !known?.has(field.dataTypeID));
+}
+
 /** `query` runs on the step's session, under its deadline. */
 export async function parseUnknownArrays(
   pool: object,

@@ -8,7 +8,7 @@
  */
 import type pg from 'pg';
 import { resolveConfig, type ResolvedConfig } from './config.js';
-import { parseUnknownArrays } from './array-types.js';
+import { needsTypeLookup, parseUnknownArrays } from './array-types.js';
 import { probeTls, sendCancel } from './cancel.js';
 import { isServerTimeout, TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
@@ -18,6 +18,7 @@ import { preparedCount, StatementRun, type ResultProgress, type StatementOutcome
 import { baselineOf, probeSession, POOLER_CHECK, POOLER_PREPARED_RESET, POOLER_SETTINGS_RESET, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionReset, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
 import { forgetSessionLimits, hasSessionLimits, limitsSql, lockTimeoutSql, rememberSessionLimits } from './session-limits.js';
 import { sshSecrets } from './ssh-config.js';
+import { earlyAnswer, trackTail } from './step-tail.js';
 import { jsonSafeTypes } from './types.js';
 
 export interface Statement {
@@ -149,6 +150,10 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
   const ownSession = config.pooler === 'none' && keepsNamedStatements(managed.pool);
   let discard = false;
   let run: StatementRun | undefined;
+  /** The step answered before its round trip ended: the tail (step-tail.ts) releases the connection. */
+  let handedOff = false;
+  /** When the client stops waiting for the round trip (the statement's deadline plus grace). */
+  let deadlineAt = 0;
   /** The statement went on after the CancelRequest (it caught query_canceled): its session was cut. */
   let ignoredCancel = false;
   // With session pooling each step has its own pooler connection, closed after it (the pooler
@@ -207,7 +212,17 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     // the session's limits are set again after it (by the reset), whatever the statement did to them.
     const reassert = ownSession && ownTimeout && !transactional;
     const tail: Sql[] = poolerChecked ? [rolledBack ? 'ROLLBACK' : 'COMMIT'] : reassert && !reset.length ? [limitsSql(client, sessionTimeoutMs, 'session')] : [];
-    const runWith = async (before: readonly Sql[], probe: StatementPlan['probe']): Promise<StatementOutcome> => {
+    // The step answers once its outcome is final: a read-only step's result, a committed step's COMMIT
+    // (deferred triggers fail it). The probe, check, resets and ROLLBACK after it only decide whether
+    // the session goes back to the pool (finishTail). Not for Insert/Update/Delete Rows (their COMMIT
+    // comes in a second round trip), nor without a guard or pooler reset after the statement.
+    const commitAt = commit.findIndex((sql) => sqlText(sql) === 'COMMIT');
+    const answersEarly = earlyAnswer.enabled && !statement.expectCommands && (guarded || transactionPooler) && (rolledBack || commitAt >= 0);
+    const outcomeAtFor = (before: readonly Sql[]) => (rolledBack ? before.length : before.length + 1 + commitAt);
+    // Unless the outcome still depends on a later reply: a BEGIN to refuse, array types to look up on this session.
+    const settlesEarly = (outcome: StatementOutcome) => !OPENS_TRANSACTION.test(outcome.command) && !needsTypeLookup(managed.pool, outcome);
+    const runWith = async (before: readonly Sql[], probe: StatementPlan['probe'], early: boolean): Promise<StatementOutcome> => {
+      deadlineAt = performance.now() + timeoutMs + CLIENT_GRACE_MS;
       const current = (run = new StatementRun(
         {
           text: statement.text,
@@ -219,6 +234,8 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
           check: poolerChecked ? POOLER_CHECK : undefined,
           tail,
           probe,
+          outcomeAt: early && answersEarly ? outcomeAtFor(before) : undefined,
+          settlesEarly,
           maxResultBytes: statement.maxResultBytes ?? config.maxResultBytes,
           discardRows: statement.discardRows ?? false,
           typeParser: (oid) => jsonSafeTypes.getTypeParser(oid),
@@ -239,7 +256,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
       ));
       client.query(current);
       try {
-        return await withDeadline(current.done, timeoutMs + CLIENT_GRACE_MS);
+        return await withDeadline(Promise.race([current.early, current.done]), timeoutMs + CLIENT_GRACE_MS);
       } catch (error) {
         if (!(error instanceof TimeoutError)) throw error;
         const settled = await cancelAndSettle(managed, client, current.done);
@@ -254,7 +271,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     };
     let outcome: StatementOutcome;
     try {
-      outcome = await runWith(before, probe);
+      outcome = await runWith(before, probe, true);
     } catch (error) {
       if (run?.failedAt === 'committed') {
         // The probe or a reset failed after the statement's COMMIT: its work stands (reported, never
@@ -267,9 +284,16 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
         // VACUUM, CREATE DATABASE, … refuse to share their implicit transaction with set_config() or
         // the probe, and fail before doing anything: run alone (the client deadline still cancels on
         // the server), then probe the session on its own.
-        outcome = await runWith([], undefined);
+        outcome = await runWith([], undefined, false);
         if (probe) run!.sessionReading = await probeSession(send, reset.map(sqlText));
       }
+    }
+    if (run!.settledEarly && !run!.finished) {
+      await parseUnknownArrays(managed.pool, send, outcome); // no lookup needed: settlesEarly() checked
+      handedOff = true;
+      const current = run!;
+      trackTail(pool, finishTail(current, outcome), () => destroy(client));
+      return outcome;
     }
     // POOLER_CHECK found statements made with SQL PREPARE: deallocated on the same server connection,
     // in the transaction the check left open (the statement's own work is already done or committed).
@@ -318,7 +342,27 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     if (rerunnable) undone.add(mapped);
     throw mapped;
   } finally {
-    client.release(discard || undefined);
+    if (!handedOff) client.release(discard || undefined);
+  }
+
+  /**
+   * The rest of an answered step's round trip: the session goes back to the pool only if everything
+   * after the statement went through and found it clean; any failure, or the deadline, discards it.
+   * Never rejects: nothing here can change the step's outcome.
+   */
+  async function finishTail(current: StatementRun, outcome: StatementOutcome): Promise<void> {
+    let clean = false;
+    try {
+      await withDeadline(current.done, Math.max(1, deadlineAt - performance.now()));
+      // POOLER_CHECK found statements made with SQL PREPARE: deallocated in the transaction it left open.
+      if (current.needsReset) await send(POOLER_PREPARED_RESET);
+      // A transaction still open cannot be refused any more (settlesEarly() refused the BEGINs): the session goes.
+      clean = transactionStatus(client) === 'I' && !changesSession(outcome.command) && !(guarded && !sessionUnchanged(client, current.sessionReading, preparedCount(client)));
+    } catch (error) {
+      if (error instanceof TimeoutError) destroy(client);
+    } finally {
+      client.release(clean ? undefined : true);
+    }
   }
 }
 

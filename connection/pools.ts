@@ -10,6 +10,7 @@ import { ConfiguredClient } from './configured-client.js';
 import { abandonWaiters, PoolReplaced, redirectWaiters, waitForClient } from './pool-wait.js';
 import { installGate } from './result-gate.js';
 import { SshTunnel } from './ssh-tunnel.js';
+import { settleTails, tailEnded } from './step-tail.js';
 import { sslPlan, type SslSetting } from './tls.js';
 import { jsonSafeTypes } from './types.js';
 
@@ -25,7 +26,10 @@ export interface ManagedPool {
   holds: number;
 }
 
-const POOL_SIZE = 10;
+/** Connections per pool, read when a pool is made: changed only by bench/ (a pool of one shows what a step keeps its connection busy). */
+export const poolSizing = { size: 10 };
+/** How long a step waits for a connection finishing a tail before opening a new one. */
+const TAIL_WAIT_MS = 50;
 const IDLE_CLIENT_MS = 30_000;
 const IDLE_POOL_MS = 5 * 60_000;
 const pools = new Map<string, ManagedPool>();
@@ -136,7 +140,7 @@ function createPool(config: ResolvedConfig, ssl: SslSetting, tunnel: SshTunnel |
     application_name: config.applicationName,
     connectionTimeoutMillis: config.connectTimeoutMs,
     keepAlive: true,
-    max: POOL_SIZE,
+    max: poolSizing.size,
     idleTimeoutMillis: IDLE_CLIENT_MS,
     // Session pooling gives each client connection its own server connection until it closes: an
     // idle pooled client would hold one, so each checkout gets a fresh pooler connection.
@@ -167,19 +171,27 @@ export async function checkout(managed: ManagedPool, waitMs: number): Promise<pg
   const pool = managed.pool;
   const startedAt = performance.now();
   const remaining = () => waitMs - (performance.now() - startedAt);
+  // No idle connection, but a step's tail is finishing on one: take that one when it comes back
+  // (well under a millisecond) rather than open another (step-tail.ts).
+  const tail = pool.idleCount === 0 ? tailEnded(pool, Math.min(waitMs, TAIL_WAIT_MS)) : undefined;
+  if (tail) await tail;
   try {
-    return await waitForClient(pool, waitMs, POOL_SIZE);
+    return await waitForClient(pool, waitMs, sizeOf(pool));
   } catch (error) {
     // A concurrent first step already made the second attempt and switched the pool: use it.
-    if (managed.pool !== pool || error instanceof PoolReplaced) return await waitForClient(managed.pool, remaining(), POOL_SIZE);
+    if (managed.pool !== pool || error instanceof PoolReplaced) return await waitForClient(managed.pool, remaining(), sizeOf(managed.pool));
     const fallback = sslPlan(managed.config).fallback;
     if (!fallback || managed.ssl === fallback.setting || !fallbackApplies(fallback.when, error)) throw error;
     managed.ssl = fallback.setting;
     managed.pool = createPool(managed.config, fallback.setting, managed.tunnel);
     redirectWaiters(pool);
     void pool.end().catch(() => {});
-    return await waitForClient(managed.pool, remaining(), POOL_SIZE);
+    return await waitForClient(managed.pool, remaining(), sizeOf(managed.pool));
   }
+}
+
+function sizeOf(pool: pg.Pool): number {
+  return pool.options.max ?? poolSizing.size;
 }
 
 function fallbackApplies(when: 'server-refuses-tls' | 'server-rejects-plaintext', error: unknown): boolean {
@@ -224,6 +236,8 @@ export async function closeAll(): Promise<void> {
   if (sweeper) clearInterval(sweeper);
   sweeper = undefined;
   abandonWaiters(all.map((managed) => managed.pool));
+  // Steps that answered already still finish their session checks: briefly, else their connections are cut.
+  await settleTails(all.map((managed) => managed.pool), 1000);
   await Promise.all(all.map((managed) => managed.pool.end().catch(() => {})));
   await closingDone(5000);
   await Promise.all(all.map((managed) => managed.tunnel?.close()));

@@ -9,7 +9,7 @@
 import type { Connection, Submittable } from 'pg';
 import { PgActionsError } from './errors/index.js';
 import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, type ResultGate } from './result-gate.js';
-import { ownCountOf, readingOf, type Probe, type SessionReading, type Sql } from './session-guard.js';
+import { ownCountOf, readingOf, readProbeRow, type Probe, type SessionReading, type Sql } from './session-guard.js';
 import { expandsWhenParsed, structureCost } from './types.js';
 import { bindExecuteBytes, writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
 
@@ -46,6 +46,14 @@ export interface StatementPlan {
    * and its unnamed `check` follows it: the reading counts only when the check says nothing was forged.
    */
   probe?: Probe;
+  /**
+   * Index (before, statement, commit… counted from 0) of the statement whose completion makes the
+   * step's outcome final: a read-only step's statement, or a committed step's COMMIT (deferred
+   * triggers fail it). A Flush follows it, so the server sends the result then, and `early` resolves
+   * there when `settlesEarly` agrees; what follows decides only the session's fate.
+   */
+  outcomeAt?: number;
+  settlesEarly?: (outcome: StatementOutcome) => boolean;
   maxResultBytes: number;
   /** Count rows without keeping them (the caller only needs the count): no cap applies. */
   discardRows: boolean;
@@ -177,7 +185,12 @@ export function preparedCount(client: object): number {
 }
 
 export class StatementRun implements Submittable {
+  /** Settles when the whole round trip is over (ReadyForQuery), or at the first error. */
   readonly done: Promise<StatementOutcome>;
+  /** Resolves (never rejects) once the step's outcome is final, before the rest of the round trip (plan.outcomeAt). */
+  readonly early: Promise<StatementOutcome>;
+  /** `early` resolved: the step succeeded; what is left of the round trip only decides the session's fate. */
+  settledEarly = false;
   /** Set when the byte cap was passed: the owner must discard the connection. */
   overflowed = false;
   /** Set when the session's message stream is out of step (COPY FROM STDIN): the owner must close it. */
@@ -206,6 +219,7 @@ export class StatementRun implements Submittable {
   private expanding: boolean[] = [];
   private reportedAt = 0;
   private resolve!: (outcome: StatementOutcome) => void;
+  private resolveEarly!: (outcome: StatementOutcome) => void;
   private reject!: (error: unknown) => void;
   private settled = false;
   private completions = 0;
@@ -237,6 +251,7 @@ export class StatementRun implements Submittable {
       this.resolve = resolve;
       this.reject = reject;
     });
+    this.early = new Promise((resolve) => (this.resolveEarly = resolve));
   }
 
   submit(connection: Connection): void {
@@ -257,8 +272,13 @@ export class StatementRun implements Submittable {
     writePipeline(con, () => {
       this.parseNamed(con);
       for (const sql of this.plan.before) this.writeSimple(con, sql);
+      const { outcomeAt, before } = this.plan;
       writeUnnamed(con, this.plan.text, this.plan.values);
-      for (const sql of this.plan.commit ?? []) this.writeSimple(con, sql);
+      if (outcomeAt === before.length) con.flush();
+      (this.plan.commit ?? []).forEach((sql, k) => {
+        this.writeSimple(con, sql);
+        if (outcomeAt === before.length + 1 + k) con.flush();
+      });
       if (this.plan.probe) this.writeSimple(con, this.plan.probe);
       if (this.plan.probe?.check) writeFixed(con, this.plan.probe.check);
       for (const sql of this.plan.after) this.writeSimple(con, sql);
@@ -321,7 +341,8 @@ export class StatementRun implements Submittable {
     if (this.completions !== this.plan.before.length) {
       const { probe } = this.plan;
       if (probe && this.completions === this.probeAt) {
-        if (probe.check) this.probeReading = readingOf(message.fields);
+        if (probe.rows) this.sessionReading = readProbeRow(this.sessionReading, message.fields);
+        else if (probe.check) this.probeReading = readingOf(message.fields);
         else this.sessionReading = readingOf(message.fields);
       } else if (probe?.check && this.completions === this.probeAt + 1) this.checkedOwn = ownCountOf(message.fields);
       return;
@@ -389,16 +410,27 @@ export class StatementRun implements Submittable {
       const own = this.checkedOwn;
       this.sessionReading = own === undefined ? { ...this.probeReading, objects: true } : { ...this.probeReading, own };
     }
-    if (this.completions++ !== before.length) return; // BEGIN, SET, COMMIT…
-    // "SELECT 5", "INSERT 0 1" (oid, rows), "CREATE INDEX" (no count)
-    const match = /^(.*?)(?: (\d+))?(?: (\d+))?$/.exec(message.text);
-    const count = match?.[3] ?? match?.[2];
-    this.outcome.command = match?.[1] ?? message.text;
-    this.outcome.rowCount = count !== undefined ? Number(count) : this.outcome.rows.length;
+    const index = this.completions++;
+    if (index === before.length) {
+      // "SELECT 5", "INSERT 0 1" (oid, rows), "CREATE INDEX" (no count)
+      const match = /^(.*?)(?: (\d+))?(?: (\d+))?$/.exec(message.text);
+      const count = match?.[3] ?? match?.[2];
+      this.outcome.command = match?.[1] ?? message.text;
+      this.outcome.rowCount = count !== undefined ? Number(count) : this.outcome.rows.length;
+    }
+    if (index === this.plan.outcomeAt) this.outcomeKnown();
   }
 
   handleEmptyQuery(): void {
-    this.completions++;
+    if (this.completions++ === this.plan.outcomeAt) this.outcomeKnown();
+  }
+
+  /** The statement (and its COMMIT) succeeded: the owner may answer now, unless the outcome still hangs on a later reply. */
+  private outcomeKnown(): void {
+    if (this.settled || this.overflowed || this.duplicateColumn !== undefined) return;
+    if (this.plan.settlesEarly && !this.plan.settlesEarly(this.outcome)) return;
+    this.settledEarly = true;
+    this.resolveEarly(this.outcome);
   }
 
   handleError(error: unknown): void {

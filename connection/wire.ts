@@ -10,6 +10,8 @@ export interface PgConnection {
   describe(message: { type: 'P' | 'S'; name: string }): void;
   execute(config: { portal: string; rows: number }): void;
   sync(): void;
+  /** Asks the server to send what it has so far (it otherwise waits for Sync or a full buffer). */
+  flush(): void;
   stream: { cork?: () => void; uncork?: () => void; writable?: boolean; write(data: Buffer): boolean };
 }
 

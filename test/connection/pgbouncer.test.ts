@@ -8,26 +8,21 @@ import { closeAll, execute, testConnection, type ConnectionConfig } from '../../
 import { sendCancel } from '../../connection/cancel.js';
 import pg from 'pg';
 import { run, failure as stepFailure } from '../actions/helpers.js';
-import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
+import { serverLogin } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { failure, eventually } from '../harness/failures.js';
 import { createTestPki } from '../harness/certs.js';
 import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
 
 
 describeWithPgBouncer('behind PgBouncer', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase('bouncer');
 
   beforeAll(async () => {
-    db = await createTestDatabase('bouncer');
     await db.sql(`CREATE TYPE mood AS ENUM ('sad', 'happy');
       CREATE TABLE users (id serial PRIMARY KEY, email text UNIQUE NOT NULL, status text NOT NULL DEFAULT 'new', moods mood[], seen timestamptz)`);
     // A database default that the type parsers could not read: the session is put back to ISO.
     await db.sql(`ALTER DATABASE ${db.name} SET DateStyle TO 'SQL, DMY'`);
-  });
-
-  afterAll(async () => {
-    await closeAll();
-    await db.drop();
   });
 
   describe.each(['transaction', 'session'] as const)('in %s pooling', (mode) => {
@@ -136,21 +131,18 @@ describeWithPgBouncer('behind PgBouncer', () => {
 });
 
 describeWithPgBouncer('TLS from the client to PgBouncer', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase('bouncer_tls');
   let bouncer: PgBouncer;
   let connection: ConnectionConfig;
 
   beforeAll(async () => {
     const pki = createTestPki();
-    db = await createTestDatabase('bouncer_tls');
     bouncer = await startPgBouncer({ server: serverLogin(), mode: 'transaction', tls: { certPem: pki.serverCertPem, keyPem: pki.serverKeyPem } });
     connection = bouncer.config(db.name, { sslMode: 'verify-full', sslCa: pki.caPem, pooler: 'transaction' });
   });
 
   afterAll(async () => {
-    await closeAll();
     await bouncer.dispose();
-    await db.drop();
   });
 
   test('Test connection reports the TLS of the link to the pooler, verified', async () => {

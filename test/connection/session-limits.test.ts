@@ -4,14 +4,13 @@
  * back, so whatever it changed is undone without discarding its session; named statements of
  * pg-actions' own cannot be hidden, replaced or lost by a statement.
  */
-import { closeAll, execute } from '../../connection/index.js';
+import { execute } from '../../connection/index.js';
 import { failure } from '../harness/failures.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('limits');
 let reader: string;
 beforeAll(async () => {
-  db = await createTestDatabase('limits');
   reader = `${db.name}_reader`;
   await db.sql(`CREATE ROLE ${reader}`);
   await db.sql(`GRANT ${reader} TO CURRENT_USER`);
@@ -23,8 +22,6 @@ beforeAll(async () => {
   await db.sql(`CREATE VIEW as_reader AS SELECT set_config('role', '${reader}', false) AS role, set_config('search_path', 'pg_catalog', false) AS path`);
 });
 afterAll(async () => {
-  await closeAll();
-  await db.drop();
   await db.sql(`DROP ROLE IF EXISTS ${reader}`).catch(() => undefined);
 });
 

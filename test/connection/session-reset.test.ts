@@ -6,22 +6,18 @@
 import pg from 'pg';
 import { closeAll, execute } from '../../connection/index.js';
 import { inTransaction } from '../../connection/session.js';
-import { READ_ONLY_PROBE, SESSION_PROBE } from '../../connection/session-guard.js';
+import { SESSION_PROBE } from '../../connection/session-guard.js';
 import { failure } from '../harness/failures.js';
-import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
+import { serverLogin } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('reset');
 beforeAll(async () => {
-  db = await createTestDatabase('reset');
   await db.sql(`CREATE TABLE payments (id serial PRIMARY KEY, amount int)`);
   await db.sql(`CREATE PROCEDURE pay(amount int) LANGUAGE plpgsql AS $$BEGIN INSERT INTO payments (amount) VALUES (amount); COMMIT; END$$`);
   await db.sql(`CREATE FUNCTION weaken() RETURNS text LANGUAGE sql AS $$SELECT set_config('password_encryption', 'md5', false)$$`);
   await db.sql(`CREATE SEQUENCE runs`);
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
 });
 
 const one = async (text: string, options: object = {}) => (await execute(db.config, { text, ...options })).rows[0]!;
@@ -88,13 +84,13 @@ describe("pg-actions' own named statements (R8)", () => {
     EXECUTE format('PREPARE ${name} AS SELECT NULL::void AS unlocked, false AS objects, %s AS own${columns}', n, s, l);`;
   const forgeAll = `DO $a$ DECLARE u text; o text; n int; s text; l text; BEGIN
     ${forge('pg_actions_session_probe', SESSION_PROBE, ', %L AS settings, %L AS limits')}
-    ${forge('pg_actions_read_only_probe', READ_ONLY_PROBE, '')}
     EXECUTE 'DEALLOCATE pg_actions_reset_all'; EXECUTE 'PREPARE pg_actions_reset_all AS SELECT 1';
     EXECUTE 'DEALLOCATE pg_actions_begin_read_only'; EXECUTE 'PREPARE pg_actions_begin_read_only AS SELECT 1';
     PERFORM set_config('search_path', 'forged_schema, public', false);
     PERFORM set_config('app.tenant_id', 'tenant of flow A', false);
   END $a$`;
 
+  // The read-only probe is unnamed (parsed after the statement, never forged): the committed one is.
   test('replaced by SQL-PREPAREd look-alikes (probe, RESET ALL, BEGIN READ ONLY): the session is discarded, the next steps are clean (R24)', async () => {
     await db.sql('CREATE TABLE forged_writes (id int)');
     const first = await pid();

@@ -4,13 +4,13 @@
  */
 import { closeAll, execute } from '../../connection/index.js';
 import { failure } from '../harness/failures.js';
-import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
+import { serverLogin } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('session');
 let reader: string;
 beforeAll(async () => {
-  db = await createTestDatabase('session');
   reader = `${db.name}_reader`;
   await db.sql(`CREATE ROLE ${reader}`);
   await db.sql(`GRANT ${reader} TO CURRENT_USER`);
@@ -19,8 +19,6 @@ beforeAll(async () => {
   await db.sql(`CREATE TABLE inbox (line text)`);
 });
 afterAll(async () => {
-  await closeAll();
-  await db.drop();
   await db.sql(`DROP ROLE IF EXISTS ${reader}`).catch(() => undefined);
 });
 

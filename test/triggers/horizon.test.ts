@@ -5,20 +5,11 @@
  * horizon becomes once nothing it waited for is still open.
  */
 import pg from 'pg';
-import { closeAll } from '../../connection/index.js';
-import { adminConfig, createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { adminConfig } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { poll, session } from './helpers.js';
 
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase('horizon');
-}, 60_000);
-
-afterAll(async () => {
-  await closeAll();
-  await db?.drop();
-}, 60_000);
+const db = useTestDatabase('horizon');
 
 beforeEach(async () => {
   await db.sql('DROP TABLE IF EXISTS events; CREATE TABLE events (id int PRIMARY KEY, at int)');

@@ -1,20 +1,12 @@
 /** listen: payloads parsed when JSON, any channel name (quoted), a throwing handler gets the batch again, no polling. */
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
-import { closeAll } from '../../connection/index.js';
 import { pollTrigger, sampleEvents, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
 import { listenLimits } from '../../triggers/listen.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { failureOf, waitFor } from './helpers.js';
 
-let db: TestDatabase;
-beforeAll(async () => {
-  db = await createTestDatabase('listen');
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
-});
+const db = useTestDatabase('listen');
 
 async function listening(channel: string): Promise<void> {
   await waitFor(async () => (await db.sql('SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND query = $1', [`LISTEN "${channel.replace(/"/g, '""')}"`])).length > 0, 'LISTEN');

@@ -4,17 +4,9 @@
  * write exactly what PostgreSQL does, over the whole 64-bit range.
  */
 import { formatLsn, isLsn, parseLsn } from '../../triggers/replication/lsn.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase('lsn');
-}, 60_000);
-
-afterAll(async () => {
-  await db?.drop();
-}, 60_000);
+const db = useTestDatabase('lsn');
 
 const SAMPLES = ['0/0', '0/1', '0/FFFFFFFF', '1/0', '16/B374D848', 'a/bc', 'FFFFFFFF/FFFFFFFF', '7FFFFFFF/80000000', '0/10', '10/0'];
 

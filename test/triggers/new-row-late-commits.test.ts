@@ -5,20 +5,12 @@
  * be delivered, once, for a timestamp and for a serial column, also to a least-privilege role.
  */
 import { closeAll } from '../../connection/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { subscribeTrigger } from '../../triggers/index.js';
 import { closeOutcome } from './closing.js';
 import { poll, session, waitFor } from './helpers.js';
 
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase('newrowlate');
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
-});
+const db = useTestDatabase('newrowlate');
 
 beforeEach(async () => {
   await db.sql('DROP TABLE IF EXISTS events');

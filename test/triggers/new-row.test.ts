@@ -2,20 +2,11 @@
  * new-row and new-or-updated-row against a real server: cursor order and LIMIT, equal values
  * across a poll boundary, late commits, state checks, the index warning, subscribe redelivery.
  */
-import { closeAll } from '../../connection/index.js';
 import { pollTrigger, sampleEvents, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { failureOf, poll, session, waitFor } from './helpers.js';
 
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase('newrow');
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
-});
+const db = useTestDatabase('newrow');
 
 beforeEach(async () => {
   await db.sql('DROP TABLE IF EXISTS orders, tickets');

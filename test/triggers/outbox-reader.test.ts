@@ -6,18 +6,10 @@
  */
 import { closeAll } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, listActivations, pollTrigger, removeActivation } from '../../triggers/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { failureOf, poll } from './helpers.js';
 
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase('outboxreader');
-}, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await db?.drop();
-}, 60_000);
+const db = useTestDatabase('outboxreader');
 
 beforeEach(async () => {
   for (const activation of await listActivations(db.config)) await removeActivation(db.config, activation.fingerprint);

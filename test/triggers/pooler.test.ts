@@ -7,19 +7,15 @@
 import pg from 'pg';
 import { closeAll, type ConnectionConfig } from '../../connection/index.js';
 import { activateTrigger, listActivations, removeActivation, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
-import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
+import { serverLogin } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
 import { failureOf, waitFor } from './helpers.js';
 
 describeWithPgBouncer('listening sessions behind PgBouncer', () => {
-  let db: TestDatabase;
+  const db = useTestDatabase('tpooler');
   beforeAll(async () => {
-    db = await createTestDatabase('tpooler');
     await db.sql('CREATE TABLE orders (id serial PRIMARY KEY, customer text)');
-  });
-  afterAll(async () => {
-    await closeAll();
-    await db.drop();
   });
 
   describe('transaction pooling', () => {

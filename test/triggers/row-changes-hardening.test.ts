@@ -4,21 +4,12 @@
  * partitions report the watched (root) table and its key; nobody but the owner may execute the
  * SECURITY DEFINER capture function.
  */
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, listActivations, removeActivation, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { closeOutcome } from './closing.js';
 import { poll, waitFor } from './helpers.js';
 
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase('rchard');
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
-});
+const db = useTestDatabase('rchard');
 
 beforeEach(async () => {
   for (const activation of await listActivations(db.config)) await removeActivation(db.config, activation.fingerprint);

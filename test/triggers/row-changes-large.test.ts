@@ -3,21 +3,18 @@
  * connection's maxResultBytes is read in smaller batches, and one event larger than the cap on
  * its own (an UPDATE of a wide row) is still delivered, up to MAX_EVENT_BYTES.
  */
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, listActivations, removeActivation } from '../../triggers/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { poll } from './helpers.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('rclarge', {
+  beforeDrop: async () => {
+    for (const activation of await listActivations(db.config)) await removeActivation(db.config, activation.fingerprint);
+  },
+});
 
 beforeAll(async () => {
-  db = await createTestDatabase('rclarge');
   await db.sql('CREATE TABLE docs (id int PRIMARY KEY, body text)');
-});
-afterAll(async () => {
-  for (const activation of await listActivations(db.config)) await removeActivation(db.config, activation.fingerprint);
-  await closeAll();
-  await db.drop();
 });
 
 // A small cap keeps the data small: 64 kB of parsed result per read.

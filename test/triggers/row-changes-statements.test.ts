@@ -4,20 +4,12 @@
  * (partitioned tables, partitions, inheritance): multi-row statements keep every row, in order,
  * with old and new paired right even when the key changes; upserts; composite and missing keys.
  */
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, listActivations, removeActivation } from '../../triggers/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { poll } from './helpers.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('rcstatements');
 
-beforeAll(async () => {
-  db = await createTestDatabase('rcstatements');
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
-});
 beforeEach(async () => {
   for (const activation of await listActivations(db.config)) await removeActivation(db.config, activation.fingerprint);
   await db.sql('DROP TABLE IF EXISTS items, pairs, nokey, events, parent_t, aliases, solo, orders, orders_all, legacy_parent CASCADE');

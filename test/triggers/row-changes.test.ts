@@ -5,18 +5,10 @@
  */
 import { closeAll } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, listActivations, pollTrigger, removeActivation, sampleEvents, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { failureOf, poll, session, waitFor } from './helpers.js';
 
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase('rowchanges');
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
-});
+const db = useTestDatabase('rowchanges');
 
 beforeEach(async () => {
   for (const activation of await listActivations(db.config)) await removeActivation(db.config, activation.fingerprint);

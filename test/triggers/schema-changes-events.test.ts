@@ -5,20 +5,19 @@
  * COLUMN, rename, unwatched schemas, redelivery, NOTIFY wake-up, and 20 activate/deactivate cycles.
  */
 import { randomBytes } from 'node:crypto';
-import { closeAll, type ConnectionConfig } from '../../connection/index.js';
+import type { ConnectionConfig } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, listActivations, removeActivation, sampleEvents, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { watchSecret } from '../harness/secrets.js';
 import { poll, waitFor } from './helpers.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('schemaevents');
 const role = `schemawatch_${randomBytes(4).toString('hex')}`;
 const rolePassword = 'pw-' + randomBytes(8).toString('hex');
 watchSecret(rolePassword);
 let asRole: ConnectionConfig;
 
 beforeAll(async () => {
-  db = await createTestDatabase('schemaevents');
   await db.sql('CREATE SCHEMA elsewhere');
   await db.sql('CREATE SCHEMA watched');
   // Not a superuser, but allowed to create schemas in the database: only the event trigger is refused.
@@ -28,8 +27,6 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await closeAll();
-  await db?.drop();
   await db?.sql(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
 }, 30_000);
 

@@ -1,17 +1,11 @@
 /** schema-changes: created, altered (column added, renamed table) and dropped tables in watched schemas only. */
-import { closeAll } from '../../connection/index.js';
 import { sampleEvents } from '../../triggers/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { poll } from './helpers.js';
 
-let db: TestDatabase;
+const db = useTestDatabase('schemachanges');
 beforeAll(async () => {
-  db = await createTestDatabase('schemachanges');
   await db.sql('CREATE SCHEMA elsewhere');
-});
-afterAll(async () => {
-  await closeAll();
-  await db.drop();
 });
 
 test('CREATE_TABLE, ALTER_TABLE and DROP_TABLE, with columns; other schemas are ignored; nothing twice', async () => {

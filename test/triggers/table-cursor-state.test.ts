@@ -7,19 +7,10 @@
  */
 import { closeAll } from '../../connection/index.js';
 import { pollTrigger, sampleEvents } from '../../triggers/index.js';
-import { createTestDatabase, type TestDatabase } from '../harness/db.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
 import { failureOf, poll, session } from './helpers.js';
 
-let db: TestDatabase;
-
-beforeAll(async () => {
-  db = await createTestDatabase('cursor_state');
-}, 60_000);
-
-afterAll(async () => {
-  await closeAll();
-  await db?.drop();
-}, 60_000);
+const db = useTestDatabase('cursor_state');
 
 beforeEach(async () => {
   await db.sql('DROP TABLE IF EXISTS events, pairs');
