@@ -1,8 +1,13 @@
 /**
  * COPY … TO STDOUT text rows → row objects, values parsed as Query Rows parses them. The server
  * sends one row per CopyData message ("messages sent from the backend will always correspond to
- * single data rows", protocol docs), so a complete message is one line: it is decoded once, from
- * the socket's bytes, with no per-row Buffer, array or closure. This runs for every row of a sync.
+ * single data rows", protocol docs). A batch's messages are gathered as bytes (no JS object per
+ * row while they arrive, only each row's end and whether it has a backslash) and decoded at once by
+ * flush(): an ASCII batch is read as one string, its fields cut from it; values of 13 characters or
+ * more, which V8 would keep as slices pinning the whole batch's text, are read from the bytes on
+ * their own. A batch with other characters is decoded line by line. Decoding each row as it
+ * arrived cost a Buffer → string call per row and kept each row's objects alive across the
+ * scavenges the rest of the batch triggered: table-sync was bound by the garbage collector.
  */
 import { setField } from './row-field.js';
 import { jsonSafeTypes } from './types.js';
@@ -14,17 +19,37 @@ export interface CopyColumn {
 
 const TEXT_OID = 25;
 const NEWLINE = 10;
+const BACKSLASH = 92;
+/** V8 copies substrings shorter than this; longer ones are slices that keep their parent alive. */
+const SLICE_MIN_LENGTH = 13;
+const FIRST_BYTES = 64 * 1024;
+/** Pieces shorter than this are copied byte by byte: cheaper than Buffer#copy's view and native call. */
+const SHORT_PIECE = 64;
 
 export class CopyTextRows {
+  /** Rows received (whole messages). */
   rows = 0;
+  /** Rows decoded by flush(). */
+  private flushed = 0;
   readonly columns: number;
   private readonly names: string[];
   /** undefined: the text as it is. */
   private readonly parsers: (((text: string) => unknown) | undefined)[];
-  /** The start of a row whose message was cut by the end of a socket chunk. */
-  private pieces: Buffer[] | undefined;
+  /** The batch's COPY text so far: whole lines, then the start of a message still arriving. */
+  private text: Buffer = Buffer.allocUnsafe(0);
+  private used = 0;
+  /** Where the message still arriving starts in `text`. */
+  private messageStart = 0;
+  /** Per row since the last flush: 1 when its text has a backslash (escapes to decode). */
+  private escaped = new Uint8Array(1024);
+  /** Per row since the last flush: where its line ends in `text` (its newline). */
+  private ends = new Int32Array(1024);
+  /** The message still arriving has a backslash. */
+  private backslash = false;
+  /** No byte above 0x7f since the last flush. */
+  private ascii = true;
 
-  constructor(columns: readonly CopyColumn[], private readonly onRow: (row: Record<string, unknown>) => void) {
+  constructor(columns: readonly CopyColumn[], private readonly onRow: (row: Record<string, unknown>, index: number, count: number) => void) {
     this.names = columns.map((column) => column.name);
     this.columns = columns.length;
     const asText = jsonSafeTypes.getTypeParser(TEXT_OID);
@@ -34,44 +59,114 @@ export class CopyTextRows {
     });
   }
 
-  /** Part of one CopyData message's payload: data[start, end); `last` when the message ends there. */
+  /**
+   * Part of one CopyData message's payload: data[start, end); `last` when the message ends there.
+   * Copied: the pieces come from socket buffers that are reused.
+   */
   piece(data: Buffer, start: number, end: number, last: boolean): void {
-    if (!last) {
-      (this.pieces ??= []).push(Buffer.from(data.subarray(start, end)));
-      return;
+    const length = end - start;
+    if (this.used + length > this.text.length) this.grow(this.used + length);
+    const text = this.text;
+    let backslash = false;
+    let high = 0;
+    if (length < SHORT_PIECE) {
+      let at = this.used;
+      for (let i = start; i < end; i++) {
+        const byte = data[i]!;
+        if (byte === BACKSLASH) backslash = true;
+        high |= byte;
+        text[at++] = byte;
+      }
+    } else {
+      data.copy(text, this.used, start, end);
+      for (let i = start; i < end; i++) {
+        const byte = data[i]!;
+        if (byte === BACKSLASH) backslash = true;
+        high |= byte;
+      }
     }
-    if (this.pieces) {
-      this.pieces.push(data.subarray(start, end));
-      data = Buffer.concat(this.pieces);
-      this.pieces = undefined;
-      start = 0;
-      end = data.length;
+    if (backslash) this.backslash = true;
+    if (high > 0x7f) this.ascii = false;
+    this.used += length;
+    if (!last) return;
+    if (this.used === this.messageStart) return; // an empty message: no row
+    if (text[this.used - 1] !== NEWLINE) {
+      this.used = this.messageStart;
+      this.backslash = false;
+      throw new Error('a COPY row did not end with a newline');
     }
-    if (end === start) return;
-    if (data[end - 1] !== NEWLINE) throw new Error('a COPY row did not end with a newline');
-    this.line(data.toString('utf8', start, end - 1));
+    const row = this.rows - this.flushed;
+    if (row === this.escaped.length) {
+      const escaped = new Uint8Array(row * 2);
+      escaped.set(this.escaped);
+      this.escaped = escaped;
+      const ends = new Int32Array(row * 2);
+      ends.set(this.ends);
+      this.ends = ends;
+    }
+    this.escaped[row] = this.backslash ? 1 : 0;
+    this.ends[row] = this.used - 1;
+    this.backslash = false;
+    this.messageStart = this.used;
+    this.rows++;
+  }
+
+  private grow(least: number): void {
+    const grown = Buffer.allocUnsafe(Math.max(least, FIRST_BYTES, this.text.length * 2));
+    this.text.copy(grown, 0, 0, this.used);
+    this.text = grown;
   }
 
   /**
-   * One line: fields split on tabs, \N is NULL, backslash escapes decoded (only looked for when
-   * the line has a backslash at all), each value parsed by its column's parser.
+   * Decodes every whole row received since the last flush into onRow, in order: fields split on
+   * tabs, \N is NULL, backslash escapes decoded (only in rows that have a backslash), each value
+   * parsed by its column's parser.
    */
-  line(line: string): void {
+  flush(): void {
+    const end = this.messageStart;
+    if (end === 0) return;
+    const bytes = this.text;
+    const { escaped, ends } = this;
+    const rows = this.rows - this.flushed;
+    this.flushed = this.rows;
+    // latin1 maps each byte to one character: when no byte is above 0x7f the text is ASCII and
+    // its characters stand where its bytes do.
+    const ascii = this.ascii && this.used === end; // (a message still arriving may have cleared it: then decode by line)
+    const all = ascii ? bytes.toString('latin1', 0, end) : '';
+    let lineStart = 0;
+    for (let i = 0; i < rows; i++) {
+      const lineEnd = ends[i]!;
+      const row = ascii ? this.row(all, bytes, lineStart, lineEnd, escaped[i] === 1) : this.row(bytes.toString('utf8', lineStart, lineEnd), undefined, 0, -1, escaped[i] === 1);
+      lineStart = lineEnd + 1;
+      this.onRow(row, i, rows);
+    }
+    const rest = this.used - end;
+    if (rest > 0) bytes.copy(bytes, 0, end, this.used);
+    this.used = rest;
+    this.messageStart = 0;
+    this.ascii = rest === 0; // what is left of a message still arriving was not looked at again
+    if (rest === 0 && bytes.length > FIRST_BYTES) this.text = Buffer.allocUnsafe(0); // a batch's bytes are not kept past it
+  }
+
+  /**
+   * The row of line[start, end) (end -1: the whole line). With `bytes` (an ASCII batch, where
+   * line is the batch's text) a long value is read from the bytes, not sliced from the batch.
+   */
+  private row(line: string, bytes: Buffer | undefined, start: number, end: number, escaped: boolean): Record<string, unknown> {
     const { names, parsers } = this;
-    const escaped = line.indexOf('\\') !== -1;
+    if (end === -1) end = line.length;
     const row: Record<string, unknown> = {};
     const last = names.length - 1;
-    let start = 0;
     for (let i = 0; i <= last; i++) {
-      let end = i === last ? line.length : line.indexOf('\t', start);
-      if (end === -1) end = line.length;
-      const text = escaped ? unescapeField(line.slice(start, end)) : line.slice(start, end);
-      start = end + 1;
+      let fieldEnd = i === last ? end : line.indexOf('\t', start);
+      if (fieldEnd === -1 || fieldEnd > end) fieldEnd = end;
+      const raw = bytes !== undefined && fieldEnd - start >= SLICE_MIN_LENGTH ? bytes.toString('latin1', start, fieldEnd) : line.slice(start, fieldEnd);
+      const field = escaped ? unescapeField(raw) : raw;
+      start = fieldEnd + 1;
       const parse = parsers[i];
-      setField(row, names[i]!, text === null ? null : parse === undefined ? text : parse(text));
+      setField(row, names[i]!, field === null ? null : parse === undefined ? field : parse(field));
     }
-    this.rows++;
-    this.onRow(row);
+    return row;
   }
 }
 

@@ -181,7 +181,10 @@ export async function checkout(managed: ManagedPool, waitMs: number): Promise<pg
     // A concurrent first step already made the second attempt and switched the pool: use it.
     if (managed.pool !== pool || error instanceof PoolReplaced) return await waitForClient(managed.pool, remaining(), sizeOf(managed.pool));
     const fallback = sslPlan(managed.config).fallback;
-    if (!fallback || managed.ssl === fallback.setting || !fallbackApplies(fallback.when, error)) throw error;
+    // Two attempts at most: a pool already on the fallback's side (TLS or plaintext) is not switched
+    // again. (sslPlan makes new TLS options each call, so the setting itself cannot be compared.)
+    const onFallback = fallback && (managed.ssl === false) === (fallback.setting === false);
+    if (!fallback || onFallback || !fallbackApplies(fallback.when, error)) throw error;
     managed.ssl = fallback.setting;
     managed.pool = createPool(managed.config, fallback.setting, managed.tunnel);
     redirectWaiters(pool);

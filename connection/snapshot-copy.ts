@@ -2,10 +2,10 @@
  * Bulk reads for table-sync, one network round trip per batch: in one REPEATABLE READ READ ONLY
  * transaction, a prelude (values bound, e.g. txid_current_snapshot() and the keyset cursor via
  * set_config) and then `COPY (SELECT …) TO STDOUT` in the same snapshot, written at once with a
- * single Sync. COPY's text rows cost the client far less than DataRow messages parsed into objects,
- * and each row reaches the caller as it arrives, so memory is the caller's batch. The rows go from
- * the connection's result gate straight to the row decoder (copy-text.ts), past node-postgres'
- * parser. COPY takes no parameters: whatever varies is bound in the prelude and read back with
+ * single Sync. COPY's text rows cost the client far less than DataRow messages parsed into objects.
+ * The rows go from the connection's result gate straight to the row decoder (copy-text.ts), past
+ * node-postgres' parser, which keeps them as bytes (at most maxResultBytes) and hands them to the
+ * caller once the transaction has ended, in one pass. COPY takes no parameters: whatever varies is bound in the prelude and read back with
  * current_setting().
  */
 import type { Connection, Submittable } from 'pg';
@@ -32,8 +32,11 @@ export interface SnapshotCopy {
   copy: string;
   /** The columns COPY returns, from the prelude's row (it arrives before the first row). */
   columns(prelude: Record<string, string | null>): readonly CopyColumn[];
-  /** One row, values parsed as Query Rows parses them. */
-  onRow(row: Record<string, unknown>): void;
+  /**
+   * Each row, values parsed as Query Rows parses them, its index and the batch's row count: called
+   * in order once the whole batch has arrived and the transaction ended.
+   */
+  onRow(row: Record<string, unknown>, index: number, count: number): void;
 }
 
 export interface SnapshotCopyResult {
@@ -173,6 +176,13 @@ class SnapshotCopyRun implements Submittable {
   handleReadyForQuery(): void {
     this.disarm?.();
     if (this.completions <= COPY && !this.failure) this.fail(new Error('the COPY did not complete'));
+    if (!this.failure) {
+      try {
+        this.decoder?.flush(); // the rows reach onRow once the batch is whole and committed
+      } catch (error) {
+        this.fail(error);
+      }
+    }
     this.resolve({ prelude: this.prelude, rows: this.decoder?.rows ?? 0, bytes: this.bytes, columns: this.decoder?.columns ?? 0 });
   }
 

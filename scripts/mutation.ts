@@ -17,7 +17,9 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // execute.test and faults.test also reach it end to end (1 GB cap, timeouts): too slow per mutant.
   'connection/cancel.ts': ['test/connection/cancel.test.ts'],
   'connection/deadline.ts': ['test/connection/execute.test.ts'],
-  'connection/statement.ts': ['test/connection/execute.test.ts', 'test/connection/result-gate.test.ts'],
+  // edge-cases.test pins the duplicate-column refusal and a throwing onProgress; statement-edges.test the
+  // parameter limit, the shape cache and command tags.
+  'connection/statement.ts': ['test/connection/execute.test.ts', 'test/connection/result-gate.test.ts', 'test/connection/edge-cases.test.ts', 'test/connection/statement-edges.test.ts'],
   // errors.test.ts, secrets.test.ts and server-going-away.test.ts start servers of their own: too slow
   // to repeat per mutant (the module-level tables' mutants run every listed test). The
   // messages, fields and redaction are pinned by error-mapping.test.ts, which starts none;
@@ -38,17 +40,21 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
 };
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-// A module, or a part of one as Stryker writes it: connection/errors/map.ts:200-240
-const requested = process.argv.slice(2);
+// A module, or a part of one as Stryker writes it: connection/errors/map.ts:200-240; several parts of
+// one module joined by '+' make one run (connection/statement.ts:310:5-310:40+connection/statement.ts:355:9-355:19).
+// --tests=a.test.ts,b.test.ts replaces the module's listed tests (a cheap first pass, or a second
+// pass with the slow files on the first pass's survivors, named by line:column ranges).
+const testsOverride = process.argv.find((arg) => arg.startsWith('--tests='))?.slice('--tests='.length).split(',');
+const requested = process.argv.slice(2).filter((arg) => !arg.startsWith('--tests='));
 const fileOf = (target: string) => target.replace(/:[\d:-]+$/, '');
-const unknown = requested.filter((target) => !(fileOf(target) in MUTATION_TARGETS));
+const unknown = requested.flatMap((target) => target.split('+')).filter((part) => !(fileOf(part) in MUTATION_TARGETS));
 if (unknown.length) {
   console.error(`not a mutation target: ${unknown.join(', ')} (targets: ${Object.keys(MUTATION_TARGETS).join(', ')})`);
   process.exit(2);
 }
 const modules = requested.length ? requested : Object.keys(MUTATION_TARGETS);
 const base = JSON.parse(readFileSync(join(root, 'stryker.config.json'), 'utf8')) as Record<string, unknown> & { jest: object };
-const slug = (module: string) => module.replace(/\.ts/, '').replace(/[/:]/g, '-');
+const slug = (module: string) => (module.includes('+') ? `${fileOf(module.split('+')[0]!)}-parts` : module).replace(/\.ts/, '').replace(/[/:]/g, '-');
 mkdirSync(join(root, 'reports', 'mutation'), { recursive: true });
 
 const server = process.env.PG_TEST_URL ? undefined : await startEmbeddedDatabase();
@@ -56,11 +62,13 @@ const env = { ...process.env, PG_TEST_URL: process.env.PG_TEST_URL ?? server!.ur
 const rows: string[] = [];
 try {
   for (const module of modules) {
-    const tests = MUTATION_TARGETS[fileOf(module)]!;
+    const tests = testsOverride ?? MUTATION_TARGETS[fileOf(module.split('+')[0]!)]!;
     const report = join('reports', 'mutation', `${slug(module)}.json`);
     const config = {
       ...base,
-      mutate: [module],
+      mutate: module.split('+'),
+      // MUTATION_TIMEOUT_MS: on a loaded machine a test runner restarted after a real hang needs more than the default.
+      ...(process.env.MUTATION_TIMEOUT_MS ? { timeoutMS: Number(process.env.MUTATION_TIMEOUT_MS) } : {}),
       jest: {
         ...base.jest,
         // Generous timeouts: the machine is shared, and a slow run must not pass for a failing one.

@@ -6,7 +6,7 @@
  * Activation is refused there (schema-changes falls back to catalog snapshots instead), before
  * anything is created. A publication created after activation is the user's choice: the cursor
  * has a replica identity (its unique key) so reads keep working, and the subscription then fails
- * at CREATE SUBSCRIPTION naming our table, before any data moves.
+ * at CREATE SUBSCRIPTION ("schema pgactions does not exist" on the subscriber), before any data moves.
  */
 import { PgActionsError } from '../connection/index.js';
 import type { Query } from '../connection/session.js';

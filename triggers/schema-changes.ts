@@ -133,7 +133,7 @@ export const schemaChanges = defineTrigger<SchemaChangesConfig, SchemaChangesEve
     const events = diff({ tables: {} }, now).slice(0, 3);
     const mode = installed
       ? `Mode: ${EVENT_TRIGGER_MODE} (installed by activateTrigger): DDL is recorded as it commits.`
-      : `Mode: ${SNAPSHOT_MODE} (compares pg_catalog at each poll): no event trigger is installed for this configuration; activate as a superuser to use one.`;
+      : `Mode: ${SNAPSHOT_MODE} (compares pg_catalog at each poll): no event trigger is installed for this configuration; activate as a superuser to use one (not possible where a publication FOR ALL TABLES would replicate its outbox: activateTrigger then says so).`;
     return { events, warnings: [], notes: [mode, 'The examples show existing tables as if just created.'] };
   },
 });

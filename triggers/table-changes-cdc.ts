@@ -19,7 +19,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
   description:
     'Starts a flow for every INSERT, UPDATE, DELETE and TRUNCATE of chosen tables, read from the write-ahead log through a ' +
     'publication and a logical replication slot (pgoutput, built into PostgreSQL 10+). Needs wal_level = logical and a role ' +
-    'with REPLICATION: run diagnoseReplication (or `pg-actions check-replication`) first.',
+    'with REPLICATION: run diagnoseReplication (or `pg-actions check-replication`, with --heartbeat as configured) first.',
   config: configSchema,
   event: eventSchema,
   example: {

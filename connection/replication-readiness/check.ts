@@ -15,6 +15,7 @@ export type ReplicationCheckCode =
   | 'TABLE_NOT_FOUND'
   | 'TABLE_WITHOUT_REPLICA_IDENTITY'
   | 'NO_SELECT_PRIVILEGE'
+  | 'HEARTBEAT_TABLE_UNAVAILABLE'
   | 'REPLICATION_THROUGH_POOLER';
 
 export interface ReplicationCheck {

@@ -8,6 +8,7 @@ import { execute } from '../execute.js';
 import { quoteIdentifier } from '../identifiers.js';
 import type { ReplicationCheck } from './check.js';
 import { replicaIdentityCheck, tableFacts, type TableFacts } from './diagnose-tables.js';
+import { HEARTBEAT_SCHEMA, heartbeatTablePlan, heartbeatUsesTable, type HeartbeatChoice } from './heartbeat-table.js';
 
 export type { ReplicationCheck, ReplicationCheckCode } from './check.js';
 
@@ -28,6 +29,8 @@ export interface DiagnoseOptions {
   publication?: string;
   /** The trigger's slot, when it may exist already. */
   slot?: string;
+  /** The trigger's heartbeat setting (default 'auto'): what its heartbeat table needs is checked when it uses one. */
+  heartbeat?: HeartbeatChoice;
 }
 
 interface ServerFacts {
@@ -64,6 +67,7 @@ export async function diagnoseReplication(connection: unknown, options: Diagnose
   const publication = options.publication ? await publicationFacts(connection, options.publication) : undefined;
   const tables = await tableFacts(connection, options.tables);
   const leftovers = await leftoverSlots(connection, options.slot);
+  const heartbeat = await heartbeatChecks(connection, server, options);
   const role = quoteIdentifier(server.user);
   const checks = [
     ...serverChecks(server, role, slot),
@@ -71,6 +75,7 @@ export async function diagnoseReplication(connection: unknown, options: Diagnose
     ...publicationChecks(server, publication, options.publication, tables),
     ...tables.flatMap((table) => tableChecks(table, role)),
     ...leftovers,
+    ...heartbeat,
   ];
   return {
     ready: checks.every((check) => check.level !== 'failed'),
@@ -251,6 +256,27 @@ function tableChecks(table: TableFacts, role: string): ReplicationCheck[] {
     });
   }
   return checks;
+}
+
+/**
+ * table-changes-cdc's heartbeat table (before 14, or heartbeat 'table'): an explicit 'table' that
+ * cannot be used fails activation; 'auto' goes without it, and quiet tables then pin WAL while
+ * other databases write (the position follows keepalives only).
+ */
+async function heartbeatChecks(connection: unknown, server: ServerFacts, options: DiagnoseOptions): Promise<ReplicationCheck[]> {
+  if (!heartbeatUsesTable(options.heartbeat, server.version_num)) return [];
+  const plan = await heartbeatTablePlan(async (text, values) => (await execute(connection, { text, values, readOnly: true })).rows, options.slot);
+  if (!plan.problem) return [];
+  const table = `${HEARTBEAT_SCHEMA}.${options.slot ?? '<slot>'}_heartbeat`;
+  const explicit = options.heartbeat === 'table';
+  return [{
+    code: 'HEARTBEAT_TABLE_UNAVAILABLE',
+    level: explicit ? 'failed' : 'warning',
+    message: explicit
+      ? `heartbeat 'table' would be refused at activation: its table ${table} cannot be used: ${plan.problem.why}.`
+      : `PostgreSQL ${server.version} passes no heartbeat message on (14+ does), and the heartbeat table ${table} cannot be used: ${plan.problem.why}. The trigger runs without it; while the captured tables are quiet, its slot retains the WAL other databases write.`,
+    fixes: plan.problem.fixes,
+  }];
 }
 
 function leastPrivilegeSetup(database: string, tables: TableFacts[], publication: string | undefined): string[] {

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { execute, testConnection, type ConnectionConfig, type PgActionsError } from '../../connection/index.js';
+import { closeAll, execute, testConnection, type ConnectionConfig, type PgActionsError } from '../../connection/index.js';
 import { lineAndColumn, redact, toPgActionsError, type FailureContext } from '../../connection/errors/map.js';
 import { runningStatement } from '../harness/activity.js';
 import { createTestPki, MISMATCH_HOST, type TestPki } from '../harness/certs.js';
@@ -231,6 +231,21 @@ describe('redaction', () => {
     expect(duplicate.message).toBe('A row with email = •••••• already exists (constraint people_email_key).');
   });
 
+  test('a password of exactly 4 characters, the shortest redacted, is redacted from the attached cause too', async () => {
+    const short = `q${randomBytes(2).toString('hex').slice(0, 3)}`; // not a number: the cast below fails and echoes it
+    watchSecret(short);
+    const shortRole = `${role}_4`;
+    await db.sql(`CREATE ROLE ${shortRole} LOGIN PASSWORD '${short}'`);
+    try {
+      const echoed = await failure(execute({ ...db.config, user: shortRole, password: short }, { text: 'SELECT $1::int AS n', values: [short] }));
+      expect(echoed.message).toBe('Invalid input syntax for type integer: "••••••"');
+      expect((echoed.cause as Error).message).toBe('invalid input syntax for type integer: "••••••"');
+    } finally {
+      await closeAll();
+      await db.sql(`DROP ROLE ${shortRole}`);
+    }
+  });
+
   test('a message that begins with the password is redacted before it is capitalised', async () => {
     const lower = `zz${suffix}secret`;
     const config = { ...db.config, password: lower };
@@ -263,6 +278,8 @@ describe('the attached cause (hosts print it: util.inspect shows [cause], logger
   test('a cause holding no secret is attached as it is; so is every cause when the only secrets are too short to redact', () => {
     const clean = Object.assign(new Error('nothing to hide'), { code: 'EPIPE' });
     expect(toPgActionsError(clean, context).cause).toBe(clean);
+    const aggregate = new AggregateError([new Error('first'), new Error('second')], 'both failed'); // arrays walked, nothing found
+    expect(toPgActionsError(aggregate, context).cause).toBe(aggregate);
     const short = new Error('pw is abc');
     expect(toPgActionsError(short, { ...context, secrets: ['abc'] }).cause).toBe(short);
   });
@@ -285,6 +302,9 @@ describe('the attached cause (hosts print it: util.inspect shows [cause], logger
     // enumerability is kept: the message stays out of JSON and Object.keys
     expect(Object.getOwnPropertyDescriptor(copy, 'message')?.enumerable).toBe(false);
     expect(Object.keys(copy).sort()).toEqual(['attempts', 'code', 'extra']);
+    // and the copy stays as changeable as an Error is (hosts annotate or rewrite causes: message, stack, code)
+    expect(Object.getOwnPropertyDescriptor(copy, 'message')).toMatchObject({ writable: true, configurable: true });
+    expect(Object.getOwnPropertyDescriptor(copy, 'code')).toMatchObject({ writable: true, configurable: true, enumerable: true });
     // the original is what it was
     expect([outer.message, inner.message, aggregate.errors[0].message]).toEqual([`outer ${secret}`, `inner ${secret}`, `first ${secret}`]);
   });
@@ -297,6 +317,16 @@ describe('the attached cause (hosts print it: util.inspect shows [cause], logger
     cyclic.self = cyclic;
     const result = toPgActionsError(Object.assign(new Error('loop'), { cyclic }), context).cause as { cyclic: { text: string } };
     expect(result.cyclic.text).toBe('cyclic ••••••');
+    const list: unknown[] = [`listed ${secret}`];
+    list.push(list); // a cycle through an array (an AggregateError among its own errors)
+    const listed = toPgActionsError(Object.assign(new Error('loop'), { list }), context).cause as { list: unknown[] };
+    expect(listed.list[0]).toBe('listed ••••••');
+  });
+
+  test('a secret too short to redact beside a long one (a short password, a TLS key): the long one is still redacted from the cause', () => {
+    const cause = Object.assign(new Error(`failed with ${secret}`), { code: 'EPROTO' });
+    const copy = toPgActionsError(cause, { ...context, secrets: ['pw', secret] }).cause as Error;
+    expect(copy.message).toBe('failed with ••••••');
   });
 
   test('a string thrown (not an Error) is redacted as the cause and the message', () => {

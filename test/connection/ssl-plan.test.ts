@@ -7,6 +7,7 @@
  * The mode matrix against real TLS servers (pg_stat_ssl, hostssl-only, `allow`'s second attempt)
  * is in test/ssl.test.ts.
  */
+import { connect as connectTcp, createServer, type Socket } from 'node:net';
 import { closeAll, execute, type ConnectionConfig, type ErrorCode } from '../../connection/index.js';
 import { createTestPki, type TestPki } from '../harness/certs.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
@@ -127,3 +128,104 @@ test('disable makes no second attempt: a login the server refuses in plaintext i
   expect(await outcome('server', refused)).toBe('AUTHENTICATION_FAILED');
   expect(await outcome('server', { ...refused, sslMode: 'allow' })).toBe('SSL_NOT_SUPPORTED');
 });
+
+// The pool's second attempt (pools.ts checkout): when it is made, how often, and on what budget.
+
+test('prefer goes plaintext only when the server has no TLS: a failed handshake (a client certificate demanded) is reported, nothing is sent in clear', async () => {
+  const before = certAuth.plaintextConnections;
+  expect(await outcome(certAuth, via(certAuth, 'prefer'))).toBe('SSL_CLIENT_CERTIFICATE_REJECTED');
+  expect(certAuth.plaintextConnections).toBe(before);
+});
+
+test('allow tries TLS only when the login is refused (SQLSTATE class 28): a database that does not exist is reported as it is', async () => {
+  // A TLS attempt here would meet the server's "no SSL" and hide the real cause.
+  expect(await outcome('server', { ...via('server', 'allow'), database: 'ssl_plan_no_such_database' })).toBe('DATABASE_NOT_FOUND');
+});
+
+test('allow retries over TLS once: on a pool already switched to TLS, a login refused there too is not retried again', async () => {
+  const refused = { ...via(good, 'allow'), user: 'ssl_plan_no_such_role' };
+  const seen = () => ({ plaintext: good.plaintextConnections, tls: good.tlsConnections });
+  try {
+    const start = seen();
+    expect((await failure(execute(refused, { text: 'SELECT 1' }))).code).toBe('AUTHENTICATION_FAILED');
+    const first = seen();
+    expect(first).toEqual({ plaintext: start.plaintext + 1, tls: start.tls + 1 });
+    // The same configuration, so the same pool, now on TLS: one attempt, refused, reported.
+    expect((await failure(execute(refused, { text: 'SELECT 1' }))).code).toBe('AUTHENTICATION_FAILED');
+    expect(seen()).toEqual({ plaintext: first.plaintext, tls: first.tls + 1 });
+  } finally {
+    await closeAll();
+  }
+});
+
+test('steps that start together make one second attempt between them: those still waiting on the first pool move to the new one', async () => {
+  // allow: every step's plaintext login is refused; the first refusal switches the pool to TLS,
+  // the others are moved to it and meet the server's "no SSL" like the first.
+  const refused = { ...via('server', 'allow'), user: 'ssl_plan_no_such_role' };
+  try {
+    const codes = await Promise.all([1, 2, 3, 4].map(async () => (await failure(execute(refused, { text: 'SELECT 1' }))).code));
+    expect(codes).toEqual(['SSL_NOT_SUPPORTED', 'SSL_NOT_SUPPORTED', 'SSL_NOT_SUPPORTED', 'SSL_NOT_SUPPORTED']);
+  } finally {
+    await closeAll();
+  }
+});
+
+test('the second attempt gets what is left of the step\'s time, not a fresh budget', async () => {
+  // allow: the plaintext login reaches the server REFUSED_AFTER_MS late and is refused; the TLS
+  // attempt that follows is never answered, so only the step's deadline ends it.
+  const REFUSED_AFTER_MS = 3000;
+  const STEP_MS = 4000;
+  const slow = await startSlowLogin(REFUSED_AFTER_MS);
+  const config = { ...via('server', 'allow'), host: '127.0.0.1', port: slow.port, user: 'ssl_plan_no_such_role', connectTimeoutMs: 60_000 };
+  try {
+    const started = performance.now();
+    const error = await failure(execute(config, { text: 'SELECT 1', timeoutMs: STEP_MS }));
+    const elapsed = performance.now() - started;
+    expect(slow.sslRequests).toBe(1); // the second attempt was made
+    expect(error.code).toBe('CONNECTION_TIMEOUT');
+    expect(elapsed).toBeGreaterThanOrEqual(STEP_MS - 100);
+    // A fresh budget for the second attempt would end it at REFUSED_AFTER_MS + STEP_MS (7 s) or later.
+    expect(elapsed).toBeLessThan(REFUSED_AFTER_MS + STEP_MS);
+  } finally {
+    await slow.close();
+    await closeAll();
+  }
+}, 60_000);
+
+/** A loopback relay to the suite's server: plaintext connections pass `delayMs` late, an SSLRequest is never answered. */
+async function startSlowLogin(delayMs: number): Promise<{ port: number; readonly sslRequests: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  };
+  let sslRequests = 0;
+  const server = createServer((client) => {
+    track(client);
+    client.once('data', (first) => {
+      if (first.length === 8 && first.readInt32BE(4) === 80877103) return void sslRequests++;
+      client.pause();
+      setTimeout(() => {
+        const upstream = connectTcp(db.config.port as number, db.config.host as string);
+        track(upstream);
+        upstream.on('close', () => client.destroy());
+        client.on('close', () => upstream.destroy());
+        upstream.write(first);
+        client.pipe(upstream);
+        upstream.pipe(client);
+      }, delayMs);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    get sslRequests() {
+      return sslRequests;
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -17,6 +17,8 @@ export interface WireProxy {
   readonly cancelRequests: number;
   /** With `tls`: connections that did not ask for TLS (passed on as they are). */
   readonly plaintextConnections: number;
+  /** With `tls`: connections that asked for TLS (and got it from the proxy). */
+  readonly tlsConnections: number;
   /** `statement_timeout = N` settings rewritten to 0 (with stripStatementTimeout). */
   readonly timeoutsStripped: number;
   /** Connections open through the proxy now (closed as soon as either side closes). */
@@ -48,7 +50,7 @@ const TIMEOUT_SETTING = /(statement_timeout(?: = |', '))(\d+)/g;
 export async function startWireProxy(target: { host: string; port: number }, options: WireProxyOptions = {}): Promise<WireProxy> {
   interface Pair { client: Socket; upstream: Socket; requests: boolean; replies: boolean }
   const pairs = new Set<Pair>();
-  const counts = { bytesFromServer: 0, cancelRequests: 0, timeoutsStripped: 0, plaintextConnections: 0 };
+  const counts = { bytesFromServer: 0, cancelRequests: 0, timeoutsStripped: 0, plaintextConnections: 0, tlsConnections: 0 };
   const secureContext = options.tls && createSecureContext({ cert: options.tls.certPem, key: options.tls.keyPem });
   const strip = (chunk: Buffer): Buffer => {
     if (!options.stripStatementTimeout) return chunk;
@@ -107,6 +109,7 @@ export async function startWireProxy(target: { host: string; port: number }, opt
         counts.plaintextConnections++;
         return relay(client, first);
       }
+      counts.tlsConnections++;
       client.write('S');
       const clientCa = options.tls!.clientCaPem;
       const secure = new TLSSocket(client, { isServer: true, secureContext, ...(clientCa ? { requestCert: true, rejectUnauthorized: true, ca: clientCa } : {}) });
@@ -130,6 +133,9 @@ export async function startWireProxy(target: { host: string; port: number }, opt
     },
     get plaintextConnections() {
       return counts.plaintextConnections;
+    },
+    get tlsConnections() {
+      return counts.tlsConnections;
     },
     get timeoutsStripped() {
       return counts.timeoutsStripped;

@@ -130,3 +130,51 @@ test('a pg-actions slot nobody reads (a crashed activation, a trigger removed wi
     await logical.sql("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'pg_actions_0123456789abcdef'");
   }
 });
+
+test("the CDC heartbeat table's needs (REVIEW3 R17): heartbeat 'table' fails where a FOR ALL TABLES publication would ship it or the role cannot create it, each with its fix; 'auto' on 14+ needs no table", async () => {
+  await logical.sql('CREATE DATABASE heartbeat_needs');
+  const sql = (text: string) => logical.sql(text, [], 'heartbeat_needs');
+  try {
+    await sql(`CREATE TABLE items (id int PRIMARY KEY); CREATE ROLE hb_reader LOGIN REPLICATION PASSWORD 'hb-pw'; GRANT SELECT ON items TO hb_reader;
+               CREATE PUBLICATION items_pub FOR TABLE items`);
+    const version = Number((await sql('SHOW server_version_num'))[0]!.server_version_num);
+    const owner = logical.config({ database: 'heartbeat_needs' });
+    const reader = logical.config({ database: 'heartbeat_needs', user: 'hb_reader', password: 'hb-pw' });
+    const options = { tables: ['items'], publication: 'items_pub', slot: 'pg_actions_00000000000000ab' };
+    const heartbeatCheck = (diagnosis: ReplicationDiagnosis) => diagnosis.checks.filter((c) => c.code === 'HEARTBEAT_TABLE_UNAVAILABLE');
+
+    // The role cannot create the table (no CREATE on the database): 'table' fails, with the GRANT that fixes it.
+    const noCreate = await diagnoseReplication(reader, { ...options, heartbeat: 'table' });
+    expect(noCreate.ready).toBe(false);
+    expect(codes(noCreate)).toEqual(['HEARTBEAT_TABLE_UNAVAILABLE']);
+    expect(check(noCreate, 'HEARTBEAT_TABLE_UNAVAILABLE').message).toContain('pgactions.pg_actions_00000000000000ab_heartbeat');
+    const grant = check(noCreate, 'HEARTBEAT_TABLE_UNAVAILABLE').fixes[0]!;
+    expect(grant).toContain('GRANT CREATE ON DATABASE "heartbeat_needs" TO "hb_reader";');
+    // 'auto': on 14+ a logical message, no table; before 14 the trigger goes without the table, a warning.
+    const auto = await diagnoseReplication(reader, options);
+    expect(codes(auto)).toEqual([]);
+    expect(heartbeatCheck(auto).map((c) => c.level)).toEqual(version < 140000 ? ['warning'] : []);
+    await sql(fixSql(grant));
+    expect(heartbeatCheck(await diagnoseReplication(reader, { ...options, heartbeat: 'table' }))).toEqual([]);
+
+    // A publication FOR ALL TABLES would ship the table to its subscribers: 'table' fails naming it, for the owner too.
+    await sql('CREATE PUBLICATION everything FOR ALL TABLES');
+    const published = await diagnoseReplication(owner, { ...options, heartbeat: 'table' });
+    expect(codes(published)).toEqual(['HEARTBEAT_TABLE_UNAVAILABLE']);
+    expect(check(published, 'HEARTBEAT_TABLE_UNAVAILABLE').message).toContain('publication "everything" publishes every table');
+    expect(check(published, 'HEARTBEAT_TABLE_UNAVAILABLE').fixes.join('\n')).toContain('DROP PUBLICATION "everything";');
+    expect(heartbeatCheck(await diagnoseReplication(owner, { ...options, heartbeat: 'message' }))).toHaveLength(version < 140000 ? 1 : 0);
+
+    const url = `postgres://${logical.server.user}@127.0.0.1:${logical.server.port}/heartbeat_needs`;
+    const cli = await runCli(['check-replication', '--connection', url, '--tables', 'items', '--publication', 'items_pub', '--heartbeat', 'table'], { env: { PGPASSWORD: logical.server.password } });
+    expect(cli.code).toBe(1);
+    expect(cli.stdout).toContain('FAILED  HEARTBEAT_TABLE_UNAVAILABLE');
+    expect((await runCli(['check-replication', '--connection', url, '--tables', 'items', '--heartbeat', 'sometimes'])).code).toBe(2);
+  } finally {
+    await closeAll();
+    // (DROP DATABASE … WITH (FORCE) needs PostgreSQL 13; the matrix runs this file on 12 too.)
+    await logical.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'heartbeat_needs'");
+    await logical.sql('DROP DATABASE IF EXISTS heartbeat_needs');
+    await logical.sql('DROP ROLE IF EXISTS hb_reader');
+  }
+}, 60_000);

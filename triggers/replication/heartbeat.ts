@@ -18,17 +18,19 @@
  *   become published that way since, and never fails a poll.
  */
 import { execute, PgActionsError, quoteIdentifier } from '../../connection/index.js';
+import { HEARTBEAT_SCHEMA, heartbeatTable, heartbeatTablePlan, heartbeatUsesTable } from '../../connection/replication-readiness/heartbeat-table.js';
+import type { ReadRows } from '../../connection/replication-readiness/schema-publications.js';
 import type { TriggerArguments } from '../definition.js';
 import { OBJECT_PREFIX, slotName, type CdcConfig } from './slot.js';
 
 export const HEARTBEAT_PREFIX = 'pg-actions-heartbeat';
-export const HEARTBEAT_SCHEMA = 'pgactions';
+export { HEARTBEAT_SCHEMA };
 const TAG = 'pg-actions table-changes-cdc heartbeat';
 
 export type HeartbeatMode = 'message' | 'table';
 
 export function heartbeatMode(config: CdcConfig, serverVersion: number): HeartbeatMode {
-  return config.heartbeat === 'table' || serverVersion < 140000 ? 'table' : 'message';
+  return heartbeatUsesTable(config.heartbeat, serverVersion) ? 'table' : 'message';
 }
 
 export function heartbeatTableName(args: TriggerArguments<CdcConfig>): string {
@@ -36,11 +38,11 @@ export function heartbeatTableName(args: TriggerArguments<CdcConfig>): string {
 }
 
 function qualified(args: TriggerArguments<CdcConfig>): string {
-  return `${quoteIdentifier(HEARTBEAT_SCHEMA)}.${quoteIdentifier(heartbeatTableName(args))}`;
+  return heartbeatTable(slotName(args));
 }
 
 /** True for the change events of any trigger's heartbeat table (dropped, their commit still moves the position): a publication FOR ALL TABLES made by the user can carry another trigger's. */
-export function isHeartbeatChange(_args: TriggerArguments<CdcConfig>, event: { schema: string; table: string }): boolean {
+export function isHeartbeatChange(event: { schema: string; table: string }): boolean {
   return event.schema === HEARTBEAT_SCHEMA && event.table.startsWith(OBJECT_PREFIX) && event.table.endsWith('_heartbeat');
 }
 
@@ -49,45 +51,15 @@ export function isHeartbeatChange(_args: TriggerArguments<CdcConfig>, event: { s
  * cannot be installed safely; an explicit 'table' that cannot is refused here, before the slot exists.
  */
 export async function planHeartbeat(args: TriggerArguments<CdcConfig>): Promise<boolean> {
-  const { rows } = await execute(args.connection, {
-    text: `SELECT current_setting('server_version_num')::int AS version, to_regclass($1) IS NOT NULL AS exists,
-                  CASE WHEN to_regnamespace($2) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
-                       ELSE has_schema_privilege($2, 'CREATE') END AS can_create,
-                  ARRAY(SELECT pubname::text FROM pg_publication WHERE puballtables ORDER BY 1) AS all_tables`,
-    values: [qualified(args), HEARTBEAT_SCHEMA],
-    readOnly: true,
-  });
-  const found = rows[0]!;
-  const version = found.version as number;
-  if (heartbeatMode(args.config, version) !== 'table') return false;
-  const allTables = found.all_tables as string[];
-  const publications = [...allTables, ...(version >= 150000 ? await schemaPublications(args) : [])];
-  const problem = publications.length
-    ? {
-        why: `publication "${publications[0]}" publishes ${publications.length > 1 ? `(as do ${publications.slice(1).map((p) => `"${p}"`).join(', ')}) ` : ''}every table${allTables.length ? '' : ' of schema ' + HEARTBEAT_SCHEMA}, so its subscribers would receive the heartbeat table's changes and stop on a table they do not have`,
-        fixes: [`Use heartbeat 'auto' (the position then follows the server's keepalives only) or, on PostgreSQL 14+, 'message'.`, `Or publish the tables by name instead: ALTER PUBLICATION … / CREATE PUBLICATION <name> FOR TABLE <schema>.<table>, …, and drop publication "${publications[0]}" if nothing else needs it.`],
-      }
-    : !found.exists && !found.can_create
-      ? {
-          why: `the role cannot create it (it needs CREATE on the database for schema ${HEARTBEAT_SCHEMA}, or on that schema)`,
-          fixes: [`GRANT CREATE ON DATABASE <database> TO <role>; (or create the schema: CREATE SCHEMA ${HEARTBEAT_SCHEMA} AUTHORIZATION <role>;)`, `Or use heartbeat 'auto' (the position then follows the server's keepalives only) or, on PostgreSQL 14+, 'message'.`],
-        }
-      : undefined;
-  if (!problem) return true;
+  const read: ReadRows = async (text, values) => (await execute(args.connection, { text, values, readOnly: true })).rows;
+  const plan = await heartbeatTablePlan(read, slotName(args));
+  if (heartbeatMode(args.config, plan.serverVersion) !== 'table') return false;
+  if (!plan.problem) return true;
   if (args.config.heartbeat !== 'table') return false; // 'auto': no table heartbeat
   throw new PgActionsError('HEARTBEAT_TABLE_UNAVAILABLE', {
-    message: `The heartbeat table ${HEARTBEAT_SCHEMA}.${heartbeatTableName(args)} (heartbeat 'table') cannot be used: ${problem.why}. Nothing was created.`,
-    fixes: problem.fixes,
+    message: `The heartbeat table ${HEARTBEAT_SCHEMA}.${heartbeatTableName(args)} (heartbeat 'table') cannot be used: ${plan.problem.why}. Nothing was created.`,
+    fixes: plan.problem.fixes,
   });
-}
-
-async function schemaPublications(args: TriggerArguments<CdcConfig>): Promise<string[]> {
-  const { rows } = await execute(args.connection, {
-    text: 'SELECT p.pubname::text AS name FROM pg_publication_namespace n JOIN pg_publication p ON p.oid = n.pnpubid WHERE n.pnnspid = to_regnamespace($1) ORDER BY 1',
-    values: [HEARTBEAT_SCHEMA],
-    readOnly: true,
-  });
-  return rows.map((r) => r.name as string);
 }
 
 /** Creates the table and publishes it in our own publication; idempotent. Call when planHeartbeat said so. */

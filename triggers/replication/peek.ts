@@ -36,7 +36,7 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
   for (const row of rows) {
     for (const item of assembler.feed(decodePgOutput(Buffer.from(row.data as string, 'base64')))) {
       if (item.kind === 'change') {
-        if (!isHeartbeatChange(args, item.event)) pending.push(item.event);
+        if (!isHeartbeatChange(item.event)) pending.push(item.event);
       }
       else if (item.kind === 'commit') {
         events.push(...pending);

@@ -32,7 +32,12 @@ export type PgOutputMessage =
   | { tag: 'stream-abort'; xid: number; subXid: number }
   | { tag: 'other'; code: string };
 
+/** V8 copies substrings shorter than this; longer ones are slices that keep their parent alive. */
+const SLICE_MIN_LENGTH = 13;
+
 class Reader {
+  /** The buffer as latin1 text (one character per byte), when many messages share the buffer: short ASCII values are cut from it. */
+  text: string | undefined;
   constructor(
     public buffer: Buffer,
     public offset: number,
@@ -88,7 +93,9 @@ class Reader {
       else if (kind === 'u') values[i] = { unchanged: true };
       else {
         const length = this.int32(); // 't' (text; binary is never requested)
-        values[i] = this.buffer.toString('utf8', this.offset, (this.offset += length)); // no Buffer per value
+        const start = this.offset;
+        const end = (this.offset += length);
+        values[i] = this.text !== undefined && length < SLICE_MIN_LENGTH && isAscii(this.buffer, start, end) ? this.text.slice(start, end) : this.buffer.toString('utf8', start, end); // no Buffer per value
       }
     }
     return values;
@@ -110,12 +117,23 @@ export function uint32At(data: Buffer, offset: number): number {
   return ((data[offset]! << 24) | (data[offset + 1]! << 16) | (data[offset + 2]! << 8) | data[offset + 3]!) >>> 0;
 }
 
-/** Decodes the message at data[start…] (a spool hands over many messages in one buffer). */
+function isAscii(data: Buffer, start: number, end: number): boolean {
+  let high = 0;
+  for (let i = start; i < end; i++) high |= data[i]!;
+  return high < 0x80;
+}
+
+/**
+ * Decodes the message at data[start…] (a spool hands over many messages in one buffer; then
+ * `text`, data as latin1, lets short ASCII values be cut from one string instead of each decoded
+ * by a native call: a third of a replay's time).
+ */
 const reader = new Reader(Buffer.alloc(0), 0); // one for all: decoding is synchronous
 
-export function decodePgOutput(data: Buffer, inStream = false, start = 0): PgOutputMessage {
+export function decodePgOutput(data: Buffer, inStream = false, start = 0, text?: string): PgOutputMessage {
   reader.buffer = data;
   reader.offset = start;
+  reader.text = text;
   const code = reader.char();
   if (inStream && !isStreamControl(data[start])) reader.uint32(); // the streamed (sub)transaction's xid
   switch (code) {

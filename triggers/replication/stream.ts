@@ -155,8 +155,9 @@ function streamChanges(
         replayer.feed({ tag: 'begin', finalLsn: commitLsn, commitTime, xid });
         let events: ChangeEvent[] = [];
         for (const block of spool.blocks()) {
+          const text = block.toString('latin1'); // one string per block: short values are cut from it
           for (let at = 0; at < block.length; at += 4 + uint32At(block, at)) {
-            for (const item of replayer.feed(decodePgOutput(block, true, at + 4))) if (item.kind === 'change' && !isHeartbeatChange(args, item.event)) events.push(item.event);
+            for (const item of replayer.feed(decodePgOutput(block, true, at + 4, text))) if (item.kind === 'change' && !isHeartbeatChange(item.event)) events.push(item.event);
             if (events.length >= batchSize) {
               await hand(events, acked);
               const count = Math.min(weight, events.length);
@@ -221,7 +222,7 @@ function streamChanges(
           }
           for (const item of assembler.feed(decodePgOutput(data))) {
             if (item.kind === 'change') {
-              if (isHeartbeatChange(args, item.event)) continue; // its commit still moves the position
+              if (isHeartbeatChange(item.event)) continue; // its commit still moves the position
               lastChange = Date.now();
               pending.push(item.event);
               if (pending.length >= batchSize) {

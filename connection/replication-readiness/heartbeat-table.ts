@@ -1,0 +1,57 @@
+/**
+ * What table-changes-cdc's heartbeat table (pgactions.<slot>_heartbeat, written where pgoutput
+ * cannot pass logical messages on: before PostgreSQL 14, or with heartbeat 'table') needs: a role
+ * that may create it (CREATE on the database for the schema, or on the schema), and no publication
+ * that would ship it to subscribers that do not have it. Shared by activation (triggers/replication/
+ * heartbeat.ts refuses an explicit 'table', 'auto' goes without it) and diagnoseReplication.
+ */
+import { quoteIdentifier } from '../identifiers.js';
+import { publishByNameFix, publishedBecause, schemaPublications, type ReadRows } from './schema-publications.js';
+
+export const HEARTBEAT_SCHEMA = 'pgactions';
+export type HeartbeatChoice = 'auto' | 'message' | 'table';
+
+/** pgoutput passes messages on from 14; before, every choice needs the table. */
+export function heartbeatUsesTable(choice: HeartbeatChoice | undefined, serverVersion: number): boolean {
+  return choice === 'table' || serverVersion < 140000;
+}
+
+export function heartbeatTable(slot: string): string {
+  return `${quoteIdentifier(HEARTBEAT_SCHEMA)}.${quoteIdentifier(`${slot}_heartbeat`)}`;
+}
+
+export interface HeartbeatTablePlan {
+  serverVersion: number;
+  /** Why the table cannot be used, and the fixes; undefined when it can. */
+  problem?: { why: string; fixes: string[] };
+}
+
+/** `slot` undefined: the table is taken as not existing yet (diagnoseReplication before activation). */
+export async function heartbeatTablePlan(read: ReadRows, slot: string | undefined): Promise<HeartbeatTablePlan> {
+  const [facts] = await read(
+    `SELECT current_setting('server_version_num')::int AS version, $1::text IS NOT NULL AND to_regclass($1) IS NOT NULL AS exists,
+            current_database() AS database, current_user AS role, to_regnamespace($2) IS NOT NULL AS schema_exists,
+            CASE WHEN to_regnamespace($2) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
+                 ELSE has_schema_privilege($2, 'CREATE') END AS can_create`,
+    [slot === undefined ? null : heartbeatTable(slot), HEARTBEAT_SCHEMA],
+  );
+  const serverVersion = Number(facts!.version);
+  const publications = await schemaPublications(read, HEARTBEAT_SCHEMA);
+  const published = publishedBecause(publications, HEARTBEAT_SCHEMA);
+  const keepalives = `heartbeat 'auto' (the position then follows the server's keepalives only) or, on PostgreSQL 14+, 'message'.`;
+  if (published) return { serverVersion, problem: { why: published, fixes: [`Use ${keepalives}`, publishByNameFix(publications)] } };
+  if (facts!.exists || facts!.can_create) return { serverVersion };
+  const role = quoteIdentifier(String(facts!.role));
+  return {
+    serverVersion,
+    problem: {
+      why: `role ${role} cannot create it (it needs CREATE on the database for schema ${HEARTBEAT_SCHEMA}, or on that schema)`,
+      fixes: [
+        facts!.schema_exists
+          ? `GRANT USAGE, CREATE ON SCHEMA ${HEARTBEAT_SCHEMA} TO ${role};`
+          : `GRANT CREATE ON DATABASE ${quoteIdentifier(String(facts!.database))} TO ${role}; (or create the schema for it: CREATE SCHEMA ${HEARTBEAT_SCHEMA} AUTHORIZATION ${role};)`,
+        `Or use ${keepalives}`,
+      ],
+    },
+  };
+}

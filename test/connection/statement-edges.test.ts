@@ -1,0 +1,52 @@
+/**
+ * connection/statement.ts at its edges, against the real server and cheaply enough to run per
+ * mutant (npm run test:mutation): the parameter limit itself, result shapes cached by SQL text
+ * when the same text returns other columns, and the command tags of every kind of statement.
+ */
+import { execute } from '../../connection/index.js';
+import { failure } from '../harness/failures.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
+
+const db = useTestDatabase('statement_edges');
+
+test('65,535 values, the protocol\'s limit, are all bound; one more is refused before anything is sent', async () => {
+  const count = 65535;
+  const text = `SELECT cardinality(ARRAY[${Array.from({ length: count }, (_, i) => `$${i + 1}::int`).join(',')}]) AS n, $${count}::int AS last`;
+  const values = Array.from({ length: count }, (_, i) => i + 1);
+  expect((await execute(db.config, { text, values })).rows).toEqual([{ n: count, last: count }]);
+  const error = await failure(execute(db.config, { text, values: [...values, 0] }));
+  expect([error.code, error.message]).toEqual(['INVALID_INPUT', 'PostgreSQL takes at most 65,535 values in one statement; 65,536 were given.']);
+});
+
+test('the same SQL text returning other columns (renamed, retyped, added) gets rows of the new shape, not the cached one', async () => {
+  await db.sql('CREATE TABLE reshaped (a int)');
+  await db.sql('INSERT INTO reshaped VALUES (1)');
+  const read = async () => (await execute(db.config, { text: 'SELECT * FROM reshaped' })).rows;
+  expect(await read()).toEqual([{ a: 1 }]);
+  await db.sql('ALTER TABLE reshaped RENAME COLUMN a TO b');
+  expect(await read()).toEqual([{ b: 1 }]);
+  await db.sql('ALTER TABLE reshaped ALTER COLUMN b TYPE text');
+  expect(await read()).toEqual([{ b: '1' }]);
+  await db.sql('ALTER TABLE reshaped ADD COLUMN c int');
+  expect(await read()).toEqual([{ b: '1', c: null }]);
+  await db.sql('ALTER TABLE reshaped DROP COLUMN c');
+  expect(await read()).toEqual([{ b: '1' }]);
+});
+
+test('command and row count from every shape of command tag', async () => {
+  const run = async (text: string) => {
+    const { command, rowCount, rows } = await execute(db.config, { text });
+    return { command, rowCount, rows: rows.length };
+  };
+  expect(await run('CREATE TABLE tagged (id int, v text)')).toEqual({ command: 'CREATE TABLE', rowCount: 0, rows: 0 });
+  // "INSERT 0 3": an oid, then the count.
+  expect(await run(`INSERT INTO tagged VALUES (1, 'x'), (2, 'y'), (3, 'z')`)).toEqual({ command: 'INSERT', rowCount: 3, rows: 0 });
+  expect(await run(`UPDATE tagged SET v = 'w' WHERE id > 1`)).toEqual({ command: 'UPDATE', rowCount: 2, rows: 0 });
+  expect(await run('SELECT * FROM tagged')).toEqual({ command: 'SELECT', rowCount: 3, rows: 3 });
+  expect(await run(`INSERT INTO tagged VALUES (4, 'q') RETURNING id`)).toEqual({ command: 'INSERT', rowCount: 1, rows: 1 });
+  expect(await run('DELETE FROM tagged WHERE id = 4')).toEqual({ command: 'DELETE', rowCount: 1, rows: 0 });
+  expect(await run('SELECT * FROM tagged WHERE false')).toEqual({ command: 'SELECT', rowCount: 0, rows: 0 });
+  // A tag without a count that returns rows: the count is the rows'.
+  expect(await run('SHOW DateStyle')).toEqual({ command: 'SHOW', rowCount: 1, rows: 1 });
+  expect(await run('SELECT 1 AS one UNION ALL SELECT 2')).toEqual({ command: 'SELECT', rowCount: 2, rows: 2 });
+});
