@@ -141,7 +141,7 @@ test('a paused subscriber never holds more than its share of the server\'s notif
     // Still failing: the backlog is read from the server and the oldest dropped, with their number reported.
     await waitFor(() => droppedCount() + listenLimits.pauseAt.events >= total, 'the backlog read and the oldest dropped', 60_000);
     expect(delivered()).toEqual([]);
-    expect(errors.find((error) => (error as { code?: string }).code === 'LISTEN_BACKLOG_DROPPED')).toMatchObject({ message: expect.stringMatching(/dropped, the oldest first/) });
+    expect(errors.find((error) => (error as { code?: string }).code === 'LISTEN_BACKLOG_DROPPED')).toMatchObject({ code: 'LISTEN_BACKLOG_DROPPED', message: expect.stringMatching(/dropped, the oldest first/) });
     failing = false;
     await waitFor(() => delivered().includes(String(total).padStart(1000, '0')), 'the newest delivered', 60_000);
     // Every notification is handled once or counted as dropped: none is lost without a word, the newest are kept.
