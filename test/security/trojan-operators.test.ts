@@ -24,8 +24,8 @@ beforeAll(async () => {
   try {
     // Every comparison pg_catalog only offers through a cast: oid with regclass, regnamespace or an integer literal, real with an integer.
     for (const [left, right] of [['oid', 'regclass'], ['oid', 'regnamespace'], ['oid', 'integer'], ['real', 'integer']] as const) {
-      for (const op of ['=', '<>', '>'] as const) {
-        const fn = `public.trojan_${left}_${right}_${{ '=': 'eq', '<>': 'ne', '>': 'gt' }[op]}`;
+      for (const op of ['=', '<>', '>', '<'] as const) {
+        const fn = `public.trojan_${left}_${right}_${{ '=': 'eq', '<>': 'ne', '>': 'gt', '<': 'lt' }[op]}`;
         await attacker.query(`CREATE FUNCTION ${fn}(${left}, ${right}) RETURNS boolean LANGUAGE plpgsql AS $f$
           BEGIN RAISE EXCEPTION 'trojan ${op}(${left}, ${right}) ran as %', current_user; END $f$`);
         await attacker.query(`CREATE OPERATOR public.${op} (LEFTARG = ${left}, RIGHTARG = ${right}, FUNCTION = ${fn})`);
