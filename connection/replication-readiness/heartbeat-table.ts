@@ -26,14 +26,18 @@ export interface HeartbeatTablePlan {
   problem?: { why: string; fixes: string[] };
 }
 
-/** `slot` undefined: the table is taken as not existing yet (diagnoseReplication before activation). */
+/**
+ * `slot` undefined: the table is taken as not existing yet (diagnoseReplication before activation).
+ * The table is looked up in pg_class: to_regclass raises 'permission denied for schema' where pgactions
+ * belongs to another role (a row-changes activation) and the least-privilege role may not use it (REVIEW4 R41).
+ */
 export async function heartbeatTablePlan(read: ReadRows, slot: string | undefined): Promise<HeartbeatTablePlan> {
   const [facts] = await read(
-    `SELECT current_setting('server_version_num')::int AS version, $1::text IS NOT NULL AND to_regclass($1) IS NOT NULL AS exists,
+    `SELECT current_setting('server_version_num')::int AS version, $1::text IS NOT NULL AND EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $2 AND c.relname = $1) AS exists,
             current_database() AS database, current_user AS role, to_regnamespace($2) IS NOT NULL AS schema_exists,
             CASE WHEN to_regnamespace($2) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
                  ELSE has_schema_privilege($2, 'CREATE') END AS can_create`,
-    [slot === undefined ? null : heartbeatTable(slot), HEARTBEAT_SCHEMA],
+    [slot === undefined ? null : `${slot}_heartbeat`, HEARTBEAT_SCHEMA],
   );
   const serverVersion = Number(facts!.version);
   const publications = await schemaPublications(read, HEARTBEAT_SCHEMA);

@@ -102,6 +102,24 @@ test("least privilege (no CREATE on the database): 'auto' activates and polls; '
   if (version < 140000) expect((await db.leftovers()).heartbeatTables).toBe(0);
 });
 
+test('least privilege where schema pgactions belongs to another role (a row-changes activation made it): activation and deactivation work (REVIEW4 R41)', async () => {
+  const db = await database();
+  const role = `hb_cdc_${n}`;
+  await db.sql(`CREATE ROLE ${role} LOGIN REPLICATION PASSWORD 'pw'; GRANT SELECT ON items TO ${role}; CREATE PUBLICATION pub_${n} FOR TABLE items`);
+  await db.sql(`REVOKE CREATE ON DATABASE ${db.name} FROM PUBLIC`);
+  const request = { connection: server.config({ database: db.name, user: role, password: 'pw' }), config: { tables: ['items'], publication: `pub_${n}` } };
+  await activateTrigger(KEY, request); // before the schema exists
+  await db.sql('CREATE SCHEMA pgactions; CREATE TABLE pgactions.outbox_of_someone (id int)'); // the admin's, no USAGE for the role
+  await deactivateTrigger(KEY, request);
+  expect((await db.leftovers()).slots).toBe(0);
+  await activateTrigger(KEY, request); // the schema exists now
+  await db.sql("INSERT INTO items VALUES (3, 'c')");
+  expect((await pollTrigger(KEY, request)).events).toHaveLength(1);
+  await deactivateTrigger(KEY, request);
+  expect((await db.leftovers()).slots).toBe(0);
+  expect(await db.sql("SELECT tablename FROM pg_tables WHERE schemaname = 'pgactions'")).toEqual([{ tablename: 'outbox_of_someone' }]);
+});
+
 test('a heartbeat install step that fails drops the slot and publication activation just created', async () => {
   const db = await database();
   const owner = `hb_owner_${n}`;

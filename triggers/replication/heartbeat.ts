@@ -47,6 +47,13 @@ export function isHeartbeatChange(event: { schema: string; table: string }): boo
 }
 
 /**
+ * Whether the table ($1) exists in schema $2, read from the catalogs: to_regclass and DROP TABLE IF
+ * EXISTS raise 'permission denied for schema' where pgactions belongs to another role (any
+ * row-changes / schema-changes activation makes it) and the least-privilege CDC role may not use it.
+ */
+const TABLE_EXISTS = 'EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $2 AND c.relname = $1)';
+
+/**
  * Whether activation installs the table: false when the mode is not 'table', or on 'auto' when it
  * cannot be installed safely; an explicit 'table' that cannot is refused here, before the slot exists.
  */
@@ -80,13 +87,22 @@ export async function installHeartbeat(args: TriggerArguments<CdcConfig>, ownPub
 
 /** Drops the table, and the pgactions schema when nothing else is left in it. */
 export async function removeHeartbeat(args: TriggerArguments<CdcConfig>): Promise<void> {
+  const { rows } = await execute(args.connection, { text: `SELECT ${TABLE_EXISTS} AS exists`, values: [heartbeatTableName(args), HEARTBEAT_SCHEMA], readOnly: true });
+  if (!rows[0]!.exists) return; // nothing of ours (and the schema may be another role's)
   await execute(args.connection, { text: `DROP TABLE IF EXISTS ${qualified(args)}` });
   await execute(args.connection, {
     text: `DO $$ BEGIN
              IF to_regnamespace('${HEARTBEAT_SCHEMA}') IS NOT NULL
+<<<<<<< HEAD
                 AND NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid)
                 AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid)
                 AND NOT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid AND typrelid = 0::oid AND typelem = 0::oid)
+=======
+                AND (SELECT pg_has_role(nspowner, 'USAGE') FROM pg_namespace WHERE nspname = '${HEARTBEAT_SCHEMA}')
+                AND NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}'))
+                AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = to_regnamespace('${HEARTBEAT_SCHEMA}'))
+                AND NOT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}') AND typrelid = 0 AND typelem = 0)
+>>>>>>> main
              THEN DROP SCHEMA ${quoteIdentifier(HEARTBEAT_SCHEMA)}; END IF; END $$`,
   });
 }

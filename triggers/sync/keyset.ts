@@ -11,6 +11,7 @@ import type { Batch, TriggerArguments } from '../definition.js';
 import { eventId } from '../event-id.js';
 import { invalidState } from '../state.js';
 import { recordBatch, type SyncHandover } from './handover.js';
+import { readShrinking } from './shrinking-batch.js';
 
 export interface SyncPosition {
   /** When the run started: part of every id, so a new run's events are new. */
@@ -83,7 +84,6 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   if (position.after !== null && (!Array.isArray(position.after) || position.after.length !== info.primaryKey.length)) {
     throw invalidState('state.position.after does not fit the table\'s primary key (it changed since the state was made)', ['state.position.after has the wrong number of values']);
   }
-  const batchSize = batchRows(args.config, configOf(args.connection).maxResultBytes, position.rowBytes);
   const target = `${quoteIdentifier(info.schema)}.${quoteIdentifier(info.name)}`;
   const key = info.primaryKey.map((name) => `t.${quoteIdentifier(name)}`);
   const types = info.primaryKey.map((name) => info.columns.find((c) => c.name === name)!.type);
@@ -97,26 +97,30 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   let events: TableSyncEvent[] = [];
   const { idOf, keyOf } = keyFunctions(prefix, info.primaryKey);
   let lastRow: Record<string, unknown> | undefined;
-  const read = await copyInSnapshot(args.connection, {
-    table: target,
-    prelude: {
-      text: `SELECT txid_current_snapshot()::text AS snapshot, set_config('${AFTER_SETTING}', $1, true) AS after,
-                    ${position.handover ? 'pg_current_wal_lsn()::text' : 'NULL::text'} AS wal,
-                    (SELECT json_agg(json_build_array(a.attname, a.atttypid::int) ORDER BY a.attnum) FROM pg_attribute a
-                      WHERE a.attrelid = $2::regclass::oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns`,
-      values: [JSON.stringify(position.after ?? []), target],
-    },
-    copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
-    columns: (prelude) => (JSON.parse(prelude.columns!) as [string, number][]).map(([name, oid]) => ({ name, oid })),
-    onRow(row, index, count) {
-      // The hot loop of a sync: one event per row, no per-row closures or arrays. The array is
-      // made at its final size, not grown by push (a store copied at each growth, up to ~128 KB):
-      // 54 scavenges per 1,000,000 rows became 17 (--trace-gc, bench/).
-      if (index === 0) events = new Array<TableSyncEvent>(count);
-      rowsDone++;
-      lastRow = row;
-      events[index] = { id: idOf(row), op: 'READ', schema: info.schema, table: info.name, key: keyOf(row), new: row, progress: { rowsDone, estimatedTotal } };
-    },
+  const { rows: batchSize, result: read } = await readShrinking(batchRows(args.config, configOf(args.connection).maxResultBytes, position.rowBytes), field, (batchSize) => {
+    // A batch read again smaller starts over.
+    ((events = []), (rowsDone = position.rowsDone), (lastRow = undefined));
+    return copyInSnapshot(args.connection, {
+      table: target,
+      prelude: {
+        text: `SELECT txid_current_snapshot()::text AS snapshot, set_config('${AFTER_SETTING}', $1, true) AS after,
+                      ${position.handover ? 'pg_current_wal_lsn()::text' : 'NULL::text'} AS wal,
+                      (SELECT json_agg(json_build_array(a.attname, a.atttypid::int) ORDER BY a.attnum) FROM pg_attribute a
+                        WHERE a.attrelid = $2::regclass::oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns`,
+        values: [JSON.stringify(position.after ?? []), target],
+      },
+      copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
+      columns: (prelude) => (JSON.parse(prelude.columns!) as [string, number][]).map(([name, oid]) => ({ name, oid })),
+      onRow(row, index, count) {
+        // The hot loop of a sync: one event per row, no per-row closures or arrays. The array is
+        // made at its final size, not grown by push (a store copied at each growth, up to ~128 KB):
+        // 54 scavenges per 1,000,000 rows became 17 (--trace-gc, bench/).
+        if (index === 0) events = new Array<TableSyncEvent>(count);
+        rowsDone++;
+        lastRow = row;
+        events[index] = { id: idOf(row), op: 'READ', schema: info.schema, table: info.name, key: keyOf(row), new: row, progress: { rowsDone, estimatedTotal } };
+      },
+    });
   });
   const last = lastRow ? info.primaryKey.map((name) => lastRow![name]) : null;
   const done = read.rows < batchSize;
