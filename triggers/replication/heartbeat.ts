@@ -93,16 +93,10 @@ export async function removeHeartbeat(args: TriggerArguments<CdcConfig>): Promis
   await execute(args.connection, {
     text: `DO $$ BEGIN
              IF to_regnamespace('${HEARTBEAT_SCHEMA}') IS NOT NULL
-<<<<<<< HEAD
+                AND (SELECT pg_has_role(nspowner, 'USAGE') FROM pg_namespace WHERE nspname = '${HEARTBEAT_SCHEMA}')
                 AND NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid)
                 AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid)
                 AND NOT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid AND typrelid = 0::oid AND typelem = 0::oid)
-=======
-                AND (SELECT pg_has_role(nspowner, 'USAGE') FROM pg_namespace WHERE nspname = '${HEARTBEAT_SCHEMA}')
-                AND NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}'))
-                AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = to_regnamespace('${HEARTBEAT_SCHEMA}'))
-                AND NOT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}') AND typrelid = 0 AND typelem = 0)
->>>>>>> main
              THEN DROP SCHEMA ${quoteIdentifier(HEARTBEAT_SCHEMA)}; END IF; END $$`,
   });
 }
