@@ -16,9 +16,10 @@ import { openReplicationSession, type ReplicationSession, type WalStream } from 
 import type { Deliver, RunningSubscription, TriggerArguments } from '../definition.js';
 import { ChangeAssembler, type ChangeEvent } from './changes.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
-import { beat, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
+import { beat, HEARTBEAT_PREFIX, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
+import { ChunkQueue, type Chunk } from './chunk-queue.js';
 import { decodePgOutput, uint32At } from './pgoutput.js';
-import { StreamedTransactions, type CommittedStream } from './streamed.js';
+import { StreamedTransactions } from './streamed.js';
 import { assertSlotMatches, publicationName, slotInUse, slotName, slotState, type CdcConfig } from './slot.js';
 
 export interface CdcPosition {
@@ -29,9 +30,7 @@ export interface CdcPosition {
 const FATAL = new Set(['REPLICATION_SLOT_MISSING', 'REPLICATION_SLOT_LOST', 'REPLICATION_SLOT_MISMATCH', 'REPLICATION_THROUGH_POOLER']);
 const STATUS_INTERVAL_MS = 1000;
 const RETRY_MAX_MS = 10_000;
-
-/** Events to hand over, or a streamed transaction to replay from its spool (weighed by its changes); then the position after them. */
-type Chunk = { events: ChangeEvent[]; position: Lsn; replay?: undefined } | { events: []; position: Lsn; replay: { stream: CommittedStream; assembler: ChangeAssembler } };
+const HIGH_WATER_BYTES = 64 * 1048576;
 
 export function subscribeChanges(
   args: TriggerArguments<CdcConfig>,
@@ -97,9 +96,9 @@ function streamChanges(
   const messages = serverVersion >= 140000;
   const assembler = new ChangeAssembler();
   const streamed = new StreamedTransactions();
-  const queue: Chunk[] = [];
-  let queued = 0;
+  const queue = new ChunkQueue();
   let pending: ChangeEvent[] = [];
+  let pendingBytes = 0;
   let acked = from;
   let committed = from; // end of the last transaction received completely
   let pumping = false;
@@ -114,26 +113,32 @@ function streamChanges(
       settled = true;
       clearInterval(heartbeat);
       streamed.dispose();
-      for (const chunk of queue.splice(0)) chunk.replay?.stream.spool.dispose();
+      for (const chunk of queue.drain()) chunk.replay?.stream.spool.dispose();
     };
     const fail = (error: unknown) => {
       finish();
       reject(error);
     };
-    // Reading pauses while more than highWater changes wait, spooled ones included: a slow handler
-    // holds at most a few spools (files, memory tails), however many streamed transactions commit.
+    // Reading pauses while more than highWater changes (spooled ones included) or chunks, or
+    // HIGH_WATER_BYTES of events wait: a slow handler holds at most a few spools (files, memory
+    // tails), however many streamed transactions commit; position-only chunks fold into one.
+    const over = (fraction: number) => queue.changes > highWater * fraction || queue.length > highWater * fraction || queue.bytes > HIGH_WATER_BYTES * fraction;
     const enqueue = (chunk: Chunk) => {
       queue.push(chunk);
-      queued += chunk.replay ? chunk.replay.stream.spool.changes : chunk.events.length;
-      if (!paused && queued > highWater) {
+      if (!paused && over(1)) {
         paused = true;
         stream?.pause();
       }
       void pump().catch(fail);
     };
+    const flush = () => {
+      enqueue({ events: pending, position: committed, bytes: pendingBytes });
+      pending = [];
+      pendingBytes = 0;
+    };
     const release = (count: number) => {
-      queued -= count;
-      if (paused && queued < highWater / 2) {
+      queue.release(count);
+      if (paused && !over(0.5)) {
         paused = false;
         stream?.resume();
       }
@@ -179,15 +184,15 @@ function streamChanges(
       pumping = true;
       try {
         while (queue.length && !isClosed() && !settled) {
-          const first = queue.shift()!;
+          const first = queue.take()!;
           if (first.replay) {
             await replay(first.replay, first.position);
             continue;
           }
           const events = [...first.events];
           let position = first.position;
-          while (queue.length && !queue[0]!.replay && events.length + queue[0]!.events.length <= batchSize) {
-            const next = queue.shift()!;
+          for (let next = queue.peek(); next && !next.replay && events.length + next.events.length <= batchSize; next = queue.peek()) {
+            queue.take();
             events.push(...next.events);
             position = next.position;
           }
@@ -217,7 +222,7 @@ function streamChanges(
             const replayer = assembler.fork();
             for (const relation of done.spool.relationMessages()) assembler.feed(decodePgOutput(relation, true));
             committed = done.endLsn;
-            enqueue({ events: [], position: committed, replay: { stream: done, assembler: replayer } });
+            enqueue({ events: [], position: committed, bytes: 0, replay: { stream: done, assembler: replayer } });
             return;
           }
           for (const item of assembler.feed(decodePgOutput(data))) {
@@ -225,17 +230,14 @@ function streamChanges(
               if (isHeartbeatChange(item.event)) continue; // its commit still moves the position
               lastChange = Date.now();
               pending.push(item.event);
-              if (pending.length >= batchSize) {
-                enqueue({ events: pending, position: committed });
-                pending = [];
-              }
+              pendingBytes += data.length;
+              if (pending.length >= batchSize) flush();
             } else if (item.kind === 'commit') {
               committed = item.endLsn;
-              enqueue({ events: pending, position: committed });
-              pending = [];
-            } else if (item.kind === 'message' && !item.transactional && !assembler.inTransaction && item.lsn > committed) {
-              committed = item.lsn; // a heartbeat (or any message) between transactions: nothing before it is unsent
-              enqueue({ events: [], position: committed });
+              flush();
+            } else if (item.kind === 'message' && item.prefix === HEARTBEAT_PREFIX && !item.transactional && !assembler.inTransaction && item.lsn > committed) {
+              committed = item.lsn; // a heartbeat between transactions: nothing before it is unsent (others' messages wait for a keepalive)
+              flush();
             }
           }
         },
@@ -243,7 +245,7 @@ function streamChanges(
           // Everything up to walEnd was sent and, outside a transaction, received: a quiet slot moves on.
           if (!assembler.inTransaction && walEnd > committed) {
             committed = walEnd;
-            enqueue({ events: [], position: committed });
+            flush();
           }
         },
         flushed: () => acked,
