@@ -9,8 +9,8 @@ import { quoteIdentifier } from '../connection/index.js';
 export const COUNTED_KINDS = ['table', 'partitioned table', 'materialized view'];
 
 // Never analysed: reltuples is -1 on PostgreSQL 14+, and 0 with no pages and no stats before.
-const LEAF_ESTIMATE = `CASE WHEN l.reltuples < 0
-            OR (l.reltuples = 0 AND l.relpages = 0
+const LEAF_ESTIMATE = `CASE WHEN l.reltuples < 0::real
+            OR (l.reltuples = 0::real AND l.relpages = 0
                 AND coalesce(s.last_analyze, s.last_autoanalyze, s.last_vacuum, s.last_autovacuum) IS NULL)
           THEN NULL ELSE round(l.reltuples)::float8 END`;
 

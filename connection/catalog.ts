@@ -43,7 +43,7 @@ SELECT n.nspname AS schema, c.relname AS table, a.attname AS name, format_type(a
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   JOIN pg_type t ON t.oid = a.atttypid
   LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
- WHERE c.oid = to_regclass($1)
+ WHERE c.oid = to_regclass($1)::oid
  ORDER BY a.attnum`;
 
 interface ColumnRow {

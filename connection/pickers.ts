@@ -41,8 +41,8 @@ SELECT n.nspname AS schema, c.relname AS name,
        CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
                       WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table' END AS kind,
        -- Never analysed: reltuples is -1 on PostgreSQL 14+, and 0 with no pages and no stats before.
-       CASE WHEN c.relkind = 'v' OR c.reltuples < 0
-              OR (c.reltuples = 0 AND c.relpages = 0
+       CASE WHEN c.relkind = 'v' OR c.reltuples < 0::real
+              OR (c.reltuples = 0::real AND c.relpages = 0
                   AND coalesce(s.last_analyze, s.last_autoanalyze, s.last_vacuum, s.last_autovacuum) IS NULL)
             THEN NULL ELSE round(c.reltuples)::float8 END AS estimated_rows
   FROM pg_class c

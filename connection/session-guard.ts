@@ -68,7 +68,7 @@ export const READ_ONLY_PROBE = `SELECT pg_catalog.pg_advisory_unlock_all() AS un
  * are released with the first row; no row at all means pg-actions' own statements are gone, and the
  * session is discarded (which releases them too).
  */
-export const READ_ONLY_PROBE_ROWS = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked, pg_catalog.pg_my_temp_schema() <> 0 AS temp, p.from_sql, p.name
+export const READ_ONLY_PROBE_ROWS = `SELECT pg_catalog.pg_advisory_unlock_all() AS unlocked, pg_catalog.pg_my_temp_schema() OPERATOR(pg_catalog.<>) 0 AS temp, p.from_sql, p.name
   FROM pg_catalog.pg_prepared_statement() p LIMIT ${PROBE_ROW_LIMIT}`;
 
 /**

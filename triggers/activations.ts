@@ -29,7 +29,7 @@ SELECT c.oid::int8 AS relid, n.nspname AS schema, c.relname AS name,
        c.relkind = 'r' AND NOT c.relispartition
          AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid OR h.inhparent = c.oid) AS per_statement
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')`;
+ WHERE c.oid = to_regclass($1)::oid AND c.relkind IN ('r', 'p')`;
 
 export async function install(connection: unknown, fingerprint: string, tables: readonly string[], operations: readonly string[]): Promise<void> {
   const names = namesOf(fingerprint);
@@ -73,8 +73,8 @@ export async function remove(connection: unknown, fingerprint: string): Promise<
 
 const OBJECTS_SQL = `
 SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name, o.target FROM (
-  SELECT c.relname::text AS name, 'table' AS kind, NULL::text AS target FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) AND c.relkind = 'r'
-  UNION ALL SELECT p.proname::text, 'function', NULL FROM pg_proc p WHERE p.pronamespace = to_regnamespace($1)
+  SELECT c.relname::text AS name, 'table' AS kind, NULL::text AS target FROM pg_class c WHERE c.relnamespace = to_regnamespace($1)::oid AND c.relkind = 'r'
+  UNION ALL SELECT p.proname::text, 'function', NULL FROM pg_proc p WHERE p.pronamespace = to_regnamespace($1)::oid
   UNION ALL SELECT t.tgname::text, 'trigger', n.nspname || '.' || c.relname FROM pg_trigger t
      JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE t.tgname ~ $2 AND NOT t.tgisinternal) AS o

@@ -5,8 +5,8 @@ import { SCHEMA } from './outbox-sql.js';
 
 export async function dropSchemaIfEmpty(query: Query): Promise<void> {
   const [left] = await query(
-    `SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = to_regnamespace($1)) + (SELECT count(*) FROM pg_proc WHERE pronamespace = to_regnamespace($1))
-            + (SELECT count(*) FROM pg_type WHERE typnamespace = to_regnamespace($1) AND typrelid = 0 AND typelem = 0) AS n, to_regnamespace($1) IS NOT NULL AS present`,
+    `SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = to_regnamespace($1)::oid) + (SELECT count(*) FROM pg_proc WHERE pronamespace = to_regnamespace($1)::oid)
+            + (SELECT count(*) FROM pg_type WHERE typnamespace = to_regnamespace($1)::oid AND typrelid = 0::oid AND typelem = 0::oid) AS n, to_regnamespace($1) IS NOT NULL AS present`,
     [SCHEMA],
   );
   if (left?.present && Number(left.n) === 0) await query(`DROP SCHEMA ${quoteIdentifier(SCHEMA)}`);

@@ -85,8 +85,8 @@ export async function removeSchemaEvents(connection: unknown, fingerprint: strin
 
 const OBJECTS_SQL = `
 SELECT substring(o.name from 'sc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name FROM (
-  SELECT c.relname::text AS name, 'table' AS kind FROM pg_class c WHERE c.relnamespace = to_regnamespace($1) AND c.relkind = 'r'
-  UNION ALL SELECT p.proname::text, 'function' FROM pg_proc p WHERE p.pronamespace = to_regnamespace($1)
+  SELECT c.relname::text AS name, 'table' AS kind FROM pg_class c WHERE c.relnamespace = to_regnamespace($1)::oid AND c.relkind = 'r'
+  UNION ALL SELECT p.proname::text, 'function' FROM pg_proc p WHERE p.pronamespace = to_regnamespace($1)::oid
   UNION ALL SELECT e.evtname::text, 'event trigger' FROM pg_event_trigger e WHERE e.evtname ~ '^pg_actions_sc_[0-9a-f]{16}_(ddl|drop)$') AS o
  WHERE o.name ~ 'sc_[0-9a-f]{16}'
  ORDER BY 1, 2, 3`;

@@ -126,7 +126,7 @@ export async function sampleTable<Event extends TableRowEvent>(
     }),
     execute(args.connection, {
       text: `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-              WHERE i.indrelid = $1::regclass AND a.attname = $2 AND i.indisvalid) AS indexed`,
+              WHERE i.indrelid = $1::regclass::oid AND a.attname = $2 AND i.indisvalid) AS indexed`,
       values: [table, args.config.column],
       readOnly: true,
     }),

@@ -387,6 +387,14 @@ export const ERROR_CATALOGUE = {
       'Publish the tables by name (CREATE PUBLICATION <name> FOR TABLE …) instead of FOR ALL TABLES, or grant the role CREATE on the database (GRANT CREATE ON DATABASE <database> TO <role>;).',
     ],
   },
+  LISTEN_BACKLOG_DROPPED: {
+    title: 'Notifications dropped',
+    cause: "A listen subscription's handler kept failing (or was too slow) while notifications kept coming: its backlog filled the host's bounded queue and then a share of the server's notification queue, which every session of the cluster shares (when it is full, every NOTIFY fails, row-changes' capture too). To keep other applications' writes working, the oldest queued notifications were dropped: listen is not durable.",
+    fixes: [
+      'Make the flow behind the listen trigger succeed (or faster); the error before this one says why it failed.',
+      'Use row-changes where no change may be missed: it keeps changes in a table until the flow has handled them.',
+    ],
+  },
   OUTBOX_WOULD_BE_PUBLISHED: {
     title: 'Trigger tables would be replicated',
     cause: 'row-changes keeps changes in tables of schema pgactions, and a publication FOR ALL TABLES (or FOR TABLES IN SCHEMA pgactions) would ship them to its subscribers, whose replication would then stop on tables they do not have.',

@@ -28,7 +28,7 @@ const TABLE_SQL = `SELECT n.nspname AS schema, c.relname AS name, c.relreplident
   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident) AS has_identity_index,
   has_table_privilege(c.oid, 'SELECT') AS can_select, pg_has_role(c.relowner, 'USAGE') AS owned
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p')`;
+ WHERE c.oid = to_regclass($1)::oid AND c.relkind IN ('r', 'p')`;
 
 export async function tableFacts(connection: unknown, tables: readonly string[]): Promise<TableFacts[]> {
   return Promise.all(

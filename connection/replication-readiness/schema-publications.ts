@@ -26,7 +26,7 @@ export async function schemaPublications(read: ReadRows, schema: string): Promis
   );
   const inSchema = Number(facts!.version) >= 150000
     ? await read(
-        'SELECT p.pubname::text AS name FROM pg_publication_namespace n JOIN pg_publication p ON p.oid = n.pnpubid WHERE n.pnnspid = to_regnamespace($1) ORDER BY 1',
+        'SELECT p.pubname::text AS name FROM pg_publication_namespace n JOIN pg_publication p ON p.oid = n.pnpubid WHERE n.pnnspid = to_regnamespace($1)::oid ORDER BY 1',
         [schema],
       )
     : [];

@@ -2,6 +2,7 @@
 import { once } from 'node:events';
 import { createServer, type AddressInfo } from 'node:net';
 import { pollTrigger, sampleEvents, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
+import { listenLimits } from '../../triggers/listen.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 import { failureOf, waitFor } from './helpers.js';
 
@@ -112,6 +113,44 @@ test('a flood while the handler fails: batches of at most 1,000, the back-off ho
     }
     expect(firstSeen).toEqual(Array.from({ length: total }, (_, i) => i + 1));
   } finally {
+    await subscription.close();
+  }
+}, 120_000);
+
+test('a paused subscriber never holds more than its share of the server\'s notification queue: it reads again, drops the oldest, says how many, and delivers the rest (review R45)', async () => {
+  const channel = 'flood_shed';
+  const total = 50_000;
+  const saved = { ...listenLimits };
+  // The server's queue is 8 GB by default: any share of it is more than a test can fill, so the share is made tiny.
+  Object.assign(listenLimits, { maxServerQueueUsage: 1e-9, checkEveryMs: 200 });
+  const handled: TriggerEvent[][] = [];
+  const errors: unknown[] = [];
+  let failing = true;
+  const subscription = await subscribeTrigger('listen', { connection: db.config, config: { channel, parse: 'text' }, onError: (error) => void errors.push(error) }, (batch) => {
+    if (failing) throw new Error('webhook target down');
+    handled.push(batch);
+  });
+  const droppedCount = () =>
+    errors
+      .filter((error) => (error as { code?: string }).code === 'LISTEN_BACKLOG_DROPPED')
+      .reduce<number>((sum, error) => sum + Number(/^(\d+) notification/.exec((error as Error).message)?.[1]), 0);
+  const delivered = () => handled.flat().map((event) => String(event.text));
+  try {
+    await listening(channel);
+    await db.sql(`SELECT pg_notify($1, lpad(i::text, 1000, '0')) FROM generate_series(1, ${total}) i`, [channel]);
+    // Still failing: the backlog is read from the server and the oldest dropped, with their number reported.
+    await waitFor(() => droppedCount() + listenLimits.pauseAt.events >= total, 'the backlog read and the oldest dropped', 60_000);
+    expect(delivered()).toEqual([]);
+    expect(errors.find((error) => (error as { code?: string }).code === 'LISTEN_BACKLOG_DROPPED')).toMatchObject({ code: 'LISTEN_BACKLOG_DROPPED', message: expect.stringMatching(/dropped, the oldest first/) });
+    failing = false;
+    await waitFor(() => delivered().includes(String(total).padStart(1000, '0')), 'the newest delivered', 60_000);
+    // Every notification is handled once or counted as dropped: none is lost without a word, the newest are kept.
+    await waitFor(() => droppedCount() + delivered().length >= total, 'every notification accounted for', 10_000);
+    const order = delivered().map(Number);
+    expect(droppedCount() + order.length).toBe(total);
+    expect(order).toEqual(Array.from({ length: order.length }, (_, i) => total - order.length + 1 + i));
+  } finally {
+    Object.assign(listenLimits, saved);
     await subscription.close();
   }
 }, 120_000);

@@ -94,9 +94,9 @@ export async function removeHeartbeat(args: TriggerArguments<CdcConfig>): Promis
     text: `DO $$ BEGIN
              IF to_regnamespace('${HEARTBEAT_SCHEMA}') IS NOT NULL
                 AND (SELECT pg_has_role(nspowner, 'USAGE') FROM pg_namespace WHERE nspname = '${HEARTBEAT_SCHEMA}')
-                AND NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}'))
-                AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = to_regnamespace('${HEARTBEAT_SCHEMA}'))
-                AND NOT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}') AND typrelid = 0 AND typelem = 0)
+                AND NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid)
+                AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid)
+                AND NOT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid AND typrelid = 0::oid AND typelem = 0::oid)
              THEN DROP SCHEMA ${quoteIdentifier(HEARTBEAT_SCHEMA)}; END IF; END $$`,
   });
 }
@@ -117,7 +117,7 @@ export async function beat(args: TriggerArguments<CdcConfig>, mode: HeartbeatMod
     text: `DO $$ BEGIN
              IF to_regclass('${table}') IS NULL OR EXISTS (SELECT 1 FROM pg_publication WHERE puballtables) THEN RETURN; END IF;
              IF current_setting('server_version_num')::int >= 150000 THEN
-               IF EXISTS (SELECT 1 FROM pg_publication_namespace WHERE pnnspid = to_regnamespace('${HEARTBEAT_SCHEMA}')) THEN RETURN; END IF;
+               IF EXISTS (SELECT 1 FROM pg_publication_namespace WHERE pnnspid = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid) THEN RETURN; END IF;
              END IF;
              UPDATE ${table} SET beat = now(); END $$`,
   });

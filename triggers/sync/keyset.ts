@@ -56,7 +56,7 @@ export function batchRows(config: TableSyncConfig, maxResultBytes: number, rowBy
 export async function estimatedRows(connection: unknown, tables: readonly string[]): Promise<number> {
   const names = tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
   const { rows } = await execute(connection, {
-    text: 'SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint AS total FROM pg_class c WHERE c.oid = ANY (SELECT to_regclass(t) FROM unnest($1::text[]) AS t)',
+    text: 'SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint AS total FROM pg_class c WHERE c.oid = ANY (SELECT to_regclass(t)::oid FROM unnest($1::text[]) AS t)',
     values: [names],
     readOnly: true,
   });
@@ -106,7 +106,7 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
         text: `SELECT txid_current_snapshot()::text AS snapshot, set_config('${AFTER_SETTING}', $1, true) AS after,
                       ${position.handover ? 'pg_current_wal_lsn()::text' : 'NULL::text'} AS wal,
                       (SELECT json_agg(json_build_array(a.attname, a.atttypid::int) ORDER BY a.attnum) FROM pg_attribute a
-                        WHERE a.attrelid = $2::regclass AND a.attnum > 0 AND NOT a.attisdropped) AS columns`,
+                        WHERE a.attrelid = $2::regclass::oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns`,
         values: [JSON.stringify(position.after ?? []), target],
       },
       copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
