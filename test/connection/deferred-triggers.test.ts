@@ -4,11 +4,11 @@
  * setting, LISTEN, a session advisory lock, a temp table shadowing a real one — also when the
  * trigger defers again what it queues, and behind a transaction pooler (the shared server connection).
  */
-import { closeAll, execute } from '../../connection/index.js';
+import { execute } from '../../connection/index.js';
 import { failure } from '../harness/failures.js';
 import { serverLogin } from '../harness/db.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
-import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
+import { describeWithPgBouncer, usePgBouncer } from '../harness/pgbouncer.js';
 
 const db = useTestDatabase('deferred');
 beforeAll(async () => {
@@ -71,14 +71,7 @@ test('a deferred foreign key violation fails the step with its SQLSTATE, nothing
 });
 
 describeWithPgBouncer('behind PgBouncer in transaction pooling: nothing left on the shared server connection', () => {
-  let bouncer: PgBouncer;
-  beforeAll(async () => {
-    bouncer = await startPgBouncer({ server: serverLogin(), mode: 'transaction', poolSize: 1 });
-  });
-  afterAll(async () => {
-    await closeAll();
-    await bouncer.dispose();
-  });
+  const bouncer = usePgBouncer({ server: serverLogin(), mode: 'transaction', poolSize: 1 });
 
   test('Execute Query with a deferred trigger', async () => {
     const connection = bouncer.config(db.name, { pooler: 'transaction' });

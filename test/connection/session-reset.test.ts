@@ -10,7 +10,7 @@ import { SESSION_PROBE } from '../../connection/session-guard.js';
 import { failure } from '../harness/failures.js';
 import { serverLogin } from '../harness/db.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
-import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
+import { describeWithPgBouncer, usePgBouncer } from '../harness/pgbouncer.js';
 
 const db = useTestDatabase('reset');
 beforeAll(async () => {
@@ -160,14 +160,7 @@ describe("pg-actions' own named statements (R8)", () => {
 });
 
 describeWithPgBouncer("behind PgBouncer in transaction pooling, a failed step's leftovers (R3)", () => {
-  let bouncer: PgBouncer;
-  beforeAll(async () => {
-    bouncer = await startPgBouncer({ server: serverLogin(), mode: 'transaction', poolSize: 1 });
-  });
-  afterAll(async () => {
-    await closeAll();
-    await bouncer.dispose();
-  });
+  const bouncer = usePgBouncer({ server: serverLogin(), mode: 'transaction', poolSize: 1 });
 
   test('session advisory locks taken by failed steps are released', async () => {
     const connection = bouncer.config(db.name, { pooler: 'transaction' });

@@ -2,11 +2,11 @@
  * A step leaves no trace on its pooled session, however the statement changed it: the next step
  * (on the same pool, so the same backend when nothing was detected) sees a fresh session.
  */
-import { closeAll, execute } from '../../connection/index.js';
+import { execute } from '../../connection/index.js';
 import { failure } from '../harness/failures.js';
 import { serverLogin } from '../harness/db.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
-import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
+import { describeWithPgBouncer, usePgBouncer } from '../harness/pgbouncer.js';
 
 const db = useTestDatabase('session');
 let reader: string;
@@ -97,14 +97,7 @@ test('COPY FROM STDIN fails cleanly and the next step runs at once', async () =>
 });
 
 describeWithPgBouncer('an undeclared transaction-mode pooler', () => {
-  let bouncer: PgBouncer;
-  beforeAll(async () => {
-    bouncer = await startPgBouncer({ server: serverLogin(), mode: 'transaction', poolSize: 2 });
-  });
-  afterAll(async () => {
-    await closeAll();
-    await bouncer.dispose();
-  });
+  const bouncer = usePgBouncer({ server: serverLogin(), mode: 'transaction', poolSize: 2 });
 
   test('the named probe meets server connections that have it or not: the pool falls back to the unnamed probe, no step fails', async () => {
     // pooler left at "none": pg-actions believes it talks to the server, so it parses its probe once per connection.

@@ -11,7 +11,7 @@ import { closeAll, execute } from '../../connection/index.js';
 import { earlyAnswer, tailsInFlight } from '../../connection/step-tail.js';
 import { failure } from '../harness/failures.js';
 import { createTestDatabase, serverLogin, type TestDatabase } from '../harness/db.js';
-import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
+import { describeWithPgBouncer, usePgBouncer } from '../harness/pgbouncer.js';
 import { startWireProxy } from '../harness/proxy.js';
 
 let db: TestDatabase;
@@ -130,14 +130,7 @@ test('a deferred trigger that fails at COMMIT fails the committed step: nothing 
 });
 
 describeWithPgBouncer('behind PgBouncer (transaction pooling)', () => {
-  let bouncer: PgBouncer;
-  beforeAll(async () => {
-    bouncer = await startPgBouncer({ server: serverLogin(), mode: 'transaction', poolSize: 2 });
-  });
-  afterAll(async () => {
-    await closeAll();
-    await bouncer.dispose();
-  });
+  const bouncer = usePgBouncer({ server: serverLogin(), mode: 'transaction', poolSize: 2 });
 
   test('a deferred trigger that fails at COMMIT fails the step', async () => {
     const connection = bouncer.config(db.name, { pooler: 'transaction' });

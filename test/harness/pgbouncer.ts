@@ -9,7 +9,7 @@ import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import type { ConnectionConfig } from '../../connection/index.js';
+import { closeAll, type ConnectionConfig } from '../../connection/index.js';
 import { describeNeeding } from './not-run.js';
 import { freePort } from './servers.js';
 
@@ -66,6 +66,40 @@ function asServerUser(): { uid: number; gid: number } | undefined {
 
 function quoted(value: string): string {
   return `"${value.replace(/"/g, '""')}"`;
+}
+
+/**
+ * A PgBouncer for a test file (or describe) as jest hooks: started in beforeAll; afterAll closes
+ * the step's pools (closeAll), then stops it. Usable in tests from its beforeAll on.
+ */
+export function usePgBouncer(options: PgBouncerOptions): PgBouncer {
+  let current: PgBouncer | undefined;
+  const started = (): PgBouncer => {
+    if (!current) throw new Error('usePgBouncer: PgBouncer runs only from its beforeAll on');
+    return current;
+  };
+  beforeAll(async () => {
+    current = await startPgBouncer(options);
+  });
+  afterAll(async () => {
+    try {
+      await closeAll();
+    } finally {
+      await current?.dispose();
+    }
+  });
+  return {
+    host: '127.0.0.1',
+    get port() {
+      return started().port;
+    },
+    get pid() {
+      return started().pid;
+    },
+    config: (database, extra) => started().config(database, extra),
+    log: () => started().log(),
+    dispose: () => started().dispose(),
+  };
 }
 
 export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBouncer> {

@@ -9,7 +9,7 @@ import { closeAll, type ConnectionConfig } from '../../connection/index.js';
 import { activateTrigger, listActivations, removeActivation, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
 import { serverLogin } from '../harness/db.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
-import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
+import { describeWithPgBouncer, startPgBouncer, type PgBouncer, usePgBouncer } from '../harness/pgbouncer.js';
 import { failureOf, waitFor } from './helpers.js';
 
 describeWithPgBouncer('listening sessions behind PgBouncer', () => {
@@ -53,14 +53,7 @@ describeWithPgBouncer('listening sessions behind PgBouncer', () => {
   });
 
   describe('session pooling', () => {
-    let bouncer: PgBouncer;
-    beforeAll(async () => {
-      bouncer = await startPgBouncer({ server: serverLogin(), mode: 'session', poolSize: 3 });
-    });
-    afterAll(async () => {
-      await closeAll();
-      await bouncer.dispose();
-    });
+    const bouncer = usePgBouncer({ server: serverLogin(), mode: 'session', poolSize: 3 });
 
     test('listen works', async () => {
       const seen: TriggerEvent[] = [];
