@@ -48,6 +48,8 @@ async function subscriber(publisher: string, publication: string) {
     await db.sql(`ALTER SUBSCRIPTION ${db.name} DISABLE`);
     await db.sql(`ALTER SUBSCRIPTION ${db.name} SET (slot_name = NONE)`);
     await db.sql(`DROP SUBSCRIPTION ${db.name}`);
+    // The disabled subscription's walsender may still hold the slot for a moment.
+    await waitFor(async () => (await server.sql('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot], publisher)).length === 0, 'the slot released', 10_000);
     await server.sql('SELECT pg_drop_replication_slot($1)', [slot], publisher);
   };
   return { ...db, ids, drop };
