@@ -8,7 +8,7 @@
  */
 import type { Connection, Submittable } from 'pg';
 import { PgActionsError } from './errors/index.js';
-import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, type ResultGate } from './result-gate.js';
+import { gateOf, type ResultBudget, type ResultGate } from './result-gate.js';
 import { ownCountOf, readingOf, readProbeRow, type Probe, type SessionReading, type Sql } from './session-guard.js';
 import { expandsWhenParsed, structureCost } from './types.js';
 import { bindExecuteBytes, writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
@@ -268,7 +268,13 @@ export class StatementRun implements Submittable {
       return;
     }
     this.gate = gateOf(connection);
-    this.gate?.arm(this.budget);
+    if (!this.gate) {
+      // Every pooled client (pools.ts' ReportingClient) has one; without it nothing would cap the rows.
+      this.fail(new Error('pg-actions: this connection has no result gate (not a pooled ReportingClient); nothing was sent.'));
+      con.sync();
+      return;
+    }
+    this.gate.arm(this.budget);
     writePipeline(con, () => {
       this.parseNamed(con);
       for (const sql of this.plan.before) this.writeSimple(con, sql);
@@ -349,11 +355,6 @@ export class StatementRun implements Submittable {
     }
     if (this.plan.discardRows) return;
     const { fields } = this.outcome;
-    if (!this.gate) {
-      // No gate on this connection (not a pooled ReportingClient): charge the row here, late but bounded.
-      this.budget.used += message.length + ROW_OVERHEAD_BYTES + fields.length * COLUMN_OVERHEAD_BYTES;
-      if (this.budget.used > this.budget.limit) return this.overflow();
-    }
     const row: Record<string, unknown> = { ...this.emptyRow };
     for (let i = 0; i < message.fields.length; i++) {
       const raw = message.fields[i];
@@ -384,19 +385,13 @@ export class StatementRun implements Submittable {
     }
   }
 
-  /** JSON and arrays become objects: charge what they will allocate before parsing them. */
+  /** JSON and arrays become objects: charge what they will allocate before parsing them (the gate trips past the cap). */
   private chargeStructure(raw: string): boolean {
-    const cost = structureCost(raw);
-    if (cost === 0) return true;
-    if (this.gate) return this.gate.charge(this.budget, cost);
-    this.budget.used += cost;
-    if (this.budget.used <= this.budget.limit) return true;
-    this.overflow();
-    return false;
+    return this.gate!.charge(this.budget, structureCost(raw));
   }
 
+  /** The gate's onOverflow: called once, when the cap is passed (the gate stays tripped). */
   private overflow(): void {
-    if (this.overflowed) return;
     this.overflowed = true;
     this.outcome.rows = [];
     this.onOverflow();

@@ -3,7 +3,9 @@
  * mutant (npm run test:mutation): the parameter limit itself, result shapes cached by SQL text
  * when the same text returns other columns, and the command tags of every kind of statement.
  */
+import pg from 'pg';
 import { execute } from '../../connection/index.js';
+import { StatementRun } from '../../connection/statement.js';
 import { failure } from '../harness/failures.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
@@ -49,4 +51,33 @@ test('command and row count from every shape of command tag', async () => {
   // A tag without a count that returns rows: the count is the rows'.
   expect(await run('SHOW DateStyle')).toEqual({ command: 'SHOW', rowCount: 1, rows: 1 });
   expect(await run('SELECT 1 AS one UNION ALL SELECT 2')).toEqual({ command: 'SELECT', rowCount: 2, rows: 2 });
+});
+
+test('JSON whose parsed structure passes the cap fails RESULT_TOO_LARGE though its text is under it; the same text as text passes', async () => {
+  // 15 KB of text; each `{` and `,` may become an object or an element (48 bytes each): about 480 KB parsed.
+  const text = (type: string) => `SELECT ('[' || repeat('{},', 5000) || '{}]')::${type} AS j`;
+  const error = await failure(execute(db.config, { text: text('json'), maxResultBytes: 100_000 }));
+  expect([error.code, error.message]).toEqual(['RESULT_TOO_LARGE', 'The result passed the 97.7 KB cap; reading stopped and the query was aborted.']);
+  expect(((await execute(db.config, { text: text('text'), maxResultBytes: 100_000 })).rows[0]!.j as string).length).toBe(15_004);
+  // Under the cap parsed: the value comes back whole.
+  const small = await execute(db.config, { text: `SELECT ('[' || repeat('{},', 500) || '{}]')::jsonb AS j`, maxResultBytes: 100_000 });
+  expect((small.rows[0]!.j as unknown[]).length).toBe(501);
+  expect((await execute(db.config, { text: 'SELECT 1 AS one' })).rows).toEqual([{ one: 1 }]);
+});
+
+test('a StatementRun on a connection without a result gate (not a pooled client) fails before sending anything', async () => {
+  const client = new pg.Client({ ...db.config, ssl: false } as pg.ClientConfig);
+  await client.connect();
+  try {
+    const run = new StatementRun(
+      { text: 'SELECT 1 AS one', values: [], before: [], after: [], maxResultBytes: 1_000_000, discardRows: false, typeParser: () => String },
+      () => undefined,
+    );
+    client.query(run);
+    await expect(run.done).rejects.toThrow('pg-actions: this connection has no result gate (not a pooled ReportingClient); nothing was sent.');
+    // The connection is still in step: its next query is answered.
+    expect((await client.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+  } finally {
+    await client.end();
+  }
 });
