@@ -81,3 +81,27 @@ test('a StatementRun on a connection without a result gate (not a pooled client)
     await client.end();
   }
 });
+
+test('onProgress hears about every MiB received, with the rows and bytes so far', async () => {
+  const heard: { rows: number; bytes: number }[] = [];
+  // 4,000 rows of about 1.1 KB each (text and the gate's per-row overhead): about 4.4 MB.
+  const { rows } = await execute(db.config, { text: `SELECT repeat('x', 1000) AS filler FROM generate_series(1, 4000)`, onProgress: (received) => heard.push({ ...received }) });
+  expect(rows).toHaveLength(4000);
+  expect(heard.length).toBeGreaterThanOrEqual(3);
+  expect(heard.length).toBeLessThanOrEqual(5);
+  heard.forEach(({ rows, bytes }, i) => {
+    const previous = heard[i - 1] ?? { rows: 0, bytes: 0 };
+    expect(bytes - previous.bytes).toBeGreaterThanOrEqual(1 << 20);
+    // The gate charges a socket chunk's rows as it arrives, before the parser hands them over one by one.
+    expect(bytes - previous.bytes).toBeLessThan((1 << 20) + 256 * 1024);
+    // Told as each row that passes the next MiB is kept: the count matches the bytes (about 1.1 KB a row).
+    expect(rows).toBeGreaterThan(previous.rows);
+    expect(bytes / rows).toBeGreaterThan(1000);
+    expect(bytes / rows).toBeLessThan(1500);
+  });
+});
+
+test('discardRows counts rows without keeping them: no cap applies, duplicate names do not matter', async () => {
+  const counted = await execute(db.config, { text: `SELECT repeat('x', 1000) AS x, 1 AS x FROM generate_series(1, 3000)`, discardRows: true, maxResultBytes: 1024 });
+  expect([counted.command, counted.rowCount, counted.rows]).toEqual(['SELECT', 3000, []]);
+});
