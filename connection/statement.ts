@@ -168,6 +168,11 @@ function shapeOf(plan: StatementPlan, fields: readonly FieldDescription[]): RowS
   return shape;
 }
 
+/** What the shape cache holds now: its bounds keep memory bounded, and a test checks them. */
+export function shapeCacheSize(): { texts: number; chars: number } {
+  return { texts: shapes.size, chars: cachedChars };
+}
+
 function sameColumns(a: readonly FieldDescription[], b: readonly FieldDescription[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i]!.name !== b[i]!.name || a[i]!.dataTypeID !== b[i]!.dataTypeID) return false;

@@ -3,6 +3,7 @@
  * mutant (npm run test:mutation): the parameter limit itself, result shapes cached by SQL text
  * when the same text returns other columns, and the command tags of every kind of statement.
  */
+import { jest } from '@jest/globals';
 import pg from 'pg';
 import { execute } from '../../connection/index.js';
 import { StatementRun } from '../../connection/statement.js';
@@ -10,6 +11,8 @@ import { failure } from '../harness/failures.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const db = useTestDatabase('statement_edges');
+// Each test takes a second or two: a step that never ends fails here, not at a 2-minute bound (mutation runs).
+jest.setTimeout(20_000);
 
 test('65,535 values, the protocol\'s limit, are all bound; one more is refused before anything is sent', async () => {
   const count = 65535;

@@ -4,12 +4,15 @@
  * step's COMMIT), on a plain pg.Client with the result gate installed as pools.ts installs it, against
  * the real server. Cheap enough to run per mutant (npm run test:mutation).
  */
+import { jest } from '@jest/globals';
 import pg from 'pg';
 import { installGate } from '../../connection/result-gate.js';
-import { preparedCount, StatementRun, type StatementPlan } from '../../connection/statement.js';
+import { preparedCount, shapeCacheSize, StatementRun, type StatementPlan } from '../../connection/statement.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const db = useTestDatabase('statement_run');
+// Each test takes a second or two: a step that never ends fails here, not at a 2-minute bound (mutation runs).
+jest.setTimeout(20_000);
 let client: pg.Client;
 let overflows = 0;
 let breaks = 0;
@@ -115,15 +118,21 @@ test('a failed check leaves the step done with needsReset, its transaction open 
 });
 
 test('early resolves once the outcome is final (a Flush sends it at once), before the rest of the round trip', async () => {
-  for (const plan of [{ outcomeAt: 0 }, { commit: ['SELECT 2', 'SELECT 3'], outcomeAt: 2 }]) {
-    const started = performance.now();
-    const run = start({ ...plan, after: ['SELECT pg_sleep(0.6)'] });
-    const early = await run.early;
-    const earlyMs = performance.now() - started;
-    expect([early.rows, run.settledEarly]).toEqual([[{ one: 1 }], true]);
-    await run.done;
-    // The sleep after it had not ended yet when the outcome came.
-    expect(performance.now() - started - earlyMs).toBeGreaterThan(300);
+  // The statement after it waits for a lock this test holds: the round trip cannot end before it is released.
+  const locker = new pg.Client({ ...db.config, ssl: false } as pg.ClientConfig);
+  await locker.connect();
+  try {
+    for (const plan of [{ outcomeAt: 0 }, { commit: ['SELECT 2', 'SELECT 3'], outcomeAt: 2 }]) {
+      await locker.query('SELECT pg_advisory_lock(4242)');
+      const run = start({ ...plan, after: ['SELECT pg_advisory_lock(4242)', 'SELECT pg_advisory_unlock(4242)'] });
+      const first = await Promise.race([run.early.then(() => 'early'), run.done.then(() => 'done'), new Promise((resolve) => setTimeout(resolve, 5000, 'nothing within 5 s'))]);
+      await locker.query('SELECT pg_advisory_unlock(4242)');
+      expect(first).toBe('early');
+      expect([(await run.early).rows, run.settledEarly]).toEqual([[{ one: 1 }], true]);
+      await run.done;
+    }
+  } finally {
+    await locker.end();
   }
   // Not when settlesEarly says the outcome still hangs on a later reply, nor for a refused result.
   for (const plan of [{ outcomeAt: 0, settlesEarly: () => false }, { text: 'SELECT 1 AS x, 2 AS x', outcomeAt: 0 }, { outcomeAt: 1 }]) {
@@ -160,4 +169,70 @@ test('COPY … FROM STDIN fails the step and breaks the session, nothing copied'
   const run = start({ text: 'COPY inbox FROM STDIN' });
   await expect(run.done).rejects.toMatchObject({ code: 'INVALID_INPUT', message: 'COPY … FROM STDIN reads data from the client, which a step cannot send; nothing was copied.' });
   expect([run.broken, breaks]).toEqual([true, 1]);
+});
+
+test('a result shape is read once per SQL text (its type parsers looked up once)', async () => {
+  let lookups = 0;
+  const typeParser = (oid: number) => (lookups++, pg.types.getTypeParser(oid));
+  const text = `SELECT 1 AS a, 'x' AS b -- shape ${Date.now()}`;
+  expect((await start({ text, typeParser }).done).rows).toEqual([{ a: 1, b: 'x' }]);
+  expect(lookups).toBe(2);
+  expect((await start({ text, typeParser }).done).rows).toEqual([{ a: 1, b: 'x' }]);
+  expect(lookups).toBe(2);
+});
+
+test('the shape cache stays bounded: at most 500 texts and 1 MiB of their text, none longer than 16 KiB', async () => {
+  const run = (text: string) => start({ text }).done;
+  const padded = (length: number, tag: string) => {
+    const head = `SELECT 1 AS one -- ${tag} `;
+    return head + 'x'.repeat(length - head.length);
+  };
+  let { chars } = shapeCacheSize();
+  await run(padded(16 * 1024 + 1, `long ${Date.now()}`));
+  expect(shapeCacheSize().chars).toBe(chars);
+  const longest = padded(16 * 1024, `longest ${Date.now()}`);
+  await run(longest);
+  expect(shapeCacheSize().chars).toBe(chars + longest.length);
+  // The same text with other columns replaces its entry.
+  chars = shapeCacheSize().chars;
+  await client.query('CREATE TABLE IF NOT EXISTS reshaped_cache (a int)');
+  await run('SELECT * FROM reshaped_cache');
+  await client.query('ALTER TABLE reshaped_cache RENAME COLUMN a TO b');
+  await run('SELECT * FROM reshaped_cache');
+  expect(shapeCacheSize().chars).toBe(chars + 'SELECT * FROM reshaped_cache'.length);
+  // 600 texts: never more than 500 kept, and the count starts again when full.
+  let most = 0;
+  for (let i = 0; i < 600; i++) {
+    await run(`SELECT ${i} AS n`);
+    most = Math.max(most, shapeCacheSize().texts);
+  }
+  expect(most).toBe(500);
+  expect(shapeCacheSize().texts).toBeLessThan(500);
+  // 80 texts of 16,000 characters (1.3 MB): never more than 1 MiB of text kept.
+  let mostChars = 0;
+  for (let i = 0; i < 80; i++) {
+    await run(padded(16_000, `wide ${i} ${Date.now()}`));
+    mostChars = Math.max(mostChars, shapeCacheSize().chars);
+  }
+  expect(mostChars).toBeLessThanOrEqual(1024 * 1024);
+  expect(mostChars).toBeGreaterThan(1024 * 1024 - 16_000);
+});
+
+test('two columns of one name: the step fails once the statement is over, saying whether it was committed', async () => {
+  const rolledBack = start({ text: 'SELECT 1 AS x, 2 AS x' });
+  await expect(rolledBack.done).rejects.toMatchObject({
+    code: 'INVALID_INPUT',
+    message: 'The result has two columns named "x"; a row keeps one value per name, so one would be lost.',
+    problems: ['input.query must give each result column a distinct name (two are named "x")'],
+    fixes: ['Name the columns apart with AS, e.g. SELECT a.id AS a_id, b.id AS b_id …'],
+  });
+  const committed = start({ text: 'SELECT 1 AS y, 2 AS z, 3 AS y', commitsItself: true });
+  await expect(committed.done).rejects.toMatchObject({
+    message: 'The result has two columns named "y"; a row keeps one value per name, so one would be lost. The statement was committed all the same (it ran as its own transaction).',
+    fixes: ['Name the columns apart with AS, e.g. SELECT a.id AS a_id, b.id AS b_id …', 'Check what the statement changed before running it again: it was committed, and would be a second time.'],
+  });
+  expect(committed.finished).toBe(false);
+  // Only the statement's own columns count: a probe or a discarded result may repeat a name.
+  expect((await start({ text: 'SELECT 1 AS x, 2 AS x', discardRows: true }).done).rowCount).toBe(1);
+  expect((await start({ before: ['SELECT 1 AS x, 2 AS x'], probe: { text: 'SELECT true AS x, false AS x, 0 AS x' } }).done).rows).toEqual([{ one: 1 }]);
 });
