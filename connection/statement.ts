@@ -347,7 +347,7 @@ export class StatementRun implements Submittable {
   }
 
   handleDataRow(message: { length: number; fields: (string | null)[] }): void {
-    if (this.overflowed || this.settled) return;
+    if (this.settled) return; // failed: overflow(), abandon() and every error settle it
     // Rows of statements before and after the main one are ignored, but the probe's (right after it).
     if (this.completions !== this.plan.before.length) {
       const { probe } = this.plan;
@@ -427,7 +427,7 @@ export class StatementRun implements Submittable {
 
   /** The statement (and its COMMIT) succeeded: the owner may answer now, unless the outcome still hangs on a later reply. */
   private outcomeKnown(): void {
-    if (this.settled || this.overflowed || this.duplicateColumn !== undefined) return;
+    if (this.settled || this.duplicateColumn !== undefined) return;
     if (this.plan.settlesEarly && !this.plan.settlesEarly(this.outcome)) return;
     this.settledEarly = true;
     this.resolveEarly(this.outcome);
@@ -480,7 +480,6 @@ export class StatementRun implements Submittable {
 
   /** Fails the step while the server may still be sending: the owner must close the connection. */
   private abandon(error: unknown): void {
-    if (this.settled) return;
     this.broken = true;
     this.outcome.rows = [];
     this.fail(error);
@@ -489,8 +488,8 @@ export class StatementRun implements Submittable {
 
   handleCopyData(): void {}
 
+  /** Settles `done` with the first failure (a promise rejects once: later calls change nothing). */
   private fail(error: unknown): void {
-    if (this.settled) return;
     this.settled = true;
     this.reject(error);
   }

@@ -20,7 +20,12 @@ test('65,535 values, the protocol\'s limit, are all bound; one more is refused b
   const values = Array.from({ length: count }, (_, i) => i + 1);
   expect((await execute(db.config, { text, values })).rows).toEqual([{ n: count, last: count }]);
   const error = await failure(execute(db.config, { text, values: [...values, 0] }));
-  expect([error.code, error.message]).toEqual(['INVALID_INPUT', 'PostgreSQL takes at most 65,535 values in one statement; 65,536 were given.']);
+  expect(error).toMatchObject({
+    code: 'INVALID_INPUT',
+    message: 'PostgreSQL takes at most 65,535 values in one statement; 65,536 were given.',
+    problems: ['input.parameters must have at most 65,535 values (placeholders plus any {{ }})'],
+    fixes: ['Pass many values as one array: INSERT … SELECT * FROM unnest($1::int[], $2::text[]), or WHERE id = ANY($1::int[]).'],
+  });
 });
 
 test('the same SQL text returning other columns (renamed, retyped, added) gets rows of the new shape, not the cached one', async () => {

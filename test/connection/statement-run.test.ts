@@ -75,6 +75,7 @@ test('only the statement\'s rows and fields are kept, whatever comes before and 
   const run = start({ before: [`SELECT 'b' AS before_col`], text: 'SELECT g AS n FROM generate_series(1, 2) g', commit: [`SELECT 'c' AS commit_col`], after: [`SELECT 'a' AS after_col`], tail: [`SELECT 't' AS tail_col`] });
   const outcome = await run.done;
   expect(outcome).toEqual({ command: 'SELECT', rowCount: 2, rows: [{ n: 1 }, { n: 2 }], fields: [{ name: 'n', dataTypeID: 23 }] });
+  expect([run.result, run.command]).toEqual([outcome, 'SELECT']);
   expect([run.finished, run.settledEarly, run.needsReset, run.failedAt, run.sessionReading]).toEqual([true, false, false, undefined, undefined]);
 });
 
@@ -160,14 +161,20 @@ test('a value the reader cannot read fails the step with RESULT_UNREADABLE and b
       return Number(text);
     },
   });
-  await expect(run.done).rejects.toMatchObject({ code: 'RESULT_UNREADABLE', message: 'The value of column "n" (type oid 23) could not be read (bad value); the step was stopped.' });
+  await expect(run.done).rejects.toMatchObject({ code: 'RESULT_UNREADABLE', message: 'The value of column "n" (type oid 23) could not be read (bad value); the step was stopped.', cause: new RangeError('bad value') });
   expect([run.broken, breaks, overflows, run.result.rows]).toEqual([true, 1, 0, []]);
 });
 
 test('COPY … FROM STDIN fails the step and breaks the session, nothing copied', async () => {
   await client.query('CREATE TABLE IF NOT EXISTS inbox (v text)');
   const run = start({ text: 'COPY inbox FROM STDIN' });
-  await expect(run.done).rejects.toMatchObject({ code: 'INVALID_INPUT', message: 'COPY … FROM STDIN reads data from the client, which a step cannot send; nothing was copied.' });
+  await expect(run.done).rejects.toMatchObject({
+    code: 'INVALID_INPUT',
+    message: 'COPY … FROM STDIN reads data from the client, which a step cannot send; nothing was copied.',
+    problems: ['input.query must not be COPY … FROM STDIN'],
+    fixes: ['Insert many rows with one statement: INSERT INTO t (a, b) SELECT * FROM unnest($1::text[], $2::int[]).', 'COPY … FROM a server-side file or program needs pg_read_server_files and runs on the database host.'],
+    query: 'COPY inbox FROM STDIN',
+  });
   expect([run.broken, breaks]).toEqual([true, 1]);
 });
 
@@ -235,4 +242,38 @@ test('two columns of one name: the step fails once the statement is over, saying
   // Only the statement's own columns count: a probe or a discarded result may repeat a name.
   expect((await start({ text: 'SELECT 1 AS x, 2 AS x', discardRows: true }).done).rowCount).toBe(1);
   expect((await start({ before: ['SELECT 1 AS x, 2 AS x'], probe: { text: 'SELECT true AS x, false AS x, 0 AS x' } }).done).rows).toEqual([{ one: 1 }]);
+});
+
+test('an onProgress that throws ends the step (INVALID_INPUT, the session broken); without onProgress a large result is simply read', async () => {
+  const text = `SELECT repeat('x', 1000) AS filler FROM generate_series(1, 3000)`;
+  const thrown = new Error('host bug');
+  const run = start({ text, maxResultBytes: 10_000_000, onProgress: () => { throw thrown; } });
+  await expect(run.done).rejects.toMatchObject({
+    code: 'INVALID_INPUT',
+    message: 'The onProgress callback threw (host bug); the step was stopped.',
+    problems: ['onProgress must not throw'],
+    fixes: ['Catch errors inside the onProgress callback.'],
+    cause: thrown,
+    query: text,
+  });
+  expect([run.broken, breaks, run.result.rows]).toEqual([true, 1, []]);
+  await client.end();
+  client = new pg.Client({ ...db.config, ssl: false } as pg.ClientConfig);
+  installGate(client.connection, 1 << 30);
+  await client.connect();
+  expect((await start({ text, maxResultBytes: 10_000_000 }).done).rows).toHaveLength(3000);
+});
+
+test('a value that cannot be sent fails the step, and the connection stays in step', async () => {
+  const circular: Record<string, unknown> = {};
+  circular.self = circular;
+  await expect(start({ text: 'SELECT $1::jsonb AS doc', values: [circular] }).done).rejects.toThrow(/circular/i);
+  expect((await client.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+});
+
+test('once the round trip is over the step\'s budget no longer applies to the connection', async () => {
+  const outcome = await start({ text: `SELECT repeat('x', 5000) AS filler`, maxResultBytes: 8000 }).done;
+  expect(outcome.rows).toHaveLength(1);
+  expect((await client.query(`SELECT repeat('y', 20000) AS filler`)).rows[0].filler).toHaveLength(20000);
+  expect(overflows).toBe(0);
 });
