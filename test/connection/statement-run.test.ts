@@ -271,9 +271,24 @@ test('a value that cannot be sent fails the step, and the connection stays in st
   expect((await client.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
 });
 
-test('once the round trip is over the step\'s budget no longer applies to the connection', async () => {
-  const outcome = await start({ text: `SELECT repeat('x', 5000) AS filler`, maxResultBytes: 8000 }).done;
-  expect(outcome.rows).toHaveLength(1);
-  expect((await client.query(`SELECT repeat('y', 20000) AS filler`)).rows[0].filler).toHaveLength(20000);
-  expect(overflows).toBe(0);
+test('once the round trip is over, the connection\'s own hard limit applies again to queries that are not steps', async () => {
+  const guarded = new pg.Client({ ...db.config, ssl: false } as pg.ClientConfig);
+  let tripped = 0;
+  const stream = () => (guarded.connection as unknown as { stream: { destroy(): void } }).stream;
+  installGate(guarded.connection, 64 * 1024);
+  await guarded.connect();
+  guarded.on('error', () => undefined);
+  try {
+    const run = new StatementRun(
+      { text: 'SELECT 1 AS one', values: [], before: [], after: [], maxResultBytes: 1_000_000, discardRows: false, typeParser: (oid) => pg.types.getTypeParser(oid) },
+      () => (tripped++, stream().destroy()),
+    );
+    void guarded.query(run);
+    expect((await run.done).rows).toEqual([{ one: 1 }]);
+    // 100 KB through pg's own query: past the 64 KiB crash guard, the connection is cut.
+    await expect(guarded.query(`SELECT repeat('y', 100000) AS filler`)).rejects.toThrow();
+    expect(tripped).toBe(0);
+  } finally {
+    await guarded.end().catch(() => undefined);
+  }
 });
