@@ -26,7 +26,7 @@ const REPLICATION_FILES = [
   'test/triggers/table-changes-cdc.test.ts', 'test/triggers/cdc-streaming.test.ts', 'test/triggers/cdc-heartbeat.test.ts', 'test/triggers/cdc-heartbeat-safety.test.ts',
   'test/triggers/cdc-kill.test.ts', 'test/triggers/cdc-test-connection.test.ts', 'test/triggers/cdc-backpressure.test.ts', 'test/triggers/check-replication.test.ts',
   'test/triggers/outbox-publication-safety.test.ts',
-  'test/triggers/lsn.test.ts', 'test/triggers/table-sync.test.ts', 'test/triggers/sync-handover.test.ts',
+  'test/triggers/lsn.test.ts', 'test/triggers/table-sync.test.ts', 'test/triggers/sync-handover.test.ts', 'test/triggers/sync-handover-collation.test.ts',
   'test/triggers/table-cursor-state.test.ts', 'test/triggers/row-changes.test.ts', 'test/triggers/row-changes-hardening.test.ts',
   'test/triggers/row-changes-large.test.ts', 'test/triggers/row-changes-statements.test.ts',
   'test/connection/test-connection.test.ts', 'test/connection/execute.test.ts',

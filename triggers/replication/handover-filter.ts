@@ -11,7 +11,7 @@ import type { Batch } from '../definition.js';
 import { castKey } from '../sync/keyset.js';
 import type { CdcHandover, HandoverTable } from '../sync/handover.js';
 import type { ChangeEvent } from './changes.js';
-import { checkedKeyTypes } from './handover-types.js';
+import { keyComparisons } from './handover-types.js';
 import { parseLsn } from './lsn.js';
 import type { CdcPosition } from './stream.js';
 
@@ -102,8 +102,10 @@ function keyOf(table: HandoverTable, row: Record<string, unknown> | undefined): 
 async function batchIndexes(connection: unknown, table: HandoverTable, keys: unknown[][]): Promise<number[]> {
   const bounds = table.batches.slice(0, -1).map(([upTo]) => upTo);
   if (bounds.length === 0) return keys.map(() => 0);
-  const types = await checkedKeyTypes(connection, table.types); // from the host's state: never spliced as they are
-  const row = (alias: string) => `(${types.map((type, i) => castKey(`${alias}.v->>${i}`, type)).join(', ')})`;
+  // From the host's state: never spliced as they are. Compared in each column's collation, as the sync ordered them (REVIEW4 R43).
+  const columns = await keyComparisons(connection, table);
+  const collated = (text: string, collation: string | null) => (collation ? `${text} COLLATE ${collation}` : text);
+  const row = (alias: string) => `(${columns.map(({ type, collation }, i) => collated(castKey(`${alias}.v->>${i}`, type), collation)).join(', ')})`;
   const { rows } = await execute(connection, {
     text: `SELECT (SELECT count(*) FROM jsonb_array_elements($2::jsonb) AS b(v) WHERE ${row('b')} < ${row('e')})::int AS at
              FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, n) ORDER BY e.n`,

@@ -4,21 +4,52 @@
  * Each must be a type name and nothing else (to_regtype parses it, runs nothing) and is replaced by
  * format_type of the type it names, written by the server with its identifiers quoted. Without the
  * typmod, which comparing keys does not need (format_type then writes "bit", bpchar: no implied length).
+ *
+ * The type alone does not say how keys order: table-sync cut its batches in `ORDER BY key`, i.e. in
+ * each key column's own collation (a text key declared COLLATE "und-x-icu", a domain's collation),
+ * while a cast to the type compares in the database's default one (REVIEW4 R43). So each key is
+ * compared in the collation the table's column has, named by the server (quote_ident) from the
+ * catalog; the state's table and column names are only bound as values.
  */
 import { execute, PgActionsError } from '../../connection/index.js';
 import { invalidState } from '../state.js';
 
-export async function checkedKeyTypes(connection: unknown, types: readonly unknown[]): Promise<string[]> {
+export interface KeyComparison {
+  /** The server's name of the key column's type. */
+  type: string;
+  /** The column's collation, quoted ("pg_catalog"."C"), or null for a type without one. */
+  collation: string | null;
+}
+
+interface KeyShape {
+  schema: string;
+  table: string;
+  key: readonly string[];
+  types: readonly unknown[];
+}
+
+export async function keyComparisons(connection: unknown, shape: KeyShape): Promise<KeyComparison[]> {
+  const { types, key } = shape;
   const invalid = () => invalidState('state.position.handover holds a key type that is not a type name (the state was edited)', ['state.position.handover.tables[].types must be the types a previous poll returned']);
-  if (!types.every((type) => typeof type === 'string')) throw invalid();
+  const names = [shape.schema, shape.table, ...key];
+  if (!types.every((type) => typeof type === 'string') || !names.every((name) => typeof name === 'string') || key.length !== types.length) throw invalid();
   try {
+    // Exact built-in argument types everywhere (text, name, oid): no look-alike in public can match better (REVIEW4 R47).
     const { rows } = await execute(connection, {
-      text: 'SELECT format_type(to_regtype(u.t), NULL) AS type FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY u.n',
-      values: [types],
+      text: `SELECT format_type(to_regtype(u.t), NULL) AS type,
+                    (SELECT quote_ident(n.nspname::text) || '.'::text || quote_ident(co.collname::text)
+                       FROM pg_catalog.pg_class r
+                       JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
+                       JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid
+                       JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+                       JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace
+                      WHERE rn.nspname = $2::name AND r.relname = $3::name AND a.attname = u.c AND NOT a.attisdropped) AS collation
+               FROM unnest($1::text[], $4::name[]) WITH ORDINALITY AS u(t, c, n) ORDER BY u.n`,
+      values: [types, shape.schema, shape.table, key],
       readOnly: true,
     });
     if (rows.some((row) => row.type === null)) throw invalid();
-    return rows.map((row) => row.type as string);
+    return rows.map((row) => ({ type: row.type as string, collation: (row.collation as string | null) ?? null }));
   } catch (error) {
     // Before PostgreSQL 16 to_regtype raises on what does not parse as a type name (42601, 22P02).
     if (error instanceof PgActionsError && /^(42|22)/.test(error.sqlstate ?? '')) throw invalid();
