@@ -1,14 +1,20 @@
 /**
  * --connection: a libpq connection string (postgres://user@host/db?sslmode=require, sslmode
- * honoured by the library) or @file.json holding a ConnectionConfig. A password missing from both
- * is taken from PGPASSWORD, as psql does, so it need not appear in the process list.
+ * honoured by the library) or @file.json holding a ConnectionConfig, whose sshTunnel may name its
+ * key file (privateKeyFile, schemas/connection-file.schema.json) instead of holding the key. A
+ * password missing from both is taken from PGPASSWORD, as psql does, so it need not appear in the
+ * process list.
  */
-import type { ConnectionConfig } from '../index.js';
+import { dirname, resolve } from 'node:path';
+import type { ConnectionConfig, ConnectionFileFields } from '../index.js';
+import connectionFileSchema from '../schemas/connection-file.schema.json' with { type: 'json' };
+import { validatorFor } from '../schemas/validate.js';
 import { requireOption } from './command.js';
 import { cliFailure, usageError, type CliFailure } from './failures.js';
 import { readJsonArgument } from './json-argument.js';
 import { redactUrl, rememberSecret } from './redact.js';
 import { sshFlagsGiven, withSshTunnel, type SshValues } from './ssh-arguments.js';
+import { checkSshKeyFromFile, readSshKeyFile, type SshKeyFile } from './ssh-key-file.js';
 
 type ConnectionValues = { connection?: string | boolean } & SshValues;
 
@@ -16,7 +22,16 @@ type ConnectionValues = { connection?: string | boolean } & SshValues;
 export function connectionFromOptions(command: string, values: ConnectionValues, env: NodeJS.ProcessEnv = process.env): ConnectionConfig {
   if (typeof values.connection !== 'string' && sshFlagsGiven(values).length) throw sshWithoutConnection(command, values);
   const value = requireOption(command, 'connection', typeof values.connection === 'string' ? values.connection : undefined);
-  return withSshTunnel(command, connectionFromArgument(value, env), values, env);
+  const keyFromFlag = typeof values['ssh-key-file'] === 'string';
+  const { config, keyFile } = connectionAndKeyFile(value, env, keyFromFlag);
+  const connection = withSshTunnel(command, config, values, env);
+  const tunnel = connection.sshTunnel;
+  const keyOrigin = keyFromFlag ? `the key file ${values['ssh-key-file']} (--ssh-key-file)` : keyFile && `the key file ${keyFile.written} (${keyFile.origin})`;
+  if (keyOrigin && tunnel?.privateKey !== undefined) {
+    const passphrase = typeof values['ssh-passphrase-env'] === 'string' ? 'the passphrase of --ssh-passphrase-env' : 'connection.sshTunnel.passphrase';
+    checkSshKeyFromFile(tunnel.privateKey, tunnel.passphrase, { key: keyOrigin, passphrase });
+  }
+  return connection;
 }
 
 /** For commands whose --connection is optional (the embedded database otherwise, which no tunnel reaches). */
@@ -34,7 +49,16 @@ function sshWithoutConnection(command: string, values: SshValues, otherwise?: 'e
 }
 
 export function connectionFromArgument(value: string, env: NodeJS.ProcessEnv = process.env): ConnectionConfig {
-  const config = value.startsWith('@') ? configFromFile(value) : { connectionString: value };
+  return connectionAndKeyFile(value, env, false).config;
+}
+
+/**
+ * The connection an argument gives, with its file's privateKeyFile read into privateKey (unless
+ * --ssh-key-file replaces that key) and the key file it came from.
+ */
+function connectionAndKeyFile(value: string, env: NodeJS.ProcessEnv, keyFromFlag: boolean): { config: ConnectionConfig; keyFile?: SshKeyFile } {
+  const fromFile = value.startsWith('@') ? configFromFile(value, keyFromFlag) : undefined;
+  const config = fromFile?.config ?? { connectionString: value };
   const urlPassword = config.connectionString === undefined ? undefined : passwordInConnectionString(config.connectionString);
   rememberSecret(urlPassword);
   rememberSecret(config.password);
@@ -42,11 +66,12 @@ export function connectionFromArgument(value: string, env: NodeJS.ProcessEnv = p
   rememberSecret(config.sshTunnel?.password);
   rememberSecret(config.sshTunnel?.privateKey);
   rememberSecret(config.sshTunnel?.passphrase);
+  const keyFile = fromFile?.keyFile;
   if (config.password === undefined && urlPassword === undefined && env.PGPASSWORD) {
     rememberSecret(env.PGPASSWORD);
-    return { ...config, password: env.PGPASSWORD };
+    return { config: { ...config, password: env.PGPASSWORD }, keyFile };
   }
-  return config;
+  return { config, keyFile };
 }
 
 /** What to call the target in output: the URL with its password masked, or user@host:port/db. */
@@ -56,16 +81,36 @@ export function describeConnection(config: ConnectionConfig): string {
   return `${config.user ?? '?'}@${config.host ?? '?'}${port}/${config.database ?? '?'}`;
 }
 
-function configFromFile(value: string): ConnectionConfig {
+function configFromFile(value: string, keyFromFlag: boolean): { config: ConnectionConfig; keyFile?: SshKeyFile } {
   const parsed = readJsonArgument(value, '--connection');
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw usageError(`--connection ${value} must hold a JSON object (a ConnectionConfig)`, [
       'Write the connection as {"host": "…", "database": "…", "user": "…", "sslMode": "require"} (see schemas/connection.schema.json).',
     ]);
   }
-  // Field-by-field validation is the library's: it names every bad field with exit 2.
-  return parsed as ConnectionConfig;
+  // Field-by-field validation is the library's: it names every bad field with exit 2. Only the
+  // fields the command resolves itself are checked here.
+  const problems = checkFileFields(parsed, 'connection');
+  if (problems.length) throw usageError(`--connection ${value}: ${problems.join('; ')}`, [KEY_FILE_FIX]);
+  const { sshTunnel } = parsed as ConnectionFileFields;
+  if (sshTunnel?.privateKeyFile === undefined) return { config: parsed as ConnectionConfig };
+  const { privateKeyFile, ...tunnel } = sshTunnel as ConnectionFileFields['sshTunnel'] & NonNullable<ConnectionConfig['sshTunnel']>;
+  if (tunnel.privateKey !== undefined) {
+    throw usageError(`--connection ${value}: connection.sshTunnel has both privateKey and privateKeyFile; give one`, [KEY_FILE_FIX]);
+  }
+  const source = value.slice(1);
+  const keyFile: SshKeyFile = {
+    written: privateKeyFile!,
+    origin: `connection.sshTunnel.privateKeyFile in ${source === '-' ? 'stdin' : source}`,
+    base: source === '-' ? process.cwd() : dirname(resolve(source)),
+  };
+  // --ssh-key-file replaces this key: the file it names is not read.
+  if (keyFromFlag) return { config: { ...(parsed as ConnectionConfig), sshTunnel: tunnel } };
+  return { config: { ...(parsed as ConnectionConfig), sshTunnel: { ...tunnel, privateKey: readSshKeyFile(keyFile) } }, keyFile };
 }
+
+const checkFileFields = validatorFor(connectionFileSchema);
+const KEY_FILE_FIX = 'Give sshTunnel.privateKeyFile as the path of the key file (e.g. "~/.ssh/id_ed25519"), or the key text as sshTunnel.privateKey: one of the two.';
 
 /** The password a connection string carries, so it can be masked and PGPASSWORD not applied over it. */
 function passwordInConnectionString(text: string): string | undefined {

@@ -2,12 +2,13 @@
  * --ssh-* flags: an SSH tunnel (the connection's sshTunnel) for every command that takes
  * --connection. No secret is ever an argument value, which `ps` and shell history would show:
  * the password and the key's passphrase come from environment variables that the flags name, the
- * private key from a file. Flags are merged over an sshTunnel that @file.json already holds.
+ * private key from a file (ssh-key-file.ts). Flags are merged over an sshTunnel that @file.json
+ * already holds.
  */
-import { readFileSync } from 'node:fs';
 import type { ConnectionConfig } from '../index.js';
 import { usageError } from './failures.js';
 import { rememberSecret } from './redact.js';
+import { readSshKeyFile } from './ssh-key-file.js';
 
 type SshTunnel = NonNullable<ConnectionConfig['sshTunnel']>;
 
@@ -32,7 +33,9 @@ export const SSH_USAGE = `SSH tunnel (databases behind a bastion; host and port 
   --ssh-passphrase-env <VAR>  the environment variable holding that key's passphrase
   --ssh-password-env <VAR>    the environment variable holding the SSH password
   --ssh-host-key <SHA256:…>   the server's host key fingerprint (ssh-keygen -l); refused when it differs
-  Secrets are never flag values (they would show in ps): name the variable that holds them.`;
+  Secrets are never flag values (they would show in ps): name the variable that holds them.
+  In --connection @file.json the tunnel is "sshTunnel": {"host", "port", "user", "privateKeyFile":
+  "~/.ssh/id_ed25519" (relative to the file's folder), "passphrase", "hostKeyFingerprint"}.`;
 
 const flagNames = Object.keys(SSH_OPTIONS) as SshFlag[];
 
@@ -61,7 +64,7 @@ export function withSshTunnel(command: string, connection: ConnectionConfig, val
   const fingerprint = text('ssh-host-key');
   if (fingerprint !== undefined) tunnel.hostKeyFingerprint = fingerprint;
   const keyFile = text('ssh-key-file');
-  if (keyFile !== undefined) tunnel.privateKey = readKeyFile(command, keyFile);
+  if (keyFile !== undefined) tunnel.privateKey = readSshKeyFile({ written: keyFile, origin: `${command} --ssh-key-file`, base: process.cwd() });
   const password = fromEnv(command, 'ssh-password-env', text('ssh-password-env'), env);
   if (password !== undefined) tunnel.password = password;
   const passphrase = fromEnv(command, 'ssh-passphrase-env', text('ssh-passphrase-env'), env);
@@ -70,18 +73,6 @@ export function withSshTunnel(command: string, connection: ConnectionConfig, val
     throw usageError(`${command}: the SSH tunnel needs a password (--ssh-password-env <VAR>) or a private key (--ssh-key-file <path>)`);
   }
   return { ...connection, sshTunnel: tunnel as SshTunnel };
-}
-
-function readKeyFile(command: string, path: string): string {
-  let key: string;
-  try {
-    key = readFileSync(path, 'utf8');
-  } catch (error) {
-    const reason = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw usageError(`${command}: --ssh-key-file ${path} cannot be read (${reason})`, ['Give the path of a private key file this user can read (e.g. ~/.ssh/id_ed25519).']);
-  }
-  rememberSecret(key);
-  return key;
 }
 
 function fromEnv(command: string, flag: SshFlag, name: string | undefined, env: NodeJS.ProcessEnv): string | undefined {

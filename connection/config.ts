@@ -43,7 +43,7 @@ const defaults = Object.fromEntries(
 
 /** Validates and completes a configuration; throws INVALID_INPUT naming every bad field. */
 export function resolveConfig(config: unknown, root = 'connection'): ResolvedConfig {
-  const problems = checkConfig(config, root);
+  const problems = checkConfig(config, root).map((problem) => (problem === `${root}.sshTunnel.privateKeyFile is not a known field` ? keyFileHere(root) : problem));
   if (problems.length) throw invalid(problems);
   const given = config as ConnectionConfig;
   const fromString = given.connectionString ? parseConnectionString(given.connectionString, root) : {};
@@ -69,6 +69,11 @@ export function resolveConfig(config: unknown, root = 'connection'): ResolvedCon
     return { ...merged, sshTunnel: tunnel } as ResolvedConfig;
   }
   return merged as ResolvedConfig;
+}
+
+/** The pg-actions command's connection file may name a key file; a step may not (it would read its worker's files). */
+function keyFileHere(root: string): string {
+  return `${root}.sshTunnel.privateKeyFile is read only by the pg-actions command (its --connection file); a step takes the key's text in ${root}.sshTunnel.privateKey`;
 }
 
 function invalid(problems: string[]): PgActionsError {

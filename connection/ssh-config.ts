@@ -47,7 +47,7 @@ export function resolveSshTunnel(given: GivenTunnel, root: string): { tunnel: Re
     hostKeyFingerprint: given.hostKeyFingerprint?.replace(/^SHA256:/, '').replace(/=$/, ''),
   };
   if (tunnel.privateKey !== undefined && !problems.length) {
-    const problem = keyProblem(tunnel.privateKey, tunnel.passphrase, field);
+    const problem = sshKeyProblem(tunnel.privateKey, tunnel.passphrase, { key: `${field}.privateKey`, passphrase: `${field}.passphrase` });
     if (problem) problems.push(problem);
   }
   return { tunnel, problems };
@@ -71,14 +71,19 @@ export function fingerprintOf(hostKey: Buffer): string {
   return 'SHA256:' + createHash('sha256').update(hostKey).digest('base64').replace(/=+$/, '');
 }
 
-function keyProblem(privateKey: string, passphrase: string | undefined, field: string): string | undefined {
+/**
+ * Why a private key cannot be used (undefined when it can), naming the fields as the caller calls
+ * them: the CLI names the key file it read the key from. The decrypted key is kept, so a later
+ * connection does not decrypt it again.
+ */
+export function sshKeyProblem(privateKey: string, passphrase: string | undefined, names: { key: string; passphrase: string }): string | undefined {
   const parsed = parseKey(privateKey, passphrase);
   if (!(parsed instanceof Error)) return undefined;
   // ssh2's messages name the condition, never the key material.
   const message = parsed.message;
-  if (/no passphrase given|encrypted/i.test(message) && passphrase === undefined) return `${field}.passphrase is required: ${field}.privateKey is encrypted`;
-  if (/passphrase|decrypt|integrity/i.test(message) && passphrase !== undefined) return `${field}.passphrase does not decrypt ${field}.privateKey`;
-  return `${field}.privateKey is not a private key pg-actions can read (OpenSSH, PEM RSA/EC/Ed25519 or PuTTY .ppk, the whole text)`;
+  if (/no passphrase given|encrypted/i.test(message) && passphrase === undefined) return `${names.passphrase} is required: ${names.key} is encrypted`;
+  if (/passphrase|decrypt|integrity/i.test(message) && passphrase !== undefined) return `${names.passphrase} does not decrypt ${names.key}`;
+  return `${names.key} is not a private key pg-actions can read (OpenSSH, PEM RSA/EC/Ed25519 or PuTTY .ppk, the whole text)`;
 }
 
 function parseKey(privateKey: string, passphrase: string | undefined): ParsedSshKey | Error {

@@ -264,6 +264,20 @@ export interface UpdateRowsOutput {
   rowCount: number;
 }
 
+// from schemas/connection-file.schema.json
+
+/**
+ * What the pg-actions command's `--connection @file.json` may hold besides a ConnectionConfig (connection.schema.json): fields naming files on the machine the command runs on, which the command reads before the connection is used. The library never reads a file a connection names (a flow step must not read its worker's files), so these fields exist only in the command's connection file.
+ */
+export interface ConnectionFileFields {
+  sshTunnel?: {
+    /**
+     * Path of the SSH private key file to log in with, instead of its text in privateKey (give one of the two): `~/.ssh/id_ed25519`, `~` being the home directory; a relative path is relative to the folder of the connection file (the current folder for `@-`). Read once, before any connection; passphrase decrypts it when it is encrypted. Never echoed: neither the key nor its passphrase.
+     */
+    privateKeyFile?: string;
+  };
+}
+
 // from schemas/connection.schema.json
 
 /**

@@ -27,7 +27,10 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   'connection/errors/map.ts': ['test/connection/error-mapping.test.ts', 'test/connection/error-paths.test.ts', 'test/generated.test.ts'],
   'templating/bind-sql.ts': ['test/templating-sql.test.ts', 'test/templating-safety.test.ts', 'test/templating.test.ts', 'test/templating-bind-edges.test.ts'],
   'actions/statement-kind.ts': ['test/actions/statement-kind.test.ts', 'test/actions/sql-reading.test.ts'],
-  'connection/execute.ts': ['test/connection/execute.test.ts', 'test/connection/errors.test.ts', 'test/faults.test.ts'],
+  // errors.test and faults.test start servers of their own: too slow per mutant. error-paths.test reaches the
+  // mapped failures, session-reset.test the run-alone path (VACUUM), step-tail and session-state the early
+  // answer and the pooler paths, failed-step-session.test whether a failed step keeps its session.
+  'connection/execute.ts': ['test/connection/execute.test.ts', 'test/connection/error-paths.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/session-state.test.ts', 'test/connection/session-reset.test.ts', 'test/connection/failed-step-session.test.ts'],
   // pool-wait.test and step-tail.test reach checkout's waits and closeAll's tails; pool-sessions.test the output formats,
   // session pooling and holdPool (reached otherwise only by execute.test, pgbouncer.test and the listen tests).
   'connection/pools.ts': ['test/connection/pool-lifecycle.test.ts', 'test/connection/pools.test.ts', 'test/connection/ssl-plan.test.ts', 'test/connection/session-state.test.ts', 'test/connection/pool-wait.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/pool-sessions.test.ts'],

@@ -63,6 +63,13 @@ describe('invalid configurations name every bad field', () => {
     expect(problemsOf({ host: 'h', database: 'd', user: 'u', hostname: 'h2' })).toEqual(['connection.hostname is not a known field']);
   });
 
+  test("a key file path is the CLI's connection file's field, not a step's: the problem says where the key goes instead", () => {
+    const tunnel = { host: 'bastion', user: 'tunnel', privateKeyFile: '~/.ssh/id_ed25519' };
+    expect(problemsOf({ host: 'h', database: 'd', user: 'u', sshTunnel: tunnel })).toEqual([
+      "connection.sshTunnel.privateKeyFile is read only by the pg-actions command (its --connection file); a step takes the key's text in connection.sshTunnel.privateKey",
+    ]);
+  });
+
   test('an sslMode outside the enum', () => {
     expect(problemsOf({ host: 'h', database: 'd', user: 'u', sslMode: 'sometimes' })).toEqual([
       'connection.sslMode must be one of: "disable", "allow", "prefer", "require", "verify-ca", "verify-full"',

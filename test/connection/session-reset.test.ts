@@ -45,6 +45,14 @@ describe('custom and unlisted settings do not reach the next step (R1)', () => {
     expect(await seen()).toMatchObject({ tenant: 'none' });
   });
 
+  test('the limits lifted by set_config() are set again, the session kept; a SET step discards its session (README, REVIEW4 R46)', async () => {
+    const first = await pid();
+    await one(`SELECT set_config('statement_timeout', '0', false) AS t`);
+    expect(await one(`SELECT current_setting('statement_timeout') AS t, pg_backend_pid() AS pid`)).toEqual({ t: '1min', pid: first });
+    await execute(db.config, { text: 'SET statement_timeout = 0' });
+    expect(await one(`SELECT current_setting('statement_timeout') AS t, pg_backend_pid() = ${first} AS same`)).toEqual({ t: '1min', same: false });
+  });
+
   test("pg-actions' own session settings survive the reset: the limits", async () => {
     await one(`SELECT set_config('app.x', '1', false) AS x`, { timeoutMs: 5000 });
     expect(await one(`SELECT current_setting('statement_timeout') AS t`)).toEqual({ t: '1min' });
