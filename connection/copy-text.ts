@@ -9,15 +9,16 @@
  * arrived cost a Buffer → string call per row and kept each row's objects alive across the
  * scavenges the rest of the batch triggered: table-sync was bound by the garbage collector.
  */
+import { resultParser } from './result-types.js';
 import { setField } from './row-field.js';
-import { jsonSafeTypes } from './types.js';
 
+/** A column and its type as Query Rows sees it (result-types.ts): oid is a domain's base type; element, an unknown array's element type. */
 export interface CopyColumn {
   name: string;
   oid: number;
+  element?: number | null;
 }
 
-const TEXT_OID = 25;
 const NEWLINE = 10;
 const BACKSLASH = 92;
 /** V8 copies substrings shorter than this; longer ones are slices that keep their parent alive. */
@@ -52,11 +53,7 @@ export class CopyTextRows {
   constructor(columns: readonly CopyColumn[], private readonly onRow: (row: Record<string, unknown>, index: number, count: number) => void) {
     this.names = columns.map((column) => column.name);
     this.columns = columns.length;
-    const asText = jsonSafeTypes.getTypeParser(TEXT_OID);
-    this.parsers = columns.map((column) => {
-      const parse = jsonSafeTypes.getTypeParser(column.oid);
-      return parse === asText ? undefined : parse;
-    });
+    this.parsers = columns.map((column) => resultParser({ base: column.oid, element: column.element ?? null }));
   }
 
   /**

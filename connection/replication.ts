@@ -175,8 +175,3 @@ class WalStreamQuery implements Submittable {
   handlePortalSuspended(): void {}
   handleCopyInResponse(): void {}
 }
-
-/** How a value of a column of type `oid` in PostgreSQL's text form becomes what Query Rows returns (looked up once per column). */
-export function textParser(oid: number): (text: string) => unknown {
-  return jsonSafeTypes.getTypeParser(oid);
-}

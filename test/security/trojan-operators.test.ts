@@ -22,8 +22,8 @@ beforeAll(async () => {
   const attacker = new pg.Client({ ...db.config, user: role, password: 'trojan-pass' } as pg.ClientConfig);
   await attacker.connect();
   try {
-    // Every comparison pg_catalog only offers through a cast: oid with regclass, regnamespace or an integer literal, real with an integer.
-    for (const [left, right] of [['oid', 'regclass'], ['oid', 'regnamespace'], ['oid', 'integer'], ['real', 'integer']] as const) {
+    // Every comparison pg_catalog only offers through a cast: oid with regclass, regnamespace or an integer (either side), real with an integer.
+    for (const [left, right] of [['oid', 'regclass'], ['oid', 'regnamespace'], ['oid', 'integer'], ['integer', 'oid'], ['real', 'integer']] as const) {
       for (const op of ['=', '<>', '>', '<'] as const) {
         const fn = `public.trojan_${left}_${right}_${{ '=': 'eq', '<>': 'ne', '>': 'gt', '<': 'lt' }[op]}`;
         await attacker.query(`CREATE FUNCTION ${fn}(${left}, ${right}) RETURNS boolean LANGUAGE plpgsql AS $f$

@@ -4,7 +4,7 @@
  * on every redelivery, distinct for changes that share a WAL record) and
  * the commit time. Unchanged TOASTed values are listed in `unchanged`, never reported as null.
  */
-import { textParser } from '../../connection/replication.js';
+import type { ColumnTypes } from '../../connection/column-types.js';
 import type { TriggerEvent } from '../definition.js';
 import type { TableChangesCdcEvent } from '../../schemas/types.gen.js';
 import { formatLsn, type Lsn } from './lsn.js';
@@ -19,7 +19,9 @@ interface Relation {
   name: string;
   columns: RelationColumn[];
   names: string[];
-  parsers: ((text: string) => unknown)[];
+  parsers: Parser[];
+  /** Places of the columns whose type (a domain, an enum array, …) was not resolved yet: their text is kept until it is. */
+  late: number[];
   /** The replica identity columns' places. */
   keys: number[];
 }
@@ -32,13 +34,22 @@ export type Assembled =
 
 const PG_EPOCH_US = 946_684_800_000_000n;
 
+type Parser = (text: string) => unknown;
+const asText: Parser = (text) => text;
+/** Events assembled before their columns' types were resolved: column name → type OID, for parseLate(). */
+const lateColumns = new WeakMap<ChangeEvent, [string, number][]>();
+let lateEvents = 0;
+
 export class ChangeAssembler {
   private readonly relations = new Map<number, Relation>();
   private transaction: { lsn: string; xid: number; commitTime: string; seq: number } | undefined;
 
+  /** `types`: the database's column types, parsed as Query Rows parses them (a domain as its base type). */
+  constructor(private readonly types: Pick<ColumnTypes, 'parserOf'>) {}
+
   /** An assembler that knows the same tables: replays a streamed transaction while this one goes on. */
   fork(): ChangeAssembler {
-    const copy = new ChangeAssembler();
+    const copy = new ChangeAssembler(this.types);
     for (const [oid, relation] of this.relations) copy.relations.set(oid, relation);
     return copy;
   }
@@ -56,16 +67,23 @@ export class ChangeAssembler {
       case 'commit':
         this.transaction = undefined;
         return [{ kind: 'commit', endLsn: message.endLsn }];
-      case 'relation':
-        this.relations.set(message.relationOid, {
+      case 'relation': {
+        // The Relation message gives each column's declared type: a domain's own OID, resolved
+        // to what Query Rows parses (REVIEW4 R35) once per relation; an unknown one is looked up
+        // later (parseLate) and its values kept as text until then.
+        const relation: Relation = {
           schema: message.schema,
           name: message.name,
           columns: message.columns,
           names: message.columns.map((column) => column.name),
-          parsers: message.columns.map((column) => textParser(column.typeOid)),
+          parsers: message.columns.map(() => asText),
           keys: message.columns.flatMap((column, i) => (column.key ? [i] : [])),
-        });
+          late: message.columns.map((_, i) => i),
+        };
+        this.resolve(relation);
+        this.relations.set(message.relationOid, relation);
         return [];
+      }
       case 'insert':
         return [this.change('INSERT', message.relationOid, { new: message.new })];
       case 'update':
@@ -89,6 +107,7 @@ export class ChangeAssembler {
     const relation = this.relations.get(relationOid);
     const transaction = this.transaction;
     if (!relation || !transaction) throw new Error(`pgoutput: a change of relation ${relationOid} outside a transaction or before its Relation message`);
+    if (relation.late.length) this.resolve(relation);
     const seq = transaction.seq++;
     const event: ChangeEvent = {
       id: `${transaction.lsn}:${seq}`, // unique per change, the same on every redelivery
@@ -112,7 +131,53 @@ export class ChangeAssembler {
       if (before) event.old = tuples.oldKind === 'key' ? pick(relation, before.row) : before.row;
     }
     event.key = pick(relation, after?.row ?? before?.row ?? {});
+    if (relation.late.length) {
+      lateColumns.set(event, relation.late.map((i) => [relation.names[i]!, relation.columns[i]!.typeOid]));
+      lateEvents++;
+    }
     return { kind: 'change', event };
+  }
+
+  /** Takes the parsers of the relation's columns whose types are known now. */
+  private resolve(relation: Relation): void {
+    relation.late = relation.late.filter((i) => {
+      const parse = this.types.parserOf(relation.columns[i]!.typeOid);
+      if (parse === null) return true;
+      relation.parsers[i] = parse ?? asText;
+      return false;
+    });
+  }
+}
+
+/** The type OIDs of columns some events still hold as text (none: nothing to resolve). */
+export function lateTypes(events: readonly ChangeEvent[]): number[] {
+  if (lateEvents === 0) return [];
+  const oids = new Set<number>();
+  for (const event of events) for (const [, oid] of lateColumns.get(event) ?? []) oids.add(oid);
+  return [...oids];
+}
+
+/**
+ * Parses the values events hold as text because their types were not resolved when they were
+ * assembled: looks the types up (once per pool), then parses new, old and key in place.
+ */
+export async function parseLate(events: readonly ChangeEvent[], types: ColumnTypes): Promise<void> {
+  const oids = lateTypes(events);
+  if (oids.length === 0) return;
+  await types.resolve(oids);
+  for (const event of events) {
+    const columns = lateColumns.get(event);
+    if (!columns) continue;
+    lateColumns.delete(event);
+    lateEvents--;
+    for (const [name, oid] of columns) {
+      const parse = types.parserOf(oid);
+      if (!parse) continue;
+      for (const row of [event.new, event.old, event.key] as (Record<string, unknown> | undefined)[]) {
+        const value = row && Object.hasOwn(row, name) ? row[name] : undefined;
+        if (typeof value === 'string') setField(row!, name, parse(value));
+      }
+    }
   }
 }
 

@@ -13,7 +13,8 @@
  */
 import { execute, PgActionsError } from '../../connection/index.js';
 import type { Batch, TriggerArguments } from '../definition.js';
-import { ChangeAssembler, type ChangeEvent } from './changes.js';
+import { columnTypes, type ColumnTypes } from '../../connection/column-types.js';
+import { ChangeAssembler, parseLate, type ChangeEvent } from './changes.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 
 /** A poll peeks at most batchSize × this many rows (8× more each time the last peek brought too few changes). */
@@ -39,9 +40,10 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
     }).catch((error: unknown) => {
       throw slotInUse(args, error);
     })).rows;
+  const types = columnTypes(args.connection);
   let limit = batchSize;
   let rows = await peek(limit);
-  let batch = readChanges(rows, from, batchSize);
+  let batch = readChanges(rows, from, batchSize, types);
   while (rows.length >= limit && batch.events.length < batchSize && limit < batchSize * ROWS_CAP_FACTOR) {
     limit *= 8;
     try {
@@ -50,15 +52,16 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
       if (error instanceof PgActionsError && error.code === 'RESULT_TOO_LARGE') break; // keep the peek that fit
       throw error;
     }
-    batch = readChanges(rows, from, batchSize);
+    batch = readChanges(rows, from, batchSize, types);
   }
+  await parseLate(batch.events, types); // a poll's first sight of a domain or enum array: one lookup, then cached
   if (heartbeat && rows.length === 0 && (args.config.heartbeatSeconds ?? 30) > 0) await beat(args, heartbeatMode(args.config, state.serverVersion)).catch(() => undefined); // a failed beat only delays the position: never the poll
   return { events: batch.events, position: { lsn: formatLsn(batch.end) } };
 }
 
 /** A peek's rows at most batchSize changes from `from` ends at whole transactions (the one that reaches it included). */
-function readChanges(rows: Record<string, unknown>[], from: Lsn, batchSize: number): { events: ChangeEvent[]; end: Lsn } {
-  const assembler = new ChangeAssembler();
+function readChanges(rows: Record<string, unknown>[], from: Lsn, batchSize: number, types: ColumnTypes): { events: ChangeEvent[]; end: Lsn } {
+  const assembler = new ChangeAssembler(types);
   const events: ChangeEvent[] = [];
   let pending: ChangeEvent[] = [];
   let end = from;

@@ -14,7 +14,8 @@
 import { PgActionsError } from '../../connection/index.js';
 import { openReplicationSession, type ReplicationSession, type WalStream } from '../../connection/replication.js';
 import type { Deliver, RunningSubscription, TriggerArguments } from '../definition.js';
-import { ChangeAssembler, type ChangeEvent } from './changes.js';
+import { columnTypes } from '../../connection/column-types.js';
+import { ChangeAssembler, parseLate, type ChangeEvent } from './changes.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { beat, HEARTBEAT_PREFIX, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
 import { ChunkQueue, type Chunk } from './chunk-queue.js';
@@ -94,7 +95,8 @@ function streamChanges(
   const batchSize = args.config.batchSize ?? 500;
   const highWater = Math.max(2000, batchSize * 4);
   const messages = serverVersion >= 140000;
-  const assembler = new ChangeAssembler();
+  const types = columnTypes(args.connection);
+  const assembler = new ChangeAssembler(types);
   const streamed = new StreamedTransactions();
   const queue = new ChunkQueue();
   let pending: ChangeEvent[] = [];
@@ -145,6 +147,7 @@ function streamChanges(
     };
     const hand = async (events: ChangeEvent[], position: Lsn) => {
       if (events.length === 0 && position <= acked) return;
+      await parseLate(events, types); // values of types the stream met before they were looked up
       await deliver({ events, position: { lsn: formatLsn(position > acked ? position : acked) } });
       if (position > acked) {
         acked = position;

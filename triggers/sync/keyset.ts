@@ -6,6 +6,7 @@
  */
 import { configOf, describeTable, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../../connection/index.js';
 import { copyInSnapshot } from '../../connection/snapshot-copy.js';
+import { typeResolutionSql } from '../../connection/result-types.js';
 import type { TableSyncConfig, TableSyncEvent } from '../../schemas/types.gen.js';
 import type { Batch, TriggerArguments } from '../definition.js';
 import { eventId } from '../event-id.js';
@@ -105,12 +106,14 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
       prelude: {
         text: `SELECT txid_current_snapshot()::text AS snapshot, set_config('${AFTER_SETTING}', $1, true) AS after,
                       ${position.handover ? 'pg_current_wal_lsn()::text' : 'NULL::text'} AS wal,
-                      (SELECT json_agg(json_build_array(a.attname, a.atttypid::int) ORDER BY a.attnum) FROM pg_attribute a
+                      (SELECT json_agg(json_build_array(a.attname, r.base, r.element) ORDER BY a.attnum) FROM pg_attribute a
+                         JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_attribute WHERE attrelid = $2::regclass::oid AND attnum > 0 AND NOT attisdropped`)}) r ON r.type = a.atttypid
                         WHERE a.attrelid = $2::regclass::oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns`,
         values: [JSON.stringify(position.after ?? []), target],
       },
       copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
-      columns: (prelude) => (JSON.parse(prelude.columns!) as [string, number][]).map(([name, oid]) => ({ name, oid })),
+      // Each column's type as Query Rows sees it: a domain's base type, an unknown array's element (REVIEW4 R35).
+      columns: (prelude) => (JSON.parse(prelude.columns!) as [string, number, number | null][]).map(([name, oid, element]) => ({ name, oid, element })),
       onRow(row, index, count) {
         // The hot loop of a sync: one event per row, no per-row closures or arrays. The array is
         // made at its final size, not grown by push (a store copied at each growth, up to ~128 KB):
