@@ -8,7 +8,7 @@
  */
 import type { Connection, Submittable } from 'pg';
 import { PgActionsError } from './errors/index.js';
-import { gateOf, ROW_OVERHEAD_BYTES, COLUMN_OVERHEAD_BYTES, type ResultBudget, type ResultGate } from './result-gate.js';
+import { gateOf, type ResultBudget, type ResultGate } from './result-gate.js';
 import { ownCountOf, readingOf, readProbeRow, type Probe, type SessionReading, type Sql } from './session-guard.js';
 import { expandsWhenParsed, structureCost } from './types.js';
 import { bindExecuteBytes, writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
@@ -168,6 +168,11 @@ function shapeOf(plan: StatementPlan, fields: readonly FieldDescription[]): RowS
   return shape;
 }
 
+/** What the shape cache holds now: its bounds keep memory bounded, and a test checks them. */
+export function shapeCacheSize(): { texts: number; chars: number } {
+  return { texts: shapes.size, chars: cachedChars };
+}
+
 function sameColumns(a: readonly FieldDescription[], b: readonly FieldDescription[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i]!.name !== b[i]!.name || a[i]!.dataTypeID !== b[i]!.dataTypeID) return false;
@@ -268,7 +273,13 @@ export class StatementRun implements Submittable {
       return;
     }
     this.gate = gateOf(connection);
-    this.gate?.arm(this.budget);
+    if (!this.gate) {
+      // Every pooled client (pools.ts' ReportingClient) has one; without it nothing would cap the rows.
+      this.fail(new Error('pg-actions: this connection has no result gate (not a pooled ReportingClient); nothing was sent.'));
+      con.sync();
+      return;
+    }
+    this.gate.arm(this.budget);
     writePipeline(con, () => {
       this.parseNamed(con);
       for (const sql of this.plan.before) this.writeSimple(con, sql);
@@ -336,7 +347,7 @@ export class StatementRun implements Submittable {
   }
 
   handleDataRow(message: { length: number; fields: (string | null)[] }): void {
-    if (this.overflowed || this.settled) return;
+    if (this.settled) return; // failed: overflow(), abandon() and every error settle it
     // Rows of statements before and after the main one are ignored, but the probe's (right after it).
     if (this.completions !== this.plan.before.length) {
       const { probe } = this.plan;
@@ -349,11 +360,6 @@ export class StatementRun implements Submittable {
     }
     if (this.plan.discardRows) return;
     const { fields } = this.outcome;
-    if (!this.gate) {
-      // No gate on this connection (not a pooled ReportingClient): charge the row here, late but bounded.
-      this.budget.used += message.length + ROW_OVERHEAD_BYTES + fields.length * COLUMN_OVERHEAD_BYTES;
-      if (this.budget.used > this.budget.limit) return this.overflow();
-    }
     const row: Record<string, unknown> = { ...this.emptyRow };
     for (let i = 0; i < message.fields.length; i++) {
       const raw = message.fields[i];
@@ -384,19 +390,13 @@ export class StatementRun implements Submittable {
     }
   }
 
-  /** JSON and arrays become objects: charge what they will allocate before parsing them. */
+  /** JSON and arrays become objects: charge what they will allocate before parsing them (the gate trips past the cap). */
   private chargeStructure(raw: string): boolean {
-    const cost = structureCost(raw);
-    if (cost === 0) return true;
-    if (this.gate) return this.gate.charge(this.budget, cost);
-    this.budget.used += cost;
-    if (this.budget.used <= this.budget.limit) return true;
-    this.overflow();
-    return false;
+    return this.gate!.charge(this.budget, structureCost(raw));
   }
 
+  /** The gate's onOverflow: called once, when the cap is passed (the gate stays tripped). */
   private overflow(): void {
-    if (this.overflowed) return;
     this.overflowed = true;
     this.outcome.rows = [];
     this.onOverflow();
@@ -427,7 +427,7 @@ export class StatementRun implements Submittable {
 
   /** The statement (and its COMMIT) succeeded: the owner may answer now, unless the outcome still hangs on a later reply. */
   private outcomeKnown(): void {
-    if (this.settled || this.overflowed || this.duplicateColumn !== undefined) return;
+    if (this.settled || this.duplicateColumn !== undefined) return;
     if (this.plan.settlesEarly && !this.plan.settlesEarly(this.outcome)) return;
     this.settledEarly = true;
     this.resolveEarly(this.outcome);
@@ -480,7 +480,6 @@ export class StatementRun implements Submittable {
 
   /** Fails the step while the server may still be sending: the owner must close the connection. */
   private abandon(error: unknown): void {
-    if (this.settled) return;
     this.broken = true;
     this.outcome.rows = [];
     this.fail(error);
@@ -489,8 +488,8 @@ export class StatementRun implements Submittable {
 
   handleCopyData(): void {}
 
+  /** Settles `done` with the first failure (a promise rejects once: later calls change nothing). */
   private fail(error: unknown): void {
-    if (this.settled) return;
     this.settled = true;
     this.reject(error);
   }
