@@ -6,7 +6,7 @@
  * docs/testing.md keeps; each module's full report is in reports/mutation/<module>.json.
  * Not part of `npm test` or CI.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,8 +30,9 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   'actions/statement-kind.ts': ['test/actions/statement-kind.test.ts', 'test/actions/sql-reading.test.ts'],
   // errors.test and faults.test start servers of their own: too slow per mutant. error-paths.test reaches the
   // mapped failures, session-reset.test the run-alone path (VACUUM), step-tail and session-state the early
-  // answer and the pooler paths, failed-step-session.test whether a failed step keeps its session.
-  'connection/execute.ts': ['test/connection/execute.test.ts', 'test/connection/error-paths.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/session-state.test.ts', 'test/connection/session-reset.test.ts', 'test/connection/failed-step-session.test.ts'],
+  // answer and the pooler paths, failed-step-session.test whether a failed step keeps its session, run-alone.test
+  // which statements refused with 25001 run again alone.
+  'connection/execute.ts': ['test/connection/execute.test.ts', 'test/connection/error-paths.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/session-state.test.ts', 'test/connection/session-reset.test.ts', 'test/connection/failed-step-session.test.ts', 'test/connection/run-alone.test.ts'],
   // pool-wait.test and step-tail.test reach checkout's waits and closeAll's tails; pool-sessions.test the output formats,
   // session pooling and holdPool (reached otherwise only by execute.test, pgbouncer.test and the listen tests).
   'connection/pools.ts': ['test/connection/pool-lifecycle.test.ts', 'test/connection/pools.test.ts', 'test/connection/ssl-plan.test.ts', 'test/connection/session-state.test.ts', 'test/connection/pool-wait.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/pool-sessions.test.ts'],
@@ -86,7 +87,13 @@ try {
     writeFileSync(join(root, configFile), JSON.stringify(config, null, 2));
     console.log(`\n=== ${module} (tests: ${tests.join(', ')}) ===`);
     const started = Date.now();
-    const run = spawnSync(process.execPath, [join(root, 'node_modules/@stryker-mutator/core/bin/stryker.js'), 'run', configFile], { cwd: root, env, stdio: 'inherit' });
+    // Not spawnSync: the embedded server's log goes through a pipe this process reads. A blocked event
+    // loop stops reading it; once the pipe is full every backend blocks writing its log (connections
+    // stuck in "initializing" or "authentication"), and each mutant from then on times out.
+    const run = await new Promise<{ status: number | null }>((resolve) => {
+      const child = spawn(process.execPath, [join(root, 'node_modules/@stryker-mutator/core/bin/stryker.js'), 'run', configFile], { cwd: root, env, stdio: 'inherit' });
+      child.on('exit', (status) => resolve({ status }));
+    });
     const minutes = ((Date.now() - started) / 60_000).toFixed(1);
     rows.push(run.status === 0 ? scoreRow(module, join(root, report), minutes) : `| ${module} | failed (exit ${run.status}) | | | | ${minutes} |`);
   }
