@@ -6,7 +6,7 @@
  * docs/testing.md keeps; each module's full report is in reports/mutation/<module>.json.
  * Not part of `npm test` or CI.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,7 +87,13 @@ try {
     writeFileSync(join(root, configFile), JSON.stringify(config, null, 2));
     console.log(`\n=== ${module} (tests: ${tests.join(', ')}) ===`);
     const started = Date.now();
-    const run = spawnSync(process.execPath, [join(root, 'node_modules/@stryker-mutator/core/bin/stryker.js'), 'run', configFile], { cwd: root, env, stdio: 'inherit' });
+    // Not spawnSync: the embedded server's log goes through a pipe this process reads. A blocked event
+    // loop stops reading it; once the pipe is full every backend blocks writing its log (connections
+    // stuck in "initializing" or "authentication"), and each mutant from then on times out.
+    const run = await new Promise<{ status: number | null }>((resolve) => {
+      const child = spawn(process.execPath, [join(root, 'node_modules/@stryker-mutator/core/bin/stryker.js'), 'run', configFile], { cwd: root, env, stdio: 'inherit' });
+      child.on('exit', (status) => resolve({ status }));
+    });
     const minutes = ((Date.now() - started) / 60_000).toFixed(1);
     rows.push(run.status === 0 ? scoreRow(module, join(root, report), minutes) : `| ${module} | failed (exit ${run.status}) | | | | ${minutes} |`);
   }

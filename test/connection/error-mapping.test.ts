@@ -334,3 +334,11 @@ describe('the attached cause (hosts print it: util.inspect shows [cause], logger
     expect([error.code, error.message, error.cause]).toEqual(['DATABASE_ERROR', 'thrown ••••••', 'thrown ••••••']);
   });
 });
+
+test('a socket error whose code has the shape of a SQLSTATE (EPIPE: five capitals) is not read as a server error: it has no severity', () => {
+  const context: FailureContext = { phase: 'statement', host: 'db.example', port: 5432, user: 'u', database: 'd', connectTimeoutMs: 1000, secrets: [] };
+  const broken = Object.assign(new Error('write EPIPE'), { code: 'EPIPE', errno: -32, syscall: 'write' });
+  const mapped = toPgActionsError(broken, context);
+  expect([mapped.code, mapped.message]).toEqual(['CONNECTION_LOST', 'The connection to db.example:5432 was lost.']);
+  expect(mapped.sqlstate).toBeUndefined();
+});

@@ -8,6 +8,9 @@
 import { jest } from '@jest/globals';
 import { closeAll, execute, resolveConfig } from '../../connection/index.js';
 import { holdPool, openPoolCount, poolFor } from '../../connection/pools.js';
+import { serverLogin } from '../harness/db.js';
+import { eventually } from '../harness/failures.js';
+import { startWireProxy } from '../harness/proxy.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const db = useTestDatabase('pool_sess');
@@ -88,5 +91,46 @@ describe('a pool held by a long-lived session', () => {
     replication();
     jest.advanceTimersByTime(60_000);
     expect(openPoolCount()).toBe(0);
+  });
+});
+
+describe('closeAll() waits only for connections still closing', () => {
+  const gone = (pid: number) => eventually(async () => (await db.sql('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).length === 0, 10_000);
+  const closeAllMs = async () => {
+    const started = performance.now();
+    await closeAll();
+    return performance.now() - started;
+  };
+
+  // Each would otherwise wait for an 'end' event that has already been emitted: closeAll's 5 s limit.
+  test('a session the step discarded (DISCARD ALL), closed since, is not waited for', async () => {
+    const config = { ...db.config, applicationName: 'discarded' };
+    const { pid } = await row(config, 'SELECT pg_backend_pid() AS pid');
+    await execute(config, { text: 'DISCARD ALL' });
+    expect(await gone(pid as number)).toBe(true);
+    expect(await closeAllMs()).toBeLessThan(4000);
+  });
+
+  test('an idle session the server ended (pg_terminate_backend), dropped by the pool, is not waited for', async () => {
+    const config = { ...db.config, applicationName: 'terminated' };
+    const { pid } = await row(config, 'SELECT pg_backend_pid() AS pid');
+    await db.sql('SELECT pg_terminate_backend($1)', [pid]);
+    const managed = poolFor(resolveConfig(config));
+    expect(await eventually(async () => managed.pool.totalCount === 0, 10_000)).toBe(true);
+    expect(await closeAllMs()).toBeLessThan(4000);
+  });
+
+  test('a connection closed under its statement without a word from the server, released by the failed step after it ended, is not waited for', async () => {
+    const proxy = await startWireProxy(serverLogin());
+    try {
+      const config = { ...db.config, host: '127.0.0.1', port: proxy.port, sslMode: 'disable' as const, applicationName: 'closed-mid-step' };
+      const running = execute(config, { text: 'SELECT pg_sleep(30)' }).then(() => undefined, (error: { code?: string }) => error.code);
+      expect(await eventually(async () => (await db.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'closed-mid-step' AND state = 'active'`, [db.name])).length === 1, 10_000)).toBe(true);
+      await proxy.close(); // both sockets closed (FIN): pg hears 'end' before the query's failure reaches the step
+      expect(await running).toBe('CONNECTION_LOST');
+      expect(await closeAllMs()).toBeLessThan(4000);
+    } finally {
+      await proxy.close();
+    }
   });
 });
