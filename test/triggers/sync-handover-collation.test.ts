@@ -81,3 +81,33 @@ test('keys with a column collation (ICU) other than the database\'s (C): each up
     await deactivateTrigger('table-changes-cdc', cdc);
   }
 });
+
+test('a key column renamed before the handover ends: SYNC_HANDOVER_BROKEN, not a silent comparison in the database\'s collation (REVIEW5 R107)', async () => {
+  await sql(`CREATE TABLE renamed (code text COLLATE "und-x-icu" PRIMARY KEY, v int NOT NULL);
+    INSERT INTO renamed SELECT code, 0 FROM unnest(ARRAY['${CODES.join("','")}']) AS code`);
+  const cdc = { connection: connection(), config: { tables: ['renamed'], heartbeatSeconds: 0 } };
+  const sync = { connection: connection(), config: { tables: ['renamed'], batchSize: 2, handover: {} } };
+  await activateTrigger('table-changes-cdc', cdc);
+  try {
+    let state: TriggerState | undefined;
+    for (let polls = 1; polls < 100; polls++) {
+      const result = await pollTrigger('table-sync', { ...sync, state });
+      state = result.state;
+      if (result.events.length === 0) break;
+      for (const event of result.events) await sql(`UPDATE renamed SET v = v + 1 WHERE code = '${(event.new as { code: string }).code}'`);
+    }
+    await sql('ALTER TABLE renamed RENAME COLUMN code TO kode');
+    let cdcState = handoverState(state);
+    let failure: unknown;
+    for (let polls = 0; polls < 20 && failure === undefined; polls++) {
+      try {
+        cdcState = (await pollTrigger('table-changes-cdc', { ...cdc, state: cdcState })).state;
+      } catch (error) {
+        failure = error;
+      }
+    }
+    expect(failure).toMatchObject({ code: 'SYNC_HANDOVER_BROKEN', message: expect.stringContaining('"code"') });
+  } finally {
+    await deactivateTrigger('table-changes-cdc', cdc);
+  }
+});

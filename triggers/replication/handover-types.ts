@@ -43,12 +43,24 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
                        JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid
                        JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
                        JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace
-                      WHERE rn.nspname = $2::name AND r.relname = $3::name AND a.attname = u.c AND NOT a.attisdropped) AS collation
+                      WHERE rn.nspname = $2::name AND r.relname = $3::name AND a.attname = u.c AND NOT a.attisdropped) AS collation,
+                    EXISTS (SELECT FROM pg_catalog.pg_class r
+                       JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
+                       JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid
+                      WHERE rn.nspname = $2::name AND r.relname = $3::name AND a.attname = u.c AND NOT a.attisdropped) AS found
                FROM unnest($1::text[], $4::name[]) WITH ORDINALITY AS u(t, c, n) ORDER BY u.n`,
       values: [types, shape.schema, shape.table, key],
       readOnly: true,
     });
     if (rows.some((row) => row.type === null)) throw invalid();
+    // A key column renamed or dropped (or its table) since the sync: its collation is unknown, and
+    // comparing in the database's instead would misplace keys silently (REVIEW5 R107).
+    const missing = key.filter((_, i) => rows[i]?.found !== true);
+    if (missing.length > 0) {
+      throw new PgActionsError('SYNC_HANDOVER_BROKEN', {
+        message: `${shape.schema}.${shape.table} no longer has the key column${missing.length > 1 ? 's' : ''} ${missing.map((name) => JSON.stringify(name)).join(', ')} that table-sync copied it by (renamed or dropped, or the table renamed, during the handover): the changes cannot be matched to the copy.`,
+      });
+    }
     return rows.map((row) => ({ type: row.type as string, collation: (row.collation as string | null) ?? null }));
   } catch (error) {
     // Before PostgreSQL 16 to_regtype raises on what does not parse as a type name (42601, 22P02).
