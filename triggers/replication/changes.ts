@@ -59,6 +59,18 @@ export class ChangeAssembler {
     return this.transaction !== undefined;
   }
 
+  /** The transaction between its Begin and its Commit: its commit LSN, xid and changes so far. */
+  get openTransaction(): { lsn: string; xid: number; seq: number } | undefined {
+    const open = this.transaction;
+    return open && { lsn: open.lsn, xid: open.xid, seq: open.seq };
+  }
+
+  /** Continues the open transaction after its first `seq` changes (a poll that resumes inside it, their rows skipped). */
+  resume(seq: number): void {
+    if (!this.transaction) throw new Error('pgoutput: no transaction to resume');
+    this.transaction.seq = seq;
+  }
+
   feed(message: PgOutputMessage): Assembled[] {
     switch (message.tag) {
       case 'begin':

@@ -10,22 +10,58 @@
  * changes is repeated, within the same poll, with a larger limit (up to ROWS_CAP): a poll moves past
  * thousands of unrelated transactions instead of ~250. A larger peek that would pass maxResultBytes
  * falls back to the last one that fit.
+ *
+ * A transaction larger than batchSize (REVIEW4 R39): PostgreSQL ends a peek only at the end of the
+ * transaction in which upto_nchanges is reached, so one bulk write would come whole (and pass
+ * maxResultBytes at every poll). The peek's rows are therefore cut on the server: a poll stops after
+ * batchSize changes even inside a transaction, and its position says where (`inside`: the
+ * transaction's xid and commit LSN, its rows and changes delivered). The slot stays at the last
+ * whole transaction, so the next poll's peek starts with that transaction again: its rows already
+ * delivered are skipped in the query (its Begin, Relation and Type messages are kept: the decoder
+ * needs them) and its changes keep their ids ("<commit LSN>:<place>"). Each such poll has the server
+ * decode the transaction again: subscribeTrigger reads it once.
  */
 import { execute, PgActionsError } from '../../connection/index.js';
 import type { Batch, TriggerArguments } from '../definition.js';
 import { columnTypes, type ColumnTypes } from '../../connection/column-types.js';
 import { ChangeAssembler, parseLate, type ChangeEvent } from './changes.js';
-import { formatLsn, parseLsn, type Lsn } from './lsn.js';
+import { formatLsn, isLsn, parseLsn, type Lsn } from './lsn.js';
+import { invalidState } from '../state.js';
 
 /** A poll peeks at most batchSize × this many rows (8× more each time the last peek brought too few changes). */
 const ROWS_CAP_FACTOR = 64;
 import { decodePgOutput } from './pgoutput.js';
 import { assertSlotMatches, publicationName, slotInUse, slotName, slotState, type CdcConfig } from './slot.js';
 import { beat, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
-import type { CdcPosition } from './stream.js';
+import type { CdcPosition, InsidePosition } from './stream.js';
+
+/** pgoutput's message tags (a row's first byte): Relation and Type messages of a transaction's skipped part are still needed. */
+const BEGIN = 66;
+const RELATION = 82;
+const TYPE = 89;
+/** Rows a peek reads beyond its limit of changes: a transaction's Begin, Relation, Type and Commit messages around them. */
+const ROW_SLACK = 16;
+
+/**
+ * The slot's next rows, at most $2 + ROW_SLACK (the plugin stops at the end of the transaction in which it
+ * passes $2 + $3 + ROW_SLACK rows), each with its place after the peek's first Begin; with $3 > 0 (a poll
+ * resuming inside that transaction), without its rows at places 1 to $3 but their Relation and
+ * Type messages. A transaction is cut only when it is the peek's first, so every peek that resumes
+ * it (its first too, in a new decoding session) has the same rows at the same places.
+ */
+function peekSql(optionCount: number): string {
+  const options = Array.from({ length: optionCount }, (_, i) => `$${i + 4}`).join(', ');
+  return `WITH p AS (SELECT c.n, c.data, pg_catalog.get_byte(c.data, 0) AS tag
+                       FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, $2::int OPERATOR(pg_catalog.+) $3::int OPERATOR(pg_catalog.+) ${ROW_SLACK}, ${options}) WITH ORDINALITY AS c(lsn, xid, data, n)),
+               b AS (SELECT pg_catalog.min(p.n) AS n FROM p WHERE p.tag = ${BEGIN})
+          SELECT p.data, (p.n OPERATOR(pg_catalog.-) b.n)::int AS place FROM p, b
+           WHERE b.n IS NULL OR p.n <= b.n OR p.n > b.n OPERATOR(pg_catalog.+) $3::int OR p.tag IN (${RELATION}, ${TYPE})
+           ORDER BY p.n LIMIT $2::int OPERATOR(pg_catalog.+) ${ROW_SLACK}`;
+}
 
 export async function pollChanges(args: TriggerArguments<CdcConfig>, position: CdcPosition, heartbeat = true): Promise<Batch<ChangeEvent, CdcPosition>> {
   const slot = slotName(args);
+  const inside = checkedInside(position.inside);
   const state = await slotState(args);
   const from = parseLsn(position.lsn);
   assertSlotMatches(args, state, from);
@@ -33,18 +69,26 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
   const messages = state.serverVersion >= 140000;
   const options = ['proto_version', '1', 'publication_names', publicationName(args), ...(messages ? ['messages', 'true'] : [])];
   const batchSize = args.config.batchSize ?? 500;
+  const text = peekSql(options.length);
   const peek = async (limit: number) =>
-    (await execute(args.connection, {
-      text: `SELECT data FROM pg_logical_slot_peek_binary_changes($1, NULL, $2, ${options.map((_, i) => `$${i + 3}`).join(', ')})`,
-      values: [slot, limit, ...options],
-    }).catch((error: unknown) => {
+    (await execute(args.connection, { text, values: [slot, limit, inside?.rows ?? 0, ...options] }).catch((error: unknown) => {
       throw slotInUse(args, error);
     })).rows;
   const types = columnTypes(args.connection);
   let limit = batchSize;
-  let rows = await peek(limit);
-  let batch = readChanges(rows, from, batchSize, types);
-  while (rows.length >= limit && batch.events.length < batchSize && limit < batchSize * ROWS_CAP_FACTOR) {
+  let rows: Record<string, unknown>[];
+  for (;;) {
+    try {
+      rows = await peek(limit);
+      break;
+    } catch (error) {
+      // Rows too wide for maxResultBytes: fewer of them (down to one; its transaction then comes in several polls).
+      if (!(error instanceof PgActionsError && error.code === 'RESULT_TOO_LARGE' && limit > 1)) throw error;
+      limit = Math.max(1, Math.floor(limit / 8));
+    }
+  }
+  let batch = readChanges(rows, from, batchSize, types, inside);
+  while (rows.length >= limit + ROW_SLACK && batch.events.length < batchSize && limit < batchSize * ROWS_CAP_FACTOR) {
     limit *= 8;
     try {
       rows = await peek(limit);
@@ -52,30 +96,73 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
       if (error instanceof PgActionsError && error.code === 'RESULT_TOO_LARGE') break; // keep the peek that fit
       throw error;
     }
-    batch = readChanges(rows, from, batchSize, types);
+    batch = readChanges(rows, from, batchSize, types, inside);
   }
   await parseLate(batch.events, types); // a poll's first sight of a domain or enum array: one lookup, then cached
   if (heartbeat && rows.length === 0 && (args.config.heartbeatSeconds ?? 30) > 0) await beat(args, heartbeatMode(args.config, state.serverVersion)).catch(() => undefined); // a failed beat only delays the position: never the poll
-  return { events: batch.events, position: { lsn: formatLsn(batch.end) } };
+  return { events: batch.events, position: batch.inside ? { lsn: formatLsn(batch.end), inside: batch.inside } : { lsn: formatLsn(batch.end) } };
 }
 
-/** A peek's rows at most batchSize changes from `from` ends at whole transactions (the one that reaches it included). */
-function readChanges(rows: Record<string, unknown>[], from: Lsn, batchSize: number, types: ColumnTypes): { events: ChangeEvent[]; end: Lsn } {
+/**
+ * A peek's rows → batchSize changes from `from`: whole transactions (the one that reaches
+ * batchSize included when these rows hold it whole), or, when the limit falls inside the peek's
+ * first transaction (or the rows end inside it), its changes so far and where they end (`inside`).
+ * A later transaction the rows end inside is left out: the next poll starts with it.
+ */
+function readChanges(rows: Record<string, unknown>[], from: Lsn, batchSize: number, types: ColumnTypes, resume: InsidePosition | undefined): { events: ChangeEvent[]; end: Lsn; inside?: InsidePosition } {
   const assembler = new ChangeAssembler(types);
   const events: ChangeEvent[] = [];
   let pending: ChangeEvent[] = [];
   let end = from;
+  let commits = 0;
+  let first = false; // the open transaction is the peek's first
+  let place = 0; // the last row's place after the open transaction's Begin
+  let resuming = resume;
   for (const row of rows) {
-    if (events.length >= batchSize) break;
-    for (const item of assembler.feed(decodePgOutput(Buffer.from(row.data as string, 'base64')))) {
+    // Enough: stop between transactions, or inside the peek's first one (cut); a later one goes on to its commit, in these rows.
+    if (events.length + pending.length >= batchSize && !(assembler.inTransaction && !first)) break;
+    const message = decodePgOutput(Buffer.from(row.data as string, 'base64'));
+    place = Math.max(place, Number(row.place));
+    if (message.tag === 'begin') {
+      first = commits === 0;
+      if (resuming && (message.xid !== resuming.xid || formatLsn(message.finalLsn) !== resuming.lsn)) throw lostTransaction(resuming, `${message.xid} at ${formatLsn(message.finalLsn)}`);
+    }
+    for (const item of assembler.feed(message)) {
       if (item.kind === 'change') {
         if (!isHeartbeatChange(item.event)) pending.push(item.event);
       } else if (item.kind === 'commit') {
+        commits++;
         events.push(...pending);
         pending = [];
         if (item.endLsn > end) end = item.endLsn;
       } else if (item.kind === 'message' && !item.transactional && !assembler.inTransaction && item.lsn > end) end = item.lsn;
     }
+    if (message.tag === 'begin' && resuming) {
+      assembler.resume(resuming.seq);
+      place = resuming.rows;
+      resuming = undefined;
+    }
   }
-  return { events, end };
+  if (resuming) return { events, end, inside: resuming }; // its Begin not reached yet (messages before it filled the peek)
+  const open = assembler.openTransaction;
+  if (!open || !first) return { events, end }; // a later transaction comes whole, or first in a later poll
+  events.push(...pending);
+  return { events, end, inside: { xid: open.xid, lsn: open.lsn, rows: place, seq: open.seq } };
+}
+
+function checkedInside(inside: unknown): InsidePosition | undefined {
+  if (inside === undefined) return undefined;
+  const given = (typeof inside === 'object' && inside !== null ? inside : {}) as Record<string, unknown>;
+  const count = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
+  if (!count(given.xid) || (given.xid as number) > 0xffffffff || !isLsn(given.lsn) || !count(given.rows) || !count(given.seq)) {
+    throw invalidState('state.position.inside is not a place inside a transaction as a poll returns it', ['state.position.inside must be the one a previous poll returned']);
+  }
+  return { xid: given.xid as number, lsn: given.lsn as string, rows: given.rows as number, seq: given.seq as number };
+}
+
+function lostTransaction(inside: InsidePosition, found: string) {
+  return invalidState(
+    `state.position.inside continues transaction ${inside.xid} (commit ${inside.lsn}), but the slot's next transaction is ${found}: the state does not belong to this slot's stream`,
+    ['state.position.inside does not match the slot'],
+  );
 }

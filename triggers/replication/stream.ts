@@ -26,6 +26,19 @@ import { assertSlotMatches, publicationName, slotInUse, slotName, slotState, typ
 export interface CdcPosition {
   /** The end of the last handled transaction (or heartbeat): where the stream resumes. */
   lsn: string;
+  /**
+   * pollTrigger only: it stopped inside the transaction after `lsn` (larger than batchSize, peek.ts):
+   * its xid and commit LSN, its rows (after Begin, without Relation and Type messages) and changes
+   * delivered. A subscription starts at `lsn` and delivers that transaction whole (same ids).
+   */
+  inside?: InsidePosition;
+}
+
+export interface InsidePosition {
+  xid: number;
+  lsn: string;
+  rows: number;
+  seq: number;
 }
 
 const FATAL = new Set(['REPLICATION_SLOT_MISSING', 'REPLICATION_SLOT_LOST', 'REPLICATION_SLOT_MISMATCH', 'REPLICATION_THROUGH_POOLER']);
