@@ -5,7 +5,8 @@
  * would fail with 25001 if it were not recognised: that it succeeds, or fails with its own error,
  * shows it ran alone. Each step has a timeout of its own (ALONE), set local to the step's transaction
  * in the same round trip as the statement: without it (or a wait for the pool, or a pooler's BEGIN)
- * the statement is the first of its implicit transaction and the server accepts it there.
+ * the statement is the first of its implicit transaction and the server accepts it there. Also: the
+ * session after a statement run alone, and a procedure that committed is never run a second time.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -73,4 +74,26 @@ test('a CREATE INDEX without CONCURRENTLY whose event trigger met VACUUM fails o
   } finally {
     await db.sql('DROP EVENT TRIGGER vacuum_after_ddl');
   }
+}, 60_000);
+
+test('a statement run alone is probed after it: VACUUM keeps its session, DISCARD ALL does not', async () => {
+  const pid = async () => (await execute(db.config, { text: 'SELECT pg_backend_pid() AS pid' })).rows[0]!.pid as number;
+  await db.sql('CREATE TABLE swept (id int)');
+  const first = await pid();
+  await expect(execute(db.config, { text: 'VACUUM swept', ...ALONE })).resolves.toMatchObject({ command: 'VACUUM' });
+  expect(await pid()).toBe(first);
+  await expect(execute(db.config, { text: 'DISCARD ALL', ...ALONE })).resolves.toMatchObject({ command: 'DISCARD ALL' });
+  expect(await pid()).not.toBe(first);
+}, 60_000);
+
+test('a procedure that committed, then failed at the step BEGIN after it (named statement gone), is not run again', async () => {
+  await db.sql(`CREATE TABLE paid (n int); CREATE SEQUENCE pay_runs;
+    CREATE PROCEDURE pay_once() LANGUAGE plpgsql AS $$BEGIN PERFORM nextval('pay_runs'); INSERT INTO paid VALUES (1); COMMIT; EXECUTE 'DEALLOCATE pg_actions_begin'; END$$`);
+  const config = { ...db.config, applicationName: 'run-alone-procedure' }; // a pool of its own: it falls back to unnamed statements
+  await execute(config, { text: 'SELECT 1' }); // the step's named statements are on the session
+  const error = await failure(execute(config, { text: 'CALL pay_once()' }));
+  expect(error.message).toMatch(/pg_actions_begin/);
+  // Run again, its COMMIT would fail on the unnamed session, but nextval() before it would be called twice.
+  expect(await db.sql('SELECT count(*)::int AS n FROM paid')).toEqual([{ n: 1 }]);
+  expect(await db.sql('SELECT last_value::int AS n FROM pay_runs')).toEqual([{ n: 1 }]);
 }, 60_000);

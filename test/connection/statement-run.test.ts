@@ -39,7 +39,9 @@ function start(extra: Partial<StatementPlan>): StatementRun {
 async function failedAt(extra: Partial<StatementPlan>): Promise<[string | undefined, string | undefined]> {
   const run = start(extra);
   const code = await run.done.then(() => 'resolved', (error: { code?: string }) => error.code);
-  return [run.failedAt, code];
+  // Once its ReadyForQuery has come (the next query waits for it), a failed round trip is still not finished.
+  await client.query('SELECT 1');
+  return [run.failedAt, run.finished ? `${code}, finished` : code];
 }
 
 test('failedAt tells where the round trip failed: before the statement, at it, after it, or after its commit', async () => {
@@ -148,7 +150,8 @@ test('early resolves once the outcome is final (a Flush sends it at once), befor
 });
 
 test('passing the cap: the owner is told once, the rows are dropped, the step fails', async () => {
-  const run = start({ text: `SELECT repeat('x', 1000) AS filler FROM generate_series(1, 200)`, maxResultBytes: 20_000 });
+  // About 180 rows fit under the cap, over several socket reads: those already kept are dropped too.
+  const run = start({ text: `SELECT repeat('x', 1000) AS filler FROM generate_series(1, 2000)`, maxResultBytes: 200_000 });
   await expect(run.done).rejects.toThrow('result too large');
   expect([run.overflowed, overflows, breaks, run.result.rows]).toEqual([true, 1, 0, []]);
 });
@@ -233,7 +236,8 @@ test('two columns of one name: the step fails once the statement is over, saying
     problems: ['input.query must give each result column a distinct name (two are named "x")'],
     fixes: ['Name the columns apart with AS, e.g. SELECT a.id AS a_id, b.id AS b_id …'],
   });
-  const committed = start({ text: 'SELECT 1 AS y, 2 AS z, 3 AS y', commitsItself: true });
+  // The repeated name, not the first column's.
+  const committed = start({ text: 'SELECT 1 AS z, 2 AS y, 3 AS y', commitsItself: true });
   await expect(committed.done).rejects.toMatchObject({
     message: 'The result has two columns named "y"; a row keeps one value per name, so one would be lost. The statement was committed all the same (it ran as its own transaction).',
     fixes: ['Name the columns apart with AS, e.g. SELECT a.id AS a_id, b.id AS b_id …', 'Check what the statement changed before running it again: it was committed, and would be a second time.'],
@@ -267,8 +271,11 @@ test('an onProgress that throws ends the step (INVALID_INPUT, the session broken
 test('a value that cannot be sent fails the step, and the connection stays in step', async () => {
   const circular: Record<string, unknown> = {};
   circular.self = circular;
-  await expect(start({ text: 'SELECT $1::jsonb AS doc', values: [circular] }).done).rejects.toThrow(/circular/i);
+  const run = start({ text: 'SELECT $1::jsonb AS doc', values: [circular] });
+  await expect(run.done).rejects.toThrow(/circular/i);
   expect((await client.query('SELECT 2 AS two')).rows).toEqual([{ two: 2 }]);
+  // Its ReadyForQuery came (to the run: no error message was read), yet the step did not go through.
+  expect(run.finished).toBe(false);
 });
 
 test('once the round trip is over, the connection\'s own hard limit applies again to queries that are not steps', async () => {
