@@ -90,6 +90,7 @@ function configFromFile(value: string, keyFromFlag: boolean): { config: Connecti
   }
   // Field-by-field validation is the library's: it names every bad field with exit 2. Only the
   // fields the command resolves itself are checked here.
+  rememberFileSecrets(parsed as Record<string, unknown>); // before any check below can throw a message (REVIEW5 R104)
   const problems = checkFileFields(parsed, 'connection');
   if (problems.length) throw usageError(`--connection ${value}: ${problems.join('; ')}`, [KEY_FILE_FIX]);
   const { sshTunnel } = parsed as ConnectionFileFields;
@@ -110,6 +111,16 @@ function configFromFile(value: string, keyFromFlag: boolean): { config: Connecti
 }
 
 const checkFileFields = validatorFor(connectionFileSchema);
+
+/** The file's secrets, whatever else is wrong with it: a failing check's message must not show them. */
+function rememberFileSecrets(parsed: Record<string, unknown>): void {
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  for (const field of ['password', 'sslKey']) rememberSecret(text(parsed[field]));
+  const tunnel = parsed.sshTunnel;
+  if (typeof tunnel === 'object' && tunnel !== null) {
+    for (const field of ['password', 'privateKey', 'passphrase']) rememberSecret(text((tunnel as Record<string, unknown>)[field]));
+  }
+}
 const KEY_FILE_FIX = 'Give sshTunnel.privateKeyFile as the path of the key file (e.g. "~/.ssh/id_ed25519"), or the key text as sshTunnel.privateKey: one of the two.';
 
 /** The password a connection string carries, so it can be masked and PGPASSWORD not applied over it. */

@@ -14,6 +14,8 @@ export function rememberSecret(value: string | undefined): void {
   if (value && value.length >= MIN_SECRET_LENGTH) {
     secrets.add(value);
     secrets.add(encodeURIComponent(value));
+    // As it appears inside JSON output (--json): quotes, backslashes and a key's newlines escaped (REVIEW5 R104).
+    secrets.add(JSON.stringify(value).slice(1, -1));
   }
 }
 

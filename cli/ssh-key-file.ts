@@ -6,6 +6,7 @@
  * checked (and decrypted) before any connection; each failure is an INVALID_INPUT naming where the
  * path came from. Neither the key nor its passphrase is ever echoed.
  */
+import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { sshKeyProblem } from '../connection/ssh-config.js';
@@ -33,6 +34,20 @@ const REASONS: Record<string, string> = {
   EISDIR: 'is a folder, not a key file',
   ENOTDIR: 'is not a path to a file (a part of it is not a folder)',
 };
+
+/** A path has a folder, ~ or an extension, and no component that is a long base64 run (a key's text, encoded). */
+function looksLikePath(written: string): boolean {
+  return written.length <= 4096 && /[/~.]/.test(written) && !written.split('/').some((part) => /[A-Za-z0-9+=]{40,}/.test(part));
+}
+
+function isSpecialFile(path: string): boolean {
+  try {
+    const stat = statSync(path);
+    return !stat.isFile() && !stat.isDirectory();
+  } catch {
+    return false; // not there or not reachable: the read says which
+  }
+}
 const WHICH_KEY = 'Give the path of your SSH private key file, e.g. ~/.ssh/id_ed25519 (in a connection file a relative path is relative to that file\'s folder).';
 
 /** The absolute path: `~` and `~/…` from the home directory, a relative path from `base`. */
@@ -51,13 +66,17 @@ export function readSshKeyFile(file: SshKeyFile): string {
     ]);
   }
   const path = keyFilePath(file);
-  const shown = path === file.written ? path : `${file.written} (${path})`;
+  // Only what looks like a path is shown: a passphrase or a base64-encoded key put in this field
+  // by mistake would otherwise be echoed (REVIEW5 R104).
+  const shown = !looksLikePath(file.written) ? 'the value given (not shown: it does not look like a path, and may be a secret)' : path === file.written ? path : `${file.written} (${path})`;
+  // A FIFO, socket or device would block the read with signals unanswered (REVIEW5 R105).
+  if (isSpecialFile(path)) throw usageError(`${file.origin}: ${shown} is not a regular file (a FIFO, socket or device)`, [WHICH_KEY]);
   let text: string | undefined;
   try {
     text = readAtMost(path, MAX_KEY_BYTES);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    const fix = code === 'EACCES' ? `Let the user running pg-actions read it (as its owner: chmod 600 ${path}).` : WHICH_KEY;
+    const fix = code === 'EACCES' ? `Let the user running pg-actions read it (as its owner: chmod 600 ${looksLikePath(file.written) ? path : '<key file>'}).` : WHICH_KEY;
     throw usageError(`${file.origin}: ${shown} ${REASONS[code] ?? 'cannot be read'} (${code})`, [fix]);
   }
   if (text !== undefined && PRIVATE_KEY.test(text)) {

@@ -49,10 +49,19 @@ export class CopyTextRows {
   private backslash = false;
   /** No byte above 0x7f since the last flush. */
   private ascii = true;
+  /** Indexes of the columns whose text, as PostgreSQL wrote it, is kept for the last row decoded. */
+  private readonly keep: number[];
+  /** The last decoded row's text of the `keepText` columns (null: NULL), unparsed: exact for every type. */
+  lastText: (string | null)[] | undefined;
 
-  constructor(columns: readonly CopyColumn[], private readonly onRow: (row: Record<string, unknown>, index: number, count: number) => void) {
+  constructor(columns: readonly CopyColumn[], private readonly onRow: (row: Record<string, unknown>, index: number, count: number) => void, keepText: readonly string[] = []) {
     this.names = columns.map((column) => column.name);
     this.columns = columns.length;
+    this.keep = keepText.map((name) => {
+      const at = this.names.indexOf(name);
+      if (at === -1) throw new Error(`COPY returns no column ${JSON.stringify(name)}`);
+      return at;
+    });
     this.parsers = columns.map((column) => resultParser({ base: column.oid, element: column.element ?? null }));
   }
 
@@ -134,6 +143,7 @@ export class CopyTextRows {
     for (let i = 0; i < rows; i++) {
       const lineEnd = ends[i]!;
       const row = ascii ? this.row(all, bytes, lineStart, lineEnd, escaped[i] === 1) : this.row(bytes.toString('utf8', lineStart, lineEnd), undefined, 0, -1, escaped[i] === 1);
+      if (i === rows - 1 && this.keep.length > 0) this.keepText(bytes.toString('utf8', lineStart, lineEnd));
       lineStart = lineEnd + 1;
       this.onRow(row, i, rows);
     }
@@ -143,6 +153,12 @@ export class CopyTextRows {
     this.messageStart = 0;
     this.ascii = rest === 0; // what is left of a message still arriving was not looked at again
     if (rest === 0 && bytes.length > FIRST_BYTES) this.text = Buffer.allocUnsafe(0); // a batch's bytes are not kept past it
+  }
+
+  /** Once per batch, from its last line: COPY escapes tabs inside values, so a tab always ends a field. */
+  private keepText(line: string): void {
+    const fields = line.split('\t');
+    this.lastText = this.keep.map((at) => unescapeField(fields[at]!));
   }
 
   /**

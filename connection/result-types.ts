@@ -21,7 +21,7 @@ export interface ResolvedType {
 /**
  * One row (type, oid, base, element) per type OID that `oids` (a SELECT of one oid column) yields:
  * type is that OID as an oid (to join on: every comparison here is exact on built-in types, so no
- * look-alike operator in public is chosen, REVIEW4 R47), oid the same as a number; base walks
+ * look-alike operator in public is chosen, REVIEW4 R47), oid the same as an int8 (an oid above 2^31 would wrap as an int); base walks
  * domains down to a type that is not one; element is the base's element type (walked the same way)
  * when the base is an array with "," as its delimiter (box[] uses ";": left as text).
  */
@@ -32,9 +32,9 @@ export function typeResolutionSql(oids: string): string {
             SELECT w.given, CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.typelem END, w.depth + 1, w.inside OR t.typtype <> 'd'
               FROM walk w JOIN pg_catalog.pg_type t ON t.oid = w.type
              WHERE t.typtype = 'd' OR (NOT w.inside AND t.typcategory = 'A' AND t.typdelim = ','))
-          SELECT w.given AS type, w.given::int AS oid,
-                 (pg_catalog.array_agg(w.type ORDER BY w.depth DESC) FILTER (WHERE NOT w.inside))[1]::int AS base,
-                 (pg_catalog.array_agg(w.type ORDER BY w.depth DESC) FILTER (WHERE w.inside))[1]::int AS element
+          SELECT w.given AS type, w.given::int8 AS oid,
+                 (pg_catalog.array_agg(w.type ORDER BY w.depth DESC) FILTER (WHERE NOT w.inside))[1]::int8 AS base,
+                 (pg_catalog.array_agg(w.type ORDER BY w.depth DESC) FILTER (WHERE w.inside))[1]::int8 AS element
             FROM walk w GROUP BY w.given`;
 }
 
@@ -62,7 +62,8 @@ export async function resolveTypes(pool: object, oids: readonly number[], query:
   if (missing.length === 0) return;
   const { rows } = await query(typeResolutionSql('SELECT unnest($1::oid[])'), [missing]);
   for (const oid of missing) known.set(oid, undefined); // a type dropped meanwhile: its text
-  for (const row of rows) known.set(row.oid, resultParser(row));
+  // int8, not int: an OID above 2^31 (a cluster that has made two billion objects) must not wrap to a negative number (REVIEW5 R106).
+  for (const row of rows) known.set(Number(row.oid), resultParser({ base: Number(row.base), element: row.element === null ? null : Number(row.element) }));
 }
 
 /**

@@ -37,6 +37,8 @@ export interface SnapshotCopy {
    * in order once the whole batch has arrived and the transaction ended.
    */
   onRow(row: Record<string, unknown>, index: number, count: number): void;
+  /** Columns whose last row's text (as PostgreSQL wrote it, unparsed) the result returns: a keyset cursor exact for every type. */
+  keepText?: readonly string[];
 }
 
 export interface SnapshotCopyResult {
@@ -46,6 +48,8 @@ export interface SnapshotCopyResult {
   bytes: number;
   /** Columns of each row. */
   columns: number;
+  /** The last row's text of request.keepText's columns; undefined without rows. */
+  lastText?: (string | null)[];
 }
 
 const GRACE_MS = 1000;
@@ -137,7 +141,7 @@ class SnapshotCopyRun implements Submittable {
     if (this.completions !== PRELUDE) return;
     this.prelude = Object.fromEntries(this.names.map((name, i) => [name, message.fields[i] ?? null]));
     try {
-      this.decoder = new CopyTextRows(this.request.columns(this.prelude), this.request.onRow);
+      this.decoder = new CopyTextRows(this.request.columns(this.prelude), this.request.onRow, this.request.keepText);
     } catch (error) {
       this.fail(error);
     }
@@ -183,7 +187,7 @@ class SnapshotCopyRun implements Submittable {
         this.fail(error);
       }
     }
-    this.resolve({ prelude: this.prelude, rows: this.decoder?.rows ?? 0, bytes: this.bytes, columns: this.decoder?.columns ?? 0 });
+    this.resolve({ prelude: this.prelude, rows: this.decoder?.rows ?? 0, bytes: this.bytes, columns: this.decoder?.columns ?? 0, lastText: this.decoder?.lastText });
   }
 
   handleEmptyQuery(): void {}

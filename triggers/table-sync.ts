@@ -35,7 +35,7 @@ export const tableSync = defineTrigger<TableSyncConfig, TableSyncEvent, SyncPosi
   },
   guarantees: [
     'Every row that exists for the whole run is delivered: batches follow the primary key (keyset, `WHERE key > cursor ORDER BY key LIMIT batchSize`), so rows are never skipped by offsets shifting under concurrent writes.',
-    'Resumable: the state holds the table and the last key handled; a killed sync resumes there, repeating at most one batch, with the same ids.',
+    'Resumable: the state holds the table and the last key handled; a killed sync resumes there, repeating at most one batch, with the same ids. The cursor is the key as PostgreSQL wrote it (not the event\'s parsed values, which do not always cast back: bytea and domains over it, arrays, jsonb numbers beyond a double), so every key type resumes exactly.',
     'Bounded: one batch in memory, of at most batchSize rows and about batchBytes (default 4 MiB: the rows per batch follow the previous batch\'s size per row, a table\'s first batch is 1,000 rows at most), and never more than the connection\'s maxResultBytes of COPY text (a batch past it, its rows wider than the previous batch\'s, is read again with half as many rows; RESULT_TOO_LARGE only for one row alone past it); one indexed range scan per poll.',
     'Each batch is a snapshot of its own moment: a row changed during the run is read as it was when its batch was read.',
     'Progress on every event: rows done and the planner\'s estimate of the total.',

@@ -19,8 +19,15 @@ export interface SyncPosition {
   run: string;
   /** Index in config.tables of the table being copied (= tables.length when done). */
   table: number;
-  /** Primary key values of the last handled row of that table; null before its first. */
+  /** Primary key values of the last handled row of that table (as events carry them); null before its first. */
   after: unknown[] | null;
+  /**
+   * The same key as PostgreSQL wrote it (COPY text): what the next batch starts after. Parsed values
+   * do not always cast back to the value they came from (bytea and domains over it, arrays, jsonb
+   * numbers beyond a double: REVIEW5 R101-R103); the server's own text always does. Absent in
+   * states made before it: `after` is used then.
+   */
+  afterText?: (string | null)[] | null;
   rowsDone: number;
   estimatedTotal: number;
   /** Estimated memory of one row's event in the table being copied, from the last batch (sizes the next one). */
@@ -64,6 +71,11 @@ export async function estimatedRows(connection: unknown, tables: readonly string
   return Number(rows[0]!.total);
 }
 
+/** A key value as PostgreSQL writes it (COPY text), cast to the column's type. */
+function castKeyText(text: string, type: string): string {
+  return `(${text})::${type}`;
+}
+
 /** A JSON-safe key value (as events carry it) cast back to the column's type, from text. */
 export function castKey(text: string, type: string): string {
   return type === 'bytea' ? `decode(${text}, 'base64')` : `(${text})::${type}`;
@@ -85,11 +97,15 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   if (position.after !== null && (!Array.isArray(position.after) || position.after.length !== info.primaryKey.length)) {
     throw invalidState('state.position.after does not fit the table\'s primary key (it changed since the state was made)', ['state.position.after has the wrong number of values']);
   }
+  const afterText = position.afterText ?? null;
+  if (afterText !== null && (!Array.isArray(afterText) || afterText.length !== info.primaryKey.length || !afterText.every((value) => typeof value === 'string'))) {
+    throw invalidState('state.position.afterText does not fit the table\'s primary key (it changed since the state was made, or the state was edited)', ['state.position.afterText must hold one text per primary key column']);
+  }
   const target = `${quoteIdentifier(info.schema)}.${quoteIdentifier(info.name)}`;
   const key = info.primaryKey.map((name) => `t.${quoteIdentifier(name)}`);
   const types = info.primaryKey.map((name) => info.columns.find((c) => c.name === name)!.type);
-  const cursor = types.map((type, i) => castKey(`current_setting('${AFTER_SETTING}')::jsonb->>${i}`, type));
-  const where = position.after ? `WHERE (${key.join(', ')}) > (${cursor.join(', ')}) ` : '';
+  const cursor = types.map((type, i) => (afterText ? castKeyText : castKey)(`current_setting('${AFTER_SETTING}')::jsonb->>${i}`, type));
+  const where = afterText || position.after ? `WHERE (${key.join(', ')}) > (${cursor.join(', ')}) ` : '';
 
   let rowsDone = position.rowsDone;
   const estimatedTotal = position.estimatedTotal;
@@ -109,9 +125,10 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
                       (SELECT json_agg(json_build_array(a.attname, r.base, r.element) ORDER BY a.attnum) FROM pg_attribute a
                          JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_attribute WHERE attrelid = $2::regclass::oid AND attnum > 0 AND NOT attisdropped`)}) r ON r.type = a.atttypid
                         WHERE a.attrelid = $2::regclass::oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns`,
-        values: [JSON.stringify(position.after ?? []), target],
+        values: [JSON.stringify(afterText ?? position.after ?? []), target],
       },
       copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
+      keepText: info.primaryKey,
       // Each column's type as Query Rows sees it: a domain's base type, an unknown array's element (REVIEW4 R35).
       columns: (prelude) => (JSON.parse(prelude.columns!) as [string, number, number | null][]).map(([name, oid, element]) => ({ name, oid, element })),
       onRow(row, index, count) {
@@ -130,9 +147,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   const handover = position.handover
     ? recordBatch(position.handover, position.table, { schema: info.schema, table: info.name, key: info.primaryKey, types }, done ? null : last, String(read.prelude.snapshot), done && position.table + 1 === tables.length ? String(read.prelude.wal) : undefined)
     : undefined;
-  const next: SyncPosition = { ...position, after: last, rowsDone };
+  const next: SyncPosition = { ...position, after: last, afterText: read.lastText ?? null, rowsDone };
   delete next.rowBytes;
-  if (done) Object.assign(next, { table: position.table + 1, after: null });
+  if (done) Object.assign(next, { table: position.table + 1, after: null, afterText: null });
   else next.rowBytes = Math.ceil(read.bytes / read.rows) + EVENT_OVERHEAD_BYTES + COLUMN_OVERHEAD_BYTES * read.columns;
   if (handover) next.handover = handover;
   return { events, position: next };
