@@ -21,12 +21,15 @@ const TABLES: Record<string, string> = {
   t_by: `CREATE TABLE t_by (k by PRIMARY KEY); INSERT INTO t_by SELECT decode(lpad(to_hex(i * 37), 4, '0'), 'hex') FROM generate_series(1, 13) i`,
   t_bytea: `CREATE TABLE t_bytea (k bytea PRIMARY KEY); INSERT INTO t_bytea SELECT decode(lpad(to_hex(i * 37), 4, '0'), 'hex') FROM generate_series(1, 13) i`,
   t_text: `CREATE TABLE t_text (k text PRIMARY KEY); INSERT INTO t_text VALUES (E'tab\\there'), (E'new\\nline'), (E'back\\\\slash'), ('plain'), ('ünï'), (''), (' ')`,
+  // citext in a schema off the search_path (Supabase's `extensions`): its `>` must be the one the batches are ordered by (REVIEW5 R108).
+  t_citext: `CREATE TABLE t_citext (k ext.citext COLLATE "C" PRIMARY KEY); INSERT INTO t_citext VALUES ('a1'), ('B2'), ('c3'), ('D4'), ('e5'), ('F6'), ('_x7'), ('b8'), ('C9'), ('Z10'), ('z11')`,
   t_two: 'CREATE TABLE t_two (a by, b ints, PRIMARY KEY (a, b)); INSERT INTO t_two SELECT decode(lpad(to_hex(i % 3), 2, \'0\'), \'hex\'), ARRAY[i] FROM generate_series(1, 9) i',
 };
 
 beforeAll(async () => {
   await db.sql(`CREATE DOMAIN ints AS int[]; CREATE DOMAIN posint AS int CHECK (VALUE > 0); CREATE DOMAIN jb AS jsonb;
-    CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN by AS bytea`);
+    CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN by AS bytea;
+    CREATE SCHEMA ext; CREATE EXTENSION citext SCHEMA ext`);
   for (const create of Object.values(TABLES)) await db.sql(create);
 });
 

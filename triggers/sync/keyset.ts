@@ -71,6 +71,24 @@ export async function estimatedRows(connection: unknown, tables: readonly string
   return Number(rows[0]!.total);
 }
 
+/**
+ * For the batch's transaction (set by the prelude, before COPY is parsed): pg_catalog, then the
+ * schemas of the key columns' types (and of a domain's base type). ORDER BY sorts with the type's
+ * default btree opclass wherever it lives, but the cursor's `>` is looked up on the search_path:
+ * with citext installed in a schema not on it, `>` was text's (through citext's cast to text),
+ * case-sensitive, while the batches were cut case-insensitively: rows were skipped (REVIEW5 R108).
+ * The type's own schema makes its exact operator visible; pg_catalog first keeps every built-in
+ * operator of this SQL ahead of a look-alike (REVIEW4 R47).
+ */
+const KEY_TYPES_PATH = `pg_catalog.set_config('search_path', pg_catalog.concat_ws(', ', 'pg_catalog', (
+    SELECT pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(n.nspname::pg_catalog.text), ', ')
+      FROM pg_catalog.pg_attribute a
+      JOIN pg_catalog.pg_type ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
+      LEFT JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) ty.typbasetype
+      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) ty.typnamespace OR n.oid OPERATOR(pg_catalog.=) b.typnamespace
+     WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attname OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.name[])
+       AND n.nspname OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.name)), true)`;
+
 /** A key value as PostgreSQL writes it (COPY text), cast to the column's type. */
 function castKeyText(text: string, type: string): string {
   return `(${text})::${type}`;
@@ -124,8 +142,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
                       ${position.handover ? 'pg_current_wal_lsn()::text' : 'NULL::text'} AS wal,
                       (SELECT json_agg(json_build_array(a.attname, r.base, r.element) ORDER BY a.attnum) FROM pg_attribute a
                          JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_attribute WHERE attrelid = $2::regclass::oid AND attnum > 0 AND NOT attisdropped`)}) r ON r.type = a.atttypid
-                        WHERE a.attrelid = $2::regclass::oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns`,
-        values: [JSON.stringify(afterText ?? position.after ?? []), target],
+                        WHERE a.attrelid = $2::regclass::oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
+                      ${KEY_TYPES_PATH} AS path`,
+        values: [JSON.stringify(afterText ?? position.after ?? []), target, info.primaryKey],
       },
       copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
       keepText: info.primaryKey,
