@@ -64,8 +64,10 @@ test('a 540 MB value is cut at its header: RESULT_TOO_LARGE, no crash, almost no
 test('a value larger than the cap is never held, even in a step that drops its rows', async () => {
   const outcome = await inChild({ text: `SELECT repeat('x', 540000000) AS big`, discardRows: true });
   expect({ exit: outcome.exit, rowCount: outcome.rowCount, then: outcome.then }).toEqual({ exit: 0, rowCount: 1, then: [{ one: 1 }] });
-  // Its 540 MB stream past in 64 KB socket reads, dropped unparsed: only garbage not yet collected remains.
-  expect(outcome.rssGrowthMiB).toBeLessThan(64);
+  // Its 540 MB stream past in 64 KB socket reads, dropped unparsed: only garbage not yet collected
+  // remains. Peak RSS growth measured 41-71 MiB over 5 runs on c5caa38 (54-62 on d60fef2), whose
+  // young-generation scavenges land at different points: a held value would add 515 MiB.
+  expect(outcome.rssGrowthMiB).toBeLessThan(128);
 }, 120_000);
 
 test('1,500 NULL columns per row: each column is charged, so the heap holds about the cap, not 30×', async () => {
