@@ -61,11 +61,7 @@ function connectionAndKeyFile(value: string, env: NodeJS.ProcessEnv, keyFromFlag
   const config = fromFile?.config ?? { connectionString: value };
   const urlPassword = config.connectionString === undefined ? undefined : passwordInConnectionString(config.connectionString);
   rememberSecret(urlPassword);
-  rememberSecret(config.password);
-  rememberSecret(config.sslKey);
-  rememberSecret(config.sshTunnel?.password);
-  rememberSecret(config.sshTunnel?.privateKey);
-  rememberSecret(config.sshTunnel?.passphrase);
+  rememberConnectionSecrets(config);
   const keyFile = fromFile?.keyFile;
   if (config.password === undefined && urlPassword === undefined && env.PGPASSWORD) {
     rememberSecret(env.PGPASSWORD);
@@ -90,7 +86,7 @@ function configFromFile(value: string, keyFromFlag: boolean): { config: Connecti
   }
   // Field-by-field validation is the library's: it names every bad field with exit 2. Only the
   // fields the command resolves itself are checked here.
-  rememberFileSecrets(parsed as Record<string, unknown>); // before any check below can throw a message (REVIEW5 R104)
+  rememberConnectionSecrets(parsed); // before any check below can throw a message (REVIEW5 R104)
   const problems = checkFileFields(parsed, 'connection');
   if (problems.length) throw usageError(`--connection ${value}: ${problems.join('; ')}`, [KEY_FILE_FIX]);
   const { sshTunnel } = parsed as ConnectionFileFields;
@@ -112,14 +108,17 @@ function configFromFile(value: string, keyFromFlag: boolean): { config: Connecti
 
 const checkFileFields = validatorFor(connectionFileSchema);
 
-/** The file's secrets, whatever else is wrong with it: a failing check's message must not show them. */
-function rememberFileSecrets(parsed: Record<string, unknown>): void {
+/**
+ * Every secret field of a connection, remembered for redaction. Also given a connection file as
+ * parsed, before it is checked: whatever else is wrong with it, a failing check's message must not
+ * show them.
+ */
+function rememberConnectionSecrets(config: unknown): void {
+  const fields = (value: unknown) => (typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {});
   const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
-  for (const field of ['password', 'sslKey']) rememberSecret(text(parsed[field]));
-  const tunnel = parsed.sshTunnel;
-  if (typeof tunnel === 'object' && tunnel !== null) {
-    for (const field of ['password', 'privateKey', 'passphrase']) rememberSecret(text((tunnel as Record<string, unknown>)[field]));
-  }
+  const connection = fields(config);
+  const tunnel = fields(connection.sshTunnel);
+  for (const value of [connection.password, connection.sslKey, tunnel.password, tunnel.privateKey, tunnel.passphrase]) rememberSecret(text(value));
 }
 const KEY_FILE_FIX = 'Give sshTunnel.privateKeyFile as the path of the key file (e.g. "~/.ssh/id_ed25519"), or the key text as sshTunnel.privateKey: one of the two.';
 

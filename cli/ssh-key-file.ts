@@ -68,7 +68,8 @@ export function readSshKeyFile(file: SshKeyFile): string {
   const path = keyFilePath(file);
   // Only what looks like a path is shown: a passphrase or a base64-encoded key put in this field
   // by mistake would otherwise be echoed (REVIEW5 R104).
-  const shown = !looksLikePath(file.written) ? 'the value given (not shown: it does not look like a path, and may be a secret)' : path === file.written ? path : `${file.written} (${path})`;
+  const showable = looksLikePath(file.written);
+  const shown = !showable ? 'the value given (not shown: it does not look like a path, and may be a secret)' : path === file.written ? path : `${file.written} (${path})`;
   // A FIFO, socket or device would block the read with signals unanswered (REVIEW5 R105).
   if (isSpecialFile(path)) throw usageError(`${file.origin}: ${shown} is not a regular file (a FIFO, socket or device)`, [WHICH_KEY]);
   let text: string | undefined;
@@ -76,7 +77,7 @@ export function readSshKeyFile(file: SshKeyFile): string {
     text = readAtMost(path, MAX_KEY_BYTES);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    const fix = code === 'EACCES' ? `Let the user running pg-actions read it (as its owner: chmod 600 ${looksLikePath(file.written) ? path : '<key file>'}).` : WHICH_KEY;
+    const fix = code === 'EACCES' ? `Let the user running pg-actions read it (as its owner: chmod 600 ${showable ? path : '<key file>'}).` : WHICH_KEY;
     throw usageError(`${file.origin}: ${shown} ${REASONS[code] ?? 'cannot be read'} (${code})`, [fix]);
   }
   if (text !== undefined && PRIVATE_KEY.test(text)) {

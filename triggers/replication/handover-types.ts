@@ -38,17 +38,16 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
     const { rows } = await execute(connection, {
       text: `SELECT format_type(to_regtype(u.t), NULL) AS type,
                     (SELECT quote_ident(n.nspname::text) || '.'::text || quote_ident(co.collname::text)
-                       FROM pg_catalog.pg_class r
-                       JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
-                       JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid
-                       JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
-                       JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace
-                      WHERE rn.nspname = $2::name AND r.relname = $3::name AND a.attname = u.c AND NOT a.attisdropped) AS collation,
-                    EXISTS (SELECT FROM pg_catalog.pg_class r
-                       JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
-                       JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid
-                      WHERE rn.nspname = $2::name AND r.relname = $3::name AND a.attname = u.c AND NOT a.attisdropped) AS found
-               FROM unnest($1::text[], $4::name[]) WITH ORDINALITY AS u(t, c, n) ORDER BY u.n`,
+                       FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace
+                      WHERE co.oid = col.attcollation) AS collation,
+                    col.attcollation IS NOT NULL AS found
+               FROM unnest($1::text[], $4::name[]) WITH ORDINALITY AS u(t, c, n)
+               LEFT JOIN LATERAL (SELECT a.attcollation
+                    FROM pg_catalog.pg_class r
+                    JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
+                    JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid
+                   WHERE rn.nspname = $2::name AND r.relname = $3::name AND a.attname = u.c AND NOT a.attisdropped) AS col ON true
+              ORDER BY u.n`,
       values: [types, shape.schema, shape.table, key],
       readOnly: true,
     });
