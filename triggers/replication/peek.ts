@@ -53,9 +53,10 @@ function peekSql(optionCount: number): string {
   const options = Array.from({ length: optionCount }, (_, i) => `$${i + 4}`).join(', ');
   return `WITH p AS (SELECT c.n, c.data, pg_catalog.get_byte(c.data, 0) AS tag
                        FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, $2::int OPERATOR(pg_catalog.+) $3::int OPERATOR(pg_catalog.+) ${ROW_SLACK}, ${options}) WITH ORDINALITY AS c(lsn, xid, data, n)),
-               b AS (SELECT pg_catalog.min(p.n) AS n FROM p WHERE p.tag = ${BEGIN})
+               b AS (SELECT pg_catalog.min(p.n) AS n FROM p WHERE p.tag OPERATOR(pg_catalog.=) ${BEGIN})
           SELECT p.data, (p.n OPERATOR(pg_catalog.-) b.n)::int AS place FROM p, b
-           WHERE b.n IS NULL OR p.n <= b.n OR p.n > b.n OPERATOR(pg_catalog.+) $3::int OR p.tag IN (${RELATION}, ${TYPE})
+           WHERE b.n IS NULL OR p.n OPERATOR(pg_catalog.<=) b.n OR p.n OPERATOR(pg_catalog.>) (b.n OPERATOR(pg_catalog.+) $3::int)
+              OR p.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${RELATION}, ${TYPE}])
            ORDER BY p.n LIMIT $2::int OPERATOR(pg_catalog.+) ${ROW_SLACK}`;
 }
 
@@ -65,7 +66,7 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
   const state = await slotState(args);
   const from = parseLsn(position.lsn);
   assertSlotMatches(args, state, from);
-  if (state.confirmedFlush < from) await execute(args.connection, { text: 'SELECT pg_replication_slot_advance($1, $2::pg_lsn)', values: [slot, position.lsn] });
+  if (state.confirmedFlush < from) await execute(args.connection, { text: 'SELECT pg_catalog.pg_replication_slot_advance($1::pg_catalog.name, $2::pg_catalog.pg_lsn)', values: [slot, position.lsn] });
   const messages = state.serverVersion >= 140000;
   const options = ['proto_version', '1', 'publication_names', publicationName(args), ...(messages ? ['messages', 'true'] : [])];
   const batchSize = args.config.batchSize ?? 500;
