@@ -41,7 +41,7 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
                        FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) co.collnamespace
                       WHERE co.oid OPERATOR(pg_catalog.=) col.attcollation) AS collation,
                     col.attcollation IS NOT NULL AS found
-               FROM pg_catalog.unnest($1::pg_catalog.text[], $4::pg_catalog.name[]) WITH ORDINALITY AS u(t, c, n)
+               FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.name[])) WITH ORDINALITY AS u(t, c, n)
                LEFT JOIN LATERAL (SELECT a.attcollation
                     FROM pg_catalog.pg_class r
                     JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=) r.relnamespace
