@@ -117,6 +117,10 @@ test.each(Object.keys(TABLES).flatMap((name) => [[name, 'poll'], [name, 'subscri
         }
       } finally {
         await subscription.close();
+        // the walsender leaves the slot a moment after the connection closes (deactivating before refuses: REPLICATION_SLOT_IN_USE)
+        for (let waits = 0; waits < 300 && (await sql('SELECT 1 FROM pg_replication_slots WHERE database = current_database() AND active')).length > 0; waits++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
       }
       expect(errors).toEqual([]);
     }
