@@ -11,6 +11,7 @@ import pg from 'pg';
 import { closeAll } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, handoverState, pollTrigger, type TriggerEvent, type TriggerState } from '../../triggers/index.js';
 import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { createComparisonLookAlikes } from './look-alikes.js';
 
 let server: ReplicationServer;
 const role = `trojan_${randomBytes(4).toString('hex')}`;
@@ -27,19 +28,7 @@ beforeAll(async () => {
     CREATE TYPE mood AS ENUM (${LABELS.map((l) => `'${l}'`).join(', ')}); CREATE DOMAIN posint AS int CHECK (VALUE > 0);
     CREATE TABLE h_mood (k mood PRIMARY KEY, v int NOT NULL); INSERT INTO h_mood SELECT l::mood, 0 FROM unnest('{${LABELS.join(',')}}'::text[]) l;
     CREATE TABLE h_two (a mood, b posint, v int NOT NULL, PRIMARY KEY (a, b)); INSERT INTO h_two SELECT ('l' || (i % 3 + 1))::mood, i, 0 FROM generate_series(1, 9) i`);
-  const attacker = new pg.Client({ ...connection(), user: role, password: 'trojan-pass', ssl: false } as pg.ClientConfig);
-  await attacker.connect();
-  try {
-    for (const type of ['mood', 'posint']) {
-      for (const [op, name] of [['<', 'lt'], ['<=', 'le'], ['=', 'eq'], ['>=', 'ge'], ['>', 'gt']] as const) {
-        await attacker.query(`CREATE FUNCTION public.trojan_${type}_${name}(${type}, ${type}) RETURNS boolean LANGUAGE plpgsql AS $f$
-          BEGIN RAISE EXCEPTION 'trojan ${op}(${type}) ran as %', current_user; END $f$`);
-        await attacker.query(`CREATE OPERATOR public.${op} (LEFTARG = ${type}, RIGHTARG = ${type}, FUNCTION = public.trojan_${type}_${name})`);
-      }
-    }
-  } finally {
-    await attacker.end();
-  }
+  await createComparisonLookAlikes({ ...connection(), user: role, password: 'trojan-pass', ssl: false } as pg.ClientConfig, ['mood', 'posint']);
 }, 60_000);
 afterAll(async () => {
   await closeAll();
