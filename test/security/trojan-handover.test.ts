@@ -8,12 +8,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, handoverState, pollTrigger, type TriggerEvent, type TriggerState } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { createComparisonLookAlikes } from './look-alikes.js';
 
-let server: ReplicationServer;
+const server = useReplicationServer();
 const role = `trojan_${randomBytes(4).toString('hex')}`;
 const DATABASE = 'trojan_handover';
 const sql = (text: string) => server.sql(text, undefined, DATABASE);
@@ -21,7 +20,6 @@ const connection = () => server.config({ database: DATABASE });
 const LABELS = ['l1', 'l2', 'l3', 'l4', 'l5', 'l6', 'l7'];
 
 beforeAll(async () => {
-  server = await startReplicationServer();
   await server.sql(`CREATE DATABASE ${DATABASE}`);
   await server.sql(`CREATE ROLE ${role} LOGIN PASSWORD 'trojan-pass'`);
   await sql(`GRANT CREATE ON SCHEMA public TO PUBLIC;
@@ -30,10 +28,6 @@ beforeAll(async () => {
     CREATE TABLE h_two (a mood, b posint, v int NOT NULL, PRIMARY KEY (a, b)); INSERT INTO h_two SELECT ('l' || (i % 3 + 1))::mood, i, 0 FROM generate_series(1, 9) i`);
   await createComparisonLookAlikes({ ...connection(), user: role, password: 'trojan-pass', ssl: false } as pg.ClientConfig, ['mood', 'posint']);
 }, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await server?.stop();
-});
 
 test('a handover of enum- and domain-keyed tables: no look-alike comparison runs, every update after its row\'s batch is delivered, the copy equals the table', async () => {
   await expect(sql("SELECT count(*) FROM h_mood WHERE k < 'l2'")).rejects.toThrow(/trojan <\(mood\) ran as/); // the trap works
