@@ -65,7 +65,10 @@ export function batchRows(config: TableSyncConfig, maxResultBytes: number, rowBy
 export async function estimatedRows(connection: unknown, tables: readonly string[]): Promise<number> {
   const names = tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
   const { rows } = await execute(connection, {
-    text: 'SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint AS total FROM pg_class c WHERE c.oid = ANY (SELECT to_regclass(t)::oid FROM unnest($1::text[]) AS t)',
+    // Every name qualified: a look-alike unnest(text[]) in public would run with the flow's role (REVIEW6 R112).
+    text:
+      'SELECT COALESCE(pg_catalog.sum(GREATEST(c.reltuples, 0::pg_catalog.float4)), 0)::pg_catalog.int8 AS total FROM pg_catalog.pg_class c ' +
+      'WHERE c.oid OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.to_regclass(t)::pg_catalog.oid FROM pg_catalog.unnest($1::pg_catalog.text[]) AS t)',
     values: [names],
     readOnly: true,
   });
