@@ -66,7 +66,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     return { lsn: formatLsn((await slotState(args)).confirmedFlush) };
   },
   async poll(args, position: HandoverPosition) {
-    const batch = await pollChanges(args, position.inside ? { lsn: position.lsn, inside: position.inside } : { lsn: position.lsn });
+    const batch = await pollChanges(args, position.inside ? { lsn: position.lsn, inside: position.inside } : { lsn: position.lsn }, true, position.handover !== undefined);
     return (position.handover ? await filterHandover(args.connection, position.handover, batch) : batch) as { events: TableChangesCdcEvent[]; position: CdcPosition };
   },
   subscribe(args, position: HandoverPosition, deliver, onError) {
@@ -80,7 +80,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
       handover = result.position.handover ?? handover;
       return handle(result);
     };
-    return subscribeChanges(args, { lsn: position.lsn }, handover ? filtered : handle, onError);
+    return subscribeChanges(args, { lsn: position.lsn }, handover ? filtered : handle, onError, { keyText: handover !== undefined });
   },
   async activate(args) {
     const heartbeatTable = await planHeartbeat(args); // an explicit 'table' that cannot work is refused before the slot exists

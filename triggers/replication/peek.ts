@@ -59,7 +59,7 @@ function peekSql(optionCount: number): string {
            ORDER BY p.n LIMIT $2::int OPERATOR(pg_catalog.+) ${ROW_SLACK}`;
 }
 
-export async function pollChanges(args: TriggerArguments<CdcConfig>, position: CdcPosition, heartbeat = true): Promise<Batch<ChangeEvent, CdcPosition>> {
+export async function pollChanges(args: TriggerArguments<CdcConfig>, position: CdcPosition, heartbeat = true, keyText = false): Promise<Batch<ChangeEvent, CdcPosition>> {
   const slot = slotName(args);
   const inside = checkedInside(position.inside);
   const state = await slotState(args);
@@ -87,7 +87,7 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
       limit = Math.max(1, Math.floor(limit / 8));
     }
   }
-  let batch = readChanges(rows, from, batchSize, types, inside);
+  let batch = readChanges(rows, from, batchSize, types, inside, keyText);
   while (rows.length >= limit + ROW_SLACK && batch.events.length < batchSize && limit < batchSize * ROWS_CAP_FACTOR) {
     limit *= 8;
     try {
@@ -96,7 +96,7 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
       if (error instanceof PgActionsError && error.code === 'RESULT_TOO_LARGE') break; // keep the peek that fit
       throw error;
     }
-    batch = readChanges(rows, from, batchSize, types, inside);
+    batch = readChanges(rows, from, batchSize, types, inside, keyText);
   }
   await parseLate(batch.events, types); // a poll's first sight of a domain or enum array: one lookup, then cached
   if (heartbeat && rows.length === 0 && (args.config.heartbeatSeconds ?? 30) > 0) await beat(args, heartbeatMode(args.config, state.serverVersion)).catch(() => undefined); // a failed beat only delays the position: never the poll
@@ -109,8 +109,8 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
  * first transaction (or the rows end inside it), its changes so far and where they end (`inside`).
  * A later transaction the rows end inside is left out: the next poll starts with it.
  */
-function readChanges(rows: Record<string, unknown>[], from: Lsn, batchSize: number, types: ColumnTypes, resume: InsidePosition | undefined): { events: ChangeEvent[]; end: Lsn; inside?: InsidePosition } {
-  const assembler = new ChangeAssembler(types);
+function readChanges(rows: Record<string, unknown>[], from: Lsn, batchSize: number, types: ColumnTypes, resume: InsidePosition | undefined, keyText: boolean): { events: ChangeEvent[]; end: Lsn; inside?: InsidePosition } {
+  const assembler = new ChangeAssembler(types, keyText);
   const events: ChangeEvent[] = [];
   let pending: ChangeEvent[] = [];
   let end = from;

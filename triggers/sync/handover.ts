@@ -24,8 +24,16 @@ export interface HandoverTable {
   key: string[];
   types: string[];
   /** In key order: [last key of the batch (null: to the end of the table), snapshot of its read]. */
-  batches: [unknown[] | null, string][];
+  batches: [BatchBound, string][];
 }
+
+/**
+ * A batch's last key: `{ text }`, each key column as PostgreSQL wrote it (COPY text), which casts
+ * back to exactly that key whatever its type; in states made before it, the values as events carry
+ * them (parsed: not exact for domains over bytea, arrays, jsonb numbers beyond a double, REVIEW5
+ * R101-R103). null: the batch reached the end of the table.
+ */
+export type BatchBound = { text: string[] } | unknown[] | null;
 
 export interface SyncHandover {
   /** table-changes-cdc's fingerprint (its tables and publication). */
@@ -95,7 +103,7 @@ export function recordBatch(
   handover: SyncHandover,
   index: number,
   shape: Omit<HandoverTable, 'batches'>,
-  upTo: unknown[] | null,
+  upTo: BatchBound,
   snapshot: string,
   until: string | undefined,
 ): SyncHandover {

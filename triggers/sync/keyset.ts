@@ -163,8 +163,10 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   });
   const last = lastRow ? info.primaryKey.map((name) => lastRow![name]) : null;
   const done = read.rows < batchSize;
+  // The batch's bound as the server wrote it: the handover compares changed keys with it exactly (REVIEW5 R101-R103).
+  const bound = done ? null : { text: read.lastText as string[] };
   const handover = position.handover
-    ? recordBatch(position.handover, position.table, { schema: info.schema, table: info.name, key: info.primaryKey, types }, done ? null : last, String(read.prelude.snapshot), done && position.table + 1 === tables.length ? String(read.prelude.wal) : undefined)
+    ? recordBatch(position.handover, position.table, { schema: info.schema, table: info.name, key: info.primaryKey, types }, bound, String(read.prelude.snapshot), done && position.table + 1 === tables.length ? String(read.prelude.wal) : undefined)
     : undefined;
   const next: SyncPosition = { ...position, after: last, afterText: read.lastText ?? null, rowsDone };
   delete next.rowBytes;
