@@ -6,9 +6,9 @@
  * checked (and decrypted) before any connection; each failure is an INVALID_INPUT naming where the
  * path came from. Neither the key nor its passphrase is ever echoed.
  */
-import { statSync } from 'node:fs';
+import { lstatSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { sshKeyProblem } from '../connection/ssh-config.js';
 import connectionSchema from '../schemas/connection.schema.json' with { type: 'json' };
 import { readAtMost } from './bounded-read.js';
@@ -35,9 +35,26 @@ const REASONS: Record<string, string> = {
   ENOTDIR: 'is not a path to a file (a part of it is not a folder)',
 };
 
-/** A path has a folder, ~ or an extension, and no component that is a long base64 run (a key's text, encoded). */
-function looksLikePath(written: string): boolean {
-  return written.length <= 4096 && /[/~.]/.test(written) && !written.split('/').some((part) => /[A-Za-z0-9+=]{40,}/.test(part));
+/**
+ * What a message may say of the value given: the path itself only when something is there (a real
+ * path on disk is not a secret). A value that names nothing may be a passphrase or a key's line put
+ * in this field by mistake, and no look of the text tells those from a mistyped path (REVIEW5 R104,
+ * REVIEW6 R113): only the nearest folder on the path that exists is shown then.
+ */
+function shownValue(file: SshKeyFile, path: string): { shown: string; exists: boolean } {
+  if (existsOnDisk(path)) return { shown: path === file.written ? path : `${file.written} (${path})`, exists: true };
+  let folder = dirname(path);
+  while (!existsOnDisk(folder) && dirname(folder) !== folder) folder = dirname(folder);
+  return { shown: `the path given (not shown: nothing is there, and it may be a secret put in the wrong field; the nearest existing folder on it is ${folder})`, exists: false };
+}
+
+function existsOnDisk(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function isSpecialFile(path: string): boolean {
@@ -66,10 +83,7 @@ export function readSshKeyFile(file: SshKeyFile): string {
     ]);
   }
   const path = keyFilePath(file);
-  // Only what looks like a path is shown: a passphrase or a base64-encoded key put in this field
-  // by mistake would otherwise be echoed (REVIEW5 R104).
-  const showable = looksLikePath(file.written);
-  const shown = !showable ? 'the value given (not shown: it does not look like a path, and may be a secret)' : path === file.written ? path : `${file.written} (${path})`;
+  const { shown, exists } = shownValue(file, path);
   // A FIFO, socket or device would block the read with signals unanswered (REVIEW5 R105).
   if (isSpecialFile(path)) throw usageError(`${file.origin}: ${shown} is not a regular file (a FIFO, socket or device)`, [WHICH_KEY]);
   let text: string | undefined;
@@ -77,7 +91,7 @@ export function readSshKeyFile(file: SshKeyFile): string {
     text = readAtMost(path, MAX_KEY_BYTES);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    const fix = code === 'EACCES' ? `Let the user running pg-actions read it (as its owner: chmod 600 ${showable ? path : '<key file>'}).` : WHICH_KEY;
+    const fix = code === 'EACCES' ? `Let the user running pg-actions read it (as its owner: chmod 600 ${exists ? path : '<key file>'}).` : WHICH_KEY;
     throw usageError(`${file.origin}: ${shown} ${REASONS[code] ?? 'cannot be read'} (${code})`, [fix]);
   }
   if (text !== undefined && PRIVATE_KEY.test(text)) {

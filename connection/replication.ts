@@ -67,8 +67,8 @@ export async function openReplicationSession(connection: unknown): Promise<Repli
     ssl: managed.ssl, application_name: config.applicationName, connectionTimeoutMillis: config.connectTimeoutMs,
     keepAlive: true, types: jsonSafeTypes, replication: 'database', stream: managed.tunnel?.socket,
     // The walsender formats the values it streams with the session's settings: the formats the type
-    // parsers read, whatever the database's or role's defaults (REVIEW4 R42; pooled sessions get them in execute.ts).
-    options: '-c DateStyle=ISO -c IntervalStyle=postgres',
+    // parsers read, whatever the database's or role's defaults (REVIEW4 R42, REVIEW6 R111 for floats; pooled sessions get them in execute.ts).
+    options: '-c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3',
   } as pg.ClientConfig);
   client.on('error', () => {}); // reported through the running command or stream
   try {

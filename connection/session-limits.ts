@@ -31,7 +31,10 @@ export function serverVersion(client: pg.PoolClient): number {
 /** `SELECT set_config(…)` for the step's limits, local to its transaction or for the session. */
 export function limitsSql(client: pg.PoolClient, timeoutMs: number, scope: 'local' | 'session'): string {
   const local = scope === 'local';
-  const timeout = `pg_catalog.set_config('statement_timeout', '${Math.trunc(timeoutMs)}', ${local})`;
+  // With the limits, exact floats: extra_float_digits 0 or less (a database or role default some
+  // set-ups keep) makes the server write 15 digits, and distinct values come back equal (REVIEW6
+  // R111). Not reported by the server like DateStyle, so set wherever the limits are.
+  const timeout = `pg_catalog.set_config('statement_timeout', '${Math.trunc(timeoutMs)}', ${local}), pg_catalog.set_config('extra_float_digits', '3', ${local})`;
   return serverVersion(client) >= 14
     ? `SELECT ${timeout}, pg_catalog.set_config('client_connection_check_interval', '${CLIENT_CHECK_INTERVAL_MS}', ${local})`
     : `SELECT ${timeout}`;

@@ -113,7 +113,7 @@ describeWithSshd('CLI --ssh-* flags (real sshd)', () => {
       [sshFlags(['--ssh-password-env', 'NOT_SET_ANYWHERE']), {}, /--ssh-password-env names an environment variable that is not set/],
       // Someone passing the secret itself where the variable's name goes: it is not echoed.
       [sshFlags(['--ssh-password-env', secret]), {}, /--ssh-password-env names an environment variable that is not set/],
-      [sshFlags(['--ssh-key-file', join(dir, 'missing-key')]), {}, /--ssh-key-file: .*missing-key does not exist \(ENOENT\)/],
+      [sshFlags(['--ssh-key-file', join(dir, 'missing-key')]), {}, /--ssh-key-file: the path given \(not shown: .*the nearest existing folder on it is \/tmp\/pg-actions-cli-ssh-[^)]*\) does not exist \(ENOENT\)/],
       [[...byPassword().filter((arg) => arg !== String(sshd.port) && arg !== '--ssh-port'), '--ssh-port', 'twenty-two'], passwordEnv(), /--ssh-port must be a port number/],
       // The natural guess --ssh-password=<secret> is an unknown flag, and the value is not printed.
       [[...sshFlags(), `--ssh-password=${secret}`], {}, /Unknown option '--ssh-password'/],

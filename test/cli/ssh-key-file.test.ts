@@ -96,14 +96,22 @@ describeWithSshd('CLI connection file: sshTunnel.privateKeyFile (real sshd)', ()
     watchSecret(base64Key);
     const misplaced = 'S3cret"pass\\phrase!';
     watchSecret(misplaced);
+    // A passphrase written as a sentence, and a line of a key's body that a `/` cuts into short runs (REVIEW6 R113).
+    const dotted = 'correct.horse.battery.staple';
+    watchSecret(dotted);
+    const keyLine = 'AAAEBrGSwxNC2QLyAbDl8xn2JOpIy3FGdn/WoeNbWo8kSXbcx0SjREWx4u7O0aKnyAEZQF';
+    watchSecret(keyLine);
     execFileSync('mkfifo', [join(dir, 'keys', 'fifo')]);
     const field = 'connection.sshTunnel.privateKeyFile';
     const cases: [string, Record<string, unknown>, RegExp][] = [
-      ['missing.json', { privateKeyFile: './no-such-key' }, new RegExp(`${field} in .*missing\\.json: \\./no-such-key \\(.*/configs/no-such-key\\) does not exist \\(ENOENT\\)`)],
-      // A value that does not look like a path may be a secret put in the wrong field: not echoed (REVIEW5 R104).
-      ['bare.json', { privateKeyFile: 'no-such-key' }, new RegExp(`${field} in .*bare\\.json: the value given \\(not shown: .*\\) does not exist \\(ENOENT\\)`)],
-      ['base64.json', { privateKeyFile: base64Key }, new RegExp(`${field} in .*base64\\.json: the value given \\(not shown: .*\\) (does not exist|cannot be read)`)],
-      ['misplaced-passphrase.json', { privateKeyFile: misplaced, passphrase: misplaced }, new RegExp(`${field} in .*misplaced-passphrase\\.json: the value given \\(not shown: .*\\) does not exist`)],
+      // A value that names nothing on disk may be a secret put in the wrong field: only the nearest existing
+      // folder is shown, whatever the value looks like (REVIEW5 R104, REVIEW6 R113).
+      ['missing.json', { privateKeyFile: './no-such-key' }, new RegExp(`${field} in .*missing\\.json: the path given \\(not shown: .*the nearest existing folder on it is .*/configs\\) does not exist \\(ENOENT\\)`)],
+      ['bare.json', { privateKeyFile: 'no-such-key' }, new RegExp(`${field} in .*bare\\.json: the path given \\(not shown: .*\\) does not exist \\(ENOENT\\)`)],
+      ['base64.json', { privateKeyFile: base64Key }, new RegExp(`${field} in .*base64\\.json: the path given \\(not shown: .*\\) (does not exist|cannot be read)`)],
+      ['misplaced-passphrase.json', { privateKeyFile: misplaced, passphrase: misplaced }, new RegExp(`${field} in .*misplaced-passphrase\\.json: the path given \\(not shown: .*\\) does not exist`)],
+      ['dotted-passphrase.json', { privateKeyFile: dotted }, new RegExp(`${field} in .*dotted-passphrase\\.json: the path given \\(not shown: .*\\) does not exist`)],
+      ['key-line.json', { privateKeyFile: keyLine }, new RegExp(`${field} in .*key-line\\.json: the path given \\(not shown: .*\\) (does not exist|is not a path)`)],
       // A FIFO would block the read, Ctrl-C unanswered (REVIEW5 R105).
       ['fifo.json', { privateKeyFile: '../keys/fifo' }, new RegExp(`${field} in .*fifo\\.json: \\.\\./keys/fifo \\(.*\\) is not a regular file`)],
       ['folder.json', { privateKeyFile: '../keys' }, new RegExp(`${field} in .*: \\.\\./keys \\(.*/keys\\) is a folder, not a key file \\(EISDIR\\)`)],
@@ -121,7 +129,7 @@ describeWithSshd('CLI connection file: sshTunnel.privateKeyFile (real sshd)', ()
       const error = jsonError(result.stderr);
       expect({ name, code: result.code, error: error.code }).toEqual({ name, code: 2, error: 'INVALID_INPUT' });
       expect({ name, message: error.message }).toEqual({ name, message: expect.stringMatching(message) });
-      for (const secret of [wrongPassphrase, base64Key, misplaced, JSON.stringify(misplaced).slice(1, -1)]) expect({ name, printed: (result.stdout + result.stderr).includes(secret) }).toEqual({ name, printed: false });
+      for (const secret of [wrongPassphrase, base64Key, misplaced, JSON.stringify(misplaced).slice(1, -1), dotted, keyLine, 'AAAEBrGSwxNC2QLyAbDl8xn2JOpIy3FGdn', 'WoeNbWo8kSXbcx0SjREWx4u7O0aKnyAEZQF']) expect({ name, printed: (result.stdout + result.stderr).includes(secret) }).toEqual({ name, printed: false });
     }
     // Nothing reached the SSH server.
     expect(attempts()).toBe(before);
