@@ -44,7 +44,8 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     'Keepalives are answered with the handled position, never the received one, and status updates go out on a timer while a slow handler runs, so the server does not drop the connection (wal_sender_timeout).',
     'Commit order, grouped by transaction; ids from the commit LSN and the change\'s place in the transaction; the commit time on every event. Rolled-back transactions emit nothing.',
     'Bounded memory: a transaction larger than batchSize comes in several handler calls (the position moves at its last); reading pauses while batches wait.',
-    'pollTrigger too reads a large transaction in polls of at most batchSize changes (fewer when they pass maxResultBytes): the state then points inside it (position.inside: its xid and commit LSN, the rows and changes delivered), the slot stays at the last whole transaction, and the next poll goes on from there with the same ids a subscription gives. Each such poll has the server decode that transaction again (pg_logical_slot_peek_binary_changes ends only at a transaction\'s end): for frequent bulk writes prefer subscribeTrigger, which reads it once.',
+    'pollTrigger too reads a large transaction in polls of at most batchSize changes (fewer when they pass maxResultBytes, down to one change per poll; a single change larger than maxResultBytes by itself, about twice its row\'s size, fails every poll with RESULT_TOO_LARGE saying so): the state then points inside it (position.inside: its xid and commit LSN, the rows and changes delivered), the slot stays at the last whole transaction, and the next poll goes on from there with the same ids a subscription gives. Each such poll has the server decode that transaction again, from its start (pg_logical_slot_peek_binary_changes ends only at a transaction\'s end): for frequent bulk writes prefer subscribeTrigger, which reads it once.',
+    'Limit of pollTrigger: a transaction whose decoding alone takes longer than the connection\'s statementTimeoutMs (tens of millions of rows at the default 60 s) cannot be polled past: every poll fails with CDC_POLL_DECODE_TIMEOUT and the slot keeps its WAL. Read such a trigger with subscribeTrigger (it decodes each transaction once, as it streams), or raise statementTimeoutMs for the polls that cross it. Right after such a timeout the server may still hold the slot for a moment (REPLICATION_SLOT_IN_USE).',
     'Large transactions on PostgreSQL 14+: the server streams a transaction bigger than logical_decoding_work_mem while it runs (pgoutput protocol 2, detected from the server version); it is spooled (1 MB in memory, then a temporary file) and handed to the handler only after its commit, in batches, with the same ids as unstreamed. A streamed transaction that rolls back, or a savepoint rolled back inside one, emits nothing. Committed streamed transactions waiting for a slow handler count toward the same pause (by their changes), and a waiting spool keeps no open file and no memory tail: a slow handler holds at most a few spools, however many large transactions commit.',
     'Unchanged TOASTed values are listed in `unchanged`, never reported as null; `old` holds what the replica identity allows and `oldRow` says which.',
     'Quiet tables do not pin WAL: the position follows the server\'s keepalives and a heartbeat written when the tables were idle for heartbeatSeconds: a logical message on PostgreSQL 14+ (pgoutput passes messages on only from 14), before that an UPDATE of the one-row table pgactions.<slot>_heartbeat (created at activation and added to the trigger\'s publication, dropped at deactivation; its changes are never delivered, by any pg-actions trigger). The table is not created where a publication FOR ALL TABLES (15+: FOR TABLES IN SCHEMA pgactions) would ship it to other subscribers, nor when the role lacks CREATE: \'auto\' then goes without it (keepalives only), an explicit \'table\' is refused with HEARTBEAT_TABLE_UNAVAILABLE before anything is created.',
@@ -66,7 +67,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     return { lsn: formatLsn((await slotState(args)).confirmedFlush) };
   },
   async poll(args, position: HandoverPosition) {
-    const batch = await pollChanges(args, position.inside ? { lsn: position.lsn, inside: position.inside } : { lsn: position.lsn });
+    const batch = await pollChanges(args, position.inside ? { lsn: position.lsn, inside: position.inside } : { lsn: position.lsn }, true, position.handover !== undefined);
     return (position.handover ? await filterHandover(args.connection, position.handover, batch) : batch) as { events: TableChangesCdcEvent[]; position: CdcPosition };
   },
   subscribe(args, position: HandoverPosition, deliver, onError) {
@@ -80,7 +81,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
       handover = result.position.handover ?? handover;
       return handle(result);
     };
-    return subscribeChanges(args, { lsn: position.lsn }, handover ? filtered : handle, onError);
+    return subscribeChanges(args, { lsn: position.lsn }, handover ? filtered : handle, onError, { keyText: handover !== undefined });
   },
   async activate(args) {
     const heartbeatTable = await planHeartbeat(args); // an explicit 'table' that cannot work is refused before the slot exists

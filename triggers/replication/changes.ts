@@ -40,16 +40,48 @@ const asText: Parser = (text) => text;
 const lateColumns = new WeakMap<ChangeEvent, [string, number][]>();
 let lateEvents = 0;
 
+/** A change's tuples as the server wrote them (pgoutput text), kept when the assembler is asked to. */
+interface ChangeText {
+  names: readonly string[];
+  new?: TupleValue[];
+  old?: TupleValue[];
+}
+const changeTexts = new WeakMap<ChangeEvent, ChangeText>();
+
+/**
+ * The server's text of `columns` in a change's new and old row (null: SQL NULL or not sent; a
+ * value a change left unchanged (TOASTed) is taken from the other row), or undefined when the
+ * assembler did not keep it. Exact for every type, unlike the parsed values (REVIEW5 R101-R103):
+ * the handover compares these with the sync's batch bounds (handover-filter.ts).
+ */
+export function keyTextOf(event: ChangeEvent, columns: readonly string[]): { new: (string | null)[]; old: (string | null)[] } | undefined {
+  const text = changeTexts.get(event);
+  if (!text) return undefined;
+  const places = columns.map((column) => text.names.indexOf(column));
+  const from = (first: TupleValue[] | undefined, second: TupleValue[] | undefined) =>
+    places.map((at) => {
+      const value = at === -1 ? null : typeof first?.[at] === 'string' ? first[at] : second?.[at];
+      return typeof value === 'string' ? value : null;
+    });
+  return { new: from(text.new, text.old), old: from(text.old, text.new) };
+}
+
 export class ChangeAssembler {
   private readonly relations = new Map<number, Relation>();
   private transaction: { lsn: string; xid: number; commitTime: string; seq: number } | undefined;
 
-  /** `types`: the database's column types, parsed as Query Rows parses them (a domain as its base type). */
-  constructor(private readonly types: Pick<ColumnTypes, 'parserOf'>) {}
+  /**
+   * `types`: the database's column types, parsed as Query Rows parses them (a domain as its base type).
+   * `keepText`: remember each change's tuples as the server wrote them (keyTextOf), for a handover.
+   */
+  constructor(
+    private readonly types: Pick<ColumnTypes, 'parserOf'>,
+    private readonly keepText = false,
+  ) {}
 
   /** An assembler that knows the same tables: replays a streamed transaction while this one goes on. */
   fork(): ChangeAssembler {
-    const copy = new ChangeAssembler(this.types);
+    const copy = new ChangeAssembler(this.types, this.keepText);
     for (const [oid, relation] of this.relations) copy.relations.set(oid, relation);
     return copy;
   }
@@ -143,6 +175,7 @@ export class ChangeAssembler {
       if (before) event.old = tuples.oldKind === 'key' ? pick(relation, before.row) : before.row;
     }
     event.key = pick(relation, after?.row ?? before?.row ?? {});
+    if (this.keepText) changeTexts.set(event, { names: relation.names, ...(tuples.new ? { new: tuples.new } : {}), ...(tuples.old ? { old: tuples.old } : {}) });
     if (relation.late.length) {
       lateColumns.set(event, relation.late.map((i) => [relation.names[i]!, relation.columns[i]!.typeOid]));
       lateEvents++;

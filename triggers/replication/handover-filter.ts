@@ -8,9 +8,9 @@
  */
 import { execute, PgActionsError } from '../../connection/index.js';
 import type { Batch } from '../definition.js';
-import { castKey } from '../sync/keyset.js';
 import type { CdcHandover, HandoverTable } from '../sync/handover.js';
-import type { ChangeEvent } from './changes.js';
+import { invalidState } from '../state.js';
+import { keyTextOf, type ChangeEvent } from './changes.js';
 import { keyComparisons } from './handover-types.js';
 import { parseLsn } from './lsn.js';
 import type { CdcPosition } from './stream.js';
@@ -35,9 +35,10 @@ export async function filterHandover(connection: unknown, handover: CdcHandover,
   const replaced = new Map<ChangeEvent, ChangeEvent | null>();
   for (const [table, events] of byTable) {
     const keyed = events.filter((e) => e.op !== 'TRUNCATE');
-    const keys = keyed.flatMap((e) => [keyOf(table, e.new ?? e.old), keyOf(table, e.old ?? e.new)]);
-    const at = await batchIndexes(connection, table, keys);
-    keyed.forEach((event, i) => replaced.set(event, judge(table, event, at[2 * i]!, at[2 * i + 1]!, reopened)));
+    // The keys as the server wrote them: parsed values do not always cast back to the key (REVIEW5 R101-R103).
+    const texts = keyed.map((e) => keyTextOf(e, table.key) ?? missingText());
+    const at = await batchIndexes(connection, table, texts.flatMap((text) => [text.new, text.old]));
+    keyed.forEach((event, i) => replaced.set(event, judge(table, event, texts[i]!, at[2 * i]!, at[2 * i + 1]!, reopened)));
     for (const event of events.filter((e) => e.op === 'TRUNCATE')) replaced.set(event, truncate(table, event));
   }
   const events = batch.events.flatMap((event) => {
@@ -59,8 +60,9 @@ export async function filterHandover(connection: unknown, handover: CdcHandover,
  * change of that key is delivered too (`reopened`, kept in the position until the handover ends),
  * so the delivered DELETE is followed by the key's newer history, never left to remove it.
  */
-function judge(table: HandoverTable, event: ChangeEvent, newAt: number, oldAt: number, reopened: Set<string>): ChangeEvent | null {
-  const moved = event.op === 'UPDATE' && event.old !== undefined && table.key.some((column) => event.old?.[column] !== event.new?.[column]);
+function judge(table: HandoverTable, event: ChangeEvent, text: KeyText, newAt: number, oldAt: number, reopened: Set<string>): ChangeEvent | null {
+  // Compared as the server's text: parsed arrays, jsonb and bytea values are never === one another.
+  const moved = event.op === 'UPDATE' && event.old !== undefined && text.old.some((value, i) => value !== text.new[i]);
   const removes = event.op === 'DELETE' || moved;
   const first = table.batches[0]![1], oldRead = table.batches[oldAt]![1];
   const oldKey = reopenedKey(table, event.old ?? event.new), newKey = reopenedKey(table, event.new ?? event.old);
@@ -94,25 +96,62 @@ function truncate(table: HandoverTable, event: ChangeEvent): ChangeEvent | null 
   });
 }
 
+type KeyText = NonNullable<ReturnType<typeof keyTextOf>>;
+
 function keyOf(table: HandoverTable, row: Record<string, unknown> | undefined): unknown[] {
   return table.key.map((column) => row?.[column] ?? null);
 }
 
-/** For each key, the index of the batch whose range holds it (PostgreSQL compares, in the key's own types and collations). */
-async function batchIndexes(connection: unknown, table: HandoverTable, keys: unknown[][]): Promise<number[]> {
+function missingText(): never {
+  throw new Error('table-changes-cdc: a change reached the handover without its key text (the stream was read without keyText)');
+}
+
+/**
+ * For each key (the server's text of its columns), the index of the batch whose range holds it: how
+ * many batch bounds sort before it. PostgreSQL sorts the keys and the bounds together with ORDER BY,
+ * each column cast to its type and in the column's collation (REVIEW4 R43): the ordering of the
+ * type's default btree operator class, the one the sync's `ORDER BY key` cut the batches with, found
+ * from the type and never through the search_path (an operator of citext installed in a schema off
+ * it, REVIEW5 R108), so no operator of a user's schema is involved. Bounds of states made before
+ * they were kept as text are cast from the parsed values, as they always were.
+ */
+async function batchIndexes(connection: unknown, table: HandoverTable, keys: (string | null)[][]): Promise<number[]> {
   const bounds = table.batches.slice(0, -1).map(([upTo]) => upTo);
   if (bounds.length === 0) return keys.map(() => 0);
-  // From the host's state: never spliced as they are. Compared in each column's collation, as the sync ordered them (REVIEW4 R43).
+  const width = table.key.length;
+  const texts = bounds.filter((bound) => !Array.isArray(bound)).map((bound) => (bound as { text?: unknown } | null)?.text);
+  const parsed = bounds.filter((bound) => Array.isArray(bound));
+  if (!texts.every((text) => Array.isArray(text) && text.length === width && text.every((value) => typeof value === 'string')) || !parsed.every((bound) => bound.length === width)) {
+    throw invalidState('state.position.handover holds a batch bound that does not fit the table\'s key (the state was edited)', ['state.position.handover.tables[].batches must be the ones a previous poll returned']);
+  }
+  // From the host's state: never spliced as they are (types and collations are the server's names for them).
   const columns = await keyComparisons(connection, table);
-  const collated = (text: string, collation: string | null) => (collation ? `${text} COLLATE ${collation}` : text);
-  const row = (alias: string) => `(${columns.map(({ type, collation }, i) => collated(castKey(`${alias}.v->>${i}`, type), collation)).join(', ')})`;
-  const { rows } = await execute(connection, {
-    text: `SELECT (SELECT count(*) FROM jsonb_array_elements($2::jsonb) AS b(v) WHERE ${row('b')} < ${row('e')})::int AS at
-             FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(v, n) ORDER BY e.n`,
-    values: [JSON.stringify(keys), JSON.stringify(bounds)],
-    readOnly: true,
-  });
-  return rows.map((r) => r.at as number);
+  const field = (alias: string, i: number) => `${alias}.v OPERATOR(pg_catalog.->>) ${i}`;
+  const exact = (alias: string) => columns.map(({ type }, i) => `(${field(alias, i)})::${type}`).join(', ');
+  // The parsed values of an older state, as they were cast before (bytea events carry base64).
+  const older = (alias: string) => columns.map(({ type }, i) => (type === 'bytea' ? `pg_catalog.decode(${field(alias, i)}, 'base64')` : `(${field(alias, i)})::${type}`)).join(', ');
+  const order = columns.map(({ collation }, i) => `w.c${i}${collation ? ` COLLATE ${collation}` : ''}`).join(', ');
+  const names = columns.map((_, i) => `c${i}`).join(', ');
+  try {
+    const { rows } = await execute(connection, {
+      // Ties: a key equal to a bound sorts before it (kind 0 first), so it counts only the bounds below it.
+      text: `SELECT s.at FROM (
+               SELECT w.kind, w.n, (pg_catalog.count(*) FILTER (WHERE w.kind OPERATOR(pg_catalog.<>) 0) OVER (ORDER BY ${order}, w.kind ROWS UNBOUNDED PRECEDING))::pg_catalog.int4 AS at
+                 FROM (SELECT 0, e.n, ${exact('e')} FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) WITH ORDINALITY AS e(v, n)
+                       UNION ALL SELECT 1, b.n, ${exact('b')} FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) WITH ORDINALITY AS b(v, n)
+                       UNION ALL SELECT 2, o.n, ${older('o')} FROM pg_catalog.jsonb_array_elements($3::pg_catalog.jsonb) WITH ORDINALITY AS o(v, n)) AS w(kind, n, ${names})
+             ) AS s WHERE s.kind OPERATOR(pg_catalog.=) 0 ORDER BY s.n`,
+      values: [JSON.stringify(keys), JSON.stringify(texts), JSON.stringify(parsed)],
+      readOnly: true,
+    });
+    return rows.map((r) => r.at as number);
+  } catch (error) {
+    // A bound that is not a value of its column's type: edited, or an older state's parsed value that never cast back (an array).
+    if (error instanceof PgActionsError && /^22/.test(error.sqlstate ?? '')) {
+      throw invalidState(`state.position.handover holds a batch bound that is not a key of ${table.schema}.${table.table} (${error.message}): the state was edited, or made by a table-sync that recorded an array key's parsed value, which never casts back; sync again`, ['state.position.handover.tables[].batches must be the ones a previous poll returned']);
+    }
+    throw error;
+  }
 }
 
 const parsed = new Map<string, { xmin: bigint; xmax: bigint; running: Set<bigint> }>();

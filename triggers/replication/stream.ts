@@ -51,6 +51,8 @@ export function subscribeChanges(
   start: CdcPosition,
   deliver: Deliver<ChangeEvent, CdcPosition>,
   onError: (error: unknown) => void,
+  /** keyText: keep each change's tuples as the server wrote them (a table-sync handover compares its keys). */
+  options: { keyText?: boolean } = {},
 ): RunningSubscription {
   let acked = parseLsn(start.lsn);
   let closed = false;
@@ -66,7 +68,7 @@ export function subscribeChanges(
     await streamChanges(args, session, slot.serverVersion, acked, deliver, (lsn) => {
       acked = lsn > acked ? lsn : acked;
       failures = 0;
-    }, () => closed);
+    }, () => closed, options.keyText === true);
   };
 
   const loop = async () => {
@@ -104,12 +106,13 @@ function streamChanges(
   deliver: Deliver<ChangeEvent, CdcPosition>,
   onAcked: (lsn: Lsn) => void,
   isClosed: () => boolean,
+  keyText: boolean,
 ): Promise<void> {
   const batchSize = args.config.batchSize ?? 500;
   const highWater = Math.max(2000, batchSize * 4);
   const messages = serverVersion >= 140000;
   const types = columnTypes(args.connection);
-  const assembler = new ChangeAssembler(types);
+  const assembler = new ChangeAssembler(types, keyText);
   const streamed = new StreamedTransactions();
   const queue = new ChunkQueue();
   let pending: ChangeEvent[] = [];

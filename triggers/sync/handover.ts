@@ -24,8 +24,16 @@ export interface HandoverTable {
   key: string[];
   types: string[];
   /** In key order: [last key of the batch (null: to the end of the table), snapshot of its read]. */
-  batches: [unknown[] | null, string][];
+  batches: [BatchBound, string][];
 }
+
+/**
+ * A batch's last key: `{ text }`, each key column as PostgreSQL wrote it (COPY text), which casts
+ * back to exactly that key whatever its type; in states made before it, the values as events carry
+ * them (parsed: not exact for domains over bytea, arrays, jsonb numbers beyond a double, REVIEW5
+ * R101-R103). null: the batch reached the end of the table.
+ */
+export type BatchBound = { text: string[] } | unknown[] | null;
 
 export interface SyncHandover {
   /** table-changes-cdc's fingerprint (its tables and publication). */
@@ -78,8 +86,9 @@ async function waitForCommitting(connection: unknown, config: TableSyncConfig): 
   const deadline = Date.now() + 60_000;
   for (;;) {
     const { rows } = await execute(connection, {
-      text: `SELECT count(*)::int AS n FROM unnest(string_to_array(split_part(txid_current_snapshot()::text, ':', 3), ',')) AS x
-              WHERE x <> '' AND txid_status(x::bigint) = 'committed'`,
+      text: `SELECT pg_catalog.count(*)::int AS n
+               FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.split_part(pg_catalog.txid_current_snapshot()::text, ':', 3), ',')) AS x
+              WHERE x OPERATOR(pg_catalog.<>) '' AND pg_catalog.txid_status(x::bigint) OPERATOR(pg_catalog.=) 'committed'`,
       readOnly: true,
     });
     if (rows[0]!.n === 0) return;
@@ -95,7 +104,7 @@ export function recordBatch(
   handover: SyncHandover,
   index: number,
   shape: Omit<HandoverTable, 'batches'>,
-  upTo: unknown[] | null,
+  upTo: BatchBound,
   snapshot: string,
   until: string | undefined,
 ): SyncHandover {
