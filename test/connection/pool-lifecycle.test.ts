@@ -52,6 +52,8 @@ test('equal configurations share one pool, however they are written; every field
     statementTimeoutMs: { statementTimeoutMs: 59999 },
     maxResultBytes: { maxResultBytes: 1048576 },
     pooler: { pooler: 'transaction' },
+    // not connected until a step runs: only the pool's identity is compared here
+    sshTunnel: { sshTunnel: { host: '127.0.0.1', user: 'bastion-user', password: 'bastion password' } },
   };
   const pools = Object.values(variants).map((variant) => pool({ ...db.config, ...variant }));
   expect(new Set([base, ...pools]).size).toBe(1 + pools.length);
@@ -91,6 +93,16 @@ test('a pool whose connection is checked out is not swept, however long ago it w
   expect(openPoolCount()).toBe(1);
   expect((await running).rows).toEqual([{ slept: '' }]);
 }, 60_000);
+
+test('closeAll() stops the sweeper with the pools, and the next pool starts it again', async () => {
+  jest.useFakeTimers({ doNotFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'nextTick', 'queueMicrotask', 'performance', 'hrtime'] });
+  pool({ ...db.config, applicationName: 'sweeper-stop' });
+  expect(jest.getTimerCount()).toBe(1);
+  await closeAll();
+  expect(jest.getTimerCount()).toBe(0);
+  pool({ ...db.config, applicationName: 'sweeper-again' });
+  expect(jest.getTimerCount()).toBe(1);
+});
 
 /** Polls with the real clock (setTimeout is not faked here). */
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {

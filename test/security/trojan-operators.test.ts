@@ -10,6 +10,7 @@ import pg from 'pg';
 import { runAction } from '../../actions/index.js';
 import { activateTrigger, deactivateTrigger, pollTrigger, type TriggerState } from '../../triggers/index.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
+import { createComparisonLookAlikes } from './look-alikes.js';
 
 const role = `trojan_${randomBytes(4).toString('hex')}`;
 const db = useTestDatabase('trojan', { beforeDrop: () => db.sql(`DROP OWNED BY ${role}; DROP ROLE IF EXISTS ${role}`).then(() => undefined) });
@@ -72,19 +73,7 @@ describe('key comparisons (REVIEW6 R110)', () => {
       CREATE TABLE k_two (a mood, b posint, PRIMARY KEY (a, b)); INSERT INTO k_two SELECT ('l' || (i % 3 + 1))::mood, i FROM generate_series(1, 9) i;
       CREATE TABLE k_mixed (a cdom, b mood, PRIMARY KEY (a, b)); INSERT INTO k_mixed SELECT chr(65 + i % 3 + (i % 2) * 32), ('l' || i)::mood FROM generate_series(1, 7) i;
       INSERT INTO k_mixed VALUES ('z', 'l1'), ('Z', 'l2')`);
-    const attacker = new pg.Client({ ...db.config, user: role, password: 'trojan-pass' } as pg.ClientConfig);
-    await attacker.connect();
-    try {
-      for (const type of ['mood', 'posint', 'cdom']) {
-        for (const [op, name] of [['<', 'lt'], ['<=', 'le'], ['=', 'eq'], ['>=', 'ge'], ['>', 'gt']] as const) {
-          await attacker.query(`CREATE FUNCTION public.trojan_${type}_${name}(${type}, ${type}) RETURNS boolean LANGUAGE plpgsql AS $f$
-            BEGIN RAISE EXCEPTION 'trojan ${op}(${type}) ran as %', current_user; END $f$`);
-          await attacker.query(`CREATE OPERATOR public.${op} (LEFTARG = ${type}, RIGHTARG = ${type}, FUNCTION = public.trojan_${type}_${name})`);
-        }
-      }
-    } finally {
-      await attacker.end();
-    }
+    await createComparisonLookAlikes({ ...db.config, user: role, password: 'trojan-pass' } as pg.ClientConfig, ['mood', 'posint', 'cdom']);
   });
 
   test('the trap works: a plain comparison of each key type picks the look-alike', async () => {
