@@ -50,6 +50,11 @@ test(`a ${ROWS.toLocaleString('en')}-row transaction, then one more row, polled 
       const again = await pollTrigger(KEY, { ...request, state });
       expect(again.events).toEqual(result.events);
       expect(again.state).toEqual(result.state);
+      // A state whose place inside the transaction was edited past what a poll writes (REVIEW6 R118).
+      const edited = JSON.parse(JSON.stringify(result.state)) as { position: { inside?: { rows: number } } };
+      expect(edited.position.inside).toBeDefined();
+      edited.position.inside!.rows = 3_000_000_000;
+      await expect(pollTrigger(KEY, { ...request, state: edited as unknown as TriggerState })).rejects.toMatchObject({ code: 'TRIGGER_STATE_INVALID' });
     }
     for (const event of result.events) {
       ids.push(String(event.id));

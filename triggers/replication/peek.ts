@@ -198,7 +198,9 @@ function checkedInside(inside: unknown): InsidePosition | undefined {
   if (inside === undefined) return undefined;
   const given = (typeof inside === 'object' && inside !== null ? inside : {}) as Record<string, unknown>;
   const count = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
-  if (!count(given.xid) || (given.xid as number) > 0xffffffff || !isLsn(given.lsn) || !count(given.rows) || !count(given.seq)) {
+  // rows is bound as an int4 (peekSql): a larger one failed on the server as INVALID_VALUE (REVIEW6 R118).
+  const int4 = (value: unknown) => count(value) && (value as number) <= 0x7fffffff;
+  if (!count(given.xid) || (given.xid as number) > 0xffffffff || !isLsn(given.lsn) || !int4(given.rows) || !int4(given.seq)) {
     throw invalidState('state.position.inside is not a place inside a transaction as a poll returns it', ['state.position.inside must be the one a previous poll returned']);
   }
   return { xid: given.xid as number, lsn: given.lsn as string, rows: given.rows as number, seq: given.seq as number };
