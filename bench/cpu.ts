@@ -49,7 +49,11 @@ export function cpuMeter(dataDir: string, extraPids: readonly number[] = []): Cp
   } catch {
     return undefined;
   }
-  // A backend that ended between two readings loses its CPU time: the sides keep their sessions, so it is rare.
+  // The server's time is a running sum of each process's growth since it was last seen, not a sum
+  // of the live processes' totals: a backend that ends (PgBouncer replaces its server connections)
+  // then loses only its last few µs, instead of taking its whole past with it (negative figures).
+  const seen = new Map<string, number>();
+  let serverNs = 0;
   return {
     read(at) {
       const own = () => {
@@ -57,9 +61,14 @@ export function cpuMeter(dataDir: string, extraPids: readonly number[] = []): Cp
         return usage.user + usage.system;
       };
       const before = at === 'end' ? own() : 0;
-      let serverNs = onCpuNs(postmaster);
-      for (const pid of childrenOf(postmaster)) serverNs += onCpuNs(pid);
-      for (const pid of extraPids) serverNs += onCpuNs(String(pid));
+      const now = new Map<string, number>();
+      for (const pid of [postmaster, ...childrenOf(postmaster), ...extraPids.map(String)]) now.set(pid, onCpuNs(pid));
+      seen.forEach((_, pid) => now.has(pid) || seen.delete(pid));
+      for (const [pid, ns] of now) {
+        if (ns === 0) continue; // ended while being read: keep its last reading
+        serverNs += ns - (seen.get(pid) ?? 0);
+        seen.set(pid, ns);
+      }
       return [at === 'end' ? before : own(), serverNs / 1000];
     },
   };

@@ -17,12 +17,13 @@ import { cdcBench } from './cdc.js';
 import { pgbouncerOverhead } from './pgbouncer.js';
 import { pinCpus } from './pin-cpus.js';
 import { cpuMeter, type CpuMeter } from './cpu.js';
+import { floorRows, p1Floor, p1FloorPgBouncer } from './floor.js';
 import { compareSides, switched, type SideFigures } from './sides.js';
 import { triggerBench } from './triggers.js';
 import { tableSyncBench } from './table-sync.js';
 
 const STEPS = Number(process.env.BENCH_STEPS ?? 3000);
-/** BENCH_ONLY=steps,cap,pgbouncer runs those sections only (steps busy parser cancel cap hostile connect bulk pgbouncer triggers sync cdc). */
+/** BENCH_ONLY=steps,cap,pgbouncer runs those sections only (steps busy parser cancel cap hostile connect bulk pgbouncer floor triggers sync cdc). */
 const ONLY = process.env.BENCH_ONLY?.split(',').map((name) => name.trim());
 const runs = (section: string) => !ONLY || ONLY.includes(section);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -344,6 +345,12 @@ async function main() {
           ['through PgBouncer, execute() of the lookup, not read-only (pooler: transaction)', ms(f.execute.ms), ratios(f.execute), `settings reset every step, prepared statements only when there are some; ${cpuNote(f.execute)}`],
         );
       }
+    }
+    if (runs('floor')) {
+      // P1's floor: the least framing, in raw pg, against the same baseline (bench/floor.ts).
+      rows.push(...floorRows(await p1Floor(config, raw, STEPS, meter), ''));
+      const pooled = await p1FloorPgBouncer(db, STEPS);
+      rows.push(...(typeof pooled === 'string' ? [['through PgBouncer, floor', '', '', pooled]] : floorRows(pooled, ' through PgBouncer')));
     }
     if (runs('triggers')) rows.push(...(await triggerBench(config, raw)));
     if (runs('sync')) rows.push(...(await tableSyncBench(config, raw, meter)));

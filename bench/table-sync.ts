@@ -7,7 +7,9 @@
  * wall and CPU (Node + server, bench/cpu.ts; a busy machine inflates CPU far less than wall).
  * table-sync runs as a host runs it, with its default configuration: pollTrigger until a poll
  * returns no events. Also given: COPY of the rows in key order (what the keyset reader has the
- * server do, index order), to tell the server's share from the client's.
+ * server do, index order), to tell the server's share from the client's. And the floor: raw
+ * node-postgres delivering the same rows as one JS value each (bench/sync-floor.ts), in the same
+ * rounds (BENCH_SYNC_FLOOR=0 leaves it out).
  */
 import pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
@@ -16,14 +18,17 @@ import { pipeline } from 'node:stream/promises';
 import type { ConnectionConfig } from '../connection/index.js';
 import { pollTrigger, type TriggerState } from '../triggers/index.js';
 import type { CpuMeter } from './cpu.js';
+import { syncFloors } from './sync-floor.js';
 
 const ROWS = Number(process.env.BENCH_SYNC_ROWS ?? 1_000_000);
 const ROUNDS = Number(process.env.BENCH_SYNC_ROUNDS ?? 3);
+const FLOORS = process.env.BENCH_SYNC_FLOOR === '0' ? [] : Object.entries(syncFloors);
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
 
-interface Timed { ms: number; cpuMs: number; rssGrowth: number }
+/** Wall ms, CPU ms (Node + server) and Node's share, peak RSS growth. */
+interface Timed { ms: number; cpuMs: number; nodeMs: number; rssGrowth: number }
 
 async function timed(meter: CpuMeter | undefined, work: () => Promise<void>): Promise<Timed> {
   (globalThis as { gc?: () => void }).gc?.();
@@ -37,7 +42,8 @@ async function timed(meter: CpuMeter | undefined, work: () => Promise<void>): Pr
   const cpuAfter = meter?.read('end');
   clearInterval(sampler);
   const cpuMs = cpuBefore && cpuAfter ? (cpuAfter[0] - cpuBefore[0] + cpuAfter[1] - cpuBefore[1]) / 1000 : NaN;
-  return { ms, cpuMs, rssGrowth: Math.max(rssPeak, process.memoryUsage().rss) - rssBefore };
+  const nodeMs = cpuBefore && cpuAfter ? (cpuAfter[0] - cpuBefore[0]) / 1000 : NaN;
+  return { ms, cpuMs, nodeMs, rssGrowth: Math.max(rssPeak, process.memoryUsage().rss) - rssBefore };
 }
 
 /** A raw pg client, connected before and closed after the timed span (its backend's CPU is read while it lives). */
@@ -74,6 +80,7 @@ export async function tableSyncBench(config: ConnectionConfig, raw: pg.Pool, met
     const copies: Timed[] = [];
     const ordered: Timed[] = [];
     const syncs: Timed[] = [];
+    const floors = new Map<string, Timed[]>(FLOORS.map(([name]) => [name, []]));
     let bytes = 0;
     await syncAll(config); // warm-up: JIT, the catalog cache, the pool
     const client = await rawClient(config);
@@ -84,12 +91,17 @@ export async function tableSyncBench(config: ConnectionConfig, raw: pg.Pool, met
         if (round % 2 === 0) (await copy(), await sync());
         else (await sync(), await copy());
         ordered.push(await timed(meter, async () => void (await copyOut(client, 'COPY (SELECT * FROM sync_bench ORDER BY id) TO STDOUT'))));
+        for (const [name, floor] of FLOORS) {
+          let read = 0;
+          floors.get(name)!.push(await timed(meter, async () => void (read = await floor.read(client))));
+          if (read !== ROWS) throw new Error(`${name} read ${read} rows, expected ${ROWS}`);
+        }
       }
     } finally {
       await client.end();
     }
     const ratio = (base: Timed[], side: Timed[], of: (t: Timed) => number) => median(base.map((b, i) => of(b) / of(side[i]!)));
-    const cpu = (side: Timed[]) => (Number.isNaN(side[0]!.cpuMs) ? '' : `CPU ${seconds(median(side.map((t) => t.cpuMs)))}`);
+    const cpu = (side: Timed[]) => (Number.isNaN(side[0]!.cpuMs) ? '' : `CPU ${seconds(median(side.map((t) => t.cpuMs)))} (Node ${seconds(median(side.map((t) => t.nodeMs)))})`);
     const rows = ROWS.toLocaleString('en');
     return [
       [`COPY sync_bench TO STDOUT, ${rows} rows, ${mb(bytes)} (baseline, median of ${ROUNDS})`, seconds(median(copies.map((t) => t.ms))), '1.00×', cpu(copies)],
@@ -100,6 +112,15 @@ export async function tableSyncBench(config: ConnectionConfig, raw: pg.Pool, met
         `${ratio(copies, syncs, (t) => t.ms).toFixed(2)}×${Number.isNaN(syncs[0]!.cpuMs) ? '' : ` (CPU ${ratio(copies, syncs, (t) => t.cpuMs).toFixed(2)}×)`}`,
         `goal ≥ 0.5×; ${cpu(syncs)}; RSS +${mb(Math.max(...syncs.map((t) => t.rssGrowth)))}`,
       ],
+      ...FLOORS.map(([name, floor]) => {
+        const side = floors.get(name)!;
+        return [
+          floor.label,
+          seconds(median(side.map((t) => t.ms))),
+          `${ratio(copies, side, (t) => t.ms).toFixed(2)}×${Number.isNaN(side[0]!.cpuMs) ? '' : ` (CPU ${ratio(copies, side, (t) => t.cpuMs).toFixed(2)}×)`}`,
+          `${cpu(side)}; RSS +${mb(Math.max(...side.map((t) => t.rssGrowth)))}`,
+        ];
+      }),
     ];
   } finally {
     await raw.query('DROP TABLE IF EXISTS sync_bench');

@@ -32,18 +32,18 @@ export interface TableInfo {
 }
 
 const COLUMNS_SQL = `
-SELECT n.nspname AS schema, c.relname AS table, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
-       t.typcategory AS category, t.typname IN ('json', 'jsonb') AS is_json, a.attnotnull AS not_null,
-       pg_get_expr(d.adbin, d.adrelid) AS default_expr, a.attidentity <> '' AS is_identity, a.attgenerated <> '' AS is_generated,
-       coalesce((SELECT bool_or(i.indisprimary) FROM pg_index i WHERE i.indrelid = c.oid AND a.attnum = ANY(i.indkey)), false) AS in_pk,
-       coalesce((SELECT bool_or(i.indisunique AND NOT i.indisprimary) FROM pg_index i WHERE i.indrelid = c.oid AND a.attnum = ANY(i.indkey)), false) AS in_unique,
-       array_position((SELECT i.indkey::int2[] FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), a.attnum) AS pk_position
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-  JOIN pg_type t ON t.oid = a.atttypid
-  LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
- WHERE c.oid = to_regclass($1)::oid
+SELECT n.nspname AS schema, c.relname AS table, a.attname AS name, pg_catalog.format_type(a.atttypid, a.atttypmod) AS type,
+       t.typcategory AS category, t.typname OPERATOR(pg_catalog.=) ANY ('{json,jsonb}'::pg_catalog.name[]) AS is_json, a.attnotnull AS not_null,
+       pg_catalog.pg_get_expr(d.adbin, d.adrelid) AS default_expr, a.attidentity OPERATOR(pg_catalog.<>) '' AS is_identity, a.attgenerated OPERATOR(pg_catalog.<>) '' AS is_generated,
+       coalesce((SELECT pg_catalog.bool_or(i.indisprimary) FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey)), false) AS in_pk,
+       coalesce((SELECT pg_catalog.bool_or(i.indisunique AND NOT i.indisprimary) FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey)), false) AS in_unique,
+       pg_catalog.array_position((SELECT i.indkey::pg_catalog.int2[] FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary), a.attnum) AS pk_position
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+  JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+  JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+  LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) c.oid AND d.adnum OPERATOR(pg_catalog.=) a.attnum
+ WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid
  ORDER BY a.attnum`;
 
 interface ColumnRow {

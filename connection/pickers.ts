@@ -28,32 +28,33 @@ export interface ListTablesOptions {
 }
 
 // System schemas hold nothing a flow author picks; pg_toast* and pg_temp* are per-session internals.
-const USER_SCHEMA = `n.nspname NOT IN ('pg_catalog', 'information_schema')
-   AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
-   AND has_schema_privilege(n.oid, 'USAGE')`;
+const USER_SCHEMA = `n.nspname OPERATOR(pg_catalog.<>) ALL ('{pg_catalog,information_schema}'::pg_catalog.name[])
+   AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp%'
+   AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')`;
 
-const SCHEMAS_SQL = `SELECT n.nspname AS name FROM pg_namespace n WHERE ${USER_SCHEMA} ORDER BY n.nspname`;
+const SCHEMAS_SQL = `SELECT n.nspname AS name FROM pg_catalog.pg_namespace n WHERE ${USER_SCHEMA} ORDER BY n.nspname`;
 
 // Partitions are left out: rows go through their partitioned parent, which is listed.
 // "Can see" means any table or column privilege, the way psql's \dp reads it.
 const TABLES_SQL = `
 SELECT n.nspname AS schema, c.relname AS name,
-       CASE c.relkind WHEN 'r' THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
-                      WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table' END AS kind,
+       CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'r' THEN 'table' WHEN c.relkind OPERATOR(pg_catalog.=) 'v' THEN 'view'
+            WHEN c.relkind OPERATOR(pg_catalog.=) 'm' THEN 'materialized view' WHEN c.relkind OPERATOR(pg_catalog.=) 'p' THEN 'partitioned table'
+            WHEN c.relkind OPERATOR(pg_catalog.=) 'f' THEN 'foreign table' END AS kind,
        -- Never analysed: reltuples is -1 on PostgreSQL 14+, and 0 with no pages and no stats before.
-       CASE WHEN c.relkind = 'v' OR c.reltuples < 0::real
-              OR (c.reltuples = 0::real AND c.relpages = 0
+       CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'v' OR c.reltuples OPERATOR(pg_catalog.<) 0::real
+              OR (c.reltuples OPERATOR(pg_catalog.=) 0::real AND c.relpages OPERATOR(pg_catalog.=) 0
                   AND coalesce(s.last_analyze, s.last_autoanalyze, s.last_vacuum, s.last_autovacuum) IS NULL)
-            THEN NULL ELSE round(c.reltuples)::float8 END AS estimated_rows
-  FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  LEFT JOIN pg_stat_all_tables s ON s.relid = c.oid
- WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
+            THEN NULL ELSE pg_catalog.round(c.reltuples::pg_catalog.float8) END AS estimated_rows
+  FROM pg_catalog.pg_class c
+  JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+  LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid OPERATOR(pg_catalog.=) c.oid
+ WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,v,m,p,f}'::"char"[])
    AND NOT c.relispartition
    AND ${USER_SCHEMA}
-   AND ($1::text IS NULL OR n.nspname = $1)
-   AND (has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
-        OR has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))
+   AND ($1::pg_catalog.text IS NULL OR n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.text)
+   AND (pg_catalog.has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+        OR pg_catalog.has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))
  ORDER BY n.nspname, c.relname`;
 
 export async function listSchemas(connection: unknown): Promise<SchemaEntry[]> {

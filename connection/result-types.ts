@@ -29,9 +29,9 @@ export function typeResolutionSql(oids: string): string {
   return `WITH RECURSIVE walk(given, type, depth, inside) AS (
             SELECT DISTINCT given.oid, given.oid, 0, false FROM (${oids}) AS given(oid)
             UNION ALL
-            SELECT w.given, CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.typelem END, w.depth + 1, w.inside OR t.typtype <> 'd'
-              FROM walk w JOIN pg_catalog.pg_type t ON t.oid = w.type
-             WHERE t.typtype = 'd' OR (NOT w.inside AND t.typcategory = 'A' AND t.typdelim = ','))
+            SELECT w.given, CASE WHEN t.typtype OPERATOR(pg_catalog.=) 'd' THEN t.typbasetype ELSE t.typelem END, w.depth OPERATOR(pg_catalog.+) 1, w.inside OR t.typtype OPERATOR(pg_catalog.<>) 'd'
+              FROM walk w JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) w.type
+             WHERE t.typtype OPERATOR(pg_catalog.=) 'd' OR (NOT w.inside AND t.typcategory OPERATOR(pg_catalog.=) 'A' AND t.typdelim OPERATOR(pg_catalog.=) ','))
           SELECT w.given AS type, w.given::int8 AS oid,
                  (pg_catalog.array_agg(w.type ORDER BY w.depth DESC) FILTER (WHERE NOT w.inside))[1]::int8 AS base,
                  (pg_catalog.array_agg(w.type ORDER BY w.depth DESC) FILTER (WHERE w.inside))[1]::int8 AS element
@@ -60,7 +60,7 @@ export async function resolveTypes(pool: object, oids: readonly number[], query:
   const known = resolvedTypesOf(pool);
   const missing = [...new Set(oids)].filter((oid) => !isKnownType(oid) && !known.has(oid));
   if (missing.length === 0) return;
-  const { rows } = await query(typeResolutionSql('SELECT unnest($1::oid[])'), [missing]);
+  const { rows } = await query(typeResolutionSql('SELECT pg_catalog.unnest($1::pg_catalog.oid[])'), [missing]);
   for (const oid of missing) known.set(oid, undefined); // a type dropped meanwhile: its text
   // int8, not int: an OID above 2^31 (a cluster that has made two billion objects) must not wrap to a negative number (REVIEW5 R106).
   for (const row of rows) known.set(Number(row.oid), resultParser({ base: Number(row.base), element: row.element === null ? null : Number(row.element) }));

@@ -38,12 +38,12 @@ export type ConnectionTestResult = ConnectionDiagnosis | { ok: false; error: PgA
 /** The oldest major version the suite runs against (npm run test:matrix: 12–18). */
 const OLDEST_SUPPORTED = 120000;
 
-const DIAGNOSIS_SQL = `SELECT current_setting('server_version') AS version,
-       current_setting('server_version_num')::int AS version_num,
-       current_user AS "user", current_database() AS database,
-       (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AS superuser,
-       s.ssl, s.version AS protocol, s.cipher, pg_backend_pid() AS pid
-  FROM pg_stat_ssl s WHERE s.pid = pg_backend_pid()`;
+const DIAGNOSIS_SQL = `SELECT pg_catalog.current_setting('server_version') AS version,
+       pg_catalog.current_setting('server_version_num')::int AS version_num,
+       current_user AS "user", pg_catalog.current_database() AS database,
+       (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) current_user) AS superuser,
+       s.ssl, s.version AS protocol, s.cipher, pg_catalog.pg_backend_pid() AS pid
+  FROM pg_catalog.pg_stat_ssl s WHERE s.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()`;
 
 export interface DiagnosisRow {
   version: string;

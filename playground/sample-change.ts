@@ -96,6 +96,6 @@ function sampleValue(column: ColumnInfo, seq: number): unknown {
 /** For the listen trigger: a NOTIFY on its channel, with a small JSON payload (both bound). */
 export async function sendNotification(connection: unknown, channel: string): Promise<{ op: 'notify'; channel: string; payload: unknown }> {
   const payload = { from: 'playground', at: new Date().toISOString() };
-  await execute(connection, { text: 'SELECT pg_notify($1, $2)', values: [channel, JSON.stringify(payload)] });
+  await execute(connection, { text: 'SELECT pg_catalog.pg_notify($1::pg_catalog.text, $2::pg_catalog.text)', values: [channel, JSON.stringify(payload)] });
   return { op: 'notify', channel, payload };
 }

@@ -31,11 +31,13 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // errors.test and faults.test start servers of their own: too slow per mutant. error-paths.test reaches the
   // mapped failures, session-reset.test the run-alone path (VACUUM), step-tail and session-state the early
   // answer and the pooler paths, failed-step-session.test whether a failed step keeps its session, run-alone.test
-  // which statements refused with 25001 run again alone.
-  'connection/execute.ts': ['test/connection/execute.test.ts', 'test/connection/error-paths.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/session-state.test.ts', 'test/connection/session-reset.test.ts', 'test/connection/failed-step-session.test.ts', 'test/connection/run-alone.test.ts'],
+  // which statements refused with 25001 run again alone, pooler-reset-failure.test a transaction pooler's reset that fails,
+  // ignored-cancel.test what cancelAndSettle() does with a statement that outlives the cancel (terminate, ignoredCancel).
+  'connection/execute.ts': ['test/connection/execute.test.ts', 'test/connection/error-paths.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/session-state.test.ts', 'test/connection/session-reset.test.ts', 'test/connection/failed-step-session.test.ts', 'test/connection/run-alone.test.ts', 'test/connection/pooler-reset-failure.test.ts', 'test/connection/ignored-cancel.test.ts'],
   // pool-wait.test and step-tail.test reach checkout's waits and closeAll's tails; pool-sessions.test the output formats,
-  // session pooling and holdPool (reached otherwise only by execute.test, pgbouncer.test and the listen tests).
-  'connection/pools.ts': ['test/connection/pool-lifecycle.test.ts', 'test/connection/pools.test.ts', 'test/connection/ssl-plan.test.ts', 'test/connection/session-state.test.ts', 'test/connection/pool-wait.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/pool-sessions.test.ts'],
+  // session pooling and holdPool (reached otherwise only by execute.test, pgbouncer.test and the listen tests);
+  // pool-closing.test closeAll()'s wait for connections still closing (a peer that holds back its FIN).
+  'connection/pools.ts': ['test/connection/pool-lifecycle.test.ts', 'test/connection/pools.test.ts', 'test/connection/ssl-plan.test.ts', 'test/connection/session-state.test.ts', 'test/connection/pool-wait.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/pool-sessions.test.ts', 'test/connection/pool-closing.test.ts'],
   'connection/config.ts': ['test/connection/config.test.ts'],
   // ssl.test.ts starts five servers per run; ssl-plan.test.ts covers the modes through TLS proxies.
   'connection/tls.ts': ['test/connection/ssl-plan.test.ts'],

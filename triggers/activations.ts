@@ -8,7 +8,7 @@ import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName 
 import { inTransaction } from '../connection/session.js';
 import { createTriggerStatements, installStatements, triggerNamePattern, triggerNames } from './capture-sql.js';
 import { refuseWhenPublished } from './outbox-publications.js';
-import { LOCK_CLASS, namesOf, SCHEMA } from './outbox-sql.js';
+import { ADVISORY_LOCK_SQL, LOCK_CLASS, namesOf, SCHEMA } from './outbox-sql.js';
 import { dropSchemaIfEmpty } from './pgactions-schema.js';
 import { removeSchemaEvents, schemaEventActivations } from './schema-events.js';
 
@@ -23,19 +23,19 @@ export interface Activation {
 
 const TABLE_SQL = `
 SELECT c.oid::int8 AS relid, n.nspname AS schema, c.relname AS name,
-       (SELECT array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum))
-          FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-         WHERE i.indrelid = c.oid AND i.indisprimary) AS key_columns,
-       c.relkind = 'r' AND NOT c.relispartition
-         AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = c.oid OR h.inhparent = c.oid) AS per_statement
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.oid = to_regclass($1)::oid AND c.relkind IN ('r', 'p')`;
+       (SELECT pg_catalog.array_agg(a.attname::text ORDER BY pg_catalog.array_position(i.indkey::pg_catalog.int2[], a.attnum))
+          FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey)
+         WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary) AS key_columns,
+       c.relkind OPERATOR(pg_catalog.=) 'r' AND NOT c.relispartition
+         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid OPERATOR(pg_catalog.=) c.oid OR h.inhparent OPERATOR(pg_catalog.=) c.oid) AS per_statement
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::"char"[])`;
 
 export async function install(connection: unknown, fingerprint: string, tables: readonly string[], operations: readonly string[]): Promise<void> {
   const names = namesOf(fingerprint);
   const qualified = tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
   await inTransaction(connection, async (query) => {
-    await query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_CLASS]);
+    await query(ADVISORY_LOCK_SQL, [LOCK_CLASS]);
     await refuseWhenPublished(query, 'row-changes');
     for (const statement of installStatements(names)) await query(statement);
     for (const [i, name] of qualified.entries()) {
@@ -55,9 +55,10 @@ export async function install(connection: unknown, fingerprint: string, tables: 
 export async function remove(connection: unknown, fingerprint: string): Promise<void> {
   const names = namesOf(fingerprint);
   await inTransaction(connection, async (query) => {
-    await query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_CLASS]);
+    await query(ADVISORY_LOCK_SQL, [LOCK_CLASS]);
     const triggers = await query(
-      'SELECT t.tgname AS trigger, n.nspname AS schema, c.relname AS name FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE t.tgname ~ $1 AND NOT t.tgisinternal',
+      `SELECT t.tgname AS trigger, n.nspname AS schema, c.relname AS name FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE t.tgname OPERATOR(pg_catalog.~) $1::pg_catalog.text AND NOT t.tgisinternal`,
       [triggerNamePattern(fingerprint)],
     );
     for (const table of triggers) {
@@ -73,12 +74,13 @@ export async function remove(connection: unknown, fingerprint: string): Promise<
 
 const OBJECTS_SQL = `
 SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name, o.target FROM (
-  SELECT c.relname::text AS name, 'table' AS kind, NULL::text AS target FROM pg_class c WHERE c.relnamespace = to_regnamespace($1)::oid AND c.relkind = 'r'
-  UNION ALL SELECT p.proname::text, 'function', NULL FROM pg_proc p WHERE p.pronamespace = to_regnamespace($1)::oid
-  UNION ALL SELECT t.tgname::text, 'trigger', n.nspname || '.' || c.relname FROM pg_trigger t
-     JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE t.tgname ~ $2 AND NOT t.tgisinternal) AS o
- WHERE o.name ~ 'rc_[0-9a-f]{16}'
+  SELECT c.relname::text AS name, 'table' AS kind, NULL::text AS target FROM pg_catalog.pg_class c
+   WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) 'r'
+  UNION ALL SELECT p.proname::text, 'function', NULL FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid
+  UNION ALL SELECT t.tgname::text, 'trigger', n.nspname::text OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) c.relname::text FROM pg_catalog.pg_trigger t
+     JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+    WHERE t.tgname OPERATOR(pg_catalog.~) $2::pg_catalog.text AND NOT t.tgisinternal) AS o
+ WHERE o.name OPERATOR(pg_catalog.~) 'rc_[0-9a-f]{16}'
  ORDER BY 1, 2, 3, 4`;
 
 const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:capture_set', 'function:read'];

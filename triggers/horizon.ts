@@ -24,11 +24,11 @@ export interface Horizon {
 // Transactions open in this database, other than ours: virtual ids of sessions (a transaction
 // holds the lock on its own virtual id from start to end, with or without a transaction id) and
 // prepared transactions (they outlive their session).
-const OPEN_SQL = `SELECT l.virtualxid AS id FROM pg_locks AS l LEFT JOIN pg_stat_activity AS a ON a.pid = l.pid
-   WHERE l.locktype = 'virtualxid' AND l.granted AND l.pid IS DISTINCT FROM pg_backend_pid()
-     AND (a.datid IS NULL OR a.datid = (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database()))
-  UNION ALL SELECT 'prepared ' || p.transaction::text FROM pg_prepared_xacts AS p WHERE p.database = current_database()`;
-const STILL_OPEN = `ARRAY(SELECT w FROM unnest($1::text[]) AS w WHERE w IN (SELECT open.id FROM open)) AS still`;
+const OPEN_SQL = `SELECT l.virtualxid AS id FROM pg_catalog.pg_locks AS l LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid OPERATOR(pg_catalog.=) l.pid
+   WHERE l.locktype OPERATOR(pg_catalog.=) 'virtualxid' AND l.granted AND (l.pid IS NULL OR l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())
+     AND (a.datid IS NULL OR a.datid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))
+  UNION ALL SELECT 'prepared ' OPERATOR(pg_catalog.||) p.transaction::text FROM pg_catalog.pg_prepared_xacts AS p WHERE p.database OPERATOR(pg_catalog.=) pg_catalog.current_database()`;
+const STILL_OPEN = `ARRAY(SELECT w FROM pg_catalog.unnest($1::pg_catalog.text[]) AS w WHERE w OPERATOR(pg_catalog.=) ANY (SELECT open.id FROM open)) AS still`;
 const RECHECK_MS = [0, 25, 100];
 
 /** The horizon for this poll (then read rows up to horizon.through in a later statement). */

@@ -68,7 +68,7 @@ export async function readOutbox<Event>(
   for (;;) {
     try {
       ({ rows } = await execute(connection, {
-        text: `SELECT * FROM ${names.read}($1, $2, make_interval(mins => $3), $4)`,
+        text: `SELECT * FROM ${names.read}($1, $2, pg_catalog.make_interval(mins => $3::pg_catalog.int4), $4)`,
         values: [after, batchSize, config.retentionMinutes, shared],
         maxResultBytes,
       }));

@@ -19,6 +19,8 @@ import { quoteIdentifier } from '../connection/index.js';
 export const SCHEMA = 'pgactions'; // (names starting with pg_ are reserved for system schemas)
 /** Advisory lock class for our DDL and for the subscriber lease ('pgac'). */
 export const LOCK_CLASS = 0x70676163;
+/** Takes our DDL lock ($1: LOCK_CLASS) for the transaction. */
+export const ADVISORY_LOCK_SQL = 'SELECT pg_catalog.pg_advisory_xact_lock($1::pg_catalog.int4, 0)';
 const OWNER_TAG = 'pg-actions';
 
 /** rc: row-changes; sc: schema-changes (event-trigger mode), which uses the outbox and cursor parts only. */
@@ -70,16 +72,16 @@ export function outboxStatements(n: OutboxNames, tag: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${n.outbox} (
        seq bigserial PRIMARY KEY, pos bigint, stamped_at timestamptz,
        op text NOT NULL, schema_name text NOT NULL, table_name text NOT NULL,
-       key jsonb, new jsonb, old jsonb, written_at timestamptz NOT NULL DEFAULT clock_timestamp())`,
+       key jsonb, new jsonb, old jsonb, written_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp())`,
     `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdentifier(`${n.prefix}_${n.fingerprint}_pos`)} ON ${n.outbox} (pos)`,
     `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${n.prefix}_${n.fingerprint}_unstamped`)} ON ${n.outbox} (seq) WHERE pos IS NULL`,
     `CREATE TABLE IF NOT EXISTS ${n.cursor} (
        stamped bigint NOT NULL DEFAULT 0, acked bigint NOT NULL DEFAULT 0, pruned bigint NOT NULL DEFAULT 0,
-       epoch text NOT NULL DEFAULT substr(md5(random()::text || clock_timestamp()::text), 1, 12))`,
+       epoch text NOT NULL DEFAULT pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::text OPERATOR(pg_catalog.||) pg_catalog.clock_timestamp()::text), 1, 12))`,
     // One cursor row, enforced by a unique key on a column that can only be true. Installs made
     // before that key existed may hold several rows (one per activation): keep the one in use.
     `ALTER TABLE ${n.cursor} ADD COLUMN IF NOT EXISTS one boolean NOT NULL DEFAULT true CHECK (one)`,
-    `DELETE FROM ${n.cursor} AS k WHERE EXISTS (SELECT 1 FROM ${n.cursor} AS j WHERE (j.stamped, j.acked, j.ctid) > (k.stamped, k.acked, k.ctid))`,
+    `DELETE FROM ${n.cursor} AS k WHERE EXISTS (SELECT 1 FROM ${n.cursor} AS j WHERE ROW(j.stamped, j.acked, j.ctid) OPERATOR(pg_catalog.>) ROW(k.stamped, k.acked, k.ctid))`,
     `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdentifier(`${n.prefix}_${n.fingerprint}_cursor_one`)} ON ${n.cursor} (one)`,
     // A replica identity, so the cursor's UPDATEs still work once a publication FOR ALL TABLES is
     // created after activation (the other tables have primary keys): outbox-publications.ts.

@@ -50,7 +50,7 @@ export function subscribeOutbox<Event>(
   };
 
   const tryLead = async (session: ListenSession) => {
-    const [row] = await session.query('SELECT pg_try_advisory_lock($1, $2) AS held', [lockClass, lockId]);
+    const [row] = await session.query('SELECT pg_catalog.pg_try_advisory_lock($1::pg_catalog.int4, $2::pg_catalog.int4) AS held', [lockClass, lockId]);
     leader = row?.held === true;
   };
   const session = openListenSession(connection, {

@@ -5,8 +5,11 @@ import { SCHEMA } from './outbox-sql.js';
 
 export async function dropSchemaIfEmpty(query: Query): Promise<void> {
   const [left] = await query(
-    `SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = to_regnamespace($1)::oid) + (SELECT count(*) FROM pg_proc WHERE pronamespace = to_regnamespace($1)::oid)
-            + (SELECT count(*) FROM pg_type WHERE typnamespace = to_regnamespace($1)::oid AND typrelid = 0::oid AND typelem = 0::oid) AS n, to_regnamespace($1) IS NOT NULL AS present`,
+    `WITH s(oid) AS (SELECT pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid)
+     SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class, s WHERE relnamespace OPERATOR(pg_catalog.=) s.oid)
+            OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc, s WHERE pronamespace OPERATOR(pg_catalog.=) s.oid)
+            OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_type, s WHERE typnamespace OPERATOR(pg_catalog.=) s.oid AND typrelid OPERATOR(pg_catalog.=) 0::oid AND typelem OPERATOR(pg_catalog.=) 0::oid) AS n,
+            (SELECT s.oid IS NOT NULL FROM s) AS present`,
     [SCHEMA],
   );
   if (left?.present && Number(left.n) === 0) await query(`DROP SCHEMA ${quoteIdentifier(SCHEMA)}`);

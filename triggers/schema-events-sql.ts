@@ -39,15 +39,15 @@ export function schemaEventNames(fingerprint: string): SchemaEventNames {
 }
 
 /** A relation's columns as the event shows them: [{ name, type }] in column order. */
-const COLUMNS_OF = (relid: string) => `coalesce((SELECT jsonb_agg(jsonb_build_object('name', a.attname::text, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
-       FROM pg_attribute AS a WHERE a.attrelid = ${relid} AND a.attnum > 0 AND NOT a.attisdropped), '[]'::jsonb)`;
+const COLUMNS_OF = (relid: string) => `coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('name', a.attname::text, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
+       FROM pg_catalog.pg_attribute AS a WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped), '[]'::jsonb)`;
 
 /** Watched tables now, from the catalog: the starting point of sc_F_known ($1: the schemas). */
 export function knownSnapshotStatement(n: SchemaEventNames): string {
   return `INSERT INTO ${n.known} (relid, schema_name, table_name, columns)
 SELECT c.oid, ns.nspname, c.relname, ${COLUMNS_OF('c.oid')}
-  FROM pg_class AS c JOIN pg_namespace AS ns ON ns.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'p') AND ns.nspname IN (SELECT w.schema_name FROM ${n.watch} AS w)
+  FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::"char"[]) AND ns.nspname::text OPERATOR(pg_catalog.=) ANY (SELECT w.schema_name FROM ${n.watch} AS w)
 ON CONFLICT (relid) DO NOTHING`;
 }
 

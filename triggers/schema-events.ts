@@ -9,7 +9,7 @@ import { inTransaction } from '../connection/session.js';
 import type { SchemaChangesEvent } from '../schemas/types.gen.js';
 import type { OutboxKind } from './outbox-reader.js';
 import { refuseWhenPublished } from './outbox-publications.js';
-import { LOCK_CLASS, SCHEMA } from './outbox-sql.js';
+import { ADVISORY_LOCK_SQL, LOCK_CLASS, SCHEMA } from './outbox-sql.js';
 import { dropSchemaIfEmpty } from './pgactions-schema.js';
 import { knownSnapshotStatement, schemaEventNames, schemaEventRemovals, schemaEventStatements } from './schema-events-sql.js';
 
@@ -40,10 +40,10 @@ export async function installSchemaEvents(connection: unknown, fingerprint: stri
   const names = schemaEventNames(fingerprint);
   try {
     await inTransaction(connection, async (query) => {
-      await query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_CLASS]);
+      await query(ADVISORY_LOCK_SQL, [LOCK_CLASS]);
       await refuseWhenPublished(query, 'schema-changes');
       for (const statement of schemaEventStatements(names)) await query(statement);
-      await query(`INSERT INTO ${names.watch} (schema_name) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING`, [schemas]);
+      await query(`INSERT INTO ${names.watch} (schema_name) SELECT pg_catalog.unnest($1::pg_catalog.text[]) ON CONFLICT DO NOTHING`, [schemas]);
       await query(knownSnapshotStatement(names));
     });
   } catch (error) {
@@ -61,7 +61,7 @@ export async function installSchemaEvents(connection: unknown, fingerprint: stri
 export async function schemaEventsInstalled(connection: unknown, fingerprint: string): Promise<boolean> {
   const names = schemaEventNames(fingerprint);
   const { rows } = await execute(connection, {
-    text: 'SELECT count(*)::int AS n FROM pg_event_trigger WHERE evtname IN ($1, $2)',
+    text: 'SELECT pg_catalog.count(*)::int AS n FROM pg_catalog.pg_event_trigger WHERE evtname OPERATOR(pg_catalog.=) ANY (ARRAY[$1::pg_catalog.name, $2::pg_catalog.name])',
     values: [names.ddlTrigger, names.dropTrigger],
     readOnly: true,
   });
@@ -72,9 +72,10 @@ export async function schemaEventsInstalled(connection: unknown, fingerprint: st
 export async function removeSchemaEvents(connection: unknown, fingerprint: string): Promise<void> {
   const names = schemaEventNames(fingerprint);
   await inTransaction(connection, async (query) => {
-    await query('SELECT pg_advisory_xact_lock($1, 0)', [LOCK_CLASS]);
+    await query(ADVISORY_LOCK_SQL, [LOCK_CLASS]);
     const [found] = await query(
-      'SELECT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname IN ($1, $2)) OR to_regclass($3) IS NOT NULL OR to_regclass($4) IS NOT NULL AS any',
+      `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname OPERATOR(pg_catalog.=) ANY (ARRAY[$1::pg_catalog.name, $2::pg_catalog.name]))
+              OR pg_catalog.to_regclass($3::pg_catalog.text) IS NOT NULL OR pg_catalog.to_regclass($4::pg_catalog.text) IS NOT NULL AS any`,
       [names.ddlTrigger, names.dropTrigger, names.outbox, names.known],
     );
     if (!found?.any) return;
@@ -85,10 +86,11 @@ export async function removeSchemaEvents(connection: unknown, fingerprint: strin
 
 const OBJECTS_SQL = `
 SELECT substring(o.name from 'sc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name FROM (
-  SELECT c.relname::text AS name, 'table' AS kind FROM pg_class c WHERE c.relnamespace = to_regnamespace($1)::oid AND c.relkind = 'r'
-  UNION ALL SELECT p.proname::text, 'function' FROM pg_proc p WHERE p.pronamespace = to_regnamespace($1)::oid
-  UNION ALL SELECT e.evtname::text, 'event trigger' FROM pg_event_trigger e WHERE e.evtname ~ '^pg_actions_sc_[0-9a-f]{16}_(ddl|drop)$') AS o
- WHERE o.name ~ 'sc_[0-9a-f]{16}'
+  SELECT c.relname::text AS name, 'table' AS kind FROM pg_catalog.pg_class c
+   WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) 'r'
+  UNION ALL SELECT p.proname::text, 'function' FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid
+  UNION ALL SELECT e.evtname::text, 'event trigger' FROM pg_catalog.pg_event_trigger e WHERE e.evtname::text OPERATOR(pg_catalog.~) '^pg_actions_sc_[0-9a-f]{16}_(ddl|drop)$') AS o
+ WHERE o.name OPERATOR(pg_catalog.~) 'sc_[0-9a-f]{16}'
  ORDER BY 1, 2, 3`;
 
 const PARTS = ['table:outbox', 'table:cursor', 'table:watch', 'table:known', 'function:on_ddl', 'function:on_drop', 'function:read', 'event trigger:ddl', 'event trigger:drop'];

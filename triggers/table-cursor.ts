@@ -11,6 +11,7 @@ import { describeTable, execute, PgActionsError, quoteIdentifier, type TableInfo
 import type { Batch, SampleResult, TriggerArguments, TriggerEvent } from './definition.js';
 import { eventId } from './event-id.js';
 import { advanceHorizon, type Horizon } from './horizon.js';
+import { columnOrders, compare, rowAfter } from './key-order.js';
 
 export interface TableCursorConfig {
   table: string;
@@ -90,15 +91,18 @@ export async function pollTable<Event extends TableRowEvent>(
   }
   const columns = order.map((c) => `t.${quoteIdentifier(c)}`);
   const values: unknown[] = position.after ? [...position.after] : [];
+  // Compared with the columns' own opclass operators, never ones the search_path finds (REVIEW6 R110).
+  const orders = await columnOrders(args.connection, table, order, 'config.column');
+  const bound = (n: number, column: number) => `$${n}::${orders[column]!.base}`; // parameter n as the column's base type
   const after = position.after
-    ? ` AND ${columns[0]} >= $1 AND (${columns.join(', ')}) > (${order.map((_, i) => `$${i + 1}`).join(', ')})`
+    ? ` AND ${compare(columns[0]!, 'ge', bound(1, 0), orders[0]!)} AND ${rowAfter(columns, order.map((_, i) => bound(i + 1, i)), orders)}`
     : '';
   const horizon = await advanceHorizon(args.connection, table, quoteIdentifier(order[0]!), position.horizon);
   if (horizon.through === null || horizon.through === undefined) return { events: [], position: { after: position.after, horizon } };
   values.push(horizon.through, args.config.batchSize ?? 100);
   // A statement after the horizon's: its snapshot sees every row up to horizon.through.
   const { rows } = await execute(args.connection, {
-    text: `SELECT t.* FROM ${table} AS t WHERE ${columns[0]} <= $${values.length - 1}${after} ORDER BY ${columns.join(', ')} LIMIT $${values.length}`,
+    text: `SELECT t.* FROM ${table} AS t WHERE ${compare(columns[0]!, 'le', bound(values.length - 1, 0), orders[0]!)}${after} ORDER BY ${columns.join(', ')} LIMIT $${values.length}`,
     values,
     readOnly: true,
   });

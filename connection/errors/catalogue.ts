@@ -440,6 +440,14 @@ export const ERROR_CATALOGUE = {
       'Find the reader: SELECT active_pid FROM pg_replication_slots WHERE slot_name = \'<slot>\'; and close it (or SELECT pg_terminate_backend(<pid>);).',
     ],
   },
+  CDC_POLL_DECODE_TIMEOUT: {
+    title: 'Polled change capture cannot decode the next transaction in time',
+    cause: 'pollTrigger of table-changes-cdc peeks the slot over plain SQL, and PostgreSQL decodes a transaction whole, from its start, at every peek: a transaction whose decoding alone takes longer than statementTimeoutMs (tens of millions of rows at 60 s) times out at every poll, so the trigger cannot move past it and the slot keeps its WAL.',
+    fixes: [
+      'Read this trigger with subscribeTrigger: it streams the transaction and decodes it once.',
+      'Or raise the connection\'s statementTimeoutMs above the time decoding this transaction takes, for the polls that cross it.',
+    ],
+  },
   REPLICATION_THROUGH_POOLER: {
     title: 'Change capture cannot go through a connection pooler',
     cause: 'Streaming changes (table-changes-cdc subscribeTrigger) needs a replication connection to the server itself; a connection pooler refuses it (PgBouncer before 1.23) or does not pool it.',

@@ -24,11 +24,11 @@ export interface TableFacts {
 }
 
 const TABLE_SQL = `SELECT n.nspname AS schema, c.relname AS name, c.relreplident AS identity,
-  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_pk,
-  EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisreplident) AS has_identity_index,
-  has_table_privilege(c.oid, 'SELECT') AS can_select, pg_has_role(c.relowner, 'USAGE') AS owned
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE c.oid = to_regclass($1)::oid AND c.relkind IN ('r', 'p')`;
+  EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary) AS has_pk,
+  EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisreplident) AS has_identity_index,
+  pg_catalog.has_table_privilege(c.oid, 'SELECT') AS can_select, pg_catalog.pg_has_role(c.relowner, 'USAGE') AS owned
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::"char"[])`;
 
 export async function tableFacts(connection: unknown, tables: readonly string[]): Promise<TableFacts[]> {
   return Promise.all(

@@ -50,16 +50,16 @@ interface ServerFacts {
   keep_size_mb: number | null;
 }
 
-const SERVER_SQL = `SELECT current_setting('server_version') AS version, current_setting('server_version_num')::int AS version_num,
-  current_setting('wal_level') AS wal_level,
-  current_setting('max_replication_slots')::int AS max_slots, (SELECT count(*) FROM pg_replication_slots)::int AS used_slots,
-  current_setting('max_wal_senders')::int AS max_senders,
-  (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'walsender')::int AS used_senders,
-  current_user AS "user", current_database() AS database, r.rolsuper AS superuser, r.rolreplication AS replication,
-  EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname = 'rds_replication' AND pg_has_role(current_user, g.oid, 'MEMBER')) AS rds_replication,
-  has_database_privilege(current_database(), 'CREATE') AS can_create,
-  (SELECT setting::int FROM pg_settings WHERE name = 'max_slot_wal_keep_size') AS keep_size_mb
-  FROM pg_roles r WHERE r.rolname = current_user`;
+const SERVER_SQL = `SELECT pg_catalog.current_setting('server_version') AS version, pg_catalog.current_setting('server_version_num')::int AS version_num,
+  pg_catalog.current_setting('wal_level') AS wal_level,
+  pg_catalog.current_setting('max_replication_slots')::int AS max_slots, (SELECT pg_catalog.count(*) FROM pg_catalog.pg_replication_slots)::int AS used_slots,
+  pg_catalog.current_setting('max_wal_senders')::int AS max_senders,
+  (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type OPERATOR(pg_catalog.=) 'walsender')::int AS used_senders,
+  current_user AS "user", pg_catalog.current_database() AS database, r.rolsuper AS superuser, r.rolreplication AS replication,
+  EXISTS (SELECT 1 FROM pg_catalog.pg_roles g WHERE g.rolname OPERATOR(pg_catalog.=) 'rds_replication' AND pg_catalog.pg_has_role(current_user, g.oid, 'MEMBER')) AS rds_replication,
+  pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE') AS can_create,
+  (SELECT setting::int FROM pg_catalog.pg_settings WHERE name OPERATOR(pg_catalog.=) 'max_slot_wal_keep_size') AS keep_size_mb
+  FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) current_user`;
 
 export async function diagnoseReplication(connection: unknown, options: DiagnoseOptions): Promise<ReplicationDiagnosis> {
   const server = (await execute(connection, { text: SERVER_SQL, readOnly: true })).rows[0] as unknown as ServerFacts;
@@ -156,7 +156,7 @@ interface SlotFacts {
 }
 
 async function slotFacts(connection: unknown, name: string): Promise<SlotFacts | undefined> {
-  const { rows } = await execute(connection, { text: 'SELECT to_jsonb(s) AS slot FROM pg_replication_slots s WHERE slot_name = $1', values: [name], readOnly: true });
+  const { rows } = await execute(connection, { text: 'SELECT pg_catalog.to_jsonb(s) AS slot FROM pg_catalog.pg_replication_slots s WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name', values: [name], readOnly: true });
   return rows[0]?.slot as SlotFacts | undefined;
 }
 
@@ -199,8 +199,8 @@ interface PublicationFacts {
 async function publicationFacts(connection: unknown, name: string): Promise<PublicationFacts | undefined> {
   const { rows } = await execute(connection, {
     text: `SELECT p.puballtables AS all_tables,
-             coalesce((SELECT json_agg(json_build_array(t.schemaname, t.tablename)) FROM pg_publication_tables t WHERE t.pubname = p.pubname), '[]') AS tables
-             FROM pg_publication p WHERE p.pubname = $1`,
+             coalesce((SELECT pg_catalog.json_agg(pg_catalog.json_build_array(t.schemaname, t.tablename)) FROM pg_catalog.pg_publication_tables t WHERE t.pubname OPERATOR(pg_catalog.=) p.pubname), '[]') AS tables
+             FROM pg_catalog.pg_publication p WHERE p.pubname OPERATOR(pg_catalog.=) $1::pg_catalog.name`,
     values: [name],
     readOnly: true,
   });
@@ -299,7 +299,8 @@ function leastPrivilegeSetup(database: string, tables: TableFacts[], publication
  */
 async function leftoverSlots(connection: unknown, current: string | undefined): Promise<ReplicationCheck[]> {
   const { rows } = await execute(connection, {
-    text: "SELECT slot_name FROM pg_replication_slots WHERE slot_name LIKE 'pg\\_actions\\_%' AND NOT active AND database = current_database() AND slot_name IS DISTINCT FROM $1 ORDER BY 1",
+    text: `SELECT slot_name FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.~~) 'pg\\_actions\\_%' AND NOT active
+             AND database OPERATOR(pg_catalog.=) pg_catalog.current_database() AND ($1::pg_catalog.name IS NULL OR slot_name OPERATOR(pg_catalog.<>) $1::pg_catalog.name) ORDER BY 1`,
     values: [current ?? null],
     readOnly: true,
   });

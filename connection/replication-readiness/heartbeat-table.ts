@@ -33,10 +33,10 @@ export interface HeartbeatTablePlan {
  */
 export async function heartbeatTablePlan(read: ReadRows, slot: string | undefined): Promise<HeartbeatTablePlan> {
   const [facts] = await read(
-    `SELECT current_setting('server_version_num')::int AS version, $1::text IS NOT NULL AND EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $2 AND c.relname = $1) AS exists,
-            current_database() AS database, current_user AS role, to_regnamespace($2) IS NOT NULL AS schema_exists,
-            CASE WHEN to_regnamespace($2) IS NULL THEN has_database_privilege(current_database(), 'CREATE')
-                 ELSE has_schema_privilege($2, 'CREATE') END AS can_create`,
+    `SELECT pg_catalog.current_setting('server_version_num')::int AS version, $1::pg_catalog.text IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE n.nspname OPERATOR(pg_catalog.=) $2::pg_catalog.text AND c.relname OPERATOR(pg_catalog.=) $1::pg_catalog.text) AS exists,
+            pg_catalog.current_database() AS database, current_user AS role, pg_catalog.to_regnamespace($2::pg_catalog.text) IS NOT NULL AS schema_exists,
+            CASE WHEN pg_catalog.to_regnamespace($2::pg_catalog.text) IS NULL THEN pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE')
+                 ELSE pg_catalog.has_schema_privilege($2::pg_catalog.text, 'CREATE') END AS can_create`,
     [slot === undefined ? null : `${slot}_heartbeat`, HEARTBEAT_SCHEMA],
   );
   const serverVersion = Number(facts!.version);

@@ -20,6 +20,7 @@ import { useTestDatabase } from '../harness/use-test-database.js';
 import { failure, refusedPort, startSilentServer } from '../harness/failures.js';
 import { startWireProxy, type WireProxy } from '../harness/proxy.js';
 import { watchSecret } from '../harness/secrets.js';
+import { TimeoutError } from '../../connection/deadline.js';
 
 const db = useTestDatabase('error_mapping');
 let pki: TestPki;
@@ -341,4 +342,46 @@ test('a socket error whose code has the shape of a SQLSTATE (EPIPE: five capital
   const mapped = toPgActionsError(broken, context);
   expect([mapped.code, mapped.message]).toEqual(['CONNECTION_LOST', 'The connection to db.example:5432 was lost.']);
   expect(mapped.sqlstate).toBeUndefined();
+});
+
+describe("errors without a code (node-postgres' own, the step's deadline): mapped by the library's fixed text and the phase", () => {
+  const at = (phase: FailureContext['phase']): FailureContext => ({ phase, host: 'db.example', port: 5432, user: 'u', database: 'd', connectTimeoutMs: 1000, secrets: [] });
+  const mapped = (error: unknown, phase: FailureContext['phase']) => {
+    const result = toPgActionsError(error, at(phase));
+    return [result.code, result.message];
+  };
+
+  test("the step's deadline (p-timeout's TimeoutError, whose text says 'timed out') while connecting → CONNECTION_TIMEOUT", () => {
+    expect(mapped(new TimeoutError('Promise timed out after 50 milliseconds'), 'connect')).toEqual(['CONNECTION_TIMEOUT', 'db.example:5432 did not complete the connection within 1000 ms.']);
+  });
+
+  test('a timeout named in a statement-phase error is not a connection timeout; a connect-phase failure is one only when it is a timeout', () => {
+    expect(mapped(new Error('Query read timeout'), 'statement')).toEqual(['DATABASE_ERROR', 'Query read timeout']);
+    expect(mapped(new Error('Connection terminated unexpectedly'), 'connect')).toEqual(['CONNECTION_LOST', 'The connection to db.example:5432 was lost.']);
+  });
+
+  test("node-postgres' connection errors → CONNECTION_LOST, in either phase", () => {
+    for (const text of ['Connection terminated unexpectedly', 'Connection terminated', 'Client has encountered a connection error and is not queryable', 'Client was closed and is not queryable']) {
+      expect(mapped(new Error(text), 'statement')).toEqual(['CONNECTION_LOST', 'The connection to db.example:5432 was lost.']);
+    }
+  });
+
+  test('an error with neither code nor text → DATABASE_ERROR "Unknown error"', () => {
+    expect(mapped(new Error(''), 'statement')).toEqual(['DATABASE_ERROR', 'Unknown error']);
+  });
+
+  test("OpenSSL's HOSTNAME_MISMATCH (host checked by OpenSSL rather than Node) → SSL_CERTIFICATE_INVALID naming the host, like Node's ERR_TLS_CERT_ALTNAME_INVALID", () => {
+    expect(mapped(Object.assign(new Error('Hostname mismatch'), { code: 'HOSTNAME_MISMATCH' }), 'connect')).toEqual(['SSL_CERTIFICATE_INVALID', 'The server certificate is not valid for the host name "db.example" (HOSTNAME_MISMATCH).']);
+  });
+});
+
+test('only a syntax error gets the line and column: an undefined column (which has a position too) keeps the server\'s sentence', async () => {
+  const error = await failure(execute(db.config, { text: 'SELECT\n  nosuch FROM people' }));
+  expect([error.code, error.sqlstate, error.message]).toEqual(['UNDEFINED_COLUMN', '42703', 'Column "nosuch" does not exist']);
+  expect((error as PgActionsError & { location?: unknown }).location).toBeUndefined();
+});
+
+test('08P01 with counts of two digits: both numbers whole', async () => {
+  const error = await failure(execute(db.config, { text: `SELECT ${Array.from({ length: 12 }, (_, i) => `$${i + 1}::int`).join(' + ')} AS x`, values: Array.from({ length: 11 }, (_, i) => i) }));
+  expect([error.code, error.message]).toEqual(['INVALID_INPUT', 'The query uses placeholders up to $12, but 11 value(s) were sent (parameters plus any {{ }} in the query).']);
 });

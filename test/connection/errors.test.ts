@@ -57,6 +57,8 @@ const NOT_A_CONNECTION_CODE: readonly ErrorCode[] = [
   'SSH_HOST_UNREACHABLE', 'SSH_AUTH_FAILED', 'SSH_HOST_KEY_MISMATCH', 'SSH_FORWARDING_REFUSED',
   // produced by a real server waiting for a synchronous standby in test/connection/sync-standby-commit.test.ts
   'COMMIT_UNCONFIRMED',
+  // produced by a real transaction whose decoding passes statementTimeoutMs in test/triggers/cdc-poll-wide.test.ts
+  'CDC_POLL_DECODE_TIMEOUT',
 ];
 
 /** Awaits the failure and checks what every error must have: the code, catalogue title, a message, fixes. */

@@ -7,6 +7,7 @@
  */
 import { execute, type ConnectionConfig, type Statement } from '../../connection/index.js';
 import { failure } from '../harness/failures.js';
+import { startWireProxy, type WireProxy } from '../harness/proxy.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const db = useTestDatabase('failed_step');
@@ -72,5 +73,33 @@ describe('a failed step discards a session that cannot be trusted', () => {
     const next = await backendPid(config);
     expect(next).not.toBe(pid);
     expect(await sessionsOf(applicationName)).toEqual([next]);
+  }, 60_000);
+});
+
+describe('a failed step that keeps its session also keeps what pg-actions knows of it', () => {
+  // The failure path resets the session (RESET ALL, the limits set again) and notes that its limits are set:
+  // the next step sends none. Counted on the wire: every set_config('statement_timeout', …) text the client
+  // sends (the proxy switches them to 0; a named statement after its Parse is only bound, so it sends no text).
+  let counter: WireProxy;
+  beforeAll(async () => {
+    counter = await startWireProxy(db.config as { host: string; port: number }, { stripStatementTimeout: true });
+  }, 30_000);
+  afterAll(async () => {
+    await counter?.close();
+  }, 30_000);
+
+  test('an ordinary ERROR: the session reset sets the limits once, the next step sends them no more', async () => {
+    const config: ConnectionConfig = { ...own('failed-step-limits'), host: '127.0.0.1', port: counter.port, sslMode: 'disable' };
+    const pid = await backendPid(config);
+    await backendPid(config); // every named statement of a step parsed by now
+    const settled = counter.timeoutsStripped;
+    expect(await backendPid(config)).toBe(pid);
+    expect(counter.timeoutsStripped).toBe(settled); // a step on a session that has its limits sends none
+    const error = await failure(execute(config, { text: 'SELECT 1 / 0 AS x' }));
+    expect(error.sqlstate).toBe('22012');
+    expect(counter.timeoutsStripped).toBe(settled + 1); // the failure path's reset sets them again, once
+    expect(await backendPid(config)).toBe(pid);
+    expect(await backendPid(config)).toBe(pid);
+    expect(counter.timeoutsStripped).toBe(settled + 1);
   }, 60_000);
 });

@@ -36,6 +36,10 @@ test('equal configurations share one pool, however they are written; every field
   url.pathname = `/${db.name}`;
   expect(pool({ connectionString: url.toString(), sslMode: db.config.sslMode })).toBe(base);
   expect(openPoolCount()).toBe(1);
+  // The suite's host may be an address, which has no case. Host names in any case are one pool; names that differ otherwise are
+  // not, even where upper case would fold them together (ß → SS)
+  expect(pool({ ...db.config, host: 'Db.Example.INVALID' })).toBe(pool({ ...db.config, host: 'db.example.invalid' }));
+  expect(pool({ ...db.config, host: 'straße.invalid' })).not.toBe(pool({ ...db.config, host: 'STRASSE.invalid' }));
 
   const pki = createTestPki();
   const variants: Record<string, Partial<ConnectionConfig>> = {
@@ -52,10 +56,12 @@ test('equal configurations share one pool, however they are written; every field
     statementTimeoutMs: { statementTimeoutMs: 59999 },
     maxResultBytes: { maxResultBytes: 1048576 },
     pooler: { pooler: 'transaction' },
+    // not connected until a step runs: only the pool's identity is compared here
+    sshTunnel: { sshTunnel: { host: '127.0.0.1', user: 'bastion-user', password: 'bastion password' } },
   };
   const pools = Object.values(variants).map((variant) => pool({ ...db.config, ...variant }));
   expect(new Set([base, ...pools]).size).toBe(1 + pools.length);
-  expect(openPoolCount()).toBe(1 + pools.length);
+  expect(openPoolCount()).toBe(4 + pools.length);
   // and each is found again
   expect(Object.values(variants).map((variant) => pool({ ...db.config, ...variant }))).toEqual(pools);
 });
@@ -91,6 +97,16 @@ test('a pool whose connection is checked out is not swept, however long ago it w
   expect(openPoolCount()).toBe(1);
   expect((await running).rows).toEqual([{ slept: '' }]);
 }, 60_000);
+
+test('closeAll() stops the sweeper with the pools, and the next pool starts it again', async () => {
+  jest.useFakeTimers({ doNotFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'nextTick', 'queueMicrotask', 'performance', 'hrtime'] });
+  pool({ ...db.config, applicationName: 'sweeper-stop' });
+  expect(jest.getTimerCount()).toBe(1);
+  await closeAll();
+  expect(jest.getTimerCount()).toBe(0);
+  pool({ ...db.config, applicationName: 'sweeper-again' });
+  expect(jest.getTimerCount()).toBe(1);
+});
 
 /** Polls with the real clock (setTimeout is not faked here). */
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<boolean> {

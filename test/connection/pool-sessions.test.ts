@@ -5,6 +5,7 @@
  * replication) is not swept until every holder has let go. Against the suite's server; cheap
  * enough to run per mutant (npm run test:mutation).
  */
+import { readFileSync } from 'node:fs';
 import { jest } from '@jest/globals';
 import { closeAll, execute, resolveConfig } from '../../connection/index.js';
 import { holdPool, openPoolCount, poolFor } from '../../connection/pools.js';
@@ -71,6 +72,20 @@ test('behind a session pooler each step gets a client connection of its own; wit
   expect(second).not.toBe(first);
   const direct = { ...db.config, applicationName: 'pooler-none' };
   expect(await pid(direct)).toBe(await pid(direct));
+});
+
+test('pooled connections have TCP keepalive on: the kernel probes an idle connection, so a server gone silent is found', async () => {
+  const { port } = await row({ ...db.config, applicationName: 'keepalive' }, 'SELECT inet_client_port() AS port');
+  // The client's end of the connection is a socket of this machine (Linux: /proc/net/tcp, tcp6). Its timer kind is 2 (keepalive)
+  // when SO_KEEPALIVE is set, 0 (none) on an idle connection without it.
+  const hex = (n: number) => `:${n.toString(16).toUpperCase().padStart(4, '0')}`;
+  const timerKinds = () =>
+    ['/proc/net/tcp', '/proc/net/tcp6']
+      .flatMap((file) => readFileSync(file, 'utf8').split('\n').slice(1))
+      .map((line) => line.trim().split(/\s+/))
+      .filter((fields) => fields[1]?.endsWith(hex(port as number)) && fields[2]?.endsWith(hex(Number(db.config.port))) && fields[3] === '01')
+      .map((fields) => fields[5]!.split(':')[0]);
+  expect(await eventually(async () => timerKinds().join() === '02', 3000)).toBe(true);
 });
 
 describe('a pool held by a long-lived session', () => {

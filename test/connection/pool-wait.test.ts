@@ -3,6 +3,8 @@
  * POOL_EXHAUSTED when the pool was full, and never left hanging by a pool swap or closeAll().
  */
 import { closeAll, execute, PgActionsError } from '../../connection/index.js';
+import { poolSizing } from '../../connection/pools.js';
+import { eventually } from '../harness/failures.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const db = useTestDatabase('poolwait');
@@ -48,6 +50,23 @@ test('POOL_EXHAUSTED says what happened and how to fix it', async () => {
   expect((error as PgActionsError).message).toMatch(/All 10 connections of this pool stayed busy/);
   expect((error as PgActionsError).fixes.join(' ')).toMatch(/concurrency/);
 });
+
+test('a pool keeps the size it was made with (bench/ makes a pool of one, then sets the size back): full with its one connection busy', async () => {
+  const connection = { ...db.config, applicationName: 'pool-wait-one' };
+  poolSizing.size = 1;
+  try {
+    await execute(connection, { text: 'SELECT 1' });
+  } finally {
+    poolSizing.size = 10;
+  }
+  const holder = execute(connection, { text: 'SELECT pg_sleep(1.5)' });
+  const busy = async () => (await db.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pool-wait-one' AND state = 'active'`, [db.name])).length === 1;
+  expect(await eventually(busy, 10_000)).toBe(true);
+  const error = await execute(connection, { text: 'SELECT 1', timeoutMs: 300 }).catch((e: unknown) => e as PgActionsError);
+  await holder;
+  expect((error as PgActionsError).code).toBe('POOL_EXHAUSTED');
+  expect((error as PgActionsError).message).toMatch(/^All 1 connections of this pool stayed busy/);
+}, 30_000);
 
 test('a first burst on a fresh "prefer" pool (TLS refused, then plaintext) does not stall the queued steps', async () => {
   // The suite server has no TLS: the pool's first attempt fails and is replaced by a plaintext pool.

@@ -309,3 +309,45 @@ test('once the round trip is over, the connection\'s own hard limit applies agai
     await guarded.end().catch(() => undefined);
   }
 });
+
+describe('what the mutation run of lines 262-497 found unpinned', () => {
+  test('a command tag with a count of two digits or more: the command is the tag\'s words, the count its number', async () => {
+    await client.query('CREATE TEMP TABLE twelve (n int)');
+    const outcome = await start({ text: 'INSERT INTO twelve SELECT generate_series(1, 12)' }).done;
+    expect([outcome.command, outcome.rowCount]).toEqual(['INSERT', 12]);
+    const selected = await start({ text: 'SELECT n FROM twelve' }).done;
+    expect([selected.command, selected.rowCount, selected.rows.length]).toEqual(['SELECT', 12, 12]);
+  });
+
+  test('a named probe\'s check that returns no row marks the reading forged, whatever rows came before the probe', async () => {
+    const probe = `SELECT true AS unlocked, false AS objects, 7 AS own, 'x=1' AS settings`;
+    // The commit's row reaches the run (rows before the statement are dropped by the gate), the check gives none.
+    const run = start({ commit: ['SELECT 5 AS own'], probe: { text: probe, name: 'pg_actions_test_probe', check: 'SELECT 3 AS own, false AS forged WHERE false' } });
+    await run.done;
+    expect(run.sessionReading).toEqual({ objects: true, own: 7, settings: 'x=1' });
+  });
+
+  test('a named probe\'s check as the last statement of the round trip still gives the reading its count', async () => {
+    const probe = `SELECT true AS unlocked, false AS objects, 7 AS own, 'x=1' AS settings`;
+    const run = start({ probe: { text: probe, name: 'pg_actions_test_probe', check: 'SELECT 3 AS own, false AS forged' } });
+    await run.done;
+    expect(run.sessionReading).toEqual({ objects: false, own: 3, settings: 'x=1' });
+  });
+
+  test('an empty statement settles early only where the plan says, and the statements after it keep their places', async () => {
+    const plain = start({ text: '' });
+    expect(await plain.done).toMatchObject({ command: '', rows: [] });
+    expect([plain.settledEarly, plain.finished]).toEqual([false, true]);
+    const atCommit = start({ text: '', commit: ['SELECT 2'], outcomeAt: 1, probe: { text: `SELECT true, false, 4, 's'` } });
+    await atCommit.done;
+    expect([atCommit.settledEarly, atCommit.sessionReading]).toEqual([true, { objects: false, own: 4, settings: 's' }]);
+  });
+
+  test('only a 42P05 naming one of the statements parsed in this round trip is ours', async () => {
+    await client.query('PREPARE pg_actions_users_own AS SELECT 1');
+    // The user's PREPARE of a taken name, in a round trip that parsed one of ours: the statement's failure.
+    expect(await failedAt({ text: 'PREPARE pg_actions_users_own AS SELECT 3', after: [{ name: 'pg_actions_fresh_a', text: 'SELECT 2' }] })).toEqual(['statement', '42P05']);
+    // Another error that quotes the name of one we parsed now: the statement's too.
+    expect(await failedAt({ text: 'SELECT * FROM pg_actions_fresh_b', after: [{ name: 'pg_actions_fresh_b', text: 'SELECT 2' }] })).toEqual(['statement', '42P01']);
+  });
+});

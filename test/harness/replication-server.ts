@@ -4,11 +4,14 @@
  * disturb the suite's shared server. Started per test file (about two seconds).
  */
 import pg from 'pg';
-import type { ConnectionConfig } from '../../connection/index.js';
+import { closeAll, type ConnectionConfig } from '../../connection/index.js';
+import { cleanUpInOrder } from './clean-up.js';
 import { startServer, type TestServer } from './servers.js';
 
 export interface ReplicationServer {
   server: TestServer;
+  /** server_version_num (e.g. 160004), read at start: for tests whose behaviour differs by version. */
+  readonly versionNum: number;
   /** A pg-actions connection to `database` as `user` (default: the admin). */
   config(options?: { database?: string; user?: string; password?: string }): ConnectionConfig;
   /** Runs SQL as the admin (set-up and assertions, not the code under test). */
@@ -21,10 +24,52 @@ export interface ReplicationServer {
  * transactions in memory up to a fixed limit), so large transactions stream (14+) or spill.
  */
 export async function smallDecodingMemory(server: ReplicationServer): Promise<void> {
-  if (Number((await server.sql('SHOW server_version_num'))[0]!.server_version_num) < 130000) return;
+  if (server.versionNum < 130000) return;
   await server.sql("ALTER SYSTEM SET logical_decoding_work_mem = '64kB'");
   await server.sql('SELECT pg_reload_conf()');
   for (let i = 0; i < 100 && (await server.sql('SHOW logical_decoding_work_mem'))[0]!.logical_decoding_work_mem !== '64kB'; i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+export interface UseReplicationServerOptions {
+  /** Startup flags (wal_sender_timeout, max_wal_size, …): they win over ALTER SYSTEM. */
+  settings?: Record<string, string>;
+  /** false keeps the server's default wal_level (replica). */
+  logical?: boolean;
+  /** Clean-up that must come first, before the pools are closed and the server stopped (subscriptions, sessions, child processes). */
+  beforeStop?: () => Promise<void> | void;
+}
+
+/**
+ * A replication server of this file (or describe) as jest hooks (call it at the top, like
+ * useTestDatabase): beforeAll starts it (60 s), afterAll (30 s) runs `beforeStop`, closes the
+ * step's pools (closeAll) and stops it, each step even when the one before failed, and also when
+ * beforeAll failed or timed out (a server still starting is awaited and stopped). The file's own
+ * beforeAll declared after the call may fill it; its afterAll runs once the server is gone.
+ * startServer registers the server's password with the secrets check (harness/secrets.ts).
+ */
+export function useReplicationServer(options: UseReplicationServerOptions = {}): ReplicationServer {
+  let starting: Promise<ReplicationServer> | undefined;
+  let current: ReplicationServer | undefined;
+  const started = (): ReplicationServer => {
+    if (!current) throw new Error('useReplicationServer: the server runs only from its beforeAll on');
+    return current;
+  };
+  beforeAll(async () => {
+    starting = startReplicationServer(options.settings, options.logical);
+    current = await starting;
+  }, 60_000);
+  afterAll(() => cleanUpInOrder(() => options.beforeStop?.(), closeAll, async () => (await starting?.catch(() => undefined))?.stop()), 30_000);
+  return {
+    get server() {
+      return started().server;
+    },
+    get versionNum() {
+      return started().versionNum;
+    },
+    config: (config) => started().config(config),
+    sql: ((text, values, database) => started().sql(text, values, database)) as ReplicationServer['sql'],
+    stop: () => started().stop(),
+  };
 }
 
 /** `settings` are startup flags (they win over ALTER SYSTEM); `logical: false` keeps the server's default wal_level (replica). */
@@ -50,7 +95,7 @@ export async function startReplicationServer(settings: Record<string, string> = 
     }
     return client;
   }
-  return {
+  const started: Omit<ReplicationServer, 'versionNum'> = {
     server,
     config,
     async sql(text, values, database = 'postgres') {
@@ -62,4 +107,11 @@ export async function startReplicationServer(settings: Record<string, string> = 
       await server.dispose();
     },
   };
+  try {
+    const [row] = await started.sql('SHOW server_version_num');
+    return { ...started, versionNum: Number(row!.server_version_num) };
+  } catch (error) {
+    await started.stop();
+    throw error;
+  }
 }

@@ -6,6 +6,7 @@
  * database is gone (clean-up that needs the database or must precede closeAll goes in `beforeDrop`).
  */
 import { closeAll } from '../../connection/index.js';
+import { cleanUpInOrder } from './clean-up.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
 
 export interface UseTestDatabaseOptions {
@@ -23,18 +24,7 @@ export function useTestDatabase(prefix: string, options: UseTestDatabaseOptions 
   beforeAll(async () => {
     current = await createTestDatabase(prefix);
   }, 60_000);
-  afterAll(async () => {
-    // Each step even when the one before failed: no pool left open, no database left behind.
-    try {
-      await options.beforeDrop?.();
-    } finally {
-      try {
-        await closeAll();
-      } finally {
-        await current?.drop();
-      }
-    }
-  }, 60_000);
+  afterAll(() => cleanUpInOrder(() => options.beforeDrop?.(), closeAll, () => current?.drop()), 60_000);
   return {
     get name() {
       return created().name;

@@ -10,31 +10,19 @@
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, pollTrigger, subscribeTrigger, type TriggerState, type TriggerSubscription } from '../../triggers/index.js';
 import { parseLsn } from '../../triggers/replication/lsn.js';
 import { TransactionSpool } from '../../triggers/replication/spool.js';
-import { smallDecodingMemory, startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { smallDecodingMemory, useReplicationServer } from '../harness/replication-server.js';
 import { waitFor } from './helpers.js';
 
 const KEY = 'table-changes-cdc';
 const TRANSACTIONS = 16;
 const ROWS = 6000; // ~1.5 MB of pgoutput each: spilled past the spool's 1 MB memory
 const BATCH = 1000;
-let server: ReplicationServer;
-let version = 0;
 let subscription: TriggerSubscription | undefined;
-
-beforeAll(async () => {
-  server = await startReplicationServer({ wal_sender_timeout: '5s' });
-  await smallDecodingMemory(server);
-  version = Number((await server.sql('SHOW server_version_num'))[0]!.server_version_num);
-}, 60_000);
-afterAll(async () => {
-  await subscription?.close();
-  await closeAll();
-  await server?.stop();
-});
+const server = useReplicationServer({ settings: { wal_sender_timeout: '5s' }, beforeStop: () => subscription?.close() });
+beforeAll(() => smallDecodingMemory(server), 60_000);
 
 /** This process's spool directories on disk (spool.ts names them after the pid). */
 const spoolDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`pg-actions-cdc-${process.pid}-`)).length;
@@ -105,7 +93,7 @@ test('a slow handler and many committed streamed transactions: reading pauses, s
   expect(new Set(lsns).size).toBe(TRANSACTIONS);
   expect(errors).toEqual([]); // paused for many seconds, the walsender did not drop the connection
   expect(earlyAcks).toEqual([]);
-  if (version >= 140000) {
+  if (server.versionNum >= 140000) {
     const streamed = Number((await sql('SELECT stream_txns FROM pg_stat_replication_slots WHERE slot_name = $1', [slot]))[0]?.stream_txns ?? 0);
     expect(streamed).toBeGreaterThanOrEqual(TRANSACTIONS); // really the streamed path
   }

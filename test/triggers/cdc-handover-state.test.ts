@@ -3,21 +3,12 @@
  * types that are not a type name are refused (TRIGGER_STATE_INVALID) before anything runs; the types
  * a state really holds (as table-sync records them, with typmods) still place keys in their batches.
  */
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, pollTrigger, type TriggerState } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { failureOf } from './helpers.js';
 
-let server: ReplicationServer;
-
-beforeAll(async () => {
-  server = await startReplicationServer();
-  await server.sql('CREATE DATABASE handover_state');
-}, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await server?.stop();
-});
+const server = useReplicationServer();
+beforeAll(() => server.sql('CREATE DATABASE handover_state'), 60_000);
 
 const sql = (text: string) => server.sql(text, undefined, 'handover_state');
 

@@ -5,24 +5,13 @@
  * exists); a failed activation leaves no slot; no trigger delivers any heartbeat table's changes;
  * a failing beat never fails a poll.
  */
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, pollTrigger } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { failureOf } from './helpers.js';
 
 const KEY = 'table-changes-cdc';
-let server: ReplicationServer;
-let version = 0;
+const server = useReplicationServer();
 let n = 0;
-
-beforeAll(async () => {
-  server = await startReplicationServer();
-  version = Number((await server.sql('SHOW server_version_num'))[0]!.server_version_num);
-}, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await server?.stop();
-});
 
 async function database() {
   const name = `hbs_${++n}`;
@@ -99,7 +88,7 @@ test("least privilege (no CREATE on the database): 'auto' activates and polls; '
   expect((await pollTrigger(KEY, { ...auto, state: idle.state })).events).toHaveLength(1);
   await deactivateTrigger(KEY, auto);
   expect((await db.leftovers()).slots).toBe(0);
-  if (version < 140000) expect((await db.leftovers()).heartbeatTables).toBe(0);
+  if (server.versionNum < 140000) expect((await db.leftovers()).heartbeatTables).toBe(0);
 });
 
 test('least privilege where schema pgactions belongs to another role (a row-changes activation made it): activation and deactivation work (REVIEW4 R41)', async () => {

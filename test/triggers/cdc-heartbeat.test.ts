@@ -5,26 +5,15 @@
  * quiet slot past the WAL other databases write, over subscribe and over polling, and never
  * arrive as events.
  */
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, pollTrigger, subscribeTrigger, type TriggerEvent, type TriggerState } from '../../triggers/index.js';
 import { parseLsn } from '../../triggers/replication/lsn.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { waitFor } from './helpers.js';
 
 const KEY = 'table-changes-cdc';
-let server: ReplicationServer;
-let version = 0;
+const server = useReplicationServer({ settings: { max_wal_size: '64MB' } });
 let n = 0;
-
-beforeAll(async () => {
-  server = await startReplicationServer({ max_wal_size: '64MB' });
-  version = Number((await server.sql('SHOW server_version_num'))[0]!.server_version_num);
-  await server.sql('CREATE TABLE noise (x text)');
-}, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await server?.stop();
-});
+beforeAll(() => server.sql('CREATE TABLE noise (x text)'), 60_000);
 
 async function setup(heartbeat: 'auto' | 'table', heartbeatSeconds = 0) {
   const database = `hb_${++n}`;
@@ -59,7 +48,7 @@ test("activation creates pgactions.<slot>_heartbeat in the trigger's publication
   expect(await db.sql("SELECT to_regnamespace('pgactions') IS NULL AS gone")).toEqual([{ gone: true }]);
   // 'auto' picks the table exactly when the server cannot deliver messages (before 14)
   const auto = await setup('auto');
-  expect(await auto.sql('SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = $1', ['pgactions'])).toEqual([{ n: version < 140000 ? 1 : 0 }]);
+  expect(await auto.sql('SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = $1', ['pgactions'])).toEqual([{ n: server.versionNum < 140000 ? 1 : 0 }]);
   await deactivateTrigger(KEY, auto.request);
 });
 

@@ -8,26 +8,19 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger } from '../../triggers/index.js';
 import { parseLsn } from '../../triggers/replication/lsn.js';
-import { smallDecodingMemory, startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { smallDecodingMemory, useReplicationServer } from '../harness/replication-server.js';
 import { waitFor } from './helpers.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CHILD = fileURLToPath(new URL('./children/subscriber.ts', import.meta.url));
-let server: ReplicationServer;
 const children: ChildProcess[] = [];
-
-beforeAll(async () => {
-  server = await startReplicationServer({ wal_sender_timeout: '5s' });
-  await smallDecodingMemory(server);
-}, 60_000);
-afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
-  await closeAll();
-  await server?.stop();
+const server = useReplicationServer({
+  settings: { wal_sender_timeout: '5s' },
+  beforeStop: () => children.forEach((child) => child.kill('SIGKILL')),
 });
+beforeAll(() => smallDecodingMemory(server), 60_000);
 
 interface Worker {
   process: ChildProcess;
@@ -102,7 +95,7 @@ test('a worker process killed between receiving and acknowledging: the next proc
   expect(next.batches.flatMap((x) => x.keys)).toEqual(Array.from({ length: 5000 }, (_, i) => i + 1));
   expect(new Set(again.map(lsnOf))).toEqual(new Set([commitOfB]));
   await waitFor(async () => parseLsn((await slot()).lsn) > commitOfB, 'B acknowledged by the new process');
-  if (Number((await sql('SHOW server_version_num'))[0]!.server_version_num) >= 140000) {
+  if (server.versionNum >= 140000) {
     const [stats] = await sql("SELECT stream_txns::int AS n FROM pg_stat_replication_slots WHERE slot_name LIKE 'pg_actions_%'");
     expect(stats!.n).toBeGreaterThanOrEqual(1); // B was streamed, both times
   }

@@ -3,23 +3,14 @@
  * replication connection, REVIEW4 R42), and the same as Query Rows, on a database whose
  * DateStyle and IntervalStyle defaults are not the ones the type parsers read.
  */
-import { closeAll, execute } from '../../connection/index.js';
+import { execute } from '../../connection/index.js';
 import { activateTrigger, pollTrigger, subscribeTrigger, type TriggerEvent, type TriggerSubscription } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { waitFor } from './helpers.js';
 
 const KEY = 'table-changes-cdc';
-let pg: ReplicationServer;
 let subscription: TriggerSubscription | undefined;
-
-beforeAll(async () => {
-  pg = await startReplicationServer();
-}, 60_000);
-afterAll(async () => {
-  await subscription?.close();
-  await closeAll();
-  await pg?.stop();
-});
+const pg = useReplicationServer({ beforeStop: () => subscription?.close() });
 
 test('streamed, polled and queried values agree (ISO dates and timestamps, postgres intervals) whatever the database defaults', async () => {
   await pg.sql('CREATE DATABASE formats');

@@ -5,25 +5,15 @@
  * stuck). Now a poll stops after batchSize changes inside it, the state says where, and the next
  * poll goes on from there: every change once, in order, with the ids a subscription gives them.
  */
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, pollTrigger, subscribeTrigger, type TriggerEvent, type TriggerState, type TriggerSubscription } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { poll, waitFor } from './helpers.js';
 
 const KEY = 'table-changes-cdc';
 /** 1 KB rows: ~12 MB of pgoutput rows, past the default 10 MB maxResultBytes (as 150,000 rows of 60 bytes are: .scratch/r64.mts), in fewer polls. */
 const ROWS = 12_000;
-let pg: ReplicationServer;
 let subscription: TriggerSubscription | undefined;
-
-beforeAll(async () => {
-  pg = await startReplicationServer();
-}, 60_000);
-afterAll(async () => {
-  await subscription?.close();
-  await closeAll();
-  await pg?.stop();
-});
+const pg = useReplicationServer({ beforeStop: () => subscription?.close() });
 
 test(`a ${ROWS.toLocaleString('en')}-row transaction, then one more row, polled with the default config: every change once, in order, never RESULT_TOO_LARGE; a repeated poll gives the same events; the ids are the streamed ones`, async () => {
   await pg.sql('CREATE DATABASE bulk');

@@ -6,24 +6,14 @@
  * for good (20,000 messages: the next INSERT arrived at poll 41). A poll now moves past them.
  */
 import pg from 'pg';
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, pollTrigger, type TriggerState } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 
 const KEY = 'table-changes-cdc';
-let server: ReplicationServer;
 let plain: pg.Client | undefined;
 let n = 0;
-
-beforeAll(async () => {
-  server = await startReplicationServer();
-  await server.sql("CREATE ROLE nobody LOGIN PASSWORD 'nobody'"); // no grant at all
-}, 60_000);
-afterAll(async () => {
-  await plain?.end();
-  await closeAll();
-  await server?.stop();
-});
+const server = useReplicationServer({ beforeStop: () => plain?.end() });
+beforeAll(() => server.sql("CREATE ROLE nobody LOGIN PASSWORD 'nobody'"), 60_000); // no grant at all
 
 async function setup() {
   const database = `noise_${++n}`;

@@ -6,29 +6,23 @@
  * (queue.shift()) with the host's event loop blocked for tens of seconds once the handler returned.
  */
 import pg from 'pg';
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, pollTrigger, subscribeTrigger, type TriggerState, type TriggerSubscription } from '../../triggers/index.js';
 import { ChunkQueue } from '../../triggers/replication/chunk-queue.js';
 import type { ChangeEvent } from '../../triggers/replication/changes.js';
 import type { CommittedStream } from '../../triggers/replication/streamed.js';
 import { HEARTBEAT_PREFIX } from '../../triggers/replication/heartbeat.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { waitFor } from './helpers.js';
 
 const KEY = 'table-changes-cdc';
 const MESSAGES = 100_000; // of each kind
-let server: ReplicationServer;
 let subscription: TriggerSubscription | undefined;
 let plain: pg.Client | undefined;
-
-beforeAll(async () => {
-  server = await startReplicationServer();
-}, 60_000);
-afterAll(async () => {
-  await subscription?.close();
-  await plain?.end();
-  await closeAll();
-  await server?.stop();
+const server = useReplicationServer({
+  beforeStop: async () => {
+    await subscription?.close();
+    await plain?.end();
+  },
 });
 
 test('200,000 position-only messages while the handler works: no event-loop stall after it returns, the next change arrives at once, the slot moves on', async () => {

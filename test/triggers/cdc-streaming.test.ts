@@ -8,31 +8,21 @@
  * The spool itself (memory, then a file, cut back at a subtransaction's abort) is tested alone.
  */
 import pg from 'pg';
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, pollTrigger, subscribeTrigger, type TriggerEvent, type TriggerState, type TriggerSubscription } from '../../triggers/index.js';
 import { TransactionSpool } from '../../triggers/replication/spool.js';
-import { smallDecodingMemory, startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { smallDecodingMemory, useReplicationServer } from '../harness/replication-server.js';
 import { waitFor } from './helpers.js';
 
 const KEY = 'table-changes-cdc';
-let server: ReplicationServer;
-let version = 0;
+const server = useReplicationServer();
 let n = 0;
 const opened: TriggerSubscription[] = [];
 const clients: pg.Client[] = [];
 
-beforeAll(async () => {
-  server = await startReplicationServer();
-  await smallDecodingMemory(server);
-  version = Number((await server.sql('SHOW server_version_num'))[0]!.server_version_num);
-}, 60_000);
+beforeAll(() => smallDecodingMemory(server), 60_000);
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((s) => s.close()));
   await Promise.all(clients.splice(0).map((c) => c.end().catch(() => {})));
-});
-afterAll(async () => {
-  await closeAll();
-  await server?.stop();
 });
 
 async function setup() {
@@ -50,12 +40,12 @@ async function setup() {
   const { state: referenceState } = await pollTrigger(KEY, referenceRequest);
   const slot = (await sql('SELECT slot_name FROM pg_replication_slots WHERE database = current_database() AND active'))[0]?.slot_name as string | undefined;
   const stats = async (column: 'stream_txns' | 'stream_count') =>
-    version >= 140000 ? Number((await sql(`SELECT sum(${column}) AS n FROM pg_stat_replication_slots s JOIN pg_replication_slots r USING (slot_name) WHERE r.database = current_database()`))[0]!.n ?? 0) : 0;
+    server.versionNum >= 140000 ? Number((await sql(`SELECT sum(${column}) AS n FROM pg_stat_replication_slots s JOIN pg_replication_slots r USING (slot_name) WHERE r.database = current_database()`))[0]!.n ?? 0) : 0;
   /** Transactions the walsender streamed (0 before PG14: no streaming; the SQL reads never stream). */
   const streamedCount = () => stats('stream_txns');
   /** Waits until the server streamed another block of changes (PG14+; elsewhere nothing to wait for). */
   const streamedMore = async (before: number) => {
-    if (version >= 140000) await waitFor(async () => (await stats('stream_count')) > before, 'the server to stream the open transaction');
+    if (server.versionNum >= 140000) await waitFor(async () => (await stats('stream_count')) > before, 'the server to stream the open transaction');
   };
   const reference = () => peekAll(referenceRequest, referenceState);
   const session = async () => {
@@ -93,7 +83,7 @@ async function peekAll(request: object, state: TriggerState): Promise<TriggerEve
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 const keys = (events: TriggerEvent[]) => events.map((e) => (e.key as { id: number }).id);
-const streamingExpected = () => version >= 140000;
+const streamingExpected = () => server.versionNum >= 140000;
 
 test('a transaction bigger than logical_decoding_work_mem, interleaved with a small one: all of it, in commit order, with the ids the non-streamed read gives', async () => {
   const db = await setup();

@@ -7,18 +7,11 @@
 import { closeAll, testConnection, type ConnectionDiagnosis, type PgActionsError } from '../../connection/index.js';
 import { activateTrigger, pollTrigger, subscribeTrigger } from '../../triggers/index.js';
 import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { failureOf, waitFor } from './helpers.js';
 
-let server: ReplicationServer;
-beforeAll(async () => {
-  server = await startReplicationServer();
-  await server.sql('CREATE TABLE orders (id int PRIMARY KEY, note text); CREATE TABLE loose (a int)');
-}, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await server?.stop();
-});
+const server = useReplicationServer();
+beforeAll(() => server.sql('CREATE TABLE orders (id int PRIMARY KEY, note text); CREATE TABLE loose (a int)'), 60_000);
 
 async function diagnosis(connection: object, tables: string[]): Promise<ConnectionDiagnosis> {
   const result = await testConnection(connection, { changeCapture: { tables } });

@@ -6,23 +6,12 @@
  * falls back to catalog snapshots, and the subscriber keeps receiving the user's rows. A
  * publication created after activation does not stop reading (the cursor has a replica identity).
  */
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, listActivations, pollTrigger } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { failureOf, waitFor } from './helpers.js';
 
-let server: ReplicationServer;
-let version = 0;
+const server = useReplicationServer();
 let n = 0;
-
-beforeAll(async () => {
-  server = await startReplicationServer();
-  version = Number((await server.sql('SHOW server_version_num'))[0]!.server_version_num);
-}, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await server?.stop();
-});
 
 async function database(prefix: string) {
   const name = `${prefix}_${++n}`;
@@ -90,7 +79,7 @@ test('FOR TABLES IN SCHEMA pgactions (PostgreSQL 15+) is refused the same way', 
   const pub = await database('ops_schema');
   await pub.sql('CREATE SCHEMA pgactions');
   const create = pub.sql('CREATE PUBLICATION ours FOR TABLES IN SCHEMA pgactions');
-  if (version < 150000) return void (await expect(create).rejects.toThrow(/syntax error/)); // no such publication before 15: nothing to refuse
+  if (server.versionNum < 150000) return void (await expect(create).rejects.toThrow(/syntax error/)); // no such publication before 15: nothing to refuse
   await create;
   const error = await failureOf(activateTrigger('row-changes', { connection: pub.connection, config: { tables: ['items'] } }));
   expect(error.code).toBe('OUTBOX_WOULD_BE_PUBLISHED');

@@ -11,7 +11,7 @@ import { closeIdlePools, openPoolCount } from '../../connection/pools.js';
 import { activateTrigger, subscribeTrigger, type TriggerEvent, type TriggerSubscription } from '../../triggers/index.js';
 import { parseLsn } from '../../triggers/replication/lsn.js';
 import { sleep } from '../harness/failures.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { expectNoSecretIn } from '../harness/secrets.js';
 import { describeWithSshd, startSshd, type Sshd } from '../harness/sshd.js';
 import { waitFor } from './helpers.js';
@@ -19,13 +19,19 @@ import { waitFor } from './helpers.js';
 const SWEEP_AFTER_MS = 6 * 60_000; // the sweeper closes pools unused for 5 minutes
 
 describeWithSshd('listen and table-changes-cdc through an SSH tunnel (real sshd)', () => {
-  let server: ReplicationServer;
   let sshd: Sshd;
   let n = 0;
   const opened: TriggerSubscription[] = [];
+  const server = useReplicationServer({
+    settings: { wal_sender_timeout: '5s' },
+    // the pools tunnel through sshd: closed before it goes
+    beforeStop: async () => {
+      await closeAll();
+      await sshd?.dispose();
+    },
+  });
 
   beforeAll(async () => {
-    server = await startReplicationServer({ wal_sender_timeout: '5s' });
     sshd = await startSshd();
   }, 60_000);
 
@@ -33,12 +39,6 @@ describeWithSshd('listen and table-changes-cdc through an SSH tunnel (real sshd)
     await Promise.all(opened.splice(0).map((subscription) => subscription.close()));
     await closeAll();
   });
-
-  afterAll(async () => {
-    await closeAll();
-    await sshd?.dispose();
-    await server?.stop();
-  }, 30_000);
 
   const through = (database = 'postgres', bastion = sshd): ConnectionConfig => ({
     ...server.config({ database }),

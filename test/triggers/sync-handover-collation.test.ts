@@ -8,21 +8,12 @@
  * Every row is updated right after the poll that read it, so every one of those updates must be
  * delivered by the handed-over CDC state, and the copy (sync rows, then changes) must equal the table.
  */
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, handoverState, pollTrigger, type TriggerEvent, type TriggerState } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 
-let server: ReplicationServer;
-
-beforeAll(async () => {
-  server = await startReplicationServer();
-  // The database's collation C: ICU keys order differently from it.
-  await server.sql("CREATE DATABASE handover_collation TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'");
-}, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await server?.stop();
-});
+const server = useReplicationServer();
+// The database's collation C: ICU keys order differently from it.
+beforeAll(() => server.sql("CREATE DATABASE handover_collation TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"), 60_000);
 
 const sql = (text: string) => server.sql(text, undefined, 'handover_collation');
 const connection = () => server.config({ database: 'handover_collation' });

@@ -10,25 +10,16 @@
  * HANDOVER_ROWS (default 1,000,000) sets the table size; the copy is checked row by row in JS.
  */
 import pg from 'pg';
-import { closeAll } from '../../connection/index.js';
-import { activateTrigger, handoverState, pollTrigger, type TriggerEvent, type TriggerState } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { activateTrigger, handoverState, pollTrigger, type TriggerEvent, type TriggerRequest, type TriggerState } from '../../triggers/index.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { failureOf } from './helpers.js';
 
 const ROWS = Number(process.env.HANDOVER_ROWS ?? 1_000_000);
 const WRITERS = 3;
 const BATCH = Math.max(100, Math.round(ROWS / 100)); // about 100 batches: many snapshots, each read while the writers write
 const KILLED = [40, 41]; // polls whose batches were handled but whose states were never stored
-let server: ReplicationServer;
-
-beforeAll(async () => {
-  server = await startReplicationServer();
-  await server.sql('CREATE DATABASE handover_test');
-}, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await server?.stop();
-});
+const server = useReplicationServer();
+beforeAll(() => server.sql('CREATE DATABASE handover_test'), 60_000);
 
 const sql = (text: string, values?: unknown[]) => server.sql(text, values, 'handover_test');
 const connection = () => server.config({ database: 'handover_test' });
@@ -125,6 +116,49 @@ class Copy {
   }
 }
 
+/** The rows of a small table by id, rebuilt from sync rows and then changes. */
+type IdCopy = Map<number, unknown>;
+
+/**
+ * table-sync into `copy` until its empty poll, `afterPoll(polls)` after each poll (numbered from 1:
+ * writes between batches): the last state, to hand over.
+ */
+async function syncInto(copy: IdCopy, sync: TriggerRequest, afterPoll: (polls: number) => Promise<void> = async () => {}): Promise<TriggerState> {
+  let state: TriggerState | undefined;
+  for (let polls = 1; ; polls++) {
+    const result = await pollTrigger('table-sync', { ...sync, state });
+    for (const event of result.events) copy.set((event.new as { id: number }).id, event.new);
+    state = result.state;
+    await afterPoll(polls);
+    if (result.events.length === 0) return state;
+  }
+}
+
+/**
+ * table-changes-cdc from the handover of `syncState` applied to `copy` (a move deletes the old key)
+ * until the end marker's key `end` is in it: drained when it arrives, not at the first empty polls.
+ * At most `maxPolls` polls; `onState` sees each poll's state.
+ */
+async function drainInto(copy: IdCopy, cdc: TriggerRequest, syncState: TriggerState, end: number, maxPolls: number, onState: (state: TriggerState) => void = () => {}): Promise<void> {
+  let cdcState = handoverState(syncState);
+  for (let polls = 0; !copy.has(end); polls++) {
+    expect(polls).toBeLessThan(maxPolls);
+    const { events, state } = await pollTrigger('table-changes-cdc', { ...cdc, state: cdcState });
+    for (const event of events) {
+      const old = event.old as { id: number } | undefined;
+      if (event.op === 'DELETE') copy.delete((event.key as { id: number }).id);
+      else {
+        if (old && old.id !== (event.new as { id: number }).id) copy.delete(old.id);
+        copy.set((event.new as { id: number }).id, event.new);
+      }
+    }
+    onState(state);
+    cdcState = state;
+  }
+}
+
+const byId = (copy: IdCopy) => [...copy.values()].sort((a, b) => (a as { id: number }).id - (b as { id: number }).id);
+
 test(`handover of a ${ROWS.toLocaleString('en')}-row table-sync to table-changes-cdc under concurrent writers, killed and resumed mid-copy: the rebuilt copy equals the table, no stale row`, async () => {
   await sql(`CREATE SEQUENCE versions;
     CREATE TABLE accounts (id bigint PRIMARY KEY, version bigint NOT NULL, balance int NOT NULL, note text);
@@ -196,40 +230,21 @@ test.each([500, 1])('a key deleted or moved away, then inserted again, between t
   const cdc = { connection: connection(), config: { tables: [table], heartbeatSeconds: 0, batchSize: cdcBatch } };
   const sync = { connection: connection(), config: { tables: [table], batchSize: 10, handover: {} } };
   await activateTrigger('table-changes-cdc', cdc);
-  const copy = new Map<number, unknown>();
-  let state: TriggerState | undefined;
-  for (let polls = 1; ; polls++) {
-    const result = await pollTrigger('table-sync', { ...sync, state });
-    for (const event of result.events) copy.set((event.new as { id: number }).id, event.new);
-    state = result.state;
-    if (polls === 1) {
-      // After the batch of ids 1..10, before the ones that read 11..20 and 21..30.
-      for (const step of [`DELETE FROM ${table} WHERE id = 15`, `INSERT INTO ${table} VALUES (15, 'deleted and inserted again')`,
-        `UPDATE ${table} SET id = 100, v = 'moved from 25' WHERE id = 25`, `INSERT INTO ${table} VALUES (25, 'key 25 used again')`]) await sql(step);
-    }
-    if (result.events.length === 0) break;
-  }
+  const copy: IdCopy = new Map();
+  const state = await syncInto(copy, sync, async (polls) => {
+    if (polls > 1) return;
+    // After the batch of ids 1..10, before the ones that read 11..20 and 21..30.
+    for (const step of [`DELETE FROM ${table} WHERE id = 15`, `INSERT INTO ${table} VALUES (15, 'deleted and inserted again')`,
+      `UPDATE ${table} SET id = 100, v = 'moved from 25' WHERE id = 25`, `INSERT INTO ${table} VALUES (25, 'key 25 used again')`]) await sql(step);
+  });
   // Unrelated transactions: before PostgreSQL 15 each is a BEGIN/COMMIT pair in the slot, so polls of 1 change
   // come back empty while the changes after them wait (the matrix's PG 12 failure: the drain stopped at two empty polls).
   for (let i = 0; i < 100; i++) await sql(`INSERT INTO unpublished_${cdcBatch} VALUES (${i})`);
   await sql(`DELETE FROM ${table} WHERE id = 25; INSERT INTO ${table} VALUES (25, 'and again, after the copy')`);
   await sql(`INSERT INTO ${table} VALUES (1000, 'end marker')`); // drained when it arrives, not at the first empty polls
-  let cdcState = handoverState(state);
-  for (let polls = 0; !copy.has(1000); polls++) {
-    expect(polls).toBeLessThan(100);
-    const { events, state: next } = await pollTrigger('table-changes-cdc', { ...cdc, state: cdcState });
-    for (const event of events) {
-      const old = event.old as { id: number } | undefined;
-      if (event.op === 'DELETE') copy.delete((event.key as { id: number }).id);
-      else {
-        if (old && old.id !== (event.new as { id: number }).id) copy.delete(old.id);
-        copy.set((event.new as { id: number }).id, event.new);
-      }
-    }
-    cdcState = next;
-  }
+  await drainInto(copy, cdc, state, 1000, 100);
   const rows = (await sql(`SELECT id, v FROM ${table} ORDER BY id`)) as { id: number; v: string }[];
-  expect([...copy.values()].sort((a, b) => (a as { id: number }).id - (b as { id: number }).id)).toEqual(rows);
+  expect(byId(copy)).toEqual(rows);
   expect(rows.filter((row) => [15, 25, 100].includes(row.id))).toEqual([
     { id: 15, v: 'deleted and inserted again' }, { id: 25, v: 'and again, after the copy' }, { id: 100, v: 'moved from 25' },
   ]);
@@ -241,12 +256,8 @@ test('the keys reopened by R26 are bounded: one entry per distinct key removed b
   const cdc = { connection: connection(), config: { tables: ['reopened'], heartbeatSeconds: 0, batchSize: 100 } };
   const sync = { connection: connection(), config: { tables: ['reopened'], batchSize: 100, handover: {} } };
   await activateTrigger('table-changes-cdc', cdc);
-  const copy = new Map<number, unknown>();
-  let state: TriggerState | undefined;
-  for (let polls = 1; ; polls++) {
-    const result = await pollTrigger('table-sync', { ...sync, state });
-    for (const event of result.events) copy.set((event.new as { id: number }).id, event.new);
-    state = result.state;
+  const copy: IdCopy = new Map();
+  const state = await syncInto(copy, sync, async (polls) => {
     if (polls === 1) {
       // After the batch of 1..100, before those of 101..300 are read: 100 keys removed, twice, and inserted again.
       for (let round = 1; round <= 2; round++) {
@@ -259,32 +270,23 @@ test('the keys reopened by R26 are bounded: one entry per distinct key removed b
       await sql('DELETE FROM reopened WHERE id % 2 = 1 AND id <= 200');
       await sql("UPDATE reopened SET v = 'updated' WHERE id = 2"); // the window's last change: its poll ends the handover
     }
-    if (result.events.length === 0) break;
-  }
+  });
   await sql('DELETE FROM reopened WHERE id % 2 = 1 AND id > 200'); // after the sync's end: outside the handover
   await sql("INSERT INTO reopened VALUES (1000, 'end marker')");
-  let cdcState = handoverState(state);
   const reopenedSizes: number[] = [];
   let stateBytes = 0;
-  for (let polls = 0; !copy.has(1000); polls++) {
-    expect(polls).toBeLessThan(50);
-    const { events, state: next } = await pollTrigger('table-changes-cdc', { ...cdc, state: cdcState });
-    for (const event of events) {
-      if (event.op === 'DELETE') copy.delete((event.key as { id: number }).id);
-      else copy.set((event.new as { id: number }).id, event.new);
-    }
-    cdcState = next;
+  await drainInto(copy, cdc, state, 1000, 50, (next) => {
     const handover = (next as unknown as { position: { handover?: { reopenedKeys?: unknown[] } } }).position.handover;
     reopenedSizes.push(handover ? (handover.reopenedKeys ?? []).length : -1); // -1: the handover has left the state
     if (handover) stateBytes = Math.max(stateBytes, JSON.stringify(handover.reopenedKeys ?? []).length);
-  }
+  });
   // 100 distinct keys, whatever the number of their removals; in the state's JSON 30 bytes a key here ("[\"public\",\"reopened\",[\"102\"]]",).
   expect(reopenedSizes.slice(0, 5)).toEqual([100, 100, 100, 100, 100]); // after the removals, insertions, removals again, insertions, late removals
   expect(stateBytes).toBeLessThanOrEqual(100 * 31);
   expect(reopenedSizes[reopenedSizes.length - 1]).toBe(-1);
   console.log(JSON.stringify({ reopenedSizes, reopenedBytes: stateBytes }));
   const rows = (await sql('SELECT id, v FROM reopened ORDER BY id')) as { id: number; v: string }[];
-  expect([...copy.values()].sort((a, b) => (a as { id: number }).id - (b as { id: number }).id)).toEqual(rows);
+  expect(byId(copy)).toEqual(rows);
 });
 
 test('a TRUNCATE before the copy is dropped, one after it is delivered, one in the middle of a table stops the handover loudly', async () => {
@@ -295,13 +297,9 @@ test('a TRUNCATE before the copy is dropped, one after it is delivered, one in t
     await activateTrigger('table-changes-cdc', cdc);
     const truncate = () => sql(`TRUNCATE ${table}; INSERT INTO ${table} SELECT i, 'new' FROM generate_series(1, 30) i`);
     if (truncateAt === 'before') await truncate();
-    let state: TriggerState | undefined;
-    for (let polls = 1; ; polls++) {
-      const result = await pollTrigger('table-sync', { ...sync, state });
-      state = result.state;
+    const state = await syncInto(new Map(), sync, async (polls) => {
       if (truncateAt === 'middle' && polls === 1) await truncate();
-      if (result.events.length === 0) break;
-    }
+    });
     if (truncateAt === 'after') await truncate();
     return pollTrigger('table-changes-cdc', { ...cdc, state: handoverState(state) });
   };

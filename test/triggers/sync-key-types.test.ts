@@ -23,13 +23,17 @@ const TABLES: Record<string, string> = {
   t_text: `CREATE TABLE t_text (k text PRIMARY KEY); INSERT INTO t_text VALUES (E'tab\\there'), (E'new\\nline'), (E'back\\\\slash'), ('plain'), ('ünï'), (''), (' ')`,
   // citext in a schema off the search_path (Supabase's `extensions`): its `>` must be the one the batches are ordered by (REVIEW5 R108).
   t_citext: `CREATE TABLE t_citext (k ext.citext COLLATE "C" PRIMARY KEY); INSERT INTO t_citext VALUES ('a1'), ('B2'), ('c3'), ('D4'), ('e5'), ('F6'), ('_x7'), ('b8'), ('C9'), ('Z10'), ('z11')`,
+  // …and a domain over a domain over it: the operator is the one of the ultimate base type's opclass, through every level (REVIEW6 R109).
+  t_citext2: `CREATE TABLE t_citext2 (k cd2 COLLATE "C" PRIMARY KEY); INSERT INTO t_citext2 VALUES ('a1'), ('B2'), ('c3'), ('D4'), ('e5'), ('F6'), ('_x7'), ('b8'), ('C9'), ('Z10'), ('z11')`,
+  // A key whose columns' operators live in different schemas (ext, pg_catalog): compared column by column.
+  t_citext_int: `CREATE TABLE t_citext_int (a cd2 COLLATE "C", b int, PRIMARY KEY (a, b)); INSERT INTO t_citext_int SELECT k, i FROM unnest('{a,B,c,D,_,e,F}'::text[]) k, generate_series(1, 2) i`,
   t_two: 'CREATE TABLE t_two (a by, b ints, PRIMARY KEY (a, b)); INSERT INTO t_two SELECT decode(lpad(to_hex(i % 3), 2, \'0\'), \'hex\'), ARRAY[i] FROM generate_series(1, 9) i',
 };
 
 beforeAll(async () => {
   await db.sql(`CREATE DOMAIN ints AS int[]; CREATE DOMAIN posint AS int CHECK (VALUE > 0); CREATE DOMAIN jb AS jsonb;
     CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN by AS bytea;
-    CREATE SCHEMA ext; CREATE EXTENSION citext SCHEMA ext`);
+    CREATE SCHEMA ext; CREATE EXTENSION citext SCHEMA ext; CREATE DOMAIN cd1 AS ext.citext; CREATE DOMAIN cd2 AS cd1`);
   for (const create of Object.values(TABLES)) await db.sql(create);
 });
 

@@ -6,21 +6,12 @@
  * privileges on each partition: `npm run test:matrix -- 12 test/triggers/sync-rows.test.ts`).
  */
 import pg from 'pg';
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, pollTrigger } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { failureOf } from './helpers.js';
 
-let server: ReplicationServer;
-
-beforeAll(async () => {
-  server = await startReplicationServer();
-  await server.sql('CREATE DATABASE sync_rows');
-}, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await server?.stop();
-});
+const server = useReplicationServer();
+beforeAll(() => server.sql('CREATE DATABASE sync_rows'), 60_000);
 
 const sql = (text: string, values?: unknown[]) => server.sql(text, values, 'sync_rows');
 const connection = (extra: Record<string, unknown> = {}) => ({ ...server.config({ database: 'sync_rows' }), ...extra });

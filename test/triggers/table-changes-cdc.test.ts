@@ -3,31 +3,23 @@
  * slot and publication lifecycle, events in commit order with stable ids, at least once with the
  * slot's confirmed position never past the last handled commit, reconnects, loud gaps, polling.
  */
-import { closeAll, PgActionsError } from '../../connection/index.js';
+import { PgActionsError } from '../../connection/index.js';
 import { validatorFor } from '../../schemas/validate.js';
 import {
   activateTrigger, deactivateTrigger, findTrigger, pollTrigger, sampleEvents, subscribeTrigger,
   type TriggerEvent, type TriggerState, type TriggerSubscription,
 } from '../../triggers/index.js';
 import { parseLsn } from '../../triggers/replication/lsn.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { failureOf, waitFor } from './helpers.js';
 
 const KEY = 'table-changes-cdc';
-let pg: ReplicationServer;
+const pg = useReplicationServer({ settings: { wal_sender_timeout: '5s', max_wal_size: '64MB' } });
 let n = 0;
-
-beforeAll(async () => {
-  pg = await startReplicationServer({ wal_sender_timeout: '5s', max_wal_size: '64MB' });
-}, 60_000);
 /** Every subscription a test opened, closed even when the test failed (a running one keeps jest alive). */
 const opened: TriggerSubscription[] = [];
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((subscription) => subscription.close()));
-});
-afterAll(async () => {
-  await closeAll();
-  await pg?.stop();
 });
 
 const checkEvent = validatorFor(findTrigger(KEY)!.event);
@@ -248,7 +240,7 @@ test('slot dropped, recreated, or lost: a loud error with its code and the fix, 
   expect(recreated.code).toBe('REPLICATION_SLOT_MISMATCH');
   expect(recreated.message).toContain(slot);
   // lost: WAL retention capped, then more WAL than the cap (max_slot_wal_keep_size and wal_status: PostgreSQL 13+)
-  if (Number((await db.sql('SHOW server_version_num'))[0]!.server_version_num) < 130000) return;
+  if (pg.versionNum < 130000) return;
   await db.sql("ALTER SYSTEM SET max_slot_wal_keep_size = '1MB'");
   await db.sql('SELECT pg_reload_conf()');
   try {

@@ -4,24 +4,16 @@
  * whole copy: sync rows, then the slot's changes since its creation, rebuild exactly the table.
  * (20,000 rows rather than 1,000,000 to keep the suite's time on a shared 2-core machine.)
  */
-import { closeAll, execute } from '../../connection/index.js';
+import { execute } from '../../connection/index.js';
 import { validatorFor } from '../../schemas/validate.js';
 import { activateTrigger, findTrigger, pollTrigger, type TriggerEvent, type TriggerState } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import postgres from 'pg';
 import { failureOf, waitFor } from './helpers.js';
 
 const ROWS = 20_000;
-let pg: ReplicationServer;
-
-beforeAll(async () => {
-  pg = await startReplicationServer();
-  await pg.sql('CREATE DATABASE sync_test');
-}, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await pg?.stop();
-});
+const pg = useReplicationServer();
+beforeAll(() => pg.sql('CREATE DATABASE sync_test'), 60_000);
 
 const sql = (text: string, values?: unknown[]) => pg.sql(text, values, 'sync_test');
 const connection = () => pg.config({ database: 'sync_test' });

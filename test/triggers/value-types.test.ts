@@ -5,24 +5,16 @@
  * their type up (enums, composites, ranges, domains) — not PostgreSQL's text, where `paid: "f"`
  * would be truthy. Each test has its own database: its own pool, so its own type look-ups.
  */
-import { closeAll, execute } from '../../connection/index.js';
+import { execute } from '../../connection/index.js';
 import { activateTrigger, pollTrigger, subscribeTrigger, type TriggerEvent, type TriggerSubscription } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { poll, waitFor } from './helpers.js';
 
-let pg: ReplicationServer;
+const pg = useReplicationServer();
 let n = 0;
 const opened: TriggerSubscription[] = [];
-
-beforeAll(async () => {
-  pg = await startReplicationServer();
-}, 60_000);
 afterEach(async () => {
   await Promise.all(opened.splice(0).map((subscription) => subscription.close()));
-});
-afterAll(async () => {
-  await closeAll();
-  await pg?.stop();
 });
 
 const SCHEMA = `
@@ -61,6 +53,15 @@ async function setup() {
   return { connection, sql, queryRows };
 }
 
+/** A fresh database with table-changes-cdc activated on it: its request and starting state. */
+async function cdcSetup() {
+  const db = await setup();
+  const request = { connection: db.connection, config: { tables: ['typed'], heartbeatSeconds: 0 } };
+  await activateTrigger('table-changes-cdc', request);
+  const { state } = await pollTrigger('table-changes-cdc', request);
+  return { db, request, state };
+}
+
 test('table-sync: every column as Query Rows returns it', async () => {
   const db = await setup();
   await db.sql(`INSERT INTO typed VALUES (1, false, 12.50, ${ROW}), (2, true, 0, ${ROW})`);
@@ -71,10 +72,8 @@ test('table-sync: every column as Query Rows returns it', async () => {
 }, 60_000);
 
 test('table-changes-cdc polled: new, old and key as Query Rows returns them (types looked up at the first poll, cached after)', async () => {
-  const db = await setup();
-  const request = { connection: db.connection, config: { tables: ['typed'], heartbeatSeconds: 0 } };
-  await activateTrigger('table-changes-cdc', request);
-  let { state } = await pollTrigger('table-changes-cdc', request);
+  const { db, request, state: start } = await cdcSetup();
+  let state = start;
   await db.sql(`INSERT INTO typed VALUES (1, false, 12.50, ${ROW})`);
   const first = await poll('table-changes-cdc', { ...request, state });
   // REPLICA IDENTITY FULL: every column is part of the key (parsed there too).
@@ -88,10 +87,7 @@ test('table-changes-cdc polled: new, old and key as Query Rows returns them (typ
 }, 60_000);
 
 test('table-changes-cdc streamed: new, old and key as Query Rows returns them', async () => {
-  const db = await setup();
-  const request = { connection: db.connection, config: { tables: ['typed'], heartbeatSeconds: 0 } };
-  await activateTrigger('table-changes-cdc', request);
-  const { state } = await pollTrigger('table-changes-cdc', request);
+  const { db, request, state } = await cdcSetup();
   const events: TriggerEvent[] = [];
   opened.push(await subscribeTrigger('table-changes-cdc', { ...request, state }, async (batch) => void events.push(...batch)));
   await db.sql(`INSERT INTO typed VALUES (1, false, 12.50, ${ROW})`);

@@ -36,17 +36,18 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
   try {
     // Exact built-in argument types everywhere (text, name, oid): no look-alike in public can match better (REVIEW4 R47).
     const { rows } = await execute(connection, {
-      text: `SELECT format_type(to_regtype(u.t), NULL) AS type,
-                    (SELECT quote_ident(n.nspname::text) || '.'::text || quote_ident(co.collname::text)
-                       FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace
-                      WHERE co.oid = col.attcollation) AS collation,
+      text: `SELECT pg_catalog.format_type(pg_catalog.to_regtype(u.t), NULL) AS type,
+                    (SELECT pg_catalog.quote_ident(n.nspname::text) OPERATOR(pg_catalog.||) '.'::text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname::text)
+                       FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) co.collnamespace
+                      WHERE co.oid OPERATOR(pg_catalog.=) col.attcollation) AS collation,
                     col.attcollation IS NOT NULL AS found
-               FROM unnest($1::text[], $4::name[]) WITH ORDINALITY AS u(t, c, n)
+               FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.name[])) WITH ORDINALITY AS u(t, c, n)
                LEFT JOIN LATERAL (SELECT a.attcollation
                     FROM pg_catalog.pg_class r
-                    JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
-                    JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid
-                   WHERE rn.nspname = $2::name AND r.relname = $3::name AND a.attname = u.c AND NOT a.attisdropped) AS col ON true
+                    JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=) r.relnamespace
+                    JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.oid
+                   WHERE rn.nspname OPERATOR(pg_catalog.=) $2::pg_catalog.name AND r.relname OPERATOR(pg_catalog.=) $3::pg_catalog.name
+                     AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped) AS col ON true
               ORDER BY u.n`,
       values: [types, shape.schema, shape.table, key],
       readOnly: true,

@@ -51,7 +51,8 @@ export function isHeartbeatChange(event: { schema: string; table: string }): boo
  * EXISTS raise 'permission denied for schema' where pgactions belongs to another role (any
  * row-changes / schema-changes activation makes it) and the least-privilege CDC role may not use it.
  */
-const TABLE_EXISTS = 'EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $2 AND c.relname = $1)';
+const TABLE_EXISTS = `EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+  WHERE n.nspname OPERATOR(pg_catalog.=) $2::pg_catalog.text AND c.relname OPERATOR(pg_catalog.=) $1::pg_catalog.text)`;
 
 /**
  * Whether activation installs the table: false when the mode is not 'table', or on 'auto' when it
@@ -73,12 +74,13 @@ export async function planHeartbeat(args: TriggerArguments<CdcConfig>): Promise<
 export async function installHeartbeat(args: TriggerArguments<CdcConfig>, ownPublication: string | undefined): Promise<void> {
   const table = qualified(args);
   await execute(args.connection, { text: `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(HEARTBEAT_SCHEMA)}` });
-  await execute(args.connection, { text: `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY DEFAULT 1 CHECK (id = 1), beat timestamptz NOT NULL DEFAULT now())` });
+  await execute(args.connection, { text: `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY DEFAULT 1 CHECK (id OPERATOR(pg_catalog.=) 1), beat timestamptz NOT NULL DEFAULT pg_catalog.now())` });
   await execute(args.connection, { text: `COMMENT ON TABLE ${table} IS '${TAG}'` });
   await execute(args.connection, { text: `INSERT INTO ${table} DEFAULT VALUES ON CONFLICT (id) DO NOTHING` });
   if (!ownPublication) return;
   const { rows } = await execute(args.connection, {
-    text: 'SELECT 1 FROM pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3',
+    text: `SELECT 1 FROM pg_catalog.pg_publication_tables WHERE pubname OPERATOR(pg_catalog.=) $1::pg_catalog.text
+             AND schemaname OPERATOR(pg_catalog.=) $2::pg_catalog.text AND tablename OPERATOR(pg_catalog.=) $3::pg_catalog.text`,
     values: [ownPublication, HEARTBEAT_SCHEMA, heartbeatTableName(args)],
     readOnly: true,
   });
@@ -92,11 +94,12 @@ export async function removeHeartbeat(args: TriggerArguments<CdcConfig>): Promis
   await execute(args.connection, { text: `DROP TABLE IF EXISTS ${qualified(args)}` });
   await execute(args.connection, {
     text: `DO $$ BEGIN
-             IF to_regnamespace('${HEARTBEAT_SCHEMA}') IS NOT NULL
-                AND (SELECT pg_has_role(nspowner, 'USAGE') FROM pg_namespace WHERE nspname = '${HEARTBEAT_SCHEMA}')
-                AND NOT EXISTS (SELECT 1 FROM pg_class WHERE relnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid)
-                AND NOT EXISTS (SELECT 1 FROM pg_proc WHERE pronamespace = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid)
-                AND NOT EXISTS (SELECT 1 FROM pg_type WHERE typnamespace = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid AND typrelid = 0::oid AND typelem = 0::oid)
+             IF pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}') IS NOT NULL
+                AND (SELECT pg_catalog.pg_has_role(nspowner, 'USAGE') FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) '${HEARTBEAT_SCHEMA}')
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::oid)
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::oid)
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::oid
+                                AND typrelid OPERATOR(pg_catalog.=) 0::oid AND typelem OPERATOR(pg_catalog.=) 0::oid)
              THEN DROP SCHEMA ${quoteIdentifier(HEARTBEAT_SCHEMA)}; END IF; END $$`,
   });
 }
@@ -109,16 +112,16 @@ export async function removeHeartbeat(args: TriggerArguments<CdcConfig>): Promis
  */
 export async function beat(args: TriggerArguments<CdcConfig>, mode: HeartbeatMode): Promise<void> {
   if (mode === 'message') {
-    await execute(args.connection, { text: 'SELECT pg_logical_emit_message(false, $1, $2)', values: [HEARTBEAT_PREFIX, ''] });
+    await execute(args.connection, { text: 'SELECT pg_catalog.pg_logical_emit_message(false, $1::pg_catalog.text, $2::pg_catalog.text)', values: [HEARTBEAT_PREFIX, ''] });
     return;
   }
   const table = qualified(args); // quoted identifiers of hex names: no quote to escape in the literal
   await execute(args.connection, {
     text: `DO $$ BEGIN
-             IF to_regclass('${table}') IS NULL OR EXISTS (SELECT 1 FROM pg_publication WHERE puballtables) THEN RETURN; END IF;
-             IF current_setting('server_version_num')::int >= 150000 THEN
-               IF EXISTS (SELECT 1 FROM pg_publication_namespace WHERE pnnspid = to_regnamespace('${HEARTBEAT_SCHEMA}')::oid) THEN RETURN; END IF;
+             IF pg_catalog.to_regclass('${table}') IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE puballtables) THEN RETURN; END IF;
+             IF pg_catalog.current_setting('server_version_num')::int OPERATOR(pg_catalog.>=) 150000 THEN
+               IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication_namespace WHERE pnnspid OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::oid) THEN RETURN; END IF;
              END IF;
-             UPDATE ${table} SET beat = now(); END $$`,
+             UPDATE ${table} SET beat = pg_catalog.now(); END $$`,
   });
 }

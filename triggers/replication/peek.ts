@@ -19,7 +19,9 @@
  * whole transaction, so the next poll's peek starts with that transaction again: its rows already
  * delivered are skipped in the query (its Begin, Relation and Type messages are kept: the decoder
  * needs them) and its changes keep their ids ("<commit LSN>:<place>"). Each such poll has the server
- * decode the transaction again: subscribeTrigger reads it once.
+ * decode the transaction again: subscribeTrigger reads it once. Rows too wide for maxResultBytes are
+ * read in smaller peeks, down to one change (REVIEW6 R114); a transaction whose decoding alone passes
+ * statementTimeoutMs cannot be polled past (CDC_POLL_DECODE_TIMEOUT, REVIEW6 R115).
  */
 import { execute, PgActionsError } from '../../connection/index.js';
 import type { Batch, TriggerArguments } from '../definition.js';
@@ -39,24 +41,33 @@ import type { CdcPosition, InsidePosition } from './stream.js';
 const BEGIN = 66;
 const RELATION = 82;
 const TYPE = 89;
-/** Rows a peek reads beyond its limit of changes: a transaction's Begin, Relation, Type and Commit messages around them. */
+/**
+ * Rows that carry data of any size: Insert, Update, Delete, logical Message. A peek returns at most
+ * its limit of them (REVIEW6 R114): the rows around them (Begin, Relation, Type, Commit…) are small.
+ */
+const HEAVY_TAGS = [73, 85, 68, 77];
+/** Rows a peek reads beyond its limit: a transaction's Begin, Relation, Type and Commit messages around its changes. */
 const ROW_SLACK = 16;
 
 /**
- * The slot's next rows, at most $2 + ROW_SLACK (the plugin stops at the end of the transaction in which it
- * passes $2 + $3 + ROW_SLACK rows), each with its place after the peek's first Begin; with $3 > 0 (a poll
- * resuming inside that transaction), without its rows at places 1 to $3 but their Relation and
- * Type messages. A transaction is cut only when it is the peek's first, so every peek that resumes
- * it (its first too, in a new decoding session) has the same rows at the same places.
+ * The slot's next rows, at most $2 + ROW_SLACK and at most $2 of them heavy (HEAVY_TAGS: a limit of
+ * one reads one change, however wide; the plugin stops at the end of the transaction in which it
+ * passes $2 + $3 + ROW_SLACK rows), each with its place after the peek's first Begin and its tag;
+ * with $3 > 0 (a poll resuming inside that transaction), without its rows at places 1 to $3 but
+ * their Relation and Type messages. A transaction is cut only when it is the peek's first, so every
+ * peek that resumes it (its first too, in a new decoding session) has the same rows at the same places.
  */
 function peekSql(optionCount: number): string {
   const options = Array.from({ length: optionCount }, (_, i) => `$${i + 4}`).join(', ');
   return `WITH p AS (SELECT c.n, c.data, pg_catalog.get_byte(c.data, 0) AS tag
                        FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, $2::int OPERATOR(pg_catalog.+) $3::int OPERATOR(pg_catalog.+) ${ROW_SLACK}, ${options}) WITH ORDINALITY AS c(lsn, xid, data, n)),
-               b AS (SELECT pg_catalog.min(p.n) AS n FROM p WHERE p.tag = ${BEGIN})
-          SELECT p.data, (p.n OPERATOR(pg_catalog.-) b.n)::int AS place FROM p, b
-           WHERE b.n IS NULL OR p.n <= b.n OR p.n > b.n OPERATOR(pg_catalog.+) $3::int OR p.tag IN (${RELATION}, ${TYPE})
-           ORDER BY p.n LIMIT $2::int OPERATOR(pg_catalog.+) ${ROW_SLACK}`;
+               b AS (SELECT pg_catalog.min(p.n) AS n FROM p WHERE p.tag OPERATOR(pg_catalog.=) ${BEGIN}),
+               k AS (SELECT p.n, p.data, p.tag, (p.n OPERATOR(pg_catalog.-) b.n)::int AS place FROM p, b
+                      WHERE b.n IS NULL OR p.n OPERATOR(pg_catalog.<=) b.n OR p.n OPERATOR(pg_catalog.>) (b.n OPERATOR(pg_catalog.+) $3::int)
+                         OR p.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${RELATION}, ${TYPE}])),
+               h AS (SELECT k.*, pg_catalog.count(*) FILTER (WHERE k.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${HEAVY_TAGS.join(', ')}])) OVER (ORDER BY k.n) AS heavy FROM k)
+          SELECT h.data, h.place, h.tag FROM h WHERE h.heavy OPERATOR(pg_catalog.<=) $2::int
+           ORDER BY h.n LIMIT $2::int OPERATOR(pg_catalog.+) ${ROW_SLACK}`;
 }
 
 export async function pollChanges(args: TriggerArguments<CdcConfig>, position: CdcPosition, heartbeat = true, keyText = false): Promise<Batch<ChangeEvent, CdcPosition>> {
@@ -65,14 +76,14 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
   const state = await slotState(args);
   const from = parseLsn(position.lsn);
   assertSlotMatches(args, state, from);
-  if (state.confirmedFlush < from) await execute(args.connection, { text: 'SELECT pg_replication_slot_advance($1, $2::pg_lsn)', values: [slot, position.lsn] });
+  if (state.confirmedFlush < from) await execute(args.connection, { text: 'SELECT pg_catalog.pg_replication_slot_advance($1::pg_catalog.name, $2::pg_catalog.pg_lsn)', values: [slot, position.lsn] });
   const messages = state.serverVersion >= 140000;
   const options = ['proto_version', '1', 'publication_names', publicationName(args), ...(messages ? ['messages', 'true'] : [])];
   const batchSize = args.config.batchSize ?? 500;
   const text = peekSql(options.length);
   const peek = async (limit: number) =>
     (await execute(args.connection, { text, values: [slot, limit, inside?.rows ?? 0, ...options] }).catch((error: unknown) => {
-      throw slotInUse(args, error);
+      throw decodeTimeout(position.lsn, inside, slotInUse(args, error));
     })).rows;
   const types = columnTypes(args.connection);
   let limit = batchSize;
@@ -83,12 +94,14 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
       break;
     } catch (error) {
       // Rows too wide for maxResultBytes: fewer of them (down to one; its transaction then comes in several polls).
-      if (!(error instanceof PgActionsError && error.code === 'RESULT_TOO_LARGE' && limit > 1)) throw error;
+      if (!(error instanceof PgActionsError && error.code === 'RESULT_TOO_LARGE')) throw error;
+      if (limit === 1) throw oneChangeTooLarge(position.lsn, inside, error);
       limit = Math.max(1, Math.floor(limit / 8));
     }
   }
   let batch = readChanges(rows, from, batchSize, types, inside, keyText);
-  while (rows.length >= limit + ROW_SLACK && batch.events.length < batchSize && limit < batchSize * ROWS_CAP_FACTOR) {
+  const shrunk = limit < batchSize; // rows that wide: a larger peek would pass maxResultBytes again
+  while (!shrunk && filled(rows, limit) && batch.events.length < batchSize && limit < batchSize * ROWS_CAP_FACTOR) {
     limit *= 8;
     try {
       rows = await peek(limit);
@@ -148,6 +161,37 @@ function readChanges(rows: Record<string, unknown>[], from: Lsn, batchSize: numb
   if (!open || !first) return { events, end }; // a later transaction comes whole, or first in a later poll
   events.push(...pending);
   return { events, end, inside: { xid: open.xid, lsn: open.lsn, rows: place, seq: open.seq } };
+}
+
+/** The peek stopped at its limit (of rows, or of heavy rows) rather than at the slot's end: there may be more. */
+function filled(rows: Record<string, unknown>[], limit: number): boolean {
+  return rows.length >= limit + ROW_SLACK || rows.filter((row) => HEAVY_TAGS.includes(Number(row.tag))).length >= limit;
+}
+
+/**
+ * A peek decodes its first transaction whole, from its start, whatever its limit (REVIEW6 R115): one
+ * whose decoding alone passes statementTimeoutMs times out at every poll. Said plainly, with the way out.
+ */
+function decodeTimeout(lsn: string, inside: InsidePosition | undefined, error: unknown): unknown {
+  if (!(error instanceof PgActionsError && error.code === 'QUERY_TIMEOUT')) return error;
+  const where = inside ? `transaction ${inside.xid} (commit ${inside.lsn})` : `the transaction after position ${lsn}`;
+  return new PgActionsError('CDC_POLL_DECODE_TIMEOUT', {
+    message: `table-changes-cdc: decoding ${where} took longer than statementTimeoutMs; pollTrigger decodes it again from its start at every poll, so it cannot get past it (the slot keeps its WAL meanwhile).`,
+    cause: error,
+  });
+}
+
+/** One change (or logical message) alone passes maxResultBytes: the poll cannot move past it. */
+function oneChangeTooLarge(lsn: string, inside: InsidePosition | undefined, cause: unknown): PgActionsError {
+  const where = inside ? `in transaction ${inside.xid} (commit ${inside.lsn}) after its first ${inside.rows} rows` : `after position ${lsn}`;
+  return new PgActionsError('RESULT_TOO_LARGE', {
+    message: `table-changes-cdc: the next change ${where} is larger than maxResultBytes by itself (its pgoutput row, sent as hex text): pollTrigger cannot read past it, and the slot keeps its WAL.`,
+    fixes: [
+      'Raise the connection\'s maxResultBytes (at most 256 MiB): a change takes about twice its row\'s size.',
+      'Or read this trigger with subscribeTrigger, which streams changes of any size.',
+    ],
+    cause,
+  });
 }
 
 function checkedInside(inside: unknown): InsidePosition | undefined {

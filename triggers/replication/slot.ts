@@ -46,8 +46,8 @@ const RESNAPSHOT = 'Re-snapshot the tables (table-sync) and start without a stat
 export async function slotState(args: TriggerArguments<CdcConfig>): Promise<SlotState> {
   const slot = slotName(args);
   const { rows } = await execute(args.connection, {
-    text: `SELECT to_jsonb(s) AS slot, current_setting('server_version_num')::int AS version FROM (SELECT 1) AS one
-             LEFT JOIN pg_replication_slots s ON s.slot_name = $1 AND s.database = current_database()`,
+    text: `SELECT pg_catalog.to_jsonb(s) AS slot, pg_catalog.current_setting('server_version_num')::int AS version FROM (SELECT 1) AS one
+             LEFT JOIN pg_catalog.pg_replication_slots s ON s.slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name AND s.database OPERATOR(pg_catalog.=) pg_catalog.current_database()`,
     values: [slot],
     readOnly: true,
   });
@@ -104,33 +104,33 @@ export async function activateSlot(args: TriggerArguments<CdcConfig>): Promise<C
       await query(`COMMENT ON PUBLICATION ${quoteIdentifier(publication)} IS '${TAG}'`);
     });
   }
-  const { rows } = await execute(args.connection, { text: 'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1', values: [slot] });
-  if (rows.length === 0) await execute(args.connection, { text: "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", values: [slot] });
+  const { rows } = await execute(args.connection, { text: 'SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name', values: [slot] });
+  if (rows.length === 0) await execute(args.connection, { text: "SELECT pg_catalog.pg_create_logical_replication_slot($1::pg_catalog.name, 'pgoutput')", values: [slot] });
   return { publication: own && !exists, slot: rows.length === 0 };
 }
 
 /** Drops what a failed activation just created, and only that. */
 export async function undoActivation(args: TriggerArguments<CdcConfig>, created: CreatedObjects): Promise<void> {
-  if (created.slot) await execute(args.connection, { text: 'SELECT pg_drop_replication_slot($1)', values: [slotName(args)] });
+  if (created.slot) await execute(args.connection, { text: 'SELECT pg_catalog.pg_drop_replication_slot($1::pg_catalog.name)', values: [slotName(args)] });
   if (created.publication) await execute(args.connection, { text: `DROP PUBLICATION IF EXISTS ${quoteIdentifier(publicationName(args))}` });
 }
 
 export async function deactivateSlot(args: TriggerArguments<CdcConfig>): Promise<void> {
   const slot = slotName(args);
-  const { rows } = await execute(args.connection, { text: 'SELECT active FROM pg_replication_slots WHERE slot_name = $1', values: [slot] });
+  const { rows } = await execute(args.connection, { text: 'SELECT active FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name', values: [slot] });
   if (rows[0]?.active) {
     throw new PgActionsError('REPLICATION_SLOT_IN_USE', {
       message: `The replication slot "${slot}" is being read by a running subscription; close it before deactivating.`,
     });
   }
-  if (rows.length) await execute(args.connection, { text: 'SELECT pg_drop_replication_slot($1)', values: [slot] });
+  if (rows.length) await execute(args.connection, { text: 'SELECT pg_catalog.pg_drop_replication_slot($1::pg_catalog.name)', values: [slot] });
   if (args.config.publication === undefined && (await publicationExists(args.connection, publicationName(args)))) {
     await execute(args.connection, { text: `DROP PUBLICATION IF EXISTS ${quoteIdentifier(publicationName(args))}` });
   }
 }
 
 async function publicationExists(connection: unknown, name: string): Promise<boolean> {
-  const { rows } = await execute(connection, { text: 'SELECT 1 FROM pg_publication WHERE pubname = $1', values: [name], readOnly: true });
+  const { rows } = await execute(connection, { text: 'SELECT 1 FROM pg_catalog.pg_publication WHERE pubname OPERATOR(pg_catalog.=) $1::pg_catalog.name', values: [name], readOnly: true });
   return rows.length > 0;
 }
 

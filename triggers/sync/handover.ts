@@ -92,8 +92,9 @@ async function waitForCommitting(connection: unknown, config: TableSyncConfig): 
   const deadline = Date.now() + 60_000;
   for (;;) {
     const { rows } = await execute(connection, {
-      text: `SELECT count(*)::int AS n FROM unnest(string_to_array(split_part(txid_current_snapshot()::text, ':', 3), ',')) AS x
-              WHERE x <> '' AND txid_status(x::bigint) = 'committed'`,
+      text: `SELECT pg_catalog.count(*)::int AS n
+               FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.split_part(pg_catalog.txid_current_snapshot()::text, ':', 3), ',')) AS x
+              WHERE x OPERATOR(pg_catalog.<>) '' AND pg_catalog.txid_status(x::bigint) OPERATOR(pg_catalog.=) 'committed'`,
       readOnly: true,
     });
     if (rows[0]!.n === 0) return;

@@ -10,6 +10,7 @@ import { typeResolutionSql } from '../../connection/result-types.js';
 import type { TableSyncConfig, TableSyncEvent } from '../../schemas/types.gen.js';
 import type { Batch, TriggerArguments } from '../definition.js';
 import { eventId } from '../event-id.js';
+import { columnOrders, rowAfter } from '../key-order.js';
 import { invalidState } from '../state.js';
 import { recordBatch, type SyncHandover } from './handover.js';
 import { readShrinking } from './shrinking-batch.js';
@@ -71,32 +72,14 @@ export async function estimatedRows(connection: unknown, tables: readonly string
   return Number(rows[0]!.total);
 }
 
-/**
- * For the batch's transaction (set by the prelude, before COPY is parsed): pg_catalog, then the
- * schemas of the key columns' types (and of a domain's base type). ORDER BY sorts with the type's
- * default btree opclass wherever it lives, but the cursor's `>` is looked up on the search_path:
- * with citext installed in a schema not on it, `>` was text's (through citext's cast to text),
- * case-sensitive, while the batches were cut case-insensitively: rows were skipped (REVIEW5 R108).
- * The type's own schema makes its exact operator visible; pg_catalog first keeps every built-in
- * operator of this SQL ahead of a look-alike (REVIEW4 R47).
- */
-const KEY_TYPES_PATH = `pg_catalog.set_config('search_path', pg_catalog.concat_ws(', ', 'pg_catalog', (
-    SELECT pg_catalog.string_agg(DISTINCT pg_catalog.quote_ident(n.nspname::pg_catalog.text), ', ')
-      FROM pg_catalog.pg_attribute a
-      JOIN pg_catalog.pg_type ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
-      LEFT JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) ty.typbasetype
-      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) ty.typnamespace OR n.oid OPERATOR(pg_catalog.=) b.typnamespace
-     WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attname OPERATOR(pg_catalog.=) ANY ($3::pg_catalog.name[])
-       AND n.nspname OPERATOR(pg_catalog.<>) 'pg_catalog'::pg_catalog.name)), true)`;
-
-/** A key value as PostgreSQL writes it (COPY text), cast to the column's type. */
+/** A key value as PostgreSQL writes it (COPY text), cast to the column's (base) type. */
 function castKeyText(text: string, type: string): string {
   return `(${text})::${type}`;
 }
 
-/** A JSON-safe key value (as events carry it) cast back to the column's type, from text. */
+/** A JSON-safe key value (as events carry it) cast back to the column's (base) type, from text. */
 export function castKey(text: string, type: string): string {
-  return type === 'bytea' ? `decode(${text}, 'base64')` : `(${text})::${type}`;
+  return type === 'bytea' || type === 'pg_catalog.bytea' ? `pg_catalog.decode(${text}, 'base64')` : `(${text})::${type}`;
 }
 
 export async function readBatch(args: TriggerArguments<TableSyncConfig>, position: SyncPosition): Promise<Batch<TableSyncEvent, SyncPosition>> {
@@ -122,8 +105,10 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   const target = `${quoteIdentifier(info.schema)}.${quoteIdentifier(info.name)}`;
   const key = info.primaryKey.map((name) => `t.${quoteIdentifier(name)}`);
   const types = info.primaryKey.map((name) => info.columns.find((c) => c.name === name)!.type);
-  const cursor = types.map((type, i) => (afterText ? castKeyText : castKey)(`current_setting('${AFTER_SETTING}')::jsonb->>${i}`, type));
-  const where = afterText || position.after ? `WHERE (${key.join(', ')}) > (${cursor.join(', ')}) ` : '';
+  // Compared with the key's own opclass operators, never ones the search_path finds (REVIEW6 R109/R110).
+  const orders = await columnOrders(args.connection, target, info.primaryKey, field);
+  const cursor = orders.map(({ base }, i) => (afterText ? castKeyText : castKey)(`pg_catalog.current_setting('${AFTER_SETTING}')::pg_catalog.jsonb OPERATOR(pg_catalog.->>) ${i}`, base));
+  const where = afterText || position.after ? `WHERE ${rowAfter(key, cursor, orders)} ` : '';
 
   let rowsDone = position.rowsDone;
   const estimatedTotal = position.estimatedTotal;
@@ -138,13 +123,12 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
     return copyInSnapshot(args.connection, {
       table: target,
       prelude: {
-        text: `SELECT txid_current_snapshot()::text AS snapshot, set_config('${AFTER_SETTING}', $1, true) AS after,
-                      ${position.handover ? 'pg_current_wal_lsn()::text' : 'NULL::text'} AS wal,
-                      (SELECT json_agg(json_build_array(a.attname, r.base, r.element) ORDER BY a.attnum) FROM pg_attribute a
-                         JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_attribute WHERE attrelid = $2::regclass::oid AND attnum > 0 AND NOT attisdropped`)}) r ON r.type = a.atttypid
-                        WHERE a.attrelid = $2::regclass::oid AND a.attnum > 0 AND NOT a.attisdropped) AS columns,
-                      ${KEY_TYPES_PATH} AS path`,
-        values: [JSON.stringify(afterText ?? position.after ?? []), target, info.primaryKey],
+        text: `SELECT pg_catalog.txid_current_snapshot()::pg_catalog.text AS snapshot, pg_catalog.set_config('${AFTER_SETTING}', $1, true) AS after,
+                      ${position.handover ? 'pg_catalog.pg_current_wal_lsn()::pg_catalog.text' : 'NULL::pg_catalog.text'} AS wal,
+                      (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attname, r.base, r.element) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+                         JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped`)}) r ON r.type OPERATOR(pg_catalog.=) a.atttypid
+                        WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS columns`,
+        values: [JSON.stringify(afterText ?? position.after ?? []), target],
       },
       copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
       keepText: info.primaryKey,

@@ -1,0 +1,84 @@
+/**
+ * A polled table-changes-cdc behind a transaction whose rows are wide (REVIEW6 R114): a peek cut
+ * to one change still returned up to 16 more rows of the transaction (its slack for Begin,
+ * Relation and Commit messages), so rows wider than maxResultBytes / 17 failed every poll with
+ * RESULT_TOO_LARGE and the slot kept its WAL for good. Now a peek returns at most its limit of
+ * changes: down to one per poll, every change once, in order; only a change that passes the cap
+ * by itself stops the poll, with an error that says so and what to do.
+ * A transaction whose decoding alone takes longer than statementTimeoutMs (R115): PostgreSQL decodes
+ * it from its start at every peek, so every poll timed out with a plain QUERY_TIMEOUT; now
+ * CDC_POLL_DECODE_TIMEOUT says why and what to do, and doing it (a longer timeout) moves on.
+ */
+import { closeAll } from '../../connection/index.js';
+import { activateTrigger, pollTrigger, type TriggerState } from '../../triggers/index.js';
+import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { failureOf, waitFor } from './helpers.js';
+
+const KEY = 'table-changes-cdc';
+const ROWS = 30;
+let pg: ReplicationServer;
+
+beforeAll(async () => {
+  pg = await startReplicationServer();
+  await pg.sql('CREATE DATABASE wide');
+}, 60_000);
+afterAll(async () => {
+  await closeAll();
+  await pg?.stop();
+});
+
+test(`one transaction of ${ROWS} rows of 400 KB, polled with maxResultBytes 4 MiB: every change once, in order; a change past the cap alone fails with RESULT_TOO_LARGE naming subscribeTrigger`, async () => {
+  const sql = (text: string) => pg.sql(text, [], 'wide');
+  await sql('CREATE TABLE wide (id int PRIMARY KEY, note text)');
+  const request = { connection: { ...pg.config({ database: 'wide' }), maxResultBytes: 4 * 1048576 }, config: { tables: ['wide'], heartbeatSeconds: 0 } };
+  await activateTrigger(KEY, request);
+  let state: TriggerState = (await pollTrigger(KEY, request)).state;
+  // 409,600 characters a row: its change is about 0.8 MB as the peek's hex text, more than 4 MiB / 17.
+  await sql(`INSERT INTO wide SELECT i, repeat(md5(i::text), 12800) FROM generate_series(1, ${ROWS}) i`);
+  await sql("INSERT INTO wide VALUES (0, 'after')");
+
+  const keys: number[] = [];
+  for (let polls = 0; keys.at(-1) !== 0; polls++) {
+    if (polls > ROWS * 2) throw new Error(`no end after ${polls} polls: ${JSON.stringify(keys)}`);
+    const result = await pollTrigger(KEY, { ...request, state });
+    expect(result.events.length).toBeGreaterThan(0); // every poll moves on
+    for (const event of result.events) {
+      keys.push((event.key as { id: number }).id);
+      if ((event.key as { id: number }).id !== 0) expect((event as unknown as { new: { note: string } }).new.note.length).toBe(409_600);
+    }
+    state = result.state;
+  }
+  expect(keys).toEqual([...Array.from({ length: ROWS }, (_, i) => i + 1), 0]);
+  expect((await pollTrigger(KEY, { ...request, state })).events).toEqual([]);
+
+  // One change alone over the cap: a clear error, the same at every poll (the state does not move past it).
+  await sql("INSERT INTO wide VALUES (-1, repeat('x', 3 * 1048576))");
+  for (let i = 0; i < 2; i++) {
+    const error = await failureOf(pollTrigger(KEY, { ...request, state }));
+    expect(error.code).toBe('RESULT_TOO_LARGE');
+    expect(error.message).toMatch(/next change after position .* is larger than maxResultBytes by itself/);
+    expect(error.fixes.join(' ')).toMatch(/subscribeTrigger/);
+  }
+}, 300_000);
+
+test('a transaction whose decoding alone takes longer than statementTimeoutMs: CDC_POLL_DECODE_TIMEOUT at every poll, naming subscribeTrigger; with a longer timeout the poll moves on', async () => {
+  await pg.sql('CREATE DATABASE slow');
+  const sql = (text: string) => pg.sql(text, [], 'slow');
+  await sql('CREATE TABLE t (id int PRIMARY KEY, v int)');
+  const request = { connection: { ...pg.config({ database: 'slow' }), statementTimeoutMs: 1000 }, config: { tables: ['t'], heartbeatSeconds: 0 } };
+  await activateTrigger(KEY, request);
+  const start = (await pollTrigger(KEY, request)).state;
+  await sql('INSERT INTO t SELECT i, i FROM generate_series(1, 800000) i'); // several seconds to decode, on any machine
+  // A cancelled peek lets go of the slot a moment later (a poll before then: REPLICATION_SLOT_IN_USE), as a host's next poll finds it.
+  const released = () => waitFor(async () => (await sql('SELECT 1 FROM pg_replication_slots WHERE active')).length === 0, 'the slot released', 60_000);
+  for (let i = 0; i < 2; i++) {
+    await released();
+    const error = await failureOf(pollTrigger(KEY, { ...request, state: start }));
+    expect(error.code).toBe('CDC_POLL_DECODE_TIMEOUT');
+    expect(error.message).toMatch(/decoding the transaction after position .* took longer than statementTimeoutMs/);
+    expect(error.fixes.join(' ')).toMatch(/subscribeTrigger/);
+  }
+  await released();
+  const moved = await pollTrigger(KEY, { ...request, connection: { ...request.connection, statementTimeoutMs: 300_000 }, state: start });
+  expect(moved.events.map((event) => (event.key as { id: number }).id)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+}, 300_000);

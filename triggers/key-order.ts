@@ -1,0 +1,109 @@
+/**
+ * How pg-actions compares key and cursor columns without letting the search_path choose the
+ * operator (REVIEW6 R109/R110). `t.k > cursor` looks `>` up on the path: for an enum or a domain
+ * pg_catalog has no exact operator, so an exact look-alike made in public by any role with CREATE
+ * there won and ran with the flow's role; with citext off the path, `>` was text's (case-sensitive)
+ * while ORDER BY sorts case-insensitively, and rows were skipped. ORDER BY sorts with the default
+ * btree opclass of the column's ultimate base type (through every domain level): the comparisons
+ * here are that opclass's own operators, written OPERATOR(schema.op), their operands cast to its
+ * input type (an exact match, found in that schema only; a relabel the index still matches). When
+ * the input type is polymorphic (anyenum, anyarray, anyrange, record) the operator is a built-in of
+ * pg_catalog, and only pg_catalog is searched.
+ */
+import { execute, PgActionsError } from '../connection/index.js';
+
+export interface ColumnOrder {
+  /** The column's ultimate base type, schema-qualified, without typmod: what a key's text is cast to. */
+  base: string;
+  /** The opclass's input type (schema-qualified) the operands are cast to; null when it is polymorphic. */
+  cast: string | null;
+  /** The opclass's operators' schema and names, by btree strategy. */
+  schema: string;
+  names: Record<Strategy, string>;
+}
+
+type Strategy = 'lt' | 'le' | 'eq' | 'ge' | 'gt';
+const STRATEGIES: Record<string, Strategy> = { 1: 'lt', 2: 'le', 3: 'eq', 4: 'ge', 5: 'gt' };
+const OPERATOR_NAME = /^[-+*/<>=~!@#%^&|`?]+$/;
+
+// GetDefaultOpClass's choice, in SQL: the default btree opclass (403 = btree) of the base type, or
+// one it is binary-coercible to (anyenum 3500, anyrange 3831, anymultirange 4537, record 2249,
+// anyarray 2277, an implicit binary cast: varchar to text), an exact one first, then a preferred
+// type. Every comparison is exact on built-in types and qualified (REVIEW4 R47).
+const ORDER_SQL = `WITH RECURSIVE walk(n, type) AS (
+    SELECT u.n, a.atttypid
+      FROM pg_catalog.unnest($2::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
+      JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass::pg_catalog.oid
+       AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped
+    UNION ALL
+    SELECT w.n, t.typbasetype FROM walk w JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) w.type
+     WHERE t.typtype OPERATOR(pg_catalog.=) 'd'::pg_catalog."char")
+  SELECT w.n, pg_catalog.quote_ident(bn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(b.typname::pg_catalog.text) AS base,
+         CASE WHEN it.typtype OPERATOR(pg_catalog.<>) 'p'::pg_catalog."char" THEN pg_catalog.quote_ident(itn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(it.typname::pg_catalog.text) END AS cast,
+         (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ao.amopstrategy, opn.nspname, o.oprname))
+            FROM pg_catalog.pg_amop ao JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) ao.amopopr
+            JOIN pg_catalog.pg_namespace opn ON opn.oid OPERATOR(pg_catalog.=) o.oprnamespace
+           WHERE ao.amopfamily OPERATOR(pg_catalog.=) opc.opcfamily AND ao.amopmethod OPERATOR(pg_catalog.=) 403::pg_catalog.oid
+             AND ao.amoplefttype OPERATOR(pg_catalog.=) opc.opcintype AND ao.amoprighttype OPERATOR(pg_catalog.=) opc.opcintype) AS operators
+    FROM walk w
+    JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) w.type AND b.typtype OPERATOR(pg_catalog.<>) 'd'::pg_catalog."char"
+    JOIN pg_catalog.pg_namespace bn ON bn.oid OPERATOR(pg_catalog.=) b.typnamespace
+    LEFT JOIN LATERAL (
+      SELECT c.opcfamily, c.opcintype FROM pg_catalog.pg_opclass c JOIN pg_catalog.pg_type ct ON ct.oid OPERATOR(pg_catalog.=) c.opcintype
+       WHERE c.opcmethod OPERATOR(pg_catalog.=) 403::pg_catalog.oid AND c.opcdefault
+         AND (c.opcintype OPERATOR(pg_catalog.=) b.oid
+           OR c.opcintype OPERATOR(pg_catalog.=) (CASE b.typtype WHEN 'e' THEN 3500 WHEN 'r' THEN 3831 WHEN 'm' THEN 4537 WHEN 'c' THEN 2249
+                ELSE CASE WHEN b.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND b.typlen OPERATOR(pg_catalog.=) (-1)::pg_catalog.int2 THEN 2277 END END)::pg_catalog.oid
+           OR EXISTS (SELECT FROM pg_catalog.pg_cast k WHERE k.castsource OPERATOR(pg_catalog.=) b.oid AND k.casttarget OPERATOR(pg_catalog.=) c.opcintype
+                AND k.castmethod OPERATOR(pg_catalog.=) 'b'::pg_catalog."char" AND k.castcontext OPERATOR(pg_catalog.=) 'i'::pg_catalog."char"))
+       ORDER BY c.opcintype OPERATOR(pg_catalog.=) b.oid DESC, ct.typispreferred DESC LIMIT 1) opc ON true
+    LEFT JOIN pg_catalog.pg_type it ON it.oid OPERATOR(pg_catalog.=) opc.opcintype
+    LEFT JOIN pg_catalog.pg_namespace itn ON itn.oid OPERATOR(pg_catalog.=) it.typnamespace
+   ORDER BY w.n`;
+
+/** Each of `columns` of `table` (quoted, as the server resolves it): how its values are ordered and compared. */
+export async function columnOrders(connection: unknown, table: string, columns: readonly string[], field: string): Promise<ColumnOrder[]> {
+  const { rows } = await execute(connection, { text: ORDER_SQL, values: [table, columns], readOnly: true });
+  return columns.map((column, i) => {
+    const row = rows[i] as { base: string; cast: string | null; operators: [number, string, string][] | null } | undefined;
+    const operators = (row?.operators ?? []).filter(([strategy]) => STRATEGIES[strategy]);
+    if (!row || operators.length !== 5 || new Set(operators.map(([, schema]) => schema)).size !== 1 || !operators.every(([, , name]) => OPERATOR_NAME.test(name))) {
+      throw new PgActionsError('INVALID_INPUT', {
+        message: `${field}: the column ${JSON.stringify(column)} has a type without a default btree ordering (or it was dropped): its rows cannot be read in order`,
+        problems: [`${field}: ${JSON.stringify(column)} cannot be ordered`],
+      });
+    }
+    const names = Object.fromEntries(operators.map(([strategy, , name]) => [STRATEGIES[strategy]!, name])) as Record<Strategy, string>;
+    return { base: row.base, cast: row.cast, schema: quoted(operators[0]![1]), names };
+  });
+}
+
+function quoted(schema: string): string {
+  return `"${schema.replaceAll('"', '""')}"`;
+}
+
+/** `left op right`: left of the column's type, right of its base type (a bound, a cursor). */
+export function compare(left: string, strategy: Strategy, right: string, order: ColumnOrder): string {
+  return `${operand(left, order)} OPERATOR(${order.schema}.${order.names[strategy]}) ${operand(right, order, order.base)}`;
+}
+
+/** An expression of the column's (or `type`) as the opclass's operators take it. */
+function operand(expression: string, order: ColumnOrder, type?: string): string {
+  return order.cast && order.cast !== type ? `(${expression})::${order.cast}` : expression;
+}
+
+/**
+ * True when the row `left` (expressions of the columns' types) comes strictly after `right` (of their
+ * base types) in the key's order. One qualified row comparison when every column's operator is
+ * the same (an index on the key bounds it exactly); else the lexicographic expansion, bounded by
+ * its first column (`a >= x AND (a > x OR a = x AND …)`).
+ */
+export function rowAfter(left: readonly string[], right: readonly string[], orders: readonly ColumnOrder[]): string {
+  if (orders.length === 1) return compare(left[0]!, 'gt', right[0]!, orders[0]!);
+  const first = orders[0]!;
+  if (orders.every((o) => o.schema === first.schema && o.names.gt === first.names.gt)) {
+    return `ROW(${left.map((l, i) => operand(l, orders[i]!)).join(', ')}) OPERATOR(${first.schema}.${first.names.gt}) ROW(${right.map((r, i) => operand(r, orders[i]!, orders[i]!.base)).join(', ')})`;
+  }
+  const after = orders.map((order, i) => [...orders.slice(0, i).map((o, j) => compare(left[j]!, 'eq', right[j]!, o)), compare(left[i]!, 'gt', right[i]!, order)].join(' AND '));
+  return `${compare(left[0]!, 'ge', right[0]!, first)} AND (${after.map((a) => `(${a})`).join(' OR ')})`;
+}
