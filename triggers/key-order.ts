@@ -52,7 +52,8 @@ const ORDER_SQL = `WITH RECURSIVE walk(n, type) AS (
       SELECT c.opcfamily, c.opcintype FROM pg_catalog.pg_opclass c JOIN pg_catalog.pg_type ct ON ct.oid OPERATOR(pg_catalog.=) c.opcintype
        WHERE c.opcmethod OPERATOR(pg_catalog.=) 403::pg_catalog.oid AND c.opcdefault
          AND (c.opcintype OPERATOR(pg_catalog.=) b.oid
-           OR c.opcintype OPERATOR(pg_catalog.=) (CASE b.typtype WHEN 'e' THEN 3500 WHEN 'r' THEN 3831 WHEN 'm' THEN 4537 WHEN 'c' THEN 2249
+           OR c.opcintype OPERATOR(pg_catalog.=) (CASE WHEN b.typtype OPERATOR(pg_catalog.=) 'e'::pg_catalog."char" THEN 3500 WHEN b.typtype OPERATOR(pg_catalog.=) 'r'::pg_catalog."char" THEN 3831
+                WHEN b.typtype OPERATOR(pg_catalog.=) 'm'::pg_catalog."char" THEN 4537 WHEN b.typtype OPERATOR(pg_catalog.=) 'c'::pg_catalog."char" THEN 2249
                 ELSE CASE WHEN b.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND b.typlen OPERATOR(pg_catalog.=) (-1)::pg_catalog.int2 THEN 2277 END END)::pg_catalog.oid
            OR EXISTS (SELECT FROM pg_catalog.pg_cast k WHERE k.castsource OPERATOR(pg_catalog.=) b.oid AND k.casttarget OPERATOR(pg_catalog.=) c.opcintype
                 AND k.castmethod OPERATOR(pg_catalog.=) 'b'::pg_catalog."char" AND k.castcontext OPERATOR(pg_catalog.=) 'i'::pg_catalog."char"))

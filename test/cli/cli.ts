@@ -4,9 +4,12 @@
  * ever reached stdout or stderr. (Not a test file: jest only collects *.test.ts.)
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serverUrl, type TestDatabase } from '../harness/db.js';
+import { cleanUpInOrder } from '../harness/clean-up.js';
 import { expectNoSecretIn, watchSecret } from '../harness/secrets.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -144,4 +147,23 @@ export function expectNoPasswordPrinted(): void {
   const all = everythingPrinted();
   expect(all.length).toBeGreaterThan(0);
   expectNoSecretIn(undefined, all);
+}
+
+/**
+ * A temporary folder of this file (or describe) for the runs' files, as jest hooks: made in
+ * beforeAll (before the file's own ones declared after the call); afterAll (30 s) runs
+ * `beforeRemove` (what the runs used: sshd, a server), removes the folder, then checks that no
+ * run printed a password (expectNoPasswordPrinted), each step even when the one before failed.
+ * Returns a path in the folder: inFolder('keys', 'id_ed25519'); inFolder() is the folder.
+ */
+export function useCliFolder(prefix: string, options: { beforeRemove?: () => Promise<void> | void } = {}): (...parts: string[]) => string {
+  let dir: string | undefined;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), prefix));
+  });
+  afterAll(() => cleanUpInOrder(() => options.beforeRemove?.(), () => dir && rmSync(dir, { recursive: true, force: true }), expectNoPasswordPrinted), 30_000);
+  return (...parts) => {
+    if (!dir) throw new Error(`useCliFolder('${prefix}'): the folder exists only from its beforeAll on`);
+    return join(dir, ...parts);
+  };
 }

@@ -5,36 +5,27 @@
  * @file.json tunnel, and each wrong invocation as a usage error that prints no secret. runCli
  * checks stdout and stderr of every run for the SSH password, the key and its passphrase.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { useTestDatabase } from '../harness/use-test-database.js';
 import { watchSecret } from '../harness/secrets.js';
 import { describeWithSshd, startSshd, type Sshd } from '../harness/sshd.js';
-import { databaseUrl, expectNoPasswordPrinted, jsonError, runCli } from './cli.js';
+import { databaseUrl, jsonError, runCli, useCliFolder } from './cli.js';
 
 describeWithSshd('CLI --ssh-* flags (real sshd)', () => {
   const db = useTestDatabase('cli_ssh');
   let sshd: Sshd;
-  let dir: string;
+  const inFolder = useCliFolder('pg-actions-cli-ssh-', { beforeRemove: () => sshd?.dispose() });
   let keyFile: string;
   let encryptedKeyFile: string;
 
   beforeAll(async () => {
     await db.sql('CREATE TABLE orders (id int PRIMARY KEY)');
     sshd = await startSshd();
-    dir = mkdtempSync(join(tmpdir(), 'pg-actions-cli-ssh-'));
-    keyFile = join(dir, 'id_ecdsa');
-    encryptedKeyFile = join(dir, 'id_ed25519');
+    keyFile = inFolder('id_ecdsa');
+    encryptedKeyFile = inFolder('id_ed25519');
     writeFileSync(keyFile, sshd.plainKey, { mode: 0o600 });
     writeFileSync(encryptedKeyFile, sshd.encryptedKey, { mode: 0o600 });
   }, 60_000);
-
-  afterAll(async () => {
-    await sshd?.dispose();
-    rmSync(dir, { recursive: true, force: true });
-    expectNoPasswordPrinted();
-  }, 30_000);
 
   const dbPort = () => Number(db.config.port);
   const sshFlags = (extra: string[] = []) => ['--ssh-host', sshd.host, '--ssh-port', String(sshd.port), '--ssh-user', sshd.user, ...extra];
@@ -80,7 +71,7 @@ describeWithSshd('CLI --ssh-* flags (real sshd)', () => {
   }, 90_000);
 
   test('flags are merged over the sshTunnel of --connection @file.json (the password from a variable)', async () => {
-    const file = join(dir, 'connection.json');
+    const file = inFolder('connection.json');
     writeFileSync(file, JSON.stringify({ ...db.config, sshTunnel: { host: sshd.host, port: sshd.port, user: sshd.user, password: 'not-the-password' } }));
     watchSecret('not-the-password');
     const wrong = await runCli(['test-connection', '--connection', `@${file}`, '--json']);
@@ -113,7 +104,7 @@ describeWithSshd('CLI --ssh-* flags (real sshd)', () => {
       [sshFlags(['--ssh-password-env', 'NOT_SET_ANYWHERE']), {}, /--ssh-password-env names an environment variable that is not set/],
       // Someone passing the secret itself where the variable's name goes: it is not echoed.
       [sshFlags(['--ssh-password-env', secret]), {}, /--ssh-password-env names an environment variable that is not set/],
-      [sshFlags(['--ssh-key-file', join(dir, 'missing-key')]), {}, /--ssh-key-file: the path given \(not shown: .*the nearest existing folder on it is \/tmp\/pg-actions-cli-ssh-[^)]*\) does not exist \(ENOENT\)/],
+      [sshFlags(['--ssh-key-file', inFolder('missing-key')]), {}, /--ssh-key-file: the path given \(not shown: .*the nearest existing folder on it is \/tmp\/pg-actions-cli-ssh-[^)]*\) does not exist \(ENOENT\)/],
       [[...byPassword().filter((arg) => arg !== String(sshd.port) && arg !== '--ssh-port'), '--ssh-port', 'twenty-two'], passwordEnv(), /--ssh-port must be a port number/],
       // The natural guess --ssh-password=<secret> is an unknown flag, and the value is not printed.
       [[...sshFlags(), `--ssh-password=${secret}`], {}, /Unknown option '--ssh-password'/],

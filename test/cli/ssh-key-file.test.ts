@@ -7,43 +7,34 @@
  * run for the keys, the passphrase and the password; each test checks them again explicitly.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { useTestDatabase } from '../harness/use-test-database.js';
 import { expectNoSecretIn, watchSecret } from '../harness/secrets.js';
 import { describeWithSshd, startSshd, type Sshd } from '../harness/sshd.js';
-import { expectNoPasswordPrinted, jsonError, runCli, type CliResult } from './cli.js';
+import { jsonError, runCli, useCliFolder, type CliResult } from './cli.js';
 
 describeWithSshd('CLI connection file: sshTunnel.privateKeyFile (real sshd)', () => {
   const db = useTestDatabase('cli_ssh_key_file');
   let sshd: Sshd;
-  let dir: string;
+  const inFolder = useCliFolder('pg-actions-cli-key-file-', { beforeRemove: () => sshd?.dispose() });
 
   beforeAll(async () => {
     sshd = await startSshd();
-    dir = mkdtempSync(join(tmpdir(), 'pg-actions-cli-key-file-'));
-    mkdirSync(join(dir, 'keys'));
-    mkdirSync(join(dir, 'home', '.ssh'), { recursive: true });
-    writeFileSync(join(dir, 'keys', 'id_ed25519'), sshd.encryptedKey, { mode: 0o600 });
-    writeFileSync(join(dir, 'home', '.ssh', 'id_ecdsa'), sshd.plainKey, { mode: 0o600 });
-    writeFileSync(join(dir, 'keys', 'id_ed25519.pub'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq3dL2h2C1c0xJ4o0Xh1rZqY9m0eQe9rG3Yp test\n');
-    writeFileSync(join(dir, 'keys', 'notes.txt'), 'not a key at all\n');
+    mkdirSync(inFolder('keys'));
+    mkdirSync(inFolder('home', '.ssh'), { recursive: true });
+    writeFileSync(inFolder('keys', 'id_ed25519'), sshd.encryptedKey, { mode: 0o600 });
+    writeFileSync(inFolder('home', '.ssh', 'id_ecdsa'), sshd.plainKey, { mode: 0o600 });
+    writeFileSync(inFolder('keys', 'id_ed25519.pub'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJdD7y3aLq3dL2h2C1c0xJ4o0Xh1rZqY9m0eQe9rG3Yp test\n');
+    writeFileSync(inFolder('keys', 'notes.txt'), 'not a key at all\n');
   }, 60_000);
-
-  afterAll(async () => {
-    await sshd?.dispose();
-    rmSync(dir, { recursive: true, force: true });
-    expectNoPasswordPrinted();
-  }, 30_000);
 
   const logins = () => (sshd.log().match(new RegExp(`Accepted publickey for ${sshd.user} `, 'g')) ?? []).length;
   const attempts = () => (sshd.log().match(/Connection from 127\.0\.0\.1/g) ?? []).length;
 
   /** A connection file in `folder` (under the test's folder) whose tunnel has these fields besides host, port and user. */
   function connectionFile(name: string, tunnel: Record<string, unknown>, folder = 'configs'): string {
-    mkdirSync(join(dir, folder), { recursive: true });
-    const file = join(dir, folder, name);
+    mkdirSync(inFolder(folder), { recursive: true });
+    const file = inFolder(folder, name);
     writeFileSync(file, JSON.stringify({ ...db.config, sshTunnel: { host: sshd.host, port: sshd.port, user: sshd.user, ...tunnel } }));
     return file;
   }
@@ -68,7 +59,7 @@ describeWithSshd('CLI connection file: sshTunnel.privateKeyFile (real sshd)', ()
     const before = { logins: logins(), forwards: sshd.forwardsTo(Number(db.config.port)) };
     const file = connectionFile('home.json', { privateKeyFile: '~/.ssh/id_ecdsa' });
     const input = JSON.stringify({ query: 'SELECT 41 + 1 AS answer' });
-    const result = await runCli(['run', 'query-rows', '--connection', `@${file}`, '--input', input], { env: { HOME: join(dir, 'home') } });
+    const result = await runCli(['run', 'query-rows', '--connection', `@${file}`, '--input', input], { env: { HOME: inFolder('home') } });
     expectNoSecretIn(undefined, result.stdout, result.stderr);
     expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
     expect(JSON.parse(result.stdout)).toEqual({ rows: [{ answer: 42 }], rowCount: 1 });
@@ -77,7 +68,7 @@ describeWithSshd('CLI connection file: sshTunnel.privateKeyFile (real sshd)', ()
   }, 60_000);
 
   test('the passphrase of the file\'s key from --ssh-passphrase-env', async () => {
-    const file = connectionFile('passphrase-from-env.json', { privateKeyFile: join(dir, 'keys', 'id_ed25519') });
+    const file = connectionFile('passphrase-from-env.json', { privateKeyFile: inFolder('keys', 'id_ed25519') });
     const result = await testConnection(file, ['--ssh-passphrase-env', 'KEY_PASSPHRASE'], { KEY_PASSPHRASE: sshd.passphrase });
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout).sshTunnel.host).toBe(sshd.host);
@@ -85,7 +76,7 @@ describeWithSshd('CLI connection file: sshTunnel.privateKeyFile (real sshd)', ()
 
   test('--ssh-key-file replaces the file\'s key file, which is then not read', async () => {
     const file = connectionFile('replaced.json', { privateKeyFile: 'no-such-key' });
-    const result = await testConnection(file, ['--ssh-key-file', join(dir, 'home', '.ssh', 'id_ecdsa')]);
+    const result = await testConnection(file, ['--ssh-key-file', inFolder('home', '.ssh', 'id_ecdsa')]);
     expect(result.code).toBe(0);
   }, 60_000);
 
@@ -101,7 +92,7 @@ describeWithSshd('CLI connection file: sshTunnel.privateKeyFile (real sshd)', ()
     watchSecret(dotted);
     const keyLine = 'AAAEBrGSwxNC2QLyAbDl8xn2JOpIy3FGdn/WoeNbWo8kSXbcx0SjREWx4u7O0aKnyAEZQF';
     watchSecret(keyLine);
-    execFileSync('mkfifo', [join(dir, 'keys', 'fifo')]);
+    execFileSync('mkfifo', [inFolder('keys', 'fifo')]);
     const field = 'connection.sshTunnel.privateKeyFile';
     const cases: [string, Record<string, unknown>, RegExp][] = [
       // A value that names nothing on disk may be a secret put in the wrong field: only the nearest existing
@@ -138,13 +129,13 @@ describeWithSshd('CLI connection file: sshTunnel.privateKeyFile (real sshd)', ()
   test('the same checks for --ssh-key-file, ~ expanded', async () => {
     const flags = ['--connection', `@${connectionFile('password.json', { password: sshd.password })}`];
     const run = (keyFile: string, env: NodeJS.ProcessEnv = {}) => runCli(['test-connection', ...flags, '--ssh-key-file', keyFile, '--json'], { env });
-    const publicKey = await run(join(dir, 'keys', 'id_ed25519.pub'));
+    const publicKey = await run(inFolder('keys', 'id_ed25519.pub'));
     expect(publicKey.code).toBe(2);
     expect(jsonError(publicKey.stderr).message).toMatch(/test-connection --ssh-key-file: .*id_ed25519\.pub is a public key/);
-    const encrypted = await run('~/../keys/id_ed25519', { HOME: join(dir, 'home') });
+    const encrypted = await run('~/../keys/id_ed25519', { HOME: inFolder('home') });
     expect(encrypted.code).toBe(2);
     expect(jsonError(encrypted.stderr).message).toMatch(/passphrase is required: the key file ~\/\.\.\/keys\/id_ed25519 \(--ssh-key-file\) is encrypted/);
-    const home = await run('~/.ssh/id_ecdsa', { HOME: join(dir, 'home') });
+    const home = await run('~/.ssh/id_ecdsa', { HOME: inFolder('home') });
     expect(home.code).toBe(0);
   }, 60_000);
 });

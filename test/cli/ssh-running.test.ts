@@ -6,13 +6,11 @@
  * SSH connections are cut; `serve` runs the playground's steps and `demo` its workflows through
  * the tunnel. The password comes from a variable the flag names, never argv.
  */
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { createTestDatabase, type TestDatabase } from '../harness/db.js';
 import { describeWithSshd, startSshd, type Sshd } from '../harness/sshd.js';
 import { waitFor } from '../triggers/helpers.js';
-import { databaseUrl, expectNoPasswordPrinted, printedPlaygroundUrl, runCli, startCli } from './cli.js';
+import { databaseUrl, printedPlaygroundUrl, runCli, startCli, useCliFolder } from './cli.js';
 
 const APP = 'watch-through-ssh';
 const SERVE_APP = 'serve-through-ssh';
@@ -52,21 +50,18 @@ function clientProcessName(clientPort: number, serverPort: number): string | und
 describeWithSshd('CLI watch, serve and demo through the SSH tunnel (real sshd)', () => {
   let db: TestDatabase;
   let sshd: Sshd;
-  let dir: string;
+  const inFolder = useCliFolder('pg-actions-watch-ssh-', {
+    beforeRemove: async () => {
+      await sshd?.dispose();
+      await db?.drop();
+    },
+  });
 
   beforeAll(async () => {
     db = await createTestDatabase('cli_watch_ssh');
     await db.sql('CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL)');
     sshd = await startSshd();
-    dir = mkdtempSync(join(tmpdir(), 'pg-actions-watch-ssh-'));
   }, 60_000);
-
-  afterAll(async () => {
-    await sshd?.dispose();
-    rmSync(dir, { recursive: true, force: true });
-    await db?.drop();
-    expectNoPasswordPrinted();
-  }, 30_000);
 
   const dbPort = () => Number(db.config.port);
   const tunnelFlags = () => ['--ssh-host', sshd.host, '--ssh-port', String(sshd.port), '--ssh-user', sshd.user, '--ssh-password-env', 'BASTION_PASSWORD'];
@@ -102,7 +97,7 @@ describeWithSshd('CLI watch, serve and demo through the SSH tunnel (real sshd)',
   test('row-changes: activation and every event through the tunnel, and still after the SSH connections are cut', async () => {
     const forwardsBefore = sshd.forwardsTo(dbPort());
     const loginsBefore = passwordLogins();
-    const watcher = watch(['row-changes', '--config', '{"tables": ["orders"]}', '--state-file', join(dir, 'orders.state.json'), '--activate']);
+    const watcher = watch(['row-changes', '--config', '{"tables": ["orders"]}', '--state-file', inFolder('orders.state.json'), '--activate']);
     try {
       // The lease is held once the activation is done and the subscription runs.
       await waitFor(async () => (await db.sql("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 1885823331 AND objid <> 0 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).length > 0, 'watch to hold the lease', 90_000).catch((error: Error) => {

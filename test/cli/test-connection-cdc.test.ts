@@ -3,29 +3,19 @@
  * button shows with table-changes-cdc chosen) from a terminal, on a real wal_level=logical server:
  * ready tables exit 0, a failed check exits 1 with its fix, wrong flags exit 2.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
-import { expectNoPasswordPrinted, jsonError, runCli } from './cli.js';
+import { writeFileSync } from 'node:fs';
+import { useReplicationServer } from '../harness/replication-server.js';
+import { jsonError, runCli, useCliFolder } from './cli.js';
 
-let server: ReplicationServer;
-let dir: string;
+const server = useReplicationServer();
+const inFolder = useCliFolder('pg-actions-cli-cdc-');
 let connection: string;
 
 beforeAll(async () => {
-  server = await startReplicationServer();
   await server.sql('CREATE TABLE orders (id int PRIMARY KEY, note text); CREATE TABLE loose (a int)');
-  dir = mkdtempSync(join(tmpdir(), 'pg-actions-cli-cdc-'));
-  connection = `@${join(dir, 'connection.json')}`;
+  connection = `@${inFolder('connection.json')}`;
   writeFileSync(connection.slice(1), JSON.stringify(server.config()));
 }, 60_000);
-
-afterAll(async () => {
-  await server?.stop();
-  rmSync(dir, { recursive: true, force: true });
-  expectNoPasswordPrinted();
-}, 30_000);
 
 test('--cdc-tables of ready tables: exit 0, the diagnosis carries the change-capture section', async () => {
   const result = await runCli(['test-connection', '--connection', connection, '--cdc-tables', 'orders', '--json']);

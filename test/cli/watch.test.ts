@@ -2,22 +2,15 @@
  * `pg-actions watch`: events as JSON lines, the state file written after the lines, Ctrl+C ends
  * cleanly (exit 0), and a second run with the same state file starts where the first stopped.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { useTestDatabase } from '../harness/use-test-database.js';
 import { waitFor } from '../triggers/helpers.js';
-import { databaseUrl, expectNoPasswordPrinted, runCli, startCli } from './cli.js';
+import { databaseUrl, runCli, startCli, useCliFolder } from './cli.js';
 
 const db = useTestDatabase('watch');
-let dir: string;
+const inFolder = useCliFolder('watch-');
 beforeAll(async () => {
   await db.sql('CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL)');
-  dir = mkdtempSync(join(tmpdir(), 'watch-'));
-});
-afterAll(async () => {
-  rmSync(dir, { recursive: true, force: true });
-  expectNoPasswordPrinted();
 });
 
 function watch(stateFile: string) {
@@ -27,7 +20,7 @@ const lines = (stdout: string) => stdout.split('\n').filter(Boolean).map((line) 
 const exitOf = (child: ReturnType<typeof startCli>['child']) => new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
 
 test('prints events as JSON lines, keeps the state file after them, stops cleanly, resumes from the state', async () => {
-  const stateFile = join(dir, 'orders.state.json');
+  const stateFile = inFolder('orders.state.json');
   const first = watch(stateFile);
   await waitFor(async () => (await db.sql("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 1885823331 AND objid <> 0 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).length > 0, 'watch to hold the lease (activation done)', 90_000).catch((error: Error) => {
     throw new Error(`${error.message}; stderr: ${first.output().stderr}; stdout: ${first.output().stdout}`);

@@ -14,12 +14,11 @@
  * key, which must not look moved because two parsed arrays or objects are never ===. The changes are
  * read both ways: polled (SQL peek) and subscribed (replication connection).
  */
-import { closeAll } from '../../connection/index.js';
 import { activateTrigger, deactivateTrigger, handoverState, pollTrigger, subscribeTrigger, type TriggerEvent, type TriggerState } from '../../triggers/index.js';
-import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { useReplicationServer } from '../harness/replication-server.js';
 import { failureOf } from './helpers.js';
 
-let server: ReplicationServer;
+const server = useReplicationServer();
 const DATABASE = 'handover_key_types';
 
 // Keys whose parsed form orders differently: base64 puts 0xf0 ("8A==") before 0x01 ("AQ=="); big
@@ -37,7 +36,6 @@ const TABLES: Record<string, { key: string; keys: string[]; marker: string; full
 };
 
 beforeAll(async () => {
-  server = await startReplicationServer();
   await server.sql(`CREATE DATABASE ${DATABASE} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'`);
   // citext where Supabase and hardening guides put it: a schema off the search_path.
   await sql('CREATE SCHEMA ext; CREATE EXTENSION citext SCHEMA ext; CREATE DOMAIN by AS bytea');
@@ -49,10 +47,6 @@ beforeAll(async () => {
     }
   }
 }, 60_000);
-afterAll(async () => {
-  await closeAll();
-  await server?.stop();
-});
 
 const sql = (text: string, values?: unknown[]) => server.sql(text, values, DATABASE);
 const connection = () => server.config({ database: DATABASE });

@@ -65,7 +65,10 @@ export function batchRows(config: TableSyncConfig, maxResultBytes: number, rowBy
 export async function estimatedRows(connection: unknown, tables: readonly string[]): Promise<number> {
   const names = tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
   const { rows } = await execute(connection, {
-    text: 'SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint AS total FROM pg_class c WHERE c.oid = ANY (SELECT to_regclass(t)::oid FROM unnest($1::text[]) AS t)',
+    // Every name qualified: a look-alike unnest(text[]) in public would run with the flow's role (REVIEW6 R112).
+    text:
+      'SELECT COALESCE(pg_catalog.sum(GREATEST(c.reltuples, 0::pg_catalog.float4)), 0)::pg_catalog.int8 AS total FROM pg_catalog.pg_class c ' +
+      'WHERE c.oid OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.to_regclass(t)::pg_catalog.oid FROM pg_catalog.unnest($1::pg_catalog.text[]) AS t)',
     values: [names],
     readOnly: true,
   });
@@ -82,8 +85,43 @@ export function castKey(text: string, type: string): string {
   return type === 'bytea' || type === 'pg_catalog.bytea' ? `pg_catalog.decode(${text}, 'base64')` : `(${text})::${type}`;
 }
 
+/**
+ * The counts of a state the host kept, as table-sync wrote them (REVIEW6 R122): edited, a
+ * `rowBytes` of "abc" reached the COPY as `LIMIT NaN` (an UNDEFINED_COLUMN "nan") and a
+ * `rowsDone` of "x" gave events `progress.rowsDone: null`.
+ */
+function checkCounts(position: SyncPosition): void {
+  const count = (value: unknown) => Number.isSafeInteger(value) && (value as number) >= 0;
+  const problems = [
+    count(position.table) ? undefined : 'state.position.table must be the index of a table of config.tables (a whole number, 0 or more)',
+    count(position.rowsDone) ? undefined : 'state.position.rowsDone must be a whole number, 0 or more',
+    count(position.estimatedTotal) ? undefined : 'state.position.estimatedTotal must be a whole number, 0 or more',
+    position.rowBytes === undefined || (typeof position.rowBytes === 'number' && Number.isFinite(position.rowBytes) && position.rowBytes > 0) ? undefined : 'state.position.rowBytes must be a positive number when present',
+  ].filter((problem): problem is string => problem !== undefined);
+  if (problems.length > 0) throw invalidState('state.position holds counts table-sync never writes (the state was edited, or made by something else)', problems);
+}
+
+/**
+ * A cursor that no longer reads as its key type (an enum label renamed or dropped, a domain's
+ * check tightened since the state was made) fails every poll the same way: say the state is the
+ * problem, not a value the user gave (REVIEW6 R120).
+ */
+async function withCursorChecked<T>(hasCursor: boolean, field: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (!hasCursor || !(error instanceof PgActionsError) || (error.code !== 'INVALID_VALUE' && error.code !== 'CHECK_VIOLATION')) throw error;
+    const stale = invalidState(`state.position's cursor no longer reads as the primary key of ${field} (${error.message}): the key's type changed since the state was made`, [
+      'state.position.afterText is not a value of the key type any more',
+    ]);
+    Object.defineProperty(stale, 'cause', { value: error, enumerable: false });
+    throw stale;
+  }
+}
+
 export async function readBatch(args: TriggerArguments<TableSyncConfig>, position: SyncPosition): Promise<Batch<TableSyncEvent, SyncPosition>> {
   const tables = args.config.tables;
+  checkCounts(position);
   if (position.table >= tables.length) return { events: [], position }; // the run is complete
   const field = `config.tables[${position.table}]`;
   const info = await describeTable(args.connection, tables[position.table]!, field);
@@ -117,7 +155,7 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   let events: TableSyncEvent[] = [];
   const { idOf, keyOf } = keyFunctions(prefix, info.primaryKey);
   let lastRow: Record<string, unknown> | undefined;
-  const { rows: batchSize, result: read } = await readShrinking(batchRows(args.config, configOf(args.connection).maxResultBytes, position.rowBytes), field, (batchSize) => {
+  const { rows: batchSize, result: read } = await withCursorChecked(afterText !== null || position.after !== null, field, () => readShrinking(batchRows(args.config, configOf(args.connection).maxResultBytes, position.rowBytes), field, (batchSize) => {
     // A batch read again smaller starts over.
     ((events = []), (rowsDone = position.rowsDone), (lastRow = undefined));
     return copyInSnapshot(args.connection, {
@@ -144,7 +182,7 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
         events[index] = { id: idOf(row), op: 'READ', schema: info.schema, table: info.name, key: keyOf(row), new: row, progress: { rowsDone, estimatedTotal } };
       },
     });
-  });
+  }));
   const last = lastRow ? info.primaryKey.map((name) => lastRow![name]) : null;
   const done = read.rows < batchSize;
   // The batch's bound as the server wrote it: the handover compares changed keys with it exactly (REVIEW5 R101-R103).
