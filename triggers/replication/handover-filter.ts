@@ -20,10 +20,14 @@ export type HandoverPosition = CdcPosition & { handover?: CdcHandover };
 /** Drops the changes the sync's rows already hold; the position keeps the handover until it passes `until`. */
 export async function filterHandover(connection: unknown, handover: CdcHandover, batch: Batch<ChangeEvent, CdcPosition>): Promise<Batch<ChangeEvent, HandoverPosition>> {
   const until = parseLsn(handover.until);
-  const reopened = new Set(handover.reopened);
+  const reopenedKeys = [...(handover.reopenedKeys ?? [])];
+  if (!reopenedKeys.every((entry) => Array.isArray(entry) && typeof entry[0] === 'string' && typeof entry[1] === 'string')) {
+    throw invalidState('state.position.handover.reopenedKeys holds an entry that is not [schema, table, key] (the state was edited)', ['state.position.handover must be the one a previous poll returned']);
+  }
+  const legacy = new Set(handover.reopened);
   const positionAfter = (): HandoverPosition => {
     if (parseLsn(batch.position.lsn) >= until) return batch.position;
-    return { ...batch.position, handover: reopened.size > (handover.reopened?.length ?? 0) ? { ...handover, reopened: [...reopened] } : handover };
+    return { ...batch.position, handover: reopenedKeys.length > (handover.reopenedKeys?.length ?? 0) ? { ...handover, reopenedKeys } : handover };
   };
   const inWindow = (event: ChangeEvent) => parseLsn(event.lsn) < until;
   const byTable = new Map<HandoverTable, ChangeEvent[]>();
@@ -37,8 +41,14 @@ export async function filterHandover(connection: unknown, handover: CdcHandover,
     const keyed = events.filter((e) => e.op !== 'TRUNCATE');
     // The keys as the server wrote them: parsed values do not always cast back to the key (REVIEW5 R101-R103).
     const texts = keyed.map((e) => keyTextOf(e, table.key) ?? missingText());
-    const at = await batchIndexes(connection, table, texts.flatMap((text) => [text.new, text.old]));
-    keyed.forEach((event, i) => replaced.set(event, judge(table, event, texts[i]!, at[2 * i]!, at[2 * i + 1]!, reopened)));
+    const mine = reopenedKeys.filter(([schema, name]) => schema === table.schema && name === table.table).map(([, , key]) => key);
+    const placed = await placeKeys(connection, table, texts.flatMap((text) => [text.new, text.old]), mine);
+    const reopened: Reopened = {
+      classes: new Set(placed.reopened),
+      legacy,
+      add: (key) => void reopenedKeys.push([table.schema, table.table, key]),
+    };
+    keyed.forEach((event, i) => replaced.set(event, judge(table, event, texts[i]!, placed.keys[2 * i]!, placed.keys[2 * i + 1]!, reopened)));
     for (const event of events.filter((e) => e.op === 'TRUNCATE')) replaced.set(event, truncate(table, event));
   }
   const events = batch.events.flatMap((event) => {
@@ -60,20 +70,31 @@ export async function filterHandover(connection: unknown, handover: CdcHandover,
  * change of that key is delivered too (`reopened`, kept in the position until the handover ends),
  * so the delivered DELETE is followed by the key's newer history, never left to remove it.
  */
-function judge(table: HandoverTable, event: ChangeEvent, text: KeyText, newAt: number, oldAt: number, reopened: Set<string>): ChangeEvent | null {
-  // Compared as the server's text: parsed arrays, jsonb and bytea values are never === one another.
-  const moved = event.op === 'UPDATE' && event.old !== undefined && text.old.some((value, i) => value !== text.new[i]);
+function judge(table: HandoverTable, event: ChangeEvent, text: KeyText, newAt: Placed, oldAt: Placed, reopened: Reopened): ChangeEvent | null {
+  // Compared as the server's text (parsed arrays, jsonb and bytea values are never === one another), and
+  // by the key type's equality: a citext key updated from "e" to "E" stays the same key, in the same batch.
+  const moved = event.op === 'UPDATE' && event.old !== undefined && text.old.some((value, i) => value !== text.new[i]) && newAt.equal !== oldAt.equal;
   const removes = event.op === 'DELETE' || moved;
-  const first = table.batches[0]![1], oldRead = table.batches[oldAt]![1];
-  const oldKey = reopenedKey(table, event.old ?? event.new), newKey = reopenedKey(table, event.new ?? event.old);
-  if (removes && !visibleIn(event.xid, first) && visibleIn(event.xid, oldRead)) reopened.add(oldKey);
-  const inNew = !reopened.has(newKey) && visibleIn(event.xid, table.batches[newAt]![1]);
-  const inOld = !reopened.has(oldKey) && visibleIn(event.xid, removes ? first : oldRead);
+  const first = table.batches[0]![1], oldRead = table.batches[oldAt.batch]![1];
+  const isReopened = (at: Placed, row: Record<string, unknown> | undefined) => reopened.classes.has(at.equal) || (reopened.legacy.size > 0 && reopened.legacy.has(legacyKey(table, row)));
+  if (removes && !visibleIn(event.xid, first) && visibleIn(event.xid, oldRead) && !reopened.classes.has(oldAt.equal)) {
+    reopened.classes.add(oldAt.equal);
+    reopened.add(text.old as string[]);
+  }
+  const inNew = !isReopened(newAt, event.new ?? event.old) && visibleIn(event.xid, table.batches[newAt.batch]![1]);
+  const inOld = !isReopened(oldAt, event.old ?? event.new) && visibleIn(event.xid, removes ? first : oldRead);
   return decide(table, event, inNew, inOld);
 }
 
-function reopenedKey(table: HandoverTable, row: Record<string, unknown> | undefined): string {
-  return JSON.stringify([table.schema, table.table, ...keyOf(table, row)]);
+/** The keys reopened so far, as classes of equal keys in this batch's placement; `legacy`: an older state's. */
+interface Reopened {
+  classes: Set<number>;
+  legacy: Set<string>;
+  add(key: string[]): void;
+}
+
+function legacyKey(table: HandoverTable, row: Record<string, unknown> | undefined): string {
+  return JSON.stringify([table.schema, table.table, ...table.key.map((column) => row?.[column] ?? null)]);
 }
 
 /** Keep, drop or split one row change: is it already in the copy's row of its new key, of its old key? */
@@ -98,12 +119,14 @@ function truncate(table: HandoverTable, event: ChangeEvent): ChangeEvent | null 
 
 type KeyText = NonNullable<ReturnType<typeof keyTextOf>>;
 
-function keyOf(table: HandoverTable, row: Record<string, unknown> | undefined): unknown[] {
-  return table.key.map((column) => row?.[column] ?? null);
-}
-
 function missingText(): never {
   throw new Error('table-changes-cdc: a change reached the handover without its key text (the stream was read without keyText)');
+}
+
+/** Where a key falls: the index of the batch whose range holds it, and its class of equal keys (the same number: the same key). */
+interface Placed {
+  batch: number;
+  equal: number;
 }
 
 /**
@@ -112,17 +135,21 @@ function missingText(): never {
  * each column cast to its type and in the column's collation (REVIEW4 R43): the ordering of the
  * type's default btree operator class, the one the sync's `ORDER BY key` cut the batches with, found
  * from the type and never through the search_path (an operator of citext installed in a schema off
- * it, REVIEW5 R108), so no operator of a user's schema is involved. Bounds of states made before
- * they were kept as text are cast from the parsed values, as they always were.
+ * it, REVIEW5 R108), so no operator of a user's schema is involved. Keys that sort as ties are the
+ * same key for the primary key (citext 'A' and 'a'): they share a class, and so do the reopened
+ * keys (`reopened`, one class each). Bounds of states made before they were kept as text are cast
+ * from the parsed values, as they always were.
  */
-async function batchIndexes(connection: unknown, table: HandoverTable, keys: (string | null)[][]): Promise<number[]> {
+async function placeKeys(connection: unknown, table: HandoverTable, keys: (string | null)[][], reopened: unknown[]): Promise<{ keys: Placed[]; reopened: number[] }> {
   const bounds = table.batches.slice(0, -1).map(([upTo]) => upTo);
-  if (bounds.length === 0) return keys.map(() => 0);
+  // One batch: nothing to place, and no key can be reopened (its batch is the first); each key a class of its own.
+  if (bounds.length === 0 && reopened.length === 0) return { keys: keys.map((_, i) => ({ batch: 0, equal: -1 - i })), reopened: [] };
   const width = table.key.length;
   const texts = bounds.filter((bound) => !Array.isArray(bound)).map((bound) => (bound as { text?: unknown } | null)?.text);
   const parsed = bounds.filter((bound) => Array.isArray(bound));
-  if (!texts.every((text) => Array.isArray(text) && text.length === width && text.every((value) => typeof value === 'string')) || !parsed.every((bound) => bound.length === width)) {
-    throw invalidState('state.position.handover holds a batch bound that does not fit the table\'s key (the state was edited)', ['state.position.handover.tables[].batches must be the ones a previous poll returned']);
+  const isText = (text: unknown) => Array.isArray(text) && text.length === width && text.every((value) => typeof value === 'string');
+  if (!texts.every(isText) || !reopened.every(isText) || !parsed.every((bound) => bound.length === width)) {
+    throw invalidState('state.position.handover holds a batch bound or reopened key that does not fit the table\'s key (the state was edited)', ['state.position.handover must be the one a previous poll returned']);
   }
   // From the host's state: never spliced as they are (types and collations are the server's names for them).
   const columns = await keyComparisons(connection, table);
@@ -132,23 +159,31 @@ async function batchIndexes(connection: unknown, table: HandoverTable, keys: (st
   const older = (alias: string) => columns.map(({ type }, i) => (type === 'bytea' ? `pg_catalog.decode(${field(alias, i)}, 'base64')` : `(${field(alias, i)})::${type}`)).join(', ');
   const order = columns.map(({ collation }, i) => `w.c${i}${collation ? ` COLLATE ${collation}` : ''}`).join(', ');
   const names = columns.map((_, i) => `c${i}`).join(', ');
+  const is = (kind: number) => `w.kind OPERATOR(pg_catalog.=) ${kind}`;
   try {
     const { rows } = await execute(connection, {
-      // Ties: a key equal to a bound sorts before it (kind 0 first), so it counts only the bounds below it.
-      text: `SELECT s.at FROM (
-               SELECT w.kind, w.n, (pg_catalog.count(*) FILTER (WHERE w.kind OPERATOR(pg_catalog.<>) 0) OVER (ORDER BY ${order}, w.kind ROWS UNBOUNDED PRECEDING))::pg_catalog.int4 AS at
+      // Kinds: 0 a key, 1 a bound, 2 an older state's bound, 3 a reopened key. Ties: a key equal to a
+      // bound sorts before it (kind 0 first), so it counts only the bounds below it.
+      text: `SELECT s.kind, s.at, s.equal FROM (
+               SELECT w.kind, w.n,
+                      (pg_catalog.count(*) FILTER (WHERE ${is(1)} OR ${is(2)}) OVER (ORDER BY ${order}, w.kind ROWS UNBOUNDED PRECEDING))::pg_catalog.int4 AS at,
+                      (pg_catalog.dense_rank() OVER (ORDER BY ${order}))::pg_catalog.int4 AS equal
                  FROM (SELECT 0, e.n, ${exact('e')} FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) WITH ORDINALITY AS e(v, n)
                        UNION ALL SELECT 1, b.n, ${exact('b')} FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) WITH ORDINALITY AS b(v, n)
-                       UNION ALL SELECT 2, o.n, ${older('o')} FROM pg_catalog.jsonb_array_elements($3::pg_catalog.jsonb) WITH ORDINALITY AS o(v, n)) AS w(kind, n, ${names})
-             ) AS s WHERE s.kind OPERATOR(pg_catalog.=) 0 ORDER BY s.n`,
-      values: [JSON.stringify(keys), JSON.stringify(texts), JSON.stringify(parsed)],
+                       UNION ALL SELECT 2, o.n, ${older('o')} FROM pg_catalog.jsonb_array_elements($3::pg_catalog.jsonb) WITH ORDINALITY AS o(v, n)
+                       UNION ALL SELECT 3, r.n, ${exact('r')} FROM pg_catalog.jsonb_array_elements($4::pg_catalog.jsonb) WITH ORDINALITY AS r(v, n)) AS w(kind, n, ${names})
+             ) AS s WHERE s.kind OPERATOR(pg_catalog.=) 0 OR s.kind OPERATOR(pg_catalog.=) 3 ORDER BY s.kind, s.n`,
+      values: [JSON.stringify(keys), JSON.stringify(texts), JSON.stringify(parsed), JSON.stringify(reopened)],
       readOnly: true,
     });
-    return rows.map((r) => r.at as number);
+    return {
+      keys: rows.filter((r) => r.kind === 0).map((r) => ({ batch: r.at as number, equal: r.equal as number })),
+      reopened: rows.filter((r) => r.kind === 3).map((r) => r.equal as number),
+    };
   } catch (error) {
     // A bound that is not a value of its column's type: edited, or an older state's parsed value that never cast back (an array).
     if (error instanceof PgActionsError && /^22/.test(error.sqlstate ?? '')) {
-      throw invalidState(`state.position.handover holds a batch bound that is not a key of ${table.schema}.${table.table} (${error.message}): the state was edited, or made by a table-sync that recorded an array key's parsed value, which never casts back; sync again`, ['state.position.handover.tables[].batches must be the ones a previous poll returned']);
+      throw invalidState(`state.position.handover holds a batch bound or reopened key that is not a key of ${table.schema}.${table.table} (${error.message}): the state was edited, or made by a table-sync that recorded an array key's parsed value, which never casts back; sync again`, ['state.position.handover must be the one a previous poll returned']);
     }
     throw error;
   }

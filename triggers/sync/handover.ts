@@ -49,7 +49,13 @@ export interface SyncHandover {
 export interface CdcHandover {
   until: string;
   tables: HandoverTable[];
-  /** Keys whose every change is delivered from now on (replication/handover-filter.ts, REVIEW4 R26). */
+  /**
+   * Keys whose every change is delivered from now on (replication/handover-filter.ts, REVIEW4 R26):
+   * [schema, table, the key as the server wrote it], matched with the key type's own equality (a
+   * citext key 'A' is the key 'a').
+   */
+  reopenedKeys?: [string, string, string[]][];
+  /** The same in states made before reopenedKeys: JSON of [schema, table, ...the key's parsed values], matched as that text. */
   reopened?: string[];
 }
 
