@@ -11,6 +11,7 @@ import pg from 'pg';
 import { activateTrigger, deactivateTrigger, handoverState, pollTrigger, type TriggerEvent, type TriggerState } from '../../triggers/index.js';
 import { useReplicationServer } from '../harness/replication-server.js';
 import { createComparisonLookAlikes } from './look-alikes.js';
+import { syncThenChanges } from '../triggers/helpers.js';
 
 const server = useReplicationServer();
 const role = `trojan_${randomBytes(4).toString('hex')}`;
@@ -40,31 +41,14 @@ test('a handover of enum- and domain-keyed tables: no look-alike comparison runs
     row.k !== undefined ? `k::text OPERATOR(pg_catalog.=) '${row.k}'` : `a::text OPERATOR(pg_catalog.=) '${row.a}' AND b::int OPERATOR(pg_catalog.=) ${row.b}`;
   await activateTrigger('table-changes-cdc', cdc);
   try {
-    const copy = new Map<string, Record<string, unknown>>();
-    let state: TriggerState | undefined;
-    let updates = 0;
-    for (let polls = 1; polls < 100; polls++) {
-      const result = await pollTrigger('table-sync', { ...sync, state });
-      state = result.state;
-      if (result.events.length === 0) break;
-      for (const event of result.events) {
-        const row = event.new as Record<string, unknown>;
-        copy.set(keyOf(event, row), row);
-        await sql(`UPDATE ${event.table} SET v = v + 1 WHERE ${where(row)}`); // after the batch that read it: only the CDC can bring it
-        updates++;
-      }
-    }
+    const { copy, updates, delivered } = await syncThenChanges(
+      { sync, cdc },
+      keyOf,
+      (event, row) => sql(`UPDATE ${event.table} SET v = v + 1 WHERE ${where(row)}`), // after the batch that read it: only the CDC can bring it
+      () => sql("UPDATE h_mood SET v = -1 WHERE k::text OPERATOR(pg_catalog.=) 'l1'"), // the end marker, after every update
+      (copy) => copy.get(JSON.stringify(['h_mood', 'l1', null]))?.v === -1,
+    );
     expect(updates).toBe(LABELS.length + 9);
-    await sql("UPDATE h_mood SET v = -1 WHERE k::text OPERATOR(pg_catalog.=) 'l1'"); // the end marker, after every update
-    let cdcState = handoverState(state);
-    let delivered = 0;
-    for (let polls = 0; copy.get(JSON.stringify(['h_mood', 'l1', null]))?.v !== -1; polls++) {
-      expect(polls).toBeLessThan(100);
-      const result = await pollTrigger('table-changes-cdc', { ...cdc, state: cdcState });
-      for (const event of result.events) copy.set(keyOf(event, event.new as Record<string, unknown>), event.new as Record<string, unknown>);
-      delivered += result.events.length;
-      cdcState = result.state;
-    }
     const rows = [...(await sql('SELECT k, v FROM h_mood')), ...(await sql('SELECT a, b, v FROM h_two'))];
     const differing = rows.filter((row) => copy.get(JSON.stringify([row.k === undefined ? 'h_two' : 'h_mood', row.k ?? row.a, row.b ?? null]))?.v !== row.v);
     expect(differing).toEqual([]);

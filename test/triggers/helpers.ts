@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { PgActionsError } from '../../connection/index.js';
 import { validatorFor } from '../../schemas/validate.js';
-import { findTrigger, pollTrigger, type TriggerRequest, type TriggerState } from '../../triggers/index.js';
+import { findTrigger, handoverState, pollTrigger, type TriggerEvent, type TriggerRequest, type TriggerState } from '../../triggers/index.js';
 import type { TestDatabase } from '../harness/db.js';
 import { expectNoSecretIn } from '../harness/secrets.js';
 
@@ -45,4 +45,53 @@ export async function waitFor<T>(probe: () => T | Promise<T>, what: string, time
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+type Row = Record<string, unknown>;
+
+export interface HandoverRun {
+  /** What a consumer keeps: the sync's rows, then each delivered change's row over them, by keyOf. */
+  copy: Map<string, Row>;
+  /** Rows updated by afterRead. */
+  updates: number;
+  /** Changes table-changes-cdc delivered until `ended`. */
+  delivered: number;
+}
+
+/**
+ * A table-sync with `handover`, each row changed by `afterRead` right after the batch that read it
+ * (so only table-changes-cdc can bring that version), then `endMarker`, then table-changes-cdc from
+ * the handed-over state until `ended(copy)`: the copy as a consumer builds it.
+ */
+export async function syncThenChanges(
+  requests: { sync: TriggerRequest; cdc: TriggerRequest },
+  keyOf: (event: TriggerEvent, row: Row) => string,
+  afterRead: (event: TriggerEvent, row: Row) => Promise<unknown>,
+  endMarker: () => Promise<unknown>,
+  ended: (copy: Map<string, Row>) => boolean,
+): Promise<HandoverRun> {
+  const copy = new Map<string, Row>();
+  let state: TriggerState | undefined;
+  let updates = 0;
+  for (let polls = 1; polls < 100; polls++) {
+    const result = await pollTrigger('table-sync', { ...requests.sync, state });
+    state = result.state;
+    if (result.events.length === 0) break;
+    for (const event of result.events) {
+      copy.set(keyOf(event, event.new as Row), event.new as Row);
+      await afterRead(event, event.new as Row);
+      updates++;
+    }
+  }
+  await endMarker();
+  let cdcState = handoverState(state!);
+  let delivered = 0;
+  for (let polls = 0; !ended(copy); polls++) {
+    expect(polls).toBeLessThan(100);
+    const result = await pollTrigger('table-changes-cdc', { ...requests.cdc, state: cdcState });
+    for (const event of result.events) copy.set(keyOf(event, event.new as Row), event.new as Row);
+    delivered += result.events.length;
+    cdcState = result.state;
+  }
+  return { copy, updates, delivered };
 }

@@ -10,6 +10,7 @@
  */
 import { activateTrigger, deactivateTrigger, handoverState, pollTrigger, type TriggerEvent, type TriggerState } from '../../triggers/index.js';
 import { useReplicationServer } from '../harness/replication-server.js';
+import { syncThenChanges } from './helpers.js';
 
 const server = useReplicationServer();
 // The database's collation C: ICU keys order differently from it.
@@ -36,33 +37,16 @@ test('keys with a column collation (ICU) other than the database\'s (C): each up
   const sync = { connection: connection(), config: { tables, batchSize: 2, handover: {} } };
   await activateTrigger('table-changes-cdc', cdc);
   try {
-    const copy = new Map<string, Record<string, unknown>>();
     const keyOf = (event: TriggerEvent, row: Record<string, unknown>) => JSON.stringify([event.table, row.code, row.n ?? null]);
-    let state: TriggerState | undefined;
-    let updates = 0;
-    for (let polls = 1; polls < 100; polls++) {
-      const result = await pollTrigger('table-sync', { ...sync, state });
-      state = result.state;
-      if (result.events.length === 0) break;
-      for (const event of result.events) {
-        const row = event.new as Record<string, unknown>;
-        copy.set(keyOf(event, row), row);
-        // after the batch that read it: only the CDC can bring this version
-        await sql(`UPDATE ${event.table} SET v = v + 1 WHERE code = '${row.code}'${row.n === undefined ? '' : ` AND n = ${row.n}`}`);
-        updates++;
-      }
-    }
+    const { copy, updates, delivered } = await syncThenChanges(
+      { sync, cdc },
+      keyOf,
+      // after the batch that read it: only the CDC can bring this version
+      (event, row) => sql(`UPDATE ${event.table} SET v = v + 1 WHERE code = '${row.code}'${row.n === undefined ? '' : ` AND n = ${row.n}`}`),
+      () => sql("INSERT INTO coded VALUES ('end marker', -1)"), // after every update: the CDC has delivered all of them when it arrives
+      (copy) => copy.has(JSON.stringify(['coded', 'end marker', null])),
+    );
     expect(updates).toBe(CODES.length * 3);
-    await sql("INSERT INTO coded VALUES ('end marker', -1)"); // after every update: the CDC has delivered all of them when it arrives
-    let cdcState = handoverState(state);
-    let delivered = 0;
-    for (let polls = 0; !copy.has(JSON.stringify(['coded', 'end marker', null])); polls++) {
-      expect(polls).toBeLessThan(100);
-      const result = await pollTrigger('table-changes-cdc', { ...cdc, state: cdcState });
-      for (const event of result.events) copy.set(keyOf(event, event.new as Record<string, unknown>), event.new as Record<string, unknown>);
-      delivered += result.events.length;
-      cdcState = result.state;
-    }
     const rows = [...(await sql('SELECT code, v FROM coded')), ...(await sql('SELECT code, n, v FROM paired'))];
     const differing = rows.filter((row) => copy.get(JSON.stringify([row.n === undefined ? 'coded' : 'paired', row.code, row.n ?? null]))?.v !== row.v);
     expect(differing).toEqual([]);
