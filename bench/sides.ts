@@ -11,14 +11,24 @@ import type { CpuMeter } from './cpu.js';
 
 const BLOCK = 100;
 
-/** `work` run with a switch (sessionGuard, earlyAnswer) set to `value`, put back after. */
+/** Per switch: how many calls hold it, and its value before the first of them. */
+const holders = new WeakMap<{ enabled: boolean }, { count: number; was: boolean }>();
+
+/**
+ * `work` run with a switch (sessionGuard, earlyAnswer) set to `value`, put back when the last call
+ * holding it ends. Counted, not saved per call: concurrent calls (busy.ts's 8 flows) each saved the
+ * value another had just set and put that back, which left the guard off and the early answer on
+ * for every later section of the bench.
+ */
 export const switched = (flag: { enabled: boolean }, value: boolean) => (work: (id: number) => Promise<unknown>) => async (id: number) => {
-  const was = flag.enabled;
+  const held = holders.get(flag) ?? { count: 0, was: flag.enabled };
+  if (held.count++ === 0) held.was = flag.enabled;
+  holders.set(flag, held);
   flag.enabled = value;
   try {
     return await work(id);
   } finally {
-    flag.enabled = was;
+    if (--held.count === 0) flag.enabled = held.was;
   }
 };
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
