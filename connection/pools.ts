@@ -3,6 +3,7 @@
  * for a while is closed; closeAll() ends everything for shutdown. Connection attempts follow
  * the libpq SSL plan, including the second attempt of `allow` and `prefer`.
  */
+import { PARSED_FORMATS } from './output-formats.js';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { MAX_RESULT_BYTES, type ResolvedConfig } from './config.js';
@@ -119,9 +120,9 @@ export function outputFormatFixes(client: pg.PoolClient): string[] {
   const reported = (client as unknown as Partial<ReportingClient>).reported;
   const fixes: string[] = [];
   const dateStyle = reported?.get('DateStyle');
-  if (dateStyle !== undefined && !dateStyle.startsWith('ISO')) fixes.push('SET DateStyle TO ISO');
+  if (dateStyle !== undefined && !dateStyle.startsWith('ISO')) fixes.push(`SET DateStyle TO ${PARSED_FORMATS.DateStyle}`);
   const intervalStyle = reported?.get('IntervalStyle');
-  if (intervalStyle !== undefined && intervalStyle !== 'postgres') fixes.push('SET IntervalStyle TO postgres');
+  if (intervalStyle !== undefined && intervalStyle !== PARSED_FORMATS.IntervalStyle) fixes.push(`SET IntervalStyle TO ${PARSED_FORMATS.IntervalStyle}`);
   // Templates in SQL are read (templating/) with backslashes as plain characters in '…'.
   if (reported?.get('standard_conforming_strings') === 'off') fixes.push('SET standard_conforming_strings TO on');
   return fixes;

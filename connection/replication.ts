@@ -5,6 +5,7 @@
  * on a timer, so a slow handler keeps the connection (wal_sender_timeout) without the server
  * forgetting anything unhandled. Reading can be paused (bounded memory); status updates still go out.
  */
+import { FORMAT_OPTIONS } from './output-formats.js';
 import type pg from 'pg';
 import type { Connection, Submittable } from 'pg';
 import { ConfiguredClient } from './configured-client.js';
@@ -68,7 +69,7 @@ export async function openReplicationSession(connection: unknown): Promise<Repli
     keepAlive: true, types: jsonSafeTypes, replication: 'database', stream: managed.tunnel?.socket,
     // The walsender formats the values it streams with the session's settings: the formats the type
     // parsers read, whatever the database's or role's defaults (REVIEW4 R42, REVIEW6 R111 for floats; pooled sessions get them in execute.ts).
-    options: '-c DateStyle=ISO -c IntervalStyle=postgres -c extra_float_digits=3',
+    options: FORMAT_OPTIONS,
   } as pg.ClientConfig);
   client.on('error', () => {}); // reported through the running command or stream
   try {

@@ -12,6 +12,7 @@
  * Literals formatted from validated integers: safe to write into SQL.
  */
 import type pg from 'pg';
+import { PARSED_FORMATS } from './output-formats.js';
 
 const CLIENT_CHECK_INTERVAL_MS = 1000;
 
@@ -34,7 +35,7 @@ export function limitsSql(client: pg.PoolClient, timeoutMs: number, scope: 'loca
   // With the limits, exact floats: extra_float_digits 0 or less (a database or role default some
   // set-ups keep) makes the server write 15 digits, and distinct values come back equal (REVIEW6
   // R111). Not reported by the server like DateStyle, so set wherever the limits are.
-  const timeout = `pg_catalog.set_config('statement_timeout', '${Math.trunc(timeoutMs)}', ${local}), pg_catalog.set_config('extra_float_digits', '3', ${local})`;
+  const timeout = `pg_catalog.set_config('statement_timeout', '${Math.trunc(timeoutMs)}', ${local}), pg_catalog.set_config('extra_float_digits', '${PARSED_FORMATS.extra_float_digits}', ${local})`;
   return serverVersion(client) >= 14
     ? `SELECT ${timeout}, pg_catalog.set_config('client_connection_check_interval', '${CLIENT_CHECK_INTERVAL_MS}', ${local})`
     : `SELECT ${timeout}`;

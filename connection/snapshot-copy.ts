@@ -15,6 +15,7 @@ import { configOf, connect, failureContext } from './execute.js';
 import { CopyTextRows, type CopyColumn } from './copy-text.js';
 import { gateOf, type ResultBudget } from './result-gate.js';
 import { writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
+import { LOCAL_FORMAT_SETS } from './output-formats.js';
 import { serverVersion } from './session-limits.js';
 
 export type { CopyColumn };
@@ -79,15 +80,8 @@ export async function copyInSnapshot(connection: unknown, request: SnapshotCopy)
   }
 }
 
-/**
- * The output formats the COPY text parser reads: exact floats (with extra_float_digits 0 or less
- * the server writes 15 digits, two keys read as one and the keyset cursor skipped rows: REVIEW6
- * R111), ISO dates and postgres intervals (behind a pooler no earlier step set them: R117).
- */
-const OUTPUT_FORMATS = ['SET LOCAL extra_float_digits = 3', 'SET LOCAL DateStyle = ISO', 'SET LOCAL IntervalStyle = postgres'];
-
 /** Statements in order: BEGIN, the timeout, the formats, the lock, the prelude, COPY, COMMIT. */
-const PRELUDE = 3 + OUTPUT_FORMATS.length;
+const PRELUDE = 3 + LOCAL_FORMAT_SETS.length;
 const COPY = PRELUDE + 1;
 
 class SnapshotCopyRun implements Submittable {
@@ -132,10 +126,11 @@ class SnapshotCopyRun implements Submittable {
       // Neither SET nor LOCK takes the transaction's snapshot: the prelude does, once the table is locked.
       simple('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
       // A literal formatted from a validated integer: safe to write into SQL. Then the output formats
-      // the COPY text parser reads, whatever the database's or role's defaults (SETs: a SELECT would
-      // take the snapshot before the lock).
+      // the COPY text parser reads, whatever the database's or role's defaults: behind a declared
+      // pooler no step has set them on this session (REVIEW6 R111, R117). SETs: a SELECT would take
+      // the snapshot before the lock.
       simple(`SET LOCAL statement_timeout = ${Math.trunc(this.timeoutMs)}`);
-      for (const format of OUTPUT_FORMATS) simple(format);
+      for (const format of LOCAL_FORMAT_SETS) simple(format);
       simple(`LOCK TABLE ${this.lockParentOnly ? 'ONLY ' : ''}${this.request.table} IN ACCESS SHARE MODE`);
       writeUnnamed(con, this.request.prelude.text, this.request.prelude.values);
       simple(this.request.copy);
