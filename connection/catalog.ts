@@ -5,6 +5,7 @@
  */
 import { execute } from './execute.js';
 import { quoteQualifiedName } from './identifiers.js';
+import { shortCache } from './short-cache.js';
 
 export interface ColumnInfo {
   name: string;
@@ -62,8 +63,8 @@ interface ColumnRow {
   pk_position: number | null;
 }
 
-const CACHE_MS = 30_000;
-const cache = new Map<string, { at: number; info: Promise<TableInfo | undefined> }>();
+/** Table shapes, by connection and table: a short while (30 s), forgotten after DDL. */
+const tableCache = shortCache<TableInfo | undefined>(30_000);
 
 /**
  * Columns of `table` ("name" or "schema.name", resolved on the search_path as PostgreSQL does),
@@ -72,19 +73,12 @@ const cache = new Map<string, { at: number; info: Promise<TableInfo | undefined>
 export function describeTable(connection: unknown, table: string, field = 'input.table'): Promise<TableInfo | undefined> {
   // Validate and normalise the name the way the INSERT will quote it.
   const regclass = quoteQualifiedName(table, field);
-  const key = JSON.stringify([connection, regclass]);
-  const hit = cache.get(key);
-  if (hit && Date.now() - hit.at < CACHE_MS) return hit.info;
-  const info = load(connection, regclass);
-  cache.set(key, { at: Date.now(), info });
-  info.catch(() => cache.delete(key));
-  if (cache.size > 1000) cache.delete(cache.keys().next().value!);
-  return info;
+  return tableCache.get(JSON.stringify([connection, regclass]), () => load(connection, regclass));
 }
 
 /** Forget cached table shapes (after DDL, or when a statement failed on a stale shape). */
 export function forgetTables(): void {
-  cache.clear();
+  tableCache.clear();
 }
 
 async function load(connection: unknown, regclass: string): Promise<TableInfo | undefined> {

@@ -6,4 +6,5 @@ export { closeAll } from './pools.js';
 export * from './errors/index.js';
 export { quoteIdentifier, quoteQualifiedName, splitQualifiedName } from './identifiers.js';
 export { describeTable, forgetTables, type ColumnInfo, type TableInfo } from './catalog.js';
+export { shortCache } from './short-cache.js';
 export { listSchemas, listTables, listColumns, type SchemaEntry, type TableEntry, type TableKind, type ListTablesOptions } from './pickers.js';

@@ -10,7 +10,7 @@
  * the input type is polymorphic (anyenum, anyarray, anyrange, record) the operator is a built-in of
  * pg_catalog, and only pg_catalog is searched.
  */
-import { execute, PgActionsError } from '../connection/index.js';
+import { execute, PgActionsError, shortCache } from '../connection/index.js';
 
 export interface ColumnOrder {
   /** The column's ultimate base type, schema-qualified, without typmod: what a key's text is cast to. */
@@ -62,8 +62,15 @@ const ORDER_SQL = `WITH RECURSIVE walk(n, type) AS (
     LEFT JOIN pg_catalog.pg_namespace itn ON itn.oid OPERATOR(pg_catalog.=) it.typnamespace
    ORDER BY w.n`;
 
+/** Key columns' orders, by connection, table and columns, for as long as describeTable keeps a table's shape: a poll or batch needs them every time. */
+const orders = shortCache<ColumnOrder[]>(30_000);
+
 /** Each of `columns` of `table` (quoted, as the server resolves it): how its values are ordered and compared. */
-export async function columnOrders(connection: unknown, table: string, columns: readonly string[], field: string): Promise<ColumnOrder[]> {
+export function columnOrders(connection: unknown, table: string, columns: readonly string[], field: string): Promise<ColumnOrder[]> {
+  return orders.get(JSON.stringify([connection, table, columns]), () => loadOrders(connection, table, columns, field));
+}
+
+async function loadOrders(connection: unknown, table: string, columns: readonly string[], field: string): Promise<ColumnOrder[]> {
   const { rows } = await execute(connection, { text: ORDER_SQL, values: [table, columns], readOnly: true });
   return columns.map((column, i) => {
     const row = rows[i] as { base: string; cast: string | null; operators: [number, string, string][] | null } | undefined;
