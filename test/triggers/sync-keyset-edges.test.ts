@@ -71,6 +71,15 @@ test.each([
   expect(failure.problems).toEqual([problem]);
 });
 
+test.each([0, Number.POSITIVE_INFINITY])('a rowBytes of %d is not a size table-sync writes: TRIGGER_STATE_INVALID, not a batch of one row', async (rowBytes) => {
+  const { state } = await poll(['t'], undefined, { batchSize: 2 });
+  const kept = { ...state, position: { ...positionOf(state), rowBytes } } as TriggerState; // a host keeps the object, not its JSON
+  const failure = await failureOf(poll(['t'], kept, { batchSize: 2 }));
+  expect(failure.code).toBe('TRIGGER_STATE_INVALID');
+  expect(failure.message).toContain('state.position holds counts table-sync never writes');
+  expect(failure.problems).toEqual(['state.position.rowBytes must be a positive number when present']);
+});
+
 test('a state made before the cursor was kept as text (after only) resumes after its key: an int key, and a bytea key through its base64', async () => {
   for (const table of ['t', 'bin']) {
     const all = await poll([table], undefined, { batchSize: 100 });
@@ -143,6 +152,12 @@ test('ids and keys: each column of a composite key, text keys that look like JSO
   expect(keys(pairs.events)).toEqual([{ a: 1, b: 'x' }, { a: 1, b: 'y' }, { a: 2, b: 'x' }]);
   const quoted = await poll(['quoted'], undefined, { batchSize: 10 });
   expect(keys(quoted.events)).toEqual((await db.sql('SELECT k FROM quoted ORDER BY k')).map((row) => ({ k: row.k })));
+  // The same key in two tables of one run: two rows, two ids.
+  const both = await poll(['t', 'narrow'], undefined, { batchSize: 11 });
+  const second = await poll(['t', 'narrow'], both.state, { batchSize: 11 });
+  const ids = [...both.events, ...second.events].map((event) => event.id);
+  expect([...both.events, ...second.events].map((event) => (event.key as { id: number }).id)).toEqual([...Array.from({ length: 10 }, (_, i) => i + 1), ...Array.from({ length: 11 }, (_, i) => i + 1)]);
+  expect(new Set(ids).size).toBe(21);
   const docs = await poll(['docs'], undefined, { batchSize: 10 });
   expect(keys(docs.events)).toEqual((await db.sql('SELECT k FROM docs ORDER BY k')).map((row) => ({ k: row.k })));
   for (const events of [pairs.events, quoted.events, docs.events]) expect(new Set(events.map((event) => event.id)).size).toBe(events.length);
