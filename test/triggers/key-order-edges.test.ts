@@ -2,7 +2,8 @@
  * The key type's own comparison operators (triggers/key-order.ts) where its mutation run found them
  * unpinned: a column whose type has no default btree ordering, a default opclass whose operators
  * live in two schemas (one OPERATOR(schema.op) cannot name them), operators in a schema whose
- * name needs quoting, and a column the table does not have.
+ * name needs quoting, a column the table does not have, an opclass that lacks an operator, and a
+ * look-alike that would match operands left uncast.
  */
 import { pollTrigger, type TriggerState } from '../../triggers/index.js';
 import { columnOrders } from '../../triggers/key-order.js';
@@ -28,12 +29,32 @@ const SPLIT_OPCLASS = `CREATE SCHEMA lo; CREATE SCHEMA hi;
   CREATE OPERATOR CLASS lo.point_ops DEFAULT FOR TYPE point USING btree AS
     OPERATOR 1 lo.<, OPERATOR 2 lo.<=, OPERATOR 3 lo.=, OPERATOR 4 hi.>=, OPERATOR 5 hi.>, FUNCTION 1 lo.pt_cmp(point, point)`;
 
+/** A default btree opclass for circle (which has none), by radius, that lacks its `>` (strategy 5). */
+const INCOMPLETE_OPCLASS = `CREATE SCHEMA part;
+  CREATE FUNCTION part.c_cmp(a circle, b circle) RETURNS int LANGUAGE sql IMMUTABLE STRICT AS 'SELECT CASE WHEN radius(a) < radius(b) THEN -1 WHEN radius(a) = radius(b) THEN 0 ELSE 1 END';
+  CREATE FUNCTION part.c_lt(circle, circle) RETURNS bool LANGUAGE sql IMMUTABLE STRICT AS 'SELECT part.c_cmp($1, $2) < 0';
+  CREATE FUNCTION part.c_le(circle, circle) RETURNS bool LANGUAGE sql IMMUTABLE STRICT AS 'SELECT part.c_cmp($1, $2) <= 0';
+  CREATE FUNCTION part.c_eq(circle, circle) RETURNS bool LANGUAGE sql IMMUTABLE STRICT AS 'SELECT part.c_cmp($1, $2) = 0';
+  CREATE FUNCTION part.c_ge(circle, circle) RETURNS bool LANGUAGE sql IMMUTABLE STRICT AS 'SELECT part.c_cmp($1, $2) >= 0';
+  CREATE OPERATOR part.< (LEFTARG = circle, RIGHTARG = circle, FUNCTION = part.c_lt);
+  CREATE OPERATOR part.<= (LEFTARG = circle, RIGHTARG = circle, FUNCTION = part.c_le);
+  CREATE OPERATOR part.= (LEFTARG = circle, RIGHTARG = circle, FUNCTION = part.c_eq);
+  CREATE OPERATOR part.>= (LEFTARG = circle, RIGHTARG = circle, FUNCTION = part.c_ge);
+  CREATE OPERATOR CLASS part.circle_ops DEFAULT FOR TYPE circle USING btree AS
+    OPERATOR 1 part.<, OPERATOR 2 part.<=, OPERATOR 3 part.=, OPERATOR 4 part.>=, FUNCTION 1 part.c_cmp(circle, circle)`;
+
 beforeAll(async () => {
   await db.sql(`CREATE TABLE docs (id int PRIMARY KEY, body json, at int); INSERT INTO docs SELECT i, '{}', i FROM generate_series(1, 5) i;
     CREATE SCHEMA "ext""q"; CREATE EXTENSION citext SCHEMA "ext""q";
     CREATE TABLE names (k "ext""q".citext COLLATE "C" PRIMARY KEY); INSERT INTO names VALUES ('a1'), ('B2'), ('c3'), ('D4'), ('e5'), ('F6'), ('_x7');
     ${SPLIT_OPCLASS};
-    CREATE TABLE spots (p point PRIMARY KEY); INSERT INTO spots SELECT point(i % 3, i) FROM generate_series(1, 6) i`);
+    CREATE TABLE spots (p point PRIMARY KEY); INSERT INTO spots SELECT point(i % 3, i) FROM generate_series(1, 6) i;
+    ${INCOMPLETE_OPCLASS};
+    CREATE TABLE rings (c circle PRIMARY KEY); INSERT INTO rings SELECT circle(point(0, 0), i) FROM generate_series(1, 4) i;
+    -- a domain over citext, and a look-alike \`>\` in citext's own schema taking (that domain, citext): an exact match for operands left uncast
+    CREATE DOMAIN "ext""q".cdom AS "ext""q".citext; CREATE TABLE dnames (k "ext""q".cdom COLLATE "C" PRIMARY KEY); INSERT INTO dnames SELECT k FROM names;
+    CREATE FUNCTION "ext""q".trap(a "ext""q".cdom, b "ext""q".citext) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION 'look-alike >(cdom, citext) ran'; END $f$;
+    CREATE OPERATOR "ext""q".> (LEFTARG = "ext""q".cdom, RIGHTARG = "ext""q".citext, FUNCTION = "ext""q".trap)`);
 }, 60_000);
 
 test('a column whose type has no default btree ordering (json) cannot be a cursor: INVALID_INPUT naming the field and the column', async () => {
@@ -69,4 +90,23 @@ test('operators in a schema whose name needs quoting ("ext""q".citext): every ro
     keys.push(...result.events.map((event) => (event.key as { k: string }).k));
   }
   expect(keys).toEqual(reference);
+});
+
+test('a default opclass without one of the five btree operators is refused (INVALID_INPUT), not compared with an operator it lacks', async () => {
+  const failure = await failureOf(pollTrigger('table-sync', { connection: db.config, config: { tables: ['rings'], batchSize: 2 } }));
+  expect(failure.code).toBe('INVALID_INPUT');
+  expect(failure.problems).toEqual(['config.tables[0]: "c" cannot be ordered']);
+});
+
+test('both operands are cast to the opclass\'s input type: a look-alike taking the key\'s domain and its base type, in the opclass\'s own schema, never runs', async () => {
+  await expect(db.sql(`SELECT count(*) FROM dnames WHERE k OPERATOR("ext""q".>) 'b'::"ext""q".citext`)).rejects.toThrow(/look-alike >\(cdom, citext\) ran/);
+  const keys: unknown[] = [];
+  let state: TriggerState | undefined;
+  for (let polls = 0; polls < 10; polls++) {
+    const result = await pollTrigger('table-sync', { connection: db.config, config: { tables: ['dnames'], batchSize: 2 }, state });
+    state = result.state;
+    if (result.events.length === 0) break;
+    keys.push(...result.events.map((event) => (event.key as { k: string }).k));
+  }
+  expect(keys).toEqual(['_x7', 'a1', 'B2', 'c3', 'D4', 'e5', 'F6']);
 });
