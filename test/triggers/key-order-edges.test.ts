@@ -3,7 +3,7 @@
  * unpinned: a column whose type has no default btree ordering, a default opclass whose operators
  * live in two schemas (one OPERATOR(schema.op) cannot name them), operators in a schema whose
  * name needs quoting, a column the table does not have, an opclass that lacks an operator, and a
- * look-alike that would match operands left uncast.
+ * look-alike that would match operands left uncast, operators of one schema named differently.
  */
 import { pollTrigger, type TriggerState } from '../../triggers/index.js';
 import { columnOrders } from '../../triggers/key-order.js';
@@ -43,6 +43,22 @@ const INCOMPLETE_OPCLASS = `CREATE SCHEMA part;
   CREATE OPERATOR CLASS part.circle_ops DEFAULT FOR TYPE circle USING btree AS
     OPERATOR 1 part.<, OPERATOR 2 part.<=, OPERATOR 3 part.=, OPERATOR 4 part.>=, FUNCTION 1 part.c_cmp(circle, circle)`;
 
+/** Default btree opclasses in one schema whose `>` are named differently: box by area (`>`), lseg by length (`#>`). */
+const NAMED_OPCLASSES = `CREATE SCHEMA nm;
+  CREATE FUNCTION nm.b_cmp(a box, b box) RETURNS int LANGUAGE sql IMMUTABLE STRICT AS 'SELECT sign(area(a) - area(b))::int';
+  CREATE FUNCTION nm.l_cmp(a lseg, b lseg) RETURNS int LANGUAGE sql IMMUTABLE STRICT AS 'SELECT sign(length(a) - length(b))::int';
+  ${['lt:<', 'le:<=', 'eq:=', 'ge:>=', 'gt:>'].map((pair) => {
+    const [name, op] = pair.split(':');
+    return `CREATE FUNCTION nm.b_${name}(box, box) RETURNS bool LANGUAGE sql IMMUTABLE STRICT AS 'SELECT nm.b_cmp($1, $2) ${op} 0';
+      CREATE OPERATOR nm.${op} (LEFTARG = box, RIGHTARG = box, FUNCTION = nm.b_${name});
+      CREATE FUNCTION nm.l_${name}(lseg, lseg) RETURNS bool LANGUAGE sql IMMUTABLE STRICT AS 'SELECT nm.l_cmp($1, $2) ${op} 0';
+      CREATE OPERATOR nm.#${op} (LEFTARG = lseg, RIGHTARG = lseg, FUNCTION = nm.l_${name});`;
+  }).join('\n')}
+  CREATE OPERATOR CLASS nm.box_ops DEFAULT FOR TYPE box USING btree AS
+    OPERATOR 1 nm.<, OPERATOR 2 nm.<=, OPERATOR 3 nm.=, OPERATOR 4 nm.>=, OPERATOR 5 nm.>, FUNCTION 1 nm.b_cmp(box, box);
+  CREATE OPERATOR CLASS nm.lseg_ops DEFAULT FOR TYPE lseg USING btree AS
+    OPERATOR 1 nm.#<, OPERATOR 2 nm.#<=, OPERATOR 3 nm.#=, OPERATOR 4 nm.#>=, OPERATOR 5 nm.#>, FUNCTION 1 nm.l_cmp(lseg, lseg)`;
+
 beforeAll(async () => {
   await db.sql(`CREATE TABLE docs (id int PRIMARY KEY, body json, at int); INSERT INTO docs SELECT i, '{}', i FROM generate_series(1, 5) i;
     CREATE SCHEMA "ext""q"; CREATE EXTENSION citext SCHEMA "ext""q";
@@ -54,7 +70,9 @@ beforeAll(async () => {
     -- a domain over citext, and a look-alike \`>\` in citext's own schema taking (that domain, citext): an exact match for operands left uncast
     CREATE DOMAIN "ext""q".cdom AS "ext""q".citext; CREATE TABLE dnames (k "ext""q".cdom COLLATE "C" PRIMARY KEY); INSERT INTO dnames SELECT k FROM names;
     CREATE FUNCTION "ext""q".trap(a "ext""q".cdom, b "ext""q".citext) RETURNS boolean LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION 'look-alike >(cdom, citext) ran'; END $f$;
-    CREATE OPERATOR "ext""q".> (LEFTARG = "ext""q".cdom, RIGHTARG = "ext""q".citext, FUNCTION = "ext""q".trap)`);
+    CREATE OPERATOR "ext""q".> (LEFTARG = "ext""q".cdom, RIGHTARG = "ext""q".citext, FUNCTION = "ext""q".trap);
+    ${NAMED_OPCLASSES};
+    CREATE TABLE shapes (a box, b lseg, PRIMARY KEY (a, b)); INSERT INTO shapes SELECT box(point(0, 0), point(i % 3 + 1, 1)), lseg(point(0, 0), point(i, 0)) FROM generate_series(1, 6) i`);
 }, 60_000);
 
 test('a column whose type has no default btree ordering (json) cannot be a cursor: INVALID_INPUT naming the field and the column', async () => {
@@ -109,4 +127,18 @@ test('both operands are cast to the opclass\'s input type: a look-alike taking t
     keys.push(...result.events.map((event) => (event.key as { k: string }).k));
   }
   expect(keys).toEqual(['_x7', 'a1', 'B2', 'c3', 'D4', 'e5', 'F6']);
+});
+
+test('a key whose columns\' operators share a schema but not their names (`>` and `#>`): compared column by column, every row once, in the key\'s order', async () => {
+  const reference = (await db.sql('SELECT a::text AS a, b::text AS b FROM shapes ORDER BY a, b')).map((row) => `${row.a} ${row.b}`);
+  const keys: string[] = [];
+  let state: TriggerState | undefined;
+  for (let polls = 0; polls < 10; polls++) {
+    const result = await pollTrigger('table-sync', { connection: db.config, config: { tables: ['shapes'], batchSize: 2 }, state });
+    state = result.state;
+    if (result.events.length === 0) break;
+    keys.push(...result.events.map((event) => { const key = event.key as { a: unknown; b: unknown }; return `${String(key.a)} ${String(key.b)}`; }));
+  }
+  expect(new Set(reference).size).toBe(6);
+  expect(keys).toEqual(reference);
 });
