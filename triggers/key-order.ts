@@ -42,7 +42,9 @@ const ORDER_SQL = `WITH RECURSIVE walk(n, top, type) AS (
      WHERE t.typtype OPERATOR(pg_catalog.=) 'd'::pg_catalog."char")
   SELECT w.n, w.top::pg_catalog.int8 AS top, pg_catalog.quote_ident(bn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(b.typname::pg_catalog.text) AS base,
          CASE WHEN it.typtype OPERATOR(pg_catalog.<>) 'p'::pg_catalog."char" THEN pg_catalog.quote_ident(itn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(it.typname::pg_catalog.text) END AS cast,
-         (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ao.amopstrategy, opn.nspname, o.oprname))
+         bn.nspname AS base_schema, pg_catalog.has_schema_privilege(bn.oid, 'USAGE') AS base_usable,
+         itn.nspname AS cast_schema, itn.oid IS NULL OR pg_catalog.has_schema_privilege(itn.oid, 'USAGE') AS cast_usable,
+         (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ao.amopstrategy, opn.nspname, o.oprname, pg_catalog.has_schema_privilege(opn.oid, 'USAGE')))
             FROM pg_catalog.pg_amop ao JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) ao.amopopr
             JOIN pg_catalog.pg_namespace opn ON opn.oid OPERATOR(pg_catalog.=) o.oprnamespace
            WHERE ao.amopfamily OPERATOR(pg_catalog.=) opc.opcfamily AND ao.amopmethod OPERATOR(pg_catalog.=) 403::pg_catalog.oid
@@ -108,7 +110,7 @@ export function forgetOrders(): void {
 async function loadOrders(connection: unknown, table: string, columns: readonly string[], field: string): Promise<ColumnOrder[]> {
   const { rows } = await execute(connection, { text: ORDER_SQL, values: [table, columns], readOnly: true });
   return columns.map((column, i) => {
-    const row = rows[i] as { top: string; base: string; cast: string | null; operators: [number, string, string][] | null } | undefined;
+    const row = rows[i] as ({ top: string; base: string; cast: string | null; operators: [number, string, string, boolean][] | null } & SchemaUsage) | undefined;
     const operators = (row?.operators ?? []).filter(([strategy]) => STRATEGIES[strategy]);
     if (!row || operators.length !== 5 || new Set(operators.map(([, schema]) => schema)).size !== 1 || !operators.every(([, , name]) => OPERATOR_NAME.test(name))) {
       throw new PgActionsError('INVALID_INPUT', {
@@ -116,8 +118,29 @@ async function loadOrders(connection: unknown, table: string, columns: readonly 
         problems: [`${field}: ${JSON.stringify(column)} cannot be ordered`],
       });
     }
+    // The operators and casts are named with their schema, which PostgreSQL lets a role name only with
+    // USAGE on it: citext installed in a schema of its own needs a grant a plain ORDER BY does not (REVIEW7 R131).
+    const denied = [row.base_usable ? [] : [row.base_schema], row.cast_usable ? [] : [row.cast_schema!], operators.filter(([, , , usable]) => !usable).map(([, schema]) => schema)].flat();
+    if (denied.length > 0) throw typeSchemaDenied(field, column, row.base, denied);
     const names = Object.fromEntries(operators.map(([strategy, , name]) => [STRATEGIES[strategy]!, name])) as Record<Strategy, string>;
     return { type: Number(row.top), base: row.base, cast: row.cast, schema: quoted(operators[0]![1]), names };
+  });
+}
+
+interface SchemaUsage {
+  base_schema: string;
+  base_usable: boolean;
+  cast_schema: string | null;
+  cast_usable: boolean;
+}
+
+/** PERMISSION_DENIED naming the schemas the role may not use, and the grants. */
+function typeSchemaDenied(field: string, column: string, type: string, denied: string[]): PgActionsError {
+  const schemas = [...new Set(denied)];
+  return new PgActionsError('PERMISSION_DENIED', {
+    message: `${field}: the column ${JSON.stringify(column)} has the type ${type}; pg-actions compares its values with that type's own operators, named with their schema, and this role has no USAGE on ${schemas.map((schema) => `schema ${JSON.stringify(schema)}`).join(', ')}`,
+    problems: [`${field}: no USAGE on ${schemas.map((schema) => `schema ${JSON.stringify(schema)}`).join(', ')} (the type of ${JSON.stringify(column)})`],
+    fixes: [...schemas.map((schema) => `GRANT USAGE ON SCHEMA ${quoted(schema)} TO <role>;`), 'Or connect as a role that has USAGE on the schema the type (e.g. citext) was installed in.'],
   });
 }
 
