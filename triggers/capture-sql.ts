@@ -14,8 +14,16 @@
  *                               cannot become a partition or inheritance child unnoticed.
  * Only fixed text and identifiers made of [a-z0-9_] go into function bodies.
  */
-import { quoteIdentifier } from '../connection/index.js';
+import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
 import { outboxStatements, ownerTag, type OutboxNames } from './outbox-sql.js';
+
+/**
+ * The capture functions' own settings: the search_path, and the formats to_jsonb writes values in,
+ * which are otherwise the writer's session's (a database default of extra_float_digits 0 wrote
+ * floats with 15 digits, IntervalStyle sql_standard its own intervals: REVIEW7 R126). Dates are
+ * written in ISO by to_jsonb whatever DateStyle says.
+ */
+const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle}`;
 
 /** Creates (idempotently) everything but the per-table triggers. */
 export function installStatements(n: OutboxNames): string[] {
@@ -23,7 +31,7 @@ export function installStatements(n: OutboxNames): string[] {
   return [
     ...outboxStatements(n, tag),
     `CREATE TABLE IF NOT EXISTS ${n.tables} (relid oid PRIMARY KEY, key_columns text[])`,
-    `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
 DECLARE
   key_columns text[];
   watched oid;
@@ -72,7 +80,7 @@ const ROW_KEY = `CASE WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(
 function captureSetFunction(n: OutboxNames): string {
   // `c.*`, not `c`: a bare `c` means the watched table's column when it has one named c.
   const images = (table: string) => `(SELECT to_jsonb(c.*) AS j, row_number() OVER () AS i FROM ${table} AS c)`;
-  return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+  return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
 DECLARE
   key_columns text[];
 BEGIN
