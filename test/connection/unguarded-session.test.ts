@@ -40,3 +40,10 @@ test('a SELECT or an UNLISTEN step keeps its session', async () => {
   await execute(config, { text: 'UNLISTEN *' });
   expect((await reading(config)).pid).toBe(before.pid);
 }, 60_000);
+
+test('a tag-checked write (Insert Rows) is committed: another session sees it', async () => {
+  await db.sql('CREATE TABLE IF NOT EXISTS notes (id int PRIMARY KEY)');
+  const result = await execute(own('unguarded-insert'), { text: 'INSERT INTO notes VALUES ($1)', values: [7], expectCommands: ['INSERT'], actionName: 'Insert Rows' });
+  expect(result.command).toBe('INSERT');
+  expect(await db.sql('SELECT id FROM notes')).toEqual([{ id: 7 }]);
+}, 60_000);
