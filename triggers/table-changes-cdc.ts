@@ -11,6 +11,7 @@ import { installHeartbeat, planHeartbeat, removeHeartbeat } from './replication/
 import { activateSlot, deactivateSlot, publicationName, slotState, undoActivation } from './replication/slot.js';
 import { subscribeChanges, type CdcPosition } from './replication/stream.js';
 import { formatLsn } from './replication/lsn.js';
+import { checkCdcPosition } from './replication/checked-position.js';
 import { filterHandover, type HandoverPosition } from './replication/handover-filter.js';
 
 export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChangesCdcEvent, CdcPosition>({
@@ -68,10 +69,12 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     return { lsn: formatLsn((await slotState(args)).confirmedFlush) };
   },
   async poll(args, position: HandoverPosition) {
+    checkCdcPosition(position);
     const batch = await pollChanges(args, position.inside ? { lsn: position.lsn, inside: position.inside } : { lsn: position.lsn }, true, position.handover !== undefined);
     return (position.handover ? await filterHandover(args.connection, position.handover, batch) : batch) as { events: TableChangesCdcEvent[]; position: CdcPosition };
   },
   subscribe(args, position: HandoverPosition, deliver, onError) {
+    checkCdcPosition(position);
     const { pooler } = configOf(args.connection);
     if (pooler !== 'none') throw replicationThroughPooler(pooler); // before anything starts: a replication connection needs the server itself
     let handover = position.handover;
