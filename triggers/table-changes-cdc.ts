@@ -52,6 +52,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     'Loud on gaps: a slot that is missing, lost (max_slot_wal_keep_size) or ahead of the state (recreated, or read by someone else) stops with REPLICATION_SLOT_MISSING / _LOST / _MISMATCH and the fix (re-snapshot), never a silent restart from now.',
     'subscribeTrigger needs the server\'s own address: a replication connection does not go through a connection pooler (connection.pooler "transaction" or "session" is refused with REPLICATION_THROUGH_POOLER, as is a PgBouncer that refuses the connection); pollTrigger works through one.',
     'After a table-sync with `handover`, start from handoverState(<its last state>): the changes the copied rows already hold are dropped, every newer one is delivered (see Table Sync).',
+    'Activation creates the publication (when config.publication is not given) with CREATE PUBLICATION, which waits for a SHARE UPDATE EXCLUSIVE lock on each table (behind a VACUUM, an ALTER TABLE, a LOCK TABLE): at most 5 s (half of statementTimeoutMs when that is shorter), on the server, then the step fails with LOCK_NOT_AVAILABLE naming the tables, having created nothing and left nothing waiting.',
     'One consumer at a time: PostgreSQL lets one session stream a slot; a second subscription retries and takes over when the first ends.',
   ],
   privileges: [
