@@ -448,6 +448,14 @@ export const ERROR_CATALOGUE = {
       'Or raise the connection\'s statementTimeoutMs above the time decoding this transaction takes, for the polls that cross it.',
     ],
   },
+  CDC_POLL_STALLED: {
+    title: 'Polled change capture cannot move on',
+    cause: 'pollTrigger of table-changes-cdc read rows from the slot but neither a change nor a new position, so every later poll would read the same rows again; this is a fault in pg-actions, reported instead of returning "nothing new" for good. The slot keeps its WAL meanwhile.',
+    fixes: [
+      'Read this trigger with subscribeTrigger: it streams the changes instead of peeking the slot.',
+      'Report it with the state\'s position, the PostgreSQL version and the transaction (the tables it wrote and their column types).',
+    ],
+  },
   REPLICATION_THROUGH_POOLER: {
     title: 'Change capture cannot go through a connection pooler',
     cause: 'Streaming changes (table-changes-cdc subscribeTrigger) needs a replication connection to the server itself; a connection pooler refuses it (PgBouncer before 1.23) or does not pool it.',
