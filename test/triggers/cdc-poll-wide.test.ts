@@ -113,6 +113,34 @@ test('one table with 24 enum and domain columns, one INSERT of 3 rows of 1.2 MB,
   expect(await drainUntilMarker(request, state, 10)).toEqual(['typed:1', 'typed:2', 'typed:3', 'typed:0']);
 }, 300_000);
 
+test('a state pointing past the end of its transaction (edited): CDC_POLL_STALLED at every poll, not an empty batch at the same position for good', async () => {
+  await pg.sql('CREATE DATABASE edited');
+  const sql = (text: string) => pg.sql(text, [], 'edited');
+  await sql('CREATE TABLE t (id int PRIMARY KEY, v int)');
+  const request = { connection: pg.config({ database: 'edited' }), config: { tables: ['t'], heartbeatSeconds: 0, batchSize: 2 } };
+  await activateTrigger(KEY, request);
+  const start = (await pollTrigger(KEY, request)).state;
+  await sql('INSERT INTO t SELECT i, i FROM generate_series(1, 5) i');
+  const cut = await pollTrigger(KEY, { ...request, state: start });
+  const position = (cut.state as { position: { lsn: string; inside: { rows: number } } }).position;
+  expect(position.inside.rows).toBeGreaterThan(0); // a real place inside the transaction
+  // Its rows past the transaction's Commit: the peek skips them all, and keeps only its Begin and Relation.
+  const edited = { ...cut.state, position: { ...position, inside: { ...position.inside, rows: 1000 } } };
+  for (let i = 0; i < 2; i++) {
+    const error = await failureOf(pollTrigger(KEY, { ...request, state: edited }));
+    expect(error.code).toBe('CDC_POLL_STALLED');
+    expect(error.message).toMatch(/after its first 1000 rows but got neither a change nor a new position/);
+  }
+  // The state as the poll returned it goes on.
+  const ids = cut.events.map((event) => (event.key as { id: number }).id);
+  for (let state = cut.state, polls = 0; ids.length < 5 && polls < 5; polls++) {
+    const result = await pollTrigger(KEY, { ...request, state });
+    ids.push(...result.events.map((event) => (event.key as { id: number }).id));
+    state = result.state;
+  }
+  expect(ids).toEqual([1, 2, 3, 4, 5]);
+});
+
 test('a transaction whose decoding alone takes longer than statementTimeoutMs: CDC_POLL_DECODE_TIMEOUT at every poll, naming subscribeTrigger; with a longer timeout the poll moves on', async () => {
   await pg.sql('CREATE DATABASE slow');
   const sql = (text: string) => pg.sql(text, [], 'slow');
