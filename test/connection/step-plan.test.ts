@@ -6,6 +6,7 @@
 import { execute, type ConnectionConfig, type Statement } from '../../connection/index.js';
 import { poolSizing } from '../../connection/pools.js';
 import { eventually, failure } from '../harness/failures.js';
+import { startWireProxy, type WireProxy } from '../harness/proxy.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const db = useTestDatabase('step_plan');
@@ -142,5 +143,37 @@ describe('what the statement is run with', () => {
     const after = (await execute(config, { text: 'SELECT pg_backend_pid() AS pid', timeoutMs: 20_000 })).rows[0]!.pid;
     expect(after).not.toBe(before);
     expect(performance.now() - started).toBeLessThan(15_000);
+  }, 60_000);
+});
+
+describe("past the step's deadline at the COMMIT (the server's statement_timeout switched off by a proxy, so the client's deadline acts)", () => {
+  let proxy: WireProxy;
+  beforeAll(async () => {
+    proxy = await startWireProxy(db.config as { host: string; port: number }, { stripStatementTimeout: true });
+    // Deferred triggers make the COMMIT slow: one sleeps through the CancelRequest (the commit goes through, as a wait
+    // for a synchronous standby would, REVIEW3 R16), the other is cut by it (the COMMIT fails, the write is undone).
+    await db.sql(`CREATE TABLE late_commits (x int);
+      CREATE FUNCTION sleep_through_cancel() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN PERFORM pg_sleep(3); RETURN NULL; EXCEPTION WHEN query_canceled THEN RETURN NULL; END $$;
+      CREATE CONSTRAINT TRIGGER late AFTER INSERT ON late_commits DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION sleep_through_cancel();
+      CREATE TABLE cut_commits (x int);
+      CREATE FUNCTION sleep() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(30); RETURN NULL; END $$;
+      CREATE CONSTRAINT TRIGGER cut AFTER INSERT ON cut_commits DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION sleep();`);
+  }, 60_000);
+  afterAll(() => proxy?.close(), 30_000);
+  const config = (): ConnectionConfig => ({ ...db.config, applicationName: 'step-plan-late-commit', host: '127.0.0.1', port: proxy.port, sslMode: 'disable' });
+
+  test('Execute Query whose statement finished, committed after the deadline: COMMIT_UNCONFIRMED saying it was committed, written once', async () => {
+    const error = await failure(execute(config(), { text: 'INSERT INTO late_commits VALUES (1)', timeoutMs: 1000 }));
+    expect({ code: error.code, retryable: error.retryable }).toEqual({ code: 'COMMIT_UNCONFIRMED', retryable: false });
+    expect(error.message).toMatch(/finished and was committed, but only after the step's timeout of 1000 ms/);
+    expect(await db.sql('SELECT x FROM late_commits')).toEqual([{ x: 1 }]);
+  }, 60_000);
+
+  test('a COMMIT cut by the cancel (its write undone), a statement cut while it runs, a read-only step: QUERY_TIMEOUT', async () => {
+    expect((await failure(execute(config(), { text: 'INSERT INTO cut_commits VALUES (1)', timeoutMs: 1000 }))).code).toBe('QUERY_TIMEOUT');
+    expect(await db.sql('SELECT x FROM cut_commits')).toEqual([]);
+    expect((await failure(execute(config(), { text: 'SELECT pg_sleep(30)', timeoutMs: 500 }))).code).toBe('QUERY_TIMEOUT');
+    expect((await failure(execute(config(), { text: 'SELECT pg_sleep(30)', timeoutMs: 500, readOnly: true }))).code).toBe('QUERY_TIMEOUT');
   }, 60_000);
 });
