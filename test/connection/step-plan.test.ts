@@ -88,6 +88,19 @@ describe("behind a transaction pooler (`pooler: 'transaction'` straight to the s
   }, 60_000);
 });
 
+test('behind a session pooler (no guard, a server session per step): output styles the database sets otherwise are set for the session first', async () => {
+  await db.sql(`ALTER DATABASE ${db.name} SET DateStyle = 'SQL, DMY'`);
+  try {
+    const config: ConnectionConfig = { ...db.config, applicationName: 'step-plan-session-pooler-styles', pooler: 'session' };
+    for (const statement of [{ readOnly: true }, {}, { expectCommands: ['SELECT'] }]) {
+      const { rows } = await execute(config, { text: `SELECT '2026-01-15'::date AS d, current_setting('DateStyle') AS style`, ...statement });
+      expect(rows[0]).toEqual({ d: '2026-01-15', style: 'ISO, DMY' });
+    }
+  } finally {
+    await db.sql(`ALTER DATABASE ${db.name} RESET DateStyle`);
+  }
+}, 60_000);
+
 describe('what the statement is run with', () => {
   const own = (applicationName: string, extra: Partial<ConnectionConfig> = {}): ConnectionConfig => ({ ...db.config, applicationName, ...extra });
   const LOCK_TIMEOUT = `SELECT pg_catalog.current_setting('lock_timeout') AS lock_timeout`;
