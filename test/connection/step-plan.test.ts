@@ -43,6 +43,31 @@ const LEFT = `SELECT coalesce(pg_catalog.current_setting('step_plan.tenant', tru
   pg_catalog.pg_backend_pid() AS pid`;
 const CLEAN = { tenant: '', listening: 0, temp: 0, prepared: 0, advisory: 0 };
 
+beforeAll(async () => {
+  await db.sql(`CREATE TABLE deferred_changes (x int);
+    CREATE FUNCTION change_session() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_catalog.set_config('step_plan.tenant', 'acme', false); RETURN NULL; END $$;
+    CREATE CONSTRAINT TRIGGER change_session AFTER INSERT ON deferred_changes DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION change_session();`);
+}, 60_000);
+
+test('on its own session a committed step that changed settings and listens: reset after it, the session kept (same backend), the next step sees none of it', async () => {
+  const config = { ...db.config, applicationName: 'step-plan-own-reset' };
+  const { pid } = (await execute(config, { text: LEFT })).rows[0]!;
+  await execute(config, { text: `DO $$ BEGIN PERFORM pg_catalog.set_config('step_plan.tenant', 'acme', false); PERFORM pg_catalog.set_config('search_path', 'pg_catalog', false); EXECUTE 'LISTEN step_plan'; END $$` });
+  const { rows } = await execute(config, { text: `${LEFT}, pg_catalog.current_setting('search_path') AS search_path` });
+  expect(rows[0]).toEqual({ ...CLEAN, pid, search_path: '"$user", public' });
+}, 60_000);
+
+test.each([
+  ['on its own session', 'none'],
+  ['behind a transaction pooler', 'transaction'],
+] as const)("%s a deferred trigger's session change (at the step's COMMIT) is reset or checked after it: the next step does not see it (REVIEW3 R12)", async (_label, pooler) => {
+  const config: ConnectionConfig = { ...db.config, applicationName: `step-plan-deferred-${pooler}`, pooler };
+  await execute(config, { text: 'INSERT INTO deferred_changes VALUES (1)' });
+  const { rows } = await execute(config, { text: LEFT });
+  expect(rows[0]).toEqual({ ...CLEAN, pid: expect.any(Number) });
+}, 60_000);
+
 describe("behind a transaction pooler (`pooler: 'transaction'` straight to the server: one backend, which the next step meets)", () => {
   const pooled = (applicationName: string): ConnectionConfig => ({ ...db.config, applicationName, pooler: 'transaction' });
   beforeAll(() => db.sql('CREATE TABLE marks (x int)'), 30_000);
@@ -90,14 +115,16 @@ describe("behind a transaction pooler (`pooler: 'transaction'` straight to the s
 
 test('behind a session pooler (no guard, a server session per step): output styles the database sets otherwise are set for the session first', async () => {
   await db.sql(`ALTER DATABASE ${db.name} SET DateStyle = 'SQL, DMY'`);
+  await db.sql(`ALTER DATABASE ${db.name} SET IntervalStyle = 'iso_8601'`);
   try {
     const config: ConnectionConfig = { ...db.config, applicationName: 'step-plan-session-pooler-styles', pooler: 'session' };
     for (const statement of [{ readOnly: true }, {}, { expectCommands: ['SELECT'] }]) {
-      const { rows } = await execute(config, { text: `SELECT '2026-01-15'::date AS d, current_setting('DateStyle') AS style`, ...statement });
-      expect(rows[0]).toEqual({ d: '2026-01-15', style: 'ISO, DMY' });
+      const { rows } = await execute(config, { text: `SELECT '2026-01-15'::date AS d, '1 day 2 hours'::interval AS i, current_setting('DateStyle') AS style`, ...statement });
+      expect(rows[0]).toEqual({ d: '2026-01-15', i: '1 day 02:00:00', style: 'ISO, DMY' });
     }
   } finally {
     await db.sql(`ALTER DATABASE ${db.name} RESET DateStyle`);
+    await db.sql(`ALTER DATABASE ${db.name} RESET IntervalStyle`);
   }
 }, 60_000);
 
