@@ -97,13 +97,20 @@ export async function activateSlot(args: TriggerArguments<CdcConfig>): Promise<C
       fixes: failed.flatMap((c) => c.fixes),
     });
   }
+  // A partitioned table's changes come under its own name and key, as table-sync and row-changes give
+  // them, not each partition's (REVIEW7 R130): PostgreSQL 13+ publishes them through the root.
+  const viaRoot = own && (await serverVersionOf(args.connection)) >= 130000;
   if (own && !exists) {
     const tables = args.config.tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
     await inTransaction(args.connection, async (query) => {
       // Waits for a SHARE UPDATE EXCLUSIVE lock on each table (behind a VACUUM, an ALTER TABLE, a LOCK TABLE): bounded (REVIEW7 R140).
-      await query(`CREATE PUBLICATION ${quoteIdentifier(publication)} FOR TABLE ${tables.join(', ')}`, undefined, tablesLock(tables));
+      await query(`CREATE PUBLICATION ${quoteIdentifier(publication)} FOR TABLE ${tables.join(', ')}${viaRoot ? ' WITH (publish_via_partition_root = true)' : ''}`, undefined, tablesLock(tables));
       await query(`COMMENT ON PUBLICATION ${quoteIdentifier(publication)} IS '${TAG}'`);
     }, { name: 'table-changes-cdc activation', again: 'activate table-changes-cdc again' });
+  } else if (viaRoot) {
+    // Made by an earlier version: activating again moves it to the root's names.
+    const { rows: [row] } = await execute(args.connection, { text: 'SELECT pubviaroot FROM pg_catalog.pg_publication WHERE pubname OPERATOR(pg_catalog.=) $1::pg_catalog.name', values: [publication], readOnly: true });
+    if (row && row.pubviaroot === false) await execute(args.connection, { text: `ALTER PUBLICATION ${quoteIdentifier(publication)} SET (publish_via_partition_root = true)` });
   }
   const created = { publication: own && !exists, slot: false };
   try {
@@ -135,6 +142,11 @@ export async function deactivateSlot(args: TriggerArguments<CdcConfig>): Promise
   if (args.config.publication === undefined && (await publicationExists(args.connection, publicationName(args)))) {
     await execute(args.connection, { text: `DROP PUBLICATION IF EXISTS ${quoteIdentifier(publicationName(args))}` });
   }
+}
+
+async function serverVersionOf(connection: unknown): Promise<number> {
+  const { rows } = await execute(connection, { text: "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4 AS version", readOnly: true });
+  return rows[0]!.version as number;
 }
 
 async function publicationExists(connection: unknown, name: string): Promise<boolean> {
