@@ -110,3 +110,15 @@ test.each([
   expect(rows[0]).toMatchObject({ prepared: 0 });
   expect(rows[0]!.pid).not.toBe(first);
 }, 60_000);
+
+test('a committed LISTEN answered before its tail: the session is dropped, the next step hears nothing of it', async () => {
+  const config = through('early-tail-listen');
+  const first = await pidOf(config);
+  await tailsEnded();
+  const step = await execute(config, { text: 'LISTEN early_tail_channel' });
+  expect(step.command).toBe('LISTEN');
+  await tailsEnded();
+  const { rows } = await execute(config, { text: 'SELECT pg_backend_pid() AS pid, array(SELECT pg_listening_channels()) AS channels' });
+  expect(rows[0]!.channels).toEqual([]);
+  expect(rows[0]!.pid).not.toBe(first);
+}, 60_000);

@@ -39,23 +39,29 @@ import type { CdcPosition, InsidePosition } from './stream.js';
 
 /** pgoutput's message tags (a row's first byte): Relation and Type messages of a transaction's skipped part are still needed. */
 const BEGIN = 66;
-const RELATION = 82;
-const TYPE = 89;
+/** Relation and Type rows: the tables' and types' layouts the decoder needs before their changes. */
+const LAYOUT_TAGS = [82, 89];
 /**
  * Rows that carry data of any size: Insert, Update, Delete, logical Message. A peek returns at most
  * its limit of them (REVIEW6 R114): the rows around them (Begin, Relation, Type, Commit…) are small.
  */
 const HEAVY_TAGS = [73, 85, 68, 77];
-/** Rows a peek reads beyond its limit: a transaction's Begin, Relation, Type and Commit messages around its changes. */
+/**
+ * Rows a peek reads beyond its limit: Begins and Commits around its changes (pairs of empty
+ * transactions before PG 15). Relation and Type rows are not counted (REVIEW7 R125): they come
+ * with the changes (one per table, one per column of a non-built-in type) and a resumed peek keeps
+ * all of its transaction's, so counting them could leave no room for a change.
+ */
 const ROW_SLACK = 16;
 
 /**
- * The slot's next rows, at most $2 + ROW_SLACK and at most $2 of them heavy (HEAVY_TAGS: a limit of
- * one reads one change, however wide; the plugin stops at the end of the transaction in which it
- * passes $2 + $3 + ROW_SLACK rows), each with its place after the peek's first Begin and its tag;
- * with $3 > 0 (a poll resuming inside that transaction), without its rows at places 1 to $3 but
- * their Relation and Type messages. A transaction is cut only when it is the peek's first, so every
- * peek that resumes it (its first too, in a new decoding session) has the same rows at the same places.
+ * The slot's next rows, at most $2 of them heavy (HEAVY_TAGS: a limit of one reads one change,
+ * however wide) and at most $2 + ROW_SLACK others than Relation and Type (the plugin stops at the
+ * end of the transaction in which it passes $2 + $3 + ROW_SLACK rows), each with its place after
+ * the peek's first Begin and its tag; with $3 > 0 (a poll resuming inside that transaction),
+ * without its rows at places 1 to $3 but their Relation and Type messages. A transaction is cut
+ * only when it is the peek's first, so every peek that resumes it (its first too, in a new decoding
+ * session) has the same rows at the same places.
  */
 function peekSql(optionCount: number): string {
   const options = Array.from({ length: optionCount }, (_, i) => `$${i + 4}`).join(', ');
@@ -64,10 +70,12 @@ function peekSql(optionCount: number): string {
                b AS (SELECT pg_catalog.min(p.n) AS n FROM p WHERE p.tag OPERATOR(pg_catalog.=) ${BEGIN}),
                k AS (SELECT p.n, p.data, p.tag, (p.n OPERATOR(pg_catalog.-) b.n)::int AS place FROM p, b
                       WHERE b.n IS NULL OR p.n OPERATOR(pg_catalog.<=) b.n OR p.n OPERATOR(pg_catalog.>) (b.n OPERATOR(pg_catalog.+) $3::int)
-                         OR p.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${RELATION}, ${TYPE}])),
-               h AS (SELECT k.*, pg_catalog.count(*) FILTER (WHERE k.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${HEAVY_TAGS.join(', ')}])) OVER (ORDER BY k.n) AS heavy FROM k)
-          SELECT h.data, h.place, h.tag FROM h WHERE h.heavy OPERATOR(pg_catalog.<=) $2::int
-           ORDER BY h.n LIMIT $2::int OPERATOR(pg_catalog.+) ${ROW_SLACK}`;
+                         OR p.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${LAYOUT_TAGS.join(', ')}])),
+               h AS (SELECT k.*, pg_catalog.count(*) FILTER (WHERE k.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${HEAVY_TAGS.join(', ')}])) OVER (ORDER BY k.n) AS heavy,
+                            pg_catalog.count(*) FILTER (WHERE k.tag OPERATOR(pg_catalog.<>) ALL (ARRAY[${LAYOUT_TAGS.join(', ')}])) OVER (ORDER BY k.n) AS counted FROM k)
+          SELECT h.data, h.place, h.tag FROM h
+           WHERE h.heavy OPERATOR(pg_catalog.<=) $2::int AND h.counted OPERATOR(pg_catalog.<=) ($2::int OPERATOR(pg_catalog.+) ${ROW_SLACK})
+           ORDER BY h.n`;
 }
 
 export async function pollChanges(args: TriggerArguments<CdcConfig>, position: CdcPosition, heartbeat = true, keyText = false): Promise<Batch<ChangeEvent, CdcPosition>> {
@@ -111,6 +119,7 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
     }
     batch = readChanges(rows, from, batchSize, types, inside, keyText);
   }
+  if (rows.length > 0 && batch.events.length === 0 && batch.end === from && samePlace(batch.inside, inside)) throw stalled(position.lsn, inside);
   await parseLate(batch.events, types); // a poll's first sight of a domain or enum array: one lookup, then cached
   if (heartbeat && rows.length === 0 && (args.config.heartbeatSeconds ?? 30) > 0) await beat(args, heartbeatMode(args.config, state.serverVersion)).catch(() => undefined); // a failed beat only delays the position: never the poll
   return { events: batch.events, position: batch.inside ? { lsn: formatLsn(batch.end), inside: batch.inside } : { lsn: formatLsn(batch.end) } };
@@ -165,7 +174,22 @@ function readChanges(rows: Record<string, unknown>[], from: Lsn, batchSize: numb
 
 /** The peek stopped at its limit (of rows, or of heavy rows) rather than at the slot's end: there may be more. */
 function filled(rows: Record<string, unknown>[], limit: number): boolean {
-  return rows.length >= limit + ROW_SLACK || rows.filter((row) => HEAVY_TAGS.includes(Number(row.tag))).length >= limit;
+  return rows.filter((row) => !LAYOUT_TAGS.includes(Number(row.tag))).length >= limit + ROW_SLACK || rows.filter((row) => HEAVY_TAGS.includes(Number(row.tag))).length >= limit;
+}
+
+function samePlace(a: InsidePosition | undefined, b: InsidePosition | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.xid === b.xid && a.lsn === b.lsn && a.rows === b.rows && a.seq === b.seq);
+}
+
+/**
+ * A peek that read rows but neither a change nor a new position (REVIEW7 R125): every later poll
+ * would read the same rows again. Never returned as an empty batch: a host would see "nothing new" for good.
+ */
+function stalled(lsn: string, inside: InsidePosition | undefined): PgActionsError {
+  const where = inside ? `in transaction ${inside.xid} (commit ${inside.lsn}) after its first ${inside.rows} rows` : `after position ${lsn}`;
+  return new PgActionsError('CDC_POLL_STALLED', {
+    message: `table-changes-cdc: pollTrigger read the slot ${where} but got neither a change nor a new position: every poll would read the same rows again, so it stops here (the slot keeps its WAL).`,
+  });
 }
 
 /**

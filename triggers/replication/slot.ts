@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../../connection/index.js';
-import { inTransaction } from '../../connection/session.js';
+import { inTransaction, tablesLock } from '../../connection/session.js';
 import type { TriggerArguments } from '../definition.js';
 import { diagnoseReplication } from '../../connection/replication-readiness/diagnose.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
@@ -101,19 +101,27 @@ export async function activateSlot(args: TriggerArguments<CdcConfig>): Promise<C
   // them, not each partition's (REVIEW7 R130): PostgreSQL 13+ publishes them through the root.
   const viaRoot = own && (await serverVersionOf(args.connection)) >= 130000;
   if (own && !exists) {
-    const tables = args.config.tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`)).join(', ');
+    const tables = args.config.tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
     await inTransaction(args.connection, async (query) => {
-      await query(`CREATE PUBLICATION ${quoteIdentifier(publication)} FOR TABLE ${tables}${viaRoot ? ' WITH (publish_via_partition_root = true)' : ''}`);
+      // Waits for a SHARE UPDATE EXCLUSIVE lock on each table (behind a VACUUM, an ALTER TABLE, a LOCK TABLE): bounded (REVIEW7 R140).
+      await query(`CREATE PUBLICATION ${quoteIdentifier(publication)} FOR TABLE ${tables.join(', ')}${viaRoot ? ' WITH (publish_via_partition_root = true)' : ''}`, undefined, tablesLock(tables));
       await query(`COMMENT ON PUBLICATION ${quoteIdentifier(publication)} IS '${TAG}'`);
-    });
+    }, { name: 'table-changes-cdc activation', again: 'activate table-changes-cdc again' });
   } else if (viaRoot) {
     // Made by an earlier version: activating again moves it to the root's names.
     const { rows: [row] } = await execute(args.connection, { text: 'SELECT pubviaroot FROM pg_catalog.pg_publication WHERE pubname OPERATOR(pg_catalog.=) $1::pg_catalog.name', values: [publication], readOnly: true });
     if (row && row.pubviaroot === false) await execute(args.connection, { text: `ALTER PUBLICATION ${quoteIdentifier(publication)} SET (publish_via_partition_root = true)` });
   }
-  const { rows } = await execute(args.connection, { text: 'SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name', values: [slot] });
-  if (rows.length === 0) await execute(args.connection, { text: "SELECT pg_catalog.pg_create_logical_replication_slot($1::pg_catalog.name, 'pgoutput')", values: [slot] });
-  return { publication: own && !exists, slot: rows.length === 0 };
+  const created = { publication: own && !exists, slot: false };
+  try {
+    const { rows } = await execute(args.connection, { text: 'SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name', values: [slot] });
+    // Waits for every transaction holding an xid to end (QUERY_TIMEOUT at the step's deadline).
+    if (rows.length === 0) await execute(args.connection, { text: "SELECT pg_catalog.pg_create_logical_replication_slot($1::pg_catalog.name, 'pgoutput')", values: [slot] });
+    return { ...created, slot: rows.length === 0 };
+  } catch (error) {
+    await undoActivation(args, created).catch(() => undefined); // a failed activation leaves no publication of its own (REVIEW7 R140)
+    throw error;
+  }
 }
 
 /** Drops what a failed activation just created, and only that. */
