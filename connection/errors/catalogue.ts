@@ -294,7 +294,7 @@ export const ERROR_CATALOGUE = {
   },
   LOCK_NOT_AVAILABLE: {
     title: 'Lock not available',
-    cause: 'A lock the statement needed was held by another transaction and the statement did not wait (NOWAIT, or lock_timeout passed; SQLSTATE 55P03).',
+    cause: 'A lock the statement needed was held by another transaction and the statement did not wait (NOWAIT, or lock_timeout passed: a trigger\'s activation or deactivation waits at most 5 s for each lock rather than queue in front of the application; SQLSTATE 55P03).',
     retryable: true,
     fixes: [
       'Run the step again once the other transaction has finished.',

@@ -10,7 +10,7 @@ import { typeResolutionSql } from '../../connection/result-types.js';
 import type { TableSyncConfig, TableSyncEvent } from '../../schemas/types.gen.js';
 import type { Batch, TriggerArguments } from '../definition.js';
 import { eventId } from '../event-id.js';
-import { columnOrders, rowAfter } from '../key-order.js';
+import { columnOrders, keyTypesSql, rowAfter, stale } from '../key-order.js';
 import { invalidState } from '../state.js';
 import { recordBatch, type SyncHandover } from './handover.js';
 import { readShrinking } from './shrinking-batch.js';
@@ -119,7 +119,8 @@ async function withCursorChecked<T>(hasCursor: boolean, field: string, read: () 
   }
 }
 
-export async function readBatch(args: TriggerArguments<TableSyncConfig>, position: SyncPosition): Promise<Batch<TableSyncEvent, SyncPosition>> {
+/** `attempt`: batches read again because the key's type changed since its orders were cached (REVIEW7 R124). */
+export async function readBatch(args: TriggerArguments<TableSyncConfig>, position: SyncPosition, attempt = 0): Promise<Batch<TableSyncEvent, SyncPosition>> {
   const tables = args.config.tables;
   checkCounts(position);
   if (position.table >= tables.length) return { events: [], position }; // the run is complete
@@ -150,7 +151,7 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
 
   let rowsDone = position.rowsDone;
   const estimatedTotal = position.estimatedTotal;
-  // One hash per batch for the run and table; per row only the key's JSON (a hash per row halves throughput).
+  // One hash per batch for the run and table; per row only the key's text as JSON (a hash per row halves throughput).
   const prefix = eventId('table-sync', position.run, info.schema, info.name);
   let events: TableSyncEvent[] = [];
   const { idOf, keyOf } = keyFunctions(prefix, info.primaryKey);
@@ -165,24 +166,36 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
                       ${position.handover ? 'pg_catalog.pg_current_wal_lsn()::pg_catalog.text' : 'NULL::pg_catalog.text'} AS wal,
                       (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attname, r.base, r.element) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
                          JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped`)}) r ON r.type OPERATOR(pg_catalog.=) a.atttypid
-                        WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS columns`,
-        values: [JSON.stringify(afterText ?? position.after ?? []), target],
+                        WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS columns,
+                      ${keyTypesSql('$2', '$3')} AS key_types`,
+        values: [JSON.stringify(afterText ?? position.after ?? []), target, info.primaryKey],
       },
       copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
       keepText: info.primaryKey,
       // Each column's type as Query Rows sees it: a domain's base type, an unknown array's element (REVIEW4 R35).
       columns: (prelude) => (JSON.parse(prelude.columns!) as [string, number, number | null][]).map(([name, oid, element]) => ({ name, oid, element })),
-      onRow(row, index, count) {
+      onRow(row, index, count, keyText) {
         // The hot loop of a sync: one event per row, no per-row closures or arrays. The array is
         // made at its final size, not grown by push (a store copied at each growth, up to ~128 KB):
         // 54 scavenges per 1,000,000 rows became 17 (--trace-gc, bench/).
         if (index === 0) events = new Array<TableSyncEvent>(count);
         rowsDone++;
         lastRow = row;
-        events[index] = { id: idOf(row), op: 'READ', schema: info.schema, table: info.name, key: keyOf(row), new: row, progress: { rowsDone, estimatedTotal } };
+        events[index] = { id: idOf(keyText), op: 'READ', schema: info.schema, table: info.name, key: keyOf(row), new: row, progress: { rowsDone, estimatedTotal } };
       },
     });
   }));
+  // Compared with the orders of a type the key no longer has (a cached entry older than an ALTER … TYPE):
+  // the batch is dropped and read again with the key's own.
+  if (stale(args.connection, target, info.primaryKey, orders, read.prelude.key_types)) {
+    if (attempt >= 2) {
+      throw new PgActionsError('INVALID_INPUT', {
+        message: `${field}: the primary key's type of ${info.schema}.${info.name} changed while each of three batches was read; poll again once the schema change is over`,
+        problems: [`${field}'s primary key changed type during the sync`],
+      });
+    }
+    return readBatch(args, position, attempt + 1);
+  }
   const last = lastRow ? info.primaryKey.map((name) => lastRow![name]) : null;
   const done = read.rows < batchSize;
   // The batch's bound as the server wrote it: the handover compares changed keys with it exactly (REVIEW5 R101-R103).
@@ -198,16 +211,31 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   return { events, position: next };
 }
 
-/** The event id ("<run and table hash>:<key as a JSON array>") and key object of a row, for its primary key. */
+/**
+ * A string as JSON: quoted as it is unless it has a character JSON escapes (the keys' texts nearly
+ * never do; JSON.stringify per row cost more than the rest of the id). Text decoded from UTF-8 has
+ * no lone surrogate, the only other character JSON.stringify escapes.
+ */
+function jsonString(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x22 || code === 0x5c) return JSON.stringify(text);
+  }
+  return `"${text}"`;
+}
+
+/**
+ * The event id ("<run and table hash>:<the key's text as a JSON array>") and key object of a row,
+ * for its primary key. The id is made from the key as PostgreSQL wrote it (COPY text), not from the
+ * parsed values the key carries: two keys are two texts, while parsing can make two keys one value
+ * (a jsonb number beyond a double and the same digits as a string, REVIEW6 R121).
+ */
 function keyFunctions(prefix: string, primaryKey: readonly string[]) {
   if (primaryKey.length === 1) {
     const column = primaryKey[0]!;
     const open = `${prefix}:[`; // joined once: one string fewer per event
     return {
-      idOf: (row: Record<string, unknown>) => {
-        const value = row[column];
-        return open + (Number.isInteger(value) ? value : JSON.stringify(value)) + ']'; // the same text, without a stringify per row for integer keys
-      },
+      idOf: (keyText: readonly (string | null)[]) => open + jsonString(keyText[0]!) + ']',
       keyOf: (row: Record<string, unknown>) => {
         // Not a computed-key literal ({ [column]: … }): V8 builds those through a slow runtime call, 0.5 µs a row.
         const key: Record<string, unknown> = {};
@@ -217,7 +245,7 @@ function keyFunctions(prefix: string, primaryKey: readonly string[]) {
     };
   }
   return {
-    idOf: (row: Record<string, unknown>) => `${prefix}:${JSON.stringify(primaryKey.map((name) => row[name]))}`,
+    idOf: (keyText: readonly (string | null)[]) => `${prefix}:${JSON.stringify(keyText)}`,
     keyOf: (row: Record<string, unknown>) => Object.fromEntries(primaryKey.map((name) => [name, row[name]])),
   };
 }
