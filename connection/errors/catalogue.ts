@@ -442,7 +442,7 @@ export const ERROR_CATALOGUE = {
   },
   CDC_POLL_DECODE_TIMEOUT: {
     title: 'Polled change capture cannot decode the next transaction in time',
-    cause: 'pollTrigger of table-changes-cdc peeks the slot over plain SQL, and PostgreSQL decodes a transaction whole, from its start, at every peek: a transaction whose decoding alone takes longer than statementTimeoutMs (tens of millions of rows at 60 s) times out at every poll, so the trigger cannot move past it and the slot keeps its WAL.',
+    cause: 'pollTrigger of table-changes-cdc peeks the slot over plain SQL, and PostgreSQL decodes a transaction whole, from its start, at every peek: a transaction whose decoding alone takes longer than statementTimeoutMs (tens of millions of rows at 60 s), on any table of the database (watched or not: a bulk load elsewhere counts), times out at every poll, so the trigger cannot move past it and the slot keeps its WAL.',
     fixes: [
       'Read this trigger with subscribeTrigger: it streams the transaction and decodes it once.',
       'Or raise the connection\'s statementTimeoutMs above the time decoding this transaction takes, for the polls that cross it.',

@@ -34,7 +34,7 @@ import { invalidState } from '../state.js';
 const ROWS_CAP_FACTOR = 64;
 import { decodePgOutput } from './pgoutput.js';
 import { assertSlotMatches, publicationName, slotInUse, slotName, slotState, type CdcConfig } from './slot.js';
-import { beat, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
+import { beat, HEARTBEAT_PREFIX, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
 import type { CdcPosition, InsidePosition } from './stream.js';
 
 /** pgoutput's message tags (a row's first byte): Relation and Type messages of a transaction's skipped part are still needed. */
@@ -63,10 +63,22 @@ const ROW_SLACK = 16;
  * only when it is the peek's first, so every peek that resumes it (its first too, in a new decoding
  * session) has the same rows at the same places.
  */
+/**
+ * pgoutput's Message row (tag 77, a flags byte, its LSN, the prefix NUL-terminated, the content's
+ * length, the content) of another application: any role may write one of any size with
+ * pg_logical_emit_message, and pg-actions only needs its own heartbeat's. Such a row comes back
+ * as the same message without prefix or content (15 bytes), so its LSN still moves the position
+ * and it can never make a peek pass maxResultBytes (REVIEW7 R135).
+ */
+const OWN_PREFIX = Buffer.from(`${HEARTBEAT_PREFIX}\0`).toString('hex');
+const FOREIGN_MESSAGE_EMPTIED = `CASE WHEN pg_catalog.get_byte(c.data, 0) OPERATOR(pg_catalog.=) 77
+            AND pg_catalog.substring(c.data, 11, ${OWN_PREFIX.length / 2}) OPERATOR(pg_catalog.<>) pg_catalog.decode('${OWN_PREFIX}', 'hex')
+           THEN pg_catalog.substring(c.data, 1, 10) OPERATOR(pg_catalog.||) pg_catalog.decode('0000000000', 'hex') ELSE c.data END`;
+
 function peekSql(optionCount: number): string {
   const options = Array.from({ length: optionCount }, (_, i) => `$${i + 4}`).join(', ');
-  return `WITH p AS (SELECT c.n, c.data, pg_catalog.get_byte(c.data, 0) AS tag
-                       FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, $2::int OPERATOR(pg_catalog.+) $3::int OPERATOR(pg_catalog.+) ${ROW_SLACK}, ${options}) WITH ORDINALITY AS c(lsn, xid, data, n)),
+  return `WITH p AS (SELECT c.n, ${FOREIGN_MESSAGE_EMPTIED} AS data, pg_catalog.get_byte(c.data, 0) AS tag
+                       FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, LEAST($2::pg_catalog.int8 OPERATOR(pg_catalog.+) $3::pg_catalog.int8 OPERATOR(pg_catalog.+) ${ROW_SLACK}, 2147483647)::pg_catalog.int4, ${options}) WITH ORDINALITY AS c(lsn, xid, data, n)),
                b AS (SELECT pg_catalog.min(p.n) AS n FROM p WHERE p.tag OPERATOR(pg_catalog.=) ${BEGIN}),
                k AS (SELECT p.n, p.data, p.tag, (p.n OPERATOR(pg_catalog.-) b.n)::int AS place FROM p, b
                       WHERE b.n IS NULL OR p.n OPERATOR(pg_catalog.<=) b.n OR p.n OPERATOR(pg_catalog.>) (b.n OPERATOR(pg_catalog.+) $3::int)
