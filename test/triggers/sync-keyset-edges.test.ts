@@ -40,6 +40,7 @@ beforeAll(async () => {
     CREATE TABLE guarded (id int PRIMARY KEY, v text); INSERT INTO guarded VALUES (1, '5'), (2, 'five');
     ALTER TABLE guarded ENABLE ROW LEVEL SECURITY; CREATE POLICY p ON guarded FOR SELECT USING (v::int > 0);
     CREATE ROLE ${ROLE} LOGIN PASSWORD '${PASSWORD}'; GRANT SELECT ON guarded TO ${ROLE};
+    CREATE TABLE big (id int PRIMARY KEY, v text); INSERT INTO big VALUES (1, 'small'), (2, repeat('y', 9000));
     ANALYZE t, pairs`);
 }, 60_000);
 
@@ -161,4 +162,17 @@ test('ids and keys: each column of a composite key, text keys that look like JSO
   const docs = await poll(['docs'], undefined, { batchSize: 10 });
   expect(keys(docs.events)).toEqual((await db.sql('SELECT k FROM docs ORDER BY k')).map((row) => ({ k: row.k })));
   for (const events of [pairs.events, quoted.events, docs.events]) expect(new Set(events.map((event) => event.id)).size).toBe(events.length);
+});
+
+test('a name that is not "table" or "schema.table" is refused naming its own config.tables entry, before any batch', async () => {
+  const failure = await failureOf(poll(['t', 'a.b.c']));
+  expect(failure.code).toBe('INVALID_INPUT');
+  expect(failure.problems?.join(' ')).toContain('config.tables[1]');
+});
+
+test('a batch after the cursor that fails for another reason (one row past maxResultBytes) keeps its own code, not TRIGGER_STATE_INVALID', async () => {
+  const first = await poll(['big'], undefined, { batchSize: 1 });
+  expect(first.events).toHaveLength(1);
+  const failure = await failureOf(poll(['big'], first.state, { batchSize: 1 }, { ...db.config, maxResultBytes: 4096 }));
+  expect(failure.code).toBe('RESULT_TOO_LARGE');
 });
