@@ -10,7 +10,7 @@ import { typeResolutionSql } from '../../connection/result-types.js';
 import type { TableSyncConfig, TableSyncEvent } from '../../schemas/types.gen.js';
 import type { Batch, TriggerArguments } from '../definition.js';
 import { eventId } from '../event-id.js';
-import { columnOrders, keyTypesSql, rowAfter, stale } from '../key-order.js';
+import { freshColumnOrders, keyTypesSql, refuseUserTextCasts, rowAfter, stale } from '../key-order.js';
 import { invalidState } from '../state.js';
 import { recordBatch, type SyncHandover } from './handover.js';
 import { readShrinking } from './shrinking-batch.js';
@@ -145,7 +145,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   const key = info.primaryKey.map((name) => `t.${quoteIdentifier(name)}`);
   const types = info.primaryKey.map((name) => info.columns.find((c) => c.name === name)!.type);
   // Compared with the key's own opclass operators, never ones the search_path finds (REVIEW6 R109/R110).
-  const orders = await columnOrders(args.connection, target, info.primaryKey, field);
+  // Read for each batch (not cached): the cursor is cast from text, and a cast from text made since would run (REVIEW7 R141).
+  const orders = await freshColumnOrders(args.connection, target, info.primaryKey, field);
+  refuseUserTextCasts(orders, info.primaryKey, field);
   const cursor = orders.map(({ base }, i) => (afterText ? castKeyText : castKey)(`pg_catalog.current_setting('${AFTER_SETTING}')::pg_catalog.jsonb OPERATOR(pg_catalog.->>) ${i}`, base));
   const where = afterText || position.after ? `WHERE ${rowAfter(key, cursor, orders)} ` : '';
 
