@@ -8,3 +8,4 @@ export { quoteIdentifier, quoteQualifiedName, splitQualifiedName } from './ident
 export { describeTable, forgetTables, type ColumnInfo, type TableInfo } from './catalog.js';
 export { shortCache } from './short-cache.js';
 export { listSchemas, listTables, listColumns, type SchemaEntry, type TableEntry, type TableKind, type ListTablesOptions } from './pickers.js';
+export { PARSED_FORMATS } from './output-formats.js';

@@ -14,6 +14,8 @@ export function shortCache<T>(ttlMs: number, max = 1000) {
       if (entries.size > max) entries.delete(entries.keys().next().value!);
       return value;
     },
+    /** Drops one key: its answer was found stale where it was used. */
+    forget: (key: string) => void entries.delete(key),
     clear: () => entries.clear(),
   };
 }

@@ -38,7 +38,10 @@ export async function makeChange(connection: unknown, table: string, op: ChangeO
     return { op, table, row: rows[0] ?? null };
   }
   const key = keyOf(info);
-  const newest = `(${key.join(', ')}) = (SELECT ${key.join(', ')} FROM ${target} ORDER BY ${key.map((k) => `${k} DESC`).join(', ')} LIMIT 1)`;
+  // The newest row by its physical address: ORDER BY sorts with the key type's default opclass, while
+  // `key = (…)` would look `=` up on the search_path, where an enum or domain key finds a look-alike
+  // made in public (REVIEW7 R127). tableoid with ctid: a partitioned table's partitions share ctids.
+  const newest = `ROW(tableoid, ctid) OPERATOR(pg_catalog.=) (SELECT tableoid, ctid FROM ${target} ORDER BY ${key.map((k) => `${k} DESC`).join(', ')} LIMIT 1)`;
   if (op === 'delete') {
     const { rows } = await execute(connection, { text: `DELETE FROM ${target} WHERE ${newest} RETURNING *`, expectCommands: ['DELETE'], actionName: 'Make a change' });
     return { op, table, row: rows[0] ?? null };

@@ -14,8 +14,42 @@
  *                               cannot become a partition or inheritance child unnoticed.
  * Only fixed text and identifiers made of [a-z0-9_] go into function bodies.
  */
-import { quoteIdentifier } from '../connection/index.js';
+import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
 import { outboxStatements, ownerTag, type OutboxNames } from './outbox-sql.js';
+
+/**
+ * The capture functions' own settings: the search_path, and the formats to_jsonb writes values in,
+ * which are otherwise the writer's session's (a database default of extra_float_digits 0 wrote
+ * floats with 15 digits, IntervalStyle sql_standard its own intervals: REVIEW7 R126). Dates are
+ * written in ISO by to_jsonb whatever DateStyle says.
+ */
+const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle}`;
+
+/**
+ * The capture runs as the role that activated the trigger (SECURITY DEFINER), and to_jsonb calls a
+ * cast to json that the owner of a user type made (CREATE CAST needs only the type): the table's
+ * owner could run any code with the activator's rights at each write (REVIEW7 R138). Such a cast on
+ * any type a column's value reaches (through domains, arrays and composite fields; the only kind
+ * to_jsonb looks a cast up for) refuses the write, naming it, instead. The catalog is walked only
+ * when such a cast exists at all (pg_cast is small; one pass).
+ */
+const REFUSE_JSON_CASTS = `IF EXISTS (SELECT FROM pg_cast WHERE casttarget IN (114, 3802) AND castmethod = 'f' AND castsource >= 16384) THEN
+    SELECT string_agg(format_type(c.castsource, NULL) || ' AS ' || format_type(c.casttarget, NULL), ', ') INTO json_casts
+      FROM (WITH RECURSIVE reach(type) AS (
+              SELECT a.atttypid FROM pg_attribute AS a WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
+            UNION
+              SELECT n.type FROM reach AS r JOIN pg_type AS t ON t.oid = r.type
+               CROSS JOIN LATERAL (SELECT t.typbasetype WHERE t.typtype = 'd'
+                                   UNION ALL SELECT t.typelem WHERE t.typelem <> 0 AND t.typlen = -1
+                                   UNION ALL SELECT f.atttypid FROM pg_attribute AS f WHERE f.attrelid = t.typrelid AND t.typrelid <> 0 AND f.attnum > 0 AND NOT f.attisdropped) AS n(type))
+            SELECT DISTINCT type FROM reach) AS r
+      JOIN pg_cast AS c ON c.castsource = r.type AND c.casttarget IN (114, 3802) AND c.castmethod = 'f' AND c.castsource >= 16384;
+    IF json_casts IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = '42501',
+        MESSAGE = format('pg-actions row-changes will not capture this change to %I.%I: a column''s type has a cast to json (%s) whose function would run with the rights of the role that activated the trigger', TG_TABLE_SCHEMA, TG_TABLE_NAME, json_casts),
+        HINT = 'Drop the cast (DROP CAST (<type> AS json)), or stop watching the table.';
+    END IF;
+  END IF;`;
 
 /** Creates (idempotently) everything but the per-table triggers. */
 export function installStatements(n: OutboxNames): string[] {
@@ -23,7 +57,7 @@ export function installStatements(n: OutboxNames): string[] {
   return [
     ...outboxStatements(n, tag),
     `CREATE TABLE IF NOT EXISTS ${n.tables} (relid oid PRIMARY KEY, key_columns text[])`,
-    `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
 DECLARE
   key_columns text[];
   watched oid;
@@ -31,7 +65,9 @@ DECLARE
   watched_name text;
   row_new jsonb;
   row_old jsonb;
+  json_casts text;
 BEGIN
+  ${REFUSE_JSON_CASTS}
   SELECT t.relid, t.key_columns INTO watched, key_columns FROM ${n.tables} AS t WHERE t.relid = TG_RELID;
   IF watched IS NULL THEN
     -- A partition of a watched partitioned table (the trigger is cloned onto it): report the
@@ -72,10 +108,12 @@ const ROW_KEY = `CASE WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(
 function captureSetFunction(n: OutboxNames): string {
   // `c.*`, not `c`: a bare `c` means the watched table's column when it has one named c.
   const images = (table: string) => `(SELECT to_jsonb(c.*) AS j, row_number() OVER () AS i FROM ${table} AS c)`;
-  return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+  return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
 DECLARE
   key_columns text[];
+  json_casts text;
 BEGIN
+  ${REFUSE_JSON_CASTS}
   SELECT t.key_columns INTO key_columns FROM ${n.tables} AS t WHERE t.relid = TG_RELID;
   IF TG_OP = 'INSERT' THEN
     INSERT INTO ${n.outbox} (op, schema_name, table_name, key, new)

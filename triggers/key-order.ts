@@ -10,9 +10,11 @@
  * the input type is polymorphic (anyenum, anyarray, anyrange, record) the operator is a built-in of
  * pg_catalog, and only pg_catalog is searched.
  */
-import { execute, PgActionsError, shortCache } from '../connection/index.js';
+import { execute, forgetTables, PgActionsError, shortCache } from '../connection/index.js';
 
 export interface ColumnOrder {
+  /** The column's own type (its pg_attribute.atttypid) when the order was read: a cached order is used only while it still is. */
+  type: number;
   /** The column's ultimate base type, schema-qualified, without typmod: what a key's text is cast to. */
   base: string;
   /** The opclass's input type (schema-qualified) the operands are cast to; null when it is polymorphic. */
@@ -30,17 +32,19 @@ const OPERATOR_NAME = /^[-+*/<>=~!@#%^&|`?]+$/;
 // one it is binary-coercible to (anyenum 3500, anyrange 3831, anymultirange 4537, record 2249,
 // anyarray 2277, an implicit binary cast: varchar to text), an exact one first, then a preferred
 // type. Every comparison is exact on built-in types and qualified (REVIEW4 R47).
-const ORDER_SQL = `WITH RECURSIVE walk(n, type) AS (
-    SELECT u.n, a.atttypid
+const ORDER_SQL = `WITH RECURSIVE walk(n, top, type) AS (
+    SELECT u.n, a.atttypid, a.atttypid
       FROM pg_catalog.unnest($2::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
       JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass::pg_catalog.oid
        AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped
     UNION ALL
-    SELECT w.n, t.typbasetype FROM walk w JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) w.type
+    SELECT w.n, w.top, t.typbasetype FROM walk w JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) w.type
      WHERE t.typtype OPERATOR(pg_catalog.=) 'd'::pg_catalog."char")
-  SELECT w.n, pg_catalog.quote_ident(bn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(b.typname::pg_catalog.text) AS base,
+  SELECT w.n, w.top::pg_catalog.int8 AS top, pg_catalog.quote_ident(bn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(b.typname::pg_catalog.text) AS base,
          CASE WHEN it.typtype OPERATOR(pg_catalog.<>) 'p'::pg_catalog."char" THEN pg_catalog.quote_ident(itn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(it.typname::pg_catalog.text) END AS cast,
-         (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ao.amopstrategy, opn.nspname, o.oprname))
+         bn.nspname AS base_schema, pg_catalog.has_schema_privilege(bn.oid, 'USAGE') AS base_usable,
+         itn.nspname AS cast_schema, itn.oid IS NULL OR pg_catalog.has_schema_privilege(itn.oid, 'USAGE') AS cast_usable,
+         (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ao.amopstrategy, opn.nspname, o.oprname, pg_catalog.has_schema_privilege(opn.oid, 'USAGE')))
             FROM pg_catalog.pg_amop ao JOIN pg_catalog.pg_operator o ON o.oid OPERATOR(pg_catalog.=) ao.amopopr
             JOIN pg_catalog.pg_namespace opn ON opn.oid OPERATOR(pg_catalog.=) o.oprnamespace
            WHERE ao.amopfamily OPERATOR(pg_catalog.=) opc.opcfamily AND ao.amopmethod OPERATOR(pg_catalog.=) 403::pg_catalog.oid
@@ -62,7 +66,13 @@ const ORDER_SQL = `WITH RECURSIVE walk(n, type) AS (
     LEFT JOIN pg_catalog.pg_namespace itn ON itn.oid OPERATOR(pg_catalog.=) it.typnamespace
    ORDER BY w.n`;
 
-/** Key columns' orders, by connection, table and columns, for as long as describeTable keeps a table's shape: a poll or batch needs them every time. */
+/**
+ * Key columns' orders, by connection, table and columns, for as long as describeTable keeps a table's
+ * shape: a poll or batch needs them every time. The cache goes by the table's name, so a key retyped
+ * (ALTER COLUMN … TYPE, a table dropped and made again) would be compared with the old type's
+ * operators (rows skipped and repeated, REVIEW7 R124): every statement that compares with them also
+ * reads the key columns' types (keyTypesSql), and its caller reads again when they differ (stale()).
+ */
 const orders = shortCache<ColumnOrder[]>(30_000);
 
 /** Each of `columns` of `table` (quoted, as the server resolves it): how its values are ordered and compared. */
@@ -70,10 +80,37 @@ export function columnOrders(connection: unknown, table: string, columns: readon
   return orders.get(JSON.stringify([connection, table, columns]), () => loadOrders(connection, table, columns, field));
 }
 
+/**
+ * A scalar subquery (run once per statement) giving the key columns' current types as text, `{25,23}`:
+ * `table` and `columns` are the parameters holding the table (as regclass text) and their names (a name[]).
+ */
+export function keyTypesSql(table: string, columns: string): string {
+  return `(SELECT pg_catalog.array_agg(a.atttypid ORDER BY u.n)::pg_catalog.text
+             FROM pg_catalog.unnest(${columns}::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) ${table}::pg_catalog.regclass::pg_catalog.oid
+              AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped)`;
+}
+
+/**
+ * Whether `types` (keyTypesSql's answer, read by the statement that used `used`) shows the key
+ * retyped since the orders were read; if so they are forgotten (and the tables' shapes), and the caller reads again.
+ */
+export function stale(connection: unknown, table: string, columns: readonly string[], used: readonly ColumnOrder[], types: unknown): boolean {
+  if (types === `{${used.map((order) => order.type).join(',')}}`) return false;
+  orders.forget(JSON.stringify([connection, table, columns]));
+  forgetTables(); // the table's shape is as old: the columns' types are read again with it
+  return true;
+}
+
+/** Forget every cached order (after DDL, with describeTable's shapes). */
+export function forgetOrders(): void {
+  orders.clear();
+}
+
 async function loadOrders(connection: unknown, table: string, columns: readonly string[], field: string): Promise<ColumnOrder[]> {
   const { rows } = await execute(connection, { text: ORDER_SQL, values: [table, columns], readOnly: true });
   return columns.map((column, i) => {
-    const row = rows[i] as { base: string; cast: string | null; operators: [number, string, string][] | null } | undefined;
+    const row = rows[i] as ({ top: string; base: string; cast: string | null; operators: [number, string, string, boolean][] | null } & SchemaUsage) | undefined;
     const operators = (row?.operators ?? []).filter(([strategy]) => STRATEGIES[strategy]);
     if (!row || operators.length !== 5 || new Set(operators.map(([, schema]) => schema)).size !== 1 || !operators.every(([, , name]) => OPERATOR_NAME.test(name))) {
       throw new PgActionsError('INVALID_INPUT', {
@@ -81,8 +118,29 @@ async function loadOrders(connection: unknown, table: string, columns: readonly 
         problems: [`${field}: ${JSON.stringify(column)} cannot be ordered`],
       });
     }
+    // The operators and casts are named with their schema, which PostgreSQL lets a role name only with
+    // USAGE on it: citext installed in a schema of its own needs a grant a plain ORDER BY does not (REVIEW7 R131).
+    const denied = [row.base_usable ? [] : [row.base_schema], row.cast_usable ? [] : [row.cast_schema!], operators.filter(([, , , usable]) => !usable).map(([, schema]) => schema)].flat();
+    if (denied.length > 0) throw typeSchemaDenied(field, column, row.base, denied);
     const names = Object.fromEntries(operators.map(([strategy, , name]) => [STRATEGIES[strategy]!, name])) as Record<Strategy, string>;
-    return { base: row.base, cast: row.cast, schema: quoted(operators[0]![1]), names };
+    return { type: Number(row.top), base: row.base, cast: row.cast, schema: quoted(operators[0]![1]), names };
+  });
+}
+
+interface SchemaUsage {
+  base_schema: string;
+  base_usable: boolean;
+  cast_schema: string | null;
+  cast_usable: boolean;
+}
+
+/** PERMISSION_DENIED naming the schemas the role may not use, and the grants. */
+function typeSchemaDenied(field: string, column: string, type: string, denied: string[]): PgActionsError {
+  const schemas = [...new Set(denied)];
+  return new PgActionsError('PERMISSION_DENIED', {
+    message: `${field}: the column ${JSON.stringify(column)} has the type ${type}; pg-actions compares its values with that type's own operators, named with their schema, and this role has no USAGE on ${schemas.map((schema) => `schema ${JSON.stringify(schema)}`).join(', ')}`,
+    problems: [`${field}: no USAGE on ${schemas.map((schema) => `schema ${JSON.stringify(schema)}`).join(', ')} (the type of ${JSON.stringify(column)})`],
+    fixes: [...schemas.map((schema) => `GRANT USAGE ON SCHEMA ${quoted(schema)} TO <role>;`), 'Or connect as a role that has USAGE on the schema the type (e.g. citext) was installed in.'],
   });
 }
 

@@ -12,6 +12,7 @@ export const CURSOR_GUARANTEES: readonly string[] = [
 
 export const cursorPrivileges: readonly string[] = [
   'GRANT USAGE ON SCHEMA <schema> TO <role>;',
+  '-- when the primary key\'s (or ordering column\'s) type is in another schema (citext in "extensions"): GRANT USAGE ON SCHEMA <type schema> TO <role>;',
   'GRANT SELECT ON <schema>.<table> TO <role>;',
   '-- recommended: an index starting with the ordering column',
   'CREATE INDEX ON <schema>.<table> (<column>);',

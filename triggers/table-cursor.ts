@@ -11,7 +11,7 @@ import { describeTable, execute, PgActionsError, quoteIdentifier, type TableInfo
 import type { Batch, SampleResult, TriggerArguments, TriggerEvent } from './definition.js';
 import { eventId } from './event-id.js';
 import { advanceHorizon, type Horizon } from './horizon.js';
-import { columnOrders, compare, rowAfter } from './key-order.js';
+import { columnOrders, compare, keyTypesSql, rowAfter, stale } from './key-order.js';
 
 export interface TableCursorConfig {
   table: string;
@@ -90,25 +90,50 @@ export async function pollTable<Event extends TableRowEvent>(
     throw new PgActionsError('TRIGGER_STATE_INVALID', { message: 'state.position does not fit the table\'s primary key (it changed since the state was made)', problems: ['state.position.after has the wrong number of values'] });
   }
   const columns = order.map((c) => `t.${quoteIdentifier(c)}`);
-  const values: unknown[] = position.after ? [...position.after] : [];
-  // Compared with the columns' own opclass operators, never ones the search_path finds (REVIEW6 R110).
-  const orders = await columnOrders(args.connection, table, order, 'config.column');
-  const bound = (n: number, column: number) => `$${n}::${orders[column]!.base}`; // parameter n as the column's base type
-  const after = position.after
-    ? ` AND ${compare(columns[0]!, 'ge', bound(1, 0), orders[0]!)} AND ${rowAfter(columns, order.map((_, i) => bound(i + 1, i)), orders)}`
-    : '';
   const horizon = await advanceHorizon(args.connection, table, quoteIdentifier(order[0]!), position.horizon);
   if (horizon.through === null || horizon.through === undefined) return { events: [], position: { after: position.after, horizon } };
-  values.push(horizon.through, args.config.batchSize ?? 100);
-  // A statement after the horizon's: its snapshot sees every row up to horizon.through.
-  const { rows } = await execute(args.connection, {
-    text: `SELECT t.* FROM ${table} AS t WHERE ${compare(columns[0]!, 'le', bound(values.length - 1, 0), orders[0]!)}${after} ORDER BY ${columns.join(', ')} LIMIT $${values.length}`,
-    values,
-    readOnly: true,
-  });
-  const events = rows.map((row) => toEvent(info, row));
-  const last = rows[rows.length - 1];
-  return { events, position: { after: last ? order.map((c) => last[c]) : position.after, horizon } };
+  // The rows carry the key columns' current types under a name no column has: compared with cached
+  // orders of a type the key no longer has (REVIEW7 R124), the rows are read again with the key's own.
+  const typesColumn = freeName(info, 'pg_actions_key_types');
+  for (let attempt = 0; ; attempt++) {
+    const values: unknown[] = position.after ? [...position.after] : [];
+    // Compared with the columns' own opclass operators, never ones the search_path finds (REVIEW6 R110).
+    const orders = await columnOrders(args.connection, table, order, 'config.column');
+    // Parameter n as the column's base type. The cursor and horizon hold values as events carry them: a
+    // bytea as base64, which bytea's input would read as its own characters (REVIEW7 R133).
+    const bound = (n: number, column: number) => (orders[column]!.base === 'pg_catalog.bytea' ? `pg_catalog.decode($${n}::pg_catalog.text, 'base64')` : `$${n}::${orders[column]!.base}`);
+    const after = position.after
+      ? ` AND ${compare(columns[0]!, 'ge', bound(1, 0), orders[0]!)} AND ${rowAfter(columns, order.map((_, i) => bound(i + 1, i)), orders)}`
+      : '';
+    values.push(horizon.through, table, order, args.config.batchSize ?? 100);
+    const n = values.length;
+    // A statement after the horizon's: its snapshot sees every row up to horizon.through.
+    const { rows } = await execute(args.connection, {
+      text: `SELECT t.*, ${keyTypesSql(`$${n - 2}`, `$${n - 1}`)} AS ${quoteIdentifier(typesColumn)} FROM ${table} AS t WHERE ${compare(columns[0]!, 'le', bound(n - 3, 0), orders[0]!)}${after} ORDER BY ${columns.join(', ')} LIMIT $${n}`,
+      values,
+      readOnly: true,
+    });
+    // No row, nothing delivered: the position stays, and the next poll compares again.
+    if (rows.length > 0 && stale(args.connection, table, order, orders, rows[0]![typesColumn])) {
+      if (attempt < 2) continue;
+      throw new PgActionsError('INVALID_INPUT', {
+        message: `config.table: the key's type of ${info.schema}.${info.name} changed while each of three polls was read; poll again once the schema change is over`,
+        problems: ["config.table's key changed type during the poll"],
+      });
+    }
+    for (const row of rows) delete row[typesColumn];
+    const events = rows.map((row) => toEvent(info, row));
+    const last = rows[rows.length - 1];
+    return { events, position: { after: last ? order.map((c) => last[c]) : position.after, horizon } };
+  }
+}
+
+/** `name`, or `name_2`, `name_3`…: the first that is not a column of the table. */
+function freeName(info: TableInfo, name: string): string {
+  const taken = new Set(info.columns.map((c) => c.name));
+  let candidate = name;
+  for (let i = 2; taken.has(candidate); i++) candidate = `${name}_${i}`;
+  return candidate;
 }
 
 export function tableEvent<Op extends string>(trigger: string, op: Op, info: TableInfo, row: Record<string, unknown>, version: unknown[]): TableRowEvent<Op> {
@@ -129,8 +154,8 @@ export async function sampleTable<Event extends TableRowEvent>(
       readOnly: true,
     }),
     execute(args.connection, {
-      text: `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-              WHERE i.indrelid = $1::regclass::oid AND a.attname = $2 AND i.indisvalid) AS indexed`,
+      text: `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]
+              WHERE i.indrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass::pg_catalog.oid AND a.attname OPERATOR(pg_catalog.=) $2::pg_catalog.name AND i.indisvalid) AS indexed`,
       values: [table, args.config.column],
       readOnly: true,
     }),

@@ -42,7 +42,7 @@ export const tableSync = defineTrigger<TableSyncConfig, TableSyncEvent, SyncPosi
     'Fast: a batch is one round trip, one transaction (the table locked in ACCESS SHARE mode before its snapshot, so a concurrent TRUNCATE is seen either wholly or not at all; on PostgreSQL 12, whose LOCK wants privileges on every partition, only the parent is locked, so there a TRUNCATE of a single partition alone is not covered) whose rows come through COPY (SELECT … ORDER BY key LIMIT batchSize) TO STDOUT, gathered as bytes while they arrive and decoded at once when the batch is complete (no object per row until then, so the garbage collector does not copy half-built batches), straight from the socket\'s bytes into the delivered rows (COPY takes no parameters: the cursor is bound with set_config and read back with current_setting).',
     ...HANDOVER_GUARANTEES,
   ],
-  privileges: ['GRANT USAGE ON SCHEMA <schema> TO <role>;', 'GRANT SELECT ON <schema>.<table> TO <role>;'],
+  privileges: ['GRANT USAGE ON SCHEMA <schema> TO <role>;', 'GRANT SELECT ON <schema>.<table> TO <role>;', '-- when the primary key\'s type is in another schema (citext in "extensions"): GRANT USAGE ON SCHEMA <type schema> TO <role>;'],
   identity: ['tables', 'handover'],
   installs: false,
   async start(args) {

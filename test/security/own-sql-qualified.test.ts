@@ -16,7 +16,8 @@ import { parsePlPgSQLSync, parseSync } from 'libpg-query';
 import { closeAll } from '../../connection/index.js';
 import { runAction } from '../../actions/index.js';
 import { activateTrigger, deactivateTrigger, pollTrigger, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
-import { diagnoseReplication, listActivations, removeActivation } from '../../triggers/index.js';
+import { diagnoseReplication, listActivations, removeActivation, sampleEvents } from '../../triggers/index.js';
+import { makeChange, sendNotification } from '../../playground/sample-change.js';
 import { testConnection, listSchemas, listTables, listColumns, describeTable } from '../../connection/index.js';
 import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
 import { startSqlRecorder, type SqlRecorder } from '../harness/sql-recorder.js';
@@ -161,6 +162,19 @@ test('every function and operator in the SQL pg-actions sends itself is schema-q
 
   await runAction('schema-overview', { connection, input: { schema: 'nowhere' } }).catch(() => undefined);
 
+  // The playground's "make a change" and "send a notification" buttons (REVIEW7 R127), and every
+  // trigger's sample events (the Trigger panel's "load samples"; those needing an activation below).
+  for (const op of ['insert', 'update', 'delete'] as const) await makeChange(connection, 'items', op);
+  await sendNotification(connection, 'lint_channel');
+  for (const [key, config] of [
+    ['table-sync', { tables: ['items'] }],
+    ['new-row', { table: 'items', column: 'id' }],
+    ['new-or-updated-row', { table: 'items', column: 'updated_at' }],
+    ['listen', { channel: 'lint_channel' }],
+  ] as const) {
+    await sampleEvents(key, { connection, config });
+  }
+
   // Polled triggers.
   for (const key of ['table-sync', 'new-row', 'new-or-updated-row'] as const) {
     const config = key === 'new-or-updated-row' ? { table: 'items', column: 'updated_at', from: 'beginning' } : key === 'new-row' ? { table: 'items', column: 'id', from: 'beginning' } : { tables: ['items'] };
@@ -170,6 +184,7 @@ test('every function and operator in the SQL pg-actions sends itself is schema-q
   for (const key of ['row-changes', 'schema-changes', 'table-changes-cdc'] as const) {
     const config = key === 'schema-changes' ? {} : { tables: ['changes'] };
     await activateTrigger(key, { connection, config });
+    await sampleEvents(key, { connection, config });
     const first = await pollTrigger(key, { connection, config });
     await sql(`INSERT INTO changes VALUES (${key.length}, 'happy', '{sad}', 1); CREATE TABLE later (id int); ALTER TABLE later ADD note text; DROP TABLE later`);
     const second = await pollTrigger(key, { connection, config, state: first.state });

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { runAction } from '../../actions/index.js';
 import { activateTrigger, deactivateTrigger, pollTrigger, type TriggerState } from '../../triggers/index.js';
+import { makeChange } from '../../playground/sample-change.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 import { createComparisonLookAlikes } from './look-alikes.js';
 
@@ -116,5 +117,18 @@ describe('key comparisons (REVIEW6 R110)', () => {
     }
     expect(seen).toHaveLength(total);
     expect(new Set(seen).size).toBe(total);
+  });
+
+  // The playground's "make a change" picks the newest row by its key (REVIEW7 R127): `key = (SELECT key …)` ran the look-alike `=`.
+  test.each(['k_mood', 'k_cit', 'k_two'])('the playground\'s make a change on %s: the newest row updated, then deleted, no trojan', async (table) => {
+    const newest = async () => (await db.sql(`SELECT * FROM ${table} ORDER BY ${KEYS[table]!.split(', ').map((k) => `${k} DESC`).join(', ')} LIMIT 1`))[0];
+    const before = await newest();
+    const updated = await makeChange(db.config, table, 'update');
+    expect(updated.row).toMatchObject(before!);
+    const deleted = await makeChange(db.config, table, 'delete');
+    expect(deleted.row).toMatchObject(before!);
+    expect(await newest()).not.toEqual(before);
+    expect((await db.sql(`SELECT count(*)::int AS n FROM ${table}`))[0]!.n).toBe(TABLES[table]! - 1);
+    await db.sql(`INSERT INTO ${table} SELECT (jsonb_populate_record(NULL::${table}, $1::jsonb)).*`, [JSON.stringify(before)]); // put it back for the other tests
   });
 });

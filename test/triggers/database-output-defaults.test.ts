@@ -5,8 +5,9 @@
  * above the last row read and skipped the rest. Non-ISO DateStyle and IntervalStyle would change
  * the text the COPY parser reads. pg-actions sets the formats it parses, whatever the defaults.
  */
+import pg from 'pg';
 import { closeAll, execute } from '../../connection/index.js';
-import { pollTrigger, type TriggerState } from '../../triggers/index.js';
+import { activateTrigger, deactivateTrigger, pollTrigger, type TriggerState } from '../../triggers/index.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const db = useTestDatabase('output_defaults');
@@ -54,3 +55,39 @@ test.each(['none', 'transaction', 'session'])('table-sync (pooler %s) in batches
   expect(events.map((event) => event.new)).toEqual(rows);
   expect(events[0]!.new).toMatchObject({ day: '2024-03-02' });
 }, 60_000);
+
+/**
+ * row-changes' values are written by its capture functions in the writer's session (to_jsonb), with
+ * the writer's formats: 15-digit floats and sql_standard intervals under these defaults (REVIEW7
+ * R126). The functions carry the formats pg-actions parses in their definition.
+ */
+test('row-changes delivers rows written by an application\'s session with these defaults exactly as Query Rows reads them', async () => {
+  const config = { tables: ['floats_written'] };
+  await db.sql('CREATE TABLE floats_written (k float8 PRIMARY KEY, r real NOT NULL, span interval NOT NULL)');
+  await activateTrigger('row-changes', { connection: db.config, config });
+  try {
+    const start = await pollTrigger('row-changes', { connection: db.config, config });
+    // An application's session, opened after the defaults were set: writes with them, not pg-actions' formats.
+    const app = new pg.Client({ ...db.config, ssl: false } as pg.ClientConfig);
+    await app.connect();
+    try {
+      const session = await app.query("SELECT current_setting('extra_float_digits') AS digits, current_setting('IntervalStyle') AS style");
+      expect(session.rows[0]).toEqual({ digits: '0', style: 'sql_standard' });
+      await app.query(`INSERT INTO floats_written SELECT k, 0.1234567::real + i::real * 1e-7::real, interval '1 day 2 hours' * i - interval '5 days' FROM unnest($1::float8[]) WITH ORDINALITY AS u(k, i)`, [KEYS]);
+    } finally {
+      await app.end();
+    }
+    const events: Record<string, unknown>[] = [];
+    let state = start.state;
+    for (let polls = 0; polls < 20 && events.length < KEYS.length; polls++) {
+      const result = await pollTrigger('row-changes', { connection: db.config, config, state });
+      state = result.state;
+      events.push(...result.events.map((event) => (event as unknown as { new: Record<string, unknown> }).new));
+    }
+    const { rows } = await execute(db.config, { text: 'SELECT * FROM floats_written ORDER BY k' });
+    expect(new Set(events.map((row) => row.k)).size).toBe(KEYS.length);
+    expect([...events].sort((a, b) => (a.k as number) - (b.k as number))).toEqual(rows);
+  } finally {
+    await deactivateTrigger('row-changes', { connection: db.config, config });
+  }
+}, 120_000);

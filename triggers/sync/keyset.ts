@@ -10,7 +10,7 @@ import { typeResolutionSql } from '../../connection/result-types.js';
 import type { TableSyncConfig, TableSyncEvent } from '../../schemas/types.gen.js';
 import type { Batch, TriggerArguments } from '../definition.js';
 import { eventId } from '../event-id.js';
-import { columnOrders, rowAfter } from '../key-order.js';
+import { columnOrders, keyTypesSql, rowAfter, stale } from '../key-order.js';
 import { invalidState } from '../state.js';
 import { recordBatch, type SyncHandover } from './handover.js';
 import { readShrinking } from './shrinking-batch.js';
@@ -119,7 +119,8 @@ async function withCursorChecked<T>(hasCursor: boolean, field: string, read: () 
   }
 }
 
-export async function readBatch(args: TriggerArguments<TableSyncConfig>, position: SyncPosition): Promise<Batch<TableSyncEvent, SyncPosition>> {
+/** `attempt`: batches read again because the key's type changed since its orders were cached (REVIEW7 R124). */
+export async function readBatch(args: TriggerArguments<TableSyncConfig>, position: SyncPosition, attempt = 0): Promise<Batch<TableSyncEvent, SyncPosition>> {
   const tables = args.config.tables;
   checkCounts(position);
   if (position.table >= tables.length) return { events: [], position }; // the run is complete
@@ -165,8 +166,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
                       ${position.handover ? 'pg_catalog.pg_current_wal_lsn()::pg_catalog.text' : 'NULL::pg_catalog.text'} AS wal,
                       (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attname, r.base, r.element) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
                          JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped`)}) r ON r.type OPERATOR(pg_catalog.=) a.atttypid
-                        WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS columns`,
-        values: [JSON.stringify(afterText ?? position.after ?? []), target],
+                        WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS columns,
+                      ${keyTypesSql('$2', '$3')} AS key_types`,
+        values: [JSON.stringify(afterText ?? position.after ?? []), target, info.primaryKey],
       },
       copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
       keepText: info.primaryKey,
@@ -183,6 +185,17 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
       },
     });
   }));
+  // Compared with the orders of a type the key no longer has (a cached entry older than an ALTER … TYPE):
+  // the batch is dropped and read again with the key's own.
+  if (stale(args.connection, target, info.primaryKey, orders, read.prelude.key_types)) {
+    if (attempt >= 2) {
+      throw new PgActionsError('INVALID_INPUT', {
+        message: `${field}: the primary key's type of ${info.schema}.${info.name} changed while each of three batches was read; poll again once the schema change is over`,
+        problems: [`${field}'s primary key changed type during the sync`],
+      });
+    }
+    return readBatch(args, position, attempt + 1);
+  }
   const last = lastRow ? info.primaryKey.map((name) => lastRow![name]) : null;
   const done = read.rows < batchSize;
   // The batch's bound as the server wrote it: the handover compares changed keys with it exactly (REVIEW5 R101-R103).

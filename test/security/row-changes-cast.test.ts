@@ -1,0 +1,62 @@
+/**
+ * REVIEW7 R138: row-changes' capture functions run as the role that activated the trigger (SECURITY
+ * DEFINER, so writers need no rights on pgactions), and to_jsonb calls a cast to json made by the
+ * owner of a user type. A role owning only the watched table added an enum column with such a cast,
+ * and its function ran with the activator's rights at the next write: ALTER ROLE … SUPERUSER. Such a
+ * cast now refuses the write, naming it; without it the capture goes on as before.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { activateTrigger, deactivateTrigger, pollTrigger } from '../../triggers/index.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
+
+const owner = `rc_owner_${randomBytes(4).toString('hex')}`;
+const db = useTestDatabase('rc_cast', { beforeDrop: () => db.sql(`DROP OWNED BY ${owner}; DROP ROLE IF EXISTS ${owner}`).then(() => undefined) });
+const config = { tables: ['app.orders'] };
+
+async function asOwner<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ ...db.config, ssl: false, user: owner, password: 'owner-pass' } as pg.ClientConfig);
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const isSuperuser = async () => (await db.sql('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [owner]))[0]!.rolsuper as boolean;
+
+beforeAll(async () => {
+  await db.sql(`CREATE ROLE ${owner} LOGIN PASSWORD 'owner-pass'; CREATE SCHEMA app AUTHORIZATION ${owner}`);
+  await asOwner((c) => c.query('CREATE TABLE app.orders (id int PRIMARY KEY, note text)'));
+  // The activator: the suite's admin role, as flows often connect.
+  await activateTrigger('row-changes', { connection: db.config, config });
+}, 60_000);
+afterAll(async () => {
+  await deactivateTrigger('row-changes', { connection: db.config, config }).catch(() => undefined);
+});
+
+test('a cast to json made by the table\'s owner for a column\'s type never runs as the activator: the write is refused, naming the cast', async () => {
+  await asOwner(async (c) => {
+    await c.query(`CREATE TYPE app.mood AS ENUM ('ok', 'sad');
+      CREATE FUNCTION app.mood_json(app.mood) RETURNS json LANGUAGE plpgsql AS $f$
+        BEGIN EXECUTE format('ALTER ROLE %I SUPERUSER', '${owner}'); RETURN to_json($1::text); END $f$;
+      CREATE CAST (app.mood AS json) WITH FUNCTION app.mood_json(app.mood);
+      ALTER TABLE app.orders ADD COLUMN m app.mood, ADD COLUMN ms app.mood[]`);
+    // The cast itself works, as its owner: ALTER ROLE is refused to a role that is not superuser.
+    await expect(c.query("SELECT to_jsonb('ok'::app.mood)")).rejects.toThrow(/permission denied/i);
+    // A column reaching the type through an array, then directly: each refused, naming the cast.
+    await expect(c.query("INSERT INTO app.orders (id, note, ms) VALUES (1, 'x', '{ok}')")).rejects.toThrow(/app\.mood AS json/);
+    await expect(c.query("INSERT INTO app.orders VALUES (2, 'y', 'ok')")).rejects.toThrow(/will not capture this change to app\.orders: a column's type has a cast to json \(app\.mood AS json\)/);
+  });
+  expect(await isSuperuser()).toBe(false);
+  expect(await db.sql('SELECT count(*)::int AS n FROM app.orders')).toEqual([{ n: 0 }]);
+}, 60_000);
+
+test('without the cast the same rows are captured, exactly', async () => {
+  const start = await pollTrigger('row-changes', { connection: db.config, config });
+  await asOwner((c) => c.query("DROP CAST (app.mood AS json); INSERT INTO app.orders VALUES (3, 'z', 'sad', '{ok,sad}')"));
+  const { events } = await pollTrigger('row-changes', { connection: db.config, config, state: start.state });
+  expect(events.map((event) => (event as unknown as { new: unknown }).new)).toEqual([{ id: 3, note: 'z', m: 'sad', ms: ['ok', 'sad'] }]);
+  expect(await isSuperuser()).toBe(false);
+}, 60_000);
