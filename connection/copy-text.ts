@@ -27,6 +27,12 @@ const FIRST_BYTES = 64 * 1024;
 /** Pieces shorter than this are copied byte by byte: cheaper than Buffer#copy's view and native call. */
 const SHORT_PIECE = 64;
 
+/**
+ * A decoded row, its index and the batch's row count, and its text of the `keepText` columns as
+ * PostgreSQL wrote it (unparsed, null: NULL): an array refilled for the next row, read it during the call.
+ */
+export type RowHandler = (row: Record<string, unknown>, index: number, count: number, keyText: readonly (string | null)[]) => void;
+
 export class CopyTextRows {
   /** Rows received (whole messages). */
   rows = 0;
@@ -49,19 +55,23 @@ export class CopyTextRows {
   private backslash = false;
   /** No byte above 0x7f since the last flush. */
   private ascii = true;
-  /** Indexes of the columns whose text, as PostgreSQL wrote it, is kept for the last row decoded. */
-  private readonly keep: number[];
+  /** Per column: its place in `keepText` (whose text, as PostgreSQL wrote it, each row hands to onRow), or -1. */
+  private readonly slots: Int32Array;
+  /** The row being decoded's text of the `keepText` columns (null: NULL): one array, refilled per row. */
+  private readonly texts: (string | null)[];
   /** The last decoded row's text of the `keepText` columns (null: NULL), unparsed: exact for every type. */
   lastText: (string | null)[] | undefined;
 
-  constructor(columns: readonly CopyColumn[], private readonly onRow: (row: Record<string, unknown>, index: number, count: number) => void, keepText: readonly string[] = []) {
+  constructor(columns: readonly CopyColumn[], private readonly onRow: RowHandler, keepText: readonly string[] = []) {
     this.names = columns.map((column) => column.name);
     this.columns = columns.length;
-    this.keep = keepText.map((name) => {
+    this.slots = new Int32Array(columns.length).fill(-1);
+    keepText.forEach((name, slot) => {
       const at = this.names.indexOf(name);
       if (at === -1) throw new Error(`COPY returns no column ${JSON.stringify(name)}`);
-      return at;
+      this.slots[at] = slot;
     });
+    this.texts = keepText.map(() => null);
     this.parsers = columns.map((column) => resultParser({ base: column.oid, element: column.element ?? null }));
   }
 
@@ -143,10 +153,10 @@ export class CopyTextRows {
     for (let i = 0; i < rows; i++) {
       const lineEnd = ends[i]!;
       const row = ascii ? this.row(all, bytes, lineStart, lineEnd, escaped[i] === 1) : this.row(bytes.toString('utf8', lineStart, lineEnd), undefined, 0, -1, escaped[i] === 1);
-      if (i === rows - 1 && this.keep.length > 0) this.keepText(bytes.toString('utf8', lineStart, lineEnd));
       lineStart = lineEnd + 1;
-      this.onRow(row, i, rows);
+      this.onRow(row, i, rows, this.texts);
     }
+    if (rows > 0 && this.texts.length > 0) this.lastText = this.texts.slice();
     const rest = this.used - end;
     if (rest > 0) bytes.copy(bytes, 0, end, this.used);
     this.used = rest;
@@ -155,18 +165,12 @@ export class CopyTextRows {
     if (rest === 0 && bytes.length > FIRST_BYTES) this.text = Buffer.allocUnsafe(0); // a batch's bytes are not kept past it
   }
 
-  /** Once per batch, from its last line: COPY escapes tabs inside values, so a tab always ends a field. */
-  private keepText(line: string): void {
-    const fields = line.split('\t');
-    this.lastText = this.keep.map((at) => unescapeField(fields[at]!));
-  }
-
   /**
    * The row of line[start, end) (end -1: the whole line). With `bytes` (an ASCII batch, where
    * line is the batch's text) a long value is read from the bytes, not sliced from the batch.
    */
   private row(line: string, bytes: Buffer | undefined, start: number, end: number, escaped: boolean): Record<string, unknown> {
-    const { names, parsers } = this;
+    const { names, parsers, slots } = this;
     if (end === -1) end = line.length;
     const row: Record<string, unknown> = {};
     const last = names.length - 1;
@@ -176,6 +180,7 @@ export class CopyTextRows {
       const raw = bytes !== undefined && fieldEnd - start >= SLICE_MIN_LENGTH ? bytes.toString('latin1', start, fieldEnd) : line.slice(start, fieldEnd);
       const field = escaped ? unescapeField(raw) : raw;
       start = fieldEnd + 1;
+      if (slots[i] !== -1) this.texts[slots[i]!] = field;
       const parse = parsers[i];
       setField(row, names[i]!, field === null ? null : parse === undefined ? field : parse(field));
     }

@@ -12,7 +12,7 @@ import type { Connection, Submittable } from 'pg';
 import { isServerTimeout, TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError } from './errors/index.js';
 import { configOf, connect, failureContext } from './execute.js';
-import { CopyTextRows, type CopyColumn } from './copy-text.js';
+import { CopyTextRows, type CopyColumn, type RowHandler } from './copy-text.js';
 import { gateOf, type ResultBudget } from './result-gate.js';
 import { writeFixed, writePipeline, writeUnnamed, type PgConnection } from './wire.js';
 import { LOCAL_FORMAT_SETS } from './output-formats.js';
@@ -34,11 +34,14 @@ export interface SnapshotCopy {
   /** The columns COPY returns, from the prelude's row (it arrives before the first row). */
   columns(prelude: Record<string, string | null>): readonly CopyColumn[];
   /**
-   * Each row, values parsed as Query Rows parses them, its index and the batch's row count: called
-   * in order once the whole batch has arrived and the transaction ended.
+   * Each row, values parsed as Query Rows parses them, its index, the batch's row count and its
+   * text of the keepText columns: called in order once the whole batch has arrived and the transaction ended.
    */
-  onRow(row: Record<string, unknown>, index: number, count: number): void;
-  /** Columns whose last row's text (as PostgreSQL wrote it, unparsed) the result returns: a keyset cursor exact for every type. */
+  onRow: RowHandler;
+  /**
+   * Columns whose text (as PostgreSQL wrote it, unparsed) each row hands to onRow and the result
+   * returns for the last row: exact for every type (a keyset cursor, an id unique per key).
+   */
   keepText?: readonly string[];
 }
 

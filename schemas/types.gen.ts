@@ -747,7 +747,7 @@ export interface TableChangesCdcEvent {
    */
   commitTime: string;
   /**
-   * Replica identity columns (the primary key by default) and their values; empty for TRUNCATE.
+   * Replica identity columns (the primary key by default) and their values; empty for TRUNCATE. Values parsed as in `new`, so lossy for a jsonb number a double cannot hold exactly, which becomes a string of its digits: the keys {"n": 12345678901234567891} and {"n": "12345678901234567891"} are two rows with the same `key`, which a consumer applying changes by key merges.
    */
   key: {
     [k: string]: unknown | undefined;
@@ -821,7 +821,7 @@ export interface TableSyncConfig {
  */
 export interface TableSyncEvent {
   /**
-   * Deterministic within one sync run: a hash of the run (its start time) and the table, then the key values as JSON. A resumed sync repeats ids, never invents new ones.
+   * Deterministic within one sync run: a hash of the run (its start time) and the table, then the primary key as PostgreSQL writes it (the text of each key column, as a JSON array of strings: `…:["42"]`, `…:["eu","42"]`). Distinct keys have distinct ids, also where `key` holds one value for two keys (jsonb numbers beyond a double). A resumed sync repeats ids, never invents new ones.
    */
   id: string;
   /**
@@ -837,7 +837,7 @@ export interface TableSyncEvent {
    */
   table: string;
   /**
-   * Primary key column(s) and value(s).
+   * Primary key column(s) and value(s), parsed as in `new`. Lossy for a jsonb number a double cannot hold exactly, which becomes a string of its digits: the keys {"n": 12345678901234567891} and {"n": "12345678901234567891"} are two rows with the same `key` (and two ids). Tell rows apart by `id`; upsert by `key` only where no jsonb key holds such a number and the same digits as a string.
    */
   key: {
     [k: string]: unknown | undefined;

@@ -5,10 +5,10 @@
  * activation whose host crashed or forgot it, or a damaged one) are found by name and owner tag.
  */
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
-import { inTransaction } from '../connection/session.js';
+import { inTransaction, tablesLock } from '../connection/session.js';
 import { createTriggerStatements, installStatements, triggerNamePattern, triggerNames } from './capture-sql.js';
 import { refuseWhenPublished } from './outbox-publications.js';
-import { ADVISORY_LOCK_SQL, LOCK_CLASS, namesOf, SCHEMA } from './outbox-sql.js';
+import { ADVISORY_LOCK, ADVISORY_LOCK_SQL, LOCK_CLASS, namesOf, SCHEMA } from './outbox-sql.js';
 import { dropSchemaIfEmpty } from './pgactions-schema.js';
 import { removeSchemaEvents, schemaEventActivations } from './schema-events.js';
 
@@ -35,7 +35,7 @@ export async function install(connection: unknown, fingerprint: string, tables: 
   const names = namesOf(fingerprint);
   const qualified = tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
   await inTransaction(connection, async (query) => {
-    await query(ADVISORY_LOCK_SQL, [LOCK_CLASS]);
+    await query(ADVISORY_LOCK_SQL, [LOCK_CLASS], ADVISORY_LOCK);
     await refuseWhenPublished(query, 'row-changes');
     for (const statement of installStatements(names)) await query(statement);
     for (const [i, name] of qualified.entries()) {
@@ -45,31 +45,33 @@ export async function install(connection: unknown, fingerprint: string, tables: 
       }
       await query(`INSERT INTO ${names.tables} (relid, key_columns) VALUES ($1, $2) ON CONFLICT (relid) DO UPDATE SET key_columns = EXCLUDED.key_columns`, [table.relid, table.key_columns]);
       const target = `${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`;
-      for (const trigger of triggerNames(names)) await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)} ON ${target}`);
-      for (const statement of createTriggerStatements(names, target, operations, table.per_statement === true)) await query(statement);
+      // CREATE TRIGGER waits for every open writer of the table, DROP TRIGGER for every reader: bounded (REVIEW7 R140).
+      for (const trigger of triggerNames(names)) await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)} ON ${target}`, undefined, tablesLock([target]));
+      for (const statement of createTriggerStatements(names, target, operations, table.per_statement === true)) await query(statement, undefined, tablesLock([target]));
     }
-  });
+  }, { name: 'row-changes activation', again: 'activate row-changes again' });
 }
 
 /** Removes every object of one activation, and the pgactions schema once nothing of ours is left in it. */
 export async function remove(connection: unknown, fingerprint: string): Promise<void> {
   const names = namesOf(fingerprint);
   await inTransaction(connection, async (query) => {
-    await query(ADVISORY_LOCK_SQL, [LOCK_CLASS]);
+    await query(ADVISORY_LOCK_SQL, [LOCK_CLASS], ADVISORY_LOCK);
     const triggers = await query(
       `SELECT t.tgname AS trigger, n.nspname AS schema, c.relname AS name FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE t.tgname OPERATOR(pg_catalog.~) $1::pg_catalog.text AND NOT t.tgisinternal`,
       [triggerNamePattern(fingerprint)],
     );
     for (const table of triggers) {
-      await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(String(table.trigger))} ON ${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`);
+      const target = `${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`;
+      await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(String(table.trigger))} ON ${target}`, undefined, tablesLock([target]));
     }
     await query(`DROP FUNCTION IF EXISTS ${names.capture}()`);
     await query(`DROP FUNCTION IF EXISTS ${names.captureSet}()`);
     await query(`DROP FUNCTION IF EXISTS ${names.read}(bigint, integer, interval, boolean)`);
     await query(`DROP TABLE IF EXISTS ${names.outbox}, ${names.cursor}, ${names.tables}`);
     await dropSchemaIfEmpty(query);
-  });
+  }, { name: 'row-changes deactivation', again: 'deactivate row-changes again' });
 }
 
 const OBJECTS_SQL = `

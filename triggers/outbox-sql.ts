@@ -15,12 +15,18 @@
  * Only fixed text and identifiers made of [a-z0-9_] go into function bodies.
  */
 import { quoteIdentifier } from '../connection/index.js';
+import type { LockTarget } from '../connection/session.js';
 
 export const SCHEMA = 'pgactions'; // (names starting with pg_ are reserved for system schemas)
 /** Advisory lock class for our DDL and for the subscriber lease ('pgac'). */
 export const LOCK_CLASS = 0x70676163;
 /** Takes our DDL lock ($1: LOCK_CLASS) for the transaction. */
 export const ADVISORY_LOCK_SQL = 'SELECT pg_catalog.pg_advisory_xact_lock($1::pg_catalog.int4, 0)';
+/** That lock, as LOCK_NOT_AVAILABLE names it when another session holds it too long. */
+export const ADVISORY_LOCK: LockTarget = {
+  what: "pg-actions' activation lock (another activation or deactivation of row-changes or schema-changes in this database is running, or a session holds the advisory lock)",
+  holders: `SELECT a.pid, a.usename, a.application_name, a.state, a.query FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE l.granted AND l.locktype = 'advisory' AND l.classid = ${LOCK_CLASS} AND l.objid = 0;`,
+};
 const OWNER_TAG = 'pg-actions';
 
 /** rc: row-changes; sc: schema-changes (event-trigger mode), which uses the outbox and cursor parts only. */

@@ -11,6 +11,7 @@ import { installHeartbeat, planHeartbeat, removeHeartbeat } from './replication/
 import { activateSlot, deactivateSlot, publicationName, slotState, undoActivation } from './replication/slot.js';
 import { subscribeChanges, type CdcPosition } from './replication/stream.js';
 import { formatLsn } from './replication/lsn.js';
+import { checkCdcPosition } from './replication/checked-position.js';
 import { filterHandover, type HandoverPosition } from './replication/handover-filter.js';
 
 export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChangesCdcEvent, CdcPosition>({
@@ -44,14 +45,16 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     'Keepalives are answered with the handled position, never the received one, and status updates go out on a timer while a slow handler runs, so the server does not drop the connection (wal_sender_timeout).',
     'Commit order, grouped by transaction; ids from the commit LSN and the change\'s place in the transaction; the commit time on every event. Rolled-back transactions emit nothing.',
     'Bounded memory: a transaction larger than batchSize comes in several handler calls (the position moves at its last); reading pauses while batches wait.',
-    'pollTrigger too reads a large transaction in polls of at most batchSize changes (fewer when they pass maxResultBytes, down to one change per poll; a single change larger than maxResultBytes by itself, about twice its row\'s size, fails every poll with RESULT_TOO_LARGE saying so): the state then points inside it (position.inside: its xid and commit LSN, the rows and changes delivered), the slot stays at the last whole transaction, and the next poll goes on from there with the same ids a subscription gives. Each such poll has the server decode that transaction again, from its start (pg_logical_slot_peek_binary_changes ends only at a transaction\'s end): for frequent bulk writes prefer subscribeTrigger, which reads it once.',
-    'Limit of pollTrigger: a transaction whose decoding alone takes longer than the connection\'s statementTimeoutMs (tens of millions of rows at the default 60 s) cannot be polled past: every poll fails with CDC_POLL_DECODE_TIMEOUT and the slot keeps its WAL. Read such a trigger with subscribeTrigger (it decodes each transaction once, as it streams), or raise statementTimeoutMs for the polls that cross it. Right after such a timeout the server may still hold the slot for a moment (REPLICATION_SLOT_IN_USE).',
+    'pollTrigger too reads a large transaction in polls of at most batchSize changes (fewer when they pass maxResultBytes, down to one change per poll; a single change larger than maxResultBytes by itself, about twice its row\'s size, fails every poll with RESULT_TOO_LARGE saying so): the state then points inside it (position.inside: its xid and commit LSN, the rows and changes delivered), the slot stays at the last whole transaction, and the next poll goes on from there with the same ids a subscription gives, however many tables the transaction writes and however many enum or domain columns they have. Every poll moves on: one that reads rows but can deliver neither a change nor a new position fails with CDC_POLL_STALLED, never returns an empty batch at the same place. Each such poll has the server decode that transaction again, from its start (pg_logical_slot_peek_binary_changes ends only at a transaction\'s end): for frequent bulk writes prefer subscribeTrigger, which reads it once.',
+    'Limit of pollTrigger: a transaction whose decoding alone takes longer than the connection\'s statementTimeoutMs (tens of millions of rows at the default 60 s), on any table of the database, watched or not (the server decodes every transaction to find the published changes: a bulk load or an ETL job\'s large UPDATE elsewhere counts, REVIEW7 R136), cannot be polled past, nor can changes committed just before it: every poll fails with CDC_POLL_DECODE_TIMEOUT and the slot keeps its WAL. Read such a trigger with subscribeTrigger (it decodes each transaction once, as it streams), or raise statementTimeoutMs for the polls that cross it. Right after such a timeout the server may still hold the slot for a moment (REPLICATION_SLOT_IN_USE).',
     'Large transactions on PostgreSQL 14+: the server streams a transaction bigger than logical_decoding_work_mem while it runs (pgoutput protocol 2, detected from the server version); it is spooled (1 MB in memory, then a temporary file) and handed to the handler only after its commit, in batches, with the same ids as unstreamed. A streamed transaction that rolls back, or a savepoint rolled back inside one, emits nothing. Committed streamed transactions waiting for a slow handler count toward the same pause (by their changes), and a waiting spool keeps no open file and no memory tail: a slow handler holds at most a few spools, however many large transactions commit.',
-    'Unchanged TOASTed values are listed in `unchanged`, never reported as null; `old` holds what the replica identity allows and `oldRow` says which.',
+    'Partitioned tables: a change in any partition comes under the partitioned table\'s schema, name and key, as table-sync and row-changes give it (the trigger\'s own publication is made, or on activation changed, WITH (publish_via_partition_root = true), PostgreSQL 13+). A publication given in config.publication is used as it is: make it with that option too; on PostgreSQL 12 changes come under the partition\'s name.',
+    'Unchanged TOASTed values are listed in `unchanged`, never reported as null; `old` holds what the replica identity allows and `oldRow` says which. `key` holds every key column also when an UPDATE left a key value stored out of line unchanged (it is then absent from `new`, and taken from the old key the server sends); a server that did not send it (a minor release from before 2022) fails with CDC_KEY_NOT_SENT rather than deliver a change without its key.',
     'Quiet tables do not pin WAL: the position follows the server\'s keepalives and a heartbeat written when the tables were idle for heartbeatSeconds: a logical message on PostgreSQL 14+ (pgoutput passes messages on only from 14), before that an UPDATE of the one-row table pgactions.<slot>_heartbeat (created at activation and added to the trigger\'s publication, dropped at deactivation; its changes are never delivered, by any pg-actions trigger). The table is not created where a publication FOR ALL TABLES (15+: FOR TABLES IN SCHEMA pgactions) would ship it to other subscribers, nor when the role lacks CREATE: \'auto\' then goes without it (keepalives only), an explicit \'table\' is refused with HEARTBEAT_TABLE_UNAVAILABLE before anything is created.',
     'Loud on gaps: a slot that is missing, lost (max_slot_wal_keep_size) or ahead of the state (recreated, or read by someone else) stops with REPLICATION_SLOT_MISSING / _LOST / _MISMATCH and the fix (re-snapshot), never a silent restart from now.',
     'subscribeTrigger needs the server\'s own address: a replication connection does not go through a connection pooler (connection.pooler "transaction" or "session" is refused with REPLICATION_THROUGH_POOLER, as is a PgBouncer that refuses the connection); pollTrigger works through one.',
     'After a table-sync with `handover`, start from handoverState(<its last state>): the changes the copied rows already hold are dropped, every newer one is delivered (see Table Sync).',
+    'Activation creates the publication (when config.publication is not given) with CREATE PUBLICATION, which waits for a SHARE UPDATE EXCLUSIVE lock on each table (behind a VACUUM, an ALTER TABLE, a LOCK TABLE): at most 5 s (half of statementTimeoutMs when that is shorter), on the server, then the step fails with LOCK_NOT_AVAILABLE naming the tables, having created nothing and left nothing waiting.',
     'One consumer at a time: PostgreSQL lets one session stream a slot; a second subscription retries and takes over when the first ends.',
   ],
   privileges: [
@@ -59,7 +62,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     'GRANT USAGE ON SCHEMA <schema> TO <role>;',
     'GRANT SELECT ON <schema>.<table> TO <role>;',
     '-- the tables\' owner creates the publication (or the role owns the tables and activateTrigger creates it):',
-    'CREATE PUBLICATION <publication> FOR TABLE <schema>.<table>;',
+    'CREATE PUBLICATION <publication> FOR TABLE <schema>.<table> WITH (publish_via_partition_root = true);  -- the option on PostgreSQL 13+',
   ],
   identity: ['tables', 'publication'],
   installs: true,
@@ -67,10 +70,12 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     return { lsn: formatLsn((await slotState(args)).confirmedFlush) };
   },
   async poll(args, position: HandoverPosition) {
+    checkCdcPosition(position);
     const batch = await pollChanges(args, position.inside ? { lsn: position.lsn, inside: position.inside } : { lsn: position.lsn }, true, position.handover !== undefined);
     return (position.handover ? await filterHandover(args.connection, position.handover, batch) : batch) as { events: TableChangesCdcEvent[]; position: CdcPosition };
   },
   subscribe(args, position: HandoverPosition, deliver, onError) {
+    checkCdcPosition(position);
     const { pooler } = configOf(args.connection);
     if (pooler !== 'none') throw replicationThroughPooler(pooler); // before anything starts: a replication connection needs the server itself
     let handover = position.handover;

@@ -90,6 +90,8 @@ export async function pollTable<Event extends TableRowEvent>(
     throw new PgActionsError('TRIGGER_STATE_INVALID', { message: 'state.position does not fit the table\'s primary key (it changed since the state was made)', problems: ['state.position.after has the wrong number of values'] });
   }
   const columns = order.map((c) => `t.${quoteIdentifier(c)}`);
+  // A column without a btree ordering (json) is refused naming config.column before the horizon's ORDER BY meets it (cached: no round trip).
+  await columnOrders(args.connection, table, order, 'config.column');
   const horizon = await advanceHorizon(args.connection, table, quoteIdentifier(order[0]!), position.horizon);
   if (horizon.through === null || horizon.through === undefined) return { events: [], position: { after: position.after, horizon } };
   // The rows carry the key columns' current types under a name no column has: compared with cached

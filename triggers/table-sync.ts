@@ -24,7 +24,7 @@ export const tableSync = defineTrigger<TableSyncConfig, TableSyncEvent, SyncPosi
     setup: ['CREATE TABLE orders (id serial PRIMARY KEY, customer text NOT NULL, total numeric(10,2) NOT NULL)'],
     config: { tables: ['orders'] },
     event: {
-      id: 'b2Xk9m3dXn6tq1uS2p9GqA:[1]',
+      id: 'b2Xk9m3dXn6tq1uS2p9GqA:["1"]',
       op: 'READ',
       schema: 'public',
       table: 'orders',
@@ -38,6 +38,7 @@ export const tableSync = defineTrigger<TableSyncConfig, TableSyncEvent, SyncPosi
     'Resumable: the state holds the table and the last key handled; a killed sync resumes there, repeating at most one batch, with the same ids. The cursor is the key as PostgreSQL wrote it (not the event\'s parsed values, which do not always cast back: bytea and domains over it, arrays, jsonb numbers beyond a double), so every key type resumes exactly.',
     'Bounded: one batch in memory, of at most batchSize rows and about batchBytes (default 4 MiB: the rows per batch follow the previous batch\'s size per row, a table\'s first batch is 1,000 rows at most), and never more than the connection\'s maxResultBytes of COPY text (a batch past it, its rows wider than the previous batch\'s, is read again with half as many rows; RESULT_TOO_LARGE only for one row alone past it); one indexed range scan per poll.',
     'Each batch is a snapshot of its own moment: a row changed during the run is read as it was when its batch was read.',
+    'One id per row: the id holds the key as PostgreSQL writes it, so two keys are two ids even where their parsed values are one (a jsonb number beyond a double and the same digits as a string, REVIEW6 R121: then `key` is the same for both).',
     'Progress on every event: rows done and the planner\'s estimate of the total.',
     'Fast: a batch is one round trip, one transaction (the table locked in ACCESS SHARE mode before its snapshot, so a concurrent TRUNCATE is seen either wholly or not at all; on PostgreSQL 12, whose LOCK wants privileges on every partition, only the parent is locked, so there a TRUNCATE of a single partition alone is not covered) whose rows come through COPY (SELECT … ORDER BY key LIMIT batchSize) TO STDOUT, gathered as bytes while they arrive and decoded at once when the batch is complete (no object per row until then, so the garbage collector does not copy half-built batches), straight from the socket\'s bytes into the delivered rows (COPY takes no parameters: the cursor is bound with set_config and read back with current_setting).',
     ...HANDOVER_GUARANTEES,

@@ -294,7 +294,7 @@ export const ERROR_CATALOGUE = {
   },
   LOCK_NOT_AVAILABLE: {
     title: 'Lock not available',
-    cause: 'A lock the statement needed was held by another transaction and the statement did not wait (NOWAIT, or lock_timeout passed; SQLSTATE 55P03).',
+    cause: 'A lock the statement needed was held by another transaction and the statement did not wait (NOWAIT, or lock_timeout passed: a trigger\'s activation or deactivation waits at most 5 s for each lock rather than queue in front of the application; SQLSTATE 55P03).',
     retryable: true,
     fixes: [
       'Run the step again once the other transaction has finished.',
@@ -442,10 +442,26 @@ export const ERROR_CATALOGUE = {
   },
   CDC_POLL_DECODE_TIMEOUT: {
     title: 'Polled change capture cannot decode the next transaction in time',
-    cause: 'pollTrigger of table-changes-cdc peeks the slot over plain SQL, and PostgreSQL decodes a transaction whole, from its start, at every peek: a transaction whose decoding alone takes longer than statementTimeoutMs (tens of millions of rows at 60 s) times out at every poll, so the trigger cannot move past it and the slot keeps its WAL.',
+    cause: 'pollTrigger of table-changes-cdc peeks the slot over plain SQL, and PostgreSQL decodes a transaction whole, from its start, at every peek: a transaction whose decoding alone takes longer than statementTimeoutMs (tens of millions of rows at 60 s), on any table of the database (watched or not: a bulk load elsewhere counts), times out at every poll, so the trigger cannot move past it and the slot keeps its WAL.',
     fixes: [
       'Read this trigger with subscribeTrigger: it streams the transaction and decodes it once.',
       'Or raise the connection\'s statementTimeoutMs above the time decoding this transaction takes, for the polls that cross it.',
+    ],
+  },
+  CDC_POLL_STALLED: {
+    title: 'Polled change capture cannot move on',
+    cause: 'pollTrigger of table-changes-cdc read rows from the slot but neither a change nor a new position, so every later poll would read the same rows again; this is a fault in pg-actions, reported instead of returning "nothing new" for good. The slot keeps its WAL meanwhile.',
+    fixes: [
+      'Read this trigger with subscribeTrigger: it streams the changes instead of peeking the slot.',
+      'Report it with the state\'s position, the PostgreSQL version and the transaction (the tables it wrote and their column types).',
+    ],
+  },
+  CDC_KEY_NOT_SENT: {
+    title: 'Change without its key',
+    cause: 'The server sent a change without the value of a key (replica identity) column: an UPDATE that left a key value stored out of line (TOAST, over about 2 KB) unchanged, on a PostgreSQL minor release from before 2022 that did not log the old key then. A change without its key cannot be applied, so it is not delivered.',
+    fixes: [
+      'Update PostgreSQL to a current minor release (the fix went back to version 10), or set ALTER TABLE <table> REPLICA IDENTITY FULL so that every UPDATE sends its old row whole: either holds for changes written from then on.',
+      'Changes already written stay without their key: deactivateTrigger and activateTrigger again, then copy the table anew with table-sync (handover) into table-changes-cdc.',
     ],
   },
   REPLICATION_THROUGH_POOLER: {

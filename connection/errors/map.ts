@@ -90,6 +90,8 @@ interface RawError {
   constraint?: string;
   dataType?: string;
   reason?: string;
+  /** The server function that raised it (ErrorResponse field R), e.g. exec_bind_message. */
+  routine?: string;
 }
 
 export function toPgActionsError(error: unknown, context: FailureContext): PgActionsError {
@@ -171,9 +173,11 @@ function fromServer(sqlstate: string, raw: RawError, base: object, context: Fail
   } else if (code === 'CONNECTION_LOST') {
     message = `${socketMessage('CONNECTION_LOST', context)} The server said: ${message}`;
   }
-  if (sqlstate === '08P01' && context.query !== undefined) {
+  if (sqlstate === '08P01' && raw.routine === 'exec_bind_message') {
     // The one protocol violation input can cause: a value count that differs from the $n the
-    // query uses (the server counts the highest $n). The numbers are a bonus when the text has them.
+    // query uses (the server counts the highest $n). The numbers are a bonus when the text has them
+    // (a translated server's has not). Told by the server's routine, never translated: a pooler's own
+    // 08P01 (PgBouncer's query_timeout, "SSL required") carries none.
     const counts = /(\d+) parameters?, but prepared statement "[^"]*" requires (\d+)/.exec(raw.message ?? '');
     code = 'INVALID_INPUT';
     message = counts

@@ -25,6 +25,8 @@ export interface PgBouncerOptions {
   settings?: Record<string, string>;
   /** Password PgBouncer uses to log in to the server (default: the server's; a wrong one fails server login). */
   serverPassword?: string;
+  /** Serve only these database names (default: any, through a `*` entry); others get "no such database". */
+  databases?: readonly string[];
 }
 
 export interface PgBouncer {
@@ -140,7 +142,7 @@ export async function startPgBouncer(options: PgBouncerOptions): Promise<PgBounc
   const serverPassword = options.serverPassword ?? server.password;
   const ini = [
     '[databases]',
-    `* = host=${server.host} port=${server.port} user=${server.user} password=${serverPassword}`,
+    ...(options.databases ?? ['*']).map((name) => `${name} = host=${server.host} port=${server.port} user=${server.user} password=${serverPassword}`),
     '[pgbouncer]',
     ...Object.entries(settings).map(([key, value]) => `${key} = ${value}`),
   ].join('\n');

@@ -95,3 +95,11 @@ export async function syncThenChanges(
   }
   return { copy, updates, delivered };
 }
+
+/** The consumer's copy equals the tables' rows now (each under `keyOf`), and every update after its row's batch, and the end marker, was delivered. */
+export function expectCopyOfRows(run: HandoverRun, rows: Row[], keyOf: (row: Row) => string): void {
+  const differing = rows.filter((row) => run.copy.get(keyOf(row))?.v !== row.v);
+  expect(differing).toEqual([]);
+  expect(run.copy.size).toBe(rows.length);
+  expect(run.delivered).toBe(run.updates + 1);
+}

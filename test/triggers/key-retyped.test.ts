@@ -86,3 +86,13 @@ describe('new-row over bytea (REVIEW7 R133)', () => {
     expect(await pollAll({ table: 'bytea_ordered', column: 'b' })).toEqual(['row 1', 'row 2', 'row 3', 'row 4', 'row 5', 'row 6', 'row 7']);
   }, 120_000);
 });
+
+test('new-row on a column without an ordering (json) is refused naming config.column, not a database error', async () => {
+  await db.sql(`CREATE TABLE unordered (id int PRIMARY KEY, doc json); INSERT INTO unordered VALUES (1, '{}')`);
+  const error = await pollTrigger('new-row', { connection: db.config, config: { table: 'unordered', column: 'doc', from: 'beginning' } }).then(
+    () => undefined,
+    (e: unknown) => e as { code?: string; message?: string },
+  );
+  expect(error?.code).toBe('INVALID_INPUT');
+  expect(error?.message).toMatch(/^config\.column: the column "doc" has a type without a default btree ordering/);
+}, 60_000);

@@ -10,6 +10,7 @@ import type { TableChangesCdcEvent } from '../../schemas/types.gen.js';
 import { formatLsn, type Lsn } from './lsn.js';
 import type { PgOutputMessage, RelationColumn, TupleValue } from './pgoutput.js';
 import { setField } from '../../connection/row-field.js';
+import { PgActionsError } from '../../connection/index.js';
 
 /** The event as its schema (schemas/triggers/table-changes-cdc.event.schema.json) describes it. */
 export type ChangeEvent = TableChangesCdcEvent & TriggerEvent;
@@ -174,7 +175,7 @@ export class ChangeAssembler {
       event.oldRow = tuples.oldKind;
       if (before) event.old = tuples.oldKind === 'key' ? pick(relation, before.row) : before.row;
     }
-    event.key = pick(relation, after?.row ?? before?.row ?? {});
+    if (after || before) event.key = keyOf(relation, event, after?.row, before?.row);
     if (this.keepText) changeTexts.set(event, { names: relation.names, ...(tuples.new ? { new: tuples.new } : {}), ...(tuples.old ? { old: tuples.old } : {}) });
     if (relation.late.length) {
       lateColumns.set(event, relation.late.map((i) => [relation.names[i]!, relation.columns[i]!.typeOid]));
@@ -250,6 +251,28 @@ function pick(relation: Relation, row: Record<string, unknown>): Record<string, 
     if (Object.hasOwn(row, name)) setField(key, name, row[name]);
   }
   return key;
+}
+
+/**
+ * The replica identity columns' values: from the new row, else from the old one (REVIEW7 R128: an
+ * UPDATE that left a key stored out of line (TOAST) unchanged sends it only in the old key tuple).
+ * A key column in neither fails loudly: an event without its key cannot be applied.
+ */
+function keyOf(relation: Relation, event: ChangeEvent, after: Record<string, unknown> | undefined, before: Record<string, unknown> | undefined): Record<string, unknown> {
+  const key: Record<string, unknown> = {};
+  for (const i of relation.keys) {
+    const name = relation.names[i]!;
+    const row = after && Object.hasOwn(after, name) ? after : before && Object.hasOwn(before, name) ? before : undefined;
+    if (!row) throw keyNotSent(event, name);
+    setField(key, name, row[name]);
+  }
+  return key;
+}
+
+function keyNotSent(event: ChangeEvent, column: string): PgActionsError {
+  return new PgActionsError('CDC_KEY_NOT_SENT', {
+    message: `table-changes-cdc: the server sent the ${event.op} of ${event.schema}.${event.table} in transaction ${event.xid} (commit ${event.lsn}) without the value of its key column ${column} (a key value stored out of line (TOAST) that an UPDATE left unchanged, on a PostgreSQL release that did not log the old key then): a change without its key cannot be applied, so it is not delivered.`,
+  });
 }
 
 /** Microseconds since 2000-01-01 → ISO 8601 with six fractional digits. */

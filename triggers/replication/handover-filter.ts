@@ -152,11 +152,12 @@ async function placeKeys(connection: unknown, table: HandoverTable, keys: (strin
     throw invalidState('state.position.handover holds a batch bound or reopened key that does not fit the table\'s key (the state was edited)', ['state.position.handover must be the one a previous poll returned']);
   }
   // From the host's state: never spliced as they are (types and collations are the server's names for them).
+  // Cast to the key's ultimate base type, never to a domain: a domain's CHECK, chosen by its owner, would run as the flow's role (REVIEW7 R139).
   const columns = await keyComparisons(connection, table);
   const field = (alias: string, i: number) => `${alias}.v OPERATOR(pg_catalog.->>) ${i}`;
   const exact = (alias: string) => columns.map(({ type }, i) => `(${field(alias, i)})::${type}`).join(', ');
   // The parsed values of an older state, as they were cast before (bytea events carry base64).
-  const older = (alias: string) => columns.map(({ type }, i) => (type === 'bytea' ? `pg_catalog.decode(${field(alias, i)}, 'base64')` : `(${field(alias, i)})::${type}`)).join(', ');
+  const older = (alias: string) => columns.map(({ type }, i) => (type === 'pg_catalog.bytea' ? `pg_catalog.decode(${field(alias, i)}, 'base64')` : `(${field(alias, i)})::${type}`)).join(', ');
   const order = columns.map(({ collation }, i) => `w.c${i}${collation ? ` COLLATE ${collation}` : ''}`).join(', ');
   const names = columns.map((_, i) => `c${i}`).join(', ');
   const is = (kind: number) => `w.kind OPERATOR(pg_catalog.=) ${kind}`;

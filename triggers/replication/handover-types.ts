@@ -2,8 +2,11 @@
  * A handover's key types come from a state the host stored (n8n static data, a file…), checked for
  * nothing but its trigger and fingerprint: they are never spliced into SQL as they are (REVIEW4 R37).
  * Each must be a type name and nothing else (to_regtype parses it, runs nothing) and is replaced by
- * format_type of the type it names, written by the server with its identifiers quoted. Without the
- * typmod, which comparing keys does not need (format_type then writes "bit", bpchar: no implied length).
+ * the schema-qualified name of the type's ultimate base type (through every domain level), written
+ * by the server with its identifiers quoted: a key cast to a domain runs the domain's CHECK
+ * constraints, which its owner chooses, with the flow's role (REVIEW7 R139); ORDER BY on a domain
+ * sorts by its base type's default opclass anyway (key-order.ts). Without the typmod, which
+ * comparing keys does not need ("bit", bpchar: no implied length).
  *
  * The type alone does not say how keys order: table-sync cut its batches in `ORDER BY key`, i.e. in
  * each key column's own collation (a text key declared COLLATE "und-x-icu", a domain's collation),
@@ -15,7 +18,7 @@ import { execute, PgActionsError } from '../../connection/index.js';
 import { invalidState } from '../state.js';
 
 export interface KeyComparison {
-  /** The server's name of the key column's type. */
+  /** The server's schema-qualified name of the key column's ultimate base type (never a domain). */
   type: string;
   /** The column's collation, quoted ("pg_catalog"."C"), or null for a type without one. */
   collation: string | null;
@@ -36,7 +39,14 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
   try {
     // Exact built-in argument types everywhere (text, name, oid): no look-alike in public can match better (REVIEW4 R47).
     const { rows } = await execute(connection, {
-      text: `SELECT pg_catalog.format_type(pg_catalog.to_regtype(u.t), NULL) AS type,
+      text: `WITH RECURSIVE walk(n, type) AS (
+               SELECT u.n, pg_catalog.to_regtype(u.t)::pg_catalog.oid FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(t, n)
+               UNION ALL
+               SELECT w.n, d.typbasetype FROM walk w JOIN pg_catalog.pg_type d ON d.oid OPERATOR(pg_catalog.=) w.type AND d.typtype OPERATOR(pg_catalog.=) 'd'::pg_catalog."char")
+             SELECT (SELECT pg_catalog.quote_ident(bn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(b.typname::pg_catalog.text)
+                       FROM walk w JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) w.type AND b.typtype OPERATOR(pg_catalog.<>) 'd'::pg_catalog."char"
+                       JOIN pg_catalog.pg_namespace bn ON bn.oid OPERATOR(pg_catalog.=) b.typnamespace
+                      WHERE w.n OPERATOR(pg_catalog.=) u.n) AS type,
                     (SELECT pg_catalog.quote_ident(n.nspname::text) OPERATOR(pg_catalog.||) '.'::text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname::text)
                        FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) co.collnamespace
                       WHERE co.oid OPERATOR(pg_catalog.=) col.attcollation) AS collation,

@@ -34,40 +34,60 @@ import { invalidState } from '../state.js';
 const ROWS_CAP_FACTOR = 64;
 import { decodePgOutput } from './pgoutput.js';
 import { assertSlotMatches, publicationName, slotInUse, slotName, slotState, type CdcConfig } from './slot.js';
-import { beat, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
+import { beat, HEARTBEAT_PREFIX, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
 import type { CdcPosition, InsidePosition } from './stream.js';
 
 /** pgoutput's message tags (a row's first byte): Relation and Type messages of a transaction's skipped part are still needed. */
 const BEGIN = 66;
-const RELATION = 82;
-const TYPE = 89;
+/** Relation and Type rows: the tables' and types' layouts the decoder needs before their changes. */
+const LAYOUT_TAGS = [82, 89];
 /**
  * Rows that carry data of any size: Insert, Update, Delete, logical Message. A peek returns at most
  * its limit of them (REVIEW6 R114): the rows around them (Begin, Relation, Type, Commit…) are small.
  */
 const HEAVY_TAGS = [73, 85, 68, 77];
-/** Rows a peek reads beyond its limit: a transaction's Begin, Relation, Type and Commit messages around its changes. */
+/**
+ * Rows a peek reads beyond its limit: Begins and Commits around its changes (pairs of empty
+ * transactions before PG 15). Relation and Type rows are not counted (REVIEW7 R125): they come
+ * with the changes (one per table, one per column of a non-built-in type) and a resumed peek keeps
+ * all of its transaction's, so counting them could leave no room for a change.
+ */
 const ROW_SLACK = 16;
 
 /**
- * The slot's next rows, at most $2 + ROW_SLACK and at most $2 of them heavy (HEAVY_TAGS: a limit of
- * one reads one change, however wide; the plugin stops at the end of the transaction in which it
- * passes $2 + $3 + ROW_SLACK rows), each with its place after the peek's first Begin and its tag;
- * with $3 > 0 (a poll resuming inside that transaction), without its rows at places 1 to $3 but
- * their Relation and Type messages. A transaction is cut only when it is the peek's first, so every
- * peek that resumes it (its first too, in a new decoding session) has the same rows at the same places.
+ * The slot's next rows, at most $2 of them heavy (HEAVY_TAGS: a limit of one reads one change,
+ * however wide) and at most $2 + ROW_SLACK others than Relation and Type (the plugin stops at the
+ * end of the transaction in which it passes $2 + $3 + ROW_SLACK rows), each with its place after
+ * the peek's first Begin and its tag; with $3 > 0 (a poll resuming inside that transaction),
+ * without its rows at places 1 to $3 but their Relation and Type messages. A transaction is cut
+ * only when it is the peek's first, so every peek that resumes it (its first too, in a new decoding
+ * session) has the same rows at the same places.
  */
+/**
+ * pgoutput's Message row (tag 77, a flags byte, its LSN, the prefix NUL-terminated, the content's
+ * length, the content) of another application: any role may write one of any size with
+ * pg_logical_emit_message, and pg-actions only needs its own heartbeat's. Such a row comes back
+ * as the same message without prefix or content (15 bytes), so its LSN still moves the position
+ * and it can never make a peek pass maxResultBytes (REVIEW7 R135).
+ */
+const OWN_PREFIX = Buffer.from(`${HEARTBEAT_PREFIX}\0`).toString('hex');
+const FOREIGN_MESSAGE_EMPTIED = `CASE WHEN pg_catalog.get_byte(c.data, 0) OPERATOR(pg_catalog.=) 77
+            AND pg_catalog.substring(c.data, 11, ${OWN_PREFIX.length / 2}) OPERATOR(pg_catalog.<>) pg_catalog.decode('${OWN_PREFIX}', 'hex')
+           THEN pg_catalog.substring(c.data, 1, 10) OPERATOR(pg_catalog.||) pg_catalog.decode('0000000000', 'hex') ELSE c.data END`;
+
 function peekSql(optionCount: number): string {
   const options = Array.from({ length: optionCount }, (_, i) => `$${i + 4}`).join(', ');
-  return `WITH p AS (SELECT c.n, c.data, pg_catalog.get_byte(c.data, 0) AS tag
-                       FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, $2::int OPERATOR(pg_catalog.+) $3::int OPERATOR(pg_catalog.+) ${ROW_SLACK}, ${options}) WITH ORDINALITY AS c(lsn, xid, data, n)),
+  return `WITH p AS (SELECT c.n, ${FOREIGN_MESSAGE_EMPTIED} AS data, pg_catalog.get_byte(c.data, 0) AS tag
+                       FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, LEAST($2::pg_catalog.int8 OPERATOR(pg_catalog.+) $3::pg_catalog.int8 OPERATOR(pg_catalog.+) ${ROW_SLACK}, 2147483647)::pg_catalog.int4, ${options}) WITH ORDINALITY AS c(lsn, xid, data, n)),
                b AS (SELECT pg_catalog.min(p.n) AS n FROM p WHERE p.tag OPERATOR(pg_catalog.=) ${BEGIN}),
                k AS (SELECT p.n, p.data, p.tag, (p.n OPERATOR(pg_catalog.-) b.n)::int AS place FROM p, b
                       WHERE b.n IS NULL OR p.n OPERATOR(pg_catalog.<=) b.n OR p.n OPERATOR(pg_catalog.>) (b.n OPERATOR(pg_catalog.+) $3::int)
-                         OR p.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${RELATION}, ${TYPE}])),
-               h AS (SELECT k.*, pg_catalog.count(*) FILTER (WHERE k.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${HEAVY_TAGS.join(', ')}])) OVER (ORDER BY k.n) AS heavy FROM k)
-          SELECT h.data, h.place, h.tag FROM h WHERE h.heavy OPERATOR(pg_catalog.<=) $2::int
-           ORDER BY h.n LIMIT $2::int OPERATOR(pg_catalog.+) ${ROW_SLACK}`;
+                         OR p.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${LAYOUT_TAGS.join(', ')}])),
+               h AS (SELECT k.*, pg_catalog.count(*) FILTER (WHERE k.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${HEAVY_TAGS.join(', ')}])) OVER (ORDER BY k.n) AS heavy,
+                            pg_catalog.count(*) FILTER (WHERE k.tag OPERATOR(pg_catalog.<>) ALL (ARRAY[${LAYOUT_TAGS.join(', ')}])) OVER (ORDER BY k.n) AS counted FROM k)
+          SELECT h.data, h.place, h.tag FROM h
+           WHERE h.heavy OPERATOR(pg_catalog.<=) $2::int AND h.counted OPERATOR(pg_catalog.<=) ($2::int OPERATOR(pg_catalog.+) ${ROW_SLACK})
+           ORDER BY h.n`;
 }
 
 export async function pollChanges(args: TriggerArguments<CdcConfig>, position: CdcPosition, heartbeat = true, keyText = false): Promise<Batch<ChangeEvent, CdcPosition>> {
@@ -111,6 +131,7 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
     }
     batch = readChanges(rows, from, batchSize, types, inside, keyText);
   }
+  if (rows.length > 0 && batch.events.length === 0 && batch.end === from && samePlace(batch.inside, inside)) throw stalled(position.lsn, inside);
   await parseLate(batch.events, types); // a poll's first sight of a domain or enum array: one lookup, then cached
   if (heartbeat && rows.length === 0 && (args.config.heartbeatSeconds ?? 30) > 0) await beat(args, heartbeatMode(args.config, state.serverVersion)).catch(() => undefined); // a failed beat only delays the position: never the poll
   return { events: batch.events, position: batch.inside ? { lsn: formatLsn(batch.end), inside: batch.inside } : { lsn: formatLsn(batch.end) } };
@@ -165,7 +186,22 @@ function readChanges(rows: Record<string, unknown>[], from: Lsn, batchSize: numb
 
 /** The peek stopped at its limit (of rows, or of heavy rows) rather than at the slot's end: there may be more. */
 function filled(rows: Record<string, unknown>[], limit: number): boolean {
-  return rows.length >= limit + ROW_SLACK || rows.filter((row) => HEAVY_TAGS.includes(Number(row.tag))).length >= limit;
+  return rows.filter((row) => !LAYOUT_TAGS.includes(Number(row.tag))).length >= limit + ROW_SLACK || rows.filter((row) => HEAVY_TAGS.includes(Number(row.tag))).length >= limit;
+}
+
+function samePlace(a: InsidePosition | undefined, b: InsidePosition | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.xid === b.xid && a.lsn === b.lsn && a.rows === b.rows && a.seq === b.seq);
+}
+
+/**
+ * A peek that read rows but neither a change nor a new position (REVIEW7 R125): every later poll
+ * would read the same rows again. Never returned as an empty batch: a host would see "nothing new" for good.
+ */
+function stalled(lsn: string, inside: InsidePosition | undefined): PgActionsError {
+  const where = inside ? `in transaction ${inside.xid} (commit ${inside.lsn}) after its first ${inside.rows} rows` : `after position ${lsn}`;
+  return new PgActionsError('CDC_POLL_STALLED', {
+    message: `table-changes-cdc: pollTrigger read the slot ${where} but got neither a change nor a new position: every poll would read the same rows again, so it stops here (the slot keeps its WAL).`,
+  });
 }
 
 /**

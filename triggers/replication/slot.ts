@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../../connection/index.js';
-import { inTransaction } from '../../connection/session.js';
+import { inTransaction, tablesLock } from '../../connection/session.js';
 import type { TriggerArguments } from '../definition.js';
 import { diagnoseReplication } from '../../connection/replication-readiness/diagnose.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
@@ -97,16 +97,31 @@ export async function activateSlot(args: TriggerArguments<CdcConfig>): Promise<C
       fixes: failed.flatMap((c) => c.fixes),
     });
   }
+  // A partitioned table's changes come under its own name and key, as table-sync and row-changes give
+  // them, not each partition's (REVIEW7 R130): PostgreSQL 13+ publishes them through the root.
+  const viaRoot = own && (await serverVersionOf(args.connection)) >= 130000;
   if (own && !exists) {
-    const tables = args.config.tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`)).join(', ');
+    const tables = args.config.tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
     await inTransaction(args.connection, async (query) => {
-      await query(`CREATE PUBLICATION ${quoteIdentifier(publication)} FOR TABLE ${tables}`);
+      // Waits for a SHARE UPDATE EXCLUSIVE lock on each table (behind a VACUUM, an ALTER TABLE, a LOCK TABLE): bounded (REVIEW7 R140).
+      await query(`CREATE PUBLICATION ${quoteIdentifier(publication)} FOR TABLE ${tables.join(', ')}${viaRoot ? ' WITH (publish_via_partition_root = true)' : ''}`, undefined, tablesLock(tables));
       await query(`COMMENT ON PUBLICATION ${quoteIdentifier(publication)} IS '${TAG}'`);
-    });
+    }, { name: 'table-changes-cdc activation', again: 'activate table-changes-cdc again' });
+  } else if (viaRoot) {
+    // Made by an earlier version: activating again moves it to the root's names.
+    const { rows: [row] } = await execute(args.connection, { text: 'SELECT pubviaroot FROM pg_catalog.pg_publication WHERE pubname OPERATOR(pg_catalog.=) $1::pg_catalog.name', values: [publication], readOnly: true });
+    if (row && row.pubviaroot === false) await execute(args.connection, { text: `ALTER PUBLICATION ${quoteIdentifier(publication)} SET (publish_via_partition_root = true)` });
   }
-  const { rows } = await execute(args.connection, { text: 'SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name', values: [slot] });
-  if (rows.length === 0) await execute(args.connection, { text: "SELECT pg_catalog.pg_create_logical_replication_slot($1::pg_catalog.name, 'pgoutput')", values: [slot] });
-  return { publication: own && !exists, slot: rows.length === 0 };
+  const created = { publication: own && !exists, slot: false };
+  try {
+    const { rows } = await execute(args.connection, { text: 'SELECT 1 FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name', values: [slot] });
+    // Waits for every transaction holding an xid to end (QUERY_TIMEOUT at the step's deadline).
+    if (rows.length === 0) await execute(args.connection, { text: "SELECT pg_catalog.pg_create_logical_replication_slot($1::pg_catalog.name, 'pgoutput')", values: [slot] });
+    return { ...created, slot: rows.length === 0 };
+  } catch (error) {
+    await undoActivation(args, created).catch(() => undefined); // a failed activation leaves no publication of its own (REVIEW7 R140)
+    throw error;
+  }
 }
 
 /** Drops what a failed activation just created, and only that. */
@@ -127,6 +142,11 @@ export async function deactivateSlot(args: TriggerArguments<CdcConfig>): Promise
   if (args.config.publication === undefined && (await publicationExists(args.connection, publicationName(args)))) {
     await execute(args.connection, { text: `DROP PUBLICATION IF EXISTS ${quoteIdentifier(publicationName(args))}` });
   }
+}
+
+async function serverVersionOf(connection: unknown): Promise<number> {
+  const { rows } = await execute(connection, { text: "SELECT pg_catalog.current_setting('server_version_num')::pg_catalog.int4 AS version", readOnly: true });
+  return rows[0]!.version as number;
 }
 
 async function publicationExists(connection: unknown, name: string): Promise<boolean> {

@@ -151,7 +151,7 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
 
   let rowsDone = position.rowsDone;
   const estimatedTotal = position.estimatedTotal;
-  // One hash per batch for the run and table; per row only the key's JSON (a hash per row halves throughput).
+  // One hash per batch for the run and table; per row only the key's text as JSON (a hash per row halves throughput).
   const prefix = eventId('table-sync', position.run, info.schema, info.name);
   let events: TableSyncEvent[] = [];
   const { idOf, keyOf } = keyFunctions(prefix, info.primaryKey);
@@ -174,14 +174,14 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
       keepText: info.primaryKey,
       // Each column's type as Query Rows sees it: a domain's base type, an unknown array's element (REVIEW4 R35).
       columns: (prelude) => (JSON.parse(prelude.columns!) as [string, number, number | null][]).map(([name, oid, element]) => ({ name, oid, element })),
-      onRow(row, index, count) {
+      onRow(row, index, count, keyText) {
         // The hot loop of a sync: one event per row, no per-row closures or arrays. The array is
         // made at its final size, not grown by push (a store copied at each growth, up to ~128 KB):
         // 54 scavenges per 1,000,000 rows became 17 (--trace-gc, bench/).
         if (index === 0) events = new Array<TableSyncEvent>(count);
         rowsDone++;
         lastRow = row;
-        events[index] = { id: idOf(row), op: 'READ', schema: info.schema, table: info.name, key: keyOf(row), new: row, progress: { rowsDone, estimatedTotal } };
+        events[index] = { id: idOf(keyText), op: 'READ', schema: info.schema, table: info.name, key: keyOf(row), new: row, progress: { rowsDone, estimatedTotal } };
       },
     });
   }));
@@ -211,16 +211,31 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   return { events, position: next };
 }
 
-/** The event id ("<run and table hash>:<key as a JSON array>") and key object of a row, for its primary key. */
+/**
+ * A string as JSON: quoted as it is unless it has a character JSON escapes (the keys' texts nearly
+ * never do; JSON.stringify per row cost more than the rest of the id). Text decoded from UTF-8 has
+ * no lone surrogate, the only other character JSON.stringify escapes.
+ */
+function jsonString(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code < 0x20 || code === 0x22 || code === 0x5c) return JSON.stringify(text);
+  }
+  return `"${text}"`;
+}
+
+/**
+ * The event id ("<run and table hash>:<the key's text as a JSON array>") and key object of a row,
+ * for its primary key. The id is made from the key as PostgreSQL wrote it (COPY text), not from the
+ * parsed values the key carries: two keys are two texts, while parsing can make two keys one value
+ * (a jsonb number beyond a double and the same digits as a string, REVIEW6 R121).
+ */
 function keyFunctions(prefix: string, primaryKey: readonly string[]) {
   if (primaryKey.length === 1) {
     const column = primaryKey[0]!;
     const open = `${prefix}:[`; // joined once: one string fewer per event
     return {
-      idOf: (row: Record<string, unknown>) => {
-        const value = row[column];
-        return open + (Number.isInteger(value) ? value : JSON.stringify(value)) + ']'; // the same text, without a stringify per row for integer keys
-      },
+      idOf: (keyText: readonly (string | null)[]) => open + jsonString(keyText[0]!) + ']',
       keyOf: (row: Record<string, unknown>) => {
         // Not a computed-key literal ({ [column]: … }): V8 builds those through a slow runtime call, 0.5 µs a row.
         const key: Record<string, unknown> = {};
@@ -230,7 +245,7 @@ function keyFunctions(prefix: string, primaryKey: readonly string[]) {
     };
   }
   return {
-    idOf: (row: Record<string, unknown>) => `${prefix}:${JSON.stringify(primaryKey.map((name) => row[name]))}`,
+    idOf: (keyText: readonly (string | null)[]) => `${prefix}:${JSON.stringify(keyText)}`,
     keyOf: (row: Record<string, unknown>) => Object.fromEntries(primaryKey.map((name) => [name, row[name]])),
   };
 }
