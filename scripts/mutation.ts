@@ -20,12 +20,14 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // statement-run.test drives StatementRun's plans directly (failedAt, probe, check, early answer, shape cache);
   // statement-edges.test the parameter limit, command tags, the caps and onProgress through execute(). execute.test
   // and edge-cases.test reach it end to end too, but their silent network (13 s) and deep JSON (5 s) run per mutant.
-  'connection/statement.ts': ['test/connection/statement-run.test.ts', 'test/connection/statement-edges.test.ts', 'test/connection/result-gate.test.ts'],
+  // statement-bounds.test: the two survivors of the 2026-11-30 rerun of lines 1-261.
+  'connection/statement.ts': ['test/connection/statement-run.test.ts', 'test/connection/statement-edges.test.ts', 'test/connection/result-gate.test.ts', 'test/connection/statement-bounds.test.ts'],
   // errors.test.ts, secrets.test.ts and server-going-away.test.ts start servers of their own: too slow
   // to repeat per mutant (the module-level tables' mutants run every listed test). The
   // messages, fields and redaction are pinned by error-mapping.test.ts, which starts none;
   // SQLSTATE_SOURCES (the "Produced by" lines of docs/errors.md) by generated.test.ts.
-  'connection/errors/map.ts': ['test/connection/error-mapping.test.ts', 'test/connection/error-paths.test.ts', 'test/generated.test.ts'],
+  // error-mapping-more.test: SSL_REQUIRED from a TLS-only peer, the pooler's messages from a real PgBouncer (4 short-lived processes).
+  'connection/errors/map.ts': ['test/connection/error-mapping.test.ts', 'test/connection/error-paths.test.ts', 'test/generated.test.ts', 'test/connection/error-mapping-more.test.ts'],
   'templating/bind-sql.ts': ['test/templating-sql.test.ts', 'test/templating-safety.test.ts', 'test/templating.test.ts', 'test/templating-bind-edges.test.ts'],
   'actions/statement-kind.ts': ['test/actions/statement-kind.test.ts', 'test/actions/sql-reading.test.ts'],
   // errors.test and faults.test start servers of their own: too slow per mutant. error-paths.test reaches the
@@ -33,11 +35,13 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // answer and the pooler paths, failed-step-session.test whether a failed step keeps its session, run-alone.test
   // which statements refused with 25001 run again alone, pooler-reset-failure.test a transaction pooler's reset that fails,
   // ignored-cancel.test what cancelAndSettle() does with a statement that outlives the cancel (terminate, ignoredCancel).
-  'connection/execute.ts': ['test/connection/execute.test.ts', 'test/connection/error-paths.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/session-state.test.ts', 'test/connection/session-reset.test.ts', 'test/connection/failed-step-session.test.ts', 'test/connection/run-alone.test.ts', 'test/connection/pooler-reset-failure.test.ts', 'test/connection/ignored-cancel.test.ts'],
+  // 2026-11-30: the refusals' texts, COMMIT_UNCONFIRMED, the TLS probe, redaction, the early answer's tail (a relay holding replies back), the plan around the statement (step-plan), a tag-checked write behind a transaction pooler.
+  'connection/execute.ts': ['test/connection/execute.test.ts', 'test/connection/error-paths.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/session-state.test.ts', 'test/connection/session-reset.test.ts', 'test/connection/failed-step-session.test.ts', 'test/connection/run-alone.test.ts', 'test/connection/pooler-reset-failure.test.ts', 'test/connection/ignored-cancel.test.ts', 'test/connection/step-refusals.test.ts', 'test/connection/commit-unconfirmed.test.ts', 'test/connection/tls-required-login.test.ts', 'test/connection/step-redaction.test.ts', 'test/connection/early-answer-session.test.ts', 'test/connection/early-answer-tail.test.ts', 'test/connection/unguarded-session.test.ts', 'test/connection/step-plan.test.ts', 'test/connection/pooler-tag-check.test.ts'],
   // pool-wait.test and step-tail.test reach checkout's waits and closeAll's tails; pool-sessions.test the output formats,
   // session pooling and holdPool (reached otherwise only by execute.test, pgbouncer.test and the listen tests);
   // pool-closing.test closeAll()'s wait for connections still closing (a peer that holds back its FIN).
-  'connection/pools.ts': ['test/connection/pool-lifecycle.test.ts', 'test/connection/pools.test.ts', 'test/connection/ssl-plan.test.ts', 'test/connection/session-state.test.ts', 'test/connection/pool-wait.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/pool-sessions.test.ts', 'test/connection/pool-closing.test.ts'],
+  // pool-transaction-status.test: the readyForQuery listener (a failed transaction's status behind a transaction pooler).
+  'connection/pools.ts': ['test/connection/pool-lifecycle.test.ts', 'test/connection/pools.test.ts', 'test/connection/ssl-plan.test.ts', 'test/connection/session-state.test.ts', 'test/connection/pool-wait.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/pool-sessions.test.ts', 'test/connection/pool-closing.test.ts', 'test/connection/pool-transaction-status.test.ts'],
   'connection/config.ts': ['test/connection/config.test.ts'],
   // ssl.test.ts starts five servers per run; ssl-plan.test.ts covers the modes through TLS proxies.
   'connection/tls.ts': ['test/connection/ssl-plan.test.ts'],

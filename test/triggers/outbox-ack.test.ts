@@ -145,3 +145,20 @@ test('idle: an empty read hands nothing to the host and the next read waits inte
   expect(c.batches).toHaveLength(1);
   expect(c.errors).toEqual([]);
 }, 60_000);
+
+test('a standby that takes the lease over starts after what the previous holder acknowledged, not from its own older start', async () => {
+  await setup();
+  const first = await subscribe(() => {});
+  const standby = await subscribe(() => {}); // started at the same acknowledged position (0), waits for the lease
+  await db.sql("INSERT INTO orders VALUES (1, 'a')");
+  await waitFor(() => first.batches.length === 1, 'the holder\'s batch');
+  await waitFor(async () => (await acked()) === first.after(), 'its acknowledgement');
+  await first.subscription.close(); // releases the lease
+  opened.splice(opened.indexOf(first.subscription), 1);
+  await db.sql("INSERT INTO orders VALUES (2, 'b')");
+  await waitFor(() => standby.batches.length >= 1, 'the standby\'s first batch', 30_000);
+  await sleep(300);
+  expect(standby.batches).toHaveLength(1);
+  expect(standby.batches[0]).toHaveLength(1); // only the change after the takeover
+  expect(first.batches[0]).not.toContain(standby.batches[0]![0]);
+}, 60_000);
