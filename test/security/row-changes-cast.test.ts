@@ -44,7 +44,7 @@ test('a cast to json made by the table\'s owner for a column\'s type never runs 
       CREATE CAST (app.mood AS json) WITH FUNCTION app.mood_json(app.mood);
       ALTER TABLE app.orders ADD COLUMN m app.mood, ADD COLUMN ms app.mood[]`);
     // The cast itself works, as its owner: ALTER ROLE is refused to a role that is not superuser.
-    await expect(c.query("SELECT to_jsonb('ok'::app.mood)")).rejects.toThrow(/permission denied/i);
+    await expect(c.query("SELECT to_jsonb('ok'::app.mood)")).rejects.toThrow(/permission denied|must be superuser/i); // the text differs across versions
     // A column reaching the type through an array, then directly: each refused, naming the cast.
     await expect(c.query("INSERT INTO app.orders (id, note, ms) VALUES (1, 'x', '{ok}')")).rejects.toThrow(/app\.mood AS json/);
     await expect(c.query("INSERT INTO app.orders VALUES (2, 'y', 'ok')")).rejects.toThrow(/will not capture this change to app\.orders: a column's type has a cast to json \(app\.mood AS json\)/);

@@ -34,12 +34,18 @@ test('changes in any partition come under the partitioned table\'s name and key,
     CREATE TABLE orders_a PARTITION OF orders FOR VALUES FROM (0) TO (100);
     CREATE TABLE orders_b PARTITION OF orders FOR VALUES FROM (100) TO (200)`);
   const request = { connection: pg.config({ database: 'parts' }), config: { tables: ['orders'], heartbeatSeconds: 0 } };
+  const [{ version }] = (await sql("SELECT current_setting('server_version_num')::int AS version")) as [{ version: number }];
+  if (version < 130000) {
+    // PostgreSQL 12 cannot publish a partitioned table at all (documented: publish its partitions).
+    await expect(activateTrigger(KEY, request)).rejects.toThrow(/"orders" is a partitioned table/);
+    return;
+  }
   await activateTrigger(KEY, request);
   const start = (await pollTrigger(KEY, request)).state;
   await sql('INSERT INTO orders VALUES (1, 10), (150, 20)');
   await sql('UPDATE orders SET total = total + 1');
   await sql('DELETE FROM orders WHERE id = 150');
-  expect(await changesAfter(request, start, 5)).toEqual([
+    expect(await changesAfter(request, start, 5)).toEqual([
     { op: 'INSERT', table: 'orders', key: { id: 1 } },
     { op: 'INSERT', table: 'orders', key: { id: 150 } },
     { op: 'UPDATE', table: 'orders', key: { id: 1 } },
@@ -53,6 +59,11 @@ test('a publication made before publishes through the root once the trigger is a
   const sql = (text: string) => pg.sql(text, [], 'parts_old');
   await sql(`CREATE TABLE orders (id int PRIMARY KEY) PARTITION BY RANGE (id); CREATE TABLE orders_a PARTITION OF orders FOR VALUES FROM (0) TO (100)`);
   const request = { connection: pg.config({ database: 'parts_old' }), config: { tables: ['orders'], heartbeatSeconds: 0 } };
+  const [{ version }] = (await sql("SELECT current_setting('server_version_num')::int AS version")) as [{ version: number }];
+  if (version < 130000) {
+    await expect(activateTrigger(KEY, request)).rejects.toThrow(/"orders" is a partitioned table/); // as above
+    return;
+  }
   await activateTrigger(KEY, request);
   const [{ pubname }] = (await sql("SELECT pubname FROM pg_publication WHERE pubname LIKE 'pg_actions%'")) as [{ pubname: string }];
   await sql(`ALTER PUBLICATION "${pubname}" SET (publish_via_partition_root = false)`); // as an earlier version made it
