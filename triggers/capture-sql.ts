@@ -33,7 +33,9 @@ const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float
  * to_jsonb looks a cast up for) refuses the write, naming it, instead. The catalog is walked only
  * when such a cast exists at all (pg_cast is small; one pass).
  */
-const REFUSE_JSON_CASTS = `IF EXISTS (SELECT FROM pg_cast WHERE casttarget IN (114, 3802) AND castmethod = 'f' AND castsource >= 16384) THEN
+/** The cast's function is someone else's code: owned by neither a superuser (built-ins, extensions such as hstore's cast to json) nor the activating role. */
+const UNTRUSTED = `EXISTS (SELECT FROM pg_proc AS p JOIN pg_roles AS o ON o.oid = p.proowner WHERE p.oid = c.castfunc AND NOT o.rolsuper AND p.proowner <> (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user))`;
+const REFUSE_JSON_CASTS = `IF EXISTS (SELECT FROM pg_cast AS c WHERE c.casttarget IN (114, 3802) AND c.castmethod = 'f' AND c.castsource >= 16384 AND ${UNTRUSTED}) THEN
     SELECT string_agg(format_type(c.castsource, NULL) || ' AS ' || format_type(c.casttarget, NULL), ', ') INTO json_casts
       FROM (WITH RECURSIVE reach(type) AS (
               SELECT a.atttypid FROM pg_attribute AS a WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
@@ -43,7 +45,7 @@ const REFUSE_JSON_CASTS = `IF EXISTS (SELECT FROM pg_cast WHERE casttarget IN (1
                                    UNION ALL SELECT t.typelem WHERE t.typelem <> 0 AND t.typlen = -1
                                    UNION ALL SELECT f.atttypid FROM pg_attribute AS f WHERE f.attrelid = t.typrelid AND t.typrelid <> 0 AND f.attnum > 0 AND NOT f.attisdropped) AS n(type))
             SELECT DISTINCT type FROM reach) AS r
-      JOIN pg_cast AS c ON c.castsource = r.type AND c.casttarget IN (114, 3802) AND c.castmethod = 'f' AND c.castsource >= 16384;
+      JOIN pg_cast AS c ON c.castsource = r.type AND c.casttarget IN (114, 3802) AND c.castmethod = 'f' AND c.castsource >= 16384 AND ${UNTRUSTED};
     IF json_casts IS NOT NULL THEN
       RAISE EXCEPTION USING ERRCODE = '42501',
         MESSAGE = format('pg-actions row-changes will not capture this change to %I.%I: a column''s type has a cast to json (%s) whose function would run with the rights of the role that activated the trigger', TG_TABLE_SCHEMA, TG_TABLE_NAME, json_casts),

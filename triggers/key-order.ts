@@ -36,8 +36,15 @@ const OPERATOR_NAME = /^[-+*/<>=~!@#%^&|`?]+$/;
 // one it is binary-coercible to (anyenum 3500, anyrange 3831, anymultirange 4537, record 2249,
 // anyarray 2277, an implicit binary cast: varchar to text), an exact one first, then a preferred
 // type. Every comparison is exact on built-in types and qualified (REVIEW4 R47).
-/** FirstNormalObjectId: what a user (not initdb) made has an oid from here on. */
-export const FIRST_USER_OID = 16384;
+/**
+ * A cast's function whose code someone else chose: owned by neither a superuser (the built-ins, an
+ * extension's functions) nor the role running the statement (its own code). `cast` is a pg_cast row's alias.
+ */
+export function untrustedCastFunction(cast: string): string {
+  return `EXISTS (SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner
+     WHERE p.oid OPERATOR(pg_catalog.=) ${cast}.castfunc AND NOT o.rolsuper
+       AND p.proowner OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER))`;
+}
 
 /**
  * pg-actions reads a key's text back as the key (cursors, batch bounds: `(text)::type`), and that cast
@@ -47,7 +54,7 @@ export const FIRST_USER_OID = 16384;
  * cast made after the orders were cached is seen too.
  */
 const USER_TEXT_CASTS = `(SELECT pg_catalog.count(*) FROM pg_catalog.pg_cast k WHERE k.castsource OPERATOR(pg_catalog.=) 25::pg_catalog.oid
-    AND k.castmethod OPERATOR(pg_catalog.=) 'f'::pg_catalog."char" AND k.castfunc OPERATOR(pg_catalog.>=) ${FIRST_USER_OID}::pg_catalog.oid)`;
+    AND k.castmethod OPERATOR(pg_catalog.=) 'f'::pg_catalog."char" AND ${untrustedCastFunction('k')})`;
 
 const ORDER_SQL = `WITH RECURSIVE walk(n, top, type) AS (
     SELECT u.n, a.atttypid, a.atttypid
@@ -63,7 +70,7 @@ const ORDER_SQL = `WITH RECURSIVE walk(n, top, type) AS (
             FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc pr ON pr.oid OPERATOR(pg_catalog.=) k.castfunc
             JOIN pg_catalog.pg_namespace pn ON pn.oid OPERATOR(pg_catalog.=) pr.pronamespace
            WHERE k.castsource OPERATOR(pg_catalog.=) 25::pg_catalog.oid AND k.casttarget OPERATOR(pg_catalog.=) b.oid
-             AND k.castmethod OPERATOR(pg_catalog.=) 'f'::pg_catalog."char" AND k.castfunc OPERATOR(pg_catalog.>=) ${FIRST_USER_OID}::pg_catalog.oid) AS text_cast,
+             AND k.castmethod OPERATOR(pg_catalog.=) 'f'::pg_catalog."char" AND ${untrustedCastFunction('k')}) AS text_cast,
          bn.nspname AS base_schema, pg_catalog.has_schema_privilege(bn.oid, 'USAGE') AS base_usable,
          itn.nspname AS cast_schema, itn.oid IS NULL OR pg_catalog.has_schema_privilege(itn.oid, 'USAGE') AS cast_usable,
          (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ao.amopstrategy, opn.nspname, o.oprname, pg_catalog.has_schema_privilege(opn.oid, 'USAGE')))

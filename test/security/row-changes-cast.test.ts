@@ -60,3 +60,11 @@ test('without the cast the same rows are captured, exactly', async () => {
   expect(events.map((event) => (event as unknown as { new: unknown }).new)).toEqual([{ id: 3, note: 'z', m: 'sad', ms: ['ok', 'sad'] }]);
   expect(await isSuperuser()).toBe(false);
 }, 60_000);
+
+test('a cast to json that a superuser made (an extension\'s: hstore AS json) is trusted: rows with such a column are captured', async () => {
+  await db.sql('CREATE EXTENSION IF NOT EXISTS hstore; ALTER TABLE app.orders ADD COLUMN h hstore');
+  const start = await pollTrigger('row-changes', { connection: db.config, config });
+  await asOwner((c) => c.query(`INSERT INTO app.orders (id, note, h) VALUES (4, 'h', 'a=>1')`));
+  const { events } = await pollTrigger('row-changes', { connection: db.config, config, state: start.state });
+  expect(events.map((event) => (event as unknown as { new: { id: number; h: unknown } }).new).map(({ id, h }) => ({ id, h }))).toEqual([{ id: 4, h: { a: '1' } }]);
+}, 60_000);

@@ -14,7 +14,7 @@ test('a cast from text to the key\'s type made during the handover: SYNC_HANDOVE
   const sql = (text: string) => pg.sql(text, [], 'casts');
   await sql(`CREATE TYPE mood AS ENUM ('a', 'b', 'c', 'd', 'e');
     CREATE TABLE moods (k mood PRIMARY KEY, n int NOT NULL DEFAULT 1); INSERT INTO moods (k) VALUES ('a'), ('b'), ('c'), ('d'), ('e');
-    CREATE FUNCTION evil(text) RETURNS mood LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION 'evil ran as %', current_user; END $f$`);
+    CREATE FUNCTION evil(text) RETURNS mood LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION 'evil ran as %', current_user; END $f$; DO $d$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cast_owner') THEN CREATE ROLE cast_owner; END IF; END $d$; ALTER FUNCTION evil(text) OWNER TO cast_owner`);
   const connection = pg.config({ database: 'casts' });
   const cdc = { connection, config: { tables: ['moods'], heartbeatSeconds: 0 } };
   await activateTrigger('table-changes-cdc', cdc);

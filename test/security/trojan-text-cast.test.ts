@@ -13,7 +13,7 @@ const db = useTestDatabase('trojan_text_cast');
 beforeAll(async () => {
   await db.sql(`CREATE TYPE mood AS ENUM ('a', 'b', 'c', 'd', 'e');
     CREATE TABLE moods (k mood PRIMARY KEY, n int NOT NULL DEFAULT 1); INSERT INTO moods (k) VALUES ('a'), ('b'), ('c'), ('d'), ('e');
-    CREATE FUNCTION evil(text) RETURNS mood LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION 'evil ran as %', current_user; END $f$`);
+    CREATE FUNCTION evil(text) RETURNS mood LANGUAGE plpgsql AS $f$ BEGIN RAISE EXCEPTION 'evil ran as %', current_user; END $f$; DO $d$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'cast_owner') THEN CREATE ROLE cast_owner; END IF; END $d$; ALTER FUNCTION evil(text) OWNER TO cast_owner`);
 }, 60_000);
 
 const syncPoll = (state?: TriggerState) => pollTrigger('table-sync', { connection: db.config, config: { tables: ['moods'], batchSize: 2 }, state });
