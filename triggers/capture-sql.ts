@@ -15,6 +15,7 @@
  * Only fixed text and identifiers made of [a-z0-9_] go into function bodies.
  */
 import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
+import { untrustedCastFunction } from './cast-trust.js';
 import { outboxStatements, ownerTag, type OutboxNames } from './outbox-sql.js';
 
 /**
@@ -33,8 +34,7 @@ const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float
  * to_jsonb looks a cast up for) refuses the write, naming it, instead. The catalog is walked only
  * when such a cast exists at all (pg_cast is small; one pass).
  */
-/** The cast's function is someone else's code: owned by neither a superuser (built-ins, extensions such as hstore's cast to json) nor the activating role. */
-const UNTRUSTED = `EXISTS (SELECT FROM pg_proc AS p JOIN pg_roles AS o ON o.oid = p.proowner WHERE p.oid = c.castfunc AND NOT o.rolsuper AND p.proowner <> (SELECT r.oid FROM pg_roles AS r WHERE r.rolname = current_user))`;
+const UNTRUSTED = untrustedCastFunction('c');
 const REFUSE_JSON_CASTS = `IF EXISTS (SELECT FROM pg_cast AS c WHERE c.casttarget IN (114, 3802) AND c.castmethod = 'f' AND c.castsource >= 16384 AND ${UNTRUSTED}) THEN
     SELECT string_agg(format_type(c.castsource, NULL) || ' AS ' || format_type(c.casttarget, NULL), ', ') INTO json_casts
       FROM (WITH RECURSIVE reach(type) AS (

@@ -11,6 +11,7 @@
  * pg_catalog, and only pg_catalog is searched.
  */
 import { execute, forgetTables, PgActionsError, shortCache } from '../connection/index.js';
+import { untrustedTextCast } from './cast-trust.js';
 
 export interface ColumnOrder {
   /** The column's own type (its pg_attribute.atttypid) when the order was read: a cached order is used only while it still is. */
@@ -32,20 +33,6 @@ type Strategy = 'lt' | 'le' | 'eq' | 'ge' | 'gt';
 const STRATEGIES: Record<string, Strategy> = { 1: 'lt', 2: 'le', 3: 'eq', 4: 'ge', 5: 'gt' };
 const OPERATOR_NAME = /^[-+*/<>=~!@#%^&|`?]+$/;
 
-// GetDefaultOpClass's choice, in SQL: the default btree opclass (403 = btree) of the base type, or
-// one it is binary-coercible to (anyenum 3500, anyrange 3831, anymultirange 4537, record 2249,
-// anyarray 2277, an implicit binary cast: varchar to text), an exact one first, then a preferred
-// type. Every comparison is exact on built-in types and qualified (REVIEW4 R47).
-/**
- * A cast's function whose code someone else chose: owned by neither a superuser (the built-ins, an
- * extension's functions) nor the role running the statement (its own code). `cast` is a pg_cast row's alias.
- */
-export function untrustedCastFunction(cast: string): string {
-  return `EXISTS (SELECT FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles o ON o.oid OPERATOR(pg_catalog.=) p.proowner
-     WHERE p.oid OPERATOR(pg_catalog.=) ${cast}.castfunc AND NOT o.rolsuper
-       AND p.proowner OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER))`;
-}
-
 /**
  * pg-actions reads a key's text back as the key (cursors, batch bounds: `(text)::type`), and that cast
  * runs a function when the type's owner made one from text (CREATE CAST (text AS app.mood) WITH
@@ -53,9 +40,12 @@ export function untrustedCastFunction(cast: string): string {
  * refused, naming it; USER_TEXT_CASTS is the same check in the statement that reads (keyTypesSql), so a
  * cast made after the orders were cached is seen too.
  */
-const USER_TEXT_CASTS = `(SELECT pg_catalog.count(*) FROM pg_catalog.pg_cast k WHERE k.castsource OPERATOR(pg_catalog.=) 25::pg_catalog.oid
-    AND k.castmethod OPERATOR(pg_catalog.=) 'f'::pg_catalog."char" AND ${untrustedCastFunction('k')})`;
+const USER_TEXT_CASTS = `(SELECT pg_catalog.count(*) FROM pg_catalog.pg_cast k WHERE ${untrustedTextCast('k')})`;
 
+// GetDefaultOpClass's choice, in SQL: the default btree opclass (403 = btree) of the base type, or
+// one it is binary-coercible to (anyenum 3500, anyrange 3831, anymultirange 4537, record 2249,
+// anyarray 2277, an implicit binary cast: varchar to text), an exact one first, then a preferred
+// type. Every comparison is exact on built-in types and qualified (REVIEW4 R47).
 const ORDER_SQL = `WITH RECURSIVE walk(n, top, type) AS (
     SELECT u.n, a.atttypid, a.atttypid
       FROM pg_catalog.unnest($2::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
@@ -69,8 +59,7 @@ const ORDER_SQL = `WITH RECURSIVE walk(n, top, type) AS (
          (SELECT pg_catalog.string_agg(pg_catalog.format('%s (function %s)', k.castfunc::pg_catalog.regprocedure, pn.nspname), ', ')
             FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc pr ON pr.oid OPERATOR(pg_catalog.=) k.castfunc
             JOIN pg_catalog.pg_namespace pn ON pn.oid OPERATOR(pg_catalog.=) pr.pronamespace
-           WHERE k.castsource OPERATOR(pg_catalog.=) 25::pg_catalog.oid AND k.casttarget OPERATOR(pg_catalog.=) b.oid
-             AND k.castmethod OPERATOR(pg_catalog.=) 'f'::pg_catalog."char" AND ${untrustedCastFunction('k')}) AS text_cast,
+           WHERE k.casttarget OPERATOR(pg_catalog.=) b.oid AND ${untrustedTextCast('k')}) AS text_cast,
          bn.nspname AS base_schema, pg_catalog.has_schema_privilege(bn.oid, 'USAGE') AS base_usable,
          itn.nspname AS cast_schema, itn.oid IS NULL OR pg_catalog.has_schema_privilege(itn.oid, 'USAGE') AS cast_usable,
          (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ao.amopstrategy, opn.nspname, o.oprname, pg_catalog.has_schema_privilege(opn.oid, 'USAGE')))

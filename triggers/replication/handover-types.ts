@@ -15,7 +15,7 @@
  * catalog; the state's table and column names are only bound as values.
  */
 import { execute, PgActionsError } from '../../connection/index.js';
-import { untrustedCastFunction } from '../key-order.js';
+import { untrustedTextCast } from '../cast-trust.js';
 import { invalidState } from '../state.js';
 
 export interface KeyComparison {
@@ -54,8 +54,7 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
                     col.attcollation IS NOT NULL AS found,
                     (SELECT pg_catalog.string_agg(k.castfunc::pg_catalog.regprocedure::pg_catalog.text, ', ')
                        FROM walk w JOIN pg_catalog.pg_cast k ON k.casttarget OPERATOR(pg_catalog.=) w.type
-                      WHERE w.n OPERATOR(pg_catalog.=) u.n AND k.castsource OPERATOR(pg_catalog.=) 25::pg_catalog.oid
-                        AND k.castmethod OPERATOR(pg_catalog.=) 'f'::pg_catalog."char" AND ${untrustedCastFunction('k')}) AS text_cast
+                      WHERE w.n OPERATOR(pg_catalog.=) u.n AND ${untrustedTextCast('k')}) AS text_cast
                FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.name[])) WITH ORDINALITY AS u(t, c, n)
                LEFT JOIN LATERAL (SELECT a.attcollation
                     FROM pg_catalog.pg_class r
