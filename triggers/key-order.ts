@@ -99,12 +99,11 @@ export function columnOrders(connection: unknown, table: string, columns: readon
 }
 
 /**
- * The same, read again now: for a caller that casts text to the key's type (table-sync's cursor), which
- * must see a cast from text made since (refuseUserTextCasts), not one cached up to 30 s ago.
+ * The same, read now and not cached: for a caller that casts text to the key's type (table-sync's cursor),
+ * which must see a cast from text made since (refuseUserTextCasts), not one cached up to 30 s ago.
  */
 export function freshColumnOrders(connection: unknown, table: string, columns: readonly string[], field: string): Promise<ColumnOrder[]> {
-  orders.forget(JSON.stringify([connection, table, columns]));
-  return columnOrders(connection, table, columns, field);
+  return loadOrders(connection, table, columns, field);
 }
 
 /**

@@ -187,8 +187,8 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
       },
     });
   }));
-  // Compared with the orders of a type the key no longer has (a cached entry older than an ALTER … TYPE):
-  // the batch is dropped and read again with the key's own.
+  // Compared with the orders of a type the key no longer has (an ALTER … TYPE between reading them and
+  // the batch): the batch is dropped and read again with the key's own.
   if (stale(args.connection, target, info.primaryKey, orders, read.prelude.key_types)) {
     if (attempt >= 2) {
       throw new PgActionsError('INVALID_INPUT', {
