@@ -8,8 +8,7 @@
  * the variable (npm test, CI) the file starts its own server as before.
  */
 import { writeFileSync } from 'node:fs';
-import pg from 'pg';
-import { startReplicationServer, type ReplicationServer } from './replication-server.js';
+import { adminSessions, startReplicationServer, type ReplicationServer } from './replication-server.js';
 import { watchSecret } from './secrets.js';
 
 /** The server at `url`, which the caller does not own: stop() closes only the admin sessions. */
@@ -20,24 +19,11 @@ export async function replicationServerAt(url: string, settings: Record<string, 
   const admin = decodeURIComponent(parsed.username);
   const password = decodeURIComponent(parsed.password);
   watchSecret(password);
-  const clients = new Map<string, pg.Client>();
   const config: ReplicationServer['config'] = (options = {}) => ({
     host, port, database: options.database ?? 'postgres', user: options.user ?? admin,
     password: options.user ? options.password : password, sslMode: 'disable',
   });
-  async function clientFor(database: string): Promise<pg.Client> {
-    let client = clients.get(database);
-    if (!client) {
-      client = new pg.Client({ ...config({ database }), ssl: false });
-      client.on('error', () => {});
-      client.on('end', () => clients.get(database) === client && clients.delete(database));
-      clients.set(database, client);
-      await client.connect();
-    }
-    return client;
-  }
-  const sql: ReplicationServer['sql'] = async (text, values, database = 'postgres') => (await (await clientFor(database)).query(text, values)).rows;
-  const stop = async () => void (await Promise.all([...clients.values()].map((client) => client.end().catch(() => {}))));
+  const { sql, close: stop } = adminSessions(config);
   try {
     for (const [name, value] of Object.entries({ wal_level: 'logical', ...settings })) {
       const [row] = await sql('SELECT current_setting($1) AS actual', [name]);
