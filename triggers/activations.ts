@@ -6,7 +6,7 @@
  */
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
 import { inTransaction, tablesLock } from '../connection/session.js';
-import { createTriggerStatements, installStatements, triggerNamePattern, triggerNames } from './capture-sql.js';
+import { createTriggerStatements, installStatements, putFunction, triggerNamePattern, triggerNames } from './capture-sql.js';
 import { refuseWhenPublished } from './outbox-publications.js';
 import { ADVISORY_LOCK, ADVISORY_LOCK_SQL, LOCK_CLASS, namesOf, SCHEMA } from './outbox-sql.js';
 import { dropSchemaIfEmpty } from './pgactions-schema.js';
@@ -68,6 +68,7 @@ export async function remove(connection: unknown, fingerprint: string): Promise<
     }
     await query(`DROP FUNCTION IF EXISTS ${names.capture}()`);
     await query(`DROP FUNCTION IF EXISTS ${names.captureSet}()`);
+    await query(`DROP FUNCTION IF EXISTS ${putFunction(names)}(oid, text, jsonb[], jsonb[])`);
     await query(`DROP FUNCTION IF EXISTS ${names.read}(bigint, integer, interval, boolean)`);
     await query(`DROP TABLE IF EXISTS ${names.outbox}, ${names.cursor}, ${names.tables}`);
     await dropSchemaIfEmpty(query);
@@ -85,7 +86,7 @@ SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name
  WHERE o.name OPERATOR(pg_catalog.~) 'rc_[0-9a-f]{16}'
  ORDER BY 1, 2, 3, 4`;
 
-const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:capture_set', 'function:read'];
+const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:capture_set', 'function:put', 'function:read'];
 
 /** Every row-changes and schema-changes (event-trigger mode) activation in the database, complete or not. */
 export async function listActivations(connection: unknown): Promise<Activation[]> {
