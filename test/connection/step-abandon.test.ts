@@ -26,7 +26,7 @@ afterAll(() => Promise.all(relays.map((relay) => relay.close())), 30_000);
 const direct = (applicationName: string, extra: Partial<ConnectionConfig> = {}): ConnectionConfig => ({ ...db.config, applicationName, ...extra });
 const pidOf = async (config: ConnectionConfig) => (await execute(config, { text: 'SELECT pg_backend_pid() AS pid' })).rows[0]!.pid as number;
 /** Switches the connection check off for the session (PostgreSQL 14+; before 14 there is none): a cut socket goes unnoticed. */
-const checkOff = `current_setting('server_version_num')::int < 140000 OR set_config('client_connection_check_interval', '0', false) = '0'`;
+const checkOff = `CASE WHEN current_setting('server_version_num')::int >= 140000 THEN set_config('client_connection_check_interval', '0', false) END`;
 
 test('past the result cap the statement is cancelled on the server: one that switched the connection check off and went on computing stops too', async () => {
   const config = direct('step-abandon-cap');
