@@ -58,8 +58,8 @@ export function installStatements(n: OutboxNames): string[] {
   const tag = `'${ownerTag(n.fingerprint)}'`; // fingerprint is [0-9a-f]{16}: safe as literal text
   return [
     ...outboxStatements(n, tag),
-    `CREATE TABLE IF NOT EXISTS ${n.tables} (relid oid PRIMARY KEY, key_columns text[])`,
-    `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
+    `CREATE TABLE IF NOT EXISTS ${n.tables} (relid pg_catalog.oid PRIMARY KEY, key_columns pg_catalog.text[])`,
+    `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
 DECLARE
   key_columns text[];
   watched oid;
@@ -110,7 +110,7 @@ const ROW_KEY = `CASE WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(
 function captureSetFunction(n: OutboxNames): string {
   // `c.*`, not `c`: a bare `c` means the watched table's column when it has one named c.
   const images = (table: string) => `(SELECT to_jsonb(c.*) AS j, row_number() OVER () AS i FROM ${table} AS c)`;
-  return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
+  return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
 DECLARE
   key_columns text[];
   json_casts text;
