@@ -10,6 +10,7 @@ import { MAX_RESULT_BYTES, type ResolvedConfig } from './config.js';
 import { ConfiguredClient } from './configured-client.js';
 import { abandonWaiters, PoolReplaced, redirectWaiters, waitForClient } from './pool-wait.js';
 import { installGate } from './result-gate.js';
+import { poolerErrorCode } from './errors/pooler.js';
 import { SshTunnel } from './ssh-tunnel.js';
 import { settleTails, tailEnded } from './step-tail.js';
 import { sslPlan, type SslSetting } from './tls.js';
@@ -201,7 +202,8 @@ function sizeOf(pool: pg.Pool): number {
 function fallbackApplies(when: 'server-refuses-tls' | 'server-rejects-plaintext', error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: string; message?: string };
   if (when === 'server-refuses-tls') return message === 'The server does not support SSL connections';
-  return typeof code === 'string' && code.startsWith('28'); // pg_hba.conf or authentication said no
+  // pg_hba.conf or authentication said no, or a pooler that requires TLS (PgBouncer's "SSL required").
+  return typeof code === 'string' && (code.startsWith('28') || poolerErrorCode(code, message ?? '') === 'SSL_REQUIRED');
 }
 
 /**

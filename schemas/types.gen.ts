@@ -456,7 +456,7 @@ export interface NewOrUpdatedRowConfig {
  */
 export interface NewOrUpdatedRowEvent {
   /**
-   * Deterministic: the same row version always has the same id, so a host can deduplicate.
+   * Deterministic: the same row version always has the same id, so a host can deduplicate: a hash of the trigger, the table and the row version (the column's value), then the primary key as PostgreSQL writes it (the text of each key column, as a JSON array of strings: `…:["42"]`, `…:["eu","42"]`), as table-sync's ids. Distinct keys have distinct ids, also where `key` holds one value for two keys (jsonb numbers beyond a double).
    */
   id: string;
   /**
@@ -472,7 +472,7 @@ export interface NewOrUpdatedRowEvent {
    */
   table: string;
   /**
-   * Primary key column(s) and value(s) of the row.
+   * Primary key column(s) and value(s) of the row, parsed as in `new`. Lossy for a jsonb number a double cannot hold exactly, which becomes a string of its digits: the keys {"n": 12345678901234567891} and {"n": "12345678901234567891"} are two rows with the same `key` (and two ids). Tell rows apart by `id`.
    */
   key: {
     [k: string]: unknown | undefined;
@@ -517,7 +517,7 @@ export interface NewRowConfig {
  */
 export interface NewRowEvent {
   /**
-   * Deterministic: the same row version always has the same id, so a host can deduplicate.
+   * Deterministic: the same row always has the same id, so a host can deduplicate: a hash of the trigger and the table, then the primary key as PostgreSQL writes it (the text of each key column, as a JSON array of strings: `…:["42"]`, `…:["eu","42"]`), as table-sync's ids. Distinct keys have distinct ids, also where `key` holds one value for two keys (jsonb numbers beyond a double).
    */
   id: string;
   /**
@@ -533,7 +533,7 @@ export interface NewRowEvent {
    */
   table: string;
   /**
-   * Primary key column(s) and value(s) of the row.
+   * Primary key column(s) and value(s) of the row, parsed as in `new`. Lossy for a jsonb number a double cannot hold exactly, which becomes a string of its digits: the keys {"n": 12345678901234567891} and {"n": "12345678901234567891"} are two rows with the same `key` (and two ids). Tell rows apart by `id`.
    */
   key: {
     [k: string]: unknown | undefined;

@@ -36,7 +36,7 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // which statements refused with 25001 run again alone, pooler-reset-failure.test a transaction pooler's reset that fails,
   // ignored-cancel.test what cancelAndSettle() does with a statement that outlives the cancel (terminate, ignoredCancel).
   // 2026-11-30: the refusals' texts, COMMIT_UNCONFIRMED, the TLS probe, redaction, the early answer's tail (a relay holding replies back), the plan around the statement (step-plan), a tag-checked write behind a transaction pooler.
-  'connection/execute.ts': ['test/connection/execute.test.ts', 'test/connection/error-paths.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/session-state.test.ts', 'test/connection/session-reset.test.ts', 'test/connection/failed-step-session.test.ts', 'test/connection/run-alone.test.ts', 'test/connection/pooler-reset-failure.test.ts', 'test/connection/ignored-cancel.test.ts', 'test/connection/step-refusals.test.ts', 'test/connection/commit-unconfirmed.test.ts', 'test/connection/tls-required-login.test.ts', 'test/connection/step-redaction.test.ts', 'test/connection/early-answer-session.test.ts', 'test/connection/early-answer-tail.test.ts', 'test/connection/unguarded-session.test.ts', 'test/connection/step-plan.test.ts', 'test/connection/pooler-tag-check.test.ts'],
+  'connection/execute.ts': ['test/connection/execute.test.ts', 'test/connection/error-paths.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/session-state.test.ts', 'test/connection/session-reset.test.ts', 'test/connection/failed-step-session.test.ts', 'test/connection/run-alone.test.ts', 'test/connection/pooler-reset-failure.test.ts', 'test/connection/ignored-cancel.test.ts', 'test/connection/step-refusals.test.ts', 'test/connection/commit-unconfirmed.test.ts', 'test/connection/tls-required-login.test.ts', 'test/connection/step-redaction.test.ts', 'test/connection/early-answer-session.test.ts', 'test/connection/early-answer-tail.test.ts', 'test/connection/unguarded-session.test.ts', 'test/connection/step-plan.test.ts', 'test/connection/pooler-tag-check.test.ts', 'test/connection/reply-timing.test.ts', 'test/connection/step-abandon.test.ts', 'test/connection/pooler-format-memory.test.ts', 'test/connection/pooler-handover.test.ts'],
   // pool-wait.test and step-tail.test reach checkout's waits and closeAll's tails; pool-sessions.test the output formats,
   // session pooling and holdPool (reached otherwise only by execute.test, pgbouncer.test and the listen tests);
   // pool-closing.test closeAll()'s wait for connections still closing (a peer that holds back its FIN).
@@ -51,11 +51,12 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // sync-keyset-edges.test the refusals, cursors that do not fit, old states, batch sizes, progress, ids; every key kind in
   // batches of 2 (sync-key-types), edited states (sync-state-edits), rows that widen (sync-batch-shrink). database-output-
   // defaults, sync-session-path and trojan-operators reach it too, but pin copyInSnapshot's and key-order.ts' work.
-  'triggers/sync/keyset.ts': ['test/triggers/sync-keyset-edges.test.ts', 'test/triggers/sync-state-edits.test.ts', 'test/triggers/sync-key-types.test.ts', 'test/triggers/sync-batch-shrink.test.ts'],
+  'triggers/sync/keyset.ts': ['test/triggers/sync-keyset-edges.test.ts', 'test/triggers/sync-state-edits.test.ts', 'test/triggers/sync-key-types.test.ts', 'test/triggers/sync-batch-shrink.test.ts', 'test/triggers/sync-id-format.test.ts', 'test/triggers/sync-retyped-midbatch.test.ts', 'test/security/trojan-text-cast.test.ts', 'test/triggers/key-retyped.test.ts'],
   // The key type's own operators: table-sync's cursor over every key kind (one column, rows of one schema's operators,
   // mixed schemas column by column), new-row's composite cursors, and the look-alikes in public that must never run;
   // key-order-edges.test types without an ordering, an opclass split over two schemas, a schema name that needs quoting.
-  'triggers/key-order.ts': ['test/triggers/key-order-edges.test.ts', 'test/triggers/sync-key-types.test.ts', 'test/security/trojan-operators.test.ts', 'test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row.test.ts'],
+  'triggers/key-order.ts': ['test/triggers/key-order-edges.test.ts', 'test/triggers/sync-key-types.test.ts', 'test/security/trojan-operators.test.ts', 'test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row.test.ts', 'test/triggers/key-order-refusals.test.ts', 'test/triggers/key-type-schema.test.ts', 'test/triggers/key-retyped.test.ts', 'test/triggers/sync-retyped-midbatch.test.ts', 'test/security/trojan-text-cast.test.ts'],
+  'triggers/cast-trust.ts': ['test/security/trojan-text-cast.test.ts', 'test/security/row-changes-cast.test.ts', 'test/triggers/key-order-refusals.test.ts', 'test/triggers/key-order-edges.test.ts'],
   'triggers/horizon.ts': ['test/triggers/horizon.test.ts', 'test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row-late-commits.test.ts'],
   // row-changes.test's 100 activate/subscribe cycles would run per mutant; outbox-reader.test pins the same reads.
   'triggers/outbox-reader.ts': ['test/triggers/outbox-reader.test.ts', 'test/triggers/row-changes-large.test.ts'],
@@ -68,6 +69,7 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // row-changes' (and schema-changes') subscription acknowledgement: outbox-ack.test, on the suite's server. row-changes.test
   // reaches it too, but its 100 activate/subscribe cycles would run for every mutant of the loop.
   'triggers/outbox-subscription.ts': ['test/triggers/outbox-ack.test.ts'],
+  'triggers/replication/checked-position.ts': ['test/triggers/cdc-position-check.test.ts'], // R132's state check is pure: cdc-state-edits.test shows it end to end, on a replication server of its own
   // pollTrigger's acknowledgement: the slot advanced only to the state's position, the position a poll returns (whole
   // transactions, or `inside` one). Each file starts its own replication server; table-changes-cdc.test's polls,
   // cdc-poll-noise.test's re-peeks and cdc-poll-large.test's 12,000-row transaction (the only one that stops `inside`).

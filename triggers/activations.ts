@@ -1,14 +1,15 @@
 /**
  * Installing, finding and removing row-changes' objects. Each change of the installed set runs
- * in one transaction under an advisory lock, so concurrent activations and deactivations never
+ * in one transaction under pg-actions' activation lock (activation-lock.ts), so concurrent activations and deactivations never
  * interleave and a crash leaves either all of an activation or none of it. Leftovers (an
  * activation whose host crashed or forgot it, or a damaged one) are found by name and owner tag.
  */
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
 import { inTransaction, tablesLock } from '../connection/session.js';
-import { createTriggerStatements, installStatements, triggerNamePattern, triggerNames } from './capture-sql.js';
+import { createTriggerStatements, installStatements, putFunction, triggerNamePattern, triggerNames } from './capture-sql.js';
 import { refuseWhenPublished } from './outbox-publications.js';
-import { ADVISORY_LOCK, ADVISORY_LOCK_SQL, LOCK_CLASS, namesOf, SCHEMA } from './outbox-sql.js';
+import { lockActivations, retryingRaces } from './activation-lock.js';
+import { namesOf, SCHEMA } from './outbox-sql.js';
 import { dropSchemaIfEmpty } from './pgactions-schema.js';
 import { removeSchemaEvents, schemaEventActivations } from './schema-events.js';
 
@@ -34,9 +35,9 @@ SELECT c.oid::pg_catalog.int8 AS relid, n.nspname AS schema, c.relname AS name,
 export async function install(connection: unknown, fingerprint: string, tables: readonly string[], operations: readonly string[]): Promise<void> {
   const names = namesOf(fingerprint);
   const qualified = tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
-  await inTransaction(connection, async (query) => {
-    await query(ADVISORY_LOCK_SQL, [LOCK_CLASS], ADVISORY_LOCK);
+  await retryingRaces(connection, () => inTransaction(connection, async (query) => {
     await refuseWhenPublished(query, 'row-changes');
+    await lockActivations(query, true);
     for (const statement of installStatements(names)) await query(statement);
     for (const [i, name] of qualified.entries()) {
       const [table] = await query(TABLE_SQL, [name]);
@@ -49,14 +50,14 @@ export async function install(connection: unknown, fingerprint: string, tables: 
       for (const trigger of triggerNames(names)) await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)} ON ${target}`, undefined, tablesLock([target]));
       for (const statement of createTriggerStatements(names, target, operations, table.per_statement === true)) await query(statement, undefined, tablesLock([target]));
     }
-  }, { name: 'row-changes activation', again: 'activate row-changes again' });
+  }, { name: 'row-changes activation', again: 'activate row-changes again' }));
 }
 
 /** Removes every object of one activation, and the pgactions schema once nothing of ours is left in it. */
 export async function remove(connection: unknown, fingerprint: string): Promise<void> {
   const names = namesOf(fingerprint);
-  await inTransaction(connection, async (query) => {
-    await query(ADVISORY_LOCK_SQL, [LOCK_CLASS], ADVISORY_LOCK);
+  await retryingRaces(connection, () => inTransaction(connection, async (query) => {
+    await lockActivations(query, false);
     const triggers = await query(
       `SELECT t.tgname AS trigger, n.nspname AS schema, c.relname AS name FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE t.tgname OPERATOR(pg_catalog.~) $1::pg_catalog.text AND NOT t.tgisinternal`,
@@ -68,10 +69,11 @@ export async function remove(connection: unknown, fingerprint: string): Promise<
     }
     await query(`DROP FUNCTION IF EXISTS ${names.capture}()`);
     await query(`DROP FUNCTION IF EXISTS ${names.captureSet}()`);
+    await query(`DROP FUNCTION IF EXISTS ${putFunction(names)}(pg_catalog.oid, pg_catalog.text, pg_catalog.jsonb[], pg_catalog.jsonb[])`);
     await query(`DROP FUNCTION IF EXISTS ${names.read}(bigint, integer, interval, boolean)`);
     await query(`DROP TABLE IF EXISTS ${names.outbox}, ${names.cursor}, ${names.tables}`);
     await dropSchemaIfEmpty(query);
-  }, { name: 'row-changes deactivation', again: 'deactivate row-changes again' });
+  }, { name: 'row-changes deactivation', again: 'deactivate row-changes again' }));
 }
 
 const OBJECTS_SQL = `
@@ -85,7 +87,7 @@ SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name
  WHERE o.name OPERATOR(pg_catalog.~) 'rc_[0-9a-f]{16}'
  ORDER BY 1, 2, 3, 4`;
 
-const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:capture_set', 'function:read'];
+const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:capture_set', 'function:put', 'function:read'];
 
 /** Every row-changes and schema-changes (event-trigger mode) activation in the database, complete or not. */
 export async function listActivations(connection: unknown): Promise<Activation[]> {

@@ -2,9 +2,10 @@
  * What row-changes installs around the shared outbox (outbox-sql.ts): the watched-tables list and
  * the capture functions, and the triggers on each watched table.
  *   pgactions.rc_F_tables       watched tables and their primary-key columns (bound values, no SQL text)
- *   pgactions.rc_F_capture      the row-level trigger function (SECURITY DEFINER: writers need no rights on pgactions)
- *   pgactions.rc_F_capture_set  the statement-level one: a statement's rows from its transition tables
- *                               in one INSERT … SELECT and one NOTIFY (several times cheaper per row)
+ *   pgactions.rc_F_capture      the row-level trigger function
+ *   pgactions.rc_F_capture_set  the statement-level one: a statement's rows from its transition tables,
+ *                               handed over in a few large batches (several times cheaper per row)
+ *   pgactions.rc_F_put          records the changes the capture functions hand it in the outbox
  *   trigger pg_actions_rc_F     row-level, on each watched partitioned table, partition or inheritance
  *                               parent/child (a statement trigger would miss rows written through a parent
  *                               or straight into a partition)
@@ -13,10 +14,18 @@
  *   trigger pg_actions_rc_F_partition_guard   a row trigger that never fires, so that such a table
  *                               cannot become a partition or inheritance child unnoticed.
  * Only fixed text and identifiers made of [a-z0-9_] go into function bodies.
+ *
+ * Who runs what (REVIEW8 R143): the capture functions are SECURITY INVOKER, so to_jsonb of the
+ * rows runs as the writer. It calls any cast to json the owner of a column's type made, and such a
+ * cast can be created between any check and to_jsonb (a check-then-use race: the refusal of
+ * REVIEW7 R138 was beaten in under a second), so it must never run with the activator's rights; as
+ * the writer it is no more than a trigger the table's owner could add itself. Only the finished
+ * jsonb crosses to the activator's rights, in rc_F_put (SECURITY DEFINER), which runs no code of
+ * anyone else: pg_catalog functions and the outbox. It takes events for a table only from a
+ * trigger in a transaction that has written that table that way (putGuard).
  */
 import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
-import { untrustedCastFunction } from './cast-trust.js';
-import { outboxStatements, ownerTag, type OutboxNames } from './outbox-sql.js';
+import { outboxStatements, ownerTag, SCHEMA, type OutboxNames } from './outbox-sql.js';
 
 /**
  * The capture functions' own settings: the search_path, and the formats to_jsonb writes values in,
@@ -26,117 +35,160 @@ import { outboxStatements, ownerTag, type OutboxNames } from './outbox-sql.js';
  */
 const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle}`;
 
+/** The SECURITY DEFINER function the capture functions hand their rows to. */
+export function putFunction(n: OutboxNames): string {
+  return `${n.schema}.${quoteIdentifier(`rc_${n.fingerprint}_put`)}`;
+}
+const PUT_ARGUMENTS = '(pg_catalog.oid, pg_catalog.text, pg_catalog.jsonb[], pg_catalog.jsonb[])';
+
 /**
- * The capture runs as the role that activated the trigger (SECURITY DEFINER), and to_jsonb calls a
- * cast to json that the owner of a user type made (CREATE CAST needs only the type): the table's
- * owner could run any code with the activator's rights at each write (REVIEW7 R138). Such a cast on
- * any type a column's value reaches (through domains, arrays and composite fields; the only kind
- * to_jsonb looks a cast up for) refuses the write, naming it, instead. The catalog is walked only
- * when such a cast exists at all (pg_cast is small; one pass).
+ * rc_F_put is callable by every role (writers of a watched table need nothing granted), so it
+ * decides who may record what by facts a role cannot make up: it runs inside a trigger, and the
+ * current transaction has inserted (updated, deleted: the event's operation) rows of the table the
+ * rows come from, by the server's own per-transaction counters; where the table's writes are not
+ * counted at all (track_counts off), that the transaction holds its write lock (RowExclusiveLock:
+ * taken by writing, or by LOCK TABLE, which needs a write privilege on it). A role that may not write a
+ * watched table cannot put events for it, not even from a trigger of its own (on a temporary
+ * table, say); one that may write it can make up events for it, which is no more than it can
+ * cause by writing (a made-up event bypasses the table's constraints, not its privileges).
  */
-const UNTRUSTED = untrustedCastFunction('c');
-const REFUSE_JSON_CASTS = `IF EXISTS (SELECT FROM pg_cast AS c WHERE c.casttarget IN (114, 3802) AND c.castmethod = 'f' AND c.castsource >= 16384 AND ${UNTRUSTED}) THEN
-    SELECT string_agg(format_type(c.castsource, NULL) || ' AS ' || format_type(c.casttarget, NULL), ', ') INTO json_casts
-      FROM (WITH RECURSIVE reach(type) AS (
-              SELECT a.atttypid FROM pg_attribute AS a WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
-            UNION
-              SELECT n.type FROM reach AS r JOIN pg_type AS t ON t.oid = r.type
-               CROSS JOIN LATERAL (SELECT t.typbasetype WHERE t.typtype = 'd'
-                                   UNION ALL SELECT t.typelem WHERE t.typelem <> 0 AND t.typlen = -1
-                                   UNION ALL SELECT f.atttypid FROM pg_attribute AS f WHERE f.attrelid = t.typrelid AND t.typrelid <> 0 AND f.attnum > 0 AND NOT f.attisdropped) AS n(type))
-            SELECT DISTINCT type FROM reach) AS r
-      JOIN pg_cast AS c ON c.castsource = r.type AND c.casttarget IN (114, 3802) AND c.castmethod = 'f' AND c.castsource >= 16384 AND ${UNTRUSTED};
-    IF json_casts IS NOT NULL THEN
-      RAISE EXCEPTION USING ERRCODE = '42501',
-        MESSAGE = format('pg-actions row-changes will not capture this change to %I.%I: a column''s type has a cast to json (%s) whose function would run with the rights of the role that activated the trigger', TG_TABLE_SCHEMA, TG_TABLE_NAME, json_casts),
-        HINT = 'Drop the cast (DROP CAST (<type> AS json)), or stop watching the table.';
-    END IF;
+const PUT_GUARD = `IF pg_trigger_depth() < 1 OR source IS NULL OR NOT (coalesce(CASE op
+       WHEN 'INSERT' THEN pg_stat_get_xact_tuples_inserted(source)
+       WHEN 'UPDATE' THEN pg_stat_get_xact_tuples_updated(source)
+       WHEN 'DELETE' THEN pg_stat_get_xact_tuples_deleted(source) END, 0) > 0
+     OR op IN ('INSERT', 'UPDATE', 'DELETE')
+       AND pg_stat_get_xact_tuples_inserted(source) + pg_stat_get_xact_tuples_updated(source) + pg_stat_get_xact_tuples_deleted(source) = 0
+       AND EXISTS (SELECT FROM pg_locks AS l WHERE l.locktype = 'relation' AND l.pid = pg_backend_pid()
+                     AND l.database = (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database())
+                     AND l.relation = source AND l.mode = 'RowExclusiveLock' AND l.granted)) THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = 'pg-actions row-changes records only the changes its triggers capture, in the transaction that made them';
   END IF;`;
 
 /** Creates (idempotently) everything but the per-table triggers. */
 export function installStatements(n: OutboxNames): string[] {
   const tag = `'${ownerTag(n.fingerprint)}'`; // fingerprint is [0-9a-f]{16}: safe as literal text
+  const put = putFunction(n);
   return [
     ...outboxStatements(n, tag),
     `CREATE TABLE IF NOT EXISTS ${n.tables} (relid pg_catalog.oid PRIMARY KEY, key_columns pg_catalog.text[])`,
-    `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
+    putFunctionStatement(n, put),
+    // The capture functions run as the writer: they hand each change to rc_F_put (a NULL array for no image).
+    `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY INVOKER ${FUNCTION_SETTINGS} AS $fn$
+BEGIN
+  PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP <> 'DELETE' THEN ARRAY[to_jsonb(NEW)] END, CASE WHEN TG_OP <> 'INSERT' THEN ARRAY[to_jsonb(OLD)] END);
+  RETURN NULL;
+END $fn$`,
+    captureSetFunction(n, put),
+    `COMMENT ON TABLE ${n.tables} IS ${tag}`,
+    `COMMENT ON FUNCTION ${n.capture}() IS ${tag}`,
+    `COMMENT ON FUNCTION ${n.captureSet}() IS ${tag}`,
+    `COMMENT ON FUNCTION ${put}${PUT_ARGUMENTS} IS ${tag}`,
+    // Triggers fire without an EXECUTE check; nobody needs to call the capture functions.
+    `REVOKE ALL ON FUNCTION ${n.capture}() FROM PUBLIC`,
+    `REVOKE ALL ON FUNCTION ${n.captureSet}() FROM PUBLIC`,
+    // The writers call rc_F_put from the capture functions, as themselves: it guards itself (PUT_GUARD).
+    `GRANT EXECUTE ON FUNCTION ${put}${PUT_ARGUMENTS} TO PUBLIC`,
+    SCHEMA_USAGE,
+  ];
+}
+
+/**
+ * Writers look rc_F_put up in the pgactions schema, so every role needs USAGE on it (it shows the
+ * names; no table of it is granted to anyone). Its owner grants it; another activator can only
+ * check that it was granted, and is refused with the fix otherwise (writes would fail).
+ */
+const SCHEMA_USAGE = `DO $do$
+BEGIN
+  IF pg_catalog.pg_has_role((SELECT s.nspowner FROM pg_catalog.pg_namespace AS s WHERE s.nspname OPERATOR(pg_catalog.=) '${SCHEMA}'), 'USAGE') THEN
+    GRANT USAGE ON SCHEMA ${quoteIdentifier(SCHEMA)} TO PUBLIC;
+  ELSIF NOT pg_catalog.has_schema_privilege('public', '${SCHEMA}', 'USAGE') THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = 'row-changes needs every writer of a watched table to have USAGE on the schema ${SCHEMA}, and this role may not grant it',
+      HINT = 'As the owner of the schema ${SCHEMA} (or a superuser): GRANT USAGE ON SCHEMA ${SCHEMA} TO PUBLIC; then activate again.';
+  END IF;
+END $do$`;
+
+/** The key of the row j (jsonb) from key_columns; null for a table without a primary key. */
+const ROW_KEY = (j: string) => `CASE WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(key_columns[1], ${j} -> key_columns[1])
+            ELSE (SELECT jsonb_object_agg(k, ${j} -> k) FROM unnest(key_columns) AS k) END`;
+
+/**
+ * rc_F_put(source, op, new images, old images): the i-th change is (news[i], olds[i]). The
+ * changes of a partition of a watched partitioned table (the row trigger is cloned onto it) are
+ * reported under the nearest watched ancestor's name and key, as configured.
+ */
+function putFunctionStatement(n: OutboxNames, put: string): string {
+  return `CREATE OR REPLACE FUNCTION ${put}(source pg_catalog.oid, op pg_catalog.text, news pg_catalog.jsonb[], olds pg_catalog.jsonb[]) RETURNS pg_catalog.void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   key_columns text[];
   watched oid;
   watched_schema text;
   watched_name text;
-  row_new jsonb;
-  row_old jsonb;
-  json_casts text;
 BEGIN
-  ${REFUSE_JSON_CASTS}
-  SELECT t.relid, t.key_columns INTO watched, key_columns FROM ${n.tables} AS t WHERE t.relid = TG_RELID;
+  ${PUT_GUARD}
+  SELECT t.relid, t.key_columns INTO watched, key_columns FROM ${n.tables} AS t WHERE t.relid = source;
   IF watched IS NULL THEN
-    -- A partition of a watched partitioned table (the trigger is cloned onto it): report the
-    -- nearest watched ancestor, by its name and key, as configured.
     SELECT t.relid, t.key_columns INTO watched, key_columns
-      FROM pg_partition_ancestors(TG_RELID) WITH ORDINALITY AS a(relid, level) JOIN ${n.tables} AS t ON t.relid = a.relid
+      FROM pg_partition_ancestors(source) WITH ORDINALITY AS a(relid, level) JOIN ${n.tables} AS t ON t.relid = a.relid
      ORDER BY a.level LIMIT 1;
-    SELECT ns.nspname, c.relname INTO watched_schema, watched_name
-      FROM pg_class AS c JOIN pg_namespace AS ns ON ns.oid = c.relnamespace WHERE c.oid = watched;
   END IF;
-  IF TG_OP <> 'DELETE' THEN row_new := to_jsonb(NEW); END IF;
-  IF TG_OP <> 'INSERT' THEN row_old := to_jsonb(OLD); END IF;
+  SELECT ns.nspname, c.relname INTO watched_schema, watched_name
+    FROM pg_class AS c JOIN pg_namespace AS ns ON ns.oid = c.relnamespace WHERE c.oid = watched;
+  IF watched_name IS NULL THEN
+    RAISE EXCEPTION USING ERRCODE = '42501',
+      MESSAGE = format('pg-actions row-changes does not watch the table %s (activate the trigger again)', source::regclass);
+  END IF;
   INSERT INTO ${n.outbox} (op, schema_name, table_name, key, new, old)
-  VALUES (TG_OP, coalesce(watched_schema, TG_TABLE_SCHEMA), coalesce(watched_name, TG_TABLE_NAME),
-          (SELECT jsonb_object_agg(k, coalesce(row_new, row_old) -> k) FROM unnest(key_columns) AS k), row_new, row_old);
-  PERFORM pg_notify(TG_NAME, '');
-  RETURN NULL;
-END $fn$`,
-    captureSetFunction(n),
-    `COMMENT ON TABLE ${n.tables} IS ${tag}`,
-    `COMMENT ON FUNCTION ${n.capture}() IS ${tag}`,
-    `COMMENT ON FUNCTION ${n.captureSet}() IS ${tag}`,
-    // Triggers fire without an EXECUTE check; nobody needs to call the SECURITY DEFINER function.
-    `REVOKE ALL ON FUNCTION ${n.capture}() FROM PUBLIC`,
-    `REVOKE ALL ON FUNCTION ${n.captureSet}() FROM PUBLIC`,
-  ];
+  SELECT op, watched_schema, watched_name, ${ROW_KEY('coalesce(e.n, e.o)')}, e.n, e.o
+    FROM unnest(news, olds) WITH ORDINALITY AS e(n, o, i) ORDER BY e.i;
+  IF FOUND THEN PERFORM pg_notify('${n.trigger}', ''); END IF;
+END $fn$`;
 }
 
-/** The key of the row r.j (jsonb) from key_columns; null for a table without a primary key. */
-const ROW_KEY = `CASE WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(key_columns[1], r.j -> key_columns[1])
-            ELSE (SELECT jsonb_object_agg(k, r.j -> k) FROM unnest(key_columns) AS k) END`;
+/** A statement's changes go to rc_F_put in batches of at most this many, or about this many bytes. */
+const BATCH_ROWS = 1000;
+const BATCH_BYTES = 16 * 1024 * 1024;
 
 /**
- * The statement-level capture: one INSERT … SELECT of the statement's transition table(s) and one
- * NOTIFY. An UPDATE's old and new rows are paired by position: the server appends both images
- * of a row to the two transition tables together, so the n-th old row is the n-th new row's.
+ * The statement-level capture: the statement's transition table(s), in batches. An UPDATE's old and
+ * new rows are paired by position: the server appends both images of a row to the two transition
+ * tables together, so the n-th old row is the n-th new row's.
  */
-function captureSetFunction(n: OutboxNames): string {
+function captureSetFunction(n: OutboxNames, put: string): string {
   // `c.*`, not `c`: a bare `c` means the watched table's column when it has one named c.
   const images = (table: string) => `(SELECT to_jsonb(c.*) AS j, row_number() OVER () AS i FROM ${table} AS c)`;
-  return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
+  const each = (query: string) => `FOR r IN ${query} LOOP
+      news := array_append(news, r.n);
+      olds := array_append(olds, r.o);
+      bytes := bytes + coalesce(pg_column_size(r.n), 0) + coalesce(pg_column_size(r.o), 0);
+      IF cardinality(news) >= ${BATCH_ROWS} OR bytes >= ${BATCH_BYTES} THEN
+        PERFORM ${put}(TG_RELID, TG_OP, news, olds);
+        news := '{}'; olds := '{}'; bytes := 0;
+      END IF;
+    END LOOP;`;
+  return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY INVOKER ${FUNCTION_SETTINGS} AS $fn$
 DECLARE
-  key_columns text[];
-  json_casts text;
+  r record;
+  news jsonb[] := '{}';
+  olds jsonb[] := '{}';
+  bytes bigint := 0;
 BEGIN
-  ${REFUSE_JSON_CASTS}
-  SELECT t.key_columns INTO key_columns FROM ${n.tables} AS t WHERE t.relid = TG_RELID;
   IF TG_OP = 'INSERT' THEN
-    INSERT INTO ${n.outbox} (op, schema_name, table_name, key, new)
-    SELECT 'INSERT', TG_TABLE_SCHEMA, TG_TABLE_NAME, ${ROW_KEY}, r.j FROM ${images(TRANSITION_NEW)} AS r ORDER BY r.i;
+    ${each(`SELECT x.j AS n, NULL::jsonb AS o FROM ${images(TRANSITION_NEW)} AS x ORDER BY x.i`)}
   ELSIF TG_OP = 'DELETE' THEN
-    INSERT INTO ${n.outbox} (op, schema_name, table_name, key, old)
-    SELECT 'DELETE', TG_TABLE_SCHEMA, TG_TABLE_NAME, ${ROW_KEY}, r.j FROM ${images(TRANSITION_OLD)} AS r ORDER BY r.i;
+    ${each(`SELECT NULL::jsonb AS n, x.j AS o FROM ${images(TRANSITION_OLD)} AS x ORDER BY x.i`)}
   ELSE
-    INSERT INTO ${n.outbox} (op, schema_name, table_name, key, new, old)
-    SELECT 'UPDATE', TG_TABLE_SCHEMA, TG_TABLE_NAME, ${ROW_KEY}, r.j, o.j
-      FROM ${images(TRANSITION_NEW)} AS r JOIN ${images(TRANSITION_OLD)} AS o ON o.i = r.i ORDER BY r.i;
+    ${each(`SELECT x.j AS n, y.j AS o FROM ${images(TRANSITION_NEW)} AS x JOIN ${images(TRANSITION_OLD)} AS y ON y.i = x.i ORDER BY x.i`)}
   END IF;
-  IF FOUND THEN PERFORM pg_notify(left(TG_NAME, ${CHANNEL_LENGTH}), ''); END IF;
+  IF cardinality(news) > 0 THEN PERFORM ${put}(TG_RELID, TG_OP, news, olds); END IF;
   RETURN NULL;
 END $fn$`;
 }
 
 const TRANSITION_NEW = 'pg_actions_new';
 const TRANSITION_OLD = 'pg_actions_old';
-/** "pg_actions_rc_" and 16 hex digits: the statement triggers' names start with the channel. */
-const CHANNEL_LENGTH = 'pg_actions_rc_'.length + 16;
 const PER_STATEMENT: Record<string, { suffix: string; referencing: string }> = {
   INSERT: { suffix: '_insert', referencing: `NEW TABLE AS ${TRANSITION_NEW}` },
   UPDATE: { suffix: '_update', referencing: `OLD TABLE AS ${TRANSITION_OLD} NEW TABLE AS ${TRANSITION_NEW}` },

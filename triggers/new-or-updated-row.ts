@@ -8,7 +8,8 @@ import { CURSOR_GUARANTEES, cursorPrivileges } from './table-cursor-docs.js';
 
 export function newOrUpdatedEvent(column: string) {
   // The row version is (key, column value): a later update moves the column, so it is a new event.
-  return (info: Parameters<typeof tableEvent>[2], row: Record<string, unknown>) => tableEvent('new-or-updated-row', 'INSERT_OR_UPDATE' as const, info, row, [row[column]]);
+  return (info: Parameters<typeof tableEvent>[2], row: Record<string, unknown>, keyText: readonly string[]) =>
+    tableEvent('new-or-updated-row', 'INSERT_OR_UPDATE' as const, info, row, keyText, [row[column]]);
 }
 
 export const newOrUpdatedRow = defineTrigger<NewOrUpdatedRowConfig, NewOrUpdatedRowEvent, TableCursorPosition>({
@@ -26,7 +27,7 @@ export const newOrUpdatedRow = defineTrigger<NewOrUpdatedRowConfig, NewOrUpdated
     ],
     config: { table: 'tickets', column: 'updated_at' },
     event: {
-      id: 'f3Yc1Ck8Q0ZKp5l2n7w4Rg',
+      id: 'f3Yc1Ck8Q0ZKp5l2n7w4Rg:["7"]',
       op: 'INSERT_OR_UPDATE',
       schema: 'public',
       table: 'tickets',

@@ -6,7 +6,7 @@ import { defineTrigger } from './definition.js';
 import { pollTable, sampleTable, startPosition, tableEvent, type TableCursorPosition } from './table-cursor.js';
 import { CURSOR_GUARANTEES, cursorPrivileges } from './table-cursor-docs.js';
 
-const toEvent = (info: Parameters<typeof tableEvent>[2], row: Record<string, unknown>) => tableEvent('new-row', 'INSERT' as const, info, row, []);
+const toEvent = (info: Parameters<typeof tableEvent>[2], row: Record<string, unknown>, keyText: readonly string[]) => tableEvent('new-row', 'INSERT' as const, info, row, keyText, []);
 
 export const newRow = defineTrigger<NewRowConfig, NewRowEvent, TableCursorPosition>({
   key: 'new-row',
@@ -22,7 +22,7 @@ export const newRow = defineTrigger<NewRowConfig, NewRowEvent, TableCursorPositi
     ],
     config: { table: 'orders', column: 'id' },
     event: {
-      id: 'Jx0W8m3dXn6tq1uS2p9GqA',
+      id: 'Jx0W8m3dXn6tq1uS2p9GqA:["1"]',
       op: 'INSERT',
       schema: 'public',
       table: 'orders',

@@ -53,13 +53,14 @@ export function notActive(error: unknown, trigger = 'row-changes'): unknown {
 export const MAX_EVENT_BYTES = MAX_RESULT_BYTES;
 
 /**
- * `shared`: read after the position acknowledged by any consumer (subscribers sharing one outbox).
+ * `shared`: read after the position acknowledged by any consumer (subscribers sharing one outbox);
+ * `leader`: the subscriber's lease id, and the read is refused (LEASE_LOST_SQLSTATE) unless it holds the lease.
  * A batch over maxResultBytes is read again in halves down to one event, and one event alone may
  * take up to MAX_EVENT_BYTES: a big statement or a big row never stalls the reader. (A failed read
  * changed nothing: acknowledging, stamping and reading are one statement.)
  */
 export async function readOutbox<Event>(
-  connection: unknown, fingerprint: string, config: Settled, after: number, shared: boolean, kind: OutboxKind<Event>,
+  connection: unknown, fingerprint: string, config: Settled, after: number, shared: boolean, kind: OutboxKind<Event>, leader?: string,
 ): Promise<Batch<Event, OutboxPosition>> {
   const names = namesOf(fingerprint, kind.prefix);
   let rows: Record<string, unknown>[];
@@ -68,8 +69,12 @@ export async function readOutbox<Event>(
   for (;;) {
     try {
       ({ rows } = await execute(connection, {
-        text: `SELECT * FROM ${names.read}($1, $2, pg_catalog.make_interval(mins => $3::pg_catalog.int4), $4)`,
-        values: [after, batchSize, config.retentionMinutes, shared],
+        // The lease id goes in as a setting of this statement's transaction, evaluated before the call (an argument).
+        text: leader === undefined
+          ? `SELECT * FROM ${names.read}($1, $2, pg_catalog.make_interval(mins => $3::pg_catalog.int4), $4)`
+          : `SELECT * FROM ${names.read}($1, $2, pg_catalog.make_interval(mins => $3::pg_catalog.int4),
+               pg_catalog.set_config('pgactions.leader', $4::pg_catalog.text, true) OPERATOR(pg_catalog.=) $4::pg_catalog.text)`,
+        values: [after, batchSize, config.retentionMinutes, leader ?? shared],
         maxResultBytes,
       }));
       break;

@@ -3,7 +3,8 @@
  * schema pgactions and named after the activation's fingerprint F (16 hex digits), so they are
  * found again and removed exactly:
  *   pgactions.P_F_outbox   one row per change, written in the user's transaction
- *   pgactions.P_F_cursor   exactly one row (unique key on `one`): stamp counter, acknowledged position, pruned position, epoch
+ *   pgactions.P_F_cursor   exactly one row (unique key on `one`): stamp counter, acknowledged position, pruned position, epoch,
+ *                          the subscribers' lease
  *   pgactions.P_F_read     acknowledge, stamp, prune and read in one call
  *   pg_actions_P_F         the NOTIFY channel that wakes subscribers.
  * What writes into the outbox is each trigger's own: capture-sql.ts, schema-events-sql.ts.
@@ -18,15 +19,17 @@ import { quoteIdentifier } from '../connection/index.js';
 import type { LockTarget } from '../connection/session.js';
 
 export const SCHEMA = 'pgactions'; // (names starting with pg_ are reserved for system schemas)
-/** Advisory lock class for our DDL and for the subscriber lease ('pgac'). */
+/** Advisory lock class of earlier versions' DDL lock ('pgac'), still taken by a role that does not own the pgactions schema (activation-lock.ts). */
 export const LOCK_CLASS = 0x70676163;
 /** Takes our DDL lock ($1: LOCK_CLASS) for the transaction. */
 export const ADVISORY_LOCK_SQL = 'SELECT pg_catalog.pg_advisory_xact_lock($1::pg_catalog.int4, 0)';
 /** That lock, as LOCK_NOT_AVAILABLE names it when another session holds it too long. */
 export const ADVISORY_LOCK: LockTarget = {
-  what: "pg-actions' activation lock (another activation or deactivation of row-changes or schema-changes in this database is running, or a session holds the advisory lock)",
+  what: "pg-actions' advisory activation lock (another activation or deactivation of row-changes or schema-changes in this database is running, or a session holds the advisory lock)",
   holders: `SELECT a.pid, a.usename, a.application_name, a.state, a.query FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE l.granted AND l.locktype = 'advisory' AND l.classid = ${LOCK_CLASS} AND l.objid = 0;`,
 };
+/** Also takes pg-actions' activation lock (activation-lock.ts). */
+export const SCHEMA_COMMENT = `COMMENT ON SCHEMA ${quoteIdentifier(SCHEMA)} IS 'pg-actions: objects installed by triggers (row-changes); removed by deactivateTrigger'`;
 const OWNER_TAG = 'pg-actions';
 
 /** rc: row-changes; sc: schema-changes (event-trigger mode), which uses the outbox and cursor parts only. */
@@ -63,10 +66,6 @@ export function namesOf(fingerprint: string, prefix: OutboxPrefix = 'rc'): Outbo
   };
 }
 
-export function lockKey(fingerprint: string): [number, number] {
-  return [LOCK_CLASS, Number.parseInt(fingerprint.slice(0, 8), 16) | 0];
-}
-
 /**
  * The outbox, its cursor and the read function (acknowledge, stamp, prune, read): shared by
  * row-changes and schema-changes' event-trigger mode. `tag` is the owner tag as SQL literal text.
@@ -74,7 +73,7 @@ export function lockKey(fingerprint: string): [number, number] {
 export function outboxStatements(n: OutboxNames, tag: string): string[] {
   return [
     `CREATE SCHEMA IF NOT EXISTS ${n.schema}`,
-    `COMMENT ON SCHEMA ${n.schema} IS 'pg-actions: objects installed by triggers (row-changes); removed by deactivateTrigger'`,
+    SCHEMA_COMMENT,
     `CREATE TABLE IF NOT EXISTS ${n.outbox} (
        seq bigserial PRIMARY KEY, pos bigint, stamped_at pg_catalog.timestamptz,
        op pg_catalog.text NOT NULL, schema_name pg_catalog.text NOT NULL, table_name pg_catalog.text NOT NULL,
@@ -84,6 +83,7 @@ export function outboxStatements(n: OutboxNames, tag: string): string[] {
     `CREATE TABLE IF NOT EXISTS ${n.cursor} (
        stamped bigint NOT NULL DEFAULT 0, acked bigint NOT NULL DEFAULT 0, pruned bigint NOT NULL DEFAULT 0,
        epoch pg_catalog.text NOT NULL DEFAULT pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.clock_timestamp()::pg_catalog.text), 1, 12))`,
+    leaseColumnsStatement(n),
     // One cursor row, enforced by a unique key on a column that can only be true. Installs made
     // before that key existed may hold several rows (one per activation): keep the one in use.
     `ALTER TABLE ${n.cursor} ADD COLUMN IF NOT EXISTS one boolean NOT NULL DEFAULT true CHECK (one)`,
@@ -93,7 +93,30 @@ export function outboxStatements(n: OutboxNames, tag: string): string[] {
     // created after activation (the other tables have primary keys): outbox-publications.ts.
     `ALTER TABLE ${n.cursor} REPLICA IDENTITY USING INDEX ${quoteIdentifier(`${n.prefix}_${n.fingerprint}_cursor_one`)}`,
     `INSERT INTO ${n.cursor} DEFAULT VALUES ON CONFLICT (one) DO NOTHING`,
-    `CREATE OR REPLACE FUNCTION ${n.read}(after bigint, batch integer, retention interval, shared boolean)
+    readFunctionStatement(n),
+    ...[n.outbox, n.cursor].map((table) => `COMMENT ON TABLE ${table} IS ${tag}`),
+    ...readFunctionGrants(n, tag),
+  ];
+}
+
+/**
+ * The subscriber lease (outbox-subscription.ts), in the cursor row: only roles with rights on
+ * pg-actions' tables can take it (an advisory lock's key, computable from names anyone reads in
+ * pg_class, let any role hold it: REVIEW7 R137). `leader` is the holder's random id, leader_pid and
+ * leader_started its LISTEN session's backend (a standby takes over at once when that backend is
+ * gone), lease_until when it lapses unless renewed (a holder that vanished without its backend
+ * ending, e.g. behind a session-mode pooler, or that stopped renewing).
+ */
+function leaseColumnsStatement(n: OutboxNames): string {
+  return `ALTER TABLE ${n.cursor} ADD COLUMN IF NOT EXISTS leader pg_catalog.text, ADD COLUMN IF NOT EXISTS leader_pid integer,
+     ADD COLUMN IF NOT EXISTS leader_started pg_catalog.timestamptz, ADD COLUMN IF NOT EXISTS lease_until pg_catalog.timestamptz`;
+}
+
+/** SQLSTATE of a shared read refused because another subscriber holds the lease. */
+export const LEASE_LOST_SQLSTATE = 'PGAL1';
+
+function readFunctionStatement(n: OutboxNames): string {
+  return `CREATE OR REPLACE FUNCTION ${n.read}(after bigint, batch integer, retention interval, shared boolean)
 RETURNS TABLE (pos bigint, seq bigint, op pg_catalog.text, schema_name pg_catalog.text, table_name pg_catalog.text, key pg_catalog.jsonb, new pg_catalog.jsonb, old pg_catalog.jsonb,
                written_at pg_catalog.timestamptz, epoch pg_catalog.text, gap bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
@@ -102,10 +125,20 @@ DECLARE
   c record;
   stamped_now bigint;
   pruned_through bigint;
+  me text;
 BEGIN
   -- The caller has handled everything up to "after": acknowledge it. The row lock serialises readers.
   UPDATE ${n.cursor} AS k SET acked = greatest(k.acked, after) RETURNING k.* INTO c;
-  IF shared THEN after := greatest(after, c.acked); END IF;
+  IF shared THEN
+    -- A subscriber reads (and acknowledges) only while it holds the lease, checked under the row lock: one that lost it
+    -- without noticing (lapsed, taken over) is refused, the whole call undone. One of an older version (no id) is
+    -- refused while a lease is live.
+    me := nullif(current_setting('pgactions.leader', true), '');
+    IF (me IS NOT NULL AND c.leader IS DISTINCT FROM me) OR (me IS NULL AND c.leader IS NOT NULL AND c.lease_until > clock_timestamp()) THEN
+      RAISE EXCEPTION USING ERRCODE = '${LEASE_LOST_SQLSTATE}', MESSAGE = 'pg-actions: another subscriber of this activation holds its lease, so this one does not read';
+    END IF;
+    after := greatest(after, c.acked);
+  END IF;
   IF after < c.pruned THEN
     RETURN QUERY SELECT NULL::bigint, NULL::bigint, NULL::text, NULL::text, NULL::text, NULL::jsonb, NULL::jsonb, NULL::jsonb,
                         NULL::timestamptz, c.epoch, c.pruned;
@@ -120,11 +153,45 @@ BEGIN
    WHERE stamped_now > 0 OR pruned_through IS NOT NULL;
   RETURN QUERY SELECT o.pos, o.seq, o.op, o.schema_name, o.table_name, o.key, o.new, o.old, o.written_at, c.epoch, NULL::bigint
     FROM ${n.outbox} AS o WHERE o.pos > after ORDER BY o.pos LIMIT batch;
-END $fn$`,
-    ...[n.outbox, n.cursor].map((table) => `COMMENT ON TABLE ${table} IS ${tag}`),
+END $fn$`;
+}
+
+function readFunctionGrants(n: OutboxNames, tag: string): string[] {
+  return [
     `COMMENT ON FUNCTION ${n.read}(bigint, integer, interval, boolean) IS ${tag}`,
     `REVOKE ALL ON FUNCTION ${n.read}(bigint, integer, interval, boolean) FROM PUBLIC`,
   ];
+}
+
+/**
+ * What an activation made by an older version lacks for the lease: its columns, and the read
+ * function that refuses a subscriber not holding it (a subscriber adds them before it leads).
+ */
+export function leaseUpgradeStatements(n: OutboxNames, tag: string): string[] {
+  return [leaseColumnsStatement(n), readFunctionStatement(n), ...readFunctionGrants(n, tag)];
+}
+
+/** $1: the subscriber's id, $2: the lease's length in seconds. Returns a row when the caller holds the lease. */
+export function takeLeaseSql(n: OutboxNames): string {
+  return `UPDATE ${n.cursor} AS k SET leader = $1::pg_catalog.text, leader_pid = pg_catalog.pg_backend_pid(),
+       leader_started = (SELECT a.backend_start FROM pg_catalog.pg_stat_activity a WHERE a.pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()),
+       lease_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $2::pg_catalog.float8)
+ WHERE k.leader IS NULL OR k.leader OPERATOR(pg_catalog.=) $1::pg_catalog.text OR k.lease_until IS NULL
+    OR k.lease_until OPERATOR(pg_catalog.<) pg_catalog.clock_timestamp()
+    OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.pid OPERATOR(pg_catalog.=) k.leader_pid
+                    AND (a.backend_start IS NULL OR a.backend_start OPERATOR(pg_catalog.=) k.leader_started))
+RETURNING true AS held`;
+}
+
+/** Extends the caller's lease ($1 its id, $2 seconds); no row when it is no longer the holder. */
+export function renewLeaseSql(n: OutboxNames): string {
+  return `UPDATE ${n.cursor} AS k SET lease_until = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) pg_catalog.make_interval(secs => $2::pg_catalog.float8)
+ WHERE k.leader OPERATOR(pg_catalog.=) $1::pg_catalog.text RETURNING true AS held`;
+}
+
+/** Gives the lease up ($1 the holder's id): a standby takes over at its next attempt. */
+export function releaseLeaseSql(n: OutboxNames): string {
+  return `UPDATE ${n.cursor} AS k SET leader = NULL, leader_pid = NULL, leader_started = NULL, lease_until = NULL WHERE k.leader OPERATOR(pg_catalog.=) $1::pg_catalog.text`;
 }
 
 /** The owner tag's SQL LIKE pattern, and the tag of one activation. */

@@ -98,7 +98,7 @@ export const schemaChanges = defineTrigger<SchemaChangesConfig, SchemaChangesEve
     'activateTrigger returns { mode, note } and sampleEvents notes say which mode runs; a state keeps the mode it started in (activate before the first poll to use the event trigger).',
     'Event-trigger mode is not used where a publication FOR ALL TABLES (PostgreSQL 15+: also FOR TABLES IN SCHEMA pgactions) exists: its outbox tables would be replicated to that publication\'s subscribers and stop them. activateTrigger then installs nothing and returns catalog-snapshot mode, its note naming the publication.',
     'deactivateTrigger removes exactly its event triggers, functions and tables (nothing else).',
-    'Activation and deactivation wait at most 5 s (half of statementTimeoutMs when that is shorter) for each lock, on the server, e.g. pg-actions\' activation lock, held while another row-changes or schema-changes activation or deactivation runs in the database: then they fail with LOCK_NOT_AVAILABLE naming it, having changed nothing.',
+    'Activation and deactivation wait at most 5 s (half of statementTimeoutMs when that is shorter) for each lock, on the server, e.g. pg-actions\' activation lock (the pgactions schema\'s own, which a role without rights on it cannot hold), held while another row-changes or schema-changes activation or deactivation runs in the database: then they fail with LOCK_NOT_AVAILABLE naming it, having changed nothing.',
   ],
   privileges: [
     '-- catalog snapshots: nothing beyond CONNECT (pg_catalog is readable by every role)',

@@ -9,7 +9,8 @@ import { inTransaction } from '../connection/session.js';
 import type { SchemaChangesEvent } from '../schemas/types.gen.js';
 import type { OutboxKind } from './outbox-reader.js';
 import { refuseWhenPublished } from './outbox-publications.js';
-import { ADVISORY_LOCK, ADVISORY_LOCK_SQL, LOCK_CLASS, SCHEMA } from './outbox-sql.js';
+import { lockActivations, retryingRaces } from './activation-lock.js';
+import { SCHEMA } from './outbox-sql.js';
 import { dropSchemaIfEmpty } from './pgactions-schema.js';
 import { knownSnapshotStatement, schemaEventNames, schemaEventRemovals, schemaEventStatements } from './schema-events-sql.js';
 
@@ -39,13 +40,13 @@ const INSUFFICIENT_PRIVILEGE = '42501';
 export async function installSchemaEvents(connection: unknown, fingerprint: string, schemas: readonly string[]): Promise<SchemaEventsActivation> {
   const names = schemaEventNames(fingerprint);
   try {
-    await inTransaction(connection, async (query) => {
-      await query(ADVISORY_LOCK_SQL, [LOCK_CLASS], ADVISORY_LOCK);
+    await retryingRaces(connection, () => inTransaction(connection, async (query) => {
       await refuseWhenPublished(query, 'schema-changes');
+      await lockActivations(query, true);
       for (const statement of schemaEventStatements(names)) await query(statement);
       await query(`INSERT INTO ${names.watch} (schema_name) SELECT pg_catalog.unnest($1::pg_catalog.text[]) ON CONFLICT DO NOTHING`, [schemas]);
       await query(knownSnapshotStatement(names));
-    }, { name: 'schema-changes activation', again: 'activate schema-changes again' });
+    }, { name: 'schema-changes activation', again: 'activate schema-changes again' }));
   } catch (error) {
     if (isPgActionsError(error) && error.code === 'OUTBOX_WOULD_BE_PUBLISHED') {
       return { installed: false, mode: SNAPSHOT_MODE, note: `${SNAPSHOT_MODE}: no event trigger was installed (${error.message}); each poll compares the catalog with the last one` };
@@ -71,8 +72,8 @@ export async function schemaEventsInstalled(connection: unknown, fingerprint: st
 /** Removes exactly this configuration's event triggers, functions and tables (nothing when none are there). */
 export async function removeSchemaEvents(connection: unknown, fingerprint: string): Promise<void> {
   const names = schemaEventNames(fingerprint);
-  await inTransaction(connection, async (query) => {
-    await query(ADVISORY_LOCK_SQL, [LOCK_CLASS], ADVISORY_LOCK);
+  await retryingRaces(connection, () => inTransaction(connection, async (query) => {
+    await lockActivations(query, false);
     const [found] = await query(
       `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname OPERATOR(pg_catalog.=) ANY (ARRAY[$1::pg_catalog.name, $2::pg_catalog.name]))
               OR pg_catalog.to_regclass($3::pg_catalog.text) IS NOT NULL OR pg_catalog.to_regclass($4::pg_catalog.text) IS NOT NULL AS any`,
@@ -81,7 +82,7 @@ export async function removeSchemaEvents(connection: unknown, fingerprint: strin
     if (!found?.any) return;
     for (const statement of schemaEventRemovals(names)) await query(statement);
     await dropSchemaIfEmpty(query);
-  }, { name: 'schema-changes deactivation', again: 'deactivate schema-changes again' });
+  }, { name: 'schema-changes deactivation', again: 'deactivate schema-changes again' }));
 }
 
 const OBJECTS_SQL = `

@@ -9,7 +9,7 @@
  */
 import { describeTable, execute, PgActionsError, quoteIdentifier, type TableInfo } from '../connection/index.js';
 import type { Batch, SampleResult, TriggerArguments, TriggerEvent } from './definition.js';
-import { eventId } from './event-id.js';
+import { eventId, keyTextId } from './event-id.js';
 import { advanceHorizon, type Horizon } from './horizon.js';
 import { columnOrders, compare, keyTypesSql, rowAfter, stale } from './key-order.js';
 
@@ -23,6 +23,12 @@ export interface TableCursorConfig {
 /** The last delivered row's (column, ...primary key) values; null = before the first row. */
 export interface TableCursorPosition {
   after: unknown[] | null;
+  /**
+   * The same row's values as PostgreSQL writes them (each column's text): the cursor, exact for every
+   * type, where `after` (values as events carry them) does not always read back (a jsonb string or a
+   * number beyond a double). Absent in states made before it existed: `after` is the cursor then.
+   */
+  afterText?: string[] | null;
   /** How far the cursor may go (absent in states made before the horizon existed, and by start). */
   horizon?: Horizon;
 }
@@ -71,47 +77,56 @@ function rowKey(info: TableInfo, row: Record<string, unknown>): Record<string, u
 
 export async function startPosition(args: TriggerArguments<TableCursorConfig>): Promise<TableCursorPosition> {
   if (args.config.from === 'beginning') return { after: null };
-  const { table, order } = await shapeOf(args.connection, args.config);
+  const { info, table, order } = await shapeOf(args.connection, args.config);
   const columns = order.map((c) => `t.${quoteIdentifier(c)}`);
+  const texts = textSelect(info, order);
   const { rows } = await execute(args.connection, {
-    text: `SELECT ${columns.join(', ')} FROM ${table} AS t WHERE t.${quoteIdentifier(order[0]!)} IS NOT NULL ORDER BY ${columns.map((c) => c + ' DESC').join(', ')} LIMIT 1`,
+    text: `SELECT ${columns.join(', ')}, ${texts.sql} FROM ${table} AS t WHERE t.${quoteIdentifier(order[0]!)} IS NOT NULL ORDER BY ${columns.map((c) => c + ' DESC').join(', ')} LIMIT 1`,
     readOnly: true,
   });
-  return { after: rows[0] ? order.map((c) => rows[0]![c]) : null };
+  return rows[0] ? { after: order.map((c) => rows[0]![c]), afterText: [...texts.take(rows[0]).orderText] } : { after: null };
 }
 
 export async function pollTable<Event extends TableRowEvent>(
   args: TriggerArguments<TableCursorConfig>,
   position: TableCursorPosition,
-  toEvent: (shape: TableInfo, row: Record<string, unknown>) => Event,
+  toEvent: RowToEvent<Event>,
 ): Promise<Batch<Event, TableCursorPosition>> {
   const { info, table, order } = await shapeOf(args.connection, args.config);
   if (position.after !== null && (!Array.isArray(position.after) || position.after.length !== order.length)) {
     throw new PgActionsError('TRIGGER_STATE_INVALID', { message: 'state.position does not fit the table\'s primary key (it changed since the state was made)', problems: ['state.position.after has the wrong number of values'] });
   }
+  const afterText = position.after === null ? null : position.afterText ?? null;
+  if (afterText !== null && (!Array.isArray(afterText) || afterText.length !== order.length || !afterText.every((value) => typeof value === 'string'))) {
+    throw new PgActionsError('TRIGGER_STATE_INVALID', { message: 'state.position does not fit the table\'s primary key (it changed since the state was made, or the state was edited)', problems: ['state.position.afterText must hold one text per value of state.position.after'] });
+  }
+  const stay = afterText === null ? { after: position.after } : { after: position.after, afterText };
   const columns = order.map((c) => `t.${quoteIdentifier(c)}`);
   // A column without a btree ordering (json) is refused naming config.column before the horizon's ORDER BY meets it (cached: no round trip).
   await columnOrders(args.connection, table, order, 'config.column');
   const horizon = await advanceHorizon(args.connection, table, quoteIdentifier(order[0]!), position.horizon);
-  if (horizon.through === null || horizon.through === undefined) return { events: [], position: { after: position.after, horizon } };
+  if (horizon.through === null || horizon.through === undefined) return { events: [], position: { ...stay, horizon } };
   // The rows carry the key columns' current types under a name no column has: compared with cached
   // orders of a type the key no longer has (REVIEW7 R124), the rows are read again with the key's own.
   const typesColumn = freeName(info, 'pg_actions_key_types');
+  const texts = textSelect(info, order);
   for (let attempt = 0; ; attempt++) {
-    const values: unknown[] = position.after ? [...position.after] : [];
+    const values: unknown[] = [...(afterText ?? position.after ?? [])];
     // Compared with the columns' own opclass operators, never ones the search_path finds (REVIEW6 R110).
     const orders = await columnOrders(args.connection, table, order, 'config.column');
     // Parameter n as the column's base type. The cursor and horizon hold values as events carry them: a
     // bytea as base64, which bytea's input would read as its own characters (REVIEW7 R133).
     const bound = (n: number, column: number) => (orders[column]!.base === 'pg_catalog.bytea' ? `pg_catalog.decode($${n}::pg_catalog.text, 'base64')` : `$${n}::${orders[column]!.base}`);
+    // The cursor as text is read by the type's own input (a parameter of that type, not a cast).
+    const cursor = afterText ? (n: number, column: number) => `$${n}::${orders[column]!.base}` : bound;
     const after = position.after
-      ? ` AND ${compare(columns[0]!, 'ge', bound(1, 0), orders[0]!)} AND ${rowAfter(columns, order.map((_, i) => bound(i + 1, i)), orders)}`
+      ? ` AND ${compare(columns[0]!, 'ge', cursor(1, 0), orders[0]!)} AND ${rowAfter(columns, order.map((_, i) => cursor(i + 1, i)), orders)}`
       : '';
     values.push(horizon.through, table, order, args.config.batchSize ?? 100);
     const n = values.length;
     // A statement after the horizon's: its snapshot sees every row up to horizon.through.
     const { rows } = await execute(args.connection, {
-      text: `SELECT t.*, ${keyTypesSql(`$${n - 2}`, `$${n - 1}`)} AS ${quoteIdentifier(typesColumn)} FROM ${table} AS t WHERE ${compare(columns[0]!, 'le', bound(n - 3, 0), orders[0]!)}${after} ORDER BY ${columns.join(', ')} LIMIT $${n}`,
+      text: `SELECT t.*, ${keyTypesSql(`$${n - 2}`, `$${n - 1}`)} AS ${quoteIdentifier(typesColumn)}, ${texts.sql} FROM ${table} AS t WHERE ${compare(columns[0]!, 'le', bound(n - 3, 0), orders[0]!)}${after} ORDER BY ${columns.join(', ')} LIMIT $${n}`,
       values,
       readOnly: true,
     });
@@ -124,9 +139,14 @@ export async function pollTable<Event extends TableRowEvent>(
       });
     }
     for (const row of rows) delete row[typesColumn];
-    const events = rows.map((row) => toEvent(info, row));
+    let lastText: readonly string[] = [];
+    const events = rows.map((row) => {
+      const { orderText, keyText } = texts.take(row);
+      lastText = orderText;
+      return toEvent(info, row, keyText);
+    });
     const last = rows[rows.length - 1];
-    return { events, position: { after: last ? order.map((c) => last[c]) : position.after, horizon } };
+    return { events, position: last ? { after: order.map((c) => last[c]), afterText: [...lastText], horizon } : { ...stay, horizon } };
   }
 }
 
@@ -138,21 +158,44 @@ function freeName(info: TableInfo, name: string): string {
   return candidate;
 }
 
-export function tableEvent<Op extends string>(trigger: string, op: Op, info: TableInfo, row: Record<string, unknown>, version: unknown[]): TableRowEvent<Op> {
-  const key = rowKey(info, row);
-  return { id: eventId(trigger, info.schema, info.name, key, ...version), op, schema: info.schema, table: info.name, key, new: row };
+/** An event from a row, its primary key's text as PostgreSQL writes it (keyTextSelect) and, for new-or-updated-row, its version. */
+export type RowToEvent<Event> = (shape: TableInfo, row: Record<string, unknown>, keyText: readonly string[]) => Event;
+
+/**
+ * The cursor columns' text as PostgreSQL writes it (each type's output function, as COPY writes it:
+ * format's %s, no cast a user could have made), selected under a name no column has; take() reads it
+ * off a row and removes it: the cursor's text (`order`'s) and the primary key's, the event id's
+ * (keyTextId), which is not made from the parsed key.
+ */
+function textSelect(info: TableInfo, order: readonly string[]) {
+  const column = freeName(info, 'pg_actions_key_text');
+  const keyAt = info.primaryKey.map((k) => order.indexOf(k));
+  return {
+    sql: `ARRAY[${order.map((c) => `pg_catalog.format('%s', t.${quoteIdentifier(c)})`).join(', ')}] AS ${quoteIdentifier(column)}`,
+    take(row: Record<string, unknown>): { orderText: readonly string[]; keyText: readonly string[] } {
+      const orderText = row[column] as string[];
+      delete row[column];
+      return { orderText, keyText: keyAt.map((at) => orderText[at]!) };
+    },
+  };
+}
+
+/** The event of a row: its id "<hash of trigger, table and version>:<the key's text as a JSON array>" (keyTextId, as table-sync's). */
+export function tableEvent<Op extends string>(trigger: string, op: Op, info: TableInfo, row: Record<string, unknown>, keyText: readonly string[], version: unknown[]): TableRowEvent<Op> {
+  return { id: keyTextId(eventId(trigger, info.schema, info.name, ...version), keyText), op, schema: info.schema, table: info.name, key: rowKey(info, row), new: row };
 }
 
 /** The latest rows as events, and a warning when the ordering column has no index to read through. */
 export async function sampleTable<Event extends TableRowEvent>(
   args: TriggerArguments<TableCursorConfig>,
-  toEvent: (shape: TableInfo, row: Record<string, unknown>) => Event,
+  toEvent: RowToEvent<Event>,
 ): Promise<SampleResult<Event>> {
   const { info, table, order } = await shapeOf(args.connection, args.config);
+  const texts = textSelect(info, order);
   const columns = order.map((c) => `t.${quoteIdentifier(c)}`);
   const [{ rows }, { rows: indexed }] = await Promise.all([
     execute(args.connection, {
-      text: `SELECT t.* FROM ${table} AS t WHERE ${columns[0]} IS NOT NULL ORDER BY ${columns.map((c) => c + ' DESC').join(', ')} LIMIT ${SAMPLE_SIZE}`,
+      text: `SELECT t.*, ${texts.sql} FROM ${table} AS t WHERE ${columns[0]} IS NOT NULL ORDER BY ${columns.map((c) => c + ' DESC').join(', ')} LIMIT ${SAMPLE_SIZE}`,
       readOnly: true,
     }),
     execute(args.connection, {
@@ -165,5 +208,5 @@ export async function sampleTable<Event extends TableRowEvent>(
   const warnings = indexed[0]?.indexed
     ? []
     : [`${info.schema}.${info.name} has no index starting with ${args.config.column}: every poll reads the whole table. Create one: CREATE INDEX ON ${table} (${quoteIdentifier(args.config.column)});`];
-  return { events: rows.map((row) => toEvent(info, row)), warnings, notes: [] };
+  return { events: rows.map((row) => toEvent(info, row, texts.take(row).keyText)), warnings, notes: [] };
 }

@@ -72,7 +72,7 @@ export const ERROR_CATALOGUE = {
   },
   SSL_REQUIRED: {
     title: 'SSL connection required',
-    cause: 'The server only accepts encrypted connections for this user and database, and SSL is disabled in the connection.',
+    cause: 'The server (or the connection pooler in front of it) only accepts encrypted connections for this user and database, and SSL is disabled in the connection.',
     fixes: [
       'Change SSL Mode to "require" (or "verify-full" with the server\'s CA certificate).',
       'Test the connection again.',
@@ -246,6 +246,7 @@ export const ERROR_CATALOGUE = {
     fixes: [
       'Check the password the pooler uses for the server: the [databases] entry, auth_file (userlist.txt) or auth_query of pgbouncer.ini must match the role\'s password on the server.',
       'Check that the server is running and that its pg_hba.conf lets the pooler\'s address in.',
+      'Check the database name: behind a `*` entry of [databases] the pooler passes any name on, and a name the server does not have fails its login too (PgBouncer before 1.24 then says only "server login has been failing"; SELECT datname FROM pg_database; lists the server\'s).',
       'PgBouncer waits server_login_retry seconds after a failed login: try again after fixing it.',
     ],
   },

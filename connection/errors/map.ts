@@ -6,7 +6,7 @@
  */
 import type { ErrorCode } from './catalogue.js';
 import { PgActionsError, type ServerErrorFields } from './error.js';
-import { poolerErrorCode, POOLER_SOURCE } from './pooler.js';
+import { poolerError, POOLER_SOURCE } from './pooler.js';
 
 export interface FailureContext {
   phase: 'connect' | 'statement';
@@ -135,11 +135,8 @@ export function toPgActionsError(error: unknown, context: FailureContext): PgAct
 }
 
 function fromServer(sqlstate: string, raw: RawError, base: object, context: FailureContext): PgActionsError {
-  const pooler = poolerErrorCode(sqlstate, raw.message ?? '');
-  if (pooler) {
-    const said = `The connection pooler at ${context.host}:${context.port} said: ${raw.message}.`;
-    return build(pooler, pooler === 'DATABASE_NOT_FOUND' ? `Database "${context.database}" is not served by the connection pooler at ${context.host}:${context.port}.` : said, { ...base, sqlstate }, context);
-  }
+  const pooler = poolerError(sqlstate, raw.message ?? '', `${context.host}:${context.port}`, context.database);
+  if (pooler) return build(pooler.code, pooler.message, { ...base, sqlstate }, context);
   let code: ErrorCode = BY_SQLSTATE[sqlstate] ?? BY_SQLSTATE_CLASS[sqlstate.slice(0, 2)] ?? 'DATABASE_ERROR';
   // Redacted before capitalising: a message that begins with the password would hide it from redaction.
   let message = sentence(redact(raw.message ?? '', context.secrets));
@@ -283,6 +280,8 @@ export const SQLSTATE_SOURCES: Partial<Record<ErrorCode, string>> = (() => {
   for (const code of ['POOLER_STARTUP_PARAMETER', 'POOLER_TOO_MANY_CLIENTS', 'POOLER_SERVER_LOGIN_FAILED', 'POOLER_QUERY_WAIT_TIMEOUT', 'POOLER_SHUTTING_DOWN'] as const) {
     add(code, POOLER_SOURCE);
   }
+  add('AUTHENTICATION_FAILED', 'PgBouncer refusing the user or password ("SASL authentication failed", "no such user"; `08P01`)');
+  add('DATABASE_NOT_FOUND', 'PgBouncer serving no such database ("no such database"), or relaying the server\'s refusal behind a `*` entry ("database … does not exist", PgBouncer 1.24+ also within server_login_retry; `08P01`)');
   add('CONNECTION_REFUSED', 'through `sshTunnel`: the SSH server could not connect to host:port (channel open failure "connect failed")');
   add('SSH_HOST_UNREACHABLE', 'the SSH server of `sshTunnel` refusing, not resolving, not answering or not speaking SSH within `connectTimeoutMs`');
   add('SSH_AUTH_FAILED', 'the SSH server rejecting the user with every method given (`password`, `privateKey`)');
@@ -291,7 +290,7 @@ export const SQLSTATE_SOURCES: Partial<Record<ErrorCode, string>> = (() => {
   add('SSL_CERTIFICATE_INVALID', 'TLS verification failure (untrusted chain, host-name mismatch, expired)');
   add('SSL_CLIENT_CERTIFICATE_REJECTED', 'a TLS alert from the server refusing our client certificate (unknown CA, bad or expired certificate)');
   add('SSL_NOT_SUPPORTED', 'the server answers "N" to the SSL request');
-  add('SSL_REQUIRED', 'SQLSTATE `28000` on a plaintext attempt when the server accepts TLS');
+  add('SSL_REQUIRED', 'SQLSTATE `28000` on a plaintext attempt when the server accepts TLS, PgBouncer\'s "SSL required" (client_tls_sslmode require; `08P01`)');
   add('CONNECTION_TIMEOUT', 'no complete connection within `connectTimeoutMs`');
   add('POOL_EXHAUSTED', 'every pooled connection busy until the step deadline (or `connectTimeoutMs`), the wait for one being part of the step');
   add('QUERY_TIMEOUT', 'the step deadline (`statementTimeoutMs` or the step override)');

@@ -100,7 +100,7 @@ describeWithSshd('CLI watch, serve and demo through the SSH tunnel (real sshd)',
     const watcher = watch(['row-changes', '--config', '{"tables": ["orders"]}', '--state-file', inFolder('orders.state.json'), '--activate']);
     try {
       // The lease is held once the activation is done and the subscription runs.
-      await waitFor(async () => (await db.sql("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 1885823331 AND objid <> 0 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).length > 0, 'watch to hold the lease', 90_000).catch((error: Error) => {
+      await waitFor(async () => (await db.sql("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%lease\\_until = pg\\_catalog.clock\\_timestamp()%'")).length > 0, 'watch to hold the lease', 90_000).catch((error: Error) => {
         throw new Error(`${error.message}; stderr: ${watcher.output().stderr}`);
       });
       await db.sql("INSERT INTO orders (customer) VALUES ('Ada'), ('Grace')");

@@ -22,7 +22,7 @@ const exitOf = (child: ReturnType<typeof startCli>['child']) => new Promise<numb
 test('prints events as JSON lines, keeps the state file after them, stops cleanly, resumes from the state', async () => {
   const stateFile = inFolder('orders.state.json');
   const first = watch(stateFile);
-  await waitFor(async () => (await db.sql("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 1885823331 AND objid <> 0 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")).length > 0, 'watch to hold the lease (activation done)', 90_000).catch((error: Error) => {
+  await waitFor(async () => (await db.sql("SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE '%lease\\_until = pg\\_catalog.clock\\_timestamp()%'")).length > 0, 'watch to hold the lease (activation done)', 90_000).catch((error: Error) => {
     throw new Error(`${error.message}; stderr: ${first.output().stderr}; stdout: ${first.output().stdout}`);
   });
   await db.sql("INSERT INTO orders (customer) VALUES ('Ada'), ('Grace')");

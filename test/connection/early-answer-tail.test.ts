@@ -5,74 +5,28 @@
  * arrives, and the tail decides whether the session goes back to the pool. A clean session is kept
  * (the next step runs on the same backend); one the statement left dirty is dropped.
  */
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { closeAll, execute, type ConnectionConfig } from '../../connection/index.js';
 import { earlyAnswer, tailsInFlight } from '../../connection/step-tail.js';
 import { serverLogin } from '../harness/db.js';
+import { isCommandComplete, startMessageRelay, type MessageRelay } from '../harness/message-relay.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const db = useTestDatabase('early_tail');
 const HOLD_MS = 300;
-const sockets = new Set<Socket>();
-let relayPort = 0;
-let closeRelay: () => Promise<void> = async () => undefined;
-
-/** Server → client: messages pass one by one; after a CommandComplete "DO" or "COMMIT", the rest waits HOLD_MS. */
-function holdAfterDo(server: Socket, client: Socket): void {
-  let buffer = Buffer.alloc(0);
-  let heldUntil = 0;
-  let timer: NodeJS.Timeout | undefined;
-  const pump = () => {
-    timer = undefined;
-    while (buffer.length >= 5) {
-      if (Date.now() < heldUntil) return void (timer = setTimeout(pump, heldUntil - Date.now()));
-      const length = 1 + buffer.readInt32BE(1);
-      if (buffer.length < length) return;
-      const message = buffer.subarray(0, length);
-      buffer = buffer.subarray(length);
-      client.write(message);
-      // The statement's tag, and the guard's COMMIT after it (a committed step answers at its COMMIT).
-      if (message[0] === 0x43 && /^(DO|COMMIT)\0$/.test(message.subarray(5).toString('utf8'))) heldUntil = Date.now() + HOLD_MS;
-    }
-  };
-  server.on('data', (chunk: Buffer) => {
-    buffer = Buffer.concat([buffer, chunk]);
-    if (!timer) pump();
-  });
-}
+let relay: MessageRelay | undefined;
 
 beforeAll(async () => {
   earlyAnswer.enabled = true; // off by default (step-tail.ts): this file is about that path
-  const target = serverLogin();
-  const relay = createServer((client) => {
-    const server = connect(target.port, target.host);
-    for (const socket of [client, server]) {
-      sockets.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        sockets.delete(socket);
-        client.destroy();
-        server.destroy();
-      });
-    }
-    client.pipe(server);
-    holdAfterDo(server, client);
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
-  relayPort = (relay.address() as AddressInfo).port;
-  closeRelay = () =>
-    new Promise<void>((resolve) => {
-      for (const socket of sockets) socket.destroy();
-      relay.close(() => resolve());
-    });
+  // The statement's tag, and the guard's COMMIT after it (a committed step answers at its COMMIT): the rest waits HOLD_MS.
+  relay = await startMessageRelay(serverLogin(), () => (message) => (isCommandComplete(message, /^(DO|COMMIT)$/) ? { holdAfterMs: HOLD_MS } : undefined));
 }, 60_000);
 afterAll(async () => {
   earlyAnswer.enabled = false;
   await closeAll();
-  await closeRelay();
+  await relay?.close();
 }, 60_000);
 
-const through = (applicationName: string): ConnectionConfig => ({ ...db.config, host: '127.0.0.1', port: relayPort, sslMode: 'disable', applicationName });
+const through = (applicationName: string): ConnectionConfig => ({ ...db.config, host: '127.0.0.1', port: relay!.port, sslMode: 'disable', applicationName });
 /** The tail has ended (its connection back in the pool or dropped): the next step may then reuse it. */
 async function tailsEnded(): Promise<void> {
   const until = performance.now() + 20_000;

@@ -9,9 +9,10 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { closeAll, execute } from '../../connection/index.js';
+import { ERROR_CATALOGUE } from '../../connection/errors/catalogue.js';
 import { toPgActionsError, type FailureContext } from '../../connection/errors/map.js';
 import { createTestPki } from '../harness/certs.js';
-import { serverLogin } from '../harness/db.js';
+import { createTestDatabase, serverLogin } from '../harness/db.js';
 import { failure } from '../harness/failures.js';
 import { describeWithPgBouncer, startPgBouncer, type PgBouncer } from '../harness/pgbouncer.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
@@ -189,6 +190,54 @@ describeWithPgBouncer("PgBouncer's own messages, from a real PgBouncer", () => {
     ]);
   });
 
+  test('behind a `*` entry, a database the server does not have → DATABASE_NOT_FOUND (the server\'s refusal PgBouncer relays as 08P01), not CONNECTION_LOST; again at once, the same', async () => {
+    // Before: CONNECTION_LOST, "The connection to … was lost. The server said: database "…" does not exist" (class 08).
+    const bouncer = await start(); // server_login_retry 1
+    const missing = `${db.name}_absent`;
+    const expected = ['DATABASE_NOT_FOUND', '08P01', `Database "${missing}" does not exist on the server behind the connection pooler at 127.0.0.1:${bouncer.port}.`];
+    const error = await failure(execute(bouncer.config(missing), { text: 'SELECT 1' }));
+    expect([error.code, error.sqlstate, error.message]).toEqual(expected);
+    expect(error.fixes).toEqual(ERROR_CATALOGUE.DATABASE_NOT_FOUND.fixes);
+    // Within server_login_retry: PgBouncer 1.18 keeps a new pool's client until the retry and relays the refusal again;
+    // 1.24+ answers at once with the cached error ("server login has been failing, cached error: database "…" does not exist …").
+    const again = await failure(execute(bouncer.config(missing), { text: 'SELECT 1' }));
+    expect([again.code, again.sqlstate, again.message]).toEqual(expected);
+    // A database the server has, through the same pooler, still works.
+    expect((await execute(bouncer.config(db.name), { text: 'SELECT 1 AS one' })).rows).toEqual([{ one: 1 }]);
+  });
+
+  test('a database dropped after PgBouncer served it: 1.18 answers "server login has been failing, try again later", which names no cause → POOLER_SERVER_LOGIN_FAILED, its fixes naming a missing database', async () => {
+    const gone = await createTestDatabase('pooled_then_dropped');
+    const bouncer = await start({ settings: { server_login_retry: '60', query_wait_timeout: '2' } });
+    expect((await execute(bouncer.config(gone.name), { text: 'SELECT 1 AS one' })).rows).toEqual([{ one: 1 }]);
+    await closeAll();
+    await gone.drop();
+    // A pool that once logged in: 1.18 keeps the next client waiting (query_wait_timeout) and, once its login has
+    // failed, refuses the ones after without the server's words until server_login_retry has passed.
+    const fresh = async () => {
+      try {
+        return await failure(execute(bouncer.config(gone.name, { connectTimeoutMs: 8000 }), { text: 'SELECT 1' }));
+      } finally {
+        await closeAll();
+      }
+    };
+    let error = await fresh();
+    if (error.code === 'POOLER_QUERY_WAIT_TIMEOUT') error = await fresh();
+    const said = String((error.cause as Error).message);
+    if (/cached error/.test(said)) {
+      // PgBouncer 1.24+ quotes the server.
+      expect([error.code, error.message]).toEqual(['DATABASE_NOT_FOUND', `Database "${gone.name}" does not exist on the server behind the connection pooler at 127.0.0.1:${bouncer.port}.`]);
+    } else {
+      expect([error.code, error.sqlstate, said]).toEqual(['POOLER_SERVER_LOGIN_FAILED', '08P01', 'server login has been failing, try again later (server_login_retry)']);
+      expect(error.fixes.join(' ')).toContain('a name the server does not have fails its login too');
+      // The 1.24+ wording (PgBouncer PR #1152) on this real error object: the cause it quotes decides.
+      const cause = error.cause as Error;
+      const quoted = (text: string) => toPgActionsError(Object.assign(Object.create(Object.getPrototypeOf(cause) as object) as Error, cause, { message: text }), context({ phase: 'connect', database: gone.name }));
+      expect(quoted(`server login has been failing, cached error: database "${gone.name}" does not exist (server_login_retry)`).code).toBe('DATABASE_NOT_FOUND');
+      expect(quoted('server login has been failing, cached error: password authentication failed for user "ann" (server_login_retry)').code).toBe('POOLER_SERVER_LOGIN_FAILED');
+    }
+  }, 60_000);
+
   test("a statement PgBouncer cut at its query_timeout (08P01, a text pooler.ts does not list) is not a placeholder count: the connection was lost, in the pooler's words", async () => {
     // Before: INVALID_INPUT, "The number of parameters given does not match the $1, $2… placeholders"
     // (every 08P01 during a statement was read as the server's Bind check).
@@ -201,14 +250,20 @@ describeWithPgBouncer("PgBouncer's own messages, from a real PgBouncer", () => {
     expect(error.fixes).not.toContain(PLACEHOLDER_FIX);
   });
 
-  test('an 08P01 while logging in (PgBouncer requiring TLS, a text pooler.ts does not list) is not read as a placeholder count either', async () => {
+  test('PgBouncer requiring TLS (client_tls_sslmode require) and SSL Mode "disable" → SSL_REQUIRED, its fixes setting an SSL Mode; not a placeholder count', async () => {
+    // Before: CONNECTION_LOST, "The connection to … was lost. The server said: SSL required" (class 08).
     const pki = createTestPki();
     const bouncer = await start({ tls: { certPem: pki.serverCertPem, keyPem: pki.serverKeyPem }, settings: { client_tls_sslmode: 'require' } });
     const error = await failure(execute(bouncer.config(db.name), { text: 'SELECT 1' }));
     expect([error.code, error.sqlstate, error.message]).toEqual([
-      'CONNECTION_LOST', '08P01', `The connection to 127.0.0.1:${bouncer.port} was lost. The server said: SSL required`,
+      'SSL_REQUIRED', '08P01', `The connection pooler at 127.0.0.1:${bouncer.port} only accepts SSL connections, and SSL Mode is "disable".`,
     ]);
+    expect(error.fixes).toEqual(ERROR_CATALOGUE.SSL_REQUIRED.fixes);
+    expect(error.fixes[0]).toMatch(/SSL Mode to "require"/);
     expect(error.problems).toBeUndefined();
     expect(error.fixes).not.toContain(PLACEHOLDER_FIX);
+    // The fix works: SSL Mode "require" through the same pooler; "allow" makes libpq's TLS attempt on the refusal.
+    expect((await execute(bouncer.config(db.name, { sslMode: 'require' }), { text: 'SELECT 1 AS one' })).rows).toEqual([{ one: 1 }]);
+    expect((await execute(bouncer.config(db.name, { sslMode: 'allow' }), { text: 'SELECT 2 AS two' })).rows).toEqual([{ two: 2 }]);
   });
 });

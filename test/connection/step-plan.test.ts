@@ -203,17 +203,23 @@ describe("past the step's deadline at the COMMIT (the server's statement_timeout
   afterAll(() => proxy?.close(), 30_000);
   const config = (): ConnectionConfig => ({ ...db.config, applicationName: 'step-plan-late-commit', host: '127.0.0.1', port: proxy.port, sslMode: 'disable' });
 
-  test('Execute Query whose statement finished, committed after the deadline: COMMIT_UNCONFIRMED saying it was committed, written once', async () => {
+  test('Execute Query whose statement finished, committed after the deadline: COMMIT_UNCONFIRMED saying it was committed, written once; the session, settled by the cancel, is kept', async () => {
+    const pidOf = async () => (await execute(config(), { text: 'SELECT pg_backend_pid() AS pid' })).rows[0]!.pid as number;
+    const before = await pidOf();
     const error = await failure(execute(config(), { text: 'INSERT INTO late_commits VALUES (1)', timeoutMs: 1000 }));
     expect({ code: error.code, retryable: error.retryable }).toEqual({ code: 'COMMIT_UNCONFIRMED', retryable: false });
     expect(error.message).toMatch(/finished and was committed, but only after the step's timeout of 1000 ms/);
     expect(await db.sql('SELECT x FROM late_commits')).toEqual([{ x: 1 }]);
+    expect(await pidOf()).toBe(before);
   }, 60_000);
 
   test('a COMMIT cut by the cancel (its write undone), a statement cut while it runs, a read-only step: QUERY_TIMEOUT', async () => {
     expect((await failure(execute(config(), { text: 'INSERT INTO cut_commits VALUES (1)', timeoutMs: 1000 }))).code).toBe('QUERY_TIMEOUT');
     expect(await db.sql('SELECT x FROM cut_commits')).toEqual([]);
-    expect((await failure(execute(config(), { text: 'SELECT pg_sleep(30)', timeoutMs: 500 }))).code).toBe('QUERY_TIMEOUT');
+    const cut = await failure(execute(config(), { text: 'SELECT pg_sleep(30)', timeoutMs: 500 }));
+    expect(cut.code).toBe('QUERY_TIMEOUT');
+    // The cancel worked: not "kept running after it was cancelled".
+    expect(cut.message).toBe('The statement did not finish within 500 ms and was cancelled on the server.');
     expect((await failure(execute(config(), { text: 'SELECT pg_sleep(30)', timeoutMs: 500, readOnly: true }))).code).toBe('QUERY_TIMEOUT');
   }, 60_000);
 });

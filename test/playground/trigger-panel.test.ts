@@ -35,7 +35,7 @@ async function leftovers(): Promise<unknown[]> {
     UNION ALL SELECT 'trigger ' || tgname FROM pg_trigger WHERE tgname LIKE 'pg\\_actions\\_%'
     UNION ALL SELECT 'session ' || pid FROM pg_stat_activity
      WHERE datname = current_database() AND pid <> pg_backend_pid()
-       AND (query ILIKE 'LISTEN%' OR query LIKE '%pg\\_try\\_advisory\\_lock%' OR pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory'))`);
+       AND (query ILIKE 'LISTEN%' OR query LIKE '%lease\\_until = pg\\_catalog.clock\\_timestamp()%')`);
 }
 
 async function eventTexts(): Promise<string[]> {

@@ -66,13 +66,12 @@ async function ourObjects(): Promise<string[]> {
   return rows.map((r) => r.o);
 }
 
-/** A subscription's own session: its LISTEN connection, which also holds the lease (an advisory lock). */
+/** A subscription's own session: its LISTEN connection, which also takes and renews the lease (the cursor row's lease_until). */
 async function subscriptionSessions(): Promise<unknown[]> {
   return db.sql(`
     SELECT pid, query FROM pg_stat_activity
      WHERE datname = current_database() AND pid <> pg_backend_pid()
-       AND (query ILIKE 'LISTEN%' OR query LIKE '%pg\\_try\\_advisory\\_lock%'
-            OR pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory'))`);
+       AND (query ILIKE 'LISTEN%' OR query LIKE '%lease\\_until = pg\\_catalog.clock\\_timestamp()%')`);
 }
 
 async function expectNoSubscriptionSession(): Promise<void> {

@@ -73,14 +73,20 @@ test('deactivate behind an open reader of the table: LOCK_NOT_AVAILABLE within t
   expect(await listActivations(db.config)).toEqual([]);
 }, 60_000);
 
-test("pg-actions' activation lock held by another session: LOCK_NOT_AVAILABLE naming it, within the step", async () => {
-  await holder!.query('SELECT pg_advisory_lock(1885823331, 0)'); // what another activation holds while it runs (or anyone, REVIEW7 R137)
+test("pg-actions' activation lock held by another activation: LOCK_NOT_AVAILABLE naming it, within the step", async () => {
+  await activateTrigger('row-changes', request()); // the pgactions schema exists
+  await holder!.query('BEGIN');
+  await holder!.query("COMMENT ON SCHEMA pgactions IS 'x'"); // what another activation or deactivation holds while it runs
   const started = Date.now();
   const error = await failureOf(activateTrigger('schema-changes', { connection: { ...db.config, statementTimeoutMs: STEP_TIMEOUT_MS }, config: { schemas: ['public'] } }));
   const took = Date.now() - started;
   expect(error.code).toBe('LOCK_NOT_AVAILABLE');
   expect(took).toBeLessThan(STEP_TIMEOUT_MS + 1000);
   expect(error.message).toMatch(/schema-changes activation: waited \d+ ms for a lock on pg-actions' activation lock/);
-  expect(error.fixes.join(' ')).toMatch(/locktype = 'advisory'/);
-  await holder!.query('SELECT pg_advisory_unlock(1885823331, 0)');
+  expect(error.fixes.join(' ')).toMatch(/locktype = 'object'/);
+  const [holders] = await db.sql<{ pids: number[] }>(`SELECT array_agg(pid) AS pids FROM (${/Find who holds it: (.*);$/.exec(error.fixes.join('\n'))![1]}) h`);
+  const holderPid = (holder as unknown as { processID: number }).processID;
+  expect(holders!.pids).toEqual([holderPid]); // the fix's query finds the holder
+  expect(error.message).toContain(`It is held by pid ${holderPid} (role ${db.config.user}`); // and the message names it
+  await holder!.query('ROLLBACK');
 }, 60_000);

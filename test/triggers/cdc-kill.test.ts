@@ -6,15 +6,13 @@
  * unfinished transaction arrives again with the same ids, nothing already acknowledged comes back,
  * and confirmed_flush_lsn never reached the commit of the transaction the dead worker did not finish.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import { activateTrigger } from '../../triggers/index.js';
 import { parseLsn } from '../../triggers/replication/lsn.js';
 import { smallDecodingMemory, useReplicationServer } from '../harness/replication-server.js';
 import { waitFor } from './helpers.js';
+import { subscriberProcess } from './subscriber-process.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CHILD = fileURLToPath(new URL('./children/subscriber.ts', import.meta.url));
 const children: ChildProcess[] = [];
 const server = useReplicationServer({
   settings: { wal_sender_timeout: '5s' },
@@ -22,35 +20,9 @@ const server = useReplicationServer({
 });
 beforeAll(() => smallDecodingMemory(server), 60_000);
 
-interface Worker {
-  process: ChildProcess;
-  batches: { ids: string[]; keys: number[] }[];
-}
-
 /** A subscriber process that acknowledges `hangAfter` batches, then receives one more and never acknowledges it. */
-function worker(connection: object, config: object, hangAfter?: number): Promise<Worker> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-    cwd: ROOT,
-    env: { ...process.env, SUBSCRIBER_JOB: JSON.stringify({ key: 'table-changes-cdc', connection, config, mode: hangAfter === undefined ? 'ack' : 'hang', hangAfter }) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  const found: Worker = { process: child, batches: [] };
-  let buffer = '';
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code})`)));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let newline;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buffer.slice(0, newline)) as { ready?: boolean; ids?: string[]; keys?: number[] };
-        buffer = buffer.slice(newline + 1);
-        if (line.ready) resolve(found);
-        else found.batches.push({ ids: line.ids!, keys: line.keys! });
-      }
-    });
-  });
-}
+const worker = (connection: object, config: object, hangAfter?: number) =>
+  subscriberProcess({ key: 'table-changes-cdc', connection, config, mode: hangAfter === undefined ? 'ack' : 'hang', hangAfter }, children);
 
 const lsnOf = (id: string) => parseLsn(id.split(':')[0]!);
 

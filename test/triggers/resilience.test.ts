@@ -4,16 +4,13 @@
  * one activation with takeover, terminated backends and a server restart while writes continue
  * (row-changes catches up in commit order; listen listens again).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
 import pg from 'pg';
 import { closeAll, type ConnectionConfig } from '../../connection/index.js';
 import { activateTrigger, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
 import { startServer, type TestServer } from '../harness/servers.js';
 import { waitFor } from './helpers.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CHILD = fileURLToPath(new URL('./children/subscriber.ts', import.meta.url));
+import { subscriberProcess, type SubscriberProcess } from './subscriber-process.js';
 
 let server: TestServer;
 let connection: ConnectionConfig;
@@ -44,36 +41,9 @@ async function freshTable(name: string): Promise<void> {
   await admin.query(`CREATE TABLE ${name} (id int PRIMARY KEY, note text)`);
 }
 
-interface Worker {
-  process: ChildProcess;
-  batches: { ids: string[]; keys: number[] }[];
-}
+const worker = (config: object, mode: 'ack' | 'hang' = 'ack') => subscriberProcess({ key: 'row-changes', connection, config, mode }, children);
 
-function worker(config: object, mode: 'ack' | 'hang' = 'ack'): Promise<Worker> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-    cwd: ROOT,
-    env: { ...process.env, SUBSCRIBER_JOB: JSON.stringify({ key: 'row-changes', connection, config, mode }) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  children.push(child);
-  const found: Worker = { process: child, batches: [] };
-  let buffer = '';
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`worker exited early (${code})`)));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let newline;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = JSON.parse(buffer.slice(0, newline)) as { ready?: boolean; ids?: string[]; keys?: number[] };
-        buffer = buffer.slice(newline + 1);
-        if (line.ready) resolve(found);
-        else found.batches.push({ ids: line.ids!, keys: line.keys! });
-      }
-    });
-  });
-}
-
-const handled = (w: Worker) => w.batches.flatMap((b) => b.keys);
+const handled = (w: SubscriberProcess) => w.batches.flatMap((b) => b.keys);
 
 test('a subscriber killed between receiving and acknowledging: the next one gets the same events, same ids', async () => {
   await freshTable('killed');

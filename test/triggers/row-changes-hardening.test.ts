@@ -123,7 +123,8 @@ test('(a) close() with a handler that never resolves lets go within a bound: lea
   await db.sql("INSERT INTO orders (customer) VALUES ('Ada')");
   await waitFor(() => calls > 0, 'the handler to be called');
   expect(await closeOutcome(subscription)).toBe('closed');
-  await waitFor(async () => (await db.sql("SELECT 1 FROM pg_locks WHERE locktype = 'advisory'")).length === 0, 'the lease to be released');
+  const [cursor] = await db.sql<{ name: string }>("SELECT 'pgactions.' || quote_ident(relname) AS name FROM pg_class WHERE relnamespace = to_regnamespace('pgactions') AND relname LIKE 'rc\\_%\\_cursor'");
+  expect(await db.sql(`SELECT leader FROM ${cursor!.name}`)).toEqual([{ leader: null }]); // the lease released
   const again = await poll('row-changes', request());
   expect(again.events.map((e) => e.key)).toEqual([{ id: 1 }]);
 }, 90_000);

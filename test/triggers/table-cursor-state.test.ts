@@ -28,10 +28,10 @@ test('the position is the last row\'s (column, key) values and the horizon; an e
   await db.sql('INSERT INTO events VALUES (1, 10), (2, 10), (3, 5), (4, NULL)');
   const first = await poll('new-or-updated-row', { connection: db.config, config, state: empty.state });
   expect(keys(first.events)).toEqual([{ id: 3 }, { id: 1 }]);
-  expect(first.state.position).toEqual({ after: [10, 1], horizon: { through: 10 } });
+  expect(first.state.position).toEqual({ after: [10, 1], afterText: ['10', '1'], horizon: { through: 10 } });
   const second = await poll('new-or-updated-row', { connection: db.config, config, state: first.state });
   expect(keys(second.events)).toEqual([{ id: 2 }]); // NULL is never delivered
-  expect(second.state.position).toEqual({ after: [10, 2], horizon: { through: 10 } });
+  expect(second.state.position).toEqual({ after: [10, 2], afterText: ['10', '2'], horizon: { through: 10 } });
   const idle = await poll('new-or-updated-row', { connection: db.config, config, state: second.state });
   expect(idle.events).toEqual([]);
   expect(idle.state).toEqual(second.state);
@@ -48,7 +48,7 @@ test('a composite key: rows equal on the column come in key order (the key\'s ow
     state = batch.state;
   }
   expect(seen).toEqual([{ b: 9, a: 9 }, { b: 1, a: 1 }, { b: 1, a: 2 }, { b: 2, a: 1 }]);
-  expect((state as { position: unknown }).position).toEqual({ after: [7, 2, 1], horizon: { through: 7 } });
+  expect((state as { position: unknown }).position).toEqual({ after: [7, 2, 1], afterText: ['7', '2', '1'], horizon: { through: 7 } });
 });
 
 test('from "now" starts after the last row (highest value, then highest key); a table with only NULLs starts at the beginning', async () => {

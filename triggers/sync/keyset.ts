@@ -9,7 +9,7 @@ import { copyInSnapshot } from '../../connection/snapshot-copy.js';
 import { typeResolutionSql } from '../../connection/result-types.js';
 import type { TableSyncConfig, TableSyncEvent } from '../../schemas/types.gen.js';
 import type { Batch, TriggerArguments } from '../definition.js';
-import { eventId } from '../event-id.js';
+import { eventId, keyTextId } from '../event-id.js';
 import { freshColumnOrders, keyTypesSql, refuseUserTextCasts, rowAfter, stale } from '../key-order.js';
 import { invalidState } from '../state.js';
 import { recordBatch, type SyncHandover } from './handover.js';
@@ -214,30 +214,14 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
 }
 
 /**
- * A string as JSON: quoted as it is unless it has a character JSON escapes (the keys' texts nearly
- * never do; JSON.stringify per row cost more than the rest of the id). Text decoded from UTF-8 has
- * no lone surrogate, the only other character JSON.stringify escapes.
- */
-function jsonString(text: string): string {
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x20 || code === 0x22 || code === 0x5c) return JSON.stringify(text);
-  }
-  return `"${text}"`;
-}
-
-/**
- * The event id ("<run and table hash>:<the key's text as a JSON array>") and key object of a row,
- * for its primary key. The id is made from the key as PostgreSQL wrote it (COPY text), not from the
- * parsed values the key carries: two keys are two texts, while parsing can make two keys one value
- * (a jsonb number beyond a double and the same digits as a string, REVIEW6 R121).
+ * The event id ("<run and table hash>:<the key's text as a JSON array>", keyTextId: from the key as
+ * PostgreSQL wrote it, COPY text) and key object of a row, for its primary key.
  */
 function keyFunctions(prefix: string, primaryKey: readonly string[]) {
   if (primaryKey.length === 1) {
     const column = primaryKey[0]!;
-    const open = `${prefix}:[`; // joined once: one string fewer per event
     return {
-      idOf: (keyText: readonly (string | null)[]) => open + jsonString(keyText[0]!) + ']',
+      idOf: (keyText: readonly (string | null)[]) => keyTextId(prefix, keyText),
       keyOf: (row: Record<string, unknown>) => {
         // Not a computed-key literal ({ [column]: … }): V8 builds those through a slow runtime call, 0.5 µs a row.
         const key: Record<string, unknown> = {};
@@ -247,7 +231,7 @@ function keyFunctions(prefix: string, primaryKey: readonly string[]) {
     };
   }
   return {
-    idOf: (keyText: readonly (string | null)[]) => `${prefix}:${JSON.stringify(keyText)}`,
+    idOf: (keyText: readonly (string | null)[]) => keyTextId(prefix, keyText),
     keyOf: (row: Record<string, unknown>) => Object.fromEntries(primaryKey.map((name) => [name, row[name]])),
   };
 }

@@ -1,0 +1,154 @@
+/**
+ * row-changes with the least-privilege set-up of docs/triggers/row-changes.md: a role that is not a
+ * superuser and does not own the table activates (GRANT TRIGGER), a writer has INSERT on the table
+ * and nothing else. The capture runs as the writer (REVIEW8 R143) and hands the finished rows to
+ * rc_F_put (SECURITY DEFINER, callable by everyone): it must record exactly the changes written,
+ * and nobody may put made-up events for a table they did not write, not even from a trigger of
+ * their own. An extension's cast owned by a non-superuser admin (managed PostgreSQL, REVIEW8
+ * R153) no longer refuses the application's writes. Activations made before keep working once
+ * activated again (their capture functions are replaced).
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { activateTrigger, deactivateTrigger, listActivations, pollTrigger } from '../../triggers/index.js';
+import { useTestDatabase } from '../harness/use-test-database.js';
+
+const suffix = randomBytes(4).toString('hex');
+const [activator, writer, forger, extAdmin] = ['act', 'writer', 'forger', 'extadmin'].map((role) => `rc_guard_${role}_${suffix}`) as [string, string, string, string];
+const roles = [activator, writer, forger, extAdmin];
+const db = useTestDatabase('rc_put_guard', {
+  beforeDrop: async () => {
+    await db.sql(`DROP EXTENSION IF EXISTS hstore CASCADE; DROP OWNED BY ${roles.join(', ')} CASCADE`);
+    for (const role of roles) await db.sql(`DROP ROLE IF EXISTS ${role}`);
+  },
+});
+const config = { tables: ['app.orders'] };
+let request: { connection: object; config: typeof config };
+let put = '';
+let ordersOid = 0;
+
+async function as<T>(user: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ ...db.config, ssl: false, user, password: 'guard-pass' } as pg.ClientConfig);
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+beforeAll(async () => {
+  for (const role of roles) await db.sql(`CREATE ROLE ${role} LOGIN PASSWORD 'guard-pass'`);
+  // Managed PostgreSQL: nobody is a superuser, an extension's functions belong to the admin that installed it.
+  await db.sql(`CREATE EXTENSION hstore;
+    ALTER FUNCTION hstore_to_json(hstore) OWNER TO ${extAdmin}; ALTER FUNCTION hstore_to_jsonb(hstore) OWNER TO ${extAdmin};
+    CREATE SCHEMA app; CREATE TABLE app.orders (id int PRIMARY KEY, note text, h hstore);
+    GRANT USAGE ON SCHEMA app TO ${activator}, ${writer};
+    GRANT TRIGGER ON app.orders TO ${activator}; GRANT CREATE ON DATABASE ${db.name} TO ${activator};
+    GRANT INSERT ON app.orders TO ${writer};
+    CREATE SCHEMA forger AUTHORIZATION ${forger}; CREATE SCHEMA writer AUTHORIZATION ${writer}`);
+  request = { connection: { ...db.config, user: activator, password: 'guard-pass' }, config };
+  await activateTrigger('row-changes', request);
+  const [activation] = await listActivations(db.config);
+  put = `pgactions.rc_${activation!.fingerprint}_put`;
+  ordersOid = Number((await db.sql<{ oid: number }>(`SELECT 'app.orders'::regclass::oid::int AS oid`))[0]!.oid);
+}, 60_000);
+afterAll(async () => {
+  // As the admin: DROP TRIGGER needs the table's owner (the TRIGGER privilege is not enough).
+  await deactivateTrigger('row-changes', { connection: db.config, config }).catch(() => undefined);
+});
+
+const newRows = async (state: unknown) => (await pollTrigger('row-changes', { ...request, state })).events.map((event) => {
+  const { op, key, new: row, old } = event as unknown as { op: string; key: unknown; new: unknown; old: unknown };
+  return { op, key, new: row, old };
+});
+
+test('a writer with INSERT only, and the activator not the owner: the row is captured, an hstore column (its cast a non-superuser\'s) included', async () => {
+  const { state } = await pollTrigger('row-changes', request);
+  await as(writer, (c) => c.query(`INSERT INTO app.orders VALUES (1, 'a', 'k=>v'), (2, 'b', NULL)`));
+  expect(await newRows(state)).toEqual([
+    { op: 'INSERT', key: { id: 1 }, new: { id: 1, note: 'a', h: { k: 'v' } }, old: null },
+    { op: 'INSERT', key: { id: 2 }, new: { id: 2, note: 'b', h: null }, old: null },
+  ]);
+}, 60_000);
+
+test('a role without rights on the table cannot put events for it: not by calling rc_F_put, nor from a trigger of its own, nor with the capture function', async () => {
+  const { state } = await pollTrigger('row-changes', request);
+  const forged = `ARRAY['{"id": 99, "note": "forged"}'::jsonb]`;
+  await as(forger, async (c) => {
+    await expect(c.query(`SELECT ${put}(${ordersOid}, 'INSERT', ${forged}, NULL)`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('records only the changes its triggers capture') });
+    await c.query(`CREATE TABLE forger.bait (target oid);
+      CREATE FUNCTION forger.forge() RETURNS trigger LANGUAGE plpgsql AS $f$
+        BEGIN PERFORM ${put}(NEW.target, 'INSERT', ${forged}, NULL); RETURN NULL; END $f$;
+      CREATE TRIGGER forge AFTER INSERT ON forger.bait FOR EACH ROW EXECUTE FUNCTION forger.forge()`);
+    await expect(c.query(`INSERT INTO forger.bait VALUES (${ordersOid})`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('records only the changes its triggers capture') });
+    // Its own table, which it did write: not a watched one.
+    await expect(c.query(`INSERT INTO forger.bait VALUES ('forger.bait'::regclass)`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('does not watch the table forger.bait') });
+    const capture = put.replace(/_put$/, '_capture');
+    await expect(c.query(`CREATE TRIGGER steal AFTER INSERT ON forger.bait FOR EACH ROW EXECUTE FUNCTION ${capture}()`)).rejects.toMatchObject({ code: '42501' });
+  });
+  expect(await newRows(state)).toEqual([]);
+}, 60_000);
+
+test('a writer with INSERT only can put nothing but inserts into the table it wrote, in that transaction (as it could by writing)', async () => {
+  const { state } = await pollTrigger('row-changes', request);
+  await as(writer, async (c) => {
+    await c.query(`CREATE TABLE writer.bait (target oid, op text);
+      CREATE FUNCTION writer.forge() RETURNS trigger LANGUAGE plpgsql AS $f$
+        BEGIN PERFORM ${put}(NEW.target, NEW.op, ARRAY['{"id": 3}'::jsonb], ARRAY['{"id": 3}'::jsonb]); RETURN NULL; END $f$;
+      CREATE TRIGGER forge AFTER INSERT ON writer.bait FOR EACH ROW EXECUTE FUNCTION writer.forge()`);
+    // Before writing app.orders in this transaction: refused.
+    await expect(c.query(`INSERT INTO writer.bait VALUES (${ordersOid}, 'INSERT')`)).rejects.toMatchObject({ code: '42501' });
+    await c.query('BEGIN');
+    await c.query(`INSERT INTO app.orders VALUES (3, 'c')`);
+    for (const op of ['DELETE', 'UPDATE']) {
+      await c.query('SAVEPOINT s');
+      await expect(c.query(`INSERT INTO writer.bait VALUES (${ordersOid}, '${op}')`)).rejects.toMatchObject({ code: '42501' });
+      await c.query('ROLLBACK TO SAVEPOINT s');
+    }
+    // Outside a trigger: refused even now.
+    await c.query('SAVEPOINT s');
+    await expect(c.query(`SELECT ${put}(${ordersOid}, 'INSERT', ARRAY['{"id": 3}'::jsonb], NULL)`)).rejects.toMatchObject({ code: '42501' });
+    await c.query('ROLLBACK TO SAVEPOINT s');
+    await c.query(`INSERT INTO writer.bait VALUES (${ordersOid}, 'INSERT')`);
+    await c.query('COMMIT');
+  });
+  expect((await newRows(state)).map(({ op, key }) => ({ op, key }))).toEqual([{ op: 'INSERT', key: { id: 3 } }, { op: 'INSERT', key: { id: 3 } }]);
+}, 60_000);
+
+test('an activation whose capture functions are an older version\'s (SECURITY DEFINER, no rc_F_put) is brought up to date by activating again', async () => {
+  const capture = put.replace(/_put$/, '_capture');
+  await as(activator, (c) => c.query(`ALTER FUNCTION ${capture}() SECURITY DEFINER; ALTER FUNCTION ${capture}_set() SECURITY DEFINER;
+    DROP FUNCTION ${put}(oid, text, jsonb[], jsonb[])`));
+  expect((await listActivations(db.config)).map((a) => a.complete)).toEqual([false]);
+  await activateTrigger('row-changes', { connection: db.config, config }); // the admin: re-creating the triggers needs the table's owner
+  expect((await listActivations(db.config)).map((a) => a.complete)).toEqual([true]);
+  expect(await db.sql(`SELECT proname, prosecdef FROM pg_proc WHERE pronamespace = 'pgactions'::regnamespace AND proname ~ '_(capture|capture_set|put)$' ORDER BY proname`)).toEqual([
+    { proname: capture.slice('pgactions.'.length), prosecdef: false },
+    { proname: `${capture.slice('pgactions.'.length)}_set`, prosecdef: false },
+    { proname: put.slice('pgactions.'.length), prosecdef: true },
+  ]);
+  const { state } = await pollTrigger('row-changes', request);
+  await as(writer, (c) => c.query(`INSERT INTO app.orders VALUES (4, 'd')`));
+  expect((await newRows(state)).map(({ key }) => key)).toEqual([{ id: 4 }]);
+}, 60_000);
+
+test('genuine writes are all captured: in savepoints (one rolled back), through a view the writer may insert into, and with track_counts off (the write lock decides)', async () => {
+  await db.sql(`CREATE VIEW app.v AS SELECT id, note FROM app.orders; GRANT USAGE ON SCHEMA app TO ${forger}; GRANT INSERT ON app.v TO ${forger}`);
+  const { state } = await pollTrigger('row-changes', request);
+  await as(writer, (c) => c.query(`BEGIN; SAVEPOINT a; INSERT INTO app.orders VALUES (5, 'e'); RELEASE a;
+    SAVEPOINT b; INSERT INTO app.orders VALUES (6, 'f'); ROLLBACK TO b;
+    DO $d$ BEGIN INSERT INTO app.orders VALUES (7, 'g'); PERFORM 1 / 0; EXCEPTION WHEN division_by_zero THEN INSERT INTO app.orders VALUES (8, 'h'); END $d$;
+    COMMIT`));
+  await as(forger, (c) => c.query(`INSERT INTO app.v VALUES (9, 'i')`)); // no right on app.orders itself
+  await db.sql(`ALTER ROLE ${writer} SET track_counts = off`);
+  try {
+    await as(writer, async (c) => {
+      expect((await c.query('SHOW track_counts')).rows).toEqual([{ track_counts: 'off' }]);
+      await c.query(`INSERT INTO app.orders VALUES (10, 'j'), (11, 'k')`);
+    });
+  } finally {
+    await db.sql(`ALTER ROLE ${writer} RESET track_counts`);
+  }
+  expect((await newRows(state)).map(({ key }) => key)).toEqual([5, 8, 9, 10, 11].map((id) => ({ id })));
+}, 60_000);
