@@ -45,19 +45,21 @@ const PUT_ARGUMENTS = '(pg_catalog.oid, pg_catalog.text, pg_catalog.jsonb[], pg_
  * rc_F_put is callable by every role (writers of a watched table need nothing granted), so it
  * decides who may record what by facts a role cannot make up: it runs inside a trigger, and the
  * current transaction has inserted (updated, deleted: the event's operation) rows of the table the
- * rows come from, by the server's own per-transaction counters; where the table's writes are not
- * counted at all (track_counts off), that the transaction holds its write lock (RowExclusiveLock:
- * taken by writing, or by LOCK TABLE, which needs a write privilege on it). A role that may not write a
- * watched table cannot put events for it, not even from a trigger of its own (on a temporary
- * table, say); one that may write it can make up events for it, which is no more than it can
- * cause by writing (a made-up event bypasses the table's constraints, not its privileges).
+ * rows come from, by the server's own per-transaction counters. Only where the server counts
+ * nothing (track_counts off, which only a superuser sets) does the table's write lock held by this
+ * transaction stand in (RowExclusiveLock: taken by writing, but also by LOCK TABLE with only the
+ * TRUNCATE or MAINTAIN privilege, which is why it is not enough where counting is on). A role that
+ * may not write a watched table cannot put events for it, not even from a trigger of its own (on
+ * a temporary table, say); one that may write it can make up events of that operation for it,
+ * which is no more than it can cause by writing (a made-up event bypasses the table's constraints,
+ * not its privileges).
  */
 const PUT_GUARD = `IF pg_trigger_depth() < 1 OR source IS NULL OR NOT (coalesce(CASE op
        WHEN 'INSERT' THEN pg_stat_get_xact_tuples_inserted(source)
        WHEN 'UPDATE' THEN pg_stat_get_xact_tuples_updated(source)
        WHEN 'DELETE' THEN pg_stat_get_xact_tuples_deleted(source) END, 0) > 0
      OR op IN ('INSERT', 'UPDATE', 'DELETE')
-       AND pg_stat_get_xact_tuples_inserted(source) + pg_stat_get_xact_tuples_updated(source) + pg_stat_get_xact_tuples_deleted(source) = 0
+       AND NOT current_setting('track_counts')::boolean
        AND EXISTS (SELECT FROM pg_locks AS l WHERE l.locktype = 'relation' AND l.pid = pg_backend_pid()
                      AND l.database = (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database())
                      AND l.relation = source AND l.mode = 'RowExclusiveLock' AND l.granted)) THEN
