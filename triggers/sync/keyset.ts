@@ -12,6 +12,7 @@ import type { Batch, TriggerArguments } from '../definition.js';
 import { eventId, keyTextId } from '../event-id.js';
 import { freshColumnOrders, keyTypesSql, refuseUserTextCasts, rowAfter, stale } from '../key-order.js';
 import { invalidState } from '../state.js';
+import { checkSyncHandover } from './checked-handover.js';
 import { recordBatch, type SyncHandover } from './handover.js';
 import { readShrinking } from './shrinking-batch.js';
 
@@ -129,6 +130,7 @@ const keyTypeNamesSql = `(SELECT pg_catalog.json_agg(pg_catalog.format_type(a.at
 export async function readBatch(args: TriggerArguments<TableSyncConfig>, position: SyncPosition, attempt = 0): Promise<Batch<TableSyncEvent, SyncPosition>> {
   const tables = args.config.tables;
   checkCounts(position);
+  if (position.handover !== undefined) checkSyncHandover(position.handover);
   if (position.table >= tables.length) return { events: [], position }; // the run is complete
   const field = `config.tables[${position.table}]`;
   const info = await describeTable(args.connection, tables[position.table]!, field);
