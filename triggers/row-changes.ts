@@ -62,7 +62,6 @@ export const rowChanges = defineTrigger<RowChangesConfig, RowChangesEvent, Outbo
     'GRANT CREATE ON DATABASE <database> TO <role>;          -- for the pgactions schema',
     'ALTER TABLE <schema>.<table> OWNER TO <role>;            -- CREATE TRIGGER needs ownership (or the TRIGGER privilege: GRANT TRIGGER ON <schema>.<table> TO <role>;, enough to activate once: activating again and deactivating drop the triggers, which needs ownership)',
     '-- writers of the table need nothing more: activation grants USAGE on the pgactions schema and EXECUTE on pgactions.rc_<id>_put to PUBLIC',
-    '-- (when the pgactions schema belongs to another role, its owner must have granted USAGE on it to PUBLIC: activation says so otherwise)',
     '-- reading (pollTrigger / subscribeTrigger) runs as the activating role: its functions are not granted to PUBLIC',
   ],
   identity: ['tables', 'operations', 'name'],
