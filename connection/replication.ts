@@ -16,6 +16,7 @@ import { quoteIdentifier } from './identifiers.js';
 import { holdPool } from './pools.js';
 import { replicationThroughPooler } from './replication-readiness/pooler.js';
 import { jsonSafeTypes } from './types.js';
+import { filterWalFrames } from './wal-frames.js';
 
 export interface WalStreamHandlers {
   /** XLogData: one pgoutput message (its WAL positions are not read: pgoutput carries the ones that matter). */
@@ -72,6 +73,8 @@ export async function openReplicationSession(connection: unknown): Promise<Repli
     options: FORMAT_OPTIONS,
   } as pg.ClientConfig);
   client.on('error', () => {}); // reported through the running command or stream
+  // Other applications' logical messages, of any size, are never held whole (REVIEW8 R151).
+  filterWalFrames((client as unknown as { connection: object }).connection);
   try {
     await withDeadline(client.connect(), config.connectTimeoutMs + 1000);
   } catch (error) {

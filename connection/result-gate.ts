@@ -7,7 +7,7 @@
  * socket's data handler and ends the process). In discard mode DataRows are dropped unparsed.
  */
 
-import { EventEmitter } from 'node:events';
+import { relayParserInput } from './parser-relay.js';
 
 /** Measured on Node 20 (bench/): a row object and its slot in the rows array, and one property per column. */
 export const ROW_OVERHEAD_BYTES = 96;
@@ -212,26 +212,14 @@ export function gateOf(connection: object): ResultGate | undefined {
   return gates.get(connection);
 }
 
-interface GatedConnection {
-  attachListeners(stream: NodeJS.EventEmitter): void;
-  stream: { destroy(): void };
-}
 
 /**
  * Puts a gate in front of a node-postgres Connection's parser: its attachListeners(stream) is
  * given a relay that emits only what the gate forwards. Call before the client connects.
  */
 export function installGate(connection: object, hardLimit: number): ResultGate {
-  const con = connection as GatedConnection;
-  const gate = new ResultGate(hardLimit, () => con.stream.destroy());
-  const attach = con.attachListeners.bind(con);
-  con.attachListeners = (stream) => {
-    const relay = new EventEmitter();
-    attach(relay);
-    const forward = (piece: Buffer) => relay.emit('data', piece);
-    stream.on('data', (chunk: Buffer) => gate.filter(chunk, forward));
-    stream.on('end', () => relay.emit('end'));
-  };
+  const gate = new ResultGate(hardLimit, () => (connection as { stream: { destroy(): void } }).stream.destroy());
+  relayParserInput(connection, (chunk, forward) => gate.filter(chunk, forward));
   gates.set(connection, gate);
   return gate;
 }

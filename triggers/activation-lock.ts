@@ -6,7 +6,7 @@
  * was an advisory lock, whose key any role could hold to make every activation fail (REVIEW7 R137);
  * a role without rights holds this one at most until its own statement fails.
  */
-import { isPgActionsError, quoteIdentifier } from '../connection/index.js';
+import { execute, isPgActionsError, PgActionsError, quoteIdentifier } from '../connection/index.js';
 import type { LockTarget, Query } from '../connection/session.js';
 import { ADVISORY_LOCK, ADVISORY_LOCK_SQL, LOCK_CLASS, SCHEMA, SCHEMA_COMMENT } from './outbox-sql.js';
 
@@ -40,12 +40,21 @@ export async function lockActivations(query: Query, creating: boolean): Promise<
  */
 const RACES = new Set(['23505', '3F000']);
 
-export async function retryingRaces<T>(work: () => Promise<T>): Promise<T> {
+export async function retryingRaces<T>(connection: unknown, work: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await work();
     } catch (error) {
-      if (attempt >= 3 || !isPgActionsError(error) || !RACES.has(error.sqlstate ?? '')) throw error;
+      if (attempt >= 3 || !isPgActionsError(error) || !RACES.has(error.sqlstate ?? '')) throw await namingHolders(connection, error);
     }
   }
+}
+
+/** LOCK_NOT_AVAILABLE on the activation lock: the message names who holds it (pid, role, application), as the fix's query finds them. */
+async function namingHolders(connection: unknown, error: unknown): Promise<unknown> {
+  if (!isPgActionsError(error) || error.code !== 'LOCK_NOT_AVAILABLE' || !error.message.includes(ACTIVATION_LOCK.what)) return error;
+  const holders = await execute(connection, { text: ACTIVATION_LOCK.holders.replace(/;$/, ''), readOnly: true }).then((result) => result.rows, () => []);
+  if (holders.length === 0) return error;
+  const named = holders.map((h) => `pid ${String(h.pid)} (role ${String(h.usename)}${h.application_name ? `, application ${JSON.stringify(h.application_name)}` : ''})`);
+  return new PgActionsError('LOCK_NOT_AVAILABLE', { message: `${error.message} It is held by ${named.join(', ')}.`, fixes: error.fixes, sqlstate: error.sqlstate, cause: error });
 }

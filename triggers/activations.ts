@@ -35,7 +35,7 @@ SELECT c.oid::int8 AS relid, n.nspname AS schema, c.relname AS name,
 export async function install(connection: unknown, fingerprint: string, tables: readonly string[], operations: readonly string[]): Promise<void> {
   const names = namesOf(fingerprint);
   const qualified = tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
-  await retryingRaces(() => inTransaction(connection, async (query) => {
+  await retryingRaces(connection, () => inTransaction(connection, async (query) => {
     await refuseWhenPublished(query, 'row-changes');
     await lockActivations(query, true);
     for (const statement of installStatements(names)) await query(statement);
@@ -56,7 +56,7 @@ export async function install(connection: unknown, fingerprint: string, tables: 
 /** Removes every object of one activation, and the pgactions schema once nothing of ours is left in it. */
 export async function remove(connection: unknown, fingerprint: string): Promise<void> {
   const names = namesOf(fingerprint);
-  await retryingRaces(() => inTransaction(connection, async (query) => {
+  await retryingRaces(connection, () => inTransaction(connection, async (query) => {
     await lockActivations(query, false);
     const triggers = await query(
       `SELECT t.tgname AS trigger, n.nspname AS schema, c.relname AS name FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid

@@ -25,7 +25,7 @@
  * trigger in a transaction that has written that table that way (putGuard).
  */
 import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
-import { outboxStatements, ownerTag, SCHEMA, type OutboxNames } from './outbox-sql.js';
+import { outboxStatements, ownerTag, type OutboxNames } from './outbox-sql.js';
 
 /**
  * The capture functions' own settings: the search_path, and the formats to_jsonb writes values in,
@@ -89,25 +89,12 @@ END $fn$`,
     `REVOKE ALL ON FUNCTION ${n.captureSet}() FROM PUBLIC`,
     // The writers call rc_F_put from the capture functions, as themselves: it guards itself (PUT_GUARD).
     `GRANT EXECUTE ON FUNCTION ${put}${PUT_ARGUMENTS} TO PUBLIC`,
-    SCHEMA_USAGE,
+    // Writers look rc_F_put up in it (USAGE shows the names; no table of it is granted to anyone).
+    // Only the schema's owner gets here: outboxStatements comments on it.
+    `GRANT USAGE ON SCHEMA ${n.schema} TO PUBLIC`,
   ];
 }
 
-/**
- * Writers look rc_F_put up in the pgactions schema, so every role needs USAGE on it (it shows the
- * names; no table of it is granted to anyone). Its owner grants it; another activator can only
- * check that it was granted, and is refused with the fix otherwise (writes would fail).
- */
-const SCHEMA_USAGE = `DO $do$
-BEGIN
-  IF pg_catalog.pg_has_role((SELECT s.nspowner FROM pg_catalog.pg_namespace AS s WHERE s.nspname OPERATOR(pg_catalog.=) '${SCHEMA}'), 'USAGE') THEN
-    GRANT USAGE ON SCHEMA ${quoteIdentifier(SCHEMA)} TO PUBLIC;
-  ELSIF NOT pg_catalog.has_schema_privilege('public', '${SCHEMA}', 'USAGE') THEN
-    RAISE EXCEPTION USING ERRCODE = '42501',
-      MESSAGE = 'row-changes needs every writer of a watched table to have USAGE on the schema ${SCHEMA}, and this role may not grant it',
-      HINT = 'As the owner of the schema ${SCHEMA} (or a superuser): GRANT USAGE ON SCHEMA ${SCHEMA} TO PUBLIC; then activate again.';
-  END IF;
-END $do$`;
 
 /** The key of the row j (jsonb) from key_columns; null for a table without a primary key. */
 const ROW_KEY = (j: string) => `CASE WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(key_columns[1], ${j} -> key_columns[1])

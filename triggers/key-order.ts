@@ -72,6 +72,9 @@ const ORDER_SQL = `WITH RECURSIVE walk(n, top, type) AS (
  * (ALTER COLUMN … TYPE, a table dropped and made again) would be compared with the old type's
  * operators (rows skipped and repeated, REVIEW7 R124): every statement that compares with them also
  * reads the key columns' types (keyTypesSql), and its caller reads again when they differ (stale()).
+ * The columns themselves come from describeTable's cache as well: keyTypesSql also confirms they are
+ * still the table's primary key, else a key moved to other columns (ADD PRIMARY KEY (tenant, id))
+ * was paged by the old, no longer unique one for 30 s (REVIEW8 R145).
  */
 const orders = shortCache<ColumnOrder[]>(30_000);
 
@@ -81,19 +84,31 @@ export function columnOrders(connection: unknown, table: string, columns: readon
 }
 
 /**
- * A scalar subquery (run once per statement) giving the key columns' current types as text, `{25,23}`:
- * `table` and `columns` are the parameters holding the table (as regclass text) and their names (a name[]).
+ * A scalar subquery (run once per statement) giving the key columns' current types as text, `{25,23}`,
+ * or 'primary key changed' when `primaryKey` is no longer the table's primary key, in that order:
+ * `table`, `columns` and `primaryKey` are the parameters holding the table (as regclass text), the
+ * compared columns' names and the primary key's the statement was built from (name[]).
  */
-export function keyTypesSql(table: string, columns: string): string {
-  return `(SELECT pg_catalog.array_agg(a.atttypid ORDER BY u.n)::pg_catalog.text
+export function keyTypesSql(table: string, columns: string, primaryKey: string): string {
+  return `(SELECT CASE WHEN ${samePrimaryKey(table, primaryKey)} THEN pg_catalog.array_agg(a.atttypid ORDER BY u.n)::pg_catalog.text
+                  ELSE 'primary key changed' END
              FROM pg_catalog.unnest(${columns}::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
              JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) ${table}::pg_catalog.regclass::pg_catalog.oid
               AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped)`;
 }
 
+/** Whether the primary key of `table` is the columns named in `primaryKey`, in that order (false without one). */
+function samePrimaryKey(table: string, primaryKey: string): string {
+  return `COALESCE((SELECT pg_catalog.array_agg(pa.attname ORDER BY k.n) FROM pg_catalog.pg_index i
+                      CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, n)
+                      JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) i.indrelid AND pa.attnum OPERATOR(pg_catalog.=) k.attnum
+                     WHERE i.indrelid OPERATOR(pg_catalog.=) ${table}::pg_catalog.regclass::pg_catalog.oid AND i.indisprimary) OPERATOR(pg_catalog.=) ${primaryKey}::pg_catalog.name[], false)`;
+}
+
 /**
  * Whether `types` (keyTypesSql's answer, read by the statement that used `used`) shows the key
- * retyped since the orders were read; if so they are forgotten (and the tables' shapes), and the caller reads again.
+ * retyped, or moved to other columns, since the orders or the table's shape were read; if so they are
+ * forgotten (and the tables' shapes), and the caller reads again, the table's shape too.
  */
 export function stale(connection: unknown, table: string, columns: readonly string[], used: readonly ColumnOrder[], types: unknown): boolean {
   if (types === `{${used.map((order) => order.type).join(',')}}`) return false;

@@ -40,7 +40,7 @@ const INSUFFICIENT_PRIVILEGE = '42501';
 export async function installSchemaEvents(connection: unknown, fingerprint: string, schemas: readonly string[]): Promise<SchemaEventsActivation> {
   const names = schemaEventNames(fingerprint);
   try {
-    await retryingRaces(() => inTransaction(connection, async (query) => {
+    await retryingRaces(connection, () => inTransaction(connection, async (query) => {
       await refuseWhenPublished(query, 'schema-changes');
       await lockActivations(query, true);
       for (const statement of schemaEventStatements(names)) await query(statement);
@@ -72,7 +72,7 @@ export async function schemaEventsInstalled(connection: unknown, fingerprint: st
 /** Removes exactly this configuration's event triggers, functions and tables (nothing when none are there). */
 export async function removeSchemaEvents(connection: unknown, fingerprint: string): Promise<void> {
   const names = schemaEventNames(fingerprint);
-  await retryingRaces(() => inTransaction(connection, async (query) => {
+  await retryingRaces(connection, () => inTransaction(connection, async (query) => {
     await lockActivations(query, false);
     const [found] = await query(
       `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname OPERATOR(pg_catalog.=) ANY (ARRAY[$1::pg_catalog.name, $2::pg_catalog.name]))

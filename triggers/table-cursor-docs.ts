@@ -8,6 +8,7 @@ export const CURSOR_GUARANTEES: readonly string[] = [
   'No extra privileges: pg_locks, pg_stat_activity (database of each session) and pg_prepared_xacts are readable by every role; a least-privilege role sees the same horizon as a superuser.',
   'Bounded: at most batchSize rows per poll, read through an index on the column when there is one (sampleEvents warns when there is none).',
   'Deleted rows are not seen (use row-changes).',
+  'Schema changes are seen at once: a table\'s shape is cached for 30 s, but each poll\'s own statement also reads the primary key\'s columns and their types, and rows read by a key the table no longer has (retyped, or moved to other columns: ADD PRIMARY KEY (tenant, id)) are read again by the current one (REVIEW7 R124, REVIEW8 R145). A state made with the old key is refused with TRIGGER_STATE_INVALID.',
   'One id per row (per row version for new-or-updated-row): the id holds the primary key as PostgreSQL writes it, so two keys are two ids even where their parsed values are one (a jsonb number beyond a double and the same digits as a string: then `key` is the same for both). Ids were a hash alone before 2026-11-30: a batch repeated across that upgrade comes again with new ids, once.',
   'Exact cursor for every key type: the state keeps the last row\'s values as PostgreSQL writes them (position.afterText), read back by each type\'s own input, not the event\'s parsed values (a jsonb string or a number beyond a double does not read back). A state made before it resumes from its parsed values, as before.',
 ];

@@ -152,3 +152,15 @@ test('genuine writes are all captured: in savepoints (one rolled back), through 
   }
   expect((await newRows(state)).map(({ key }) => key)).toEqual([5, 8, 9, 10, 11].map((id) => ({ id })));
 }, 60_000);
+
+test('a writer with DELETE only (no SELECT): its DELETE\'s rows are captured, old images included', async () => {
+  await db.sql(`REVOKE ALL ON app.orders FROM ${writer}; GRANT DELETE ON app.orders TO ${writer}`);
+  const before = await db.sql<{ id: number }>('SELECT id FROM app.orders ORDER BY id');
+  expect(before.length).toBeGreaterThan(3);
+  const { state } = await pollTrigger('row-changes', request);
+  await as(writer, (c) => c.query('DELETE FROM app.orders'));
+  const events = await newRows(state);
+  expect(events.map(({ op, key }) => ({ op, key })).sort((a, b) => (a.key as { id: number }).id - (b.key as { id: number }).id))
+    .toEqual(before.map(({ id }) => ({ op: 'DELETE', key: { id } })));
+  expect(events.every((event) => event.new === null && (event.old as { id: number }).id === (event.key as { id: number }).id)).toBe(true);
+}, 60_000);

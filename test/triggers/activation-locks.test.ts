@@ -85,6 +85,8 @@ test("pg-actions' activation lock held by another activation: LOCK_NOT_AVAILABLE
   expect(error.message).toMatch(/schema-changes activation: waited \d+ ms for a lock on pg-actions' activation lock/);
   expect(error.fixes.join(' ')).toMatch(/locktype = 'object'/);
   const [holders] = await db.sql<{ pids: number[] }>(`SELECT array_agg(pid) AS pids FROM (${/Find who holds it: (.*);$/.exec(error.fixes.join('\n'))![1]}) h`);
-  expect(holders!.pids).toEqual([(holder as unknown as { processID: number }).processID]); // the fix's query finds the holder
+  const holderPid = (holder as unknown as { processID: number }).processID;
+  expect(holders!.pids).toEqual([holderPid]); // the fix's query finds the holder
+  expect(error.message).toContain(`It is held by pid ${holderPid} (role ${db.config.user}`); // and the message names it
   await holder!.query('ROLLBACK');
 }, 60_000);

@@ -4,11 +4,12 @@
  * keys are read by the type's input function, which no cast can replace), each compared whole: code, message,
  * problems and fixes, as a user reads them. The mutation run of key-order.ts (2026-11-30, ks-2)
  * found only their messages pinned (trojan-text-cast.test, key-type-schema.test). Each schema the role may
- * not use is named (the type's own, and that of its default opclass's operators when they differ).
+ * not use is named (the type's own, and that of its default opclass's operators when they differ). And the
+ * casts that are trusted (cast-trust.ts): a function the flow's role owns, or a superuser.
  */
 import { randomBytes } from 'node:crypto';
 import { closeAll, type PgActionsError } from '../../connection/index.js';
-import { pollTrigger } from '../../triggers/index.js';
+import { pollTrigger, type TriggerState } from '../../triggers/index.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 import { failureOf } from './helpers.js';
 
@@ -87,4 +88,31 @@ test('the type\'s schema and its operators\' schema both unusable: each named on
   const operatorsOnly = await denial('customs');
   expect(operatorsOnly.message).toBe(usageMessage('a.mood', 'schema "b"'));
   expect(operatorsOnly.fixes[0]).toBe('GRANT USAGE ON SCHEMA "b" TO <role>;');
+}, 60_000);
+
+test('casts from text whose function the flow\'s own role or a superuser owns are trusted: the sync reads on, through its cursor', async () => {
+  const own = `own_caster_${suffix}`;
+  await db.sql(`CREATE ROLE ${own} LOGIN PASSWORD 'own-pass'; CREATE SCHEMA own AUTHORIZATION ${own}; SET ROLE ${own};
+    CREATE TYPE own.mood AS ENUM ('x', 'y', 'z'); CREATE TABLE own.moods (k own.mood PRIMARY KEY); INSERT INTO own.moods VALUES ('x'), ('y'), ('z');
+    CREATE FUNCTION own.mood_of(text) RETURNS own.mood LANGUAGE sql STABLE AS $f$ SELECT e FROM pg_catalog.unnest(pg_catalog.enum_range(NULL::own.mood)) AS e WHERE e::text = $1 $f$;
+    CREATE CAST (text AS own.mood) WITH FUNCTION own.mood_of(text); RESET ROLE;
+    CREATE TYPE sup AS ENUM ('x', 'y', 'z'); CREATE TABLE sups (k sup PRIMARY KEY); INSERT INTO sups VALUES ('x'), ('y'), ('z');
+    CREATE FUNCTION sup_of(text) RETURNS sup LANGUAGE sql STABLE AS $f$ SELECT e FROM pg_catalog.unnest(pg_catalog.enum_range(NULL::sup)) AS e WHERE e::text = $1 $f$;
+    CREATE CAST (text AS sup) WITH FUNCTION sup_of(text); GRANT SELECT ON sups TO ${own}`);
+  try {
+    for (const table of ['own.moods', 'public.sups']) {
+      const keys: unknown[] = [];
+      let state: TriggerState | undefined;
+      for (let polls = 0; polls < 3; polls++) {
+        const result = await pollTrigger('table-sync', { connection: { ...db.config, user: own, password: 'own-pass' }, config: { tables: [table], batchSize: 2 }, state });
+        state = result.state;
+        keys.push(...result.events.map((event) => (event.key as { k: string }).k));
+      }
+      expect({ table, keys }).toEqual({ table, keys: ['x', 'y', 'z'] });
+    }
+  } finally {
+    await db.sql(`DROP CAST (text AS sup); DROP CAST (text AS own.mood); DROP SCHEMA own CASCADE; DROP TABLE sups; DROP FUNCTION sup_of(text); DROP TYPE sup`);
+    await closeAll();
+    await db.sql(`DROP OWNED BY ${own}; DROP ROLE ${own}`);
+  }
 }, 60_000);

@@ -32,6 +32,13 @@ import { invalidState } from '../state.js';
 
 /** A poll peeks at most batchSize × this many rows (8× more each time the last peek brought too few changes). */
 const ROWS_CAP_FACTOR = 64;
+/**
+ * …or this many while its peeks bring no change at all: other applications' logical messages, or
+ * (before PG 15) other transactions' empty Begin/Commit pairs, which any role can write by the
+ * million in a second (REVIEW8 R154). Such rows come back one per run (peekSql), so only decoding
+ * costs: about 1.5 s per million rows on a loaded machine, well within statementTimeoutMs.
+ */
+const NO_CHANGE_ROWS_CAP = 1 << 21;
 import { decodePgOutput } from './pgoutput.js';
 import { assertSlotMatches, publicationName, slotInUse, slotName, slotState, type CdcConfig } from './slot.js';
 import { beat, HEARTBEAT_PREFIX, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
@@ -42,10 +49,11 @@ const BEGIN = 66;
 /** Relation and Type rows: the tables' and types' layouts the decoder needs before their changes. */
 const LAYOUT_TAGS = [82, 89];
 /**
- * Rows that carry data of any size: Insert, Update, Delete, logical Message. A peek returns at most
- * its limit of them (REVIEW6 R114): the rows around them (Begin, Relation, Type, Commit…) are small.
+ * Rows that carry data of any size: Insert, Update, Delete (a logical Message comes emptied:
+ * MESSAGE_EMPTIED). A peek returns at most its limit of them (REVIEW6 R114): the rows around them
+ * (Begin, Relation, Type, Commit, Message…) are small.
  */
-const HEAVY_TAGS = [73, 85, 68, 77];
+const HEAVY_TAGS = [73, 85, 68];
 /**
  * Rows a peek reads beyond its limit: Begins and Commits around its changes (pairs of empty
  * transactions before PG 15). Relation and Type rows are not counted (REVIEW7 R125): they come
@@ -55,37 +63,40 @@ const HEAVY_TAGS = [73, 85, 68, 77];
 const ROW_SLACK = 16;
 
 /**
+ * pgoutput's Message row (tag 77, a flags byte, its LSN, the prefix NUL-terminated, the content's
+ * length, the content): any role may write one of any size, with any prefix (pg-actions' own
+ * included), with pg_logical_emit_message, and a poll needs only its LSN (REVIEW7 R135, REVIEW8
+ * R144). Every such row comes back as the same message without prefix or content (15 bytes), so
+ * its LSN still moves the position and it can never make a peek pass maxResultBytes.
+ */
+const MESSAGE = 77;
+const MESSAGE_EMPTIED = `CASE WHEN pg_catalog.get_byte(c.data, 0) OPERATOR(pg_catalog.=) ${MESSAGE}
+           THEN pg_catalog.substring(c.data, 1, 10) OPERATOR(pg_catalog.||) pg_catalog.decode('0000000000', 'hex') ELSE c.data END`;
+
+/**
  * The slot's next rows, at most $2 of them heavy (HEAVY_TAGS: a limit of one reads one change,
  * however wide) and at most $2 + ROW_SLACK others than Relation and Type (the plugin stops at the
  * end of the transaction in which it passes $2 + $3 + ROW_SLACK rows), each with its place after
  * the peek's first Begin and its tag; with $3 > 0 (a poll resuming inside that transaction),
  * without its rows at places 1 to $3 but their Relation and Type messages. A transaction is cut
  * only when it is the peek's first, so every peek that resumes it (its first too, in a new decoding
- * session) has the same rows at the same places.
+ * session) has the same rows at the same places. Of each run of Message rows only the last comes
+ * back (its LSN is the run's end; REVIEW8 R154), with `read`, the rows the server read.
  */
-/**
- * pgoutput's Message row (tag 77, a flags byte, its LSN, the prefix NUL-terminated, the content's
- * length, the content) of another application: any role may write one of any size with
- * pg_logical_emit_message, and pg-actions only needs its own heartbeat's. Such a row comes back
- * as the same message without prefix or content (15 bytes), so its LSN still moves the position
- * and it can never make a peek pass maxResultBytes (REVIEW7 R135).
- */
-const OWN_PREFIX = Buffer.from(`${HEARTBEAT_PREFIX}\0`).toString('hex');
-const FOREIGN_MESSAGE_EMPTIED = `CASE WHEN pg_catalog.get_byte(c.data, 0) OPERATOR(pg_catalog.=) 77
-            AND pg_catalog.substring(c.data, 11, ${OWN_PREFIX.length / 2}) OPERATOR(pg_catalog.<>) pg_catalog.decode('${OWN_PREFIX}', 'hex')
-           THEN pg_catalog.substring(c.data, 1, 10) OPERATOR(pg_catalog.||) pg_catalog.decode('0000000000', 'hex') ELSE c.data END`;
-
 function peekSql(optionCount: number): string {
   const options = Array.from({ length: optionCount }, (_, i) => `$${i + 4}`).join(', ');
-  return `WITH p AS (SELECT c.n, ${FOREIGN_MESSAGE_EMPTIED} AS data, pg_catalog.get_byte(c.data, 0) AS tag
+  return `WITH c AS (SELECT c.n, ${MESSAGE_EMPTIED} AS data, pg_catalog.get_byte(c.data, 0) AS tag
                        FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, LEAST($2::pg_catalog.int8 OPERATOR(pg_catalog.+) $3::pg_catalog.int8 OPERATOR(pg_catalog.+) ${ROW_SLACK}, 2147483647)::pg_catalog.int4, ${options}) WITH ORDINALITY AS c(lsn, xid, data, n)),
+               r AS (SELECT pg_catalog.count(*) AS read FROM c),
+               p AS (SELECT c.* FROM (SELECT c.*, pg_catalog.lead(c.tag) OVER (ORDER BY c.n) AS next FROM c) c
+                      WHERE c.tag OPERATOR(pg_catalog.<>) ${MESSAGE} OR c.next IS NULL OR c.next OPERATOR(pg_catalog.<>) ${MESSAGE}),
                b AS (SELECT pg_catalog.min(p.n) AS n FROM p WHERE p.tag OPERATOR(pg_catalog.=) ${BEGIN}),
                k AS (SELECT p.n, p.data, p.tag, (p.n OPERATOR(pg_catalog.-) b.n)::int AS place FROM p, b
                       WHERE b.n IS NULL OR p.n OPERATOR(pg_catalog.<=) b.n OR p.n OPERATOR(pg_catalog.>) (b.n OPERATOR(pg_catalog.+) $3::int)
                          OR p.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${LAYOUT_TAGS.join(', ')}])),
                h AS (SELECT k.*, pg_catalog.count(*) FILTER (WHERE k.tag OPERATOR(pg_catalog.=) ANY (ARRAY[${HEAVY_TAGS.join(', ')}])) OVER (ORDER BY k.n) AS heavy,
                             pg_catalog.count(*) FILTER (WHERE k.tag OPERATOR(pg_catalog.<>) ALL (ARRAY[${LAYOUT_TAGS.join(', ')}])) OVER (ORDER BY k.n) AS counted FROM k)
-          SELECT h.data, h.place, h.tag FROM h
+          SELECT h.data, h.place, h.tag, r.read FROM h, r
            WHERE h.heavy OPERATOR(pg_catalog.<=) $2::int AND h.counted OPERATOR(pg_catalog.<=) ($2::int OPERATOR(pg_catalog.+) ${ROW_SLACK})
            ORDER BY h.n`;
 }
@@ -121,8 +132,9 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
   }
   let batch = readChanges(rows, from, batchSize, types, inside, keyText);
   const shrunk = limit < batchSize; // rows that wide: a larger peek would pass maxResultBytes again
-  while (!shrunk && filled(rows, limit) && batch.events.length < batchSize && limit < batchSize * ROWS_CAP_FACTOR) {
-    limit *= 8;
+  const cap = () => Math.max(batchSize * ROWS_CAP_FACTOR, batch.events.length === 0 ? NO_CHANGE_ROWS_CAP : 0);
+  while (!shrunk && filled(rows, limit, inside?.rows ?? 0) && batch.events.length < batchSize && limit < cap()) {
+    limit = Math.min(limit * 8, cap());
     try {
       rows = await peek(limit);
     } catch (error) {
@@ -184,9 +196,16 @@ function readChanges(rows: Record<string, unknown>[], from: Lsn, batchSize: numb
   return { events, end, inside: { xid: open.xid, lsn: open.lsn, rows: place, seq: open.seq } };
 }
 
-/** The peek stopped at its limit (of rows, or of heavy rows) rather than at the slot's end: there may be more. */
-function filled(rows: Record<string, unknown>[], limit: number): boolean {
-  return rows.filter((row) => !LAYOUT_TAGS.includes(Number(row.tag))).length >= limit + ROW_SLACK || rows.filter((row) => HEAVY_TAGS.includes(Number(row.tag))).length >= limit;
+/**
+ * The peek stopped at its limit rather than at the slot's end: the server read as many rows as it
+ * was allowed (`read`, counted before runs of messages were folded), or the query kept its limit
+ * of rows or of heavy rows. There may be more.
+ */
+function filled(rows: Record<string, unknown>[], limit: number, skipped: number): boolean {
+  const read = rows.length > 0 ? Number(rows[0]!.read) : 0;
+  return read >= Math.min(limit + skipped + ROW_SLACK, 0x7fffffff)
+    || rows.filter((row) => !LAYOUT_TAGS.includes(Number(row.tag))).length >= limit + ROW_SLACK
+    || rows.filter((row) => HEAVY_TAGS.includes(Number(row.tag))).length >= limit;
 }
 
 function samePlace(a: InsidePosition | undefined, b: InsidePosition | undefined): boolean {

@@ -38,6 +38,8 @@ export interface SlotState {
   active: boolean;
   walStatus: string | null;
   serverVersion: number;
+  /** How far the server's WAL goes (on a standby: what it received or replayed). */
+  walEnd: Lsn;
 }
 
 const RESNAPSHOT = 'Re-snapshot the tables (table-sync) and start without a state: the changes in between cannot be recovered from this slot.';
@@ -46,7 +48,9 @@ const RESNAPSHOT = 'Re-snapshot the tables (table-sync) and start without a stat
 export async function slotState(args: TriggerArguments<CdcConfig>): Promise<SlotState> {
   const slot = slotName(args);
   const { rows } = await execute(args.connection, {
-    text: `SELECT pg_catalog.to_jsonb(s) AS slot, pg_catalog.current_setting('server_version_num')::int AS version FROM (SELECT 1) AS one
+    text: `SELECT pg_catalog.to_jsonb(s) AS slot, pg_catalog.current_setting('server_version_num')::pg_catalog.int4 AS version,
+                  (CASE WHEN pg_catalog.pg_is_in_recovery() THEN GREATEST(pg_catalog.pg_last_wal_receive_lsn(), pg_catalog.pg_last_wal_replay_lsn())
+                        ELSE pg_catalog.pg_current_wal_lsn() END)::pg_catalog.text AS wal_end FROM (SELECT 1) AS one
              LEFT JOIN pg_catalog.pg_replication_slots s ON s.slot_name OPERATOR(pg_catalog.=) $1::pg_catalog.name AND s.database OPERATOR(pg_catalog.=) pg_catalog.current_database()`,
     values: [slot],
     readOnly: true,
@@ -64,11 +68,23 @@ export async function slotState(args: TriggerArguments<CdcConfig>): Promise<Slot
       fixes: [`Drop and recreate it: deactivateTrigger, then activateTrigger.`, RESNAPSHOT, 'Raise max_slot_wal_keep_size, or keep the consumer running.'],
     });
   }
-  return { confirmedFlush: parseLsn(found.confirmed_flush_lsn), active: found.active, walStatus: found.wal_status ?? null, serverVersion: rows[0]!.version as number };
+  return { confirmedFlush: parseLsn(found.confirmed_flush_lsn), active: found.active, walStatus: found.wal_status ?? null, serverVersion: rows[0]!.version as number, walEnd: parseLsn(rows[0]!.wal_end as string) };
 }
 
-/** The slot may not be ahead of the state: that means changes after the state were consumed by someone else, or the slot is a new one. */
+/**
+ * The slot may not be ahead of the state: that means changes after the state were consumed by someone else, or the slot is a new one.
+ * Nor may the state be ahead of the server's WAL (REVIEW8 R150): advancing the slot to it would confirm every change written since
+ * without reading it, at every poll (a database restored or failed over behind the host's state, or a state from another server).
+ */
 export function assertSlotMatches(args: TriggerArguments<CdcConfig>, state: SlotState, position: Lsn): void {
+  if (position > state.walEnd) {
+    throw new PgActionsError('REPLICATION_SLOT_MISMATCH', {
+      message:
+        `This state's position ${formatLsn(position)} is ahead of the server's WAL, which ends at ${formatLsn(state.walEnd)}: the database was restored ` +
+        'or failed over to a server that is behind, or the state belongs to another server. Nothing was read or acknowledged.',
+      fixes: [RESNAPSHOT, 'Make sure the host uses the state returned by this server, not one from before a restore or from another environment.'],
+    });
+  }
   if (state.confirmedFlush <= position) return;
   throw new PgActionsError('REPLICATION_SLOT_MISMATCH', {
     message:
