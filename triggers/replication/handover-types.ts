@@ -47,7 +47,7 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
                        FROM walk w JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) w.type AND b.typtype OPERATOR(pg_catalog.<>) 'd'::pg_catalog."char"
                        JOIN pg_catalog.pg_namespace bn ON bn.oid OPERATOR(pg_catalog.=) b.typnamespace
                       WHERE w.n OPERATOR(pg_catalog.=) u.n) AS type,
-                    (SELECT pg_catalog.quote_ident(n.nspname::text) OPERATOR(pg_catalog.||) '.'::text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname::text)
+                    (SELECT pg_catalog.quote_ident(n.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname::pg_catalog.text)
                        FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) co.collnamespace
                       WHERE co.oid OPERATOR(pg_catalog.=) col.attcollation) AS collation,
                     col.attcollation IS NOT NULL AS found

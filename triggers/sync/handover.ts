@@ -93,7 +93,7 @@ async function waitForCommitting(connection: unknown, config: TableSyncConfig): 
   for (;;) {
     const { rows } = await execute(connection, {
       text: `SELECT pg_catalog.count(*)::int AS n
-               FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.split_part(pg_catalog.txid_current_snapshot()::text, ':', 3), ',')) AS x
+               FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.split_part(pg_catalog.txid_current_snapshot()::pg_catalog.text, ':', 3), ',')) AS x
               WHERE x OPERATOR(pg_catalog.<>) '' AND pg_catalog.txid_status(x::bigint) OPERATOR(pg_catalog.=) 'committed'`,
       readOnly: true,
     });

@@ -110,6 +110,12 @@ async function withCursorChecked<T>(hasCursor: boolean, field: string, read: () 
   }
 }
 
+/** The primary key columns' types ($3, in order) of the table ($2), as describeTable writes them (format_type), as JSON. */
+const keyTypeNamesSql = `(SELECT pg_catalog.json_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY u.n)::pg_catalog.text
+                            FROM pg_catalog.unnest($3::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
+                            JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid
+                             AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped)`;
+
 /** `attempt`: batches read again because the key's type changed since its orders were cached (REVIEW7 R124). */
 export async function readBatch(args: TriggerArguments<TableSyncConfig>, position: SyncPosition, attempt = 0): Promise<Batch<TableSyncEvent, SyncPosition>> {
   const tables = args.config.tables;
@@ -134,7 +140,6 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   }
   const target = `${quoteIdentifier(info.schema)}.${quoteIdentifier(info.name)}`;
   const key = info.primaryKey.map((name) => `t.${quoteIdentifier(name)}`);
-  const types = info.primaryKey.map((name) => info.columns.find((c) => c.name === name)!.type);
   // Compared with the key's own opclass operators, never ones the search_path finds (REVIEW6 R109/R110).
   const orders = await columnOrders(args.connection, target, info.primaryKey, field);
   // The cursor is read through the key types' input functions, never a cast from text (REVIEW8 R143).
@@ -159,7 +164,8 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
                       (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attname, r.base, r.element) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
                          JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped`)}) r ON r.type OPERATOR(pg_catalog.=) a.atttypid
                         WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS columns,
-                      ${keyTypesSql('$2', '$3', '$3')} AS key_types`,
+                      ${keyTypesSql('$2', '$3', '$3')} AS key_types,
+                      ${position.handover ? keyTypeNamesSql : 'NULL::pg_catalog.text'} AS key_type_names`,
         values: [JSON.stringify(keyObject(afterText ?? position.after ?? [])), target, info.primaryKey],
       },
       copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
@@ -192,8 +198,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   const done = read.rows < batchSize;
   // The batch's bound as the server wrote it: the handover compares changed keys with it exactly (REVIEW5 R101-R103).
   const bound = done ? null : { text: read.lastText as string[] };
+  // The key's types as this batch's statement read them, not the table's cached shape: a key retyped since was recorded by its old type (REVIEW8 R149).
   const handover = position.handover
-    ? recordBatch(position.handover, position.table, { schema: info.schema, table: info.name, key: info.primaryKey, types }, bound, String(read.prelude.snapshot), done && position.table + 1 === tables.length ? String(read.prelude.wal) : undefined)
+    ? recordBatch(position.handover, position.table, { schema: info.schema, table: info.name, key: info.primaryKey, types: JSON.parse(read.prelude.key_type_names!) as string[] }, bound, String(read.prelude.snapshot), done && position.table + 1 === tables.length ? String(read.prelude.wal) : undefined)
     : undefined;
   const next: SyncPosition = { ...position, after: last, afterText: read.lastText ?? null, rowsDone };
   delete next.rowBytes;
