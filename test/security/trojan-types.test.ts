@@ -67,7 +67,7 @@ test("the traps work: under the database's search_path an unqualified ::text, ::
   await sql('TRUNCATE public.trojan_log');
 });
 
-test('no look-alike type runs in pg-actions: Query Rows, Insert Row, schema-overview, the pickers, diagnosis, make a change, new-row, table-sync (handing over), row-changes (subscribed), schema-changes, table-changes-cdc with its heartbeat table (review R134)', async () => {
+test('no look-alike type runs in pg-actions: Query Rows (templated too), Insert Row, schema-overview, the pickers, diagnosis, make a change, new-row, table-sync (handing over), row-changes (subscribed), schema-changes, table-changes-cdc with its heartbeat table (review R134)', async () => {
   const connection = server.config({ database: DATABASE });
   const steps: string[] = [];
   /** Runs one step; the look-alikes' CHECKs it set off (or how it failed), named by the step: the next steps still run. */
@@ -83,6 +83,11 @@ test('no look-alike type runs in pg-actions: Query Rows, Insert Row, schema-over
 
   await step('query-rows', async () => {
     expect(await runAction('query-rows', { connection, input: { query: 'SELECT id, name, price FROM items ORDER BY id' } })).toMatchObject({ rows: [{ id: 1, name: 'a', price: 1.5 }, { id: 2 }] });
+  });
+  await step('query-rows with templates (the casts pg-actions adds to a statement its author qualified)', async () => {
+    const query = 'SELECT name FROM items WHERE id OPERATOR(pg_catalog.=) {{trigger.id}} AND {{trigger.doc}} IS NOT NULL AND {{trigger.at}} IS NOT NULL AND {{trigger.ids}} IS NOT NULL';
+    const context = { trigger: { id: 1, doc: { vip: true }, at: new Date(), ids: [1, 2] } };
+    expect(await runAction('query-rows', { connection, input: { query }, context })).toMatchObject({ rows: [{ name: 'a' }] });
   });
   await step('insert-row', () => runAction('insert-row', { connection, input: { table: 'items', columns: { id: 3, name: 'c', price: 3.5 } } }));
   await step('schema-overview', async () => {
