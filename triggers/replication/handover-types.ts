@@ -15,7 +15,6 @@
  * catalog; the state's table and column names are only bound as values.
  */
 import { execute, PgActionsError } from '../../connection/index.js';
-import { untrustedTextCast } from '../cast-trust.js';
 import { invalidState } from '../state.js';
 
 export interface KeyComparison {
@@ -66,10 +65,7 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
                     (SELECT pg_catalog.quote_ident(n.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname::pg_catalog.text)
                        FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) co.collnamespace
                       WHERE co.oid OPERATOR(pg_catalog.=) col.attcollation) AS collation,
-                    col.attcollation IS NOT NULL AS found,
-                    (SELECT pg_catalog.string_agg(k.castfunc::pg_catalog.regprocedure::pg_catalog.text, ', ')
-                       FROM walk w JOIN pg_catalog.pg_cast k ON k.casttarget OPERATOR(pg_catalog.=) w.type
-                      WHERE w.n OPERATOR(pg_catalog.=) u.n AND ${untrustedTextCast('k')}) AS text_cast
+                    col.attcollation IS NOT NULL AS found
                FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.name[])) WITH ORDINALITY AS u(t, c, n)
                LEFT JOIN LATERAL (SELECT a.attcollation
                     FROM pg_catalog.pg_class r
@@ -88,14 +84,6 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
     if (missing.length > 0) {
       throw new PgActionsError('SYNC_HANDOVER_BROKEN', {
         message: `${shape.schema}.${shape.table} no longer has the key column${missing.length > 1 ? 's' : ''} ${missing.map((name) => JSON.stringify(name)).join(', ')} that table-sync copied it by (renamed or dropped, or the table renamed, during the handover): the changes cannot be matched to the copy.`,
-      });
-    }
-    // Keys and bounds are cast from text to the type: a cast from text its owner made would run with the flow's role (REVIEW7 R141).
-    const cast = rows.findIndex((row) => row.text_cast !== null);
-    if (cast >= 0) {
-      throw new PgActionsError('SYNC_HANDOVER_BROKEN', {
-        message: `${shape.schema}.${shape.table}: the key column ${JSON.stringify(key[cast])} has the type ${String(rows[cast]!.type)}, which has a cast from text made by a user (${String(rows[cast]!.text_cast)}); the handover reads keys back from text, and that cast would run its function with this role's rights: the changes are not matched to the copy.`,
-        fixes: [`Drop the cast (DROP CAST (text AS ${String(rows[cast]!.type)});), then poll again.`],
       });
     }
     return rows.map((row) => ({ type: row.type as string, collation: (row.collation as string | null) ?? null }));
