@@ -32,9 +32,24 @@ interface KeyShape {
   types: readonly unknown[];
 }
 
+/**
+ * The base type `b` can be a primary key's: not a pseudo-type (record, void, anyelement) and with a
+ * default btree opclass, its own or a polymorphic one (enum, range, multirange, composite, array) or
+ * one it has an implicit binary cast to, as key-order.ts finds it. An edited type without one failed
+ * the placement's ORDER BY with a DATABASE_ERROR (REVIEW8 R152): it is refused as not a key type.
+ */
+const ORDERABLE = `b.typtype OPERATOR(pg_catalog.<>) 'p'::pg_catalog."char" AND EXISTS (SELECT FROM pg_catalog.pg_opclass c
+                     WHERE c.opcmethod OPERATOR(pg_catalog.=) 403::pg_catalog.oid AND c.opcdefault
+                       AND (c.opcintype OPERATOR(pg_catalog.=) b.oid
+                         OR c.opcintype OPERATOR(pg_catalog.=) (CASE WHEN b.typtype OPERATOR(pg_catalog.=) 'e'::pg_catalog."char" THEN 3500 WHEN b.typtype OPERATOR(pg_catalog.=) 'r'::pg_catalog."char" THEN 3831
+                              WHEN b.typtype OPERATOR(pg_catalog.=) 'm'::pg_catalog."char" THEN 4537 WHEN b.typtype OPERATOR(pg_catalog.=) 'c'::pg_catalog."char" THEN 2249
+                              ELSE CASE WHEN b.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND b.typlen OPERATOR(pg_catalog.=) (-1)::pg_catalog.int2 THEN 2277 END END)::pg_catalog.oid
+                         OR EXISTS (SELECT FROM pg_catalog.pg_cast k WHERE k.castsource OPERATOR(pg_catalog.=) b.oid AND k.casttarget OPERATOR(pg_catalog.=) c.opcintype
+                              AND k.castmethod OPERATOR(pg_catalog.=) 'b'::pg_catalog."char" AND k.castcontext OPERATOR(pg_catalog.=) 'i'::pg_catalog."char")))`;
+
 export async function keyComparisons(connection: unknown, shape: KeyShape): Promise<KeyComparison[]> {
   const { types, key } = shape;
-  const invalid = () => invalidState('state.position.handover holds a key type that is not a type name (the state was edited)', ['state.position.handover.tables[].types must be the types a previous poll returned']);
+  const invalid = () => invalidState('state.position.handover holds a key type that is not the name of a type keys are ordered by (the state was edited)', ['state.position.handover.tables[].types must be the types a previous poll returned']);
   const names = [shape.schema, shape.table, ...key];
   if (!types.every((type) => typeof type === 'string') || !names.every((name) => typeof name === 'string') || key.length !== types.length) throw invalid();
   try {
@@ -47,7 +62,7 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
              SELECT (SELECT pg_catalog.quote_ident(bn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(b.typname::pg_catalog.text)
                        FROM walk w JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) w.type AND b.typtype OPERATOR(pg_catalog.<>) 'd'::pg_catalog."char"
                        JOIN pg_catalog.pg_namespace bn ON bn.oid OPERATOR(pg_catalog.=) b.typnamespace
-                      WHERE w.n OPERATOR(pg_catalog.=) u.n) AS type,
+                      WHERE w.n OPERATOR(pg_catalog.=) u.n AND ${ORDERABLE}) AS type,
                     (SELECT pg_catalog.quote_ident(n.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname::pg_catalog.text)
                        FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) co.collnamespace
                       WHERE co.oid OPERATOR(pg_catalog.=) col.attcollation) AS collation,

@@ -13,6 +13,7 @@ import { eventId, keyTextId } from '../event-id.js';
 import { keyObject, keyValues } from '../key-input.js';
 import { columnOrders, keyTypesSql, rowAfter, stale } from '../key-order.js';
 import { invalidState } from '../state.js';
+import { checkSyncHandover } from './checked-handover.js';
 import { recordBatch, type SyncHandover } from './handover.js';
 import { readShrinking } from './shrinking-batch.js';
 
@@ -120,6 +121,7 @@ const keyTypeNamesSql = `(SELECT pg_catalog.json_agg(pg_catalog.format_type(a.at
 export async function readBatch(args: TriggerArguments<TableSyncConfig>, position: SyncPosition, attempt = 0): Promise<Batch<TableSyncEvent, SyncPosition>> {
   const tables = args.config.tables;
   checkCounts(position);
+  if (position.handover !== undefined) checkSyncHandover(position.handover);
   if (position.table >= tables.length) return { events: [], position }; // the run is complete
   const field = `config.tables[${position.table}]`;
   const info = await describeTable(args.connection, tables[position.table]!, field);
