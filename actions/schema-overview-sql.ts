@@ -31,23 +31,23 @@ const RELATION_PAGES = `l.relpages OPERATOR(pg_catalog.+) (SELECT coalesce(pg_ca
  * is walked in pg_inherits: pg_partition_tree() would lock every partition, and wait behind a locked one).
  * $1: the schema (null: current_schema()); $2: whether to include views.
  */
-export const OVERVIEW_SQL = `WITH target AS (SELECT n.oid, n.nspname::text AS schema_name, pg_catalog.has_schema_privilege(n.oid, 'USAGE') AS usable
+export const OVERVIEW_SQL = `WITH target AS (SELECT n.oid, n.nspname::pg_catalog.text AS schema_name, pg_catalog.has_schema_privilege(n.oid, 'USAGE') AS usable
                   FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) coalesce($1::pg_catalog.text, pg_catalog.current_schema()))
-SELECT target.schema_name, c.relname::text AS name,
+SELECT target.schema_name, c.relname::pg_catalog.text AS name,
        CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'r' THEN 'table' WHEN c.relkind OPERATOR(pg_catalog.=) 'p' THEN 'partitioned table'
             WHEN c.relkind OPERATOR(pg_catalog.=) 'm' THEN 'materialized view' WHEN c.relkind OPERATOR(pg_catalog.=) 'f' THEN 'foreign table'
             WHEN c.relkind OPERATOR(pg_catalog.=) 'v' THEN 'view' END AS kind,
        tree.estimated_rows, tree.size_bytes,
        target.usable AND pg_catalog.has_table_privilege(c.oid, 'SELECT') AS readable, c.relispopulated AS populated,
-       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+       ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_attribute a
               WHERE a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped ORDER BY a.attnum) AS columns,
-       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_index i, pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, position), pg_catalog.pg_attribute a
+       ARRAY(SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_index i, pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, position), pg_catalog.pg_attribute a
               WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary AND a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.=) k.attnum
               ORDER BY k.position) AS primary_key
   FROM target
   LEFT JOIN pg_catalog.pg_class c
     ON c.relnamespace OPERATOR(pg_catalog.=) target.oid AND NOT c.relispartition
-   AND (c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m,f}'::"char"[]) OR (c.relkind OPERATOR(pg_catalog.=) 'v' AND $2::boolean))
+   AND (c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p,m,f}'::pg_catalog."char"[]) OR (c.relkind OPERATOR(pg_catalog.=) 'v' AND $2::boolean))
    -- Any table or column privilege, as the pickers (and psql's \\dp) read "can see".
    AND (pg_catalog.has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
         OR pg_catalog.has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))
@@ -55,7 +55,7 @@ SELECT target.schema_name, c.relname::text AS name,
     SELECT CASE WHEN pg_catalog.bool_or(t.isleaf AND leaf.estimate IS NULL) THEN NULL
                 ELSE coalesce(pg_catalog.sum(leaf.estimate) FILTER (WHERE t.isleaf), 0) END AS estimated_rows,
            CASE WHEN c.relkind OPERATOR(pg_catalog.=) 'f' THEN NULL
-                ELSE pg_catalog.sum(${RELATION_PAGES})::float8 OPERATOR(pg_catalog.*) pg_catalog.current_setting('block_size')::float8 END AS size_bytes
+                ELSE pg_catalog.sum(${RELATION_PAGES})::pg_catalog.float8 OPERATOR(pg_catalog.*) pg_catalog.current_setting('block_size')::pg_catalog.float8 END AS size_bytes
       FROM (WITH RECURSIVE tree(relid) AS (
               SELECT c.oid UNION ALL SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN tree ON i.inhparent OPERATOR(pg_catalog.=) tree.relid WHERE c.relkind OPERATOR(pg_catalog.=) 'p')
             SELECT tree.relid, x.relkind OPERATOR(pg_catalog.<>) 'p' AS isleaf FROM tree JOIN pg_catalog.pg_class x ON x.oid OPERATOR(pg_catalog.=) tree.relid) t
@@ -100,7 +100,7 @@ export function exactCountText(schema: string, tables: readonly string[]): strin
   if (tables.length === 0) return OVERVIEW_SQL;
   const qualifiedSchema = quoteIdentifier(schema, 'input.schema');
   const counts = tables
-    .map((table, i) => `($${i + 3}::pg_catalog.text, (SELECT pg_catalog.count(*) FROM ${qualifiedSchema}.${quoteIdentifier(table, 'table')})::float8)`)
+    .map((table, i) => `($${i + 3}::pg_catalog.text, (SELECT pg_catalog.count(*) FROM ${qualifiedSchema}.${quoteIdentifier(table, 'table')})::pg_catalog.float8)`)
     .join(',\n         ');
   return `WITH overview AS (${OVERVIEW_UNORDERED}),
      counted(name, exact_rows) AS (VALUES ${counts})

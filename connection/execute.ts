@@ -13,7 +13,7 @@ import { probeTls, sendCancel } from './cancel.js';
 import { isServerTimeout, TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
 import { queuedMsOf } from './pool-wait.js';
-import { checkout, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
+import { checkout, OUTPUT_FORMAT_FIXES, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { preparedCount, StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
 import { baselineOf, probeSession, POOLER_CHECK, POOLER_PREPARED_RESET, POOLER_SETTINGS_RESET, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionReset, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
 import { forgetSessionLimits, hasSessionLimits, limitsSql, lockTimeoutSql, rememberSessionLimits } from './session-limits.js';
@@ -64,20 +64,14 @@ const TRANSACTION_POOLER_ERROR_RESET = POOLER_PREPARED_RESET;
 const formatFixes = new WeakMap<pg.PoolClient, string[]>();
 
 /**
- * Per pool behind a transaction pooler: the output formats some server connection needed fixed. Its
- * server connections share the database's and role's defaults, and each step's transaction may
- * meet any of them (the client sees the last one's reported settings), so once one is needed it is
- * set in every step's transaction (REVIEW4 R30).
+ * Behind a transaction pooler every step sets all the output formats its parsers read, LOCAL to its
+ * transaction: a step may meet any server connection, and what its client was told of them says
+ * little. PgBouncer tells each client the settings of its first server connection, and PostgreSQL
+ * reports a setting only when it changed since it last reported it: a server connection opened after
+ * `ALTER DATABASE … SET IntervalStyle` starts with the new style and tells nobody. (REVIEW4 R30 set
+ * only the fixes some client had been told were needed.)
  */
-const poolerFormatFixes = new WeakMap<object, string[]>();
-
-function localFormatFixes(pool: object, client: pg.PoolClient): string[] {
-  const known = poolerFormatFixes.get(pool) ?? [];
-  const fixes = outputFormatFixes(client).map((sql) => sql.replace(/^SET /, 'SET LOCAL '));
-  const all = fixes.every((sql) => known.includes(sql)) ? known : [...new Set([...known, ...fixes])];
-  if (all !== known) poolerFormatFixes.set(pool, all);
-  return all;
-}
+const POOLER_FORMAT_SETS = Object.values(OUTPUT_FORMAT_FIXES).map((sql) => sql.replace(/^SET /, 'SET LOCAL '));
 
 /** SQLSTATE 25001: VACUUM, CREATE DATABASE… "cannot run inside a transaction block" (or a pipeline). */
 const CANNOT_RUN_IN_TRANSACTION = '25001';
@@ -202,7 +196,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     // round trip of its own may reach another server connection, and the step's RESET ALL undoes it:
     // the formats are set LOCAL in the step's transaction instead, every step once one was needed.
     const setup = transactionPooler ? [] : outputFormatFixes(client);
-    if (transactionPooler) before.push(...localFormatFixes(pool, client));
+    if (transactionPooler) before.push(...POOLER_FORMAT_SETS);
     if (setup.length) formatFixes.set(client, [...(formatFixes.get(client) ?? []), ...setup]);
     const baselineNeeded = guarded && (setup.length > 0 || baselineOf(client) === undefined);
     // The session keeps the connection's configured limits (anything else borrowing it, e.g. a

@@ -49,7 +49,7 @@ SELECT n.nspname AS schema, c.relname AS name,
   FROM pg_catalog.pg_class c
   JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
   LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid OPERATOR(pg_catalog.=) c.oid
- WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,v,m,p,f}'::"char"[])
+ WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,v,m,p,f}'::pg_catalog."char"[])
    AND NOT c.relispartition
    AND ${USER_SCHEMA}
    AND ($1::pg_catalog.text IS NULL OR n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.text)
@@ -83,7 +83,7 @@ export async function listColumns(connection: unknown, table: string): Promise<C
   const info = await describeTable(connection, table, 'table');
   if (info) return info.columns.map((column) => ({ ...column }));
   // No columns found: let PostgreSQL itself say the table is missing (42P01, with its wording).
-  await execute(connection, { text: 'SELECT $1::regclass', values: [quoteQualifiedName(table, 'table')], readOnly: true });
+  await execute(connection, { text: 'SELECT $1::pg_catalog.regclass', values: [quoteQualifiedName(table, 'table')], readOnly: true });
   // It exists after all: a table without columns, or one created since a cached miss.
   forgetTables();
   return (await describeTable(connection, table, 'table'))?.columns.map((column) => ({ ...column })) ?? [];

@@ -117,15 +117,22 @@ export function transactionStatus(client: pg.PoolClient): string {
 }
 
 /** The SETs that restore the output formats the type parsers read (none when the session has them). */
+/** Every output-format SET outputFormatFixes() may ask for. */
+export const OUTPUT_FORMAT_FIXES = {
+  DateStyle: `SET DateStyle TO ${PARSED_FORMATS.DateStyle}`,
+  IntervalStyle: `SET IntervalStyle TO ${PARSED_FORMATS.IntervalStyle}`,
+  // Templates in SQL are read (templating/) with backslashes as plain characters in '…'.
+  standardConformingStrings: 'SET standard_conforming_strings TO on',
+} as const;
+
 export function outputFormatFixes(client: pg.PoolClient): string[] {
   const reported = (client as unknown as Partial<ReportingClient>).reported;
   const fixes: string[] = [];
   const dateStyle = reported?.get('DateStyle');
-  if (dateStyle !== undefined && !dateStyle.startsWith('ISO')) fixes.push(`SET DateStyle TO ${PARSED_FORMATS.DateStyle}`);
+  if (dateStyle !== undefined && !dateStyle.startsWith('ISO')) fixes.push(OUTPUT_FORMAT_FIXES.DateStyle);
   const intervalStyle = reported?.get('IntervalStyle');
-  if (intervalStyle !== undefined && intervalStyle !== PARSED_FORMATS.IntervalStyle) fixes.push(`SET IntervalStyle TO ${PARSED_FORMATS.IntervalStyle}`);
-  // Templates in SQL are read (templating/) with backslashes as plain characters in '…'.
-  if (reported?.get('standard_conforming_strings') === 'off') fixes.push('SET standard_conforming_strings TO on');
+  if (intervalStyle !== undefined && intervalStyle !== PARSED_FORMATS.IntervalStyle) fixes.push(OUTPUT_FORMAT_FIXES.IntervalStyle);
+  if (reported?.get('standard_conforming_strings') === 'off') fixes.push(OUTPUT_FORMAT_FIXES.standardConformingStrings);
   return fixes;
 }
 

@@ -32,9 +32,9 @@ export function typeResolutionSql(oids: string): string {
             SELECT w.given, CASE WHEN t.typtype OPERATOR(pg_catalog.=) 'd' THEN t.typbasetype ELSE t.typelem END, w.depth OPERATOR(pg_catalog.+) 1, w.inside OR t.typtype OPERATOR(pg_catalog.<>) 'd'
               FROM walk w JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) w.type
              WHERE t.typtype OPERATOR(pg_catalog.=) 'd' OR (NOT w.inside AND t.typcategory OPERATOR(pg_catalog.=) 'A' AND t.typdelim OPERATOR(pg_catalog.=) ','))
-          SELECT w.given AS type, w.given::int8 AS oid,
-                 (pg_catalog.array_agg(w.type ORDER BY w.depth DESC) FILTER (WHERE NOT w.inside))[1]::int8 AS base,
-                 (pg_catalog.array_agg(w.type ORDER BY w.depth DESC) FILTER (WHERE w.inside))[1]::int8 AS element
+          SELECT w.given AS type, w.given::pg_catalog.int8 AS oid,
+                 (pg_catalog.array_agg(w.type ORDER BY w.depth DESC) FILTER (WHERE NOT w.inside))[1]::pg_catalog.int8 AS base,
+                 (pg_catalog.array_agg(w.type ORDER BY w.depth DESC) FILTER (WHERE w.inside))[1]::pg_catalog.int8 AS element
             FROM walk w GROUP BY w.given`;
 }
 

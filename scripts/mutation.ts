@@ -64,8 +64,8 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // subscribeTrigger's acknowledgement (the handed position, the standby status updates of connection/replication.ts):
   // cdc-ack.test pins each rule in a few seconds on one replication server of its own; table-changes-cdc.test,
   // cdc-streaming.test and cdc-kill.test reach the same code, but run a minute or more per mutant.
-  'triggers/replication/stream.ts': ['test/triggers/cdc-ack.test.ts'],
-  'connection/replication.ts': ['test/triggers/cdc-ack.test.ts'],
+  'triggers/replication/stream.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-ack-backoff.test.ts', 'test/triggers/cdc-ack-commit.test.ts', 'test/triggers/cdc-ack-close.test.ts'],
+  'connection/replication.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-status-timer.test.ts'],
   // row-changes' (and schema-changes') subscription acknowledgement: outbox-ack.test, on the suite's server. row-changes.test
   // reaches it too, but its 100 activate/subscribe cycles would run for every mutant of the loop.
   'triggers/outbox-subscription.ts': ['test/triggers/outbox-ack.test.ts'],
@@ -73,7 +73,7 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // pollTrigger's acknowledgement: the slot advanced only to the state's position, the position a poll returns (whole
   // transactions, or `inside` one). Each file starts its own replication server; table-changes-cdc.test's polls,
   // cdc-poll-noise.test's re-peeks and cdc-poll-large.test's 12,000-row transaction (the only one that stops `inside`).
-  'triggers/replication/peek.ts': ['test/triggers/table-changes-cdc.test.ts', 'test/triggers/cdc-poll-noise.test.ts', 'test/triggers/cdc-poll-large.test.ts'],
+  'triggers/replication/peek.ts': ['test/triggers/cdc-poll-position.test.ts', 'test/triggers/table-changes-cdc.test.ts', 'test/triggers/cdc-poll-noise.test.ts', 'test/triggers/cdc-poll-large.test.ts'],
 };
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -8,7 +8,7 @@ import { sqlTypeOf } from './value-type.js';
  * Turns `{{ }}` in SQL text into bound parameters numbered after the author's own
  * ($k+1, $k+2, …; the same expression in the same kind of place reuses its number). A value is
  * never pasted into the SQL: the returned text holds only the author's SQL, $n placeholders
- * and, for a bare {{ }} whose value has a type, a cast naming it ($n::int8, see value-type.ts).
+ * and, for a bare {{ }} whose value has a type, a cast naming it ($n::pg_catalog.int8, see value-type.ts).
  */
 export function bindSqlTemplates(
   sql: string,

@@ -11,7 +11,7 @@ import { TemplateProblemSignal, type TemplateProblem } from './template-error.js
 export interface Hole {
   /** Index into slots: the same expression in the same kind of place reuses its slot ($n). */
   readonly slot: number;
-  /** A bare {{ }} in SQL code, not already cast: it may carry its value's type ($n::int8). */
+  /** A bare {{ }} in SQL code, not already cast: it may carry its value's type ($n::pg_catalog.int8). */
   readonly typed: boolean;
   /** Followed by `[`: a cast is put in parentheses so the subscript still applies to the value. */
   readonly parenthesise: boolean;

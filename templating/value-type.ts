@@ -9,7 +9,14 @@
  * operator, so an index on an int4 column is still used. Other numbers go as numeric, the type
  * PostgreSQL gives a literal such as 1.5: exact against numeric columns (float8 would make the
  * column side convert and lose the index).
+ *
+ * The names are schema-qualified (numeric and boolean are SQL keywords, parsed as pg_catalog's): the
+ * cast is pg-actions' text inside the author's statement, and a look-alike DOMAIN public.int8 found
+ * through a search_path that lists pg_catalog after public would run its CHECK with the flow's role
+ * (REVIEW7 R134) even in a statement whose author qualified everything.
  */
+const INT8 = 'pg_catalog.int8';
+
 export function sqlTypeOf(value: unknown): string | undefined {
   if (Array.isArray(value)) {
     const element = elementType(value);
@@ -21,14 +28,14 @@ export function sqlTypeOf(value: unknown): string | undefined {
 function scalarType(value: unknown): string | undefined {
   switch (typeof value) {
     case 'number':
-      return Number.isSafeInteger(value) ? 'int8' : 'numeric';
+      return Number.isSafeInteger(value) ? INT8 : 'numeric';
     case 'bigint':
-      return value >= -(2n ** 63n) && value < 2n ** 63n ? 'int8' : 'numeric';
+      return value >= -(2n ** 63n) && value < 2n ** 63n ? INT8 : 'numeric';
     case 'boolean':
       return 'boolean';
     case 'object':
-      if (value instanceof Date) return 'timestamptz';
-      if (value !== null && isPlainObject(value)) return 'jsonb';
+      if (value instanceof Date) return 'pg_catalog.timestamptz';
+      if (value !== null && isPlainObject(value)) return 'pg_catalog.jsonb';
       return undefined;
     default:
       return undefined;
@@ -49,7 +56,7 @@ function elementType(items: readonly unknown[]): string | undefined {
   return found;
 }
 
-const isNumeric = (type: string) => type === 'int8' || type === 'numeric';
+const isNumeric = (type: string) => type === INT8 || type === 'numeric';
 
 function isPlainObject(value: object): boolean {
   const proto = Object.getPrototypeOf(value);

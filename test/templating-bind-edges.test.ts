@@ -11,7 +11,7 @@ test('{{ }} in a comment binds nothing: the SQL is left as written and its $n ar
 test('on a real server: a typed value before a subscript keeps the subscript; SQL without {{ is not read, so the server reports its own syntax error', async () => {
   const db = await createTestDatabase('bind_edges');
   try {
-    // ($1::int8[])[2]: without the parentheses, `::int8[][2]` would be read as an array type.
+    // ($1::pg_catalog.int8[])[2]: without the parentheses, `::pg_catalog.int8[][2]` would be read as an array type.
     const subscripted = bindSqlTemplates('SELECT {{trigger.ids}}[2] AS second', 0, { trigger: { ids: [10, 20, 30] } }, 'input.query');
     expect(await db.sql(subscripted.text, subscripted.values)).toEqual([{ second: '20' }]);
     // Text the template reader cannot scan is not ours to refuse when it holds no template.

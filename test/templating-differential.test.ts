@@ -12,7 +12,7 @@ import { scanPg, type PgToken } from '../templating/pg-parser.js';
 import { decodeStringConstant } from '../templating/sql-literals.js';
 
 const RUNS = Number(process.env.DIFF_RUNS ?? 3000);
-// zqn is a number: a bare use is sent as $k::int8, which must not glue to what follows.
+// zqn is a number: a bare use is sent as $k::pg_catalog.int8, which must not glue to what follows.
 const context = { trigger: { a: 'zqa', b: 'zqb', c: 'zqc', n: 5 } };
 const MARKER = /zq[abcn]/;
 
@@ -85,7 +85,7 @@ describe('SQL sent vs PostgreSQL reading the pasted text', () => {
             expect([got.name, now]).toEqual([expected.name, was]);
             continue;
           }
-          // A typed value before a subscript is parenthesised: ($k::int8)[1].
+          // A typed value before a subscript is parenthesised: ($k::pg_catalog.int8)[1].
           const parenthesised = now === '(' && was === 'zqn';
           const param = parenthesised ? ours[j++]! : got;
           expect(param.name).toBe('PARAM');
@@ -96,8 +96,8 @@ describe('SQL sent vs PostgreSQL reading the pasted text', () => {
             expect(value).toBe(5);
             const next = oracle.slice(i + 1).find((t) => !isComment(t));
             if (next && reference.slice(next.start, next.end) === '::') continue; // cast in the SQL: left to it
-            // the cast added for a number: "::" and "int8", nothing glued to them
-            const cast = parenthesised ? ['::', 'int8', ')'] : ['::', 'int8'];
+            // the cast added for a number: "::" and "pg_catalog.int8", nothing glued to them
+            const cast = parenthesised ? ['::', 'pg_catalog', '.', 'int8', ')'] : ['::', 'pg_catalog', '.', 'int8'];
             expect(ours.slice(j, j + cast.length).map((t) => sent.text.slice(t.start, t.end))).toEqual(cast);
             j += cast.length;
           } else expect(value).toBe(was);

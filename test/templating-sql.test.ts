@@ -28,21 +28,21 @@ function refusal(sql: string, authorParameterCount = 0): string {
 describe('bare expressions become $n after the author parameters', () => {
   test('numbering starts after the author count and keeps types', () => {
     expect(bind('SELECT * FROM users WHERE email = $1 AND id = ANY({{trigger.ids}}) AND n > {{trigger.count}}', 1)).toEqual({
-      text: 'SELECT * FROM users WHERE email = $1 AND id = ANY($2::int8[]) AND n > $3::int8',
+      text: 'SELECT * FROM users WHERE email = $1 AND id = ANY($2::pg_catalog.int8[]) AND n > $3::pg_catalog.int8',
       values: [[1, 2], 3],
     });
   });
 
   test('the same expression reuses its number; a quoted use gets its own (issue 9, defect 6)', () => {
     expect(bind("SELECT {{trigger.count}}, {{trigger.count}}, '{{trigger.count}}', '{{ trigger.count }}', {{now}}")).toEqual({
-      text: 'SELECT $1::int8, $1::int8, $2, $2, $3::timestamptz',
+      text: 'SELECT $1::pg_catalog.int8, $1::pg_catalog.int8, $2, $2, $3::pg_catalog.timestamptz',
       values: [3, 3, now],
     });
   });
 
   test('$n is kept apart from neighbouring words so it still lexes as a placeholder', () => {
-    expect(bind('SELECT{{trigger.count}}AS n').text).toBe('SELECT $1::int8 AS n');
-    expect(bind('SELECT {{trigger.count}}{{trigger.name}}').text).toBe('SELECT $1::int8 $2');
+    expect(bind('SELECT{{trigger.count}}AS n').text).toBe('SELECT $1::pg_catalog.int8 AS n');
+    expect(bind('SELECT {{trigger.count}}{{trigger.name}}').text).toBe('SELECT $1::pg_catalog.int8 $2');
   });
 
   test('everything else of the SQL is untouched: whitespace, case, casts, the author $n', () => {
@@ -60,7 +60,7 @@ describe('bare expressions become $n after the author parameters', () => {
   });
 
   test('steps and default work in SQL too', () => {
-    expect(bind("SELECT {{steps.lookup.id}}, {{default trigger.nope 'x'}}")).toEqual({ text: 'SELECT $1::int8, $2', values: [9, 'x'] });
+    expect(bind("SELECT {{steps.lookup.id}}, {{default trigger.nope 'x'}}")).toEqual({ text: 'SELECT $1::pg_catalog.int8, $2', values: [9, 'x'] });
   });
 });
 
@@ -82,12 +82,12 @@ describe('single-quoted literals', () => {
   test("'' escapes are decoded in the value and do not confuse the scanner", () => {
     expect(bind("SELECT 'It''s {{trigger.name}}''s'")).toEqual({ text: 'SELECT $1', values: ["It's Ann's"] });
     // '' inside a literal does not end it: the {{x}} below is inside the literal "''{{…}}''".
-    expect(bind("SELECT 'x''{{trigger.count}}''y', {{trigger.count}}")).toEqual({ text: 'SELECT $1, $2::int8', values: ["x'3'y", 3] });
+    expect(bind("SELECT 'x''{{trigger.count}}''y', {{trigger.count}}")).toEqual({ text: 'SELECT $1, $2::pg_catalog.int8', values: ["x'3'y", 3] });
   });
 
   test("E'…' literals: backslash escapes are decoded and \\' does not end the literal", () => {
     expect(bind("SELECT E'\\'{{trigger.name}}\\'\\n\\t\\x41\\u00e9', {{trigger.count}}")).toEqual({
-      text: 'SELECT $1, $2::int8',
+      text: 'SELECT $1, $2::pg_catalog.int8',
       values: ["'Ann'\n\tAé", 3],
     });
     expect(bind("SELECT E'{{trigger.email}}'")).toEqual({ text: 'SELECT $1', values: ['a@b.c'] });
@@ -95,7 +95,7 @@ describe('single-quoted literals', () => {
 
   test('literals without templates stay in the SQL as written', () => {
     expect(bind("SELECT 'a {b} c', E'\\\\', {{trigger.count}}, '{{1,2},{3,4}}'::int[]")).toEqual({
-      text: "SELECT 'a {b} c', E'\\\\', $1::int8, '{{1,2},{3,4}}'::int[]",
+      text: "SELECT 'a {b} c', E'\\\\', $1::pg_catalog.int8, '{{1,2},{3,4}}'::int[]",
       values: [3],
     });
   });
@@ -114,7 +114,7 @@ describe('comments are left untouched', () => {
   test('-- line comments and nested /* */ block comments', () => {
     const sql = 'SELECT {{trigger.count}} -- {{trigger.nope}} \'\n/* a /* {{trigger.nope}} */ " {{x}} */ , {{now}}';
     expect(bind(sql)).toEqual({
-      text: 'SELECT $1::int8 -- {{trigger.nope}} \'\n/* a /* {{trigger.nope}} */ " {{x}} */ , $2::timestamptz',
+      text: 'SELECT $1::pg_catalog.int8 -- {{trigger.nope}} \'\n/* a /* {{trigger.nope}} */ " {{x}} */ , $2::pg_catalog.timestamptz',
       values: [3, now],
     });
   });
@@ -147,12 +147,12 @@ describe('templates where a name goes are refused', () => {
 
   test('FROM that takes a value is fine: IS DISTINCT FROM, EXTRACT(… FROM …), SUBSTRING(… FROM …)', () => {
     expect(bind('SELECT a IS DISTINCT FROM {{trigger.count}}, extract(year FROM {{now}}), substring(s FROM {{trigger.count}}) FROM (SELECT 1) t').text).toBe(
-      'SELECT a IS DISTINCT FROM $1::int8, extract(year FROM $2::timestamptz), substring(s FROM $1::int8) FROM (SELECT 1) t',
+      'SELECT a IS DISTINCT FROM $1::pg_catalog.int8, extract(year FROM $2::pg_catalog.timestamptz), substring(s FROM $1::pg_catalog.int8) FROM (SELECT 1) t',
     );
   });
 
   test('ON in a join condition takes a value', () => {
-    expect(bind('SELECT * FROM a JOIN b ON {{trigger.count}} = b.n').text).toBe('SELECT * FROM a JOIN b ON $1::int8 = b.n');
+    expect(bind('SELECT * FROM a JOIN b ON {{trigger.count}} = b.n').text).toBe('SELECT * FROM a JOIN b ON $1::pg_catalog.int8 = b.n');
   });
 });
 
@@ -165,7 +165,7 @@ describe('dollar-quoted strings', () => {
   });
 
   test('a dollar-quoted string without templates is skipped whole, quotes and all', () => {
-    expect(bind("SELECT $q$ it's \"{{1,2}}\" -- $q$, {{trigger.count}}")).toEqual({ text: "SELECT $q$ it's \"{{1,2}}\" -- $q$, $1::int8", values: [3] });
+    expect(bind("SELECT $q$ it's \"{{1,2}}\" -- $q$, {{trigger.count}}")).toEqual({ text: "SELECT $q$ it's \"{{1,2}}\" -- $q$, $1::pg_catalog.int8", values: [3] });
   });
 });
 
@@ -177,12 +177,12 @@ describe('template syntax problems in SQL name the field and the place', () => {
   });
 
   test('an unclosed {{ inside a SQL comment is comment text', () => {
-    expect(bind('SELECT {{trigger.count}} -- see {{trigger.count\n')).toEqual({ text: 'SELECT $1::int8 -- see {{trigger.count\n', values: [3] });
+    expect(bind('SELECT {{trigger.count}} -- see {{trigger.count\n')).toEqual({ text: 'SELECT $1::pg_catalog.int8 -- see {{trigger.count\n', values: [3] });
     expect(refusal("SELECT '{{trigger.count' -- {{trigger.count}}")).toContain('not closed');
     // A broken template that would decide where the comment ends is reported, never swallowed.
     expect(refusal('SELECT 1 -- see {{trigger.count\n + 1}}')).toContain('template syntax error');
     // With a comma it cannot be a template at all (see the 2-D array literal rule): comment text.
-    expect(bind('SELECT 1 -- see {{trigger.count\n, {{trigger.count}}').text).toBe('SELECT 1 -- see {{trigger.count\n, $1::int8');
+    expect(bind('SELECT 1 -- see {{trigger.count\n, {{trigger.count}}').text).toBe('SELECT 1 -- see {{trigger.count\n, $1::pg_catalog.int8');
   });
 
   test('unclosed literal around a template', () => {

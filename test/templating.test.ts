@@ -200,7 +200,7 @@ describe('renderStatement', () => {
       context,
     );
     expect(statement).toEqual({
-      text: 'UPDATE users SET status = $1, updated_at = $2 WHERE email = $3 AND id = ANY($4::int8[])',
+      text: 'UPDATE users SET status = $1, updated_at = $2 WHERE email = $3 AND id = ANY($4::pg_catalog.int8[])',
       values: ['inactive', now, 'john@example.com', [1, 2, 3]],
     });
   });

@@ -23,14 +23,14 @@ export interface Activation {
 }
 
 const TABLE_SQL = `
-SELECT c.oid::int8 AS relid, n.nspname AS schema, c.relname AS name,
-       (SELECT pg_catalog.array_agg(a.attname::text ORDER BY pg_catalog.array_position(i.indkey::pg_catalog.int2[], a.attnum))
+SELECT c.oid::pg_catalog.int8 AS relid, n.nspname AS schema, c.relname AS name,
+       (SELECT pg_catalog.array_agg(a.attname::pg_catalog.text ORDER BY pg_catalog.array_position(i.indkey::pg_catalog.int2[], a.attnum))
           FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey)
          WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary) AS key_columns,
        c.relkind OPERATOR(pg_catalog.=) 'r' AND NOT c.relispartition
          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid OPERATOR(pg_catalog.=) c.oid OR h.inhparent OPERATOR(pg_catalog.=) c.oid) AS per_statement
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
- WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::"char"[])`;
+ WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog."char"[])`;
 
 export async function install(connection: unknown, fingerprint: string, tables: readonly string[], operations: readonly string[]): Promise<void> {
   const names = namesOf(fingerprint);
@@ -69,7 +69,7 @@ export async function remove(connection: unknown, fingerprint: string): Promise<
     }
     await query(`DROP FUNCTION IF EXISTS ${names.capture}()`);
     await query(`DROP FUNCTION IF EXISTS ${names.captureSet}()`);
-    await query(`DROP FUNCTION IF EXISTS ${putFunction(names)}(oid, text, jsonb[], jsonb[])`);
+    await query(`DROP FUNCTION IF EXISTS ${putFunction(names)}(pg_catalog.oid, pg_catalog.text, pg_catalog.jsonb[], pg_catalog.jsonb[])`);
     await query(`DROP FUNCTION IF EXISTS ${names.read}(bigint, integer, interval, boolean)`);
     await query(`DROP TABLE IF EXISTS ${names.outbox}, ${names.cursor}, ${names.tables}`);
     await dropSchemaIfEmpty(query);
@@ -78,10 +78,10 @@ export async function remove(connection: unknown, fingerprint: string): Promise<
 
 const OBJECTS_SQL = `
 SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name, o.target FROM (
-  SELECT c.relname::text AS name, 'table' AS kind, NULL::text AS target FROM pg_catalog.pg_class c
+  SELECT c.relname::pg_catalog.text AS name, 'table' AS kind, NULL::pg_catalog.text AS target FROM pg_catalog.pg_class c
    WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) 'r'
-  UNION ALL SELECT p.proname::text, 'function', NULL FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid
-  UNION ALL SELECT t.tgname::text, 'trigger', n.nspname::text OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) c.relname::text FROM pg_catalog.pg_trigger t
+  UNION ALL SELECT p.proname::pg_catalog.text, 'function', NULL FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid
+  UNION ALL SELECT t.tgname::pg_catalog.text, 'trigger', n.nspname::pg_catalog.text OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) c.relname::pg_catalog.text FROM pg_catalog.pg_trigger t
      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
     WHERE t.tgname OPERATOR(pg_catalog.~) $2::pg_catalog.text AND NOT t.tgisinternal) AS o
  WHERE o.name OPERATOR(pg_catalog.~) 'rc_[0-9a-f]{16}'

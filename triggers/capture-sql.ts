@@ -39,25 +39,27 @@ const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float
 export function putFunction(n: OutboxNames): string {
   return `${n.schema}.${quoteIdentifier(`rc_${n.fingerprint}_put`)}`;
 }
-const PUT_ARGUMENTS = '(oid, text, jsonb[], jsonb[])';
+const PUT_ARGUMENTS = '(pg_catalog.oid, pg_catalog.text, pg_catalog.jsonb[], pg_catalog.jsonb[])';
 
 /**
  * rc_F_put is callable by every role (writers of a watched table need nothing granted), so it
  * decides who may record what by facts a role cannot make up: it runs inside a trigger, and the
  * current transaction has inserted (updated, deleted: the event's operation) rows of the table the
- * rows come from, by the server's own per-transaction counters; where the table's writes are not
- * counted at all (track_counts off), that the transaction holds its write lock (RowExclusiveLock:
- * taken by writing, or by LOCK TABLE, which needs a write privilege on it). A role that may not write a
- * watched table cannot put events for it, not even from a trigger of its own (on a temporary
- * table, say); one that may write it can make up events for it, which is no more than it can
- * cause by writing (a made-up event bypasses the table's constraints, not its privileges).
+ * rows come from, by the server's own per-transaction counters. Only where the server counts
+ * nothing (track_counts off, which only a superuser sets) does the table's write lock held by this
+ * transaction stand in (RowExclusiveLock: taken by writing, but also by LOCK TABLE with only the
+ * TRUNCATE or MAINTAIN privilege, which is why it is not enough where counting is on). A role that
+ * may not write a watched table cannot put events for it, not even from a trigger of its own (on
+ * a temporary table, say); one that may write it can make up events of that operation for it,
+ * which is no more than it can cause by writing (a made-up event bypasses the table's constraints,
+ * not its privileges).
  */
 const PUT_GUARD = `IF pg_trigger_depth() < 1 OR source IS NULL OR NOT (coalesce(CASE op
        WHEN 'INSERT' THEN pg_stat_get_xact_tuples_inserted(source)
        WHEN 'UPDATE' THEN pg_stat_get_xact_tuples_updated(source)
        WHEN 'DELETE' THEN pg_stat_get_xact_tuples_deleted(source) END, 0) > 0
      OR op IN ('INSERT', 'UPDATE', 'DELETE')
-       AND pg_stat_get_xact_tuples_inserted(source) + pg_stat_get_xact_tuples_updated(source) + pg_stat_get_xact_tuples_deleted(source) = 0
+       AND NOT current_setting('track_counts')::boolean
        AND EXISTS (SELECT FROM pg_locks AS l WHERE l.locktype = 'relation' AND l.pid = pg_backend_pid()
                      AND l.database = (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database())
                      AND l.relation = source AND l.mode = 'RowExclusiveLock' AND l.granted)) THEN
@@ -71,10 +73,10 @@ export function installStatements(n: OutboxNames): string[] {
   const put = putFunction(n);
   return [
     ...outboxStatements(n, tag),
-    `CREATE TABLE IF NOT EXISTS ${n.tables} (relid oid PRIMARY KEY, key_columns text[])`,
+    `CREATE TABLE IF NOT EXISTS ${n.tables} (relid pg_catalog.oid PRIMARY KEY, key_columns pg_catalog.text[])`,
     putFunctionStatement(n, put),
     // The capture functions run as the writer: they hand each change to rc_F_put (a NULL array for no image).
-    `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS trigger LANGUAGE plpgsql SECURITY INVOKER ${FUNCTION_SETTINGS} AS $fn$
+    `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY INVOKER ${FUNCTION_SETTINGS} AS $fn$
 BEGIN
   PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP <> 'DELETE' THEN ARRAY[to_jsonb(NEW)] END, CASE WHEN TG_OP <> 'INSERT' THEN ARRAY[to_jsonb(OLD)] END);
   RETURN NULL;
@@ -106,7 +108,7 @@ const ROW_KEY = (j: string) => `CASE WHEN cardinality(key_columns) = 1 THEN json
  * reported under the nearest watched ancestor's name and key, as configured.
  */
 function putFunctionStatement(n: OutboxNames, put: string): string {
-  return `CREATE OR REPLACE FUNCTION ${put}(source oid, op text, news jsonb[], olds jsonb[]) RETURNS void
+  return `CREATE OR REPLACE FUNCTION ${put}(source pg_catalog.oid, op pg_catalog.text, news pg_catalog.jsonb[], olds pg_catalog.jsonb[]) RETURNS pg_catalog.void
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   key_columns text[];
@@ -155,7 +157,7 @@ function captureSetFunction(n: OutboxNames, put: string): string {
         news := '{}'; olds := '{}'; bytes := 0;
       END IF;
     END LOOP;`;
-  return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS trigger LANGUAGE plpgsql SECURITY INVOKER ${FUNCTION_SETTINGS} AS $fn$
+  return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY INVOKER ${FUNCTION_SETTINGS} AS $fn$
 DECLARE
   r record;
   news jsonb[] := '{}';

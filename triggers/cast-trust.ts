@@ -11,7 +11,3 @@ export function untrustedCastFunction(cast: string): string {
        AND p.proowner OPERATOR(pg_catalog.<>) (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER))`;
 }
 
-/** A function cast from text (how pg-actions reads a key back from its text) with an untrusted function. */
-export function untrustedTextCast(cast: string): string {
-  return `${cast}.castsource OPERATOR(pg_catalog.=) 25::pg_catalog.oid AND ${cast}.castmethod OPERATOR(pg_catalog.=) 'f'::pg_catalog."char" AND ${untrustedCastFunction(cast)}`;
-}

@@ -27,7 +27,7 @@ export interface Horizon {
 const OPEN_SQL = `SELECT l.virtualxid AS id FROM pg_catalog.pg_locks AS l LEFT JOIN pg_catalog.pg_stat_activity AS a ON a.pid OPERATOR(pg_catalog.=) l.pid
    WHERE l.locktype OPERATOR(pg_catalog.=) 'virtualxid' AND l.granted AND (l.pid IS NULL OR l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid())
      AND (a.datid IS NULL OR a.datid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database AS d WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))
-  UNION ALL SELECT 'prepared ' OPERATOR(pg_catalog.||) p.transaction::text FROM pg_catalog.pg_prepared_xacts AS p WHERE p.database OPERATOR(pg_catalog.=) pg_catalog.current_database()`;
+  UNION ALL SELECT 'prepared ' OPERATOR(pg_catalog.||) p.transaction::pg_catalog.text FROM pg_catalog.pg_prepared_xacts AS p WHERE p.database OPERATOR(pg_catalog.=) pg_catalog.current_database()`;
 const STILL_OPEN = `ARRAY(SELECT w FROM pg_catalog.unnest($1::pg_catalog.text[]) AS w WHERE w OPERATOR(pg_catalog.=) ANY (SELECT open.id FROM open)) AS still`;
 const RECHECK_MS = [0, 25, 100];
 

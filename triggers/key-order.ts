@@ -11,16 +11,12 @@
  * pg_catalog, and only pg_catalog is searched.
  */
 import { execute, forgetTables, PgActionsError, shortCache } from '../connection/index.js';
-import { untrustedTextCast } from './cast-trust.js';
+import { untrustedDomainsSql } from './domain-reach.js';
 
 export interface ColumnOrder {
   /** The column's own type (its pg_attribute.atttypid) when the order was read: a cached order is used only while it still is. */
   type: number;
-  /** How many user-made casts from text the database had then (REVIEW7 R141): a new one makes the orders read again. */
-  textCasts: number;
-  /** The user-made cast from text to the base type, if any (its function, named): see refuseUserTextCasts. */
-  textCast: string | null;
-  /** The column's ultimate base type, schema-qualified, without typmod: what a key's text is cast to. */
+  /** The column's ultimate base type, schema-qualified, without typmod: what a key's text is read as (key-input.ts). */
   base: string;
   /** The opclass's input type (schema-qualified) the operands are cast to; null when it is polymorphic. */
   cast: string | null;
@@ -32,15 +28,6 @@ export interface ColumnOrder {
 type Strategy = 'lt' | 'le' | 'eq' | 'ge' | 'gt';
 const STRATEGIES: Record<string, Strategy> = { 1: 'lt', 2: 'le', 3: 'eq', 4: 'ge', 5: 'gt' };
 const OPERATOR_NAME = /^[-+*/<>=~!@#%^&|`?]+$/;
-
-/**
- * pg-actions reads a key's text back as the key (cursors, batch bounds: `(text)::type`), and that cast
- * runs a function when the type's owner made one from text (CREATE CAST (text AS app.mood) WITH
- * FUNCTION …): its code would run with the flow's role (REVIEW7 R141). A key type with such a cast is
- * refused, naming it; USER_TEXT_CASTS is the same check in the statement that reads (keyTypesSql), so a
- * cast made after the orders were cached is seen too.
- */
-const USER_TEXT_CASTS = `(SELECT pg_catalog.count(*) FROM pg_catalog.pg_cast k WHERE ${untrustedTextCast('k')})`;
 
 // GetDefaultOpClass's choice, in SQL: the default btree opclass (403 = btree) of the base type, or
 // one it is binary-coercible to (anyenum 3500, anyrange 3831, anymultirange 4537, record 2249,
@@ -54,12 +41,9 @@ const ORDER_SQL = `WITH RECURSIVE walk(n, top, type) AS (
     UNION ALL
     SELECT w.n, w.top, t.typbasetype FROM walk w JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) w.type
      WHERE t.typtype OPERATOR(pg_catalog.=) 'd'::pg_catalog."char")
-  SELECT w.n, w.top::pg_catalog.int8 AS top, ${USER_TEXT_CASTS} AS text_casts, pg_catalog.quote_ident(bn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(b.typname::pg_catalog.text) AS base,
+  SELECT w.n, w.top::pg_catalog.int8 AS top, pg_catalog.quote_ident(bn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(b.typname::pg_catalog.text) AS base,
          CASE WHEN it.typtype OPERATOR(pg_catalog.<>) 'p'::pg_catalog."char" THEN pg_catalog.quote_ident(itn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(it.typname::pg_catalog.text) END AS cast,
-         (SELECT pg_catalog.string_agg(pg_catalog.format('%s (function %s)', k.castfunc::pg_catalog.regprocedure, pn.nspname), ', ')
-            FROM pg_catalog.pg_cast k JOIN pg_catalog.pg_proc pr ON pr.oid OPERATOR(pg_catalog.=) k.castfunc
-            JOIN pg_catalog.pg_namespace pn ON pn.oid OPERATOR(pg_catalog.=) pr.pronamespace
-           WHERE k.casttarget OPERATOR(pg_catalog.=) b.oid AND ${untrustedTextCast('k')}) AS text_cast,
+         ${untrustedDomainsSql('b.oid')} AS domains, pg_catalog.format_type(b.oid, NULL) AS base_name,
          bn.nspname AS base_schema, pg_catalog.has_schema_privilege(bn.oid, 'USAGE') AS base_usable,
          itn.nspname AS cast_schema, itn.oid IS NULL OR pg_catalog.has_schema_privilege(itn.oid, 'USAGE') AS cast_usable,
          (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ao.amopstrategy, opn.nspname, o.oprname, pg_catalog.has_schema_privilege(opn.oid, 'USAGE')))
@@ -90,6 +74,9 @@ const ORDER_SQL = `WITH RECURSIVE walk(n, top, type) AS (
  * (ALTER COLUMN … TYPE, a table dropped and made again) would be compared with the old type's
  * operators (rows skipped and repeated, REVIEW7 R124): every statement that compares with them also
  * reads the key columns' types (keyTypesSql), and its caller reads again when they differ (stale()).
+ * The columns themselves come from describeTable's cache as well: keyTypesSql also confirms they are
+ * still the table's primary key, else a key moved to other columns (ADD PRIMARY KEY (tenant, id))
+ * was paged by the old, no longer unique one for 30 s (REVIEW8 R145).
  */
 const orders = shortCache<ColumnOrder[]>(30_000);
 
@@ -99,45 +86,42 @@ export function columnOrders(connection: unknown, table: string, columns: readon
 }
 
 /**
- * The same, read now and not cached: for a caller that casts text to the key's type (table-sync's cursor),
- * which must see a cast from text made since (refuseUserTextCasts), not one cached up to 30 s ago.
+ * A scalar subquery (run once per statement) giving the key columns' current types as text, `{25,23}`,
+ * or 'primary key changed' when `primaryKey` is no longer the table's primary key, in that order:
+ * `table`, `columns` and `primaryKey` are the parameters holding the table (as regclass text), the
+ * compared columns' names and the primary key's the statement was built from (name[]).
  */
-export function freshColumnOrders(connection: unknown, table: string, columns: readonly string[], field: string): Promise<ColumnOrder[]> {
-  return loadOrders(connection, table, columns, field);
-}
-
-/**
- * A scalar subquery (run once per statement) giving the key columns' current types as text, `{25,23}`:
- * `table` and `columns` are the parameters holding the table (as regclass text) and their names (a name[]).
- */
-export function keyTypesSql(table: string, columns: string): string {
-  return `(SELECT pg_catalog.array_agg(a.atttypid ORDER BY u.n)::pg_catalog.text OPERATOR(pg_catalog.||) ':'::pg_catalog.text OPERATOR(pg_catalog.||) ${USER_TEXT_CASTS}::pg_catalog.text
+export function keyTypesSql(table: string, columns: string, primaryKey: string): string {
+  return `(SELECT CASE WHEN ${samePrimaryKey(table, primaryKey)} THEN pg_catalog.array_agg(a.atttypid ORDER BY u.n)::pg_catalog.text
+                  ELSE 'primary key changed' END
              FROM pg_catalog.unnest(${columns}::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
              JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) ${table}::pg_catalog.regclass::pg_catalog.oid
               AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped)`;
 }
 
+/** Whether the primary key of `table` is the columns named in `primaryKey`, in that order (false without one). */
+function samePrimaryKey(table: string, primaryKey: string): string {
+  return `COALESCE((SELECT pg_catalog.array_agg(pa.attname ORDER BY k.n) FROM pg_catalog.pg_index i
+                      CROSS JOIN LATERAL pg_catalog.unnest(i.indkey::pg_catalog.int2[]) WITH ORDINALITY AS k(attnum, n)
+                      JOIN pg_catalog.pg_attribute pa ON pa.attrelid OPERATOR(pg_catalog.=) i.indrelid AND pa.attnum OPERATOR(pg_catalog.=) k.attnum
+                     WHERE i.indrelid OPERATOR(pg_catalog.=) ${table}::pg_catalog.regclass::pg_catalog.oid AND i.indisprimary) OPERATOR(pg_catalog.=) ${primaryKey}::pg_catalog.name[], false)`;
+}
+
 /**
  * Whether `types` (keyTypesSql's answer, read by the statement that used `used`) shows the key
- * retyped since the orders were read; if so they are forgotten (and the tables' shapes), and the caller reads again.
+ * retyped, or moved to other columns, since the orders or the table's shape were read; if so they are
+ * forgotten (and the tables' shapes), and the caller reads again, the table's shape too.
  */
 export function stale(connection: unknown, table: string, columns: readonly string[], used: readonly ColumnOrder[], types: unknown): boolean {
-  if (types === `{${used.map((order) => order.type).join(',')}}:${used[0]?.textCasts}`) return false;
-  orders.forget(JSON.stringify([connection, table, columns]));
-  forgetTables(); // the table's shape is as old: the columns' types are read again with it
+  if (types === `{${used.map((order) => order.type).join(',')}}`) return false;
+  forgetKeyOrders(connection, table, columns);
   return true;
 }
 
-/** Refuses keys read back from text (`(text)::type`) when their type has a user-made cast from text (REVIEW7 R141). */
-export function refuseUserTextCasts(orders: readonly ColumnOrder[], columns: readonly string[], field: string): void {
-  orders.forEach((order, i) => {
-    if (order.textCast === null) return;
-    throw new PgActionsError('INVALID_INPUT', {
-      message: `${field}: the column ${JSON.stringify(columns[i])} has the type ${order.base}, which has a cast from text made by a user (${order.textCast}); pg-actions reads its keys back from text, and that cast would run its function with this role's rights`,
-      problems: [`${field}: the type of ${JSON.stringify(columns[i])} has a user-made cast from text`],
-      fixes: [`Drop the cast (DROP CAST (text AS ${order.base});), or let its owner read the table.`],
-    });
-  });
+/** Forget the cached orders of `columns` of `table`, and the tables' shapes (as old: the columns' types are read again with them). */
+export function forgetKeyOrders(connection: unknown, table: string, columns: readonly string[]): void {
+  orders.forget(JSON.stringify([connection, table, columns]));
+  forgetTables();
 }
 
 /** Forget every cached order (after DDL, with describeTable's shapes). */
@@ -148,7 +132,7 @@ export function forgetOrders(): void {
 async function loadOrders(connection: unknown, table: string, columns: readonly string[], field: string): Promise<ColumnOrder[]> {
   const { rows } = await execute(connection, { text: ORDER_SQL, values: [table, columns], readOnly: true });
   return columns.map((column, i) => {
-    const row = rows[i] as ({ top: string; text_casts: string; text_cast: string | null; base: string; cast: string | null; operators: [number, string, string, boolean][] | null } & SchemaUsage) | undefined;
+    const row = rows[i] as ({ top: string; base: string; domains: string | null; base_name: string; cast: string | null; operators: [number, string, string, boolean][] | null } & SchemaUsage) | undefined;
     const operators = (row?.operators ?? []).filter(([strategy]) => STRATEGIES[strategy]);
     if (!row || operators.length !== 5 || new Set(operators.map(([, schema]) => schema)).size !== 1 || !operators.every(([, , name]) => OPERATOR_NAME.test(name))) {
       throw new PgActionsError('INVALID_INPUT', {
@@ -160,8 +144,16 @@ async function loadOrders(connection: unknown, table: string, columns: readonly 
     // USAGE on it: citext installed in a schema of its own needs a grant a plain ORDER BY does not (REVIEW7 R131).
     const denied = [row.base_usable ? [] : [row.base_schema], row.cast_usable ? [] : [row.cast_schema!], operators.filter(([, , , usable]) => !usable).map(([, schema]) => schema)].flat();
     if (denied.length > 0) throw typeSchemaDenied(field, column, row.base, denied);
+    // Read through a domain its owner (not a superuser, not this role) can give any CHECK: its code would run with this role (REVIEW8 R142).
+    if (row.domains !== null) {
+      throw new PgActionsError('INVALID_INPUT', {
+        message: `${field}: the column ${JSON.stringify(column)} has the type ${row.base_name}, whose values hold the domain ${row.domains} of a role that is neither a superuser nor this one; reading a key of that type (a cursor, a bound) runs the domain's CHECK constraints, its owner's code, with this role's rights`,
+        problems: [`${field}: the type of ${JSON.stringify(column)} holds another role's domain (${row.domains})`],
+        fixes: ['Key the table by a type that holds no domain of another role (a domain at the top is fine: its base type is read), or connect as the domain\'s owner.'],
+      });
+    }
     const names = Object.fromEntries(operators.map(([strategy, , name]) => [STRATEGIES[strategy]!, name])) as Record<Strategy, string>;
-    return { type: Number(row.top), textCasts: Number(row.text_casts), textCast: row.text_cast, base: row.base, cast: row.cast, schema: quoted(operators[0]![1]), names };
+    return { type: Number(row.top), base: row.base, cast: row.cast, schema: quoted(operators[0]![1]), names };
   });
 }
 

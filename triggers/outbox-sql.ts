@@ -75,14 +75,14 @@ export function outboxStatements(n: OutboxNames, tag: string): string[] {
     `CREATE SCHEMA IF NOT EXISTS ${n.schema}`,
     SCHEMA_COMMENT,
     `CREATE TABLE IF NOT EXISTS ${n.outbox} (
-       seq bigserial PRIMARY KEY, pos bigint, stamped_at timestamptz,
-       op text NOT NULL, schema_name text NOT NULL, table_name text NOT NULL,
-       key jsonb, new jsonb, old jsonb, written_at timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp())`,
+       seq bigserial PRIMARY KEY, pos bigint, stamped_at pg_catalog.timestamptz,
+       op pg_catalog.text NOT NULL, schema_name pg_catalog.text NOT NULL, table_name pg_catalog.text NOT NULL,
+       key pg_catalog.jsonb, new pg_catalog.jsonb, old pg_catalog.jsonb, written_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp())`,
     `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdentifier(`${n.prefix}_${n.fingerprint}_pos`)} ON ${n.outbox} (pos)`,
     `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${n.prefix}_${n.fingerprint}_unstamped`)} ON ${n.outbox} (seq) WHERE pos IS NULL`,
     `CREATE TABLE IF NOT EXISTS ${n.cursor} (
        stamped bigint NOT NULL DEFAULT 0, acked bigint NOT NULL DEFAULT 0, pruned bigint NOT NULL DEFAULT 0,
-       epoch text NOT NULL DEFAULT pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::text OPERATOR(pg_catalog.||) pg_catalog.clock_timestamp()::text), 1, 12))`,
+       epoch pg_catalog.text NOT NULL DEFAULT pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.clock_timestamp()::pg_catalog.text), 1, 12))`,
     leaseColumnsStatement(n),
     // One cursor row, enforced by a unique key on a column that can only be true. Installs made
     // before that key existed may hold several rows (one per activation): keep the one in use.
@@ -108,8 +108,8 @@ export function outboxStatements(n: OutboxNames, tag: string): string[] {
  * ending, e.g. behind a session-mode pooler, or that stopped renewing).
  */
 function leaseColumnsStatement(n: OutboxNames): string {
-  return `ALTER TABLE ${n.cursor} ADD COLUMN IF NOT EXISTS leader text, ADD COLUMN IF NOT EXISTS leader_pid integer,
-     ADD COLUMN IF NOT EXISTS leader_started timestamptz, ADD COLUMN IF NOT EXISTS lease_until timestamptz`;
+  return `ALTER TABLE ${n.cursor} ADD COLUMN IF NOT EXISTS leader pg_catalog.text, ADD COLUMN IF NOT EXISTS leader_pid integer,
+     ADD COLUMN IF NOT EXISTS leader_started pg_catalog.timestamptz, ADD COLUMN IF NOT EXISTS lease_until pg_catalog.timestamptz`;
 }
 
 /** SQLSTATE of a shared read refused because another subscriber holds the lease. */
@@ -117,8 +117,8 @@ export const LEASE_LOST_SQLSTATE = 'PGAL1';
 
 function readFunctionStatement(n: OutboxNames): string {
   return `CREATE OR REPLACE FUNCTION ${n.read}(after bigint, batch integer, retention interval, shared boolean)
-RETURNS TABLE (pos bigint, seq bigint, op text, schema_name text, table_name text, key jsonb, new jsonb, old jsonb,
-               written_at timestamptz, epoch text, gap bigint)
+RETURNS TABLE (pos bigint, seq bigint, op pg_catalog.text, schema_name pg_catalog.text, table_name pg_catalog.text, key pg_catalog.jsonb, new pg_catalog.jsonb, old pg_catalog.jsonb,
+               written_at pg_catalog.timestamptz, epoch pg_catalog.text, gap bigint)
 LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
 #variable_conflict use_column
 DECLARE

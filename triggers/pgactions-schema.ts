@@ -8,7 +8,7 @@ export async function dropSchemaIfEmpty(query: Query): Promise<void> {
     `WITH s(oid) AS (SELECT pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid)
      SELECT (SELECT pg_catalog.count(*) FROM pg_catalog.pg_class, s WHERE relnamespace OPERATOR(pg_catalog.=) s.oid)
             OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_proc, s WHERE pronamespace OPERATOR(pg_catalog.=) s.oid)
-            OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_type, s WHERE typnamespace OPERATOR(pg_catalog.=) s.oid AND typrelid OPERATOR(pg_catalog.=) 0::oid AND typelem OPERATOR(pg_catalog.=) 0::oid) AS n,
+            OPERATOR(pg_catalog.+) (SELECT pg_catalog.count(*) FROM pg_catalog.pg_type, s WHERE typnamespace OPERATOR(pg_catalog.=) s.oid AND typrelid OPERATOR(pg_catalog.=) 0::pg_catalog.oid AND typelem OPERATOR(pg_catalog.=) 0::pg_catalog.oid) AS n,
             (SELECT s.oid IS NOT NULL FROM s) AS present`,
     [SCHEMA],
   );

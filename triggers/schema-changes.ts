@@ -30,12 +30,12 @@ const inOutbox = (position: Position): position is OutboxPosition => typeof (pos
 const OUTBOX_SETTINGS = { batchSize: 100, retentionMinutes: 7 * 24 * 60 };
 
 const SNAPSHOT_SQL = `
-SELECT c.oid::int8 AS oid, n.nspname AS schema, c.relname AS name,
+SELECT c.oid::pg_catalog.int8 AS oid, n.nspname AS schema, c.relname AS name,
        coalesce(pg_catalog.json_agg(pg_catalog.json_build_array(a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
                 FILTER (WHERE a.attnum IS NOT NULL), '[]') AS columns
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
   LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) c.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
- WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::"char"[]) AND n.nspname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])
+ WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog."char"[]) AND n.nspname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])
  GROUP BY c.oid, n.nspname, c.relname`;
 
 async function snapshot(args: TriggerArguments<SchemaChangesConfig>): Promise<CatalogPosition> {

@@ -39,15 +39,15 @@ export function schemaEventNames(fingerprint: string): SchemaEventNames {
 }
 
 /** A relation's columns as the event shows them: [{ name, type }] in column order. */
-const COLUMNS_OF = (relid: string) => `coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('name', a.attname::text, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
-       FROM pg_catalog.pg_attribute AS a WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped), '[]'::jsonb)`;
+const COLUMNS_OF = (relid: string) => `coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('name', a.attname::pg_catalog.text, 'type', pg_catalog.format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
+       FROM pg_catalog.pg_attribute AS a WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped), '[]'::pg_catalog.jsonb)`;
 
 /** Watched tables now, from the catalog: the starting point of sc_F_known ($1: the schemas). */
 export function knownSnapshotStatement(n: SchemaEventNames): string {
   return `INSERT INTO ${n.known} (relid, schema_name, table_name, columns)
 SELECT c.oid, ns.nspname, c.relname, ${COLUMNS_OF('c.oid')}
   FROM pg_catalog.pg_class AS c JOIN pg_catalog.pg_namespace AS ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace
- WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::"char"[]) AND ns.nspname::text OPERATOR(pg_catalog.=) ANY (SELECT w.schema_name FROM ${n.watch} AS w)
+ WHERE c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog."char"[]) AND ns.nspname::pg_catalog.text OPERATOR(pg_catalog.=) ANY (SELECT w.schema_name FROM ${n.watch} AS w)
 ON CONFLICT (relid) DO NOTHING`;
 }
 
@@ -62,18 +62,18 @@ export function schemaEventStatements(n: SchemaEventNames): string[] {
   const tag = `'${ownerTag(n.fingerprint, 'schema-changes')}'`; // fingerprint is [0-9a-f]{16}: safe as literal text
   return [
     ...outboxStatements(n, tag),
-    `CREATE TABLE IF NOT EXISTS ${n.watch} (schema_name text PRIMARY KEY)`,
-    `CREATE TABLE IF NOT EXISTS ${n.known} (relid oid PRIMARY KEY, schema_name text NOT NULL, table_name text NOT NULL, columns jsonb NOT NULL)`,
-    `CREATE OR REPLACE FUNCTION ${n.onDdl}() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    `CREATE TABLE IF NOT EXISTS ${n.watch} (schema_name pg_catalog.text PRIMARY KEY)`,
+    `CREATE TABLE IF NOT EXISTS ${n.known} (relid pg_catalog.oid PRIMARY KEY, schema_name pg_catalog.text NOT NULL, table_name pg_catalog.text NOT NULL, columns pg_catalog.jsonb NOT NULL)`,
+    `CREATE OR REPLACE FUNCTION ${n.onDdl}() RETURNS pg_catalog.event_trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   r record;
   was record;
   changed boolean := false;
 BEGIN
   FOR r IN
-    SELECT c.oid AS relid, ns.nspname::text AS schema_name, c.relname::text AS table_name, ${COLUMNS_OF('c.oid')} AS columns,
+    SELECT c.oid AS relid, ns.nspname::pg_catalog.text AS schema_name, c.relname::pg_catalog.text AS table_name, ${COLUMNS_OF('c.oid')} AS columns,
            c.relkind IN ('r', 'p') AND ns.nspname IN (SELECT w.schema_name FROM ${n.watch} AS w) AS watched
-      FROM (SELECT DISTINCT d.objid FROM pg_event_trigger_ddl_commands() AS d WHERE d.classid = 'pg_class'::regclass) AS d
+      FROM (SELECT DISTINCT d.objid FROM pg_event_trigger_ddl_commands() AS d WHERE d.classid = 'pg_class'::pg_catalog.regclass) AS d
       JOIN pg_class AS c ON c.oid = d.objid JOIN pg_namespace AS ns ON ns.oid = c.relnamespace
      ORDER BY c.oid
   LOOP
@@ -97,7 +97,7 @@ BEGIN
   IF changed THEN PERFORM pg_notify('${n.trigger}', ''); END IF;
 ${DAMAGED(n)}
 END $fn$`,
-    `CREATE OR REPLACE FUNCTION ${n.onDrop}() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+    `CREATE OR REPLACE FUNCTION ${n.onDrop}() RETURNS pg_catalog.event_trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 DECLARE
   r record;
   changed boolean := false;
@@ -105,7 +105,7 @@ BEGIN
   FOR r IN
     SELECT k.relid, k.schema_name, k.table_name, k.columns
       FROM pg_event_trigger_dropped_objects() AS d JOIN ${n.known} AS k ON k.relid = d.objid
-     WHERE d.classid = 'pg_class'::regclass AND d.objsubid = 0
+     WHERE d.classid = 'pg_class'::pg_catalog.regclass AND d.objsubid = 0
      ORDER BY k.relid
   LOOP
     INSERT INTO ${n.outbox} (op, schema_name, table_name, new) VALUES ('DROP_TABLE', r.schema_name, r.table_name, r.columns);

@@ -87,10 +87,10 @@ export async function removeSchemaEvents(connection: unknown, fingerprint: strin
 
 const OBJECTS_SQL = `
 SELECT substring(o.name from 'sc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name FROM (
-  SELECT c.relname::text AS name, 'table' AS kind FROM pg_catalog.pg_class c
+  SELECT c.relname::pg_catalog.text AS name, 'table' AS kind FROM pg_catalog.pg_class c
    WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) 'r'
-  UNION ALL SELECT p.proname::text, 'function' FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid
-  UNION ALL SELECT e.evtname::text, 'event trigger' FROM pg_catalog.pg_event_trigger e WHERE e.evtname::text OPERATOR(pg_catalog.~) '^pg_actions_sc_[0-9a-f]{16}_(ddl|drop)$') AS o
+  UNION ALL SELECT p.proname::pg_catalog.text, 'function' FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid
+  UNION ALL SELECT e.evtname::pg_catalog.text, 'event trigger' FROM pg_catalog.pg_event_trigger e WHERE e.evtname::pg_catalog.text OPERATOR(pg_catalog.~) '^pg_actions_sc_[0-9a-f]{16}_(ddl|drop)$') AS o
  WHERE o.name OPERATOR(pg_catalog.~) 'sc_[0-9a-f]{16}'
  ORDER BY 1, 2, 3`;
 

@@ -28,7 +28,7 @@ const TABLE_SQL = `SELECT n.nspname AS schema, c.relname AS name, c.relreplident
   EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisreplident) AS has_identity_index,
   pg_catalog.has_table_privilege(c.oid, 'SELECT') AS can_select, pg_catalog.pg_has_role(c.relowner, 'USAGE') AS owned
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
- WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::"char"[])`;
+ WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog."char"[])`;
 
 export async function tableFacts(connection: unknown, tables: readonly string[]): Promise<TableFacts[]> {
   return Promise.all(

@@ -21,12 +21,12 @@ export interface SchemaPublications {
 export async function schemaPublications(read: ReadRows, schema: string): Promise<SchemaPublications> {
   const [facts] = await read(
     `SELECT pg_catalog.current_setting('server_version_num')::int AS version,
-            ARRAY(SELECT pubname::text FROM pg_catalog.pg_publication WHERE puballtables ORDER BY 1) AS all_tables`,
+            ARRAY(SELECT pubname::pg_catalog.text FROM pg_catalog.pg_publication WHERE puballtables ORDER BY 1) AS all_tables`,
     [],
   );
   const inSchema = Number(facts!.version) >= 150000
     ? await read(
-        'SELECT p.pubname::text AS name FROM pg_catalog.pg_publication_namespace n JOIN pg_catalog.pg_publication p ON p.oid OPERATOR(pg_catalog.=) n.pnpubid WHERE n.pnnspid OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid ORDER BY 1',
+        'SELECT p.pubname::pg_catalog.text AS name FROM pg_catalog.pg_publication_namespace n JOIN pg_catalog.pg_publication p ON p.oid OPERATOR(pg_catalog.=) n.pnpubid WHERE n.pnnspid OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid ORDER BY 1',
         [schema],
       )
     : [];

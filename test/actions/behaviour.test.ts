@@ -453,7 +453,7 @@ describe('preview', () => {
     const context = { trigger: { status: 'active', skip: 'ann@example.com', minId: 0 } };
     const shown = await preview('query-rows', { connection: db.config, input, context });
     expect(shown).toEqual({
-      text: 'SELECT id, name FROM users WHERE status = $1 AND email <> $2 AND id > $3::int8 ORDER BY id',
+      text: 'SELECT id, name FROM users WHERE status = $1 AND email <> $2 AND id > $3::pg_catalog.int8 ORDER BY id',
       values: ['active', 'ann@example.com', 0],
     });
     // Running the previewed statement directly gives exactly what the step gives.
@@ -471,7 +471,7 @@ describe('preview', () => {
       values: ['archived', [1, 2]],
     });
     expect(await preview('delete-rows', { connection: db.config, input: { query: 'DELETE FROM users WHERE id = {{trigger.id}}' }, context: { trigger: { id: 3 } } })).toEqual({
-      text: 'DELETE FROM users WHERE id = $1::int8',
+      text: 'DELETE FROM users WHERE id = $1::pg_catalog.int8',
       values: [3],
     });
     const before = await users();

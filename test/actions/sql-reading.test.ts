@@ -117,7 +117,7 @@ describe('the ten defects', () => {
   test('6. quoted and bare uses of one path are separate parameters', async () => {
     const query = "SELECT id FROM people WHERE code = '{{trigger.id}}' OR id = {{trigger.id}} ORDER BY id";
     expect(await preview('query-rows', step(query))).toEqual({
-      text: 'SELECT id FROM people WHERE code = $1 OR id = $2::int8 ORDER BY id',
+      text: 'SELECT id FROM people WHERE code = $1 OR id = $2::pg_catalog.int8 ORDER BY id',
       values: [7, 7],
     });
     expect((await run('query-rows', step(query))).rows).toEqual([{ id: 1 }, { id: 7 }]);
@@ -137,7 +137,7 @@ describe('the ten defects', () => {
 
   test('10. a Handlebars comment in SQL code separates tokens, never joins them', async () => {
     expect(await preview('query-rows', step('SELECT 5 -{{!c}}- {{trigger.n}} AS v, 1{{! c }}2'))).toEqual({
-      text: 'SELECT 5 - - $1::int8 AS v, 1 2',
+      text: 'SELECT 5 - - $1::pg_catalog.int8 AS v, 1 2',
       values: [42],
     });
     expect(await one('SELECT 5 -{{!c}}- {{trigger.n}} AS v')).toEqual({ v: '47' });

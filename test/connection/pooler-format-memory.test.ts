@@ -1,8 +1,8 @@
 /**
  * Behind a transaction pooler a client's reported settings are those the pooler told it at login and
  * the server connections it met reported since, not those of the connection its next transaction meets:
- * once one client needed an output format fixed, pg-actions sets it in every step of that pool
- * (execute.ts `localFormatFixes`, REVIEW4 R30). Here PgBouncer (1.18 does not track IntervalStyle; it
+ * pg-actions sets every output format in every step of such a pool (execute.ts POOLER_FORMAT_SETS;
+ * REVIEW4 R30 first set only those some client had been told were needed). Here PgBouncer (1.18 does not track IntervalStyle; it
  * tells every client the style of its first server connection) serves the database through one server
  * connection, replaced after `ALTER DATABASE … SET IntervalStyle = 'iso_8601'`. Another application
  * sets the style back for its session on it, so the first step of pg-actions there reads intervals

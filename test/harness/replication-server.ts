@@ -75,7 +75,6 @@ export function useReplicationServer(options: UseReplicationServerOptions = {}):
 /** `settings` are startup flags (they win over ALTER SYSTEM); `logical: false` keeps the server's default wal_level (replica). */
 export async function startReplicationServer(settings: Record<string, string> = {}, logical = true): Promise<ReplicationServer> {
   const server = await startServer({ settings: logical ? { wal_level: 'logical', ...settings } : settings });
-  const clients = new Map<string, pg.Client>();
   const config: ReplicationServer['config'] = (options = {}) => ({
     host: server.host,
     port: server.port,
@@ -84,6 +83,28 @@ export async function startReplicationServer(settings: Record<string, string> = 
     password: options.user ? options.password : server.password,
     sslMode: 'disable',
   });
+  const admin = adminSessions(config);
+  const started: Omit<ReplicationServer, 'versionNum'> = {
+    server,
+    config,
+    sql: admin.sql,
+    async stop() {
+      await admin.close();
+      await server.dispose();
+    },
+  };
+  try {
+    const [row] = await started.sql('SHOW server_version_num');
+    return { ...started, versionNum: Number(row!.server_version_num) };
+  } catch (error) {
+    await started.stop();
+    throw error;
+  }
+}
+
+/** The admin's sessions, one per database, opened on first use: `sql` for set-up and assertions. */
+export function adminSessions(config: ReplicationServer['config']): { sql: ReplicationServer['sql']; close(): Promise<void> } {
+  const clients = new Map<string, pg.Client>();
   async function clientFor(database: string): Promise<pg.Client> {
     let client = clients.get(database);
     if (!client) {
@@ -95,23 +116,8 @@ export async function startReplicationServer(settings: Record<string, string> = 
     }
     return client;
   }
-  const started: Omit<ReplicationServer, 'versionNum'> = {
-    server,
-    config,
-    async sql(text, values, database = 'postgres') {
-      const client = await clientFor(database);
-      return (await client.query(text, values)).rows;
-    },
-    async stop() {
-      await Promise.all([...clients.values()].map((client) => client.end().catch(() => {})));
-      await server.dispose();
-    },
+  return {
+    sql: async (text, values, database = 'postgres') => (await (await clientFor(database)).query(text, values)).rows,
+    close: async () => void (await Promise.all([...clients.values()].map((client) => client.end().catch(() => {})))),
   };
-  try {
-    const [row] = await started.sql('SHOW server_version_num');
-    return { ...started, versionNum: Number(row!.server_version_num) };
-  } catch (error) {
-    await started.stop();
-    throw error;
-  }
 }

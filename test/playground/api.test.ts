@@ -167,7 +167,7 @@ describe('POST /api/preview', () => {
       input: { query: 'SELECT * FROM users WHERE id = ANY({{trigger.ids}})' },
       context: { trigger: { ids: [1, 2] } },
     });
-    expect(reply.json).toEqual({ text: 'SELECT * FROM users WHERE id = ANY($1::int8[])', values: [[1, 2]] });
+    expect(reply.json).toEqual({ text: 'SELECT * FROM users WHERE id = ANY($1::pg_catalog.int8[])', values: [[1, 2]] });
   });
 
   test('a template error or invalid input is a 400', async () => {

@@ -1,21 +1,25 @@
 /**
  * Every SQL text pg-actions writes itself (catalog lookups, trigger set-up and polls, slot
- * management, the statements it wraps around a step) names its functions and operators with their
- * schema: `pg_catalog.unnest(…)`, `a OPERATOR(pg_catalog.=) b`. PostgreSQL resolves an unqualified
- * name along the search_path and prefers a more exact signature anywhere on it over a built-in
- * reached by a cast, a polymorphic or an unknown-typed argument, so a look-alike in public (any role
- * with CREATE there) would run with the flow's role (review REVIEW6 R112, R47 before it).
+ * management, the statements it wraps around a step) names its functions, operators and types with
+ * their schema: `pg_catalog.unnest(…)`, `a OPERATOR(pg_catalog.=) b`, `$1::pg_catalog.text`.
+ * PostgreSQL resolves an unqualified name along the search_path and prefers a more exact signature
+ * anywhere on it over a built-in reached by a cast, a polymorphic or an unknown-typed argument, so a
+ * look-alike in public (any role with CREATE there) would run with the flow's role (review REVIEW6
+ * R112, R47 before it). A type is found first in pg_catalog unless the search_path lists pg_catalog
+ * after public (a role or database default): then `::text` is a look-alike domain public.text, whose
+ * CHECK runs with the flow's role (REVIEW7 R134).
  *
  * The texts are what really crosses the wire (a recording proxy) during a tour of every action and
  * trigger; the user's own statement texts are left out. Each is read with PostgreSQL's own parser
- * (libpg-query) and walked: an unqualified function call, operator, or a construct that looks up
- * `=` by name (IN (…), IS [NOT] DISTINCT FROM, NULLIF, CASE x WHEN, JOIN … USING, BETWEEN, LIKE)
- * fails the test, naming the text.
+ * (libpg-query) and walked: an unqualified function call, operator, type name (SQL keyword types
+ * such as int or boolean are parsed as pg_catalog's), or a construct that looks up `=` by name (IN
+ * (…), IS [NOT] DISTINCT FROM, NULLIF, CASE x WHEN, JOIN … USING, BETWEEN, LIKE) fails the test,
+ * naming the text.
  */
 import { parsePlPgSQLSync, parseSync } from 'libpg-query';
 import { closeAll } from '../../connection/index.js';
 import { runAction } from '../../actions/index.js';
-import { activateTrigger, deactivateTrigger, pollTrigger, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
+import { activateTrigger, deactivateTrigger, handoverState, pollTrigger, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
 import { diagnoseReplication, listActivations, removeActivation, sampleEvents } from '../../triggers/index.js';
 import { makeChange, sendNotification } from '../../playground/sample-change.js';
 import { testConnection, listSchemas, listTables, listColumns, describeTable } from '../../connection/index.js';
@@ -45,30 +49,43 @@ interface Finding {
   text: string;
 }
 
+/** Column types only, which PostgreSQL replaces (by pg_catalog.int2/int4/int8 and a sequence) before any lookup when written in one part. */
+const SERIALS = ['smallserial', 'serial2', 'serial', 'serial4', 'bigserial', 'serial8'];
+
 /**
- * Unqualified function calls and operators, and constructs that look `=` up by name, in one parse
- * tree. A DO block's PL/pgSQL is read too; a function pg-actions creates must pin its search_path
- * (`SET search_path = pg_catalog, pg_temp`), or its body is read the same way.
+ * Unqualified function calls, operators and type names, and constructs that look `=` up by name, in
+ * one parse tree. A DO block's PL/pgSQL is read too (its DECLAREs' types as well); a function
+ * pg-actions creates must pin its search_path (`SET search_path = pg_catalog, pg_temp`) for its body,
+ * and its parameter and result types, resolved when it is created, are read like any other.
  */
 export function unqualifiedIn(text: string): string[] {
   const found: string[] = [];
   const names = (list: unknown) => ((list ?? []) as { String?: { sval: string } }[]).map((n) => n.String?.sval ?? '?');
   const plpgsql = (body: string) => {
     const expressions: { query: string; parseMode?: number }[] = [];
+    const declared: string[] = [];
     const collect = (node: unknown): void => {
       if (Array.isArray(node)) return node.forEach(collect);
       if (!node || typeof node !== 'object') return;
       for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
         if (key === 'PLpgSQL_expr') expressions.push(value as { query: string; parseMode?: number });
+        if (key === 'PLpgSQL_type' && !(value as { typname: string }).typname.includes('%')) declared.push((value as { typname: string }).typname);
         collect(value);
       }
     };
     collect(parsePlPgSQLSync(`CREATE FUNCTION pg_temp.lint() RETURNS void LANGUAGE plpgsql AS $lint$${body}$lint$`));
     for (const { query, parseMode } of expressions) found.push(...unqualifiedIn(parseMode ? `SELECT ${query}` : query));
+    // Its DECLAREd variables' types, as written: read as a cast's type (`found` is the block's own boolean).
+    for (const type of declared) found.push(...unqualifiedIn(`SELECT NULL::${type}`));
   };
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) return node.forEach(walk);
     if (!node || typeof node !== 'object') return;
+    // A TypeName (a cast, a column, a parameter, a return type…): the parser already writes the SQL
+    // keyword types (int, bigint, boolean, real, varchar, interval…) as pg_catalog.*; any other
+    // one-part name (text, oid, float8, "char", jsonb, regclass, name…) is looked up on the search_path.
+    const typeName = node as { names?: unknown; typemod?: unknown; pct_type?: boolean };
+    if (Array.isArray(typeName.names) && 'typemod' in typeName && !typeName.pct_type && names(typeName.names).length < 2) found.push(`type ${names(typeName.names).join('.')}`);
     for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
       if (key === 'FuncCall') {
         const name = names((value as { funcname: unknown }).funcname);
@@ -88,11 +105,16 @@ export function unqualifiedIn(text: string): string[] {
         const body = ((value as { args: { DefElem: { defname: string; arg: { String: { sval: string } } } }[] }).args ?? []).find((a) => a.DefElem.defname === 'as');
         if (body) plpgsql(body.DefElem.arg.String.sval);
         continue;
+      } else if (key === 'ColumnDef' && SERIALS.includes(names((value as { typeName?: { names: unknown } }).typeName?.names).join('.'))) {
+        walk({ ...(value as object), typeName: undefined }); // serial/bigserial: a column type only there, read as pg_catalog.int4/int8 without a lookup
+        continue;
       } else if (key === 'CreateFunctionStmt') {
-        const options = ((value as { options?: { DefElem: { defname: string; arg?: unknown } }[] }).options ?? []).map((o) => o.DefElem);
+        const { options: list, parameters, returnType } = value as { options?: { DefElem: { defname: string; arg?: unknown } }[]; parameters?: unknown; returnType?: unknown };
+        const options = (list ?? []).map((o) => o.DefElem);
         const pinned = options.some((o) => o.defname === 'set' && JSON.stringify(o.arg).includes('"search_path"') && JSON.stringify(o.arg).includes('"pg_catalog"'));
         if (!pinned) found.push('CREATE FUNCTION without SET search_path = pg_catalog, pg_temp');
-        continue; // its body runs with that search_path
+        walk([parameters, returnType]); // resolved when the function is created, with the caller's search_path
+        continue; // its body runs with the pinned search_path
       }
       walk(value);
     }
@@ -121,7 +143,7 @@ function findings(): Finding[] {
 }
 
 test('the lint sees what it must: unqualified calls, operators and = lookups; qualified ones pass', () => {
-  expect(unqualifiedIn('SELECT unnest($1::oid[])')).toEqual(['function unnest()']);
+  expect(unqualifiedIn('SELECT unnest($1::pg_catalog.oid[])')).toEqual(['function unnest()']);
   expect(unqualifiedIn('SELECT 1 WHERE $1 = 2')).toEqual(['operator =']);
   expect(unqualifiedIn('SELECT 1 WHERE 1 IN (1, 2)')[0]).toMatch(/AEXPR_IN/);
   expect(unqualifiedIn('SELECT 1 WHERE 1 IN (SELECT 1)')[0]).toMatch(/ANY_SUBLINK/);
@@ -136,7 +158,18 @@ test('the lint sees what it must: unqualified calls, operators and = lookups; qu
   expect(unqualifiedIn('CREATE FUNCTION f() RETURNS int LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT abs(1) $$')).toEqual([]);
 });
 
-test('every function and operator in the SQL pg-actions sends itself is schema-qualified: actions, pickers, diagnosis, table-sync, new-row, row-changes, schema-changes, table-changes-cdc polled and subscribed (review R112)', async () => {
+test('the lint sees unqualified type names (review R134): casts, columns, parameters, return types, DECLAREs; keyword types are pg_catalog\'s already', () => {
+  expect(unqualifiedIn('SELECT $1::text')).toEqual(['type text']);
+  expect(unqualifiedIn('SELECT CAST($1 AS oid), text \'a\'')).toEqual(['type oid', 'type text']);
+  expect(unqualifiedIn('SELECT \'{r,p}\'::"char"[], $1::float8, $2::jsonb, $3::regclass, $4::name, $5::timestamptz')).toEqual(['type char', 'type float8', 'type jsonb', 'type regclass', 'type name', 'type timestamptz']);
+  expect(unqualifiedIn('CREATE TABLE t (a text, b pg_catalog.text, c int, d bigserial)')).toEqual(['type text']);
+  expect(unqualifiedIn('CREATE FUNCTION f(a text) RETURNS SETOF oid LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$ SELECT a::text $$')).toEqual(['type text', 'type oid']);
+  expect(unqualifiedIn('DO $$ DECLARE a text; b pg_catalog.text; BEGIN PERFORM b::jsonb; END $$')).toEqual(['type jsonb', 'type text']);
+  expect(unqualifiedIn(`SELECT $1::int, $2::integer, $3::bigint, $4::smallint, $5::boolean, $6::real, $7::double precision, $8::numeric, $9::varchar, $10::char(1),
+    $11::interval, $12::timestamp with time zone, $13::bit varying, $14::json, $15::pg_catalog.text, $16::pg_catalog."char", $17::pg_catalog.float8[]`)).toEqual([]);
+});
+
+test('every function, operator and type in the SQL pg-actions sends itself is schema-qualified: actions, pickers, diagnosis, table-sync (handing over), new-row, row-changes, schema-changes, table-changes-cdc polled and subscribed, its heartbeat table (review R112, R134)', async () => {
   await pg.sql('CREATE DATABASE lint');
   const sql = (text: string) => pg.sql(text, [], 'lint');
   await sql("CREATE TYPE mood AS ENUM ('sad', 'happy'); CREATE DOMAIN positive AS int CHECK (VALUE > 0)");
@@ -202,6 +235,24 @@ test('every function and operator in the SQL pg-actions sends itself is schema-q
     }
     await deactivateTrigger(key, { connection, config });
   }
+
+  // table-sync handing over to table-changes-cdc (the handover's snapshot wait and key types), and
+  // CDC's heartbeat table (created on activation, its beat and removal are DO blocks).
+  const cdc = { tables: ['audit'], heartbeat: 'table', heartbeatSeconds: 1 } as const;
+  await sql("INSERT INTO audit VALUES (1, 'before')");
+  await activateTrigger('table-changes-cdc', { connection, config: cdc });
+  const syncConfig = { tables: ['audit'], handover: {}, batchSize: 1 };
+  let synced = await pollTrigger('table-sync', { connection, config: syncConfig });
+  await sql("INSERT INTO audit VALUES (2, 'during')"); // inside the handover's window: its key is compared
+  for (let i = 0; i < 3; i++) synced = await pollTrigger('table-sync', { connection, config: syncConfig, state: synced.state });
+  await sql("INSERT INTO audit VALUES (3, 'after')");
+  const handed = await pollTrigger('table-changes-cdc', { connection, config: cdc, state: handoverState(synced.state!) });
+  expect(handed.events.length).toBeGreaterThan(0);
+  await pollTrigger('table-changes-cdc', { connection, config: cdc, state: handed.state }); // nothing new: a beat
+  await deactivateTrigger('table-changes-cdc', { connection, config: cdc });
+  const toured = recorder.texts.map((t) => t.text).join('\n');
+  for (const part of ['txid_current_snapshot', 'to_regtype', '_heartbeat', 'DROP SCHEMA']) expect(toured).toContain(part);
+  await sql('DELETE FROM audit');
 
   // schema-changes without activation (catalog snapshots), and the activations' bookkeeping.
   const snapshots = await pollTrigger('schema-changes', { connection, config: { schemas: ['public'] } });

@@ -164,3 +164,15 @@ test('a writer with DELETE only (no SELECT): its DELETE\'s rows are captured, ol
     .toEqual(before.map(({ id }) => ({ op: 'DELETE', key: { id } })));
   expect(events.every((event) => event.new === null && (event.old as { id: number }).id === (event.key as { id: number }).id)).toBe(true);
 }, 60_000);
+
+test('a role that may only lock the table for writing (TRUNCATE privilege: LOCK TABLE … ROW EXCLUSIVE) cannot put events for it', async () => {
+  await db.sql(`GRANT USAGE ON SCHEMA app TO ${forger}; GRANT TRUNCATE ON app.orders TO ${forger}`);
+  const { state } = await pollTrigger('row-changes', request);
+  await as(forger, async (c) => {
+    await c.query('BEGIN');
+    await c.query('LOCK TABLE app.orders IN ROW EXCLUSIVE MODE');
+    await expect(c.query(`INSERT INTO forger.bait VALUES (${ordersOid})`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('records only the changes its triggers capture') });
+    await c.query('ROLLBACK');
+  });
+  expect(await newRows(state)).toEqual([]);
+}, 60_000);

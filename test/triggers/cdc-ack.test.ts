@@ -12,28 +12,32 @@ import { closeAll, type PgActionsError } from '../../connection/index.js';
 import { activateTrigger, pollTrigger, subscribeTrigger, type TriggerEvent, type TriggerState, type TriggerSubscription } from '../../triggers/index.js';
 import { parseLsn } from '../../triggers/replication/lsn.js';
 import { cleanUpInOrder } from '../harness/clean-up.js';
-import { smallDecodingMemory, startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
+import { smallDecodingMemory, type ReplicationServer } from '../harness/replication-server.js';
+import { sharedOrOwnReplicationServer } from '../harness/shared-replication-server.js';
 import { waitFor } from './helpers.js';
 
 const KEY = 'table-changes-cdc';
 // wal_sender_timeout 2 s: keepalives that ask for a reply every second, so a wrong reply is seen quickly. Started here
 // rather than by useReplicationServer, with a bound of 180 s: run per mutant beside other runs, a start past 60 s under
 // load must not fail every test (a mutant "killed" by a slow start).
+// CDC_ACK_SERVER_URL (mutation runs): a server started once with these settings (harness/shared-replication-server.ts),
+// used instead of one per run: a start per mutant would cost more than the tests.
 let server: ReplicationServer;
 let starting: Promise<ReplicationServer> | undefined;
 beforeAll(async () => {
-  starting = startReplicationServer({ wal_sender_timeout: '2s' });
+  starting = sharedOrOwnReplicationServer({ wal_sender_timeout: '2s' }, 'ack');
   server = await starting;
   await smallDecodingMemory(server);
 }, 180_000);
 afterAll(() => cleanUpInOrder(closeOpened, closeAll, async () => (await starting?.catch(() => undefined))?.stop()), 60_000);
 let n = 0;
+const run = Date.now().toString(36);
 const opened: TriggerSubscription[] = [];
 const closeOpened = async () => void (await Promise.all(opened.splice(0).map((s) => s.close())));
 afterEach(closeOpened, 30_000);
 
 async function setup(config: object = {}) {
-  const database = `ack_${++n}`;
+  const database = `ack_${run}_${++n}`;
   await server.sql(`CREATE DATABASE ${database}`);
   const sql = (text: string, values?: unknown[]) => server.sql(text, values, database);
   await sql('CREATE TABLE items (id int PRIMARY KEY, name text)');
@@ -208,7 +212,7 @@ test('a transaction streamed by the server (larger than logical_decoding_work_me
   expect(c.deliveries[6]!.position!).toBeGreaterThan(commitLsn);
   for (const d of c.deliveries.slice(2)) expect(d.confirmedMeanwhile).toBeLessThan(commitLsn);
   if (server.versionNum >= 140000) {
-    const [{ n: streamed }] = (await db.sql('SELECT sum(stream_txns)::int AS n FROM pg_stat_replication_slots')) as [{ n: number }];
+    const [{ n: streamed }] = (await db.sql('SELECT sum(stream_txns)::int AS n FROM pg_stat_replication_slots WHERE slot_name IN (SELECT slot_name FROM pg_replication_slots WHERE database = current_database())')) as [{ n: number }];
     expect(streamed).toBeGreaterThanOrEqual(1);
   }
   await waitFor(async () => (await db.confirmed()) >= c.deliveries[6]!.position!, 'the slot confirmed at its end');

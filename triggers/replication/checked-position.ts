@@ -21,7 +21,7 @@ function isBound(bound: unknown, width: number): boolean {
   return typeof bound === 'object' && isStringArray((bound as { text?: unknown }).text, width);
 }
 
-function isHandoverTable(table: unknown): boolean {
+export function isHandoverTable(table: unknown): boolean {
   if (typeof table !== 'object' || table === null) return false;
   const { schema, table: name, key, types, batches } = table as Record<string, unknown>;
   if (typeof schema !== 'string' || typeof name !== 'string' || !isStringArray(key) || key.length === 0 || !isStringArray(types, key.length)) return false;

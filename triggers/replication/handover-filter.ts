@@ -8,6 +8,7 @@
  */
 import { execute, PgActionsError } from '../../connection/index.js';
 import type { Batch } from '../definition.js';
+import { keyObject, keyRecord } from '../key-input.js';
 import type { CdcHandover, HandoverTable } from '../sync/handover.js';
 import { invalidState } from '../state.js';
 import { keyTextOf, type ChangeEvent } from './changes.js';
@@ -151,13 +152,21 @@ async function placeKeys(connection: unknown, table: HandoverTable, keys: (strin
   if (!texts.every(isText) || !reopened.every(isText) || !parsed.every((bound) => bound.length === width)) {
     throw invalidState('state.position.handover holds a batch bound or reopened key that does not fit the table\'s key (the state was edited)', ['state.position.handover must be the one a previous poll returned']);
   }
+  // An older state's parsed array (or composite) value never read back as its key: refused as it always was (jsonb_to_record would read a bytea[]'s base64 as bytes).
+  if (parsed.some((bound) => bound.some((value) => value !== null && typeof value === 'object'))) {
+    throw invalidState(`state.position.handover holds a batch bound that is not a key of ${table.schema}.${table.table}: it was made by a table-sync that recorded an array key's parsed value, which never casts back; sync again`, ['state.position.handover must be the one a previous poll returned']);
+  }
   // From the host's state: never spliced as they are (types and collations are the server's names for them).
-  // Cast to the key's ultimate base type, never to a domain: a domain's CHECK, chosen by its owner, would run as the flow's role (REVIEW7 R139).
+  // Read as the key's ultimate base type, never a domain: a domain's CHECK, chosen by its owner, would run as the flow's role (REVIEW7 R139);
+  // and through the type's input function (jsonb_to_record), never a cast from text its owner may make at any moment (REVIEW8 R143).
   const columns = await keyComparisons(connection, table);
-  const field = (alias: string, i: number) => `${alias}.v OPERATOR(pg_catalog.->>) ${i}`;
-  const exact = (alias: string) => columns.map(({ type }, i) => `(${field(alias, i)})::${type}`).join(', ');
-  // The parsed values of an older state, as they were cast before (bytea events carry base64).
-  const older = (alias: string) => columns.map(({ type }, i) => (type === 'pg_catalog.bytea' ? `pg_catalog.decode(${field(alias, i)}, 'base64')` : `(${field(alias, i)})::${type}`)).join(', ');
+  const types = columns.map(({ type }) => type);
+  const exact = keyRecord('x', types);
+  // The parsed values of an older state, as they were read before (bytea events carry base64).
+  const older = keyRecord('x', types, true);
+  const select = (kind: number, alias: string, parameter: number, record: { definition: string; values: string[] }) =>
+    `SELECT ${kind}, ${alias}.n, ${record.values.join(', ')} FROM pg_catalog.jsonb_array_elements($${parameter}::pg_catalog.jsonb) WITH ORDINALITY AS ${alias}(v, n)
+       CROSS JOIN LATERAL pg_catalog.jsonb_to_record(${alias}.v) AS x(${record.definition})`;
   const order = columns.map(({ collation }, i) => `w.c${i}${collation ? ` COLLATE ${collation}` : ''}`).join(', ');
   const names = columns.map((_, i) => `c${i}`).join(', ');
   const is = (kind: number) => `w.kind OPERATOR(pg_catalog.=) ${kind}`;
@@ -169,12 +178,12 @@ async function placeKeys(connection: unknown, table: HandoverTable, keys: (strin
                SELECT w.kind, w.n,
                       (pg_catalog.count(*) FILTER (WHERE ${is(1)} OR ${is(2)}) OVER (ORDER BY ${order}, w.kind ROWS UNBOUNDED PRECEDING))::pg_catalog.int4 AS at,
                       (pg_catalog.dense_rank() OVER (ORDER BY ${order}))::pg_catalog.int4 AS equal
-                 FROM (SELECT 0, e.n, ${exact('e')} FROM pg_catalog.jsonb_array_elements($1::pg_catalog.jsonb) WITH ORDINALITY AS e(v, n)
-                       UNION ALL SELECT 1, b.n, ${exact('b')} FROM pg_catalog.jsonb_array_elements($2::pg_catalog.jsonb) WITH ORDINALITY AS b(v, n)
-                       UNION ALL SELECT 2, o.n, ${older('o')} FROM pg_catalog.jsonb_array_elements($3::pg_catalog.jsonb) WITH ORDINALITY AS o(v, n)
-                       UNION ALL SELECT 3, r.n, ${exact('r')} FROM pg_catalog.jsonb_array_elements($4::pg_catalog.jsonb) WITH ORDINALITY AS r(v, n)) AS w(kind, n, ${names})
+                 FROM (${select(0, 'e', 1, exact)}
+                       UNION ALL ${select(1, 'b', 2, exact)}
+                       UNION ALL ${select(2, 'o', 3, older)}
+                       UNION ALL ${select(3, 'r', 4, exact)}) AS w(kind, n, ${names})
              ) AS s WHERE s.kind OPERATOR(pg_catalog.=) 0 OR s.kind OPERATOR(pg_catalog.=) 3 ORDER BY s.kind, s.n`,
-      values: [JSON.stringify(keys), JSON.stringify(texts), JSON.stringify(parsed), JSON.stringify(reopened)],
+      values: [keys, texts, parsed, reopened].map((list) => JSON.stringify((list as unknown[][]).map(keyObject))),
       readOnly: true,
     });
     return {

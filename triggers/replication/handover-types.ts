@@ -15,7 +15,7 @@
  * catalog; the state's table and column names are only bound as values.
  */
 import { execute, PgActionsError } from '../../connection/index.js';
-import { untrustedTextCast } from '../cast-trust.js';
+import { untrustedDomainsSql } from '../domain-reach.js';
 import { invalidState } from '../state.js';
 
 export interface KeyComparison {
@@ -32,9 +32,24 @@ interface KeyShape {
   types: readonly unknown[];
 }
 
+/**
+ * The base type `b` can be a primary key's: not a pseudo-type (record, void, anyelement) and with a
+ * default btree opclass, its own or a polymorphic one (enum, range, multirange, composite, array) or
+ * one it has an implicit binary cast to, as key-order.ts finds it. An edited type without one failed
+ * the placement's ORDER BY with a DATABASE_ERROR (REVIEW8 R152): it is refused as not a key type.
+ */
+const ORDERABLE = `b.typtype OPERATOR(pg_catalog.<>) 'p'::pg_catalog."char" AND EXISTS (SELECT FROM pg_catalog.pg_opclass c
+                     WHERE c.opcmethod OPERATOR(pg_catalog.=) 403::pg_catalog.oid AND c.opcdefault
+                       AND (c.opcintype OPERATOR(pg_catalog.=) b.oid
+                         OR c.opcintype OPERATOR(pg_catalog.=) (CASE WHEN b.typtype OPERATOR(pg_catalog.=) 'e'::pg_catalog."char" THEN 3500 WHEN b.typtype OPERATOR(pg_catalog.=) 'r'::pg_catalog."char" THEN 3831
+                              WHEN b.typtype OPERATOR(pg_catalog.=) 'm'::pg_catalog."char" THEN 4537 WHEN b.typtype OPERATOR(pg_catalog.=) 'c'::pg_catalog."char" THEN 2249
+                              ELSE CASE WHEN b.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND b.typlen OPERATOR(pg_catalog.=) (-1)::pg_catalog.int2 THEN 2277 END END)::pg_catalog.oid
+                         OR EXISTS (SELECT FROM pg_catalog.pg_cast k WHERE k.castsource OPERATOR(pg_catalog.=) b.oid AND k.casttarget OPERATOR(pg_catalog.=) c.opcintype
+                              AND k.castmethod OPERATOR(pg_catalog.=) 'b'::pg_catalog."char" AND k.castcontext OPERATOR(pg_catalog.=) 'i'::pg_catalog."char")))`;
+
 export async function keyComparisons(connection: unknown, shape: KeyShape): Promise<KeyComparison[]> {
   const { types, key } = shape;
-  const invalid = () => invalidState('state.position.handover holds a key type that is not a type name (the state was edited)', ['state.position.handover.tables[].types must be the types a previous poll returned']);
+  const invalid = () => invalidState('state.position.handover holds a key type that is not the name of a type keys are ordered by (the state was edited)', ['state.position.handover.tables[].types must be the types a previous poll returned']);
   const names = [shape.schema, shape.table, ...key];
   if (!types.every((type) => typeof type === 'string') || !names.every((name) => typeof name === 'string') || key.length !== types.length) throw invalid();
   try {
@@ -47,14 +62,13 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
              SELECT (SELECT pg_catalog.quote_ident(bn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(b.typname::pg_catalog.text)
                        FROM walk w JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) w.type AND b.typtype OPERATOR(pg_catalog.<>) 'd'::pg_catalog."char"
                        JOIN pg_catalog.pg_namespace bn ON bn.oid OPERATOR(pg_catalog.=) b.typnamespace
-                      WHERE w.n OPERATOR(pg_catalog.=) u.n) AS type,
-                    (SELECT pg_catalog.quote_ident(n.nspname::text) OPERATOR(pg_catalog.||) '.'::text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname::text)
+                      WHERE w.n OPERATOR(pg_catalog.=) u.n AND ${ORDERABLE}) AS type,
+                    (SELECT pg_catalog.quote_ident(n.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname::pg_catalog.text)
                        FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) co.collnamespace
                       WHERE co.oid OPERATOR(pg_catalog.=) col.attcollation) AS collation,
                     col.attcollation IS NOT NULL AS found,
-                    (SELECT pg_catalog.string_agg(k.castfunc::pg_catalog.regprocedure::pg_catalog.text, ', ')
-                       FROM walk w JOIN pg_catalog.pg_cast k ON k.casttarget OPERATOR(pg_catalog.=) w.type
-                      WHERE w.n OPERATOR(pg_catalog.=) u.n AND ${untrustedTextCast('k')}) AS text_cast
+                    (SELECT ${untrustedDomainsSql('w.type')} FROM walk w JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) w.type AND b.typtype OPERATOR(pg_catalog.<>) 'd'::pg_catalog."char"
+                      WHERE w.n OPERATOR(pg_catalog.=) u.n) AS domains
                FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.name[])) WITH ORDINALITY AS u(t, c, n)
                LEFT JOIN LATERAL (SELECT a.attcollation
                     FROM pg_catalog.pg_class r
@@ -75,12 +89,11 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
         message: `${shape.schema}.${shape.table} no longer has the key column${missing.length > 1 ? 's' : ''} ${missing.map((name) => JSON.stringify(name)).join(', ')} that table-sync copied it by (renamed or dropped, or the table renamed, during the handover): the changes cannot be matched to the copy.`,
       });
     }
-    // Keys and bounds are cast from text to the type: a cast from text its owner made would run with the flow's role (REVIEW7 R141).
-    const cast = rows.findIndex((row) => row.text_cast !== null);
-    if (cast >= 0) {
+    // Keys are read as their base type; one holding another role's domain (an array of it, a composite with a field of it) runs its CHECK with this role (REVIEW8 R142).
+    const reach = rows.findIndex((row) => row.domains !== null);
+    if (reach >= 0) {
       throw new PgActionsError('SYNC_HANDOVER_BROKEN', {
-        message: `${shape.schema}.${shape.table}: the key column ${JSON.stringify(key[cast])} has the type ${String(rows[cast]!.type)}, which has a cast from text made by a user (${String(rows[cast]!.text_cast)}); the handover reads keys back from text, and that cast would run its function with this role's rights: the changes are not matched to the copy.`,
-        fixes: [`Drop the cast (DROP CAST (text AS ${String(rows[cast]!.type)});), then poll again.`],
+        message: `${shape.schema}.${shape.table}: the key column ${JSON.stringify(key[reach])} has the type ${String(rows[reach]!.type)}, whose values hold the domain ${String(rows[reach]!.domains)} of a role that is neither a superuser nor this one; reading its keys would run the domain's CHECK constraints, its owner's code, with this role's rights: the changes are not matched to the copy.`,
       });
     }
     return rows.map((row) => ({ type: row.type as string, collation: (row.collation as string | null) ?? null }));

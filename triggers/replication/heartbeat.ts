@@ -74,7 +74,7 @@ export async function planHeartbeat(args: TriggerArguments<CdcConfig>): Promise<
 export async function installHeartbeat(args: TriggerArguments<CdcConfig>, ownPublication: string | undefined): Promise<void> {
   const table = qualified(args);
   await execute(args.connection, { text: `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(HEARTBEAT_SCHEMA)}` });
-  await execute(args.connection, { text: `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY DEFAULT 1 CHECK (id OPERATOR(pg_catalog.=) 1), beat timestamptz NOT NULL DEFAULT pg_catalog.now())` });
+  await execute(args.connection, { text: `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY DEFAULT 1 CHECK (id OPERATOR(pg_catalog.=) 1), beat pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now())` });
   await execute(args.connection, { text: `COMMENT ON TABLE ${table} IS '${TAG}'` });
   await execute(args.connection, { text: `INSERT INTO ${table} DEFAULT VALUES ON CONFLICT (id) DO NOTHING` });
   if (!ownPublication) return;
@@ -96,10 +96,10 @@ export async function removeHeartbeat(args: TriggerArguments<CdcConfig>): Promis
     text: `DO $$ BEGIN
              IF pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}') IS NOT NULL
                 AND (SELECT pg_catalog.pg_has_role(nspowner, 'USAGE') FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) '${HEARTBEAT_SCHEMA}')
-                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::oid)
-                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::oid)
-                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::oid
-                                AND typrelid OPERATOR(pg_catalog.=) 0::oid AND typelem OPERATOR(pg_catalog.=) 0::oid)
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::pg_catalog.oid)
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_proc WHERE pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::pg_catalog.oid)
+                AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type WHERE typnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::pg_catalog.oid
+                                AND typrelid OPERATOR(pg_catalog.=) 0::pg_catalog.oid AND typelem OPERATOR(pg_catalog.=) 0::pg_catalog.oid)
              THEN DROP SCHEMA ${quoteIdentifier(HEARTBEAT_SCHEMA)}; END IF; END $$`,
   });
 }
@@ -120,7 +120,7 @@ export async function beat(args: TriggerArguments<CdcConfig>, mode: HeartbeatMod
     text: `DO $$ BEGIN
              IF pg_catalog.to_regclass('${table}') IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE puballtables) THEN RETURN; END IF;
              IF pg_catalog.current_setting('server_version_num')::int OPERATOR(pg_catalog.>=) 150000 THEN
-               IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication_namespace WHERE pnnspid OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::oid) THEN RETURN; END IF;
+               IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication_namespace WHERE pnnspid OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::pg_catalog.oid) THEN RETURN; END IF;
              END IF;
              UPDATE ${table} SET beat = pg_catalog.now(); END $$`,
   });

@@ -15,6 +15,7 @@ import type { TableSyncConfig } from '../../schemas/types.gen.js';
 import type { TriggerArguments } from '../definition.js';
 import { fingerprintOf, invalidState, positionOf, wrapState, type TriggerState } from '../state.js';
 import { formatLsn } from '../replication/lsn.js';
+import { checkSyncHandover } from './checked-handover.js';
 import { slotState, type CdcConfig } from '../replication/slot.js';
 
 export interface HandoverTable {
@@ -93,7 +94,7 @@ async function waitForCommitting(connection: unknown, config: TableSyncConfig): 
   for (;;) {
     const { rows } = await execute(connection, {
       text: `SELECT pg_catalog.count(*)::int AS n
-               FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.split_part(pg_catalog.txid_current_snapshot()::text, ':', 3), ',')) AS x
+               FROM pg_catalog.unnest(pg_catalog.string_to_array(pg_catalog.split_part(pg_catalog.txid_current_snapshot()::pg_catalog.text, ':', 3), ',')) AS x
               WHERE x OPERATOR(pg_catalog.<>) '' AND pg_catalog.txid_status(x::bigint) OPERATOR(pg_catalog.=) 'committed'`,
       readOnly: true,
     });
@@ -134,6 +135,7 @@ export function handoverState(syncState: unknown): TriggerState {
   const position = positionOf('table-sync', String(fingerprint), syncState) as { handover?: SyncHandover } | null;
   const handover = position?.handover;
   if (!handover) throw invalidState('state is from a table-sync without config.handover: it has no snapshots to hand over', ['config.handover must be set for the sync']);
+  checkSyncHandover(handover);
   if (!handover.until) throw invalidState('the sync is not complete yet: poll table-sync until it returns no more events, then hand over its last state', ['state must be the last table-sync state']);
   const cdc: CdcHandover = { until: handover.until, tables: handover.tables };
   return wrapState(CDC_KEY, handover.fingerprint, { lsn: handover.lsn, handover: cdc });

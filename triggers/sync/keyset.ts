@@ -10,8 +10,10 @@ import { typeResolutionSql } from '../../connection/result-types.js';
 import type { TableSyncConfig, TableSyncEvent } from '../../schemas/types.gen.js';
 import type { Batch, TriggerArguments } from '../definition.js';
 import { eventId, keyTextId } from '../event-id.js';
-import { freshColumnOrders, keyTypesSql, refuseUserTextCasts, rowAfter, stale } from '../key-order.js';
+import { keyObject, keyValues } from '../key-input.js';
+import { columnOrders, keyTypesSql, rowAfter, stale } from '../key-order.js';
 import { invalidState } from '../state.js';
+import { checkSyncHandover } from './checked-handover.js';
 import { recordBatch, type SyncHandover } from './handover.js';
 import { readShrinking } from './shrinking-batch.js';
 
@@ -75,16 +77,6 @@ export async function estimatedRows(connection: unknown, tables: readonly string
   return Number(rows[0]!.total);
 }
 
-/** A key value as PostgreSQL writes it (COPY text), cast to the column's (base) type. */
-function castKeyText(text: string, type: string): string {
-  return `(${text})::${type}`;
-}
-
-/** A JSON-safe key value (as events carry it) cast back to the column's (base) type, from text. */
-export function castKey(text: string, type: string): string {
-  return type === 'bytea' || type === 'pg_catalog.bytea' ? `pg_catalog.decode(${text}, 'base64')` : `(${text})::${type}`;
-}
-
 /**
  * The counts of a state the host kept, as table-sync wrote them (REVIEW6 R122): edited, a
  * `rowBytes` of "abc" reached the COPY as `LIMIT NaN` (an UNDEFINED_COLUMN "nan") and a
@@ -119,10 +111,17 @@ async function withCursorChecked<T>(hasCursor: boolean, field: string, read: () 
   }
 }
 
+/** The primary key columns' types ($3, in order) of the table ($2), as describeTable writes them (format_type), as JSON. */
+const keyTypeNamesSql = `(SELECT pg_catalog.json_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY u.n)::pg_catalog.text
+                            FROM pg_catalog.unnest($3::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
+                            JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid
+                             AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped)`;
+
 /** `attempt`: batches read again because the key's type changed since its orders were cached (REVIEW7 R124). */
 export async function readBatch(args: TriggerArguments<TableSyncConfig>, position: SyncPosition, attempt = 0): Promise<Batch<TableSyncEvent, SyncPosition>> {
   const tables = args.config.tables;
   checkCounts(position);
+  if (position.handover !== undefined) checkSyncHandover(position.handover);
   if (position.table >= tables.length) return { events: [], position }; // the run is complete
   const field = `config.tables[${position.table}]`;
   const info = await describeTable(args.connection, tables[position.table]!, field);
@@ -143,12 +142,10 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   }
   const target = `${quoteIdentifier(info.schema)}.${quoteIdentifier(info.name)}`;
   const key = info.primaryKey.map((name) => `t.${quoteIdentifier(name)}`);
-  const types = info.primaryKey.map((name) => info.columns.find((c) => c.name === name)!.type);
   // Compared with the key's own opclass operators, never ones the search_path finds (REVIEW6 R109/R110).
-  // Read for each batch (not cached): the cursor is cast from text, and a cast from text made since would run (REVIEW7 R141).
-  const orders = await freshColumnOrders(args.connection, target, info.primaryKey, field);
-  refuseUserTextCasts(orders, info.primaryKey, field);
-  const cursor = orders.map(({ base }, i) => (afterText ? castKeyText : castKey)(`pg_catalog.current_setting('${AFTER_SETTING}')::pg_catalog.jsonb OPERATOR(pg_catalog.->>) ${i}`, base));
+  const orders = await columnOrders(args.connection, target, info.primaryKey, field);
+  // The cursor is read through the key types' input functions, never a cast from text (REVIEW8 R143).
+  const cursor = keyValues(`pg_catalog.current_setting('${AFTER_SETTING}')::pg_catalog.jsonb`, orders.map(({ base }) => base), !afterText);
   const where = afterText || position.after ? `WHERE ${rowAfter(key, cursor, orders)} ` : '';
 
   let rowsDone = position.rowsDone;
@@ -169,8 +166,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
                       (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attname, r.base, r.element) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
                          JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped`)}) r ON r.type OPERATOR(pg_catalog.=) a.atttypid
                         WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS columns,
-                      ${keyTypesSql('$2', '$3')} AS key_types`,
-        values: [JSON.stringify(afterText ?? position.after ?? []), target, info.primaryKey],
+                      ${keyTypesSql('$2', '$3', '$3')} AS key_types,
+                      ${position.handover ? keyTypeNamesSql : 'NULL::pg_catalog.text'} AS key_type_names`,
+        values: [JSON.stringify(keyObject(afterText ?? position.after ?? [])), target, info.primaryKey],
       },
       copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
       keepText: info.primaryKey,
@@ -202,8 +200,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   const done = read.rows < batchSize;
   // The batch's bound as the server wrote it: the handover compares changed keys with it exactly (REVIEW5 R101-R103).
   const bound = done ? null : { text: read.lastText as string[] };
+  // The key's types as this batch's statement read them, not the table's cached shape: a key retyped since was recorded by its old type (REVIEW8 R149).
   const handover = position.handover
-    ? recordBatch(position.handover, position.table, { schema: info.schema, table: info.name, key: info.primaryKey, types }, bound, String(read.prelude.snapshot), done && position.table + 1 === tables.length ? String(read.prelude.wal) : undefined)
+    ? recordBatch(position.handover, position.table, { schema: info.schema, table: info.name, key: info.primaryKey, types: JSON.parse(read.prelude.key_type_names!) as string[] }, bound, String(read.prelude.snapshot), done && position.table + 1 === tables.length ? String(read.prelude.wal) : undefined)
     : undefined;
   const next: SyncPosition = { ...position, after: last, afterText: read.lastText ?? null, rowsDone };
   delete next.rowBytes;
