@@ -11,6 +11,7 @@
  * pg_catalog, and only pg_catalog is searched.
  */
 import { execute, forgetTables, PgActionsError, shortCache } from '../connection/index.js';
+import { untrustedDomainsSql } from './domain-reach.js';
 
 export interface ColumnOrder {
   /** The column's own type (its pg_attribute.atttypid) when the order was read: a cached order is used only while it still is. */
@@ -42,6 +43,7 @@ const ORDER_SQL = `WITH RECURSIVE walk(n, top, type) AS (
      WHERE t.typtype OPERATOR(pg_catalog.=) 'd'::pg_catalog."char")
   SELECT w.n, w.top::pg_catalog.int8 AS top, pg_catalog.quote_ident(bn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(b.typname::pg_catalog.text) AS base,
          CASE WHEN it.typtype OPERATOR(pg_catalog.<>) 'p'::pg_catalog."char" THEN pg_catalog.quote_ident(itn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(it.typname::pg_catalog.text) END AS cast,
+         ${untrustedDomainsSql('b.oid')} AS domains, pg_catalog.format_type(b.oid, NULL) AS base_name,
          bn.nspname AS base_schema, pg_catalog.has_schema_privilege(bn.oid, 'USAGE') AS base_usable,
          itn.nspname AS cast_schema, itn.oid IS NULL OR pg_catalog.has_schema_privilege(itn.oid, 'USAGE') AS cast_usable,
          (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(ao.amopstrategy, opn.nspname, o.oprname, pg_catalog.has_schema_privilege(opn.oid, 'USAGE')))
@@ -112,9 +114,14 @@ function samePrimaryKey(table: string, primaryKey: string): string {
  */
 export function stale(connection: unknown, table: string, columns: readonly string[], used: readonly ColumnOrder[], types: unknown): boolean {
   if (types === `{${used.map((order) => order.type).join(',')}}`) return false;
-  orders.forget(JSON.stringify([connection, table, columns]));
-  forgetTables(); // the table's shape is as old: the columns' types are read again with it
+  forgetKeyOrders(connection, table, columns);
   return true;
+}
+
+/** Forget the cached orders of `columns` of `table`, and the tables' shapes (as old: the columns' types are read again with them). */
+export function forgetKeyOrders(connection: unknown, table: string, columns: readonly string[]): void {
+  orders.forget(JSON.stringify([connection, table, columns]));
+  forgetTables();
 }
 
 /** Forget every cached order (after DDL, with describeTable's shapes). */
@@ -125,7 +132,7 @@ export function forgetOrders(): void {
 async function loadOrders(connection: unknown, table: string, columns: readonly string[], field: string): Promise<ColumnOrder[]> {
   const { rows } = await execute(connection, { text: ORDER_SQL, values: [table, columns], readOnly: true });
   return columns.map((column, i) => {
-    const row = rows[i] as ({ top: string; base: string; cast: string | null; operators: [number, string, string, boolean][] | null } & SchemaUsage) | undefined;
+    const row = rows[i] as ({ top: string; base: string; domains: string | null; base_name: string; cast: string | null; operators: [number, string, string, boolean][] | null } & SchemaUsage) | undefined;
     const operators = (row?.operators ?? []).filter(([strategy]) => STRATEGIES[strategy]);
     if (!row || operators.length !== 5 || new Set(operators.map(([, schema]) => schema)).size !== 1 || !operators.every(([, , name]) => OPERATOR_NAME.test(name))) {
       throw new PgActionsError('INVALID_INPUT', {
@@ -137,6 +144,14 @@ async function loadOrders(connection: unknown, table: string, columns: readonly 
     // USAGE on it: citext installed in a schema of its own needs a grant a plain ORDER BY does not (REVIEW7 R131).
     const denied = [row.base_usable ? [] : [row.base_schema], row.cast_usable ? [] : [row.cast_schema!], operators.filter(([, , , usable]) => !usable).map(([, schema]) => schema)].flat();
     if (denied.length > 0) throw typeSchemaDenied(field, column, row.base, denied);
+    // Read through a domain its owner (not a superuser, not this role) can give any CHECK: its code would run with this role (REVIEW8 R142).
+    if (row.domains !== null) {
+      throw new PgActionsError('INVALID_INPUT', {
+        message: `${field}: the column ${JSON.stringify(column)} has the type ${row.base_name}, whose values hold ${row.domains} (a domain, or a composite type that may be given a domain field at any moment) of a role that is neither a superuser nor this one; reading a key of that type (a cursor, a bound) runs the domain's CHECK constraints, its owner's code, with this role's rights`,
+        problems: [`${field}: the type of ${JSON.stringify(column)} holds another role's domain or composite type (${row.domains})`],
+        fixes: ['Key the table by a type that holds no domain of another role (a domain at the top is fine: its base type is read), or connect as the domain\'s owner.'],
+      });
+    }
     const names = Object.fromEntries(operators.map(([strategy, , name]) => [STRATEGIES[strategy]!, name])) as Record<Strategy, string>;
     return { type: Number(row.top), base: row.base, cast: row.cast, schema: quoted(operators[0]![1]), names };
   });

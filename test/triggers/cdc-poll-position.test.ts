@@ -181,6 +181,7 @@ test('an `inside` no poll could have written is TRIGGER_STATE_INVALID before any
     { ...inside, seq: -1 }, { ...inside, seq: 2 ** 31 }, { ...inside, seq: 0.5 }, { ...inside, seq: undefined }]) {
     const refused = await failureOf(db.poll(withInside(edited)));
     expect([edited, refused.code, refused.problems]).toEqual([edited, 'TRIGGER_STATE_INVALID', ['state.position.inside must be the one a previous poll returned']]);
+    expect(refused.message).toContain('state.position.inside is not a place inside a transaction as a poll returns it');
   }
   // the largest values each field may hold pass the check: the slot's stream is what refuses them
   const lost = await failureOf(db.poll(withInside({ ...inside, xid: 2 ** 32 - 1 })));

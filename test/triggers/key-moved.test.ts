@@ -74,3 +74,22 @@ test('a table-sync state made with the old key is refused once the key moved, no
   expect(error?.code).toBe('TRIGGER_STATE_INVALID');
   expect(error?.message).toMatch(/^state\.position\.after does not fit the table's primary key/);
 }, 120_000);
+
+test('new-row started from "now" right after the primary key moved: its start is a cursor of the new key, and the next row is delivered', async () => {
+  await db.sql('CREATE TABLE moved_now (grp int NOT NULL DEFAULT 1, tenant int NOT NULL, id int NOT NULL, PRIMARY KEY (tenant)); INSERT INTO moved_now (tenant, id) SELECT g, 1 FROM generate_series(1, 8) g');
+  const config = { table: 'moved_now', column: 'grp', batchSize: 2 };
+  await pollTrigger('new-row', { connection: db.config, config }); // caches the shape: key (tenant)
+  await migrate('moved_now');
+  // Started by the old key: a cursor of 2 values, refused (TRIGGER_STATE_INVALID) once the poll saw the new key.
+  const started = await pollTrigger('new-row', { connection: db.config, config });
+  expect(started.events).toEqual([]);
+  await db.sql('INSERT INTO moved_now VALUES (2, 1, 9)');
+  let state = started.state;
+  const delivered: string[] = [];
+  for (let polls = 0; polls < 10 && delivered.length === 0; polls++) {
+    const result = await pollTrigger('new-row', { connection: db.config, config, state });
+    state = result.state;
+    delivered.push(...result.events.map(rowOf));
+  }
+  expect(delivered).toEqual(['1/9']);
+}, 120_000);

@@ -15,6 +15,7 @@
  * catalog; the state's table and column names are only bound as values.
  */
 import { execute, PgActionsError } from '../../connection/index.js';
+import { untrustedDomainsSql } from '../domain-reach.js';
 import { invalidState } from '../state.js';
 
 export interface KeyComparison {
@@ -65,7 +66,9 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
                     (SELECT pg_catalog.quote_ident(n.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname::pg_catalog.text)
                        FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) co.collnamespace
                       WHERE co.oid OPERATOR(pg_catalog.=) col.attcollation) AS collation,
-                    col.attcollation IS NOT NULL AS found
+                    col.attcollation IS NOT NULL AS found,
+                    (SELECT ${untrustedDomainsSql('w.type')} FROM walk w JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) w.type AND b.typtype OPERATOR(pg_catalog.<>) 'd'::pg_catalog."char"
+                      WHERE w.n OPERATOR(pg_catalog.=) u.n) AS domains
                FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.name[])) WITH ORDINALITY AS u(t, c, n)
                LEFT JOIN LATERAL (SELECT a.attcollation
                     FROM pg_catalog.pg_class r
@@ -84,6 +87,13 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
     if (missing.length > 0) {
       throw new PgActionsError('SYNC_HANDOVER_BROKEN', {
         message: `${shape.schema}.${shape.table} no longer has the key column${missing.length > 1 ? 's' : ''} ${missing.map((name) => JSON.stringify(name)).join(', ')} that table-sync copied it by (renamed or dropped, or the table renamed, during the handover): the changes cannot be matched to the copy.`,
+      });
+    }
+    // Keys are read as their base type; one holding another role's domain (an array of it, a composite with a field of it) runs its CHECK with this role (REVIEW8 R142).
+    const reach = rows.findIndex((row) => row.domains !== null);
+    if (reach >= 0) {
+      throw new PgActionsError('SYNC_HANDOVER_BROKEN', {
+        message: `${shape.schema}.${shape.table}: the key column ${JSON.stringify(key[reach])} has the type ${String(rows[reach]!.type)}, whose values hold ${String(rows[reach]!.domains)} (a domain, or a composite type that may be given a domain field at any moment) of a role that is neither a superuser nor this one; reading its keys would run the domain's CHECK constraints, its owner's code, with this role's rights: the changes are not matched to the copy.`,
       });
     }
     return rows.map((row) => ({ type: row.type as string, collation: (row.collation as string | null) ?? null }));
