@@ -94,6 +94,22 @@ test('row-changes whose schema was handed to another role later: poll, subscribe
   await t.attacker_.end();
 }, 60_000);
 
+test('a replacement the planner runs while planning (a view in place of the cursor, folding an IMMUTABLE function) never runs either: the owner is checked before the statement is sent', async () => {
+  const t = await setUp();
+  const request = { connection: t.connection, config: { tables: ['orders'] } };
+  await activateTrigger('row-changes', request);
+  const cursor = (await t.sql("SELECT relname FROM pg_class WHERE relnamespace = 'pgactions'::regnamespace AND relname LIKE '%_cursor'"))[0]!.relname as string;
+  await t.sql(`ALTER SCHEMA pgactions OWNER TO ${t.attacker}`);
+  // Read-only while planning (no ALTER ROLE), but it runs as the superuser: reading files or settings, or, as here, raising.
+  await t.attacker_.query(`CREATE FUNCTION pgactions.folded() RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $f$ BEGIN RAISE EXCEPTION 'folded ran as %', current_user; END $f$;
+    DROP TABLE pgactions.${cursor}; CREATE VIEW pgactions.${cursor} AS SELECT pgactions.folded() AS acked; GRANT SELECT ON pgactions.${cursor} TO PUBLIC`);
+  const refused = await failureOf(pollTrigger('row-changes', request)); // no state: the position is read from the cursor
+  expect({ code: refused.code, message: refused.message }).toEqual({ code: 'PERMISSION_DENIED', message: expect.not.stringMatching(/folded ran as/i) });
+  await t.sql(`ALTER SCHEMA pgactions OWNER TO CURRENT_USER; DROP VIEW pgactions.${cursor}; DROP FUNCTION pgactions.folded()`);
+  await deactivateTrigger('row-changes', request);
+  await t.attacker_.end();
+}, 60_000);
+
 test("schema-changes whose schema was handed to another role later: every DDL is refused by the event trigger before it names the owner's objects, and polls are refused", async () => {
   const t = await setUp();
   const request = { connection: t.connection, config: { schemas: ['public'] } };
