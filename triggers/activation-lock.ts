@@ -9,6 +9,7 @@
 import { execute, isPgActionsError, PgActionsError, quoteIdentifier } from '../connection/index.js';
 import type { LockTarget, Query } from '../connection/session.js';
 import { ADVISORY_LOCK, ADVISORY_LOCK_SQL, LOCK_CLASS, SCHEMA, SCHEMA_COMMENT } from './outbox-sql.js';
+import { refuseUntrustedOwner } from './schema-owner.js';
 
 /** That lock, as LOCK_NOT_AVAILABLE names it when another session holds it too long. */
 export const ACTIVATION_LOCK: LockTarget = {
@@ -20,10 +21,12 @@ export const ACTIVATION_LOCK: LockTarget = {
  * Takes the lock for the rest of the transaction; `creating` first creates the schema (so the lock
  * exists). Removing without the schema takes no lock (there is nothing to remove). A role that
  * does not own the schema cannot activate (COMMENT ON SCHEMA is refused) but may remove objects of
- * its own: it serialises with the advisory lock of earlier versions.
+ * its own: it serialises with the advisory lock of earlier versions. An existing schema whose owner
+ * is neither this role nor a superuser is refused (PERMISSION_DENIED, schema-owner.ts: REVIEW9 R156).
  */
-export async function lockActivations(query: Query, creating: boolean): Promise<void> {
+export async function lockActivations(query: Query, creating: boolean, trigger: string): Promise<void> {
   if (creating) await query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(SCHEMA)}`);
+  await refuseUntrustedOwner(query, trigger);
   const [schema] = await query(
     "SELECT pg_catalog.pg_has_role(n.nspowner, 'USAGE') AS owned FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.name",
     [SCHEMA],

@@ -37,7 +37,7 @@ export async function install(connection: unknown, fingerprint: string, tables: 
   const qualified = tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
   await retryingRaces(connection, () => inTransaction(connection, async (query) => {
     await refuseWhenPublished(query, 'row-changes');
-    await lockActivations(query, true);
+    await lockActivations(query, true, 'row-changes activation');
     for (const statement of installStatements(names)) await query(statement);
     for (const [i, name] of qualified.entries()) {
       const [table] = await query(TABLE_SQL, [name]);
@@ -57,7 +57,7 @@ export async function install(connection: unknown, fingerprint: string, tables: 
 export async function remove(connection: unknown, fingerprint: string): Promise<void> {
   const names = namesOf(fingerprint);
   await retryingRaces(connection, () => inTransaction(connection, async (query) => {
-    await lockActivations(query, false);
+    await lockActivations(query, false, 'row-changes deactivation');
     const triggers = await query(
       `SELECT t.tgname AS trigger, n.nspname AS schema, c.relname AS name FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid
         JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE t.tgname OPERATOR(pg_catalog.~) $1::pg_catalog.text AND NOT t.tgisinternal`,

@@ -26,6 +26,7 @@
  */
 import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
 import { outboxStatements, ownerTag, type OutboxNames } from './outbox-sql.js';
+import { ownerCheckPlpgsql } from './schema-owner.js';
 
 /**
  * The capture functions' own settings: the search_path, and the formats to_jsonb writes values in,
@@ -78,6 +79,7 @@ export function installStatements(n: OutboxNames): string[] {
     // The capture functions run as the writer: they hand each change to rc_F_put (a NULL array for no image).
     `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY INVOKER ${FUNCTION_SETTINGS} AS $fn$
 BEGIN
+  ${ownerCheckPlpgsql('row-changes capture', CAPTURE_OWNER)}
   PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP <> 'DELETE' THEN ARRAY[to_jsonb(NEW)] END, CASE WHEN TG_OP <> 'INSERT' THEN ARRAY[to_jsonb(OLD)] END);
   RETURN NULL;
 END $fn$`,
@@ -164,6 +166,7 @@ DECLARE
   olds jsonb[] := '{}';
   bytes bigint := 0;
 BEGIN
+  ${ownerCheckPlpgsql('row-changes capture', CAPTURE_OWNER)}
   IF TG_OP = 'INSERT' THEN
     ${each(`SELECT x.j AS n, NULL::jsonb AS o FROM ${images(TRANSITION_NEW)} AS x ORDER BY x.i`)}
   ELSIF TG_OP = 'DELETE' THEN
@@ -175,6 +178,13 @@ BEGIN
   RETURN NULL;
 END $fn$`;
 }
+
+/**
+ * The capture function's own owner (the activating role), found from the firing trigger by oid: the
+ * capture trusts the pgactions schema when it is that role's, a superuser's or the writer's (REVIEW9 R156).
+ */
+const CAPTURE_OWNER = `(SELECT p.proowner FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid
+    WHERE t.tgrelid OPERATOR(pg_catalog.=) TG_RELID AND t.tgname OPERATOR(pg_catalog.=) TG_NAME)`;
 
 const TRANSITION_NEW = 'pg_actions_new';
 const TRANSITION_OLD = 'pg_actions_old';

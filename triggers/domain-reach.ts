@@ -4,11 +4,13 @@
  * and able to call any function of theirs) never run with the flow's role (REVIEW7 R139). A domain
  * deeper in the type is still parsed through: the elements of an array, the fields of a composite,
  * the subtype of a range or multirange. Such a key is refused when one of those domains belongs to a
- * role that is neither a superuser nor the running role (the trust rule of cast-trust.ts); the walk
- * follows only what a type's owner cannot change while a column uses it.
+ * role that is neither a superuser nor the running role (the trust rule of cast-trust.ts). So is a
+ * composite type of such a role: its owner may add a field of a domain at any moment (ALTER TYPE … ADD
+ * ATTRIBUTE, or ALTER TABLE … ADD COLUMN for a table's row type, is allowed while a column uses it).
+ * Arrays' elements, ranges' subtypes and domains' base types cannot change while a column uses them.
  */
 
-/** A scalar subquery: the untrusted domains (their names, comma-separated) reached from the type `base` (an oid expression), or NULL. */
+/** A scalar subquery: the untrusted domains and composite types (their names, comma-separated) reached from the type `base` (an oid expression), or NULL. */
 export function untrustedDomainsSql(base: string): string {
   return `(WITH RECURSIVE reach(type) AS (
        SELECT ${base}
@@ -22,7 +24,7 @@ export function untrustedDomainsSql(base: string): string {
           UNION ALL SELECT g.rngsubtype FROM pg_catalog.pg_range g WHERE g.rngtypid OPERATOR(pg_catalog.=) t.oid
           UNION ALL SELECT g.rngtypid FROM pg_catalog.pg_range g WHERE g.rngmultitypid OPERATOR(pg_catalog.=) t.oid) AS s(type))
      SELECT pg_catalog.string_agg(pg_catalog.format_type(d.oid, NULL), ', ' ORDER BY d.oid)
-       FROM reach r JOIN pg_catalog.pg_type d ON d.oid OPERATOR(pg_catalog.=) r.type AND d.typtype OPERATOR(pg_catalog.=) 'd'::pg_catalog."char"
+       FROM reach r JOIN pg_catalog.pg_type d ON d.oid OPERATOR(pg_catalog.=) r.type AND d.typtype OPERATOR(pg_catalog.=) ANY ('{d,c}'::pg_catalog."char"[])
       WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_roles o WHERE o.oid OPERATOR(pg_catalog.=) d.typowner
                           AND (o.rolsuper OR o.rolname OPERATOR(pg_catalog.=) CURRENT_USER)))`;
 }

@@ -147,8 +147,8 @@ async function loadOrders(connection: unknown, table: string, columns: readonly 
     // Read through a domain its owner (not a superuser, not this role) can give any CHECK: its code would run with this role (REVIEW8 R142).
     if (row.domains !== null) {
       throw new PgActionsError('INVALID_INPUT', {
-        message: `${field}: the column ${JSON.stringify(column)} has the type ${row.base_name}, whose values hold the domain ${row.domains} of a role that is neither a superuser nor this one; reading a key of that type (a cursor, a bound) runs the domain's CHECK constraints, its owner's code, with this role's rights`,
-        problems: [`${field}: the type of ${JSON.stringify(column)} holds another role's domain (${row.domains})`],
+        message: `${field}: the column ${JSON.stringify(column)} has the type ${row.base_name}, whose values hold ${row.domains} (a domain, or a composite type that may be given a domain field at any moment) of a role that is neither a superuser nor this one; reading a key of that type (a cursor, a bound) runs the domain's CHECK constraints, its owner's code, with this role's rights`,
+        problems: [`${field}: the type of ${JSON.stringify(column)} holds another role's domain or composite type (${row.domains})`],
         fixes: ['Key the table by a type that holds no domain of another role (a domain at the top is fine: its base type is read), or connect as the domain\'s owner.'],
       });
     }

@@ -4,6 +4,7 @@ import { MAX_RESULT_BYTES } from '../connection/config.js';
 import type { RowChangesConfig, RowChangesEvent } from '../schemas/types.gen.js';
 import type { Batch } from './definition.js';
 import { namesOf, type OutboxPrefix } from './outbox-sql.js';
+import { guarded, ownerRefusal, refuseUntrustedOwner } from './schema-owner.js';
 
 /** Which trigger's outbox, and how its rows read as that trigger's events. */
 export interface OutboxKind<Event> {
@@ -63,6 +64,9 @@ export async function readOutbox<Event>(
   connection: unknown, fingerprint: string, config: Settled, after: number, shared: boolean, kind: OutboxKind<Event>, leader?: string,
 ): Promise<Batch<Event, OutboxPosition>> {
   const names = namesOf(fingerprint, kind.prefix);
+  await checkOwner(connection, kind.trigger);
+  // The first argument is guarded too (evaluated before the call): refused when the schema changed hands since the check.
+  const position = guarded('$1::pg_catalog.int8', 'pg_catalog.int8');
   let rows: Record<string, unknown>[];
   let batchSize = config.batchSize;
   let maxResultBytes: number | undefined;
@@ -71,15 +75,15 @@ export async function readOutbox<Event>(
       ({ rows } = await execute(connection, {
         // The lease id goes in as a setting of this statement's transaction, evaluated before the call (an argument).
         text: leader === undefined
-          ? `SELECT * FROM ${names.read}($1, $2, pg_catalog.make_interval(mins => $3::pg_catalog.int4), $4)`
-          : `SELECT * FROM ${names.read}($1, $2, pg_catalog.make_interval(mins => $3::pg_catalog.int4),
+          ? `SELECT * FROM ${names.read}(${position}, $2, pg_catalog.make_interval(mins => $3::pg_catalog.int4), $4)`
+          : `SELECT * FROM ${names.read}(${position}, $2, pg_catalog.make_interval(mins => $3::pg_catalog.int4),
                pg_catalog.set_config('pgactions.leader', $4::pg_catalog.text, true) OPERATOR(pg_catalog.=) $4::pg_catalog.text)`,
         values: [after, batchSize, config.retentionMinutes, leader ?? shared],
         maxResultBytes,
       }));
       break;
     } catch (error) {
-      if (!isPgActionsError(error) || error.code !== 'RESULT_TOO_LARGE') throw notActive(error, kind.trigger);
+      if (!isPgActionsError(error) || error.code !== 'RESULT_TOO_LARGE') throw notActive(ownerRefusal(error, `${kind.trigger} read`), kind.trigger);
       if (batchSize > 1) batchSize = Math.ceil(batchSize / 2);
       else if (maxResultBytes === undefined) maxResultBytes = MAX_EVENT_BYTES;
       else throw tooLarge(after, kind.prefix, error);
@@ -108,10 +112,21 @@ function tooLarge(after: number, prefix: OutboxPrefix, cause: unknown): PgAction
 }
 
 export async function acknowledgedPosition(connection: unknown, fingerprint: string, kind: OutboxKind<unknown>): Promise<OutboxPosition> {
+  await checkOwner(connection, kind.trigger);
   try {
-    const { rows } = await execute(connection, { text: `SELECT acked FROM ${namesOf(fingerprint, kind.prefix).cursor}`, readOnly: true });
+    const acked = guarded(`(SELECT k.acked FROM ${namesOf(fingerprint, kind.prefix).cursor} AS k LIMIT 1)`, 'pg_catalog.int8');
+    const { rows } = await execute(connection, { text: `SELECT ${acked} AS acked`, readOnly: true });
     return { after: Number(rows[0]?.acked ?? 0) };
   } catch (error) {
-    throw notActive(error, kind.trigger);
+    throw notActive(ownerRefusal(error, `${kind.trigger} read`), kind.trigger);
   }
+}
+
+/**
+ * Refuses before any statement names the schema's objects: a guard inside the statement alone would
+ * come too late where the planner runs code while planning (an IMMUTABLE function the owner put in
+ * place of ours, folded or inlined before the guard is evaluated).
+ */
+export async function checkOwner(connection: unknown, trigger: string): Promise<void> {
+  await refuseUntrustedOwner(async (text) => (await execute(connection, { text, readOnly: true })).rows, `${trigger} read`);
 }

@@ -16,7 +16,7 @@ import { openListenSession, type ListenSession } from '../connection/listen.js';
 import { inTransaction } from '../connection/session.js';
 import { settleWithin } from './close-wait.js';
 import type { Deliver, RunningSubscription } from './definition.js';
-import { readOutbox, type OutboxKind, type OutboxPosition, type Settled } from './outbox-reader.js';
+import { checkOwner, readOutbox, type OutboxKind, type OutboxPosition, type Settled } from './outbox-reader.js';
 import { LEASE_LOST_SQLSTATE, leaseUpgradeStatements, namesOf, ownerTag, releaseLeaseSql, renewLeaseSql, takeLeaseSql } from './outbox-sql.js';
 
 /** How long a lease outlives its last renewal (a holder gone without its backend ending), and how often it is renewed. */
@@ -68,6 +68,7 @@ export function subscribeOutbox<Event>(
       for (const statement of leaseUpgradeStatements(names, `'${ownerTag(fingerprint, kind.trigger as 'row-changes' | 'schema-changes')}'`)) await query(statement);
     }, { name: `${kind.trigger} subscription (adding the lease to an activation made by an older version)`, again: 'subscribe again, or activate the trigger again' });
   const tryLead = async (session: ListenSession) => {
+    await checkOwner(connection, kind.trigger); // before the lease's UPDATE names the cursor (REVIEW9 R156)
     try {
       leader = (await session.query(lease.take, [me, LEASE_SECONDS])).length > 0;
     } catch (error) {
@@ -114,8 +115,14 @@ export function subscribeOutbox<Event>(
   const loop = async () => {
     while (!closed) {
       if (!leader) {
-        if (session.connected) await tryLead(session).catch(() => undefined);
-        if (!leader) await sleep(STANDBY_RETRY_MS);
+        let refused = false;
+        if (session.connected) {
+          await tryLead(session).catch((error: unknown) => {
+            refused = isPgActionsError(error) && error.code === 'PERMISSION_DENIED'; // schema-owner.ts: reported, retried with back-off
+            if (refused) onError(error);
+          });
+        }
+        if (!leader) await sleep(refused ? Math.min(RETRY_MAX_MS, 250 * 2 ** failures++) : STANDBY_RETRY_MS);
         continue;
       }
       try {

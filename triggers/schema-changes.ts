@@ -98,6 +98,8 @@ export const schemaChanges = defineTrigger<SchemaChangesConfig, SchemaChangesEve
     'activateTrigger returns { mode, note } and sampleEvents notes say which mode runs; a state keeps the mode it started in (activate before the first poll to use the event trigger).',
     'Event-trigger mode is not used where a publication FOR ALL TABLES (PostgreSQL 15+: also FOR TABLES IN SCHEMA pgactions) exists: its outbox tables would be replicated to that publication\'s subscribers and stop them. activateTrigger then installs nothing and returns catalog-snapshot mode, its note naming the publication.',
     'deactivateTrigger removes exactly its event triggers, functions and tables (nothing else).',
+    "Schema pgactions must be the activating role's or a superuser's (REVIEW9 R156): activation and deactivation refuse any other owner with PERMISSION_DENIED naming it. While the event triggers are installed, any DDL that leaves the schema with another owner is refused by them (42501) before they write anything, and so is every later DDL in the database if it was handed over with event triggers disabled, until ALTER SCHEMA pgactions OWNER TO a trusted role (which passes); polls are refused the same way.",
+
     'Activation and deactivation wait at most 5 s (half of statementTimeoutMs when that is shorter) for each lock, on the server, e.g. pg-actions\' activation lock (the pgactions schema\'s own, which a role without rights on it cannot hold), held while another row-changes or schema-changes activation or deactivation runs in the database: then they fail with LOCK_NOT_AVAILABLE naming it, having changed nothing.',
   ],
   privileges: [
@@ -106,6 +108,7 @@ export const schemaChanges = defineTrigger<SchemaChangesConfig, SchemaChangesEve
     '-- event-trigger mode: PostgreSQL (up to 18 at least) lets only superusers create event triggers, so activate,',
     '-- poll and deactivate with a superuser connection (the outbox it installs is not granted to other roles).',
     '-- Any other role gets catalog-snapshot mode from activateTrigger, with nothing installed.',
+    '-- Schema pgactions, when it exists, must be owned by that superuser connection\'s role or another superuser: any other owner is refused (PERMISSION_DENIED).',
   ],
   identity: ['schemas'],
   installs: true,

@@ -13,6 +13,7 @@
  */
 import { quoteIdentifier } from '../connection/index.js';
 import { namesOf, outboxStatements, ownerTag, SCHEMA, type OutboxNames } from './outbox-sql.js';
+import { ownerCheckPlpgsql } from './schema-owner.js';
 
 export interface SchemaEventNames extends OutboxNames {
   watch: string;
@@ -70,6 +71,7 @@ DECLARE
   was record;
   changed boolean := false;
 BEGIN
+  ${ownerCheckPlpgsql('schema-changes')}
   FOR r IN
     SELECT c.oid AS relid, ns.nspname::pg_catalog.text AS schema_name, c.relname::pg_catalog.text AS table_name, ${COLUMNS_OF('c.oid')} AS columns,
            c.relkind IN ('r', 'p') AND ns.nspname IN (SELECT w.schema_name FROM ${n.watch} AS w) AS watched
@@ -102,6 +104,7 @@ DECLARE
   r record;
   changed boolean := false;
 BEGIN
+  ${ownerCheckPlpgsql('schema-changes')}
   FOR r IN
     SELECT k.relid, k.schema_name, k.table_name, k.columns
       FROM pg_event_trigger_dropped_objects() AS d JOIN ${n.known} AS k ON k.relid = d.objid

@@ -42,7 +42,7 @@ export async function installSchemaEvents(connection: unknown, fingerprint: stri
   try {
     await retryingRaces(connection, () => inTransaction(connection, async (query) => {
       await refuseWhenPublished(query, 'schema-changes');
-      await lockActivations(query, true);
+      await lockActivations(query, true, 'schema-changes activation');
       for (const statement of schemaEventStatements(names)) await query(statement);
       await query(`INSERT INTO ${names.watch} (schema_name) SELECT pg_catalog.unnest($1::pg_catalog.text[]) ON CONFLICT DO NOTHING`, [schemas]);
       await query(knownSnapshotStatement(names));
@@ -73,7 +73,7 @@ export async function schemaEventsInstalled(connection: unknown, fingerprint: st
 export async function removeSchemaEvents(connection: unknown, fingerprint: string): Promise<void> {
   const names = schemaEventNames(fingerprint);
   await retryingRaces(connection, () => inTransaction(connection, async (query) => {
-    await lockActivations(query, false);
+    await lockActivations(query, false, 'schema-changes deactivation');
     const [found] = await query(
       `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname OPERATOR(pg_catalog.=) ANY (ARRAY[$1::pg_catalog.name, $2::pg_catalog.name]))
               OR pg_catalog.to_regclass($3::pg_catalog.text) IS NOT NULL OR pg_catalog.to_regclass($4::pg_catalog.text) IS NOT NULL AS any`,

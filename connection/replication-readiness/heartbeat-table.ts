@@ -24,6 +24,8 @@ export interface HeartbeatTablePlan {
   serverVersion: number;
   /** Why the table cannot be used, and the fixes; undefined when it can. */
   problem?: { why: string; fixes: string[] };
+  /** The schema's owner when it is neither this role nor a superuser (REVIEW9 R156: it could replace the table). */
+  untrustedOwner?: string;
 }
 
 /**
@@ -36,7 +38,9 @@ export async function heartbeatTablePlan(read: ReadRows, slot: string | undefine
     `SELECT pg_catalog.current_setting('server_version_num')::int AS version, $1::pg_catalog.text IS NOT NULL AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace WHERE n.nspname OPERATOR(pg_catalog.=) $2::pg_catalog.text AND c.relname OPERATOR(pg_catalog.=) $1::pg_catalog.text) AS exists,
             pg_catalog.current_database() AS database, current_user AS role, pg_catalog.to_regnamespace($2::pg_catalog.text) IS NOT NULL AS schema_exists,
             CASE WHEN pg_catalog.to_regnamespace($2::pg_catalog.text) IS NULL THEN pg_catalog.has_database_privilege(pg_catalog.current_database(), 'CREATE')
-                 ELSE pg_catalog.has_schema_privilege($2::pg_catalog.text, 'CREATE') END AS can_create`,
+                 ELSE pg_catalog.has_schema_privilege($2::pg_catalog.text, 'CREATE') END AS can_create,
+            (SELECT r.rolname FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+              WHERE n.nspname OPERATOR(pg_catalog.=) $2::pg_catalog.text AND NOT r.rolsuper AND r.rolname OPERATOR(pg_catalog.<>) CURRENT_USER) AS untrusted_owner`,
     [slot === undefined ? null : `${slot}_heartbeat`, HEARTBEAT_SCHEMA],
   );
   const serverVersion = Number(facts!.version);
@@ -44,8 +48,19 @@ export async function heartbeatTablePlan(read: ReadRows, slot: string | undefine
   const published = publishedBecause(publications, HEARTBEAT_SCHEMA);
   const keepalives = `heartbeat 'auto' (the position then follows the server's keepalives only) or, on PostgreSQL 14+, 'message'.`;
   if (published) return { serverVersion, problem: { why: published, fixes: [`Use ${keepalives}`, publishByNameFix(publications)] } };
-  if (facts!.exists || facts!.can_create) return { serverVersion };
   const role = quoteIdentifier(String(facts!.role));
+  if (typeof facts!.untrusted_owner === 'string') {
+    const owner = quoteIdentifier(facts!.untrusted_owner);
+    return {
+      serverVersion,
+      untrustedOwner: facts!.untrusted_owner,
+      problem: {
+        why: `schema ${HEARTBEAT_SCHEMA} is owned by role ${owner}, which is neither ${role} nor a superuser (its owner could replace the table and run code as ${role})`,
+        fixes: [`ALTER SCHEMA ${HEARTBEAT_SCHEMA} OWNER TO ${role}; (run by ${owner} or a superuser), or DROP SCHEMA ${HEARTBEAT_SCHEMA}; when it holds nothing`, `Or use ${keepalives}`],
+      },
+    };
+  }
+  if (facts!.exists || facts!.can_create) return { serverVersion };
   return {
     serverVersion,
     problem: {

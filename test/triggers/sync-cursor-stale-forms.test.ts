@@ -12,7 +12,8 @@ import { failureOf } from './helpers.js';
 const db = useTestDatabase('sync_cursor_stale_forms');
 
 beforeAll(async () => {
-  await db.sql(`CREATE TYPE mood AS ENUM ('a', 'b', 'c', 'd'); CREATE TABLE moods (k mood PRIMARY KEY); INSERT INTO moods VALUES ('a'), ('b'), ('c'), ('d')`);
+  await db.sql(`CREATE TYPE mood AS ENUM ('a', 'b', 'c', 'd'); CREATE TABLE moods (k mood PRIMARY KEY); INSERT INTO moods VALUES ('a'), ('b'), ('c'), ('d');
+    CREATE TABLE pairs (a int, b text, PRIMARY KEY (a, b)); INSERT INTO pairs VALUES (1, 'x'), (1, 'y'), (2, 'x')`);
 }, 60_000);
 
 const poll = (state?: TriggerState) => pollTrigger('table-sync', { connection: db.config, config: { tables: ['moods'], batchSize: 2 }, state });
@@ -36,4 +37,12 @@ test('the cursor\'s enum label renamed since: TRIGGER_STATE_INVALID for afterTex
   }
   // Without a cursor the same table reads from its start, the renamed label with it.
   expect((await poll()).events.map((event) => (event.key as { k: string }).k)).toEqual(['a', 'bb']);
+}, 60_000);
+
+test('an edited afterText with a number among its texts (a two-column key) is TRIGGER_STATE_INVALID, not read as that number\'s text', async () => {
+  const first = await pollTrigger('table-sync', { connection: db.config, config: { tables: ['pairs'], batchSize: 1 } });
+  expect((first.state as unknown as { position: { afterText: unknown } }).position.afterText).toEqual(['1', 'x']);
+  const failure = await failureOf(pollTrigger('table-sync', { connection: db.config, config: { tables: ['pairs'], batchSize: 1 }, state: edited(first.state, { afterText: ['1', 2] }) }));
+  expect(failure.code).toBe('TRIGGER_STATE_INVALID');
+  expect(failure.problems).toEqual(['state.position.afterText must hold one text per primary key column']);
 }, 60_000);

@@ -93,7 +93,7 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
     const reach = rows.findIndex((row) => row.domains !== null);
     if (reach >= 0) {
       throw new PgActionsError('SYNC_HANDOVER_BROKEN', {
-        message: `${shape.schema}.${shape.table}: the key column ${JSON.stringify(key[reach])} has the type ${String(rows[reach]!.type)}, whose values hold the domain ${String(rows[reach]!.domains)} of a role that is neither a superuser nor this one; reading its keys would run the domain's CHECK constraints, its owner's code, with this role's rights: the changes are not matched to the copy.`,
+        message: `${shape.schema}.${shape.table}: the key column ${JSON.stringify(key[reach])} has the type ${String(rows[reach]!.type)}, whose values hold ${String(rows[reach]!.domains)} (a domain, or a composite type that may be given a domain field at any moment) of a role that is neither a superuser nor this one; reading its keys would run the domain's CHECK constraints, its owner's code, with this role's rights: the changes are not matched to the copy.`,
       });
     }
     return rows.map((row) => ({ type: row.type as string, collation: (row.collation as string | null) ?? null }));

@@ -21,6 +21,7 @@ import { execute, PgActionsError, quoteIdentifier } from '../../connection/index
 import { HEARTBEAT_SCHEMA, heartbeatTable, heartbeatTablePlan, heartbeatUsesTable } from '../../connection/replication-readiness/heartbeat-table.js';
 import type { ReadRows } from '../../connection/replication-readiness/schema-publications.js';
 import type { TriggerArguments } from '../definition.js';
+import { ownerCheckPlpgsql, refuseUntrustedOwner, untrustedOwner } from '../schema-owner.js';
 import { OBJECT_PREFIX, slotName, type CdcConfig } from './slot.js';
 
 export const HEARTBEAT_PREFIX = 'pg-actions-heartbeat';
@@ -64,6 +65,7 @@ export async function planHeartbeat(args: TriggerArguments<CdcConfig>): Promise<
   if (heartbeatMode(args.config, plan.serverVersion) !== 'table') return false;
   if (!plan.problem) return true;
   if (args.config.heartbeat !== 'table') return false; // 'auto': no table heartbeat
+  if (plan.untrustedOwner !== undefined) throw untrustedOwner(plan.untrustedOwner, 'table-changes-cdc activation (heartbeat table)');
   throw new PgActionsError('HEARTBEAT_TABLE_UNAVAILABLE', {
     message: `The heartbeat table ${HEARTBEAT_SCHEMA}.${heartbeatTableName(args)} (heartbeat 'table') cannot be used: ${plan.problem.why}. Nothing was created.`,
     fixes: plan.problem.fixes,
@@ -74,6 +76,8 @@ export async function planHeartbeat(args: TriggerArguments<CdcConfig>): Promise<
 export async function installHeartbeat(args: TriggerArguments<CdcConfig>, ownPublication: string | undefined): Promise<void> {
   const table = qualified(args);
   await execute(args.connection, { text: `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(HEARTBEAT_SCHEMA)}` });
+  // Made by another role since planHeartbeat looked (REVIEW9 R156): refused; the activation drops its slot.
+  await refuseUntrustedOwner(async (text) => (await execute(args.connection, { text, readOnly: true })).rows, 'table-changes-cdc activation (heartbeat table)');
   await execute(args.connection, { text: `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY DEFAULT 1 CHECK (id OPERATOR(pg_catalog.=) 1), beat pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now())` });
   await execute(args.connection, { text: `COMMENT ON TABLE ${table} IS '${TAG}'` });
   await execute(args.connection, { text: `INSERT INTO ${table} DEFAULT VALUES ON CONFLICT (id) DO NOTHING` });
@@ -117,7 +121,9 @@ export async function beat(args: TriggerArguments<CdcConfig>, mode: HeartbeatMod
   }
   const table = qualified(args); // quoted identifiers of hex names: no quote to escape in the literal
   await execute(args.connection, {
+    // The schema's owner first (REVIEW9 R156): one it does not trust could have put a trigger on the table.
     text: `DO $$ BEGIN
+             ${ownerCheckPlpgsql('table-changes-cdc heartbeat')}
              IF pg_catalog.to_regclass('${table}') IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE puballtables) THEN RETURN; END IF;
              IF pg_catalog.current_setting('server_version_num')::int OPERATOR(pg_catalog.>=) 150000 THEN
                IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication_namespace WHERE pnnspid OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::pg_catalog.oid) THEN RETURN; END IF;
