@@ -4,7 +4,8 @@
  * socket cut the stream into; every other byte comes out as it went in.
  */
 import fc from 'fast-check';
-import { MESSAGE_KEPT_BYTES, WalFrameFilter } from '../../connection/wal-frames.js';
+import { EventEmitter } from 'node:events';
+import { filterWalFrames, MESSAGE_KEPT_BYTES, WalFrameFilter } from '../../connection/wal-frames.js';
 
 function protocolMessage(type: string, body: Buffer): Buffer {
   const header = Buffer.alloc(5);
@@ -71,4 +72,40 @@ test('a chunk with nothing to replace goes on as the same buffer (no copy); mess
   const filter = new WalFrameFilter();
   const chunk = Buffer.concat([small('B', 20), heartbeat, xlog(logicalMessage('x', Buffer.alloc(MESSAGE_KEPT_BYTES - 100, 1), 1n)), keepalive]);
   expect(filter.filter(chunk)).toBe(chunk);
+});
+
+test("only XLogData's logical messages over the limit are replaced: a message of exactly the limit, other CopyData and other protocol messages with 'M' where the tag would be pass whole", () => {
+  const atLimit = xlog(logicalMessage('x', Buffer.alloc(MESSAGE_KEPT_BYTES - 5 - 25 - 1 - 1 - 8 - 2 - 4, 1), 2n));
+  expect(atLimit.length).toBe(MESSAGE_KEPT_BYTES);
+  const notXlog = protocolMessage('d', Buffer.alloc(3 * MESSAGE_KEPT_BYTES, 0x4d)); // CopyData, but not 'w'
+  const dataRow = protocolMessage('D', Buffer.alloc(3 * MESSAGE_KEPT_BYTES, 0x4d)); // 'w' at the XLogData byte, 'M' at the tag's
+  dataRow[5] = 0x77;
+  const input = Buffer.concat([atLimit, notXlog, dataRow]);
+  expect(new WalFrameFilter().filter(input)).toBe(input);
+});
+
+test("a chunk that ends right after a large message's head still carries the replacement, not the original head", () => {
+  const message = big();
+  const before = small('B', 20);
+  const filter = new WalFrameFilter();
+  const head = 5 + 25 + 1 + 4 + 1 + 8;
+  const out = [filter.filter(Buffer.concat([before, message.subarray(0, head)])), filter.filter(message.subarray(head))];
+  expect(Buffer.concat(out).equals(Buffer.concat([before, emptiedBig()]))).toBe(true);
+});
+
+test("filterWalFrames: the connection's parser reads the filtered bytes (never an empty chunk) and the stream's end", () => {
+  const seen: Buffer[] = [];
+  let ended = false;
+  const connection = { attachListeners: (stream: EventEmitter) => void (stream.on('data', (piece: Buffer) => seen.push(piece)), stream.on('end', () => (ended = true))) };
+  filterWalFrames(connection);
+  const socket = new EventEmitter();
+  connection.attachListeners(socket);
+  const message = big();
+  socket.emit('data', message.subarray(0, 100));
+  socket.emit('data', message.subarray(100, 200)); // dropped whole: nothing to hand on
+  socket.emit('data', Buffer.concat([message.subarray(200), heartbeat]));
+  socket.emit('end');
+  expect(seen.every((piece) => piece.length > 0)).toBe(true);
+  expect(Buffer.concat(seen).equals(Buffer.concat([emptiedBig(), heartbeat]))).toBe(true);
+  expect(ended).toBe(true);
 });

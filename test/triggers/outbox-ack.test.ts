@@ -148,11 +148,14 @@ test('idle: an empty read hands nothing to the host and the next read waits inte
 
 test('a standby that takes the lease over starts after what the previous holder acknowledged, not from its own older start', async () => {
   await setup();
-  const first = await subscribe(() => {});
-  const standby = await subscribe(() => {}); // started at the same acknowledged position (0), waits for the lease
+  // Both start at the same acknowledged position (0); whichever takes the lease first holds it (a race under load).
+  const both = [await subscribe(() => {}), await subscribe(() => {})];
   await db.sql("INSERT INTO orders VALUES (1, 'a')");
-  await waitFor(() => first.batches.length === 1, 'the holder\'s batch');
+  await waitFor(() => both.some((c) => c.batches.length === 1), 'the holder\'s batch');
+  const first = both.find((c) => c.batches.length === 1)!;
+  const standby = both.find((c) => c !== first)!;
   await waitFor(async () => (await acked()) === first.after(), 'its acknowledgement');
+  expect(standby.batches).toEqual([]);
   await first.subscription.close(); // releases the lease
   opened.splice(opened.indexOf(first.subscription), 1);
   await db.sql("INSERT INTO orders VALUES (2, 'b')");
