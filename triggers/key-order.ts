@@ -29,6 +29,19 @@ type Strategy = 'lt' | 'le' | 'eq' | 'ge' | 'gt';
 const STRATEGIES: Record<string, Strategy> = { 1: 'lt', 2: 'le', 3: 'eq', 4: 'ge', 5: 'gt' };
 const OPERATOR_NAME = /^[-+*/<>=~!@#%^&|`?]+$/;
 
+/**
+ * The default btree opclass `c` that orders values of the base type `b`: its own, a polymorphic one (enum,
+ * range, multirange, composite, array), or one `b` has an implicit binary cast to. Shared with the
+ * handover's check that a recorded type can be a key's (handover-types.ts).
+ */
+export const DEFAULT_BTREE_OPCLASS = `c.opcmethod OPERATOR(pg_catalog.=) 403::pg_catalog.oid AND c.opcdefault
+  AND (c.opcintype OPERATOR(pg_catalog.=) b.oid
+    OR c.opcintype OPERATOR(pg_catalog.=) (CASE WHEN b.typtype OPERATOR(pg_catalog.=) 'e'::pg_catalog."char" THEN 3500 WHEN b.typtype OPERATOR(pg_catalog.=) 'r'::pg_catalog."char" THEN 3831
+         WHEN b.typtype OPERATOR(pg_catalog.=) 'm'::pg_catalog."char" THEN 4537 WHEN b.typtype OPERATOR(pg_catalog.=) 'c'::pg_catalog."char" THEN 2249
+         ELSE CASE WHEN b.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND b.typlen OPERATOR(pg_catalog.=) (-1)::pg_catalog.int2 THEN 2277 END END)::pg_catalog.oid
+    OR EXISTS (SELECT FROM pg_catalog.pg_cast k WHERE k.castsource OPERATOR(pg_catalog.=) b.oid AND k.casttarget OPERATOR(pg_catalog.=) c.opcintype
+         AND k.castmethod OPERATOR(pg_catalog.=) 'b'::pg_catalog."char" AND k.castcontext OPERATOR(pg_catalog.=) 'i'::pg_catalog."char"))`;
+
 // GetDefaultOpClass's choice, in SQL: the default btree opclass (403 = btree) of the base type, or
 // one it is binary-coercible to (anyenum 3500, anyrange 3831, anymultirange 4537, record 2249,
 // anyarray 2277, an implicit binary cast: varchar to text), an exact one first, then a preferred
@@ -56,13 +69,7 @@ const ORDER_SQL = `WITH RECURSIVE walk(n, top, type) AS (
     JOIN pg_catalog.pg_namespace bn ON bn.oid OPERATOR(pg_catalog.=) b.typnamespace
     LEFT JOIN LATERAL (
       SELECT c.opcfamily, c.opcintype FROM pg_catalog.pg_opclass c JOIN pg_catalog.pg_type ct ON ct.oid OPERATOR(pg_catalog.=) c.opcintype
-       WHERE c.opcmethod OPERATOR(pg_catalog.=) 403::pg_catalog.oid AND c.opcdefault
-         AND (c.opcintype OPERATOR(pg_catalog.=) b.oid
-           OR c.opcintype OPERATOR(pg_catalog.=) (CASE WHEN b.typtype OPERATOR(pg_catalog.=) 'e'::pg_catalog."char" THEN 3500 WHEN b.typtype OPERATOR(pg_catalog.=) 'r'::pg_catalog."char" THEN 3831
-                WHEN b.typtype OPERATOR(pg_catalog.=) 'm'::pg_catalog."char" THEN 4537 WHEN b.typtype OPERATOR(pg_catalog.=) 'c'::pg_catalog."char" THEN 2249
-                ELSE CASE WHEN b.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND b.typlen OPERATOR(pg_catalog.=) (-1)::pg_catalog.int2 THEN 2277 END END)::pg_catalog.oid
-           OR EXISTS (SELECT FROM pg_catalog.pg_cast k WHERE k.castsource OPERATOR(pg_catalog.=) b.oid AND k.casttarget OPERATOR(pg_catalog.=) c.opcintype
-                AND k.castmethod OPERATOR(pg_catalog.=) 'b'::pg_catalog."char" AND k.castcontext OPERATOR(pg_catalog.=) 'i'::pg_catalog."char"))
+       WHERE ${DEFAULT_BTREE_OPCLASS}
        ORDER BY c.opcintype OPERATOR(pg_catalog.=) b.oid DESC, ct.typispreferred DESC LIMIT 1) opc ON true
     LEFT JOIN pg_catalog.pg_type it ON it.oid OPERATOR(pg_catalog.=) opc.opcintype
     LEFT JOIN pg_catalog.pg_namespace itn ON itn.oid OPERATOR(pg_catalog.=) it.typnamespace

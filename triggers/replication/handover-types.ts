@@ -16,6 +16,7 @@
  */
 import { execute, PgActionsError } from '../../connection/index.js';
 import { untrustedDomainsSql } from '../domain-reach.js';
+import { DEFAULT_BTREE_OPCLASS } from '../key-order.js';
 import { invalidState } from '../state.js';
 
 export interface KeyComparison {
@@ -39,13 +40,7 @@ interface KeyShape {
  * the placement's ORDER BY with a DATABASE_ERROR (REVIEW8 R152): it is refused as not a key type.
  */
 const ORDERABLE = `b.typtype OPERATOR(pg_catalog.<>) 'p'::pg_catalog."char" AND EXISTS (SELECT FROM pg_catalog.pg_opclass c
-                     WHERE c.opcmethod OPERATOR(pg_catalog.=) 403::pg_catalog.oid AND c.opcdefault
-                       AND (c.opcintype OPERATOR(pg_catalog.=) b.oid
-                         OR c.opcintype OPERATOR(pg_catalog.=) (CASE WHEN b.typtype OPERATOR(pg_catalog.=) 'e'::pg_catalog."char" THEN 3500 WHEN b.typtype OPERATOR(pg_catalog.=) 'r'::pg_catalog."char" THEN 3831
-                              WHEN b.typtype OPERATOR(pg_catalog.=) 'm'::pg_catalog."char" THEN 4537 WHEN b.typtype OPERATOR(pg_catalog.=) 'c'::pg_catalog."char" THEN 2249
-                              ELSE CASE WHEN b.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND b.typlen OPERATOR(pg_catalog.=) (-1)::pg_catalog.int2 THEN 2277 END END)::pg_catalog.oid
-                         OR EXISTS (SELECT FROM pg_catalog.pg_cast k WHERE k.castsource OPERATOR(pg_catalog.=) b.oid AND k.casttarget OPERATOR(pg_catalog.=) c.opcintype
-                              AND k.castmethod OPERATOR(pg_catalog.=) 'b'::pg_catalog."char" AND k.castcontext OPERATOR(pg_catalog.=) 'i'::pg_catalog."char")))`;
+                     WHERE ${DEFAULT_BTREE_OPCLASS})`;
 
 export async function keyComparisons(connection: unknown, shape: KeyShape): Promise<KeyComparison[]> {
   const { types, key } = shape;
