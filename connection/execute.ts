@@ -194,7 +194,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     // Session-level SETs of pg-actions' own (output formats; on our own session, the step's limits),
     // then the session's baseline, in one round trip: rarely needed. Behind a transaction pooler a
     // round trip of its own may reach another server connection, and the step's RESET ALL undoes it:
-    // the formats are set LOCAL in the step's transaction instead, every step once one was needed.
+    // all the formats are set LOCAL in every step's transaction instead (POOLER_FORMAT_SETS).
     const setup = transactionPooler ? [] : outputFormatFixes(client);
     if (transactionPooler) before.push(...POOLER_FORMAT_SETS);
     if (setup.length) formatFixes.set(client, [...(formatFixes.get(client) ?? []), ...setup]);
@@ -502,7 +502,8 @@ async function terminate(managed: ManagedPool, client: pg.PoolClient): Promise<v
   await withDeadline(managed.pool.query('SELECT pg_catalog.pg_terminate_backend($1)', [processID]), CANCEL_SETTLE_MS).catch(() => undefined);
 }
 
-function cancel(managed: ManagedPool, client: pg.PoolClient): Promise<boolean> {
+/** A CancelRequest for the statement `client` runs, through the pool's TLS and tunnel. */
+export function cancel(managed: ManagedPool, client: pg.PoolClient): Promise<boolean> {
   const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
   return sendCancel({ host: managed.config.host, port: managed.config.port, processID, secretKey, ssl: managed.ssl, stream: managed.tunnel?.socket });
 }

@@ -212,7 +212,6 @@ export function gateOf(connection: object): ResultGate | undefined {
   return gates.get(connection);
 }
 
-
 /**
  * Puts a gate in front of a node-postgres Connection's parser: its attachListeners(stream) is
  * given a relay that emits only what the gate forwards. Call before the client connects.

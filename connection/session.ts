@@ -12,10 +12,9 @@
  * queueing in front of the application. Past the client's deadline the statement is cancelled
  * before the session is dropped.
  */
-import { sendCancel } from './cancel.js';
 import { isServerTimeout, TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError } from './errors/index.js';
-import { configOf, connect, failureContext } from './execute.js';
+import { cancel, configOf, connect, failureContext } from './execute.js';
 import { limitsSql, lockTimeoutSql } from './session-limits.js';
 
 /** What a statement locks, named in the error when another session's lock keeps it waiting. */
@@ -72,8 +71,7 @@ export async function inTransaction<T>(connection: unknown, work: (query: Query)
   } catch (error) {
     if (error instanceof TimeoutError) {
       // The server did not end it in time: cancel it, or its backend would keep waiting for the lock.
-      const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
-      await sendCancel({ host: config.host, port: config.port, processID, secretKey, ssl: managed.ssl, stream: managed.tunnel?.socket });
+      await cancel(managed, client);
     }
     await withDeadline(client.query('ROLLBACK'), GRACE_MS).catch(() => undefined);
     if (error instanceof PgActionsError) throw error;

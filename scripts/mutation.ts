@@ -56,7 +56,6 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // mixed schemas column by column), new-row's composite cursors, and the look-alikes in public that must never run;
   // key-order-edges.test types without an ordering, an opclass split over two schemas, a schema name that needs quoting.
   'triggers/key-order.ts': ['test/triggers/key-order-edges.test.ts', 'test/triggers/sync-key-types.test.ts', 'test/security/trojan-operators.test.ts', 'test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row.test.ts', 'test/triggers/key-order-refusals.test.ts', 'test/triggers/key-type-schema.test.ts', 'test/triggers/key-retyped.test.ts', 'test/triggers/sync-retyped-midbatch.test.ts', 'test/security/trojan-text-cast.test.ts'],
-  'triggers/cast-trust.ts': ['test/security/trojan-text-cast.test.ts', 'test/security/row-changes-cast.test.ts', 'test/triggers/key-order-refusals.test.ts', 'test/triggers/key-order-edges.test.ts'],
   'triggers/horizon.ts': ['test/triggers/horizon.test.ts', 'test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row-late-commits.test.ts'],
   // row-changes.test's 100 activate/subscribe cycles would run per mutant; outbox-reader.test pins the same reads.
   'triggers/outbox-reader.ts': ['test/triggers/outbox-reader.test.ts', 'test/triggers/row-changes-large.test.ts'],

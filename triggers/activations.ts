@@ -47,8 +47,9 @@ export async function install(connection: unknown, fingerprint: string, tables: 
       await query(`INSERT INTO ${names.tables} (relid, key_columns) VALUES ($1, $2) ON CONFLICT (relid) DO UPDATE SET key_columns = EXCLUDED.key_columns`, [table.relid, table.key_columns]);
       const target = `${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`;
       // CREATE TRIGGER waits for every open writer of the table, DROP TRIGGER for every reader: bounded (REVIEW7 R140).
-      for (const trigger of triggerNames(names)) await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)} ON ${target}`, undefined, tablesLock([target]));
-      for (const statement of createTriggerStatements(names, target, operations, table.per_statement === true)) await query(statement, undefined, tablesLock([target]));
+      const lock = tablesLock([target]);
+      for (const trigger of triggerNames(names)) await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)} ON ${target}`, undefined, lock);
+      for (const statement of createTriggerStatements(names, target, operations, table.per_statement === true)) await query(statement, undefined, lock);
     }
   }, { name: 'row-changes activation', again: 'activate row-changes again' }));
 }

@@ -4,7 +4,7 @@
  * and able to call any function of theirs) never run with the flow's role (REVIEW7 R139). A domain
  * deeper in the type is still parsed through: the elements of an array, the fields of a composite,
  * the subtype of a range or multirange. Such a key is refused when one of those domains belongs to a
- * role that is neither a superuser nor the running role (the trust rule of cast-trust.ts). So is a
+ * role that is neither a superuser nor the running role (the trust rule pg-actions uses for other roles' code: a superuser's or the running role's is trusted). So is a
  * composite type of such a role: its owner may add a field of a domain at any moment (ALTER TYPE … ADD
  * ATTRIBUTE, or ALTER TABLE … ADD COLUMN for a table's row type, is allowed while a column uses it).
  * Arrays' elements, ranges' subtypes and domains' base types cannot change while a column uses them.

@@ -131,11 +131,6 @@ export function forgetKeyOrders(connection: unknown, table: string, columns: rea
   forgetTables();
 }
 
-/** Forget every cached order (after DDL, with describeTable's shapes). */
-export function forgetOrders(): void {
-  orders.clear();
-}
-
 async function loadOrders(connection: unknown, table: string, columns: readonly string[], field: string): Promise<ColumnOrder[]> {
   const { rows } = await execute(connection, { text: ORDER_SQL, values: [table, columns], readOnly: true });
   return columns.map((column, i) => {

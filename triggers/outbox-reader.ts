@@ -4,7 +4,7 @@ import { MAX_RESULT_BYTES } from '../connection/config.js';
 import type { RowChangesConfig, RowChangesEvent } from '../schemas/types.gen.js';
 import type { Batch } from './definition.js';
 import { namesOf, type OutboxPrefix } from './outbox-sql.js';
-import { guarded, ownerRefusal, refuseUntrustedOwner } from './schema-owner.js';
+import { guarded, ownerRefusal, refuseUntrustedOwnerOn } from './schema-owner.js';
 
 /** Which trigger's outbox, and how its rows read as that trigger's events. */
 export interface OutboxKind<Event> {
@@ -54,14 +54,15 @@ export function notActive(error: unknown, trigger = 'row-changes'): unknown {
 export const MAX_EVENT_BYTES = MAX_RESULT_BYTES;
 
 /**
- * `shared`: read after the position acknowledged by any consumer (subscribers sharing one outbox);
- * `leader`: the subscriber's lease id, and the read is refused (LEASE_LOST_SQLSTATE) unless it holds the lease.
+ * `leader`: a subscriber's lease id: the read goes on after the position acknowledged by any consumer
+ * (subscribers share one outbox) and is refused (LEASE_LOST_SQLSTATE) unless it holds the lease. Without
+ * it (a poll), the read goes on after `after`.
  * A batch over maxResultBytes is read again in halves down to one event, and one event alone may
  * take up to MAX_EVENT_BYTES: a big statement or a big row never stalls the reader. (A failed read
  * changed nothing: acknowledging, stamping and reading are one statement.)
  */
 export async function readOutbox<Event>(
-  connection: unknown, fingerprint: string, config: Settled, after: number, shared: boolean, kind: OutboxKind<Event>, leader?: string,
+  connection: unknown, fingerprint: string, config: Settled, after: number, kind: OutboxKind<Event>, leader?: string,
 ): Promise<Batch<Event, OutboxPosition>> {
   const names = namesOf(fingerprint, kind.prefix);
   await checkOwner(connection, kind.trigger);
@@ -78,7 +79,7 @@ export async function readOutbox<Event>(
           ? `SELECT * FROM ${names.read}(${position}, $2, pg_catalog.make_interval(mins => $3::pg_catalog.int4), $4)`
           : `SELECT * FROM ${names.read}(${position}, $2, pg_catalog.make_interval(mins => $3::pg_catalog.int4),
                pg_catalog.set_config('pgactions.leader', $4::pg_catalog.text, true) OPERATOR(pg_catalog.=) $4::pg_catalog.text)`,
-        values: [after, batchSize, config.retentionMinutes, leader ?? shared],
+        values: [after, batchSize, config.retentionMinutes, leader ?? false],
         maxResultBytes,
       }));
       break;
@@ -128,5 +129,5 @@ export async function acknowledgedPosition(connection: unknown, fingerprint: str
  * place of ours, folded or inlined before the guard is evaluated).
  */
 export async function checkOwner(connection: unknown, trigger: string): Promise<void> {
-  await refuseUntrustedOwner(async (text) => (await execute(connection, { text, readOnly: true })).rows, `${trigger} read`);
+  await refuseUntrustedOwnerOn(connection, `${trigger} read`);
 }

@@ -127,7 +127,7 @@ export function subscribeOutbox<Event>(
       }
       try {
         nudged = false;
-        const batch = await readOutbox(connection, fingerprint, config, after, true, kind, me);
+        const batch = await readOutbox(connection, fingerprint, config, after, kind, me);
         if (closed) return;
         if (batch.events.length === 0) {
           after = batch.position.after;
@@ -159,7 +159,7 @@ export function subscribeOutbox<Event>(
       // Acknowledge the last handled batch before the lease goes (the next holder starts after it);
       // a batch whose handler is still running is not acknowledged, so it is delivered again.
       if (leader) {
-        await readOutbox(connection, fingerprint, { ...config, batchSize: 1 }, after, true, kind, me).catch(() => undefined);
+        await readOutbox(connection, fingerprint, { ...config, batchSize: 1 }, after, kind, me).catch(() => undefined);
         if (session.connected) await session.query(lease.release, [me]).catch(() => undefined);
       }
       await session.close();

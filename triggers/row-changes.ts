@@ -68,14 +68,14 @@ export const rowChanges = defineTrigger<RowChangesConfig, RowChangesEvent, Outbo
   identity: ['tables', 'operations', 'name'],
   installs: true,
   start: (args) => acknowledgedPosition(args.connection, args.fingerprint, ROW_CHANGES_OUTBOX),
-  poll: (args, position) => readOutbox(args.connection, args.fingerprint, settled(args.config), position.after, false, ROW_CHANGES_OUTBOX),
+  poll: (args, position) => readOutbox(args.connection, args.fingerprint, settled(args.config), position.after, ROW_CHANGES_OUTBOX),
   subscribe: (args, position, deliver, onError) => subscribeOutbox(args.connection, args.fingerprint, settled(args.config), position, deliver, onError, ROW_CHANGES_OUTBOX),
   activate: (args) => install(args.connection, args.fingerprint, args.config.tables, settled(args.config).operations),
   deactivate: (args) => remove(args.connection, args.fingerprint),
   async sample(args) {
     const position = await acknowledgedPosition(args.connection, args.fingerprint, ROW_CHANGES_OUTBOX).catch(() => undefined);
     if (!position) return { events: [], warnings: ['Not activated yet: activate the trigger, then change a row to see an event.'], notes: [] };
-    const batch = await readOutbox(args.connection, args.fingerprint, { ...settled(args.config), batchSize: 3 }, 0, false, ROW_CHANGES_OUTBOX).catch(() => undefined);
+    const batch = await readOutbox(args.connection, args.fingerprint, { ...settled(args.config), batchSize: 3 }, 0, ROW_CHANGES_OUTBOX).catch(() => undefined);
     return { events: batch?.events ?? [], warnings: [], notes: ['Events come from the outbox; changes made before activation are not there.'] };
   },
 });

@@ -117,7 +117,7 @@ export const schemaChanges = defineTrigger<SchemaChangesConfig, SchemaChangesEve
     return snapshot(args);
   },
   async poll(args, position) {
-    if (inOutbox(position)) return readOutbox(args.connection, args.fingerprint, OUTBOX_SETTINGS, position.after, false, SCHEMA_CHANGES_OUTBOX);
+    if (inOutbox(position)) return readOutbox(args.connection, args.fingerprint, OUTBOX_SETTINGS, position.after, SCHEMA_CHANGES_OUTBOX);
     return pollSnapshot(args, position);
   },
   subscribe(args, position, deliver, onError): RunningSubscription {

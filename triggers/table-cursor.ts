@@ -108,8 +108,9 @@ export async function pollTable<Event extends TableRowEvent>(
   }
   const stay = afterText === null ? { after: position.after } : { after: position.after, afterText };
   const columns = order.map((c) => `t.${quoteIdentifier(c)}`);
-  // A column without a btree ordering (json) is refused naming config.column before the horizon's ORDER BY meets it (cached: no round trip).
-  await columnOrders(args.connection, table, order, 'config.column');
+  // Compared with the columns' own opclass operators, never ones the search_path finds (REVIEW6 R110). A
+  // column without a btree ordering (json) is refused naming config.column before the horizon's ORDER BY meets it.
+  const orders = await columnOrders(args.connection, table, order, 'config.column');
   const horizon = await advanceHorizon(args.connection, table, quoteIdentifier(order[0]!), position.horizon);
   if (horizon.through === null || horizon.through === undefined) return { events: [], position: { ...stay, horizon } };
   // The rows carry the key columns' current types under a name no column has: compared with cached
@@ -118,8 +119,6 @@ export async function pollTable<Event extends TableRowEvent>(
   const typesColumn = freeName(info, 'pg_actions_key_types');
   const texts = textSelect(info, order);
   const values: unknown[] = [...(afterText ?? position.after ?? [])];
-  // Compared with the columns' own opclass operators, never ones the search_path finds (REVIEW6 R110).
-  const orders = await columnOrders(args.connection, table, order, 'config.column');
   // Parameter n as the column's base type. The cursor and horizon hold values as events carry them: a
   // bytea as base64, which bytea's input would read as its own characters (REVIEW7 R133).
   const bound = (n: number, column: number) => (orders[column]!.base === 'pg_catalog.bytea' ? `pg_catalog.decode($${n}::pg_catalog.text, 'base64')` : `$${n}::${orders[column]!.base}`);

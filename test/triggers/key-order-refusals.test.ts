@@ -5,7 +5,7 @@
  * problems and fixes, as a user reads them. The mutation run of key-order.ts (2026-11-30, ks-2)
  * found only their messages pinned (trojan-text-cast.test, key-type-schema.test). Each schema the role may
  * not use is named (the type's own, and that of its default opclass's operators when they differ). And the
- * casts that are trusted (cast-trust.ts): a function the flow's role owns, or a superuser.
+ * casts that are trusted: a function the flow's role owns, or a superuser.
  */
 import { randomBytes } from 'node:crypto';
 import { closeAll, type PgActionsError } from '../../connection/index.js';

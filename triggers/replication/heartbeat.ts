@@ -21,7 +21,7 @@ import { execute, PgActionsError, quoteIdentifier } from '../../connection/index
 import { HEARTBEAT_SCHEMA, heartbeatTable, heartbeatTablePlan, heartbeatUsesTable } from '../../connection/replication-readiness/heartbeat-table.js';
 import type { ReadRows } from '../../connection/replication-readiness/schema-publications.js';
 import type { TriggerArguments } from '../definition.js';
-import { ownerCheckPlpgsql, refuseUntrustedOwner, untrustedOwner } from '../schema-owner.js';
+import { ownerCheckPlpgsql, refuseUntrustedOwnerOn, untrustedOwner } from '../schema-owner.js';
 import { OBJECT_PREFIX, slotName, type CdcConfig } from './slot.js';
 
 export const HEARTBEAT_PREFIX = 'pg-actions-heartbeat';
@@ -77,7 +77,7 @@ export async function installHeartbeat(args: TriggerArguments<CdcConfig>, ownPub
   const table = qualified(args);
   await execute(args.connection, { text: `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(HEARTBEAT_SCHEMA)}` });
   // Made by another role since planHeartbeat looked (REVIEW9 R156): refused; the activation drops its slot.
-  await refuseUntrustedOwner(async (text) => (await execute(args.connection, { text, readOnly: true })).rows, 'table-changes-cdc activation (heartbeat table)');
+  await refuseUntrustedOwnerOn(args.connection, 'table-changes-cdc activation (heartbeat table)');
   await execute(args.connection, { text: `CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY DEFAULT 1 CHECK (id OPERATOR(pg_catalog.=) 1), beat pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now())` });
   await execute(args.connection, { text: `COMMENT ON TABLE ${table} IS '${TAG}'` });
   await execute(args.connection, { text: `INSERT INTO ${table} DEFAULT VALUES ON CONFLICT (id) DO NOTHING` });

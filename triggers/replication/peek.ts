@@ -41,7 +41,7 @@ const ROWS_CAP_FACTOR = 64;
 const NO_CHANGE_ROWS_CAP = 1 << 21;
 import { decodePgOutput } from './pgoutput.js';
 import { assertSlotMatches, publicationName, slotInUse, slotName, slotState, type CdcConfig } from './slot.js';
-import { beat, HEARTBEAT_PREFIX, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
+import { beat, heartbeatMode, isHeartbeatChange } from './heartbeat.js';
 import type { CdcPosition, InsidePosition } from './stream.js';
 
 /** pgoutput's message tags (a row's first byte): Relation and Type messages of a transaction's skipped part are still needed. */

@@ -153,7 +153,7 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   // One hash per batch for the run and table; per row only the key's text as JSON (a hash per row halves throughput).
   const prefix = eventId('table-sync', position.run, info.schema, info.name);
   let events: TableSyncEvent[] = [];
-  const { idOf, keyOf } = keyFunctions(prefix, info.primaryKey);
+  const keyOf = rowKeyOf(info.primaryKey);
   let lastRow: Record<string, unknown> | undefined;
   const { rows: batchSize, result: read } = await withCursorChecked(afterText !== null || position.after !== null, field, () => readShrinking(batchRows(args.config, configOf(args.connection).maxResultBytes, position.rowBytes), field, (batchSize) => {
     // A batch read again smaller starts over.
@@ -181,7 +181,7 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
         if (index === 0) events = new Array<TableSyncEvent>(count);
         rowsDone++;
         lastRow = row;
-        events[index] = { id: idOf(keyText), op: 'READ', schema: info.schema, table: info.name, key: keyOf(row), new: row, progress: { rowsDone, estimatedTotal } };
+        events[index] = { id: keyTextId(prefix, keyText), op: 'READ', schema: info.schema, table: info.name, key: keyOf(row), new: row, progress: { rowsDone, estimatedTotal } };
       },
     });
   }));
@@ -213,24 +213,18 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
 }
 
 /**
- * The event id ("<run and table hash>:<the key's text as a JSON array>", keyTextId: from the key as
- * PostgreSQL wrote it, COPY text) and key object of a row, for its primary key.
+ * A row's key object, for its primary key. (Its event id is "<run and table hash>:<the key's text as a
+ * JSON array>", keyTextId: from the key as PostgreSQL wrote it, COPY text.)
  */
-function keyFunctions(prefix: string, primaryKey: readonly string[]) {
+function rowKeyOf(primaryKey: readonly string[]): (row: Record<string, unknown>) => Record<string, unknown> {
   if (primaryKey.length === 1) {
     const column = primaryKey[0]!;
-    return {
-      idOf: (keyText: readonly (string | null)[]) => keyTextId(prefix, keyText),
-      keyOf: (row: Record<string, unknown>) => {
-        // Not a computed-key literal ({ [column]: … }): V8 builds those through a slow runtime call, 0.5 µs a row.
-        const key: Record<string, unknown> = {};
-        key[column] = row[column];
-        return key;
-      },
+    return (row) => {
+      // Not a computed-key literal ({ [column]: … }): V8 builds those through a slow runtime call, 0.5 µs a row.
+      const key: Record<string, unknown> = {};
+      key[column] = row[column];
+      return key;
     };
   }
-  return {
-    idOf: (keyText: readonly (string | null)[]) => keyTextId(prefix, keyText),
-    keyOf: (row: Record<string, unknown>) => Object.fromEntries(primaryKey.map((name) => [name, row[name]])),
-  };
+  return (row) => Object.fromEntries(primaryKey.map((name) => [name, row[name]]));
 }
