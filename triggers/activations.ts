@@ -100,7 +100,11 @@ export async function remove(connection: unknown, fingerprint: string): Promise<
     await query(`DROP FUNCTION IF EXISTS ${putFunction(names)}(pg_catalog.oid, pg_catalog.text, pg_catalog.jsonb[], pg_catalog.jsonb[])`);
     await query(`DROP FUNCTION IF EXISTS ${jsonFunction(names)}${JSON_ARGUMENTS}`);
     await query(`DROP FUNCTION IF EXISTS ${names.read}(bigint, integer, interval, boolean)`);
-    await query(`DROP TABLE IF EXISTS ${names.outbox}, ${names.cursor}, ${names.tables}`);
+    // Waits for every session reading them (a subscriber's read, a report): bounded, naming them (REVIEW9 R158).
+    const tables = await query(`SELECT pg_catalog.array_agg(c.oid::pg_catalog.regclass::pg_catalog.text) AS names FROM pg_catalog.pg_class c
+      WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY[pg_catalog.to_regclass($1::pg_catalog.text), pg_catalog.to_regclass($2::pg_catalog.text), pg_catalog.to_regclass($3::pg_catalog.text)]::pg_catalog.oid[])`, [names.outbox, names.cursor, names.tables]);
+    const present = (tables[0]?.names as string[] | null) ?? [];
+    if (present.length > 0) await query(`DROP TABLE IF EXISTS ${names.outbox}, ${names.cursor}, ${names.tables}`, undefined, tablesLock(present));
     await dropSchemaIfEmpty(query);
   }, { name: 'row-changes deactivation', again: 'deactivate row-changes again' }));
 }

@@ -29,7 +29,7 @@
  */
 import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
 import { CAPTURE_ROLE } from './capture-role.js';
-import { outboxStatements, ownerTag, type OutboxNames } from './outbox-sql.js';
+import { outboxStatements, ownerTag, tableComment, type OutboxNames } from './outbox-sql.js';
 import { ownerCheckPlpgsql } from './schema-owner.js';
 
 /**
@@ -91,7 +91,7 @@ END $fn$`,
     `ALTER FUNCTION ${n.capture}() SECURITY DEFINER`,
     captureSetFunction(n, put, json),
     `ALTER FUNCTION ${n.captureSet}() SECURITY DEFINER`,
-    `COMMENT ON TABLE ${n.tables} IS ${tag}`,
+    tableComment(n.tables, tag),
     `COMMENT ON FUNCTION ${n.capture}() IS ${tag}`,
     `COMMENT ON FUNCTION ${n.captureSet}() IS ${tag}`,
     `COMMENT ON FUNCTION ${put}${PUT_ARGUMENTS} IS ${tag}`,
