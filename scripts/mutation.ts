@@ -74,7 +74,7 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // pollTrigger's acknowledgement: the slot advanced only to the state's position, the position a poll returns (whole
   // transactions, or `inside` one). Each file starts its own replication server; table-changes-cdc.test's polls,
   // cdc-poll-noise.test's re-peeks and cdc-poll-large.test's 12,000-row transaction (the only one that stops `inside`).
-  'triggers/replication/peek.ts': ['test/triggers/cdc-poll-position.test.ts', 'test/triggers/table-changes-cdc.test.ts', 'test/triggers/cdc-poll-noise.test.ts', 'test/triggers/cdc-poll-large.test.ts'],
+  'triggers/replication/peek.ts': ['test/triggers/cdc-poll-position.test.ts', 'test/triggers/cdc-poll-filled.test.ts', 'test/triggers/table-changes-cdc.test.ts', 'test/triggers/cdc-poll-noise.test.ts', 'test/triggers/cdc-poll-large.test.ts'],
 };
 
 const root = fileURLToPath(new URL('..', import.meta.url));
