@@ -6,7 +6,8 @@
  * - a poll with changes reads at most batchSize × 64 rows, one without reads on further;
  * - a peek that kept its limit of heavy rows is read on (the later transaction it ended inside);
  * - a peek that reached the slot's end is not repeated: each poll decodes a transaction once
- *   (pg_stat_replication_slots.total_txns), resumed polls included;
+ *   (pg_stat_replication_slots.total_txns), resumed polls included, however many Relation rows
+ *   of the skipped part come back;
  * - the peeks grow 8× at a time, so one that would pass maxResultBytes is not tried first;
  * - a cut transaction whose next rows are the heartbeat table's changes (never events) moves its
  *   place without an event, and that is no stall;
@@ -34,11 +35,11 @@ interface Position { lsn: string; inside?: InsidePosition }
 type State = TriggerState & { position: Position };
 let n = 0;
 
-async function setup(config: Record<string, unknown> = {}, connection: Record<string, unknown> = {}) {
+async function setup(config: Record<string, unknown> = {}, connection: Record<string, unknown> = {}, tables = ['items']) {
   const database = `pfill_${Date.now().toString(36)}_${++n}`;
   await server.sql(`CREATE DATABASE ${database}`);
   const sql = (text: string, values?: unknown[]) => server.sql(text, values, database);
-  await sql('CREATE TABLE items (id int PRIMARY KEY, v text)');
+  for (const table of tables) await sql(`CREATE TABLE ${table} (id int PRIMARY KEY, v text)`);
   const request = { connection: { ...server.config({ database }), ...connection }, config: { tables: ['items'], heartbeatSeconds: 0, batchSize: 10, ...config } };
   await activateTrigger(KEY, request);
   const start = (await pollTrigger(KEY, request)).state as State;
@@ -105,6 +106,25 @@ test('a peek that reached the slot\'s end is not repeated: each poll decodes eac
   const quiet = await db.poll(state);
   expect(quiet.ids).toEqual([]);
   expect(quiet.state.position).toEqual(state.position);
+}, 120_000);
+
+test("a resumed poll whose peek reached the transaction's end is not repeated, even when the skipped part's Relation rows (kept for the decoder) make it long: 19 tables, batchSize 2", async () => {
+  const tables = Array.from({ length: 19 }, (_, i) => `t${i + 1}`);
+  const db = await setup({ tables, batchSize: 2 }, {}, tables);
+  await db.sql(`BEGIN; ${tables.map((table, i) => `INSERT INTO ${table} VALUES (${i + 1}, 'a');`).join(' ')} COMMIT`);
+  let state = db.start;
+  const ids: number[] = [];
+  const decodes: number[] = [];
+  for (let polls = 0; polls < 10; polls++) {
+    const before = await db.decoded();
+    const next = await db.poll(state);
+    decodes.push((await db.decoded()) - before);
+    ids.push(...next.ids);
+    state = next.state;
+  }
+  expect(ids).toEqual(Array.from({ length: 19 }, (_, i) => i + 1));
+  expect(Object.keys(state.position)).toEqual(['lsn']);
+  expect(decodes).toEqual(Array.from({ length: 10 }, () => 1));
 }, 120_000);
 
 test('the peeks grow 8× at a time: 30 messages before 3,000 changes of 1 kB, maxResultBytes 1 MB: the first poll delivers batchSize changes', async () => {
