@@ -34,7 +34,7 @@ import { ownerCheckPlpgsql } from './schema-owner.js';
  * floats with 15 digits, IntervalStyle sql_standard its own intervals: REVIEW7 R126). Dates are
  * written in ISO by to_jsonb whatever DateStyle says.
  */
-const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle}`;
+const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle} SET TimeZone = '${PARSED_FORMATS.TimeZone}'`;
 
 /** The SECURITY DEFINER function the capture functions hand their rows to. */
 export function putFunction(n: OutboxNames): string {
