@@ -63,8 +63,8 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // subscribeTrigger's acknowledgement (the handed position, the standby status updates of connection/replication.ts):
   // cdc-ack.test pins each rule in a few seconds on one replication server of its own; table-changes-cdc.test,
   // cdc-streaming.test and cdc-kill.test reach the same code, but run a minute or more per mutant.
-  'triggers/replication/stream.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-ack-backoff.test.ts', 'test/triggers/cdc-ack-commit.test.ts', 'test/triggers/cdc-ack-close.test.ts'],
-  'connection/replication.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-status-timer.test.ts'],
+  'triggers/replication/stream.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-ack-backoff.test.ts', 'test/triggers/cdc-ack-commit.test.ts', 'test/triggers/cdc-ack-close.test.ts', 'test/triggers/cdc-stream-relay.test.ts', 'test/triggers/cdc-stream-bounds.test.ts'],
+  'connection/replication.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-status-timer.test.ts', 'test/triggers/cdc-stream-relay.test.ts'],
   // The filter in front of the replication connection's parser (REVIEW8 R151): pure, every chunking of a synthetic stream.
   'connection/wal-frames.ts': ['test/connection/wal-frames.test.ts'],
   // row-changes' (and schema-changes') subscription acknowledgement: outbox-ack.test, on the suite's server. row-changes.test
