@@ -39,21 +39,24 @@ function readSoFar(port: number): Map<Socket, number> {
   return new Map(handles.filter((handle): handle is Socket => handle instanceof Socket && handle.remotePort === port).map((socket) => [socket, socket.bytesRead]));
 }
 
+/** What the connection that read the most since `before` was taken (the replication session's) has read since. */
+const readSince = (before: Map<Socket, number>) => Math.max(...[...before].map(([socket, count]) => socket.bytesRead - count));
+
 /**
- * What the connection that read the most since `before` was taken (the replication session's) has read since, once
- * none of them has read anything for 2 s (reading paused, or all there was read); at most `limitMs`.
+ * Waits until none of the connections of `before` has read anything for 2 s (reading paused, or all there was read),
+ * and at least 3 s in all (the server decodes what was just committed), at most 60 s; returns readSince(before).
  */
-async function readSince(before: Map<Socket, number>, limitMs = 60_000): Promise<number> {
+async function readOnceSettled(before: Map<Socket, number>): Promise<number> {
   const total = () => [...before.keys()].reduce((sum, socket) => sum + socket.bytesRead, 0);
-  const deadline = Date.now() + limitMs;
+  const started = Date.now();
   let last = total();
   let since = Date.now();
-  while (Date.now() < deadline) {
+  while (Date.now() - started < 60_000) {
     await sleep(250);
     if (total() !== last) (last = total()), (since = Date.now());
-    else if (Date.now() - since >= 2000) break;
+    else if (Date.now() - since >= 2000 && Date.now() - started >= 3000) break;
   }
-  return Math.max(...[...before].map(([socket, count]) => socket.bytesRead - count));
+  return readSince(before);
 }
 
 async function setup(batchSize: number) {
@@ -92,7 +95,7 @@ test("a streamed transaction's unhandled changes keep reading paused: with its s
   const before = readSoFar(server.config().port!);
   // 3,000 transactions of one row of 1 kB each (about 3.5 MB of pgoutput), committed after it.
   await db.sql("DO $$ BEGIN FOR i IN 10001..13000 LOOP INSERT INTO items VALUES (i, repeat(md5(i::text), 32)); COMMIT; END LOOP; END $$");
-  const read = await readSince(before);
+  const read = await readOnceSettled(before);
   c.release();
   await waitFor(() => c.ids().length === 13000, 'every row', 120_000);
   expect(c.ids()).toEqual(Array.from({ length: 13000 }, (_, i) => i + 1));
@@ -109,7 +112,8 @@ test('64 MB of changes waiting pause reading, however few they are: the next bat
   const before = readSoFar(server.config().port!);
   // 120 transactions of one row of 1 MB (compressed on disk, about 1 MB each in pgoutput): 120 changes, 120 MB.
   await db.sql("DO $$ BEGIN FOR i IN 1..120 LOOP INSERT INTO items VALUES (i, repeat('x', 1048576)); COMMIT; END LOOP; END $$");
-  const read = await readSince(before);
+  await waitFor(() => readSince(before) > 60 * MB, 'the first 60 MB read', 120_000);
+  const read = await readOnceSettled(before);
   c.release();
   await waitFor(() => c.ids().length === 121, 'every row', 120_000);
   expect(c.ids()).toEqual(Array.from({ length: 121 }, (_, i) => i));
