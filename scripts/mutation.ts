@@ -69,7 +69,7 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   'connection/wal-frames.ts': ['test/connection/wal-frames.test.ts'],
   // row-changes' (and schema-changes') subscription acknowledgement: outbox-ack.test, on the suite's server. row-changes.test
   // reaches it too, but its 100 activate/subscribe cycles would run for every mutant of the loop.
-  'triggers/outbox-subscription.ts': ['test/triggers/outbox-ack.test.ts'],
+  'triggers/outbox-subscription.ts': ['test/triggers/outbox-ack.test.ts', 'test/triggers/row-changes-lease.test.ts', 'test/triggers/outbox-lease-edges.test.ts'],
   'triggers/replication/checked-position.ts': ['test/triggers/cdc-position-check.test.ts'], // R132's state check is pure: cdc-state-edits.test shows it end to end, on a replication server of its own
   // pollTrigger's acknowledgement: the slot advanced only to the state's position, the position a poll returns (whole
   // transactions, or `inside` one). Each file starts its own replication server; table-changes-cdc.test's polls,
