@@ -27,7 +27,7 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // messages, fields and redaction are pinned by error-mapping.test.ts, which starts none;
   // SQLSTATE_SOURCES (the "Produced by" lines of docs/errors.md) by generated.test.ts.
   // error-mapping-more.test: SSL_REQUIRED from a TLS-only peer, the pooler's messages from a real PgBouncer (4 short-lived processes).
-  'connection/errors/map.ts': ['test/connection/error-mapping.test.ts', 'test/connection/error-paths.test.ts', 'test/generated.test.ts', 'test/connection/error-mapping-more.test.ts'],
+  'connection/errors/map.ts': ['test/connection/error-mapping.test.ts', 'test/connection/error-paths.test.ts', 'test/generated.test.ts', 'test/connection/error-mapping-more.test.ts', 'test/connection/error-redaction-foreign.test.ts'],
   'templating/bind-sql.ts': ['test/templating-sql.test.ts', 'test/templating-safety.test.ts', 'test/templating.test.ts', 'test/templating-bind-edges.test.ts'],
   'actions/statement-kind.ts': ['test/actions/statement-kind.test.ts', 'test/actions/sql-reading.test.ts'],
   // errors.test and faults.test start servers of their own: too slow per mutant. error-paths.test reaches the
@@ -65,8 +65,8 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // subscribeTrigger's acknowledgement (the handed position, the standby status updates of connection/replication.ts):
   // cdc-ack.test pins each rule in a few seconds on one replication server of its own; table-changes-cdc.test,
   // cdc-streaming.test and cdc-kill.test reach the same code, but run a minute or more per mutant.
-  'triggers/replication/stream.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-ack-backoff.test.ts', 'test/triggers/cdc-ack-commit.test.ts', 'test/triggers/cdc-ack-close.test.ts'],
-  'connection/replication.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-status-timer.test.ts'],
+  'triggers/replication/stream.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-ack-backoff.test.ts', 'test/triggers/cdc-ack-commit.test.ts', 'test/triggers/cdc-ack-close.test.ts', 'test/triggers/cdc-stream-relay.test.ts', 'test/triggers/cdc-stream-bounds.test.ts'],
+  'connection/replication.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-status-timer.test.ts', 'test/triggers/cdc-stream-relay.test.ts'],
   // The filter in front of the replication connection's parser (REVIEW8 R151): pure, every chunking of a synthetic stream.
   'connection/wal-frames.ts': ['test/connection/wal-frames.test.ts'],
   // row-changes' (and schema-changes') subscription acknowledgement: outbox-ack.test, on the suite's server. row-changes.test
@@ -76,7 +76,7 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // pollTrigger's acknowledgement: the slot advanced only to the state's position, the position a poll returns (whole
   // transactions, or `inside` one). Each file starts its own replication server; table-changes-cdc.test's polls,
   // cdc-poll-noise.test's re-peeks and cdc-poll-large.test's 12,000-row transaction (the only one that stops `inside`).
-  'triggers/replication/peek.ts': ['test/triggers/cdc-poll-position.test.ts', 'test/triggers/table-changes-cdc.test.ts', 'test/triggers/cdc-poll-noise.test.ts', 'test/triggers/cdc-poll-large.test.ts'],
+  'triggers/replication/peek.ts': ['test/triggers/cdc-poll-position.test.ts', 'test/triggers/cdc-poll-filled.test.ts', 'test/triggers/table-changes-cdc.test.ts', 'test/triggers/cdc-poll-noise.test.ts', 'test/triggers/cdc-poll-large.test.ts'],
 };
 
 const root = fileURLToPath(new URL('..', import.meta.url));
