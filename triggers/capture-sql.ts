@@ -170,7 +170,10 @@ const BATCH_ROWS = 1000;
 const BATCH_BYTES = 16 * 1024 * 1024;
 
 /**
- * The statement-level capture: the statement's transition table(s), in batches. An UPDATE's old and
+ * The statement-level capture: the statement's transition table(s), in batches. Every name after
+ * the first rc_F_json call is qualified: a cast to json can SET search_path for the rest of the
+ * session (a function's SET clause is undone only at its exit), and the loop's expressions are
+ * planned again on the new path, as the activator (REVIEW10 R170). An UPDATE's old and
  * new rows are paired by position: the server appends both images of a row to the two transition
  * tables together, so the n-th old row is the n-th new row's.
  */
@@ -178,10 +181,10 @@ function captureSetFunction(n: OutboxNames, put: string, json: string): string {
   // `c.*`, not `c`: a bare `c` means the watched table's column when it has one named c.
   const images = (table: string) => `(SELECT ${json}(c.*) AS j, row_number() OVER () AS i FROM ${table} AS c)`;
   const each = (query: string) => `FOR r IN ${query} LOOP
-      news := array_append(news, r.n);
-      olds := array_append(olds, r.o);
-      bytes := bytes + coalesce(pg_column_size(r.n), 0) + coalesce(pg_column_size(r.o), 0);
-      IF cardinality(news) >= ${BATCH_ROWS} OR bytes >= ${BATCH_BYTES} THEN
+      news := pg_catalog.array_append(news, r.n);
+      olds := pg_catalog.array_append(olds, r.o);
+      bytes := bytes OPERATOR(pg_catalog.+) coalesce(pg_catalog.pg_column_size(r.n), 0) OPERATOR(pg_catalog.+) coalesce(pg_catalog.pg_column_size(r.o), 0);
+      IF pg_catalog.cardinality(news) OPERATOR(pg_catalog.>=) ${BATCH_ROWS} OR bytes OPERATOR(pg_catalog.>=) ${BATCH_BYTES} THEN
         PERFORM ${put}(TG_RELID, TG_OP, news, olds);
         news := '{}'; olds := '{}'; bytes := 0;
       END IF;
@@ -201,7 +204,7 @@ BEGIN
   ELSE
     ${each(`SELECT x.j AS n, y.j AS o FROM ${images(TRANSITION_NEW)} AS x JOIN ${images(TRANSITION_OLD)} AS y ON y.i = x.i ORDER BY x.i`)}
   END IF;
-  IF cardinality(news) > 0 THEN PERFORM ${put}(TG_RELID, TG_OP, news, olds); END IF;
+  IF pg_catalog.cardinality(news) OPERATOR(pg_catalog.>) 0 THEN PERFORM ${put}(TG_RELID, TG_OP, news, olds); END IF;
   RETURN NULL;
 END $fn$`;
 }

@@ -74,7 +74,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
   },
   async poll(args, position: HandoverPosition) {
     checkCdcPosition(position);
-    const batch = await pollChanges(args, position.inside ? { lsn: position.lsn, inside: position.inside } : { lsn: position.lsn }, true, position.handover !== undefined);
+    const batch = await pollChanges(args, position.inside !== undefined ? { lsn: position.lsn, inside: position.inside } : { lsn: position.lsn }, true, position.handover !== undefined);
     return (position.handover ? await filterHandover(args.connection, position.handover, batch) : batch) as { events: TableChangesCdcEvent[]; position: CdcPosition };
   },
   subscribe(args, position: HandoverPosition, deliver, onError) {
