@@ -16,7 +16,7 @@ import { startEmbeddedDatabase } from '../cli/embedded-database.js';
 export const MUTATION_TARGETS: Record<string, string[]> = {
   // execute.test and faults.test also reach it end to end (1 GB cap, timeouts): too slow per mutant.
   'connection/cancel.ts': ['test/connection/cancel.test.ts'],
-  'connection/deadline.ts': ['test/connection/execute.test.ts'],
+  'connection/deadline.ts': ['test/connection/deadline.test.ts', 'test/connection/execute.test.ts'],
   // statement-run.test drives StatementRun's plans directly (failedAt, probe, check, early answer, shape cache);
   // statement-edges.test the parameter limit, command tags, the caps and onProgress through execute(). execute.test
   // and edge-cases.test reach it end to end too, but their silent network (13 s) and deep JSON (5 s) run per mutant.
