@@ -29,7 +29,7 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // error-mapping-more.test: SSL_REQUIRED from a TLS-only peer, the pooler's messages from a real PgBouncer (4 short-lived processes).
   'connection/errors/map.ts': ['test/connection/error-mapping.test.ts', 'test/connection/error-paths.test.ts', 'test/generated.test.ts', 'test/connection/error-mapping-more.test.ts'],
   'templating/bind-sql.ts': ['test/templating-sql.test.ts', 'test/templating-safety.test.ts', 'test/templating.test.ts', 'test/templating-bind-edges.test.ts'],
-  'actions/statement-kind.ts': ['test/actions/statement-kind.test.ts', 'test/actions/sql-reading.test.ts'],
+  'actions/statement-kind.ts': ['test/actions/statement-kind-refusal.test.ts', 'test/actions/statement-kind.test.ts', 'test/actions/sql-reading.test.ts'],
   // errors.test and faults.test start servers of their own: too slow per mutant. error-paths.test reaches the
   // mapped failures, session-reset.test the run-alone path (VACUUM), step-tail and session-state the early
   // answer and the pooler paths, failed-step-session.test whether a failed step keeps its session, run-alone.test
