@@ -16,6 +16,7 @@ import { queuedMsOf } from './pool-wait.js';
 import { checkout, OUTPUT_FORMAT_FIXES, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { preparedCount, StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
 import { baselineOf, probeSession, POOLER_CHECK, POOLER_PREPARED_RESET, POOLER_SETTINGS_RESET, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionReset, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
+import { UTC_TIMES_SQL } from './output-formats.js';
 import { forgetSessionLimits, hasSessionLimits, limitsSql, lockTimeoutSql, rememberSessionLimits } from './session-limits.js';
 import { sshSecrets } from './ssh-config.js';
 import { earlyAnswer, trackTail } from './step-tail.js';
@@ -38,6 +39,12 @@ export interface Statement {
    * local to the step's transaction); past it, LOCK_NOT_AVAILABLE instead of waiting out the step.
    */
   lockTimeoutMs?: number;
+  /**
+   * A trigger's read: timestamptz written in UTC, not the session's TimeZone (set local to the step's
+   * transaction), so the same rows give the same text, ids and values whatever the database's, role's
+   * or pooler client's TimeZone (REVIEW9 R160, output-formats.ts). Never for a user's SQL.
+   */
+  utcTimes?: boolean;
   /** Overrides the connection's maxResultBytes for this statement. */
   maxResultBytes?: number;
   /** Used in the INVALID_INPUT message when expectCommands does not match, e.g. "Update Rows". */
@@ -210,6 +217,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     const ownTimeout = !ownSession || timeoutMs !== sessionTimeoutMs;
     if (ownTimeout) before.push(limitsSql(client, timeoutMs, 'local'));
     if (transactional && statement.lockTimeoutMs !== undefined) before.push(lockTimeoutSql(statement.lockTimeoutMs));
+    if (statement.utcTimes) before.push(named(ownSession, 'utc_times', UTC_TIMES_SQL));
     // A committed step on our own session: settings (custom ones included) and LISTENs reset after the probe.
     const reset: Sql[] = guarded && !rolledBack ? sessionReset(ownSession, reapply(ownSession)) : [];
     // The probe and the pooler's reset run before the read-only step's ROLLBACK: one transaction, not two.

@@ -3,11 +3,24 @@
  * defaults: ISO dates, postgres intervals, and exact floats (extra_float_digits 0 or less writes 15
  * significant digits: distinct values read as one, REVIEW6 R111). One list for every place that
  * sets them: pooled sessions (pools.ts, session-limits.ts), the walsender, table-sync's batches.
+ *
+ * TimeZone is pinned for the triggers' reads only (REVIEW9 R160): it decides the text of every
+ * timestamptz (`2026-01-01 21:00:00+09` in Asia/Tokyo), which event ids, keys, cursors and values are
+ * made of, so a database's, role's or pooler client's TimeZone changed the ids of the same rows.
+ * Triggers write timestamptz in UTC: the walsender and table-sync's batches (FORMAT_OPTIONS,
+ * LOCAL_FORMAT_SETS, which take every entry), new-row's and new-or-updated-row's reads and CDC's
+ * peeks (execute's `utcTimes`), the row-changes capture (capture-sql.ts). Actions do not get it
+ * (pools.ts sets the other formats by name): a user's SQL means what the session's TimeZone says
+ * (`now()::date`, a timestamptz literal without an offset, date_trunc), and its results keep the
+ * session's offsets, as they always did.
  */
-export const PARSED_FORMATS = { DateStyle: 'ISO', IntervalStyle: 'postgres', extra_float_digits: '3' } as const;
+export const PARSED_FORMATS = { DateStyle: 'ISO', IntervalStyle: 'postgres', extra_float_digits: '3', TimeZone: 'UTC' } as const;
 
 /** As startup options, for a session no pooler stands in front of (the walsender). */
 export const FORMAT_OPTIONS = Object.entries(PARSED_FORMATS).map(([name, value]) => `-c ${name}=${value}`).join(' ');
 
 /** As SET LOCAL statements, for a transaction of pg-actions' own (a SET takes no snapshot). */
-export const LOCAL_FORMAT_SETS = Object.entries(PARSED_FORMATS).map(([name, value]) => `SET LOCAL ${name} = ${value}`);
+export const LOCAL_FORMAT_SETS = Object.entries(PARSED_FORMATS).map(([name, value]) => `SET LOCAL ${name} = '${value}'`);
+
+/** TimeZone UTC for the rest of the step's transaction (explicit or implicit: a SELECT, not SET LOCAL). */
+export const UTC_TIMES_SQL = `SELECT pg_catalog.set_config('TimeZone', '${PARSED_FORMATS.TimeZone}', true)`;

@@ -135,6 +135,8 @@ function statusUpdate(position: bigint): Buffer {
 class WalStreamQuery implements Submittable {
   readonly done: Promise<void>;
   streaming = false;
+  /** Set by the first failure: nothing after it is handed on (the rest of a socket read would otherwise be, past the message that failed). */
+  private failed = false;
   onKeepalive: (walEnd: bigint, replyRequested: boolean) => void = () => {};
   private resolve!: () => void;
   private reject!: (error: unknown) => void;
@@ -152,6 +154,7 @@ class WalStreamQuery implements Submittable {
   }
 
   handleCopyData(message: { chunk: Buffer }): void {
+    if (this.failed) return;
     this.streaming = true;
     const chunk = message.chunk;
     try {
@@ -163,6 +166,7 @@ class WalStreamQuery implements Submittable {
   }
 
   handleError(error: unknown): void {
+    this.failed = true;
     this.streaming = false;
     this.reject(this.failure(error));
   }

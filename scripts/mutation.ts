@@ -27,7 +27,7 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // messages, fields and redaction are pinned by error-mapping.test.ts, which starts none;
   // SQLSTATE_SOURCES (the "Produced by" lines of docs/errors.md) by generated.test.ts.
   // error-mapping-more.test: SSL_REQUIRED from a TLS-only peer, the pooler's messages from a real PgBouncer (4 short-lived processes).
-  'connection/errors/map.ts': ['test/connection/error-mapping.test.ts', 'test/connection/error-paths.test.ts', 'test/generated.test.ts', 'test/connection/error-mapping-more.test.ts'],
+  'connection/errors/map.ts': ['test/connection/error-mapping.test.ts', 'test/connection/error-paths.test.ts', 'test/generated.test.ts', 'test/connection/error-mapping-more.test.ts', 'test/connection/error-redaction-foreign.test.ts'],
   'templating/bind-sql.ts': ['test/templating-sql.test.ts', 'test/templating-safety.test.ts', 'test/templating.test.ts', 'test/templating-bind-edges.test.ts'],
   'actions/statement-kind.ts': ['test/actions/statement-kind-refusal.test.ts', 'test/actions/statement-kind.test.ts', 'test/actions/sql-reading.test.ts'],
   // errors.test and faults.test start servers of their own: too slow per mutant. error-paths.test reaches the
@@ -51,11 +51,13 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // sync-keyset-edges.test the refusals, cursors that do not fit, old states, batch sizes, progress, ids; every key kind in
   // batches of 2 (sync-key-types), edited states (sync-state-edits), rows that widen (sync-batch-shrink). database-output-
   // defaults, sync-session-path and trojan-operators reach it too, but pin copyInSnapshot's and key-order.ts' work.
-  'triggers/sync/keyset.ts': ['test/triggers/sync-keyset-edges.test.ts', 'test/triggers/sync-state-edits.test.ts', 'test/triggers/sync-key-types.test.ts', 'test/triggers/sync-batch-shrink.test.ts', 'test/triggers/sync-id-format.test.ts', 'test/triggers/sync-retyped-midbatch.test.ts', 'test/security/trojan-text-cast.test.ts', 'test/triggers/key-retyped.test.ts'],
+  'triggers/sync/keyset.ts': ['test/triggers/sync-keyset-edges.test.ts', 'test/triggers/sync-state-edits.test.ts', 'test/triggers/sync-key-types.test.ts', 'test/triggers/sync-batch-shrink.test.ts', 'test/triggers/sync-id-format.test.ts', 'test/triggers/sync-retyped-midbatch.test.ts', 'test/security/trojan-text-cast.test.ts', 'test/triggers/key-retyped.test.ts', 'test/triggers/key-moved.test.ts', 'test/triggers/sync-cursor-stale-forms.test.ts'],
   // The key type's own operators: table-sync's cursor over every key kind (one column, rows of one schema's operators,
   // mixed schemas column by column), new-row's composite cursors, and the look-alikes in public that must never run;
   // key-order-edges.test types without an ordering, an opclass split over two schemas, a schema name that needs quoting.
-  'triggers/key-order.ts': ['test/triggers/key-order-edges.test.ts', 'test/triggers/sync-key-types.test.ts', 'test/security/trojan-operators.test.ts', 'test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row.test.ts', 'test/triggers/key-order-refusals.test.ts', 'test/triggers/key-type-schema.test.ts', 'test/triggers/key-retyped.test.ts', 'test/triggers/sync-retyped-midbatch.test.ts', 'test/security/trojan-text-cast.test.ts'],
+  'triggers/key-order.ts': ['test/triggers/key-order-edges.test.ts', 'test/triggers/sync-key-types.test.ts', 'test/security/trojan-operators.test.ts', 'test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row.test.ts', 'test/triggers/key-order-refusals.test.ts', 'test/triggers/key-type-schema.test.ts', 'test/triggers/key-retyped.test.ts', 'test/triggers/sync-retyped-midbatch.test.ts', 'test/security/trojan-text-cast.test.ts', 'test/triggers/key-moved.test.ts', 'test/security/trojan-domain-container.test.ts', 'test/triggers/key-retyped-rebuilt.test.ts', 'test/triggers/domain-reach-refusal.test.ts'],
+  'triggers/key-input.ts': ['test/triggers/sync-key-types.test.ts', 'test/triggers/sync-keyset-edges.test.ts', 'test/triggers/sync-state-edits.test.ts', 'test/triggers/sync-cursor-stale-forms.test.ts', 'test/security/trojan-text-cast.test.ts'], // R143: keys read through the type's input function (the handover's files, replication servers, reach it too)
+  'triggers/domain-reach.ts': ['test/security/trojan-domain-container.test.ts', 'test/triggers/domain-reach-refusal.test.ts'], // R142: the domain-reach refusal (key-order's ORDER_SQL, handover-types)
   'triggers/horizon.ts': ['test/triggers/horizon.test.ts', 'test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row-late-commits.test.ts'],
   // row-changes.test's 100 activate/subscribe cycles would run per mutant; outbox-reader.test pins the same reads.
   'triggers/outbox-reader.ts': ['test/triggers/outbox-reader.test.ts', 'test/triggers/row-changes-large.test.ts'],
@@ -63,18 +65,18 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // subscribeTrigger's acknowledgement (the handed position, the standby status updates of connection/replication.ts):
   // cdc-ack.test pins each rule in a few seconds on one replication server of its own; table-changes-cdc.test,
   // cdc-streaming.test and cdc-kill.test reach the same code, but run a minute or more per mutant.
-  'triggers/replication/stream.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-ack-backoff.test.ts', 'test/triggers/cdc-ack-commit.test.ts', 'test/triggers/cdc-ack-close.test.ts'],
-  'connection/replication.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-status-timer.test.ts'],
+  'triggers/replication/stream.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-ack-backoff.test.ts', 'test/triggers/cdc-ack-commit.test.ts', 'test/triggers/cdc-ack-close.test.ts', 'test/triggers/cdc-stream-relay.test.ts', 'test/triggers/cdc-stream-bounds.test.ts'],
+  'connection/replication.ts': ['test/triggers/cdc-ack.test.ts', 'test/triggers/cdc-keepalive-reply.test.ts', 'test/triggers/cdc-status-timer.test.ts', 'test/triggers/cdc-stream-relay.test.ts'],
   // The filter in front of the replication connection's parser (REVIEW8 R151): pure, every chunking of a synthetic stream.
   'connection/wal-frames.ts': ['test/connection/wal-frames.test.ts'],
   // row-changes' (and schema-changes') subscription acknowledgement: outbox-ack.test, on the suite's server. row-changes.test
   // reaches it too, but its 100 activate/subscribe cycles would run for every mutant of the loop.
-  'triggers/outbox-subscription.ts': ['test/triggers/outbox-ack.test.ts'],
+  'triggers/outbox-subscription.ts': ['test/triggers/outbox-ack.test.ts', 'test/triggers/row-changes-lease.test.ts', 'test/triggers/outbox-lease-edges.test.ts'],
   'triggers/replication/checked-position.ts': ['test/triggers/cdc-position-check.test.ts'], // R132's state check is pure: cdc-state-edits.test shows it end to end, on a replication server of its own
   // pollTrigger's acknowledgement: the slot advanced only to the state's position, the position a poll returns (whole
   // transactions, or `inside` one). Each file starts its own replication server; table-changes-cdc.test's polls,
   // cdc-poll-noise.test's re-peeks and cdc-poll-large.test's 12,000-row transaction (the only one that stops `inside`).
-  'triggers/replication/peek.ts': ['test/triggers/cdc-poll-position.test.ts', 'test/triggers/table-changes-cdc.test.ts', 'test/triggers/cdc-poll-noise.test.ts', 'test/triggers/cdc-poll-large.test.ts'],
+  'triggers/replication/peek.ts': ['test/triggers/cdc-poll-position.test.ts', 'test/triggers/cdc-poll-filled.test.ts', 'test/triggers/table-changes-cdc.test.ts', 'test/triggers/cdc-poll-noise.test.ts', 'test/triggers/cdc-poll-large.test.ts'],
 };
 
 const root = fileURLToPath(new URL('..', import.meta.url));

@@ -5,11 +5,12 @@
  * activation whose host crashed or forgot it, or a damaged one) are found by name and owner tag.
  */
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
-import { inTransaction, tablesLock } from '../connection/session.js';
-import { createTriggerStatements, installStatements, putFunction, triggerNamePattern, triggerNames } from './capture-sql.js';
+import { inTransaction, tablesLock, type Query } from '../connection/session.js';
+import { asCaptureRole, ensureCaptureRole } from './capture-role.js';
+import { createTriggerStatements, installStatements, JSON_ARGUMENTS, jsonFunction, jsonStatements, putFunction, triggerNamePattern, triggerNames } from './capture-sql.js';
 import { refuseWhenPublished } from './outbox-publications.js';
 import { lockActivations, retryingRaces } from './activation-lock.js';
-import { namesOf, SCHEMA } from './outbox-sql.js';
+import { namesOf, SCHEMA, type OutboxNames } from './outbox-sql.js';
 import { dropSchemaIfEmpty } from './pgactions-schema.js';
 import { removeSchemaEvents, schemaEventActivations } from './schema-events.js';
 
@@ -38,7 +39,9 @@ export async function install(connection: unknown, fingerprint: string, tables: 
   await retryingRaces(connection, () => inTransaction(connection, async (query) => {
     await refuseWhenPublished(query, 'row-changes');
     await lockActivations(query, true, 'row-changes activation');
+    await ensureCaptureRole(query);
     for (const statement of installStatements(names)) await query(statement);
+    await installJson(query, names);
     for (const [i, name] of qualified.entries()) {
       const [table] = await query(TABLE_SQL, [name]);
       if (!table) {
@@ -52,6 +55,30 @@ export async function install(connection: unknown, fingerprint: string, tables: 
       for (const statement of createTriggerStatements(names, target, operations, table.per_statement === true)) await query(statement, undefined, lock);
     }
   }, { name: 'row-changes activation', again: 'activate row-changes again' }));
+}
+
+/**
+ * rc_F_json, made afresh as the capture role (the activator may drop it: it owns the schema), callable
+ * by the capture functions' owners. Then PUBLIC's USAGE on pgactions goes, unless an activation made
+ * by an earlier version still serialises as the writer (SECURITY INVOKER) and needs it until it is
+ * activated again.
+ */
+async function installJson(query: Query, names: OutboxNames): Promise<void> {
+  const callers = await query(
+    `SELECT DISTINCT r.rolname AS role FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) p.proowner
+      WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY[$1::pg_catalog.regprocedure, $2::pg_catalog.regprocedure]::pg_catalog.oid[])`,
+    [`${names.capture}()`, `${names.captureSet}()`],
+  );
+  await query(`DROP FUNCTION IF EXISTS ${jsonFunction(names)}${JSON_ARGUMENTS}`);
+  await asCaptureRole(query, names.schema, async () => {
+    for (const statement of jsonStatements(names, callers.map((row) => String(row.role)))) await query(statement);
+  });
+  const [invoker] = await query(
+    `SELECT 1 AS found FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid
+        AND p.proname OPERATOR(pg_catalog.~) '^rc_[0-9a-f]{16}_capture(_set)?$' AND NOT p.prosecdef LIMIT 1`,
+    [SCHEMA],
+  );
+  if (!invoker) await query(`REVOKE USAGE ON SCHEMA ${names.schema} FROM PUBLIC`);
 }
 
 /** Removes every object of one activation, and the pgactions schema once nothing of ours is left in it. */
@@ -71,8 +98,13 @@ export async function remove(connection: unknown, fingerprint: string): Promise<
     await query(`DROP FUNCTION IF EXISTS ${names.capture}()`);
     await query(`DROP FUNCTION IF EXISTS ${names.captureSet}()`);
     await query(`DROP FUNCTION IF EXISTS ${putFunction(names)}(pg_catalog.oid, pg_catalog.text, pg_catalog.jsonb[], pg_catalog.jsonb[])`);
+    await query(`DROP FUNCTION IF EXISTS ${jsonFunction(names)}${JSON_ARGUMENTS}`);
     await query(`DROP FUNCTION IF EXISTS ${names.read}(bigint, integer, interval, boolean)`);
-    await query(`DROP TABLE IF EXISTS ${names.outbox}, ${names.cursor}, ${names.tables}`);
+    // Waits for every session reading them (a subscriber's read, a report): bounded, naming them (REVIEW9 R158).
+    const tables = await query(`SELECT pg_catalog.array_agg(c.oid::pg_catalog.regclass::pg_catalog.text) AS names FROM pg_catalog.pg_class c
+      WHERE c.oid OPERATOR(pg_catalog.=) ANY (ARRAY[pg_catalog.to_regclass($1::pg_catalog.text), pg_catalog.to_regclass($2::pg_catalog.text), pg_catalog.to_regclass($3::pg_catalog.text)]::pg_catalog.oid[])`, [names.outbox, names.cursor, names.tables]);
+    const present = (tables[0]?.names as string[] | null) ?? [];
+    if (present.length > 0) await query(`DROP TABLE IF EXISTS ${names.outbox}, ${names.cursor}, ${names.tables}`, undefined, tablesLock(present));
     await dropSchemaIfEmpty(query);
   }, { name: 'row-changes deactivation', again: 'deactivate row-changes again' }));
 }
@@ -88,7 +120,7 @@ SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name
  WHERE o.name OPERATOR(pg_catalog.~) 'rc_[0-9a-f]{16}'
  ORDER BY 1, 2, 3, 4`;
 
-const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:capture_set', 'function:put', 'function:read'];
+const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:capture_set', 'function:put', 'function:json', 'function:read'];
 
 /** Every row-changes and schema-changes (event-trigger mode) activation in the database, complete or not. */
 export async function listActivations(connection: unknown): Promise<Activation[]> {

@@ -6,6 +6,7 @@
  *   pgactions.rc_F_capture_set  the statement-level one: a statement's rows from its transition tables,
  *                               handed over in a few large batches (several times cheaper per row)
  *   pgactions.rc_F_put          records the changes the capture functions hand it in the outbox
+ *   pgactions.rc_F_json         to_jsonb of a row, as the role pgactions_capture
  *   trigger pg_actions_rc_F     row-level, on each watched partitioned table, partition or inheritance
  *                               parent/child (a statement trigger would miss rows written through a parent
  *                               or straight into a partition)
@@ -15,17 +16,20 @@
  *                               cannot become a partition or inheritance child unnoticed.
  * Only fixed text and identifiers made of [a-z0-9_] go into function bodies.
  *
- * Who runs what (REVIEW8 R143): the capture functions are SECURITY INVOKER, so to_jsonb of the
- * rows runs as the writer. It calls any cast to json the owner of a column's type made, and such a
- * cast can be created between any check and to_jsonb (a check-then-use race: the refusal of
- * REVIEW7 R138 was beaten in under a second), so it must never run with the activator's rights; as
- * the writer it is no more than a trigger the table's owner could add itself. Only the finished
- * jsonb crosses to the activator's rights, in rc_F_put (SECURITY DEFINER), which runs no code of
- * anyone else: pg_catalog functions and the outbox. It takes events for a table only from a
- * trigger in a transaction that has written that table that way (putGuard).
+ * Who runs what: the capture functions are SECURITY DEFINER, owned by the activating role, which
+ * writes the outbox; but they never serialise a row themselves. to_jsonb calls any cast to json the
+ * owner of a column's type made, and such a cast can be created between any check and the call (a
+ * check-then-use race: REVIEW7 R138's refusal was beaten in under a second, REVIEW8 R143), so it must
+ * run with rights worth nothing: neither the activator's (R143) nor the writer's (a superuser's
+ * INSERT made the type's owner superuser: REVIEW9 R161). So the rows go to rc_F_json, SECURITY
+ * DEFINER owned by the role pgactions_capture (capture-role.ts), which has no right at all, not even
+ * USAGE on pgactions, and refuses to run as any other role. Nothing else in pgactions is callable by
+ * anyone but the activator: a role that may not write a watched table cannot put events for it
+ * (REVIEW9 R157), and PUBLIC has no USAGE on pgactions (REVIEW9 R158).
  */
 import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
-import { outboxStatements, ownerTag, type OutboxNames } from './outbox-sql.js';
+import { CAPTURE_ROLE } from './capture-role.js';
+import { outboxStatements, ownerTag, tableComment, type OutboxNames } from './outbox-sql.js';
 import { ownerCheckPlpgsql } from './schema-owner.js';
 
 /**
@@ -34,26 +38,25 @@ import { ownerCheckPlpgsql } from './schema-owner.js';
  * floats with 15 digits, IntervalStyle sql_standard its own intervals: REVIEW7 R126). Dates are
  * written in ISO by to_jsonb whatever DateStyle says.
  */
-const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle}`;
+const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle} SET TimeZone = '${PARSED_FORMATS.TimeZone}'`;
 
-/** The SECURITY DEFINER function the capture functions hand their rows to. */
+/** The function the capture functions hand their rows to (it writes the outbox). */
 export function putFunction(n: OutboxNames): string {
   return `${n.schema}.${quoteIdentifier(`rc_${n.fingerprint}_put`)}`;
 }
 const PUT_ARGUMENTS = '(pg_catalog.oid, pg_catalog.text, pg_catalog.jsonb[], pg_catalog.jsonb[])';
 
+/** The function that serialises a row, as the capture role (capture-role.ts). */
+export function jsonFunction(n: OutboxNames): string {
+  return `${n.schema}.${quoteIdentifier(`rc_${n.fingerprint}_json`)}`;
+}
+export const JSON_ARGUMENTS = '(pg_catalog.anyelement)';
+
 /**
- * rc_F_put is callable by every role (writers of a watched table need nothing granted), so it
- * decides who may record what by facts a role cannot make up: it runs inside a trigger, and the
- * current transaction has inserted (updated, deleted: the event's operation) rows of the table the
- * rows come from, by the server's own per-transaction counters. Only where the server counts
- * nothing (track_counts off, which only a superuser sets) does the table's write lock held by this
- * transaction stand in (RowExclusiveLock: taken by writing, but also by LOCK TABLE with only the
- * TRUNCATE or MAINTAIN privilege, which is why it is not enough where counting is on). A role that
- * may not write a watched table cannot put events for it, not even from a trigger of its own (on
- * a temporary table, say); one that may write it can make up events of that operation for it,
- * which is no more than it can cause by writing (a made-up event bypasses the table's constraints,
- * not its privileges).
+ * Defence in depth: only the activator (the owner of the capture functions) may call rc_F_put; it
+ * also takes events for a table only from a trigger, in a transaction that has written that table
+ * that way (the server's per-transaction counters; where counting is off, which only a superuser
+ * sets, the table's write lock held by this transaction).
  */
 const PUT_GUARD = `IF pg_trigger_depth() < 1 OR source IS NULL OR NOT (coalesce(CASE op
        WHEN 'INSERT' THEN pg_stat_get_xact_tuples_inserted(source)
@@ -68,37 +71,61 @@ const PUT_GUARD = `IF pg_trigger_depth() < 1 OR source IS NULL OR NOT (coalesce(
       MESSAGE = 'pg-actions row-changes records only the changes its triggers capture, in the transaction that made them';
   END IF;`;
 
-/** Creates (idempotently) everything but the per-table triggers. */
+/** Creates (idempotently) everything but rc_F_json (jsonStatements) and the per-table triggers. */
 export function installStatements(n: OutboxNames): string[] {
   const tag = `'${ownerTag(n.fingerprint)}'`; // fingerprint is [0-9a-f]{16}: safe as literal text
   const put = putFunction(n);
+  const json = jsonFunction(n);
   return [
     ...outboxStatements(n, tag),
     `CREATE TABLE IF NOT EXISTS ${n.tables} (relid pg_catalog.oid PRIMARY KEY, key_columns pg_catalog.text[])`,
     putFunctionStatement(n, put),
-    // The capture functions run as the writer: they hand each change to rc_F_put (a NULL array for no image).
-    `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY INVOKER ${FUNCTION_SETTINGS} AS $fn$
+    // The capture functions run as the activator; rc_F_json serialises each image, as the capture role (a NULL array for no image).
+    `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
 BEGIN
-  ${ownerCheckPlpgsql('row-changes capture', CAPTURE_OWNER)}
-  PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP <> 'DELETE' THEN ARRAY[to_jsonb(NEW)] END, CASE WHEN TG_OP <> 'INSERT' THEN ARRAY[to_jsonb(OLD)] END);
+  ${ownerCheckPlpgsql('row-changes capture')}
+  PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP <> 'DELETE' THEN ARRAY[${json}(NEW)] END, CASE WHEN TG_OP <> 'INSERT' THEN ARRAY[${json}(OLD)] END);
   RETURN NULL;
 END $fn$`,
-    captureSetFunction(n, put),
-    `COMMENT ON TABLE ${n.tables} IS ${tag}`,
+    // Earlier versions' (REVIEW9 R161): CREATE OR REPLACE keeps the attribute, ALTER sets it.
+    `ALTER FUNCTION ${n.capture}() SECURITY DEFINER`,
+    captureSetFunction(n, put, json),
+    `ALTER FUNCTION ${n.captureSet}() SECURITY DEFINER`,
+    tableComment(n.tables, tag),
     `COMMENT ON FUNCTION ${n.capture}() IS ${tag}`,
     `COMMENT ON FUNCTION ${n.captureSet}() IS ${tag}`,
     `COMMENT ON FUNCTION ${put}${PUT_ARGUMENTS} IS ${tag}`,
-    // Triggers fire without an EXECUTE check; nobody needs to call the capture functions.
+    // Triggers fire without an EXECUTE check: nobody needs to call the capture functions or rc_F_put
+    // (earlier versions granted rc_F_put and USAGE on pgactions to PUBLIC: REVIEW9 R157, R158).
     `REVOKE ALL ON FUNCTION ${n.capture}() FROM PUBLIC`,
     `REVOKE ALL ON FUNCTION ${n.captureSet}() FROM PUBLIC`,
-    // The writers call rc_F_put from the capture functions, as themselves: it guards itself (PUT_GUARD).
-    `GRANT EXECUTE ON FUNCTION ${put}${PUT_ARGUMENTS} TO PUBLIC`,
-    // Writers look rc_F_put up in it (USAGE shows the names; no table of it is granted to anyone).
-    // Only the schema's owner gets here: outboxStatements comments on it.
-    `GRANT USAGE ON SCHEMA ${n.schema} TO PUBLIC`,
+    `REVOKE ALL ON FUNCTION ${put}${PUT_ARGUMENTS} FROM PUBLIC`,
   ];
 }
 
+/**
+ * rc_F_json(row): to_jsonb of the row, run as the capture role, which owns it (these statements run
+ * as that role: capture-role.ts). It refuses to run as any other role, so even if its owner (a cast
+ * running as it) made it SECURITY INVOKER, it would not serialise with the activator's rights.
+ * Only `callers` (the owners of the capture functions) may call it. The formats come from the
+ * capture functions' settings.
+ */
+export function jsonStatements(n: OutboxNames, callers: readonly string[]): string[] {
+  const tag = `'${ownerTag(n.fingerprint)}'`;
+  const json = jsonFunction(n);
+  return [
+    `CREATE FUNCTION ${json}(r pg_catalog.anyelement) RETURNS pg_catalog.jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF CURRENT_USER OPERATOR(pg_catalog.<>) '${CAPTURE_ROLE}'::pg_catalog.name THEN
+    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions row-changes serialises rows only as the role ${CAPTURE_ROLE}, not as %I: activate the trigger again', CURRENT_USER);
+  END IF;
+  RETURN pg_catalog.to_jsonb(r);
+END $fn$`,
+    `COMMENT ON FUNCTION ${json}${JSON_ARGUMENTS} IS ${tag}`,
+    `REVOKE ALL ON FUNCTION ${json}${JSON_ARGUMENTS} FROM PUBLIC`,
+    ...callers.map((role) => `GRANT EXECUTE ON FUNCTION ${json}${JSON_ARGUMENTS} TO ${quoteIdentifier(role)}`),
+  ];
+}
 
 /** The key of the row j (jsonb) from key_columns; null for a table without a primary key. */
 const ROW_KEY = (j: string) => `CASE WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(key_columns[1], ${j} -> key_columns[1])
@@ -147,9 +174,9 @@ const BATCH_BYTES = 16 * 1024 * 1024;
  * new rows are paired by position: the server appends both images of a row to the two transition
  * tables together, so the n-th old row is the n-th new row's.
  */
-function captureSetFunction(n: OutboxNames, put: string): string {
+function captureSetFunction(n: OutboxNames, put: string, json: string): string {
   // `c.*`, not `c`: a bare `c` means the watched table's column when it has one named c.
-  const images = (table: string) => `(SELECT to_jsonb(c.*) AS j, row_number() OVER () AS i FROM ${table} AS c)`;
+  const images = (table: string) => `(SELECT ${json}(c.*) AS j, row_number() OVER () AS i FROM ${table} AS c)`;
   const each = (query: string) => `FOR r IN ${query} LOOP
       news := array_append(news, r.n);
       olds := array_append(olds, r.o);
@@ -159,14 +186,14 @@ function captureSetFunction(n: OutboxNames, put: string): string {
         news := '{}'; olds := '{}'; bytes := 0;
       END IF;
     END LOOP;`;
-  return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY INVOKER ${FUNCTION_SETTINGS} AS $fn$
+  return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
 DECLARE
   r record;
   news jsonb[] := '{}';
   olds jsonb[] := '{}';
   bytes bigint := 0;
 BEGIN
-  ${ownerCheckPlpgsql('row-changes capture', CAPTURE_OWNER)}
+  ${ownerCheckPlpgsql('row-changes capture')}
   IF TG_OP = 'INSERT' THEN
     ${each(`SELECT x.j AS n, NULL::jsonb AS o FROM ${images(TRANSITION_NEW)} AS x ORDER BY x.i`)}
   ELSIF TG_OP = 'DELETE' THEN
@@ -178,13 +205,6 @@ BEGIN
   RETURN NULL;
 END $fn$`;
 }
-
-/**
- * The capture function's own owner (the activating role), found from the firing trigger by oid: the
- * capture trusts the pgactions schema when it is that role's, a superuser's or the writer's (REVIEW9 R156).
- */
-const CAPTURE_OWNER = `(SELECT p.proowner FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) t.tgfoid
-    WHERE t.tgrelid OPERATOR(pg_catalog.=) TG_RELID AND t.tgname OPERATOR(pg_catalog.=) TG_NAME)`;
 
 const TRANSITION_NEW = 'pg_actions_new';
 const TRANSITION_OLD = 'pg_actions_old';

@@ -71,6 +71,7 @@ export function namesOf(fingerprint: string, prefix: OutboxPrefix = 'rc'): Outbo
  * row-changes and schema-changes' event-trigger mode. `tag` is the owner tag as SQL literal text.
  */
 export function outboxStatements(n: OutboxNames, tag: string): string[] {
+  const index = (suffix: string) => quoteIdentifier(`${n.prefix}_${n.fingerprint}_${suffix}`);
   return [
     `CREATE SCHEMA IF NOT EXISTS ${n.schema}`,
     SCHEMA_COMMENT,
@@ -78,25 +79,49 @@ export function outboxStatements(n: OutboxNames, tag: string): string[] {
        seq bigserial PRIMARY KEY, pos bigint, stamped_at pg_catalog.timestamptz,
        op pg_catalog.text NOT NULL, schema_name pg_catalog.text NOT NULL, table_name pg_catalog.text NOT NULL,
        key pg_catalog.jsonb, new pg_catalog.jsonb, old pg_catalog.jsonb, written_at pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp())`,
-    `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdentifier(`${n.prefix}_${n.fingerprint}_pos`)} ON ${n.outbox} (pos)`,
-    `CREATE INDEX IF NOT EXISTS ${quoteIdentifier(`${n.prefix}_${n.fingerprint}_unstamped`)} ON ${n.outbox} (seq) WHERE pos IS NULL`,
+    whenMissing(indexMissing(n, 'pos'), `CREATE UNIQUE INDEX IF NOT EXISTS ${index('pos')} ON ${n.outbox} (pos)`),
+    whenMissing(indexMissing(n, 'unstamped'), `CREATE INDEX IF NOT EXISTS ${index('unstamped')} ON ${n.outbox} (seq) WHERE pos IS NULL`),
     `CREATE TABLE IF NOT EXISTS ${n.cursor} (
        stamped bigint NOT NULL DEFAULT 0, acked bigint NOT NULL DEFAULT 0, pruned bigint NOT NULL DEFAULT 0,
        epoch pg_catalog.text NOT NULL DEFAULT pg_catalog.substr(pg_catalog.md5(pg_catalog.random()::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.clock_timestamp()::pg_catalog.text), 1, 12))`,
     leaseColumnsStatement(n),
     // One cursor row, enforced by a unique key on a column that can only be true. Installs made
     // before that key existed may hold several rows (one per activation): keep the one in use.
-    `ALTER TABLE ${n.cursor} ADD COLUMN IF NOT EXISTS one boolean NOT NULL DEFAULT true CHECK (one)`,
-    `DELETE FROM ${n.cursor} AS k WHERE EXISTS (SELECT 1 FROM ${n.cursor} AS j WHERE ROW(j.stamped, j.acked, j.ctid) OPERATOR(pg_catalog.>) ROW(k.stamped, k.acked, k.ctid))`,
-    `CREATE UNIQUE INDEX IF NOT EXISTS ${quoteIdentifier(`${n.prefix}_${n.fingerprint}_cursor_one`)} ON ${n.cursor} (one)`,
+    whenMissing(columnsMissing(n, ['one']), `ALTER TABLE ${n.cursor} ADD COLUMN IF NOT EXISTS one boolean NOT NULL DEFAULT true CHECK (one)`),
+    whenMissing(indexMissing(n, 'cursor_one'), `DELETE FROM ${n.cursor} AS k WHERE EXISTS (SELECT 1 FROM ${n.cursor} AS j WHERE ROW(j.stamped, j.acked, j.ctid) OPERATOR(pg_catalog.>) ROW(k.stamped, k.acked, k.ctid))`),
+    whenMissing(indexMissing(n, 'cursor_one'), `CREATE UNIQUE INDEX IF NOT EXISTS ${index('cursor_one')} ON ${n.cursor} (one)`),
     // A replica identity, so the cursor's UPDATEs still work once a publication FOR ALL TABLES is
     // created after activation (the other tables have primary keys): outbox-publications.ts.
-    `ALTER TABLE ${n.cursor} REPLICA IDENTITY USING INDEX ${quoteIdentifier(`${n.prefix}_${n.fingerprint}_cursor_one`)}`,
-    `INSERT INTO ${n.cursor} DEFAULT VALUES ON CONFLICT (one) DO NOTHING`,
+    whenMissing(`NOT EXISTS (SELECT FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) '${n.cursor}'::pg_catalog.regclass AND i.indisreplident
+        AND i.indexrelid OPERATOR(pg_catalog.=) '${n.schema}.${index('cursor_one')}'::pg_catalog.regclass)`,
+      `ALTER TABLE ${n.cursor} REPLICA IDENTITY USING INDEX ${index('cursor_one')}`),
+    `INSERT INTO ${n.cursor} (stamped) SELECT 0 WHERE NOT EXISTS (SELECT FROM ${n.cursor})`,
     readFunctionStatement(n),
-    ...[n.outbox, n.cursor].map((table) => `COMMENT ON TABLE ${table} IS ${tag}`),
+    ...[n.outbox, n.cursor].map((table) => tableComment(table, tag)),
     ...readFunctionGrants(n, tag),
   ];
+}
+
+/** The owner tag on a table, set only when it differs (COMMENT takes SHARE UPDATE EXCLUSIVE, which waits for a VACUUM). */
+export function tableComment(table: string, tag: string): string {
+  return whenMissing(`coalesce(pg_catalog.obj_description('${table}'::pg_catalog.regclass, 'pg_class') OPERATOR(pg_catalog.<>) ${tag}, true)`, `COMMENT ON TABLE ${table} IS ${tag}`);
+}
+
+/**
+ * `ddl` only when `missing` (an SQL condition) holds: activating again changes nothing that is
+ * there, so it takes no lock it does not need (ALTER TABLE's ACCESS EXCLUSIVE, CREATE INDEX's SHARE
+ * lock even with IF NOT EXISTS, which would stall every writer behind it: REVIEW9 R158). Activations
+ * are serialised by pg-actions' activation lock, so nothing changes between the check and the DDL.
+ */
+function whenMissing(missing: string, ddl: string): string {
+  return `DO $when$ BEGIN IF ${missing} THEN EXECUTE $ddl$${ddl}$ddl$; END IF; END $when$`;
+}
+function indexMissing(n: OutboxNames, suffix: string): string {
+  return `pg_catalog.to_regclass('${n.schema}.${quoteIdentifier(`${n.prefix}_${n.fingerprint}_${suffix}`)}') IS NULL`;
+}
+function columnsMissing(n: OutboxNames, columns: readonly string[]): string {
+  return `(SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid OPERATOR(pg_catalog.=) '${n.cursor}'::pg_catalog.regclass
+      AND a.attname OPERATOR(pg_catalog.=) ANY ('{${columns.join(',')}}'::pg_catalog.name[]) AND NOT a.attisdropped) OPERATOR(pg_catalog.<) ${columns.length}`;
 }
 
 /**
@@ -108,8 +133,8 @@ export function outboxStatements(n: OutboxNames, tag: string): string[] {
  * ending, e.g. behind a session-mode pooler, or that stopped renewing).
  */
 function leaseColumnsStatement(n: OutboxNames): string {
-  return `ALTER TABLE ${n.cursor} ADD COLUMN IF NOT EXISTS leader pg_catalog.text, ADD COLUMN IF NOT EXISTS leader_pid integer,
-     ADD COLUMN IF NOT EXISTS leader_started pg_catalog.timestamptz, ADD COLUMN IF NOT EXISTS lease_until pg_catalog.timestamptz`;
+  return whenMissing(columnsMissing(n, ['leader', 'leader_pid', 'leader_started', 'lease_until']), `ALTER TABLE ${n.cursor} ADD COLUMN IF NOT EXISTS leader pg_catalog.text, ADD COLUMN IF NOT EXISTS leader_pid integer,
+     ADD COLUMN IF NOT EXISTS leader_started pg_catalog.timestamptz, ADD COLUMN IF NOT EXISTS lease_until pg_catalog.timestamptz`);
 }
 
 /** SQLSTATE of a shared read refused because another subscriber holds the lease. */

@@ -64,11 +64,11 @@ export function ownerRefusal(error: unknown, trigger: string): unknown {
 /**
  * The same check as a PL/pgSQL statement, for code that runs where no host can answer (the capture
  * in the writer's transaction, schema-changes' event triggers, a heartbeat's DO block): it raises
- * 42501 before the function's first statement that names an object in the schema. `also`: an SQL
- * expression of one more trusted role oid (the capture's: its own function's owner, the activator).
+ * 42501 before the function's first statement that names an object in the schema. (The capture
+ * runs as the activator, its functions' owner, so CURRENT_USER is the activator there.)
  */
-export function ownerCheckPlpgsql(what: string, also?: string): string {
-  return `IF EXISTS (SELECT FROM ${OWNER_FROM} AND NOT ${TRUSTED}${also ? ` AND sown.oid OPERATOR(pg_catalog.<>) ${also}` : ''}) THEN
+export function ownerCheckPlpgsql(what: string): string {
+  return `IF EXISTS (SELECT FROM ${OWNER_FROM} AND NOT ${TRUSTED}) THEN
     RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions ${what}: schema ${SCHEMA} is owned by role %I, which is neither %I nor a superuser (nor the activating role), so pg-actions does not call into it. Fix: ALTER SCHEMA ${SCHEMA} OWNER TO <the activating role> (by its owner or a superuser), or DROP SCHEMA ${SCHEMA} when it holds nothing.',
       (SELECT sown.rolname FROM ${OWNER_FROM}), CURRENT_USER);
   END IF;`;

@@ -4,8 +4,7 @@
  * only the watched table added an enum column with such a cast, and its function ran with the
  * activator's rights at the next write: ALTER ROLE … SUPERUSER. A refusal of such casts was a
  * check-then-use race (REVIEW8 R143, row-changes-cast-race.test.ts); now the rows are serialised
- * as the writer (SECURITY INVOKER), so the cast runs as whoever writes, as the owner's own triggers
- * do, and nothing is refused for it.
+ * as the role pgactions_capture, which has no rights (REVIEW9 R161), and nothing is refused for it.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -38,7 +37,7 @@ afterAll(async () => {
   await deactivateTrigger('row-changes', { connection: db.config, config }).catch(() => undefined);
 });
 
-test('a cast to json made by the table\'s owner for a column\'s type runs as the writer, never as the activator', async () => {
+test('a cast to json made by the table\'s owner for a column\'s type runs as the capture role, never as the activator', async () => {
   await asOwner(async (c) => {
     await c.query(`CREATE TYPE app.mood AS ENUM ('ok', 'sad');
       CREATE FUNCTION app.mood_json(app.mood) RETURNS json LANGUAGE plpgsql AS $f$
@@ -47,7 +46,7 @@ test('a cast to json made by the table\'s owner for a column\'s type runs as the
       ALTER TABLE app.orders ADD COLUMN m app.mood, ADD COLUMN ms app.mood[]`);
     // The cast itself works, as its owner: ALTER ROLE is refused to a role that is not superuser.
     await expect(c.query("SELECT to_jsonb('ok'::app.mood)")).rejects.toThrow(/permission denied|must be superuser/i); // the text differs across versions
-    // The owner writing: the capture's to_jsonb runs the cast as the owner, whose ALTER ROLE fails the write,
+    // The owner writing: the capture's to_jsonb runs the cast as the capture role, whose ALTER ROLE fails the write,
     // through an array and directly (as the activator it would have succeeded, and made the owner superuser).
     await expect(c.query("INSERT INTO app.orders (id, note, ms) VALUES (1, 'x', '{ok}')")).rejects.toThrow(/permission denied|must be superuser/i);
     await expect(c.query("INSERT INTO app.orders VALUES (2, 'y', 'ok')")).rejects.toThrow(/permission denied|must be superuser/i);
