@@ -41,8 +41,8 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // session pooling and holdPool (reached otherwise only by execute.test, pgbouncer.test and the listen tests);
   // pool-closing.test closeAll()'s wait for connections still closing (a peer that holds back its FIN).
   // pool-transaction-status.test: the readyForQuery listener (a failed transaction's status behind a transaction pooler).
-  'connection/pools.ts': ['test/connection/pool-lifecycle.test.ts', 'test/connection/pools.test.ts', 'test/connection/ssl-plan.test.ts', 'test/connection/session-state.test.ts', 'test/connection/pool-wait.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/pool-sessions.test.ts', 'test/connection/pool-closing.test.ts', 'test/connection/pool-transaction-status.test.ts'],
-  'connection/config.ts': ['test/connection/config.test.ts'],
+  'connection/pools.ts': ['test/connection/format-fixes.test.ts', 'test/connection/pool-lifecycle.test.ts', 'test/connection/pools.test.ts', 'test/connection/ssl-plan.test.ts', 'test/connection/session-state.test.ts', 'test/connection/pool-wait.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/pool-sessions.test.ts', 'test/connection/pool-closing.test.ts', 'test/connection/pool-transaction-status.test.ts'],
+  'connection/config.ts': ['test/connection/config.test.ts', 'test/connection/config-ssh.test.ts'],
   // ssl.test.ts starts five servers per run; ssl-plan.test.ts covers the modes through TLS proxies.
   'connection/tls.ts': ['test/connection/ssl-plan.test.ts'],
   'triggers/table-cursor.ts': ['test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row.test.ts'],
