@@ -45,13 +45,13 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   'connection/config.ts': ['test/connection/config.test.ts', 'test/connection/config-ssh.test.ts'],
   // ssl.test.ts starts five servers per run; ssl-plan.test.ts covers the modes through TLS proxies.
   'connection/tls.ts': ['test/connection/ssl-plan.test.ts'],
-  'triggers/table-cursor.ts': ['test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row.test.ts'],
+  'triggers/table-cursor.ts': ['test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row.test.ts', 'test/triggers/new-row-key-ids.test.ts', 'test/triggers/key-moved.test.ts', 'test/triggers/key-retyped-rebuilt.test.ts', 'test/triggers/key-retyped.test.ts', 'test/triggers/new-row-cursor-edges.test.ts'],
   // table-sync.test, sync-rows.test and the sync-handover files start replication servers of their own (the handover's
   // recordBatch path is reached only there): too slow per mutant. These read table-sync from the suite's server:
   // sync-keyset-edges.test the refusals, cursors that do not fit, old states, batch sizes, progress, ids; every key kind in
   // batches of 2 (sync-key-types), edited states (sync-state-edits), rows that widen (sync-batch-shrink). database-output-
   // defaults, sync-session-path and trojan-operators reach it too, but pin copyInSnapshot's and key-order.ts' work.
-  'triggers/sync/keyset.ts': ['test/triggers/sync-keyset-edges.test.ts', 'test/triggers/sync-state-edits.test.ts', 'test/triggers/sync-key-types.test.ts', 'test/triggers/sync-batch-shrink.test.ts', 'test/triggers/sync-id-format.test.ts', 'test/triggers/sync-retyped-midbatch.test.ts', 'test/security/trojan-text-cast.test.ts', 'test/triggers/key-retyped.test.ts', 'test/triggers/key-moved.test.ts', 'test/triggers/sync-cursor-stale-forms.test.ts'],
+  'triggers/sync/keyset.ts': ['test/triggers/sync-keyset-edges.test.ts', 'test/triggers/sync-state-edits.test.ts', 'test/triggers/sync-key-types.test.ts', 'test/triggers/sync-batch-shrink.test.ts', 'test/triggers/sync-id-format.test.ts', 'test/triggers/sync-retyped-midbatch.test.ts', 'test/security/trojan-text-cast.test.ts', 'test/triggers/key-retyped.test.ts', 'test/triggers/key-moved.test.ts', 'test/triggers/sync-cursor-stale-forms.test.ts', 'test/triggers/sync-proto-key.test.ts'],
   // The key type's own operators: table-sync's cursor over every key kind (one column, rows of one schema's operators,
   // mixed schemas column by column), new-row's composite cursors, and the look-alikes in public that must never run;
   // key-order-edges.test types without an ordering, an opclass split over two schemas, a schema name that needs quoting.
@@ -60,7 +60,7 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   'triggers/domain-reach.ts': ['test/security/trojan-domain-container.test.ts', 'test/triggers/domain-reach-refusal.test.ts'], // R142: the domain-reach refusal (key-order's ORDER_SQL, handover-types)
   'triggers/horizon.ts': ['test/triggers/horizon.test.ts', 'test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row-late-commits.test.ts'],
   // row-changes.test's 100 activate/subscribe cycles would run per mutant; outbox-reader.test pins the same reads.
-  'triggers/outbox-reader.ts': ['test/triggers/outbox-reader.test.ts', 'test/triggers/row-changes-large.test.ts'],
+  'triggers/outbox-reader.ts': ['test/triggers/outbox-reader.test.ts', 'test/triggers/row-changes-large.test.ts', 'test/triggers/outbox-reader-owner.test.ts'],
   'triggers/replication/lsn.ts': ['test/triggers/lsn.test.ts'],
   // subscribeTrigger's acknowledgement (the handed position, the standby status updates of connection/replication.ts):
   // cdc-ack.test pins each rule in a few seconds on one replication server of its own; table-changes-cdc.test,

@@ -17,8 +17,19 @@ import { removeSchemaEvents, schemaEventActivations } from './schema-events.js';
 export interface Activation {
   trigger: 'row-changes' | 'schema-changes';
   fingerprint: string;
-  /** False when some of its objects are missing (e.g. removed by hand): remove it and activate again. */
+  /**
+   * False when some of its objects are missing (e.g. removed by hand): activate it again (its outbox
+   * and position are kept when they are there); remove it only when no flow needs it any more
+   * (removing drops the changes not yet read).
+   */
   complete: boolean;
+  /**
+   * True when an earlier version of pg-actions made it (everything of its version is there, what this
+   * version adds is not, e.g. row-changes' serialising as a role with no rights: REVIEW9 R161, R157):
+   * it works, but keeps its old capture until it is activated again, which keeps its position and
+   * events. Never remove it for this.
+   */
+  outdated: boolean;
   /** The objects found, e.g. "table pgactions.rc_…_outbox", "trigger pg_actions_rc_… on public.orders". */
   objects: string[];
 }
@@ -120,7 +131,9 @@ SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name
  WHERE o.name OPERATOR(pg_catalog.~) 'rc_[0-9a-f]{16}'
  ORDER BY 1, 2, 3, 4`;
 
-const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:capture_set', 'function:put', 'function:json', 'function:read'];
+/** What every version since the outbox had; what this one adds (rc_F_put, d061cbf; rc_F_json, REVIEW9 R161). */
+const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:capture_set', 'function:read'];
+const NEW_PARTS = ['function:put', 'function:json'];
 
 /** Every row-changes and schema-changes (event-trigger mode) activation in the database, complete or not. */
 export async function listActivations(connection: unknown): Promise<Activation[]> {
@@ -139,12 +152,10 @@ export async function listActivations(connection: unknown): Promise<Activation[]
       entry.objects.push(`${String(row.kind)} ${SCHEMA}.${String(row.name)}`);
     }
   }
-  const rowChanges = [...found].map(([fingerprint, entry]) => ({
-    trigger: 'row-changes' as const,
-    fingerprint,
-    complete: entry.triggers > 0 && PARTS.every((part) => entry.parts.has(part)),
-    objects: entry.objects,
-  }));
+  const rowChanges = [...found].map(([fingerprint, entry]) => {
+    const complete = entry.triggers > 0 && PARTS.every((part) => entry.parts.has(part));
+    return { trigger: 'row-changes' as const, fingerprint, complete, outdated: complete && !NEW_PARTS.every((part) => entry.parts.has(part)), objects: entry.objects };
+  });
   return [...rowChanges, ...(await schemaEventActivations(connection))];
 }
 

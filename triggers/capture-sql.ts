@@ -26,6 +26,9 @@
  * USAGE on pgactions, and refuses to run as any other role. Nothing else in pgactions is callable by
  * anyone but the activator: a role that may not write a watched table cannot put events for it
  * (REVIEW9 R157), and PUBLIC has no USAGE on pgactions (REVIEW9 R158).
+ * Even as that role a cast runs in the writer's session, where it could SET search_path for the
+ * rest of it (REVIEW10 R170), so no cast but a superuser's is called at all: columns of types made
+ * by other roles are written as their text (UNSAFE_COLUMNS_SQL), by EXECUTE in the capture itself.
  */
 import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
 import { CAPTURE_ROLE } from './capture-role.js';
@@ -71,6 +74,54 @@ const PUT_GUARD = `IF pg_trigger_depth() < 1 OR source IS NULL OR NOT (coalesce(
       MESSAGE = 'pg-actions row-changes records only the changes its triggers capture, in the transaction that made them';
   END IF;`;
 
+/**
+ * REVIEW10 R170: to_jsonb calls a cast to json for a type that is not built in and neither an array
+ * nor a composite, and the type's owner may make one at any moment. Such a cast ran in every
+ * captured write, in the writer's session, where it could SET search_path for the writer's next
+ * statements. So the capture calls no cast but a superuser's: a column is kept away from to_jsonb
+ * when any type it reaches (through domains to their base, arrays to their element, composites to
+ * their fields) is not built in and is owned by a role that is not a superuser (domains excepted:
+ * to_jsonb looks through them), and is written as its type's output text instead (format's %s
+ * calls only output functions, which only a superuser can make). No check-then-use: while a
+ * statement writes the table its columns cannot change, a built-in type never does, and only a
+ * superuser can change a superuser's type or hand it to another role.
+ * UNSAFE_PRELUDE sets `obj` (NULL when every column is safe, the common case: a table whose column
+ * types are all built in costs one catalog probe) to the SQL of the row's jsonb over the alias c.
+ */
+const UNSAFE_COLUMNS_SQL = `WITH RECURSIVE reach(col, typ) AS (
+    SELECT a.attname, a.atttypid FROM pg_catalog.pg_attribute AS a
+     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+  UNION
+    SELECT rc.col, nx.next FROM reach AS rc JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) rc.typ
+      CROSS JOIN LATERAL (
+        SELECT t.typbasetype WHERE t.typtype OPERATOR(pg_catalog.=) 'd'
+        UNION ALL SELECT t.typelem WHERE t.typlen OPERATOR(pg_catalog.=) (-1) AND t.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
+        UNION ALL SELECT f.atttypid FROM pg_catalog.pg_attribute AS f
+         WHERE t.typrelid OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND f.attrelid OPERATOR(pg_catalog.=) t.typrelid
+           AND f.attnum OPERATOR(pg_catalog.>) 0 AND NOT f.attisdropped) AS nx(next))
+  SELECT DISTINCT rc.col FROM reach AS rc JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) rc.typ
+   WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid AND t.typtype OPERATOR(pg_catalog.<>) 'd'
+     AND NOT coalesce((SELECT ow.rolsuper FROM pg_catalog.pg_roles AS ow WHERE ow.oid OPERATOR(pg_catalog.=) t.typowner), false)`;
+
+/** One column's jsonb: to_jsonb of the value, or of its text (a one-dimensional array element by element). */
+const COLUMN_JSON_SQL = `CASE WHEN NOT (a.attname OPERATOR(pg_catalog.=) ANY (unsafe)) THEN pg_catalog.format('pg_catalog.to_jsonb(c.%I)', a.attname)
+    WHEN t.typlen OPERATOR(pg_catalog.=) (-1) AND t.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND t.typtype OPERATOR(pg_catalog.<>) 'd' THEN pg_catalog.format(
+      'CASE WHEN pg_catalog.num_nulls(c.%1$I) OPERATOR(pg_catalog.=) 1 THEN NULL WHEN pg_catalog.array_ndims(c.%1$I) OPERATOR(pg_catalog.>) 1 THEN pg_catalog.to_jsonb(pg_catalog.format(''%%s'', c.%1$I)) '
+      'ELSE (SELECT coalesce(pg_catalog.jsonb_agg(CASE WHEN pg_catalog.num_nulls(u.e) OPERATOR(pg_catalog.=) 1 THEN NULL ELSE pg_catalog.format(''%%s'', u.e) END ORDER BY u.o), ''[]''::pg_catalog.jsonb) '
+      'FROM pg_catalog.unnest(c.%1$I) WITH ORDINALITY AS u(e, o)) END', a.attname)
+    ELSE pg_catalog.format('CASE WHEN pg_catalog.num_nulls(c.%1$I) OPERATOR(pg_catalog.=) 0 THEN pg_catalog.to_jsonb(pg_catalog.format(''%%s'', c.%1$I)) END', a.attname) END`;
+
+const UNSAFE_PRELUDE = `IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0
+                AND NOT a.attisdropped AND a.atttypid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid) THEN
+    SELECT pg_catalog.array_agg(u.col) INTO unsafe FROM (${UNSAFE_COLUMNS_SQL}) AS u(col);
+  END IF;
+  IF unsafe IS NOT NULL THEN
+    SELECT '(SELECT pg_catalog.jsonb_object_agg(x.k, x.v) FROM (VALUES ' OPERATOR(pg_catalog.||)
+           pg_catalog.string_agg(pg_catalog.format('(%L, %s)', a.attname, ${COLUMN_JSON_SQL}), ', ' ORDER BY a.attnum) OPERATOR(pg_catalog.||) ') AS x(k, v))'
+      INTO obj FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+  END IF;`;
+
 /** Creates (idempotently) everything but rc_F_json (jsonStatements) and the per-table triggers. */
 export function installStatements(n: OutboxNames): string[] {
   const tag = `'${ownerTag(n.fingerprint)}'`; // fingerprint is [0-9a-f]{16}: safe as literal text
@@ -82,9 +133,21 @@ export function installStatements(n: OutboxNames): string[] {
     putFunctionStatement(n, put),
     // The capture functions run as the activator; rc_F_json serialises each image, as the capture role (a NULL array for no image).
     `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
+DECLARE
+  unsafe pg_catalog.name[];
+  obj pg_catalog.text;
+  n pg_catalog.jsonb;
+  o pg_catalog.jsonb;
 BEGIN
   ${ownerCheckPlpgsql('row-changes capture')}
-  PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP <> 'DELETE' THEN ARRAY[${json}(NEW)] END, CASE WHEN TG_OP <> 'INSERT' THEN ARRAY[${json}(OLD)] END);
+  ${UNSAFE_PRELUDE}
+  IF obj IS NULL THEN
+    PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP <> 'DELETE' THEN ARRAY[${json}(NEW)] END, CASE WHEN TG_OP <> 'INSERT' THEN ARRAY[${json}(OLD)] END);
+  ELSE
+    IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN EXECUTE 'SELECT ' OPERATOR(pg_catalog.||) obj OPERATOR(pg_catalog.||) ' FROM (SELECT ($1).*) AS c' INTO n USING NEW; END IF;
+    IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN EXECUTE 'SELECT ' OPERATOR(pg_catalog.||) obj OPERATOR(pg_catalog.||) ' FROM (SELECT ($1).*) AS c' INTO o USING OLD; END IF;
+    PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN ARRAY[n] END, CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN ARRAY[o] END);
+  END IF;
   RETURN NULL;
 END $fn$`,
     // Earlier versions' (REVIEW9 R161): CREATE OR REPLACE keeps the attribute, ALTER sets it.
@@ -170,38 +233,57 @@ const BATCH_ROWS = 1000;
 const BATCH_BYTES = 16 * 1024 * 1024;
 
 /**
- * The statement-level capture: the statement's transition table(s), in batches. An UPDATE's old and
+ * The statement-level capture: the statement's transition table(s), in batches. Every name after
+ * the first rc_F_json call is qualified: a cast to json can SET search_path for the rest of the
+ * session (a function's SET clause is undone only at its exit), and the loop's expressions are
+ * planned again on the new path, as the activator (REVIEW10 R170). An UPDATE's old and
  * new rows are paired by position: the server appends both images of a row to the two transition
  * tables together, so the n-th old row is the n-th new row's.
  */
 function captureSetFunction(n: OutboxNames, put: string, json: string): string {
   // `c.*`, not `c`: a bare `c` means the watched table's column when it has one named c.
-  const images = (table: string) => `(SELECT ${json}(c.*) AS j, row_number() OVER () AS i FROM ${table} AS c)`;
+  // `row` is the row's jsonb over the alias c: rc_F_json's, or %1$s (obj, run by EXECUTE: R170).
+  const images = (table: string, row: string) => `(SELECT ${row} AS j, pg_catalog.row_number() OVER () AS i FROM ${table} AS c)`;
+  const queries = (row: string) => ({
+    INSERT: `SELECT x.j AS n, NULL::pg_catalog.jsonb AS o FROM ${images(TRANSITION_NEW, row)} AS x ORDER BY x.i`,
+    DELETE: `SELECT NULL::pg_catalog.jsonb AS n, x.j AS o FROM ${images(TRANSITION_OLD, row)} AS x ORDER BY x.i`,
+    UPDATE: `SELECT x.j AS n, y.j AS o FROM ${images(TRANSITION_NEW, row)} AS x JOIN ${images(TRANSITION_OLD, row)} AS y ON y.i OPERATOR(pg_catalog.=) x.i ORDER BY x.i`,
+  });
   const each = (query: string) => `FOR r IN ${query} LOOP
-      news := array_append(news, r.n);
-      olds := array_append(olds, r.o);
-      bytes := bytes + coalesce(pg_column_size(r.n), 0) + coalesce(pg_column_size(r.o), 0);
-      IF cardinality(news) >= ${BATCH_ROWS} OR bytes >= ${BATCH_BYTES} THEN
+      news := pg_catalog.array_append(news, r.n);
+      olds := pg_catalog.array_append(olds, r.o);
+      bytes := bytes OPERATOR(pg_catalog.+) coalesce(pg_catalog.pg_column_size(r.n), 0) OPERATOR(pg_catalog.+) coalesce(pg_catalog.pg_column_size(r.o), 0);
+      IF pg_catalog.cardinality(news) OPERATOR(pg_catalog.>=) ${BATCH_ROWS} OR bytes OPERATOR(pg_catalog.>=) ${BATCH_BYTES} THEN
         PERFORM ${put}(TG_RELID, TG_OP, news, olds);
         news := '{}'; olds := '{}'; bytes := 0;
       END IF;
     END LOOP;`;
+  const byOperation = (query: (op: 'INSERT' | 'DELETE' | 'UPDATE') => string) => `IF TG_OP OPERATOR(pg_catalog.=) 'INSERT' THEN
+      ${each(query('INSERT'))}
+    ELSIF TG_OP OPERATOR(pg_catalog.=) 'DELETE' THEN
+      ${each(query('DELETE'))}
+    ELSE
+      ${each(query('UPDATE'))}
+    END IF;`;
+  const plain = queries(`${json}(c.*)`);
+  const dynamic = queries('%1$s'); // no quote in these texts: safe inside '…'
   return `CREATE OR REPLACE FUNCTION ${n.captureSet}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
 DECLARE
   r record;
   news jsonb[] := '{}';
   olds jsonb[] := '{}';
   bytes bigint := 0;
+  unsafe pg_catalog.name[];
+  obj pg_catalog.text;
 BEGIN
   ${ownerCheckPlpgsql('row-changes capture')}
-  IF TG_OP = 'INSERT' THEN
-    ${each(`SELECT x.j AS n, NULL::jsonb AS o FROM ${images(TRANSITION_NEW)} AS x ORDER BY x.i`)}
-  ELSIF TG_OP = 'DELETE' THEN
-    ${each(`SELECT NULL::jsonb AS n, x.j AS o FROM ${images(TRANSITION_OLD)} AS x ORDER BY x.i`)}
+  ${UNSAFE_PRELUDE}
+  IF obj IS NULL THEN
+    ${byOperation((op) => plain[op])}
   ELSE
-    ${each(`SELECT x.j AS n, y.j AS o FROM ${images(TRANSITION_NEW)} AS x JOIN ${images(TRANSITION_OLD)} AS y ON y.i = x.i ORDER BY x.i`)}
+    ${byOperation((op) => `EXECUTE pg_catalog.format('${dynamic[op]}', obj)`)}
   END IF;
-  IF cardinality(news) > 0 THEN PERFORM ${put}(TG_RELID, TG_OP, news, olds); END IF;
+  IF pg_catalog.cardinality(news) OPERATOR(pg_catalog.>) 0 THEN PERFORM ${put}(TG_RELID, TG_OP, news, olds); END IF;
   RETURN NULL;
 END $fn$`;
 }

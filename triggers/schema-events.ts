@@ -97,7 +97,7 @@ SELECT substring(o.name from 'sc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name
 const PARTS = ['table:outbox', 'table:cursor', 'table:watch', 'table:known', 'function:on_ddl', 'function:on_drop', 'function:read', 'event trigger:ddl', 'event trigger:drop'];
 
 /** schema-changes' event-trigger activations (listActivations shows them with row-changes'), complete or not. */
-export async function schemaEventActivations(connection: unknown): Promise<{ trigger: 'schema-changes'; fingerprint: string; complete: boolean; objects: string[] }[]> {
+export async function schemaEventActivations(connection: unknown): Promise<{ trigger: 'schema-changes'; fingerprint: string; complete: boolean; outdated: boolean; objects: string[] }[]> {
   configOf(connection);
   const { rows } = await execute(connection, { text: OBJECTS_SQL, values: [SCHEMA], readOnly: true });
   const found = new Map<string, { parts: Set<string>; objects: string[] }>();
@@ -113,6 +113,7 @@ export async function schemaEventActivations(connection: unknown): Promise<{ tri
     trigger: 'schema-changes' as const,
     fingerprint,
     complete: PARTS.every((part) => entry.parts.has(part)),
+    outdated: false,
     objects: entry.objects,
   }));
 }

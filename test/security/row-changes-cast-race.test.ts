@@ -105,7 +105,7 @@ async function race(table: string, firstId: number): Promise<{ inserted: number[
 test.each([
   ['app.orders', 'a plain table (statement-level capture)', 1],
   ['app.parted', 'a partitioned table (row-level capture on each partition)', 980],
-])('%s, %s: the owner toggling a cast to json while another role inserts never becomes superuser; the cast runs as the capture role; every insert is captured', async (table, _kind, firstId) => {
+])('%s, %s: the owner toggling a cast to json while another role inserts never becomes superuser; the cast never runs; every insert is captured', async (table, _kind, firstId) => {
   await db.sql('TRUNCATE app.ran');
   const { state } = await pollTrigger('row-changes', { connection: db.config, config });
   const { inserted, errors, toggles } = await race(table, firstId);
@@ -114,7 +114,7 @@ test.each([
   expect(inserted).toEqual(Array.from({ length: INSERTS + 1 }, (_, i) => firstId + i));
   expect(toggles).toBeGreaterThan(0);
   const ran = await db.sql<{ who: string }>('SELECT DISTINCT who FROM app.ran');
-  expect(ran).toEqual([{ who: 'pgactions_capture' }]); // it ran (at least for the last insert), and only ever as the capture role
+  expect(ran).toEqual([]); // never run: the capture calls no cast of a role that is not a superuser (REVIEW10 R170)
   const events = await eventsAfter(state);
   expect(events.map((event) => [event.table, event.key, event.new.m])).toEqual(inserted.map((id) => [table.slice(4), { id }, 'ok']));
 }, 240_000);

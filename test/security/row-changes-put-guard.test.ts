@@ -119,14 +119,14 @@ test('an activation whose capture functions are an older version\'s (serialising
   const json = put.replace(/_put$/, '_json');
   await as(activator, (c) => c.query(`ALTER FUNCTION ${capture}() SECURITY INVOKER; ALTER FUNCTION ${capture}_set() SECURITY INVOKER;
     DROP FUNCTION ${json}(anyelement); GRANT EXECUTE ON FUNCTION ${put}(oid, text, jsonb[], jsonb[]) TO PUBLIC; GRANT USAGE ON SCHEMA pgactions TO PUBLIC`));
-  expect((await listActivations(db.config)).map((a) => a.complete)).toEqual([false]);
+  expect((await listActivations(db.config)).map(({ complete, outdated }) => ({ complete, outdated }))).toEqual([{ complete: true, outdated: true }]);
   // Re-creating the triggers needs the table's owner; the activator activates again (the schema is its own: a superuser
   // would be refused in it, REVIEW9 R156), owning the table for the moment.
   const tableOwner = (await db.sql<{ o: string }>(`SELECT relowner::regrole::text AS o FROM pg_class WHERE oid = 'app.orders'::regclass`))[0]!.o;
   await db.sql(`ALTER TABLE app.orders OWNER TO ${activator}`);
   await activateTrigger('row-changes', request);
   await db.sql(`ALTER TABLE app.orders OWNER TO ${tableOwner}`);
-  expect((await listActivations(db.config)).map((a) => a.complete)).toEqual([true]);
+  expect((await listActivations(db.config)).map(({ complete, outdated }) => ({ complete, outdated }))).toEqual([{ complete: true, outdated: false }]);
   const name = (f: string) => f.slice('pgactions.'.length);
   expect(await db.sql(`SELECT proname, prosecdef, proowner::regrole::text AS owner, proacl::text[] AS acl FROM pg_proc WHERE pronamespace = 'pgactions'::regnamespace AND proname ~ '_(capture|capture_set|put|json)$' ORDER BY proname`)).toEqual([
     { proname: name(capture), prosecdef: true, owner: activator, acl: [`${activator}=X/${activator}`] },

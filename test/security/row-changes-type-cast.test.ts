@@ -66,38 +66,90 @@ test('control: without a watched table nothing calls the cast on a write', async
   expect(await ran()).toEqual([]);
 }, 60_000);
 
-test('a superuser\'s and a writer\'s INSERTs (statement and row capture) run the type owner\'s cast only as pgactions_capture; the changes are captured', async () => {
+test('a superuser\'s and a writer\'s INSERTs (statement and row capture) never run the type owner\'s cast; the changes are captured, the enum as its label (REVIEW10 R170)', async () => {
   const { state } = await pollTrigger('row-changes', request());
   await db.sql(`INSERT INTO orders DEFAULT VALUES; INSERT INTO parted (id) VALUES (1)`);
   await as(writer, (c) => c.query(`INSERT INTO orders DEFAULT VALUES; INSERT INTO parted (id) VALUES (2)`));
   expect(await isSuperuser()).toBe(false);
-  expect(await ran()).toEqual(['pgactions_capture']);
+  expect(await ran()).toEqual([]);
   const { events } = await pollTrigger('row-changes', { ...request(), state });
   expect(events.map((event) => { const e = event as unknown as { table: string; new: unknown }; return [e.table, e.new]; })).toEqual([
     ['orders', { id: 1, m: 'ok', ms: ['sad'] }], ['parted', { id: 1, m: 'ok' }], ['orders', { id: 2, m: 'ok', ms: ['sad'] }], ['parted', { id: 2, m: 'ok' }],
   ]);
 }, 60_000);
 
-test('the cast, running as pgactions_capture, can neither name pgactions nor call rc_F_put; made SECURITY INVOKER, the serialising function refuses to run', async () => {
-  const [{ fingerprint }] = (await db.sql<{ fingerprint: string }>(`SELECT substring(proname from 'rc_([0-9a-f]{16})_json') AS fingerprint FROM pg_proc WHERE proname ~ '^rc_[0-9a-f]{16}_json$'`)) as [{ fingerprint: string }];
-  expect(await db.sql(`SELECT has_schema_privilege('pgactions_capture', 'pgactions', 'USAGE') AS usage, has_function_privilege('pgactions_capture', 'pgactions.rc_${fingerprint}_put(oid, text, jsonb[], jsonb[])', 'EXECUTE') AS put,
-    has_function_privilege('public', 'pgactions.rc_${fingerprint}_json(anyelement)', 'EXECUTE') AS json_public`)).toEqual([{ usage: false, put: false, json_public: false }]);
-  // A cast that tries to make the serialising function run as its caller: refused for want of USAGE, which fails the write.
+test('REVIEW10 R170: a cast that SETs search_path never runs, so neither the capture (as the activator) nor the writer\'s session meets look-alike functions', async () => {
   await as(typeOwner, (c) => c.query(`CREATE OR REPLACE FUNCTION types.mood_json(types.mood) RETURNS json LANGUAGE plpgsql AS $f$
-    BEGIN EXECUTE 'ALTER FUNCTION pgactions.rc_${fingerprint}_json(anyelement) SECURITY INVOKER'; RETURN to_json($1::text); END $f$`));
-  await expect(db.sql(`INSERT INTO orders DEFAULT VALUES`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('permission denied for schema pgactions') });
-  await as(typeOwner, (c) => c.query(`CREATE OR REPLACE FUNCTION types.mood_json(types.mood) RETURNS json LANGUAGE plpgsql AS $f$
-    BEGIN INSERT INTO types.ran VALUES (current_user); RETURN to_json($1::text); END $f$`));
-  // Had it managed (here a superuser does it), the function refuses to serialise as anyone else: the write fails, the cast never runs.
-  await db.sql(`TRUNCATE types.ran; ALTER FUNCTION pgactions.rc_${fingerprint}_json(anyelement) SECURITY INVOKER`);
+    BEGIN INSERT INTO types.ran VALUES (current_user); PERFORM pg_catalog.set_config('search_path', 'types, pg_catalog', false); RETURN to_json($1::text); END $f$;
+    CREATE FUNCTION types.array_append(jsonb[], jsonb) RETURNS jsonb[] LANGUAGE plpgsql AS $f$
+    BEGIN INSERT INTO types.ran VALUES ('array_append as ' || current_user);
+      IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN EXECUTE 'ALTER ROLE ${typeOwner} SUPERUSER'; END IF;
+      RETURN pg_catalog.array_append($1, $2); END $f$;
+    CREATE FUNCTION types.lower(text) RETURNS text LANGUAGE plpgsql AS $f$
+    BEGIN INSERT INTO types.ran VALUES ('lower as ' || current_user); RETURN pg_catalog.lower($1); END $f$`));
+  const path = await as(writer, async (c) => {
+    await c.query(`INSERT INTO orders (m) VALUES ('sad'), ('ok'); INSERT INTO parted (id, m) VALUES (10, 'sad')`);
+    await c.query(`SELECT lower('APP')`);
+    return (await c.query('SHOW search_path')).rows[0].search_path as string;
+  });
+  await db.sql(`INSERT INTO orders (m) VALUES ('sad')`);
+  expect(path).toBe('"$user", public');
+  expect(await ran()).toEqual([]);
+  expect(await isSuperuser()).toBe(false);
+}, 60_000);
+
+test('values whose types a non-superuser made arrive as their text: an enum[] as a JSON array of labels, NULLs kept, a composite as its text; built-in columns unchanged', async () => {
+  await as(typeOwner, (c) => c.query(`CREATE TYPE types.pair AS (a int, m types.mood)`));
+  await db.sql(`CREATE TABLE shapes (id int PRIMARY KEY, n numeric, ms types.mood[], none types.mood[], empty types.mood[], grid types.mood[], p types.pair, nothing types.mood, j jsonb)`);
+  const shapes = { connection: db.config, config: { tables: ['public.shapes'] } };
+  await activateTrigger('row-changes', shapes);
   try {
-    await expect(db.sql(`INSERT INTO orders DEFAULT VALUES`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('serialises rows only as the role pgactions_capture') });
-    await expect(as(writer, (c) => c.query(`INSERT INTO parted (id) VALUES (3)`))).rejects.toMatchObject({ code: '42501' });
+    const { state } = await pollTrigger('row-changes', shapes);
+    await db.sql(`INSERT INTO shapes VALUES (1, 1.50, '{ok,NULL,sad}', NULL, '{}', '{{ok,sad},{sad,ok}}', ROW(7, 'ok'), NULL, '{"k": [1]}')`);
+    const { events } = await pollTrigger('row-changes', { ...shapes, state });
+    expect(events.map((event) => (event as unknown as { new: unknown }).new)).toEqual([
+      { id: 1, n: 1.5, ms: ['ok', null, 'sad'], none: null, empty: [], grid: '{{ok,sad},{sad,ok}}', p: '(7,ok)', nothing: null, j: { k: [1] } },
+    ]);
+    expect(await ran()).toEqual([]);
+    // UPDATE and DELETE, through the statement capture (shapes) and the row capture (parted).
+    const next = (await pollTrigger('row-changes', { ...shapes, state })).state;
+    await db.sql(`UPDATE shapes SET ms = '{sad}', nothing = 'ok'; DELETE FROM shapes`);
+    const changed = (await pollTrigger('row-changes', { ...shapes, state: next })).events as unknown as { op: string; new: Record<string, unknown> | null; old: Record<string, unknown> | null }[];
+    expect(changed.map((e) => [e.op, e.new?.ms ?? null, e.new?.nothing ?? null, e.old?.ms ?? null, e.old?.p ?? null])).toEqual([
+      ['UPDATE', ['sad'], 'ok', ['ok', null, 'sad'], '(7,ok)'],
+      ['DELETE', null, null, ['sad'], '(7,ok)'],
+    ]);
+    const before = (await pollTrigger('row-changes', request())).state;
+    await db.sql(`UPDATE parted SET m = 'sad' WHERE id = 1; DELETE FROM parted WHERE id = 1`);
+    const parted = (await pollTrigger('row-changes', { ...request(), state: before })).events as unknown as { op: string; new: unknown; old: unknown }[];
+    expect(parted.map((e) => [e.op, e.new, e.old])).toEqual([
+      ['UPDATE', { id: 1, m: 'sad' }, { id: 1, m: 'ok' }],
+      ['DELETE', null, { id: 1, m: 'sad' }],
+    ]);
     expect(await ran()).toEqual([]);
   } finally {
-    await db.sql(`ALTER FUNCTION pgactions.rc_${fingerprint}_json(anyelement) SECURITY DEFINER`);
+    await deactivateTrigger('row-changes', shapes).catch(() => undefined);
   }
-  await db.sql(`INSERT INTO orders DEFAULT VALUES`);
-  expect(await ran()).toEqual(['pgactions_capture']);
+}, 60_000);
+
+test('the serialising function (tables of built-in types only), made SECURITY INVOKER (here by a superuser), refuses to run as anyone but pgactions_capture', async () => {
+  await db.sql(`CREATE TABLE plainrows (id int PRIMARY KEY, note text); GRANT INSERT ON plainrows TO ${writer}`);
+  const plain = { connection: db.config, config: { tables: ['public.plainrows'] } };
+  await activateTrigger('row-changes', plain);
+  const functions = (await db.sql<{ f: string }>(`SELECT oid::regprocedure::text AS f FROM pg_proc WHERE proname ~ '^rc_[0-9a-f]{16}_json$'`)).map((row) => row.f);
+  expect(functions.length).toBe(2);
+  for (const f of functions) {
+    expect(await db.sql(`SELECT has_function_privilege('public', $1, 'EXECUTE') AS json_public`, [f])).toEqual([{ json_public: false }]);
+  }
+  expect(await db.sql(`SELECT has_schema_privilege('pgactions_capture', 'pgactions', 'USAGE') AS usage`)).toEqual([{ usage: false }]);
+  try {
+    for (const f of functions) await db.sql(`ALTER FUNCTION ${f} SECURITY INVOKER`);
+    await expect(db.sql(`INSERT INTO plainrows VALUES (1, 'a')`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('serialises rows only as the role pgactions_capture') });
+    await expect(as(writer, (c) => c.query(`INSERT INTO plainrows VALUES (2, 'b')`))).rejects.toMatchObject({ code: '42501' });
+  } finally {
+    for (const f of functions) await db.sql(`ALTER FUNCTION ${f} SECURITY DEFINER`);
+    await deactivateTrigger('row-changes', plain).catch(() => undefined);
+  }
+  expect(await ran()).toEqual([]);
   expect(await isSuperuser()).toBe(false);
 }, 60_000);

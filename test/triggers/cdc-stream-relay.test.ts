@@ -54,12 +54,12 @@ function keepalive(walEnd: bigint): Buffer {
 }
 
 /** A database with items(id) and the trigger activated, its connection through the relay; the state before anything was written. */
-async function setup() {
+async function setup(batchSize = 10) {
   const database = `cdcrelay_${run}_${++n}`;
   await server.sql(`CREATE DATABASE ${database}`);
   const sql = (text: string, values?: unknown[]) => server.sql(text, values, database);
   await sql('CREATE TABLE items (id int PRIMARY KEY)');
-  const request = { connection: { ...server.config({ database }), host: '127.0.0.1', port: relay!.port }, config: { tables: ['items'], heartbeatSeconds: 0, batchSize: 10 } };
+  const request = { connection: { ...server.config({ database }), host: '127.0.0.1', port: relay!.port }, config: { tables: ['items'], heartbeatSeconds: 0, batchSize } };
   await activateTrigger(KEY, request);
   const { state } = await pollTrigger(KEY, request);
   return { sql, request, state };
@@ -80,9 +80,8 @@ async function subscribe(db: Awaited<ReturnType<typeof setup>>, state: TriggerSt
   return { batches, positions, errors, subscription, position };
 }
 
-test('a keepalive in the middle of a transaction: the transaction is handed whole, and no position inside it is reported', async () => {
-  const db = await setup();
-  const start = parseLsn((db.state.position as { lsn: string }).lsn);
+/** A relay hook that adds, after the transaction's first Insert, a keepalive at the commit record's start; returns what gives that position. */
+function keepaliveAfterFirstInsert(): () => bigint | undefined {
   let inside: bigint | undefined;
   let commitStart: bigint | undefined;
   hookFor = () => (message) => {
@@ -92,14 +91,40 @@ test('a keepalive in the middle of a transaction: the transaction is handed whol
     inside = commitStart;
     return { replace: Buffer.concat([message, keepalive(inside)]) };
   };
+  return () => inside;
+}
+
+test('a keepalive in the middle of a transaction: the transaction is handed whole, and no position inside it is reported', async () => {
+  const db = await setup();
+  const start = parseLsn((db.state.position as { lsn: string }).lsn);
+  const insideOf = keepaliveAfterFirstInsert();
   const c = await subscribe(db);
   await db.sql('INSERT INTO items SELECT generate_series(1, 3)');
   await waitFor(() => c.batches.flat().length >= 3 && c.positions.length > 0, 'the transaction handed');
   await sleep(300);
+  const inside = insideOf();
   expect(inside).toBeGreaterThan(start);
   expect(c.batches).toEqual([['1', '2', '3']]);
   expect(c.positions.map(formatLsn)).not.toContain(formatLsn(inside!));
   expect(c.positions[0]!).toBeGreaterThan(inside!);
+  expect(c.errors).toEqual([]);
+}, 60_000);
+
+// Batches of one change each: a position taken from the keepalive shows in the next batch's state, whatever the pump merges.
+test('the same keepalive in a transaction larger than batchSize (1): its batches keep the position before it, none moves inside it', async () => {
+  const db = await setup(1);
+  const start = parseLsn((db.state.position as { lsn: string }).lsn);
+  const insideOf = keepaliveAfterFirstInsert();
+  const c = await subscribe(db);
+  await db.sql('INSERT INTO items SELECT generate_series(1, 3)');
+  await waitFor(() => c.batches.flat().length >= 3 && c.positions.length >= 3, 'the transaction handed');
+  await sleep(300);
+  const inside = insideOf()!;
+  expect(inside).toBeGreaterThan(start);
+  expect(c.batches).toEqual([['1'], ['2'], ['3']]);
+  expect(c.positions.slice(0, 2)).toEqual([start, start]);
+  expect(c.positions.map(formatLsn)).not.toContain(formatLsn(inside));
+  expect(c.positions[2]!).toBeGreaterThan(inside);
   expect(c.errors).toEqual([]);
 }, 60_000);
 

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { activateTrigger, pollTrigger, subscribeTrigger, type TriggerEvent, type TriggerSubscription } from '../../triggers/index.js';
+import { activateTrigger, deactivateTrigger, pollTrigger, subscribeTrigger, type TriggerEvent, type TriggerSubscription } from '../../triggers/index.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 import { waitFor } from './helpers.js';
 
@@ -29,7 +29,7 @@ afterEach(async () => {
   await db.sql('DROP TABLE IF EXISTS orders');
 }, 30_000);
 
-const request = (connection: object = {}) => ({ connection: { ...db.config, ...connection }, config: { tables: ['orders'] } });
+const request = (connection: object = {}, config: object = {}) => ({ connection: { ...db.config, ...connection }, config: { tables: ['orders'], ...config } });
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function setup(connection: object = {}) {
@@ -49,10 +49,10 @@ async function cursor(): Promise<{ acked: number; leader: string | null; leader_
   return { acked: Number(row!.acked), leader: row!.leader, leader_pid: row!.leader_pid, until: row!.until === null ? null : Number(row!.until) };
 }
 
-async function subscribe(handler: (events: TriggerEvent[]) => Promise<void> | void = () => {}, connection: object = {}) {
+async function subscribe(handler: (events: TriggerEvent[]) => Promise<void> | void = () => {}, connection: object = {}, config: object = {}) {
   const keys: number[] = [];
   const errors: { error: unknown; at: number }[] = [];
-  const subscription = await subscribeTrigger(KEY, { ...request(connection), onError: (error) => void errors.push({ error, at: Date.now() }) }, async (events) => {
+  const subscription = await subscribeTrigger(KEY, { ...request(connection, config), onError: (error) => void errors.push({ error, at: Date.now() }) }, async (events) => {
     keys.push(...events.map((e) => (e.key as { id: number }).id));
     await handler(events);
   });
@@ -217,4 +217,30 @@ test('close() while a handler runs that then throws: the failure is not reported
   opened.splice(opened.indexOf(c.subscription), 1);
   expect(c.errors).toEqual([]);
   expect((await pollTrigger(KEY, request())).events.map((e) => (e.key as { id: number }).id)).toEqual([1]);
+}, 60_000);
+
+test('deactivated under a running subscription: the holder\'s reads report TRIGGER_NOT_ACTIVE to onError (a failed read, not a lease lost to another subscriber); a standby reports nothing (it has no activation to upgrade)', async () => {
+  await setup();
+  const c = await subscribe(() => {}, {}, { intervalSeconds: 1 });
+  await waitFor(async () => (await cursor()).leader !== null, 'the lease taken');
+  const standby = await subscribe(() => {}, {}, { intervalSeconds: 1 });
+  await deactivateTrigger(KEY, request());
+  await waitFor(() => c.errors.length >= 1, 'the failed read reported', 15_000);
+  expect(c.errors.map(({ error }) => (error as { code?: string }).code)).toContain('TRIGGER_NOT_ACTIVE');
+  await sleep(2500); // two attempts of the standby, each failing to find the cursor
+  expect(standby.errors).toEqual([]);
+}, 60_000);
+
+test('a holder that lost the lease without noticing: its refused read is no error for the host; it stands by, then leads again once the lease is free', async () => {
+  await setup();
+  const c = await subscribe();
+  await waitFor(async () => (await cursor()).leader !== null, 'the lease taken');
+  await db.sql(`UPDATE ${await cursorTable()} SET leader = 'someone else', lease_until = now() + interval '1 hour'`);
+  await db.sql('INSERT INTO orders VALUES (1)'); // NOTIFY: the holder reads at once, and is refused
+  await sleep(1500);
+  expect(c.keys).toEqual([]);
+  expect(c.errors).toEqual([]);
+  await db.sql(`UPDATE ${await cursorTable()} SET leader = NULL, lease_until = NULL`);
+  await waitFor(() => c.keys.length === 1, 'the change once the lease is free', 15_000);
+  expect(c.errors).toEqual([]);
 }, 60_000);

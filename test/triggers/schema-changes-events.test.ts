@@ -155,7 +155,7 @@ test('deactivation removes exactly its own objects: another configuration and a 
 test('a damaged leftover (a table of ours dropped by hand) never blocks DDL, and is found and removed', async () => {
   const config = { schemas: ['watched'] };
   const { fingerprint } = await activateTrigger('schema-changes', superuser(config));
-  expect(await listActivations(db.config)).toEqual([{ trigger: 'schema-changes', fingerprint, complete: true, objects: expect.any(Array) }]);
+  expect(await listActivations(db.config)).toEqual([{ trigger: 'schema-changes', fingerprint, complete: true, outdated: false, objects: expect.any(Array) }]);
   await db.sql(`DROP TABLE pgactions."sc_${fingerprint}_watch"`);
   // The event trigger is still there, its tables are not: the user's DDL still succeeds.
   await db.sql('CREATE TABLE watched.despite_damage (id int)');

@@ -5,6 +5,7 @@
  * through COPY (SELECT … ORDER BY key LIMIT n), decoded once the batch is complete.
  */
 import { configOf, describeTable, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../../connection/index.js';
+import { setField } from '../../connection/row-field.js';
 import { copyInSnapshot } from '../../connection/snapshot-copy.js';
 import { typeResolutionSql } from '../../connection/result-types.js';
 import type { TableSyncConfig, TableSyncEvent } from '../../schemas/types.gen.js';
@@ -222,7 +223,7 @@ function rowKeyOf(primaryKey: readonly string[]): (row: Record<string, unknown>)
     return (row) => {
       // Not a computed-key literal ({ [column]: … }): V8 builds those through a slow runtime call, 0.5 µs a row.
       const key: Record<string, unknown> = {};
-      key[column] = row[column];
+      setField(key, column, row[column]); // a column named "__proto__" an own property, as in the row (assigned, it was dropped)
       return key;
     };
   }
