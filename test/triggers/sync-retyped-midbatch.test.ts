@@ -45,6 +45,8 @@ test('the key retyped after the batch read its orders: the batch is read again w
   const first = await poll('once');
   expect(keys(first.events)).toEqual([1, 2]);
   await other!.query('BEGIN; ALTER TABLE once ALTER COLUMN k TYPE text USING k::text');
+  // A state made before states kept the key's types (keyShape), read as it is: one with them is refused once the key is retyped (sync-retyped-state.test, REVIEW10 R165).
+  delete (first.state.position as { keyShape?: string }).keyShape;
   const next = poll('once', first.state);
   await batchWaiting('once');
   await other!.query('COMMIT');

@@ -32,6 +32,13 @@ export interface SyncPosition {
    * states made before it: `after` is used then.
    */
   afterText?: (string | null)[] | null;
+  /**
+   * The key columns' types and collations (oids, as JSON) read by the batch that made the cursor: the
+   * cursor orders rows only in them, so a later batch whose statement reads others (ALTER COLUMN …
+   * TYPE or COLLATE since) refuses the state rather than skip rows (REVIEW10 R165). Absent before a
+   * table's first cursor and in states made before it (read as they are).
+   */
+  keyShape?: string;
   rowsDone: number;
   estimatedTotal: number;
   /** Estimated memory of one row's event in the table being copied, from the last batch (sizes the next one). */
@@ -124,6 +131,12 @@ const keyTypeNamesSql = `(SELECT pg_catalog.json_agg(pg_catalog.format('%I.%I'::
                             JOIN pg_catalog.pg_type ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
                             JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) ty.typnamespace)`;
 
+/** The primary key columns' ($3, in order) types and collations of the table ($2), as JSON: what orders the cursor. */
+const keyShapeSql = `(SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.atttypid, a.attcollation) ORDER BY u.n)::pg_catalog.text
+                        FROM pg_catalog.unnest($3::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
+                        JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid
+                         AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped)`;
+
 /** `attempt`: batches read again because the key's type changed since its orders were cached (REVIEW7 R124). */
 export async function readBatch(args: TriggerArguments<TableSyncConfig>, position: SyncPosition, attempt = 0): Promise<Batch<TableSyncEvent, SyncPosition>> {
   const tables = args.config.tables;
@@ -146,6 +159,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   const afterText = position.afterText ?? null;
   if (afterText !== null && (!Array.isArray(afterText) || afterText.length !== info.primaryKey.length || !afterText.every((value) => typeof value === 'string'))) {
     throw invalidState('state.position.afterText does not fit the table\'s primary key (it changed since the state was made, or the state was edited)', ['state.position.afterText must hold one text per primary key column']);
+  }
+  if (position.keyShape !== undefined && typeof position.keyShape !== 'string') {
+    throw invalidState('state.position.keyShape is not what table-sync writes (the state was edited)', ['state.position.keyShape must be the one a previous poll returned']);
   }
   const target = `${quoteIdentifier(info.schema)}.${quoteIdentifier(info.name)}`;
   const key = info.primaryKey.map((name) => `t.${quoteIdentifier(name)}`);
@@ -173,7 +189,7 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
                       (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attname, r.base, r.element) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
                          JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped`)}) r ON r.type OPERATOR(pg_catalog.=) a.atttypid
                         WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS columns,
-                      ${keyTypesSql('$2', '$3', '$3')} AS key_types,
+                      ${keyTypesSql('$2', '$3', '$3')} AS key_types, ${keyShapeSql} AS key_shape,
                       ${position.handover ? keyTypeNamesSql : 'NULL::pg_catalog.text'} AS key_type_names`,
         values: [JSON.stringify(keyObject(afterText ?? position.after ?? [])), target, info.primaryKey],
       },
@@ -203,6 +219,13 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
     }
     return readBatch(args, position, attempt + 1);
   }
+  // A cursor made in another order than the key's now (retyped or recollated between two batches): rows
+  // between its place in the old order and in the new one would never be read (REVIEW10 R165).
+  if ((afterText !== null || position.after !== null) && position.keyShape !== undefined && position.keyShape !== read.prelude.key_shape) {
+    throw invalidState(`state.position's cursor was made when the primary key of ${info.schema}.${info.name} (${field}) had another type or collation (ALTER COLUMN … TYPE since): the rows after it are in another order now, and going on would skip some; sync again`, [
+      'state.position was made with the key\'s old type: start table-sync again without a state',
+    ]);
+  }
   const last = lastRow ? info.primaryKey.map((name) => lastRow![name]) : null;
   const done = read.rows < batchSize;
   // The batch's bound as the server wrote it: the handover compares changed keys with it exactly (REVIEW5 R101-R103).
@@ -213,8 +236,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
     : undefined;
   const next: SyncPosition = { ...position, after: last, afterText: read.lastText ?? null, rowsDone };
   delete next.rowBytes;
+  delete next.keyShape;
   if (done) Object.assign(next, { table: position.table + 1, after: null, afterText: null });
-  else next.rowBytes = Math.ceil(read.bytes / read.rows) + EVENT_OVERHEAD_BYTES + COLUMN_OVERHEAD_BYTES * read.columns;
+  else Object.assign(next, { keyShape: String(read.prelude.key_shape), rowBytes: Math.ceil(read.bytes / read.rows) + EVENT_OVERHEAD_BYTES + COLUMN_OVERHEAD_BYTES * read.columns });
   if (handover) next.handover = handover;
   return { events, position: next };
 }
