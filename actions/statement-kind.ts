@@ -16,8 +16,10 @@ const NODE_KIND: Record<string, string> = {
   SelectStmt: 'SELECT', InsertStmt: 'INSERT', UpdateStmt: 'UPDATE', DeleteStmt: 'DELETE', MergeStmt: 'MERGE',
   CreateStmt: 'CREATE TABLE', CreateTableAsStmt: 'CREATE TABLE AS', DropStmt: 'DROP', TruncateStmt: 'TRUNCATE',
   AlterTableStmt: 'ALTER TABLE', ExplainStmt: 'EXPLAIN', CopyStmt: 'COPY', CallStmt: 'CALL', DoStmt: 'DO',
-  TransactionStmt: 'transaction command',
+  IndexStmt: 'CREATE INDEX', VariableSetStmt: 'SET', TransactionStmt: 'transaction command',
 };
+/** "a DELETE", "an UPDATE", "an EXPLAIN": a statement's name with its article. */
+const named = (name: string) => `${/^[AEIOU]/i.test(name) ? 'an' : 'a'} ${name}`;
 const WRITES: Record<string, string> = { InsertStmt: 'an INSERT', UpdateStmt: 'an UPDATE', DeleteStmt: 'a DELETE', MergeStmt: 'a MERGE' };
 
 export function refuseOtherWrites(sql: string, kind: 'UPDATE' | 'DELETE', actionName: string): void {
@@ -38,9 +40,9 @@ export function refuseOtherWrites(sql: string, kind: 'UPDATE' | 'DELETE', action
   if (node !== KIND_NODE[kind]) {
     const found = NODE_KIND[node] ?? node.replace(/Stmt$/, '').replace(/([a-z])([A-Z])/g, '$1 $2').toUpperCase();
     throw new PgActionsError('INVALID_INPUT', {
-      message: `${actionName} only runs ${kind} statements; this one is a ${found}. Nothing was run.`,
-      problems: [`input.query must be ${kind === 'UPDATE' ? 'an UPDATE' : 'a DELETE'} statement`],
-      fixes: [`Write ${kind === 'UPDATE' ? 'an UPDATE' : 'a DELETE'} statement, or use the action made for this one (Execute Query runs any statement).`],
+      message: `${actionName} only runs ${kind} statements; this one is ${named(found)}. Nothing was run.`,
+      problems: [`input.query must be ${named(kind)} statement`],
+      fixes: [`Write ${named(kind)} statement, or use the action made for this one (Execute Query runs any statement).`],
     });
   }
   const found = hiddenWrite(root, true);

@@ -453,8 +453,8 @@ async function commitIfExpected(
   await finish('ROLLBACK');
   const kind = outcome.command || 'empty statement';
   throw new PgActionsError('INVALID_INPUT', {
-    message: `${statement.actionName ?? 'This action'} only runs ${expected.join(' or ')} statements; this one is a ${kind}. It was rolled back: its changes were undone.`,
-    problems: [`input.query must be ${expected.map((c) => `a${/^[AEIOU]/.test(c) ? 'n' : ''} ${c}`).join(' or ')} statement`],
+    message: `${statement.actionName ?? 'This action'} only runs ${expected.join(' or ')} statements; this one is ${withArticle(kind)}. It was rolled back: its changes were undone.`,
+    problems: [`input.query must be ${expected.map(withArticle).join(' or ')} statement`],
     fixes: ['Use the action that matches the statement (Execute Query runs any statement).'],
     query: statement.text,
     parameters: statement.values,
@@ -518,4 +518,9 @@ export function cancel(managed: ManagedPool, client: pg.PoolClient): Promise<boo
 
 function destroy(client: pg.PoolClient): void {
   (client as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+}
+
+/** "a DELETE", "an UPDATE", "an empty statement": a statement's name with its article. */
+function withArticle(name: string): string {
+  return `${/^[AEIOU]/i.test(name) ? 'an' : 'a'} ${name}`;
 }

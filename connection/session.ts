@@ -43,11 +43,21 @@ export function lockWaitMs(statementTimeoutMs: number): number {
 
 /** The tables `names` (quoted and qualified, as the server resolves them) as what a statement locks. */
 export function tablesLock(names: readonly string[]): LockTarget {
-  const relations = names.map((name) => `'${name.replaceAll("'", "''")}'::pg_catalog.regclass`).join(', ');
+  const relations = names.map((name) => `'${name.replaceAll("'", "''")}'::pg_catalog.regclass::pg_catalog.oid`).join(', ');
   return {
     what: `${names.length === 1 ? 'the table' : 'the tables'} ${names.join(', ')}`,
-    holders: `SELECT a.pid, a.usename, a.state, a.xact_start, a.query FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE l.granted AND l.relation IN (${relations});`,
+    holders: holdersSql(`l.relation OPERATOR(pg_catalog.=) ANY (ARRAY[${relations}])`),
   };
+}
+
+/**
+ * The sessions holding a granted lock that `condition` (over pg_locks `l`) selects. Run as the
+ * step's role when a lock wait gives up, and printed in the fix for people to run: every operator
+ * names its schema, and `condition` must too (an unqualified `=` of oid and regclass ran a
+ * look-alike made in public as the activator: REVIEW10 R164).
+ */
+export function holdersSql(condition: string): string {
+  return `SELECT a.pid, a.usename, a.application_name, a.state, a.xact_start, a.query FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid WHERE l.granted AND ${condition};`;
 }
 
 const SOME_TASK: TransactionTask = { name: 'pg-actions', again: 'run the step again' };

@@ -16,7 +16,7 @@ import { startEmbeddedDatabase } from '../cli/embedded-database.js';
 export const MUTATION_TARGETS: Record<string, string[]> = {
   // execute.test and faults.test also reach it end to end (1 GB cap, timeouts): too slow per mutant.
   'connection/cancel.ts': ['test/connection/cancel.test.ts'],
-  'connection/deadline.ts': ['test/connection/execute.test.ts'],
+  'connection/deadline.ts': ['test/connection/deadline.test.ts', 'test/connection/execute.test.ts'],
   // statement-run.test drives StatementRun's plans directly (failedAt, probe, check, early answer, shape cache);
   // statement-edges.test the parameter limit, command tags, the caps and onProgress through execute(). execute.test
   // and edge-cases.test reach it end to end too, but their silent network (13 s) and deep JSON (5 s) run per mutant.
@@ -29,7 +29,7 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // error-mapping-more.test: SSL_REQUIRED from a TLS-only peer, the pooler's messages from a real PgBouncer (4 short-lived processes).
   'connection/errors/map.ts': ['test/connection/error-mapping.test.ts', 'test/connection/error-paths.test.ts', 'test/generated.test.ts', 'test/connection/error-mapping-more.test.ts', 'test/connection/error-redaction-foreign.test.ts'],
   'templating/bind-sql.ts': ['test/templating-sql.test.ts', 'test/templating-safety.test.ts', 'test/templating.test.ts', 'test/templating-bind-edges.test.ts'],
-  'actions/statement-kind.ts': ['test/actions/statement-kind.test.ts', 'test/actions/sql-reading.test.ts'],
+  'actions/statement-kind.ts': ['test/actions/statement-kind-refusal.test.ts', 'test/actions/statement-kind.test.ts', 'test/actions/sql-reading.test.ts'],
   // errors.test and faults.test start servers of their own: too slow per mutant. error-paths.test reaches the
   // mapped failures, session-reset.test the run-alone path (VACUUM), step-tail and session-state the early
   // answer and the pooler paths, failed-step-session.test whether a failed step keeps its session, run-alone.test
@@ -41,8 +41,8 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   // session pooling and holdPool (reached otherwise only by execute.test, pgbouncer.test and the listen tests);
   // pool-closing.test closeAll()'s wait for connections still closing (a peer that holds back its FIN).
   // pool-transaction-status.test: the readyForQuery listener (a failed transaction's status behind a transaction pooler).
-  'connection/pools.ts': ['test/connection/pool-lifecycle.test.ts', 'test/connection/pools.test.ts', 'test/connection/ssl-plan.test.ts', 'test/connection/session-state.test.ts', 'test/connection/pool-wait.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/pool-sessions.test.ts', 'test/connection/pool-closing.test.ts', 'test/connection/pool-transaction-status.test.ts'],
-  'connection/config.ts': ['test/connection/config.test.ts'],
+  'connection/pools.ts': ['test/connection/format-fixes.test.ts', 'test/connection/pool-lifecycle.test.ts', 'test/connection/pools.test.ts', 'test/connection/ssl-plan.test.ts', 'test/connection/session-state.test.ts', 'test/connection/pool-wait.test.ts', 'test/connection/step-tail.test.ts', 'test/connection/pool-sessions.test.ts', 'test/connection/pool-closing.test.ts', 'test/connection/pool-transaction-status.test.ts'],
+  'connection/config.ts': ['test/connection/config.test.ts', 'test/connection/config-ssh.test.ts'],
   // ssl.test.ts starts five servers per run; ssl-plan.test.ts covers the modes through TLS proxies.
   'connection/tls.ts': ['test/connection/ssl-plan.test.ts'],
   'triggers/table-cursor.ts': ['test/triggers/table-cursor-state.test.ts', 'test/triggers/new-row.test.ts', 'test/triggers/new-row-key-ids.test.ts', 'test/triggers/key-moved.test.ts', 'test/triggers/key-retyped-rebuilt.test.ts', 'test/triggers/key-retyped.test.ts', 'test/triggers/new-row-cursor-edges.test.ts'],

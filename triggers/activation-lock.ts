@@ -7,14 +7,16 @@
  * a role without rights holds this one at most until its own statement fails.
  */
 import { execute, isPgActionsError, PgActionsError, quoteIdentifier } from '../connection/index.js';
-import type { LockTarget, Query } from '../connection/session.js';
+import { holdersSql, type LockTarget, type Query } from '../connection/session.js';
 import { ADVISORY_LOCK, ADVISORY_LOCK_SQL, LOCK_CLASS, SCHEMA, SCHEMA_COMMENT } from './outbox-sql.js';
 import { refuseUntrustedOwner } from './schema-owner.js';
 
 /** That lock, as LOCK_NOT_AVAILABLE names it when another session holds it too long. */
 export const ACTIVATION_LOCK: LockTarget = {
   what: "pg-actions' activation lock (the pgactions schema's: another activation or deactivation of row-changes or schema-changes in this database is running)",
-  holders: `SELECT a.pid, a.usename, a.application_name, a.state, a.query FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE l.granted AND l.locktype = 'object' AND l.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND l.objid = '${SCHEMA}'::pg_catalog.regnamespace;`,
+  holders: holdersSql(
+    `l.locktype OPERATOR(pg_catalog.=) 'object'::pg_catalog.text AND l.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass::pg_catalog.oid AND l.objid OPERATOR(pg_catalog.=) '${SCHEMA}'::pg_catalog.regnamespace::pg_catalog.oid`,
+  ),
 };
 
 /**

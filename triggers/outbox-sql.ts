@@ -16,7 +16,7 @@
  * Only fixed text and identifiers made of [a-z0-9_] go into function bodies.
  */
 import { quoteIdentifier } from '../connection/index.js';
-import type { LockTarget } from '../connection/session.js';
+import { holdersSql, type LockTarget } from '../connection/session.js';
 
 export const SCHEMA = 'pgactions'; // (names starting with pg_ are reserved for system schemas)
 /** Advisory lock class of earlier versions' DDL lock ('pgac'), still taken by a role that does not own the pgactions schema (activation-lock.ts). */
@@ -26,7 +26,9 @@ export const ADVISORY_LOCK_SQL = 'SELECT pg_catalog.pg_advisory_xact_lock($1::pg
 /** That lock, as LOCK_NOT_AVAILABLE names it when another session holds it too long. */
 export const ADVISORY_LOCK: LockTarget = {
   what: "pg-actions' advisory activation lock (another activation or deactivation of row-changes or schema-changes in this database is running, or a session holds the advisory lock)",
-  holders: `SELECT a.pid, a.usename, a.application_name, a.state, a.query FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid WHERE l.granted AND l.locktype = 'advisory' AND l.classid = ${LOCK_CLASS} AND l.objid = 0;`,
+  holders: holdersSql(
+    `l.locktype OPERATOR(pg_catalog.=) 'advisory'::pg_catalog.text AND l.classid OPERATOR(pg_catalog.=) '${LOCK_CLASS}'::pg_catalog.oid AND l.objid OPERATOR(pg_catalog.=) '0'::pg_catalog.oid`,
+  ),
 };
 /** Also takes pg-actions' activation lock (activation-lock.ts). */
 export const SCHEMA_COMMENT = `COMMENT ON SCHEMA ${quoteIdentifier(SCHEMA)} IS 'pg-actions: objects installed by triggers (row-changes); removed by deactivateTrigger'`;

@@ -70,7 +70,7 @@ describe('Update Rows and Delete Rows run only their own kind of statement', () 
     expect(error.code).toBe('INVALID_INPUT');
     const name = key === 'update-rows' ? 'Update Rows' : 'Delete Rows';
     const only = key === 'update-rows' ? 'UPDATE' : 'DELETE';
-    expect(error.message).toBe(`${name} only runs ${only} statements; this one is a ${kind}. Nothing was run.`);
+    expect(error.message).toBe(`${name} only runs ${only} statements; this one is ${/^[AEIOU]/.test(kind) ? 'an' : 'a'} ${kind}. Nothing was run.`);
     expect(error.problems).toEqual([`input.query must be ${expected} statement`]);
     expect(await users()).toEqual(before);
     expect(await tableExists('sneaky')).toBe(false);

@@ -23,7 +23,7 @@ describe('a statement of another kind than the step runs is rolled back and refu
     const error = await failure(execute(db.config, { text: 'INSERT INTO items VALUES ($1, $2)', values: [1, 'Ada'], expectCommands: ['UPDATE'], actionName: 'Update Rows' }));
     expect({ code: error.code, message: error.message, problems: error.problems, fixes: error.fixes, query: error.query, parameters: error.parameters }).toEqual({
       code: 'INVALID_INPUT',
-      message: 'Update Rows only runs UPDATE statements; this one is a INSERT. It was rolled back: its changes were undone.',
+      message: 'Update Rows only runs UPDATE statements; this one is an INSERT. It was rolled back: its changes were undone.',
       problems: ['input.query must be an UPDATE statement'],
       fixes: ['Use the action that matches the statement (Execute Query runs any statement).'],
       query: 'INSERT INTO items VALUES ($1, $2)',
@@ -35,7 +35,7 @@ describe('a statement of another kind than the step runs is rolled back and refu
   test('no action name, two expected commands ("a" / "an" by the first letter)', async () => {
     await db.sql(`INSERT INTO items VALUES (10, 'kept')`);
     const error = await failure(execute(db.config, { text: `UPDATE items SET name = 'changed' WHERE id = 10`, expectCommands: ['DELETE', 'INSERT'] }));
-    expect(error.message).toBe('This action only runs DELETE or INSERT statements; this one is a UPDATE. It was rolled back: its changes were undone.');
+    expect(error.message).toBe('This action only runs DELETE or INSERT statements; this one is an UPDATE. It was rolled back: its changes were undone.');
     expect(error.problems).toEqual(['input.query must be a DELETE or an INSERT statement']);
     expect(error.parameters).toBeUndefined();
     expect(await db.sql('SELECT name FROM items WHERE id = 10')).toEqual([{ name: 'kept' }]);
@@ -44,7 +44,7 @@ describe('a statement of another kind than the step runs is rolled back and refu
 
   test('an empty statement is named as such', async () => {
     const error = await failure(execute(db.config, { text: '-- nothing', expectCommands: ['DELETE'], actionName: 'Delete Rows' }));
-    expect(error.message).toBe('Delete Rows only runs DELETE statements; this one is a empty statement. It was rolled back: its changes were undone.');
+    expect(error.message).toBe('Delete Rows only runs DELETE statements; this one is an empty statement. It was rolled back: its changes were undone.');
   }, 60_000);
 
   test('a statement of the expected kind is committed, and its session (checked clean) goes back to the pool', async () => {

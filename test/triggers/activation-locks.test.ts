@@ -83,7 +83,7 @@ test("pg-actions' activation lock held by another activation: LOCK_NOT_AVAILABLE
   expect(error.code).toBe('LOCK_NOT_AVAILABLE');
   expect(took).toBeLessThan(STEP_TIMEOUT_MS + 1000);
   expect(error.message).toMatch(/schema-changes activation: waited \d+ ms for a lock on pg-actions' activation lock/);
-  expect(error.fixes.join(' ')).toMatch(/locktype = 'object'/);
+  expect(error.fixes.join(' ')).toMatch(/locktype OPERATOR\(pg_catalog\.=\) 'object'/);
   const [holders] = await db.sql<{ pids: number[] }>(`SELECT array_agg(pid) AS pids FROM (${/Find who holds it: (.*);$/.exec(error.fixes.join('\n'))![1]}) h`);
   const holderPid = (holder as unknown as { processID: number }).processID;
   expect(holders!.pids).toEqual([holderPid]); // the fix's query finds the holder

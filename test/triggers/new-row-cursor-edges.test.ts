@@ -34,7 +34,8 @@ async function pollAll(table: string, from?: TriggerState): Promise<{ events: Ro
 beforeAll(async () => {
   await db.sql(`CREATE TABLE clash (seq int NOT NULL, id int PRIMARY KEY, pg_actions_key_types text, pg_actions_key_text text, pg_actions_key_text_2 text);
     INSERT INTO clash SELECT g, g, 'types ' || g, 'text ' || g, 'text2 ' || g FROM generate_series(1, 3) g;
-    CREATE TABLE js (seq int NOT NULL, k jsonb PRIMARY KEY); INSERT INTO js VALUES (1, '"a"'), (2, '"b"')`);
+    CREATE TABLE js (seq int NOT NULL, k jsonb PRIMARY KEY); INSERT INTO js VALUES (1, '"a"'), (2, '"b"');
+    CREATE TABLE bk (seq int NOT NULL, k bytea PRIMARY KEY); INSERT INTO bk VALUES (1, '\\x01'), (1, '\\x02'), (1, '\\x03')`);
 }, 60_000);
 
 const clashRow = (g: number) => ({ seq: g, id: g, pg_actions_key_types: `types ${g}`, pg_actions_key_text: `text ${g}`, pg_actions_key_text_2: `text2 ${g}` });
@@ -82,4 +83,19 @@ test('state.position.afterText edited by hand: TRIGGER_STATE_INVALID unless it i
   // after: null (before the first row): afterText is not read.
   const fresh = await newRow('clash', { ...first.state, position: { after: null, afterText: ['9', '9'] } } as TriggerState);
   expect(fresh.events.map((event) => (event as unknown as RowEvent).key)).toEqual([{ id: 1 }, { id: 2 }]);
+}, 60_000);
+
+test('a state without afterText (made before it) over a bytea key resumes after its key: `after` holds base64, not bytea\'s text', async () => {
+  const first = await pollTrigger('new-row', { connection: db.config, config: { table: 'bk', column: 'seq', batchSize: 2, from: 'beginning' } });
+  expect(first.state.position).toMatchObject({ after: [1, 'Ag=='], afterText: ['1', '\\x02'] });
+  const legacy = { ...first.state, position: { ...(first.state.position as object), afterText: undefined } } as TriggerState;
+  const next = await pollTrigger('new-row', { connection: db.config, config: { table: 'bk', column: 'seq', batchSize: 2, from: 'beginning' }, state: legacy });
+  expect(next.events.map((event) => (event as unknown as RowEvent).key)).toEqual([{ k: 'Aw==' }]);
+}, 60_000);
+
+test('an afterText that is not a value of the key type fails the poll once (no endless re-read): INVALID_VALUE', async () => {
+  const first = await newRow('clash');
+  const position = first.state.position as { after: unknown[]; afterText: string[] };
+  const refused = await failureOf(newRow('clash', { ...first.state, position: { ...position, afterText: ['two', '2'] } } as TriggerState));
+  expect(refused.code).toBe('INVALID_VALUE');
 }, 60_000);
