@@ -3,6 +3,7 @@
  * trigger that records each change in an outbox inside the writer's own transaction and sends
  * an empty NOTIFY to wake subscribers (never a payload: a large row cannot fail the write).
  */
+import { isPgActionsError } from '../connection/index.js';
 import configSchema from '../schemas/triggers/row-changes.config.schema.json' with { type: 'json' };
 import eventSchema from '../schemas/triggers/row-changes.event.schema.json' with { type: 'json' };
 import type { RowChangesConfig, RowChangesEvent } from '../schemas/types.gen.js';
@@ -77,9 +78,17 @@ export const rowChanges = defineTrigger<RowChangesConfig, RowChangesEvent, Outbo
   activate: (args) => install(args.connection, args.fingerprint, args.config.tables, settled(args.config).operations),
   deactivate: (args) => remove(args.connection, args.fingerprint),
   async sample(args) {
-    const position = await acknowledgedPosition(args.connection, args.fingerprint, ROW_CHANGES_OUTBOX).catch(() => undefined);
+    // Only "not activated" is a sample's answer; a refusal (PERMISSION_DENIED: schema pgactions is
+    // another role's, REVIEW10 R168) or a failed connection is the step's error, with its fix.
+    const position = await acknowledgedPosition(args.connection, args.fingerprint, ROW_CHANGES_OUTBOX).catch(unlessNotActive);
     if (!position) return { events: [], warnings: ['Not activated yet: activate the trigger, then change a row to see an event.'], notes: [] };
-    const batch = await readOutbox(args.connection, args.fingerprint, { ...settled(args.config), batchSize: 3 }, 0, ROW_CHANGES_OUTBOX).catch(() => undefined);
+    const batch = await readOutbox(args.connection, args.fingerprint, { ...settled(args.config), batchSize: 3 }, 0, ROW_CHANGES_OUTBOX).catch(unlessNotActive);
     return { events: batch?.events ?? [], warnings: [], notes: ['Events come from the outbox; changes made before activation are not there.'] };
   },
 });
+
+/** undefined for TRIGGER_NOT_ACTIVE (the outbox is missing); any other failure is thrown on. */
+function unlessNotActive(error: unknown): undefined {
+  if (isPgActionsError(error) && error.code === 'TRIGGER_NOT_ACTIVE') return undefined;
+  throw error;
+}
