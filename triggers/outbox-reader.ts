@@ -81,6 +81,8 @@ export async function readOutbox<Event>(
                pg_catalog.set_config('pgactions.leader', $4::pg_catalog.text, true) OPERATOR(pg_catalog.=) $4::pg_catalog.text)`,
         values: [after, batchSize, config.retentionMinutes, leader ?? false],
         maxResultBytes,
+        // writtenAt in UTC, whatever the reading session's TimeZone (REVIEW10 R171): the same event reads the same.
+        utcTimes: true,
       }));
       break;
     } catch (error) {
