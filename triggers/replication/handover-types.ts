@@ -6,7 +6,10 @@
  * by the server with its identifiers quoted: a key cast to a domain runs the domain's CHECK
  * constraints, which its owner chooses, with the flow's role (REVIEW7 R139); ORDER BY on a domain
  * sorts by its base type's default opclass anyway (key-order.ts). Without the typmod, which
- * comparing keys does not need ("bit", bpchar: no implied length).
+ * comparing keys does not need ("bit", bpchar: no implied length). table-sync records the names
+ * with their schema; a name that resolves here to another type than the column has (retyped during
+ * the handover, or an older state's unqualified name finding a look-alike earlier on this session's
+ * search_path: REVIEW10 R163) is refused, never used to place keys.
  *
  * The type alone does not say how keys order: table-sync cut its batches in `ORDER BY key`, i.e. in
  * each key column's own collation (a text key declared COLLATE "und-x-icu", a domain's collation),
@@ -62,10 +65,12 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
                        FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) co.collnamespace
                       WHERE co.oid OPERATOR(pg_catalog.=) col.attcollation) AS collation,
                     col.attcollation IS NOT NULL AS found,
+                    pg_catalog.to_regtype(u.t)::pg_catalog.oid OPERATOR(pg_catalog.<>) col.atttypid AS retyped,
+                    pg_catalog.format_type(col.atttypid, NULL) AS current,
                     (SELECT ${untrustedDomainsSql('w.type')} FROM walk w JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) w.type AND b.typtype OPERATOR(pg_catalog.<>) 'd'::pg_catalog."char"
                       WHERE w.n OPERATOR(pg_catalog.=) u.n) AS domains
                FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.name[])) WITH ORDINALITY AS u(t, c, n)
-               LEFT JOIN LATERAL (SELECT a.attcollation
+               LEFT JOIN LATERAL (SELECT a.attcollation, a.atttypid
                     FROM pg_catalog.pg_class r
                     JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=) r.relnamespace
                     JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.oid
@@ -89,6 +94,15 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
     if (reach >= 0) {
       throw new PgActionsError('SYNC_HANDOVER_BROKEN', {
         message: `${shape.schema}.${shape.table}: the key column ${JSON.stringify(key[reach])} has the type ${String(rows[reach]!.type)}, whose values hold ${String(rows[reach]!.domains)} (a domain, or a composite type that may be given a domain field at any moment) of a role that is neither a superuser nor this one; reading its keys would run the domain's CHECK constraints, its owner's code, with this role's rights: the changes are not matched to the copy.`,
+      });
+    }
+    // The name resolved to another type than the column has: a key retyped during the handover, or a
+    // state recorded before names were qualified whose unqualified name now finds a look-alike made
+    // earlier on this session's search_path (REVIEW10 R163): keys placed by that type's order are misplaced.
+    const retyped = rows.findIndex((row) => row.retyped === true);
+    if (retyped >= 0) {
+      throw new PgActionsError('SYNC_HANDOVER_BROKEN', {
+        message: `${shape.schema}.${shape.table}: the key column ${JSON.stringify(key[retyped])} has the type ${String(rows[retyped]!.current)}, but the handover recorded ${JSON.stringify(types[retyped])}, which names another type here (the column retyped during the handover, or a type of that name made on this session's search_path since): the changes cannot be matched to the copy.`,
       });
     }
     return rows.map((row) => ({ type: row.type as string, collation: (row.collation as string | null) ?? null }));

@@ -112,11 +112,17 @@ async function withCursorChecked<T>(hasCursor: boolean, field: string, read: () 
   }
 }
 
-/** The primary key columns' types ($3, in order) of the table ($2), as describeTable writes them (format_type), as JSON. */
-const keyTypeNamesSql = `(SELECT pg_catalog.json_agg(pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY u.n)::pg_catalog.text
+/**
+ * The primary key columns' types ($3, in order) of the table ($2), each named with its schema whatever
+ * the search_path (format_type omits it for a type visible there): table-changes-cdc resolves the name
+ * on its own path, where a look-alike of an unqualified name could win (REVIEW10 R163). As JSON.
+ */
+const keyTypeNamesSql = `(SELECT pg_catalog.json_agg(pg_catalog.format('%I.%I'::pg_catalog.text, tn.nspname, ty.typname) ORDER BY u.n)::pg_catalog.text
                             FROM pg_catalog.unnest($3::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
                             JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid
-                             AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped)`;
+                             AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped
+                            JOIN pg_catalog.pg_type ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
+                            JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) ty.typnamespace)`;
 
 /** `attempt`: batches read again because the key's type changed since its orders were cached (REVIEW7 R124). */
 export async function readBatch(args: TriggerArguments<TableSyncConfig>, position: SyncPosition, attempt = 0): Promise<Batch<TableSyncEvent, SyncPosition>> {
