@@ -42,7 +42,8 @@ export interface Statement {
   /**
    * A trigger's read: timestamptz written in UTC, not the session's TimeZone (set local to the step's
    * transaction), so the same rows give the same text, ids and values whatever the database's, role's
-   * or pooler client's TimeZone (REVIEW9 R160, output-formats.ts). Never for a user's SQL.
+   * or pooler client's TimeZone (REVIEW9 R160, output-formats.ts); bytea in hex likewise, whatever
+   * the session's bytea_output (REVIEW10 R167). Never for a user's SQL.
    */
   utcTimes?: boolean;
   /** Overrides the connection's maxResultBytes for this statement. */

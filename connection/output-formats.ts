@@ -13,8 +13,15 @@
  * (pools.ts sets the other formats by name): a user's SQL means what the session's TimeZone says
  * (`now()::date`, a timestamptz literal without an offset, date_trunc), and its results keep the
  * session's offsets, as they always did.
+ *
+ * bytea_output is pinned to hex in the same places (REVIEW10 R167): 'escape' (settable per database,
+ * role or session) writes the same bytes as `ab` instead of `\x6162`, which changed new-row's and
+ * table-sync's ids of a bytea key and row-changes' values. Actions need no pin: their bytea parser
+ * (types.ts) reads both formats, and the server reads both as input.
+ * Not pinned: lc_monetary (money's text; a money key's id follows the database's locale) and
+ * xmloption (xml has no btree order, so it is never a key).
  */
-export const PARSED_FORMATS = { DateStyle: 'ISO', IntervalStyle: 'postgres', extra_float_digits: '3', TimeZone: 'UTC' } as const;
+export const PARSED_FORMATS = { DateStyle: 'ISO', IntervalStyle: 'postgres', extra_float_digits: '3', TimeZone: 'UTC', bytea_output: 'hex' } as const;
 
 /** As startup options, for a session no pooler stands in front of (the walsender). */
 export const FORMAT_OPTIONS = Object.entries(PARSED_FORMATS).map(([name, value]) => `-c ${name}=${value}`).join(' ');
@@ -22,5 +29,5 @@ export const FORMAT_OPTIONS = Object.entries(PARSED_FORMATS).map(([name, value])
 /** As SET LOCAL statements, for a transaction of pg-actions' own (a SET takes no snapshot). */
 export const LOCAL_FORMAT_SETS = Object.entries(PARSED_FORMATS).map(([name, value]) => `SET LOCAL ${name} = '${value}'`);
 
-/** TimeZone UTC for the rest of the step's transaction (explicit or implicit: a SELECT, not SET LOCAL). */
-export const UTC_TIMES_SQL = `SELECT pg_catalog.set_config('TimeZone', '${PARSED_FORMATS.TimeZone}', true)`;
+/** TimeZone UTC and bytea_output hex for the rest of the step's transaction (explicit or implicit: a SELECT, not SET LOCAL). */
+export const UTC_TIMES_SQL = `SELECT pg_catalog.set_config('TimeZone', '${PARSED_FORMATS.TimeZone}', true), pg_catalog.set_config('bytea_output', '${PARSED_FORMATS.bytea_output}', true)`;

@@ -28,7 +28,7 @@ export const ACTIVATION_LOCK: LockTarget = {
  */
 export async function lockActivations(query: Query, creating: boolean, trigger: string): Promise<void> {
   if (creating) await query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(SCHEMA)}`);
-  await refuseUntrustedOwner(query, trigger);
+  await refuseUntrustedOwner(query, trigger, creating); // removal only drops by name: other roles' objects are no danger to it (R162)
   const [schema] = await query(
     "SELECT pg_catalog.pg_has_role(n.nspowner, 'USAGE') AS owned FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.name",
     [SCHEMA],

@@ -39,9 +39,9 @@ import { ownerCheckPlpgsql } from './schema-owner.js';
  * The capture functions' own settings: the search_path, and the formats to_jsonb writes values in,
  * which are otherwise the writer's session's (a database default of extra_float_digits 0 wrote
  * floats with 15 digits, IntervalStyle sql_standard its own intervals: REVIEW7 R126). Dates are
- * written in ISO by to_jsonb whatever DateStyle says.
+ * written in ISO by to_jsonb whatever DateStyle says; bytea in hex whatever bytea_output says (REVIEW10 R167).
  */
-const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle} SET TimeZone = '${PARSED_FORMATS.TimeZone}'`;
+const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle} SET TimeZone = '${PARSED_FORMATS.TimeZone}' SET bytea_output = ${PARSED_FORMATS.bytea_output}`;
 
 /** The function the capture functions hand their rows to (it writes the outbox). */
 export function putFunction(n: OutboxNames): string {

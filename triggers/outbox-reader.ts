@@ -74,13 +74,15 @@ export async function readOutbox<Event>(
   for (;;) {
     try {
       ({ rows } = await execute(connection, {
-        // The lease id goes in as a setting of this statement's transaction, evaluated before the call (an argument).
+        // Every argument typed exactly (REVIEW10 R162): no overload of rc_F_read can win the call. The lease id goes in as a setting of this statement's transaction, evaluated before the call (an argument).
         text: leader === undefined
-          ? `SELECT * FROM ${names.read}(${position}, $2, pg_catalog.make_interval(mins => $3::pg_catalog.int4), $4)`
-          : `SELECT * FROM ${names.read}(${position}, $2, pg_catalog.make_interval(mins => $3::pg_catalog.int4),
+          ? `SELECT * FROM ${names.read}(${position}, $2::pg_catalog.int4, pg_catalog.make_interval(mins => $3::pg_catalog.int4), $4::pg_catalog.bool)`
+          : `SELECT * FROM ${names.read}(${position}, $2::pg_catalog.int4, pg_catalog.make_interval(mins => $3::pg_catalog.int4),
                pg_catalog.set_config('pgactions.leader', $4::pg_catalog.text, true) OPERATOR(pg_catalog.=) $4::pg_catalog.text)`,
         values: [after, batchSize, config.retentionMinutes, leader ?? false],
         maxResultBytes,
+        // writtenAt in UTC, whatever the reading session's TimeZone (REVIEW10 R171): the same event reads the same.
+        utcTimes: true,
       }));
       break;
     } catch (error) {

@@ -5,9 +5,16 @@
  * the role running the statement itself, or a superuser. Activation and deactivation refuse any
  * other owner; the statements that call into the schema check it themselves (guarded(), evaluated
  * before the call), so the check and the call see the same owner.
+ * The owner is not the only one with power there (REVIEW10 R162): objects keep their owners when the
+ * schema changes hands, and so do its grants. So activation, and every read before it calls in, also
+ * refuse a schema that grants anything but USAGE to a role that is neither its owner nor a superuser,
+ * or holds an object owned by a role that is neither this role, the schema's owner, a superuser nor
+ * pgactions_capture (which owns rc_F_json and has no rights). No check-then-use: once both hold, only
+ * trusted roles can change what is in the schema.
  */
 import { execute, isPgActionsError, PgActionsError, quoteIdentifier } from '../connection/index.js';
 import type { Query } from '../connection/session.js';
+import { CAPTURE_ROLE } from './capture-role.js';
 import { SCHEMA } from './outbox-sql.js';
 
 /** Raised inside guarded statements: an int8 input error whose text carries the owner's name. */
@@ -20,6 +27,30 @@ const OWNER_FROM = `pg_catalog.pg_namespace snsp JOIN pg_catalog.pg_roles sown O
 /** True when r (the owner) is trusted by the current role: a superuser, or that role itself. */
 const TRUSTED = `(sown.rolsuper OR sown.oid OPERATOR(pg_catalog.=) (SELECT suse.oid FROM pg_catalog.pg_roles suse WHERE suse.rolname OPERATOR(pg_catalog.=) CURRENT_USER))`;
 
+/** Roles other than the schema's owner, this role and superusers (alias sr, its oid `oid`). */
+const FOREIGN_ROLE = (oid: string) => `(${oid} OPERATOR(pg_catalog.<>) snsp.nspowner AND NOT COALESCE((SELECT sr.rolsuper OR sr.rolname OPERATOR(pg_catalog.=) CURRENT_USER
+  OR sr.rolname OPERATOR(pg_catalog.=) '${CAPTURE_ROLE}' FROM pg_catalog.pg_roles sr WHERE sr.oid OPERATOR(pg_catalog.=) ${oid}), false))`;
+
+/** Every object kind with an owner that a schema holds, as (kind, name, owner). */
+const OBJECTS = [
+  ['relation', 'pg_class', 'relname', 'relnamespace', 'relowner'], ['function', 'pg_proc', 'proname', 'pronamespace', 'proowner'],
+  ['type', 'pg_type', 'typname', 'typnamespace', 'typowner'], ['operator', 'pg_operator', 'oprname', 'oprnamespace', 'oprowner'],
+  ['collation', 'pg_collation', 'collname', 'collnamespace', 'collowner'], ['conversion', 'pg_conversion', 'conname', 'connamespace', 'conowner'],
+  ['operator class', 'pg_opclass', 'opcname', 'opcnamespace', 'opcowner'], ['operator family', 'pg_opfamily', 'opfname', 'opfnamespace', 'opfowner'],
+  ['text search configuration', 'pg_ts_config', 'cfgname', 'cfgnamespace', 'cfgowner'], ['text search dictionary', 'pg_ts_dict', 'dictname', 'dictnamespace', 'dictowner'],
+  ['statistics object', 'pg_statistic_ext', 'stxname', 'stxnamespace', 'stxowner'],
+].map(([kind, table, name, namespace, owner]) => `SELECT '${kind}' AS kind, o.${name}::pg_catalog.text AS name, o.${owner} AS owner FROM pg_catalog.${table} o WHERE o.${namespace} OPERATOR(pg_catalog.=) snsp.oid`)
+  .join(' UNION ALL ');
+
+/** NULL, or what in pgactions (alias snsp) others could use against this role: grants beyond USAGE, objects of untrusted roles. */
+const PLANTED = `(SELECT pg_catalog.string_agg(sp.what, '; ') FROM (
+    SELECT pg_catalog.format('the grant of %s on the schema to %s', sa.privilege_type, COALESCE((SELECT pg_catalog.quote_ident(sg.rolname) FROM pg_catalog.pg_roles sg WHERE sg.oid OPERATOR(pg_catalog.=) sa.grantee), 'PUBLIC')) AS what
+      FROM pg_catalog.aclexplode(snsp.nspacl) sa WHERE sa.privilege_type OPERATOR(pg_catalog.<>) 'USAGE' AND ${FOREIGN_ROLE('sa.grantee')}
+    UNION ALL
+    SELECT pg_catalog.format('%s %s owned by %s', so.kind, pg_catalog.quote_ident(so.name), pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(so.owner)))
+      FROM (${OBJECTS}) so WHERE ${FOREIGN_ROLE('so.owner')}
+    LIMIT 20) sp)`;
+
 /**
  * `value` (an SQL expression of type `type`) when pgactions' owner is trusted, else an error raised
  * before any function it is an argument of runs. The failing branch is not a constant (it names the
@@ -30,20 +61,38 @@ export function guarded(value: string, type: string): string {
      ELSE pg_catalog.concat('${MARKER}', sown.rolname)::pg_catalog.int8::${type} END FROM ${OWNER_FROM})`;
 }
 
+/** The safe fix first: handing the schema over keeps its objects' owners and its grants (REVIEW10 R162). */
+const FIXES = (owner: string) => [
+  `When it holds nothing of pg-actions' that you need (look first: \\dn+ ${SCHEMA} and \\d ${SCHEMA}.*, or query pg_class, pg_proc and pg_type for it), as its owner or a superuser: DROP SCHEMA ${SCHEMA} CASCADE; then activate again (pg-actions creates it, owned by the activating role).`,
+  `Or, only after removing every object in it that is not the activating role's or a superuser's and revoking every grant but USAGE (REVOKE CREATE ON SCHEMA ${SCHEMA} FROM PUBLIC;): ALTER SCHEMA ${SCHEMA} OWNER TO <the activating role>; (run by ${quoteIdentifier(owner)} or a superuser). A hand-over alone keeps the objects' owners and the grants.`,
+];
+
 export function untrustedOwner(owner: string, trigger: string): PgActionsError {
   return new PgActionsError('PERMISSION_DENIED', {
     message: `${trigger}: schema ${SCHEMA} is owned by role ${quoteIdentifier(owner)}, which is neither this role nor a superuser. Its owner can replace the objects pg-actions calls there by name and run code with this role's rights, so pg-actions does not use it.`,
+    fixes: FIXES(owner),
+  });
+}
+
+/** A trusted owner's schema in which other roles can create, or hold objects (REVIEW10 R162). */
+export function plantedObjects(owner: string, planted: string, trigger: string): PgActionsError {
+  return new PgActionsError('PERMISSION_DENIED', {
+    message: `${trigger}: schema ${SCHEMA} holds what other roles than this one, its owner and superusers can use to run code with this role's rights (objects pg-actions would adopt or call by name, or the right to create them): ${planted}. So pg-actions does not use it.`,
     fixes: [
-      `ALTER SCHEMA ${SCHEMA} OWNER TO <the activating role>; (run by ${quoteIdentifier(owner)} or a superuser)`,
-      `Or, when it holds nothing you need, DROP SCHEMA ${SCHEMA}; and activate again (pg-actions creates it, owned by the activating role)`,
+      `When it holds nothing of pg-actions' that you need: DROP SCHEMA ${SCHEMA} CASCADE; (as ${quoteIdentifier(owner)} or a superuser) and activate again.`,
+      `Or drop the objects named (as their owners or a superuser) and revoke the grants named (e.g. REVOKE CREATE ON SCHEMA ${SCHEMA} FROM PUBLIC;).`,
     ],
   });
 }
 
-/** Refuses (PERMISSION_DENIED) when pgactions exists and its owner is untrusted; nothing when it is missing. */
-export async function refuseUntrustedOwner(query: Query, trigger: string): Promise<void> {
-  const [row] = await query(`SELECT sown.rolname AS owner, ${TRUSTED} AS trusted FROM ${OWNER_FROM}`);
+/**
+ * Refuses (PERMISSION_DENIED) when pgactions exists and its owner is untrusted, or (with `planted`)
+ * it grants more than USAGE to or holds objects of untrusted roles; nothing when it is missing.
+ */
+export async function refuseUntrustedOwner(query: Query, trigger: string, planted = true): Promise<void> {
+  const [row] = await query(`SELECT sown.rolname AS owner, ${TRUSTED} AS trusted, ${planted ? PLANTED : "NULL"} AS planted FROM ${OWNER_FROM}`);
   if (row && row.trusted !== true) throw untrustedOwner(String(row.owner), trigger);
+  if (planted && row && row.planted !== null) throw plantedObjects(String(row.owner), String(row.planted), trigger);
 }
 
 /** refuseUntrustedOwner in a statement of its own on `connection`. */
@@ -69,7 +118,7 @@ export function ownerRefusal(error: unknown, trigger: string): unknown {
  */
 export function ownerCheckPlpgsql(what: string): string {
   return `IF EXISTS (SELECT FROM ${OWNER_FROM} AND NOT ${TRUSTED}) THEN
-    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions ${what}: schema ${SCHEMA} is owned by role %I, which is neither %I nor a superuser (nor the activating role), so pg-actions does not call into it. Fix: ALTER SCHEMA ${SCHEMA} OWNER TO <the activating role> (by its owner or a superuser), or DROP SCHEMA ${SCHEMA} when it holds nothing.',
+    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions ${what}: schema ${SCHEMA} is owned by role %I, which is neither %I nor a superuser (nor the activating role), so pg-actions does not call into it. Fix: DROP SCHEMA ${SCHEMA} CASCADE when it holds nothing of pg-actions you need, or remove other roles objects and grants in it and ALTER SCHEMA ${SCHEMA} OWNER TO <the activating role> (by its owner or a superuser).',
       (SELECT sown.rolname FROM ${OWNER_FROM}), CURRENT_USER);
   END IF;`;
 }

@@ -143,7 +143,8 @@ export async function pollTable<Event extends TableRowEvent>(
     // orders and the table's shape, and poll once more.
     if (attempt > 0 || !(error instanceof PgActionsError) || !/^(22|42883$|42804$)/.test(error.sqlstate ?? '')) throw error;
     forgetKeyOrders(args.connection, table, order);
-    return undefined;
+    // An edited cursor fails the same way with fresh orders: said as the state's problem, without polling again (REVIEW10 R166).
+    return position.after === null ? undefined : refuseUnreadableCursor(args, table, order, values.slice(0, order.length), afterText !== null).then(() => undefined);
   });
   if (rows === undefined) return pollTable(args, position, toEvent, attempt + 1);
   // No row, nothing delivered: the position stays, and the next poll compares again.
@@ -163,6 +164,24 @@ export async function pollTable<Event extends TableRowEvent>(
   });
   const last = rows[rows.length - 1];
   return { events, position: last ? { after: order.map((c) => last[c]), afterText: [...lastText], horizon } : { ...stay, horizon } };
+}
+
+/**
+ * Throws TRIGGER_STATE_INVALID naming the cursor when its values do not read as the key columns'
+ * current base types (the state was edited: afterText ['abc'] for an int key); returns when they do.
+ */
+async function refuseUnreadableCursor(args: TriggerArguments<TableCursorConfig>, table: string, order: readonly string[], cursor: unknown[], asText: boolean): Promise<void> {
+  const orders = await columnOrders(args.connection, table, order, 'config.column');
+  const read = (column: number) => (!asText && orders[column]!.base === 'pg_catalog.bytea' ? `pg_catalog.decode($${column + 1}::pg_catalog.text, 'base64')` : `$${column + 1}::${orders[column]!.base}`);
+  const field = asText ? 'state.position.afterText' : 'state.position.after';
+  await execute(args.connection, { text: `SELECT ${order.map((_, i) => read(i)).join(', ')}`, values: cursor, readOnly: true }).catch((error: unknown) => {
+    if (!(error instanceof PgActionsError) || !/^(22|23514$)/.test(error.sqlstate ?? '')) throw error;
+    throw new PgActionsError('TRIGGER_STATE_INVALID', {
+      message: `${field} is not a value of the cursor columns' types of ${table} (${error.message}): the state was edited, or the key was retyped; poll from a new state`,
+      problems: [`${field} does not read as the cursor columns' types`],
+      cause: error,
+    });
+  });
 }
 
 /** `name`, or `name_2`, `name_3`…: the first that is not a column of the table. */

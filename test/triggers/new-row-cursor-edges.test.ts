@@ -93,9 +93,10 @@ test('a state without afterText (made before it) over a bytea key resumes after 
   expect(next.events.map((event) => (event as unknown as RowEvent).key)).toEqual([{ k: 'Aw==' }]);
 }, 60_000);
 
-test('an afterText that is not a value of the key type fails the poll once (no endless re-read): INVALID_VALUE', async () => {
+test('an afterText that is not a value of the key type fails the poll once (no endless re-read): TRIGGER_STATE_INVALID (REVIEW10 R166)', async () => {
   const first = await newRow('clash');
   const position = first.state.position as { after: unknown[]; afterText: string[] };
   const refused = await failureOf(newRow('clash', { ...first.state, position: { ...position, afterText: ['two', '2'] } } as TriggerState));
-  expect(refused.code).toBe('INVALID_VALUE');
+  expect(refused.code).toBe('TRIGGER_STATE_INVALID');
+  expect(refused.problems).toEqual(["state.position.afterText does not read as the cursor columns' types"]);
 }, 60_000);
