@@ -16,7 +16,7 @@ import { queuedMsOf } from './pool-wait.js';
 import { checkout, OUTPUT_FORMAT_FIXES, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
 import { preparedCount, StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
 import { baselineOf, probeSession, POOLER_CHECK, POOLER_PREPARED_RESET, POOLER_SETTINGS_RESET, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionReset, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
-import { UTC_TIMES_SQL } from './output-formats.js';
+import { FIXED_FORMATS_SQL } from './output-formats.js';
 import { forgetSessionLimits, hasSessionLimits, limitsSql, lockTimeoutSql, rememberSessionLimits } from './session-limits.js';
 import { sshSecrets } from './ssh-config.js';
 import { earlyAnswer, trackTail } from './step-tail.js';
@@ -45,7 +45,7 @@ export interface Statement {
    * or pooler client's TimeZone (REVIEW9 R160, output-formats.ts); bytea in hex likewise, whatever
    * the session's bytea_output (REVIEW10 R167). Never for a user's SQL.
    */
-  utcTimes?: boolean;
+  fixedFormats?: boolean;
   /** Overrides the connection's maxResultBytes for this statement. */
   maxResultBytes?: number;
   /** Used in the INVALID_INPUT message when expectCommands does not match, e.g. "Update Rows". */
@@ -218,7 +218,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
     const ownTimeout = !ownSession || timeoutMs !== sessionTimeoutMs;
     if (ownTimeout) before.push(limitsSql(client, timeoutMs, 'local'));
     if (transactional && statement.lockTimeoutMs !== undefined) before.push(lockTimeoutSql(statement.lockTimeoutMs));
-    if (statement.utcTimes) before.push(named(ownSession, 'utc_times', UTC_TIMES_SQL));
+    if (statement.fixedFormats) before.push(named(ownSession, 'fixed_formats', FIXED_FORMATS_SQL));
     // A committed step on our own session: settings (custom ones included) and LISTENs reset after the probe.
     const reset: Sql[] = guarded && !rolledBack ? sessionReset(ownSession, reapply(ownSession)) : [];
     // The probe and the pooler's reset run before the read-only step's ROLLBACK: one transaction, not two.

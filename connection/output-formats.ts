@@ -9,7 +9,7 @@
  * made of, so a database's, role's or pooler client's TimeZone changed the ids of the same rows.
  * Triggers write timestamptz in UTC: the walsender and table-sync's batches (FORMAT_OPTIONS,
  * LOCAL_FORMAT_SETS, which take every entry), new-row's and new-or-updated-row's reads and CDC's
- * peeks (execute's `utcTimes`), the row-changes capture (capture-sql.ts). Actions do not get it
+ * peeks (execute's `fixedFormats`), the row-changes capture (capture-sql.ts). Actions do not get it
  * (pools.ts sets the other formats by name): a user's SQL means what the session's TimeZone says
  * (`now()::date`, a timestamptz literal without an offset, date_trunc), and its results keep the
  * session's offsets, as they always did.
@@ -30,4 +30,4 @@ export const FORMAT_OPTIONS = Object.entries(PARSED_FORMATS).map(([name, value])
 export const LOCAL_FORMAT_SETS = Object.entries(PARSED_FORMATS).map(([name, value]) => `SET LOCAL ${name} = '${value}'`);
 
 /** TimeZone UTC and bytea_output hex for the rest of the step's transaction (explicit or implicit: a SELECT, not SET LOCAL). */
-export const UTC_TIMES_SQL = `SELECT pg_catalog.set_config('TimeZone', '${PARSED_FORMATS.TimeZone}', true), pg_catalog.set_config('bytea_output', '${PARSED_FORMATS.bytea_output}', true)`;
+export const FIXED_FORMATS_SQL = `SELECT pg_catalog.set_config('TimeZone', '${PARSED_FORMATS.TimeZone}', true), pg_catalog.set_config('bytea_output', '${PARSED_FORMATS.bytea_output}', true)`;

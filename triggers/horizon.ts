@@ -39,7 +39,7 @@ export async function advanceHorizon(connection: unknown, table: string, column:
     text: `WITH open AS (${OPEN_SQL}) SELECT (SELECT t.${column} FROM ${table} AS t WHERE t.${column} IS NOT NULL ORDER BY t.${column} DESC LIMIT 1) AS through, ARRAY(SELECT open.id FROM open) AS open, ${STILL_OPEN}`,
     values: [previous.pending?.waitFor ?? []],
     readOnly: true,
-    utcTimes: true, // through: a value of the column, kept in the state as the rows' values are
+    fixedFormats: true, // through: a value of the column, kept in the state as the rows' values are
   });
   const [row] = rows as { through: unknown; open: string[]; still: string[] }[];
   let horizon: Horizon = previous;

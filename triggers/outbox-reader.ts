@@ -82,7 +82,7 @@ export async function readOutbox<Event>(
         values: [after, batchSize, config.retentionMinutes, leader ?? false],
         maxResultBytes,
         // writtenAt in UTC, whatever the reading session's TimeZone (REVIEW10 R171): the same event reads the same.
-        utcTimes: true,
+        fixedFormats: true,
       }));
       break;
     } catch (error) {

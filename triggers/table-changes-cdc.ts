@@ -13,7 +13,7 @@ import { subscribeChanges, type CdcPosition } from './replication/stream.js';
 import { formatLsn } from './replication/lsn.js';
 import { checkCdcPosition } from './replication/checked-position.js';
 import { filterHandover, type HandoverPosition } from './replication/handover-filter.js';
-import { utcTimesGuarantee } from './time-zone-docs.js';
+import { fixedFormatsGuarantee } from './time-zone-docs.js';
 
 export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChangesCdcEvent, CdcPosition>({
   key: 'table-changes-cdc',
@@ -58,7 +58,7 @@ export const tableChangesCdc = defineTrigger<TableChangesCdcConfig, TableChanges
     'After a table-sync with `handover`, start from handoverState(<its last state>): the changes the copied rows already hold are dropped, every newer one is delivered (see Table Sync).',
     'Activation creates the publication (when config.publication is not given) with CREATE PUBLICATION, which waits for a SHARE UPDATE EXCLUSIVE lock on each table (behind a VACUUM, an ALTER TABLE, a LOCK TABLE): at most 5 s (half of statementTimeoutMs when that is shorter), on the server, then the step fails with LOCK_NOT_AVAILABLE naming the tables, having created nothing and left nothing waiting.',
     'One consumer at a time: PostgreSQL lets one session stream a slot; a second subscription retries and takes over when the first ends.',
-    utcTimesGuarantee('`key`, `new` and `old`, polled or streamed; ids are made of positions, never of values', false),
+    fixedFormatsGuarantee('`key`, `new` and `old`, polled or streamed; ids are made of positions, never of values', false),
   ],
   privileges: [
     "CREATE ROLE <role> LOGIN REPLICATION PASSWORD '<new password>';",

@@ -1,4 +1,4 @@
-import { utcTimesGuarantee } from './time-zone-docs.js';
+import { fixedFormatsGuarantee } from './time-zone-docs.js';
 
 /** What the polling triggers promise, and the privileges they need, for their generated docs. */
 export const CURSOR_GUARANTEES: readonly string[] = [
@@ -14,7 +14,8 @@ export const CURSOR_GUARANTEES: readonly string[] = [
   'Keys are read back (the cursor, the horizon) as bound parameters of the key\'s ultimate base type: by the type\'s input function, never a cast a type\'s owner could make, and never through a domain\'s CHECK. A key whose type holds another role\'s domain deeper in it (an array of it, a composite with a field of it, a range over it), whose input would run its CHECK with the flow\'s role, or another role\'s composite type (which its owner may give a domain field at any moment), is refused with INVALID_INPUT naming the column and the type, unless its owner is a superuser or the flow\'s role (REVIEW8 R142).',
   'One id per row (per row version for new-or-updated-row): the id holds the primary key as PostgreSQL writes it, so two keys are two ids even where their parsed values are one (a jsonb number beyond a double and the same digits as a string: then `key` is the same for both). Ids were a hash alone before 2026-11-30: a batch repeated across that upgrade comes again with new ids, once.',
   'Exact cursor for every key type: the state keeps the last row\'s values as PostgreSQL writes them (position.afterText), read back by each type\'s own input, not the event\'s parsed values (a jsonb string or a number beyond a double does not read back). A state made before it resumes from its parsed values, as before.',
-  utcTimesGuarantee('`key`, `new`, the event id and the state', true),
+  "An edited state is refused, not guessed at: a cursor whose values the key's types cannot read (`position.afterText` or `position.after` changed by hand) is TRIGGER_STATE_INVALID naming the field, and the poll is not run.",
+  fixedFormatsGuarantee('`key`, `new`, the event id and the state', true),
 ];
 
 export const cursorPrivileges: readonly string[] = [

@@ -86,7 +86,7 @@ export async function startPosition(args: TriggerArguments<TableCursorConfig>, a
     text: `SELECT ${columns.join(', ')}, ${keyTypesSql('$1', '$2', '$3')} AS ${quoteIdentifier(typesColumn)}, ${texts.sql} FROM ${table} AS t WHERE t.${quoteIdentifier(order[0]!)} IS NOT NULL ORDER BY ${columns.map((c) => c + ' DESC').join(', ')} LIMIT 1`,
     values: [table, order, info.primaryKey],
     readOnly: true,
-    utcTimes: true,
+    fixedFormats: true,
   });
   // A start made by a cached primary key the table no longer has would be refused by the first poll (REVIEW8 R145): read it again by the current one.
   if (rows[0] && stale(args.connection, table, order, orders, rows[0][typesColumn]) && attempt < 2) return startPosition(args, attempt + 1);
@@ -135,7 +135,7 @@ export async function pollTable<Event extends TableRowEvent>(
     text: `SELECT t.*, ${keyTypesSql(`$${n - 3}`, `$${n - 2}`, `$${n - 1}`)} AS ${quoteIdentifier(typesColumn)}, ${texts.sql} FROM ${table} AS t WHERE ${compare(columns[0]!, 'le', bound(n - 4, 0), orders[0]!)}${after} ORDER BY ${columns.join(', ')} LIMIT $${n}`,
     values,
     readOnly: true,
-    utcTimes: true,
+    fixedFormats: true,
   }).then(({ rows: read }) => read, (error: unknown) => {
     // Cached orders of a key type the table no longer has (dropped and made again with another within
     // 30 s) bind the horizon or cursor as the old type, and the statement fails before its key types can
@@ -231,7 +231,7 @@ export async function sampleTable<Event extends TableRowEvent>(
     execute(args.connection, {
       text: `SELECT t.*, ${texts.sql} FROM ${table} AS t WHERE ${columns[0]} IS NOT NULL ORDER BY ${columns.map((c) => c + ' DESC').join(', ')} LIMIT ${SAMPLE_SIZE}`,
       readOnly: true,
-      utcTimes: true,
+      fixedFormats: true,
     }),
     execute(args.connection, {
       text: `SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0]

@@ -10,7 +10,7 @@ import type { TableSyncConfig, TableSyncEvent } from '../schemas/types.gen.js';
 import { defineTrigger } from './definition.js';
 import { beginHandover } from './sync/handover.js';
 import { HANDOVER_GUARANTEES } from './sync/handover-docs.js';
-import { utcTimesGuarantee } from './time-zone-docs.js';
+import { fixedFormatsGuarantee } from './time-zone-docs.js';
 import { estimatedRows, readBatch, type SyncPosition } from './sync/keyset.js';
 
 export const tableSync = defineTrigger<TableSyncConfig, TableSyncEvent, SyncPosition>({
@@ -45,7 +45,7 @@ export const tableSync = defineTrigger<TableSyncConfig, TableSyncEvent, SyncPosi
     'One id per row: the id holds the key as PostgreSQL writes it, so two keys are two ids even where their parsed values are one (a jsonb number beyond a double and the same digits as a string, REVIEW6 R121: then `key` is the same for both).',
     'Progress on every event: rows done and the planner\'s estimate of the total.',
     'Fast: a batch is one round trip, one transaction (the table locked in ACCESS SHARE mode before its snapshot, so a concurrent TRUNCATE is seen either wholly or not at all; on PostgreSQL 12, whose LOCK wants privileges on every partition, only the parent is locked, so there a TRUNCATE of a single partition alone is not covered) whose rows come through COPY (SELECT … ORDER BY key LIMIT batchSize) TO STDOUT, gathered as bytes while they arrive and decoded at once when the batch is complete (no object per row until then, so the garbage collector does not copy half-built batches), straight from the socket\'s bytes into the delivered rows (COPY takes no parameters: the cursor is bound with set_config and read back with current_setting, through the key type\'s input function: `jsonb_to_record`, never a cast from text, REVIEW8 R143).',
-    utcTimesGuarantee('`key`, `new`, the event id and the state: its cursor and a handover\'s batch bounds', true),
+    fixedFormatsGuarantee('`key`, `new`, the event id and the state: its cursor and a handover\'s batch bounds', true),
     ...HANDOVER_GUARANTEES,
   ],
   privileges: ['GRANT USAGE ON SCHEMA <schema> TO <role>;', 'GRANT SELECT ON <schema>.<table> TO <role>;', '-- when the primary key\'s type is in another schema (citext in "extensions"): GRANT USAGE ON SCHEMA <type schema> TO <role>;'],

@@ -113,7 +113,7 @@ export async function pollChanges(args: TriggerArguments<CdcConfig>, position: C
   const batchSize = args.config.batchSize ?? 500;
   const text = peekSql(options.length);
   const peek = async (limit: number) =>
-    (await execute(args.connection, { text, values: [slot, limit, inside?.rows ?? 0, ...options], utcTimes: true }).catch((error: unknown) => {
+    (await execute(args.connection, { text, values: [slot, limit, inside?.rows ?? 0, ...options], fixedFormats: true }).catch((error: unknown) => {
       throw decodeTimeout(position.lsn, inside, slotInUse(args, error));
     })).rows;
   const types = columnTypes(args.connection);
