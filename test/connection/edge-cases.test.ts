@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { closeAll, execute, PgActionsError, type ConnectionConfig } from '../../connection/index.js';
 import { openPoolCount } from '../../connection/pools.js';
-import { failure } from '../harness/failures.js';
+import { eventually, failure } from '../harness/failures.js';
 import { serverUrl } from '../harness/db.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
@@ -40,7 +40,7 @@ describe('errors worth retrying have their own codes and say so', () => {
   test('40P01 DEADLOCK_DETECTED (two steps lock two rows in opposite orders)', async () => {
     const crossing = (first: number, second: number) =>
       execute(db.config, {
-        text: `WITH a AS (UPDATE items SET v = v + 1 WHERE id = ${first} RETURNING pg_sleep(0.3))
+        text: `WITH a AS (UPDATE items SET v = v + 1 WHERE id = ${first} RETURNING pg_sleep(1.5))
                UPDATE items SET v = v + 1 WHERE id = ${second} AND (SELECT count(*) FROM a) = 1`,
       }).then(() => undefined, (error: unknown) => error as PgActionsError);
     const outcomes = await Promise.all([crossing(1, 2), crossing(2, 1)]);
@@ -57,7 +57,9 @@ describe('errors worth retrying have their own codes and say so', () => {
     try {
       await other.query('BEGIN; UPDATE items SET v = v + 1 WHERE id = 2');
       const step = failure(execute(config, { text: 'UPDATE items SET v = v + 10 WHERE id = 2' }));
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // The step waits for the other transaction's row lock (not a fixed sleep: under load it may start late).
+      const waiting = async () => (await db.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'edges-rr' AND wait_event_type = 'Lock'`, [db.name])).length === 1;
+      expect(await eventually(waiting, 20_000)).toBe(true);
       await other.query('COMMIT');
       const error = await step;
       expect(error.code).toBe('SERIALIZATION_FAILURE');
