@@ -41,7 +41,7 @@ import { ownerCheckPlpgsql } from './schema-owner.js';
  * floats with 15 digits, IntervalStyle sql_standard its own intervals: REVIEW7 R126). Dates are
  * written in ISO by to_jsonb whatever DateStyle says; bytea in hex whatever bytea_output says (REVIEW10 R167).
  */
-const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle} SET TimeZone = '${PARSED_FORMATS.TimeZone}' SET bytea_output = ${PARSED_FORMATS.bytea_output}`;
+const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle} SET TimeZone = '${PARSED_FORMATS.TimeZone}' SET bytea_output = ${PARSED_FORMATS.bytea_output} SET DateStyle = '${PARSED_FORMATS.DateStyle}'`;
 
 /** The function the capture functions hand their rows to (it writes the outbox). */
 export function putFunction(n: OutboxNames): string {
