@@ -88,6 +88,8 @@ const PUT_GUARD = `IF pg_trigger_depth() < 1 OR source IS NULL OR NOT (coalesce(
  * UNSAFE_PRELUDE sets `obj` (NULL when every column is safe, the common case: a table whose column
  * types are all built in costs one catalog probe) to the SQL of the row's jsonb over the alias c.
  */
+/** Whether the type t (pg_type) is a superuser's: only a superuser can then make a cast from it or change it. */
+const TYPE_OWNER_IS_SUPERUSER = `coalesce((SELECT ow.rolsuper FROM pg_catalog.pg_roles AS ow WHERE ow.oid OPERATOR(pg_catalog.=) t.typowner), false)`;
 const UNSAFE_COLUMNS_SQL = `WITH RECURSIVE reach(col, typ) AS (
     SELECT a.attname, a.atttypid FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
@@ -101,7 +103,7 @@ const UNSAFE_COLUMNS_SQL = `WITH RECURSIVE reach(col, typ) AS (
            AND f.attnum OPERATOR(pg_catalog.>) 0 AND NOT f.attisdropped) AS nx(next))
   SELECT DISTINCT rc.col FROM reach AS rc JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) rc.typ
    WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid AND t.typtype OPERATOR(pg_catalog.<>) 'd'
-     AND NOT coalesce((SELECT ow.rolsuper FROM pg_catalog.pg_roles AS ow WHERE ow.oid OPERATOR(pg_catalog.=) t.typowner), false)`;
+     AND NOT ${TYPE_OWNER_IS_SUPERUSER}`;
 
 /**
  * One column's jsonb: to_jsonb of the value, or of its text (a one-dimensional array element by element, by
@@ -122,7 +124,7 @@ const UNSAFE_PRELUDE = `IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a JOIN
                  AND NOT a.attisdropped AND a.atttypid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid
                  AND NOT (t.typtype OPERATOR(pg_catalog.=) 'd' AND t.typbasetype OPERATOR(pg_catalog.<) 16384::pg_catalog.oid)
                  AND NOT (t.typtype OPERATOR(pg_catalog.=) ANY ('{b,e,r,m}'::pg_catalog."char"[]) AND t.typelem OPERATOR(pg_catalog.=) 0::pg_catalog.oid
-                          AND coalesce((SELECT ow.rolsuper FROM pg_catalog.pg_roles AS ow WHERE ow.oid OPERATOR(pg_catalog.=) t.typowner), false))) THEN
+                          AND ${TYPE_OWNER_IS_SUPERUSER})) THEN
     SELECT pg_catalog.array_agg(u.col) INTO unsafe FROM (${UNSAFE_COLUMNS_SQL}) AS u(col);
   END IF;
   IF unsafe IS NOT NULL THEN
