@@ -13,7 +13,7 @@ import { probeTls, sendCancel } from './cancel.js';
 import { isServerTimeout, TimeoutError, withDeadline } from './deadline.js';
 import { PgActionsError, toPgActionsError, type FailureContext } from './errors/index.js';
 import { queuedMsOf } from './pool-wait.js';
-import { checkout, OUTPUT_FORMAT_FIXES, outputFormatFixes, poolFor, transactionStatus, type ManagedPool } from './pools.js';
+import { checkout, OUTPUT_FORMAT_FIXES, outputFormatFixes, poolFor, settledTransactionStatus, transactionStatus, type ManagedPool } from './pools.js';
 import { preparedCount, StatementRun, type ResultProgress, type StatementOutcome, type StatementPlan } from './statement.js';
 import { baselineOf, probeSession, POOLER_CHECK, POOLER_PREPARED_RESET, POOLER_SETTINGS_RESET, TRANSACTION_POOLER_RESET, fallBackIfProbeMissing, keepsNamedStatements, named, probeFor, sessionGuard, sessionReset, sessionUnchanged, setBaseline, type SessionReading, type Sql } from './session-guard.js';
 import { FIXED_FORMATS_SQL } from './output-formats.js';
@@ -302,7 +302,7 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
         outcome = run.result;
       } else {
         if (transactional || (error as { code?: string }).code !== CANNOT_RUN_IN_TRANSACTION || !(await committedNothing(statement.text))) throw error;
-        if (transactionStatus(client) !== 'I') await send('ROLLBACK'); // our BEGIN (transaction pooler)
+        if ((await settledTransactionStatus(client)) !== 'I') await send('ROLLBACK'); // our BEGIN (transaction pooler)
         // VACUUM, CREATE DATABASE, … refuse to share their implicit transaction with set_config() or
         // the probe, and fail before doing anything: run alone (the client deadline still cancels on
         // the server), then probe the session on its own.

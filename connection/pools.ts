@@ -116,6 +116,27 @@ export function transactionStatus(client: pg.PoolClient): string {
   return (client as unknown as Partial<ReportingClient>).transactionStatus ?? 'I';
 }
 
+/**
+ * The transaction state once the server's ReadyForQuery for the last statement has arrived. pg
+ * rejects a failed query at its ErrorResponse; the ReadyForQuery that says 'E' (or 'I') may come in
+ * a later read, so transactionStatus() read right after a rejection can still say 'T'.
+ */
+export function settledTransactionStatus(client: pg.PoolClient): Promise<string> {
+  const state = client as unknown as { readyForQuery?: boolean; connection?: NodeJS.EventEmitter };
+  const connection = state.connection;
+  if (state.readyForQuery !== false || connection === undefined) return Promise.resolve(transactionStatus(client));
+  return new Promise((resolve) => {
+    const done = (): void => {
+      connection.off('readyForQuery', done);
+      connection.off('end', done);
+      resolve(transactionStatus(client));
+    };
+    // Added after the constructor's listener, so the status is already the new one here.
+    connection.on('readyForQuery', done);
+    connection.once('end', done);
+  });
+}
+
 /** The SETs that restore the output formats the type parsers read (none when the session has them). */
 /** Every output-format SET outputFormatFixes() may ask for. */
 export const OUTPUT_FORMAT_FIXES = {

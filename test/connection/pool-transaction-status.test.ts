@@ -6,24 +6,38 @@
  * suite's server (pg-actions behaves as behind PgBouncer: its own BEGIN, the reset in the step).
  */
 import { closeAll, execute, resolveConfig, type ConnectionConfig } from '../../connection/index.js';
-import { checkout, poolFor, transactionStatus } from '../../connection/pools.js';
+import { checkout, poolFor, settledTransactionStatus, transactionStatus } from '../../connection/pools.js';
+import { serverLogin } from '../harness/db.js';
+import { startMessageRelay, type MessageRelay } from '../harness/message-relay.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const db = useTestDatabase('pool_tx_status');
+/**
+ * Holds back what follows each ErrorResponse ('E'), so the ReadyForQuery after a failed statement
+ * always arrives after pg has rejected the query: the order a loaded machine gives now and then.
+ */
+let relay: MessageRelay;
 
+beforeAll(async () => {
+  relay = await startMessageRelay(serverLogin(), () => (message) => (message[0] === 0x45 ? { holdAfterMs: 150 } : undefined));
+}, 60_000);
 afterAll(async () => {
   await closeAll();
+  await relay?.close();
 }, 30_000);
 
 test("a pooled client's status follows each ReadyForQuery: idle, in a transaction block, in a failed one, idle again", async () => {
-  const managed = poolFor(resolveConfig({ ...db.config, applicationName: 'pool-tx-status-direct' }));
-  const client = await checkout(managed, 10_000);
+  const config = resolveConfig({ ...db.config, host: '127.0.0.1', port: relay.port, sslMode: 'disable', applicationName: 'pool-tx-status-direct' });
+  const client = await checkout(poolFor(config), 10_000);
   try {
     const seen: string[] = [transactionStatus(client)];
+    const atRejection: string[] = [];
     for (const sql of ['BEGIN', 'SELECT 1', 'SELECT 1 / 0', 'ROLLBACK']) {
-      await client.query(sql).catch(() => undefined);
-      seen.push(transactionStatus(client));
+      await client.query(sql).catch(() => atRejection.push(transactionStatus(client)));
+      seen.push(await settledTransactionStatus(client));
     }
+    // The race is real: pg rejected the failed SELECT while the last status was still 'T'.
+    expect(atRejection).toEqual(['T']);
     expect(seen).toEqual(['I', 'T', 'T', 'E', 'I']);
   } finally {
     client.release(true);
