@@ -131,6 +131,18 @@ const keyTypeNamesSql = `(SELECT pg_catalog.json_agg(pg_catalog.format('%I.%I'::
                             JOIN pg_catalog.pg_type ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
                             JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) ty.typnamespace)`;
 
+/**
+ * The primary key columns' ($3, in order) collations, named by the server as table-changes-cdc names the
+ * column's then (quote_ident, schema-qualified; null for a type without one), as JSON: the batches are cut
+ * in them, so the handover refuses to place changed keys in any other (REVIEW11 R174).
+ */
+const keyCollationNamesSql = `(SELECT pg_catalog.json_agg((SELECT pg_catalog.quote_ident(cn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname::pg_catalog.text)
+                                   FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
+                                  WHERE co.oid OPERATOR(pg_catalog.=) a.attcollation) ORDER BY u.n)::pg_catalog.text
+                                FROM pg_catalog.unnest($3::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
+                                JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid
+                                 AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped)`;
+
 /** The primary key columns' ($3, in order) types and collations of the table ($2), as JSON: what orders the cursor. */
 const keyShapeSql = `(SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.atttypid, a.attcollation) ORDER BY u.n)::pg_catalog.text
                         FROM pg_catalog.unnest($3::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
@@ -190,7 +202,8 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
                          JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped`)}) r ON r.type OPERATOR(pg_catalog.=) a.atttypid
                         WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS columns,
                       ${keyTypesSql('$2', '$3', '$3')} AS key_types, ${keyShapeSql} AS key_shape,
-                      ${position.handover ? keyTypeNamesSql : 'NULL::pg_catalog.text'} AS key_type_names`,
+                      ${position.handover ? keyTypeNamesSql : 'NULL::pg_catalog.text'} AS key_type_names,
+                      ${position.handover ? keyCollationNamesSql : 'NULL::pg_catalog.text'} AS key_collation_names`,
         values: [JSON.stringify(keyObject(afterText ?? position.after ?? [])), target, info.primaryKey],
       },
       copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
@@ -230,9 +243,10 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   const done = read.rows < batchSize;
   // The batch's bound as the server wrote it: the handover compares changed keys with it exactly (REVIEW5 R101-R103).
   const bound = done ? null : { text: read.lastText as string[] };
-  // The key's types as this batch's statement read them, not the table's cached shape: a key retyped since was recorded by its old type (REVIEW8 R149).
+  // The key's types and collations as this batch's statement read them, not the table's cached shape: a key retyped since was recorded by its old type (REVIEW8 R149).
+  const shape = { schema: info.schema, table: info.name, key: info.primaryKey, types: JSON.parse(read.prelude.key_type_names!) as string[], collations: JSON.parse(read.prelude.key_collation_names!) as (string | null)[] };
   const handover = position.handover
-    ? recordBatch(position.handover, position.table, { schema: info.schema, table: info.name, key: info.primaryKey, types: JSON.parse(read.prelude.key_type_names!) as string[] }, bound, String(read.prelude.snapshot), done && position.table + 1 === tables.length ? String(read.prelude.wal) : undefined)
+    ? recordBatch(position.handover, position.table, shape, bound, String(read.prelude.snapshot), done && position.table + 1 === tables.length ? String(read.prelude.wal) : undefined)
     : undefined;
   const next: SyncPosition = { ...position, after: last, afterText: read.lastText ?? null, rowsDone };
   delete next.rowBytes;
