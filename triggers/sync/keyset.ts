@@ -15,6 +15,7 @@ import { keyObject, keyValues } from '../key-input.js';
 import { columnOrders, keyTypesSql, rowAfter, stale } from '../key-order.js';
 import { invalidState } from '../state.js';
 import { checkSyncHandover } from './checked-handover.js';
+import { isLabelsFingerprint, keyEnumLabelsSql, labelsFingerprint, labelsRenamed } from '../enum-labels.js';
 import { recordBatch, type SyncHandover } from './handover.js';
 import { readShrinking } from './shrinking-batch.js';
 
@@ -39,6 +40,13 @@ export interface SyncPosition {
    * table's first cursor and in states made before it (read as they are).
    */
   keyShape?: string;
+  /**
+   * The labels of the enums the key's types reach, when the batch made the cursor (enum-labels.ts): a
+   * label renamed since gives the cursor's text another place, so a later batch refuses the state
+   * (REVIEW11 R175). Absent when the key reaches no enum, before a table's first cursor and in states
+   * made before it (read as they are: a rename is not seen).
+   */
+  keyLabels?: string;
   rowsDone: number;
   estimatedTotal: number;
   /** Estimated memory of one row's event in the table being copied, from the last batch (sizes the next one). */
@@ -175,6 +183,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   if (position.keyShape !== undefined && typeof position.keyShape !== 'string') {
     throw invalidState('state.position.keyShape is not what table-sync writes (the state was edited)', ['state.position.keyShape must be the one a previous poll returned']);
   }
+  if (position.keyLabels !== undefined && !isLabelsFingerprint(position.keyLabels)) {
+    throw invalidState('state.position.keyLabels is not what table-sync writes (the state was edited)', ['state.position.keyLabels must be the one a previous poll returned']);
+  }
   const target = `${quoteIdentifier(info.schema)}.${quoteIdentifier(info.name)}`;
   const key = info.primaryKey.map((name) => `t.${quoteIdentifier(name)}`);
   // Compared with the key's own opclass operators, never ones the search_path finds (REVIEW6 R109/R110).
@@ -201,7 +212,7 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
                       (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attname, r.base, r.element) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
                          JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped`)}) r ON r.type OPERATOR(pg_catalog.=) a.atttypid
                         WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS columns,
-                      ${keyTypesSql('$2', '$3', '$3')} AS key_types, ${keyShapeSql} AS key_shape,
+                      ${keyTypesSql('$2', '$3', '$3')} AS key_types, ${keyShapeSql} AS key_shape, ${keyEnumLabelsSql} AS key_labels,
                       ${position.handover ? keyTypeNamesSql : 'NULL::pg_catalog.text'} AS key_type_names,
                       ${position.handover ? keyCollationNamesSql : 'NULL::pg_catalog.text'} AS key_collation_names`,
         values: [JSON.stringify(keyObject(afterText ?? position.after ?? [])), target, info.primaryKey],
@@ -239,6 +250,13 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
       'state.position was made with the key\'s old type: start table-sync again without a state',
     ]);
   }
+  // A cursor whose enum label was renamed since (ALTER TYPE … RENAME VALUE): its text now names another
+  // place in the enum's order, or none; rows between the two would never be read (REVIEW11 R175).
+  if ((afterText !== null || position.after !== null) && position.keyLabels !== undefined && labelsRenamed(position.keyLabels, read.prelude.key_labels ?? null)) {
+    throw invalidState(`state.position's cursor was made when an enum the primary key of ${info.schema}.${info.name} (${field}) holds had other labels (ALTER TYPE … RENAME VALUE since): the cursor's text names another place in the enum's order now, and going on would skip rows; sync again`, [
+      'state.position was made with the enum\'s old labels: start table-sync again without a state',
+    ]);
+  }
   const last = lastRow ? info.primaryKey.map((name) => lastRow![name]) : null;
   const done = read.rows < batchSize;
   // The batch's bound as the server wrote it: the handover compares changed keys with it exactly (REVIEW5 R101-R103).
@@ -251,8 +269,11 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   const next: SyncPosition = { ...position, after: last, afterText: read.lastText ?? null, rowsDone };
   delete next.rowBytes;
   delete next.keyShape;
+  delete next.keyLabels;
+  const keyLabels = done ? undefined : labelsFingerprint(read.prelude.key_labels ?? null);
   if (done) Object.assign(next, { table: position.table + 1, after: null, afterText: null });
   else Object.assign(next, { keyShape: String(read.prelude.key_shape), rowBytes: Math.ceil(read.bytes / read.rows) + EVENT_OVERHEAD_BYTES + COLUMN_OVERHEAD_BYTES * read.columns });
+  if (keyLabels !== undefined) next.keyLabels = keyLabels;
   if (handover) next.handover = handover;
   return { events, position: next };
 }
