@@ -40,8 +40,11 @@ import { ownerCheckPlpgsql } from './schema-owner.js';
  * which are otherwise the writer's session's (a database default of extra_float_digits 0 wrote
  * floats with 15 digits, IntervalStyle sql_standard its own intervals: REVIEW7 R126). Dates are
  * written in ISO by to_jsonb whatever DateStyle says; bytea in hex whatever bytea_output says (REVIEW10 R167).
+ * plan_cache_mode: the catalog queries below take TG_RELID as a parameter, and PL/pgSQL planned them
+ * afresh for every statement (the server judged its custom plans cheaper than the generic one): 2-3 ms
+ * a statement for the walk alone (REVIEW11 R173). Their generic plans are index lookups.
  */
-const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle} SET TimeZone = '${PARSED_FORMATS.TimeZone}' SET bytea_output = ${PARSED_FORMATS.bytea_output} SET DateStyle = '${PARSED_FORMATS.DateStyle}'`;
+const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle} SET TimeZone = '${PARSED_FORMATS.TimeZone}' SET bytea_output = ${PARSED_FORMATS.bytea_output} SET DateStyle = '${PARSED_FORMATS.DateStyle}' SET plan_cache_mode = force_generic_plan`;
 
 /** The function the capture functions hand their rows to (it writes the outbox). */
 export function putFunction(n: OutboxNames): string {
@@ -90,20 +93,28 @@ const PUT_GUARD = `IF pg_trigger_depth() < 1 OR source IS NULL OR NOT (coalesce(
  */
 /** Whether the type t (pg_type) is a superuser's: only a superuser can then make a cast from it or change it. */
 const TYPE_OWNER_IS_SUPERUSER = `coalesce((SELECT ow.rolsuper FROM pg_catalog.pg_roles AS ow WHERE ow.oid OPERATOR(pg_catalog.=) t.typowner), false)`;
+/*
+ * The walk looks each type up by its oid (OFFSET 0 keeps the lookups inside the LATERAL and the EXISTS,
+ * where they are index scans: joined, the planner hashed the whole of pg_type and asked pg_roles about
+ * each of its ~600 types, 12-18 ms a statement, REVIEW11 R173), and does not go below a built-in type,
+ * whose domains' bases, elements and fields are built in too.
+ */
 const UNSAFE_COLUMNS_SQL = `WITH RECURSIVE reach(col, typ) AS (
     SELECT a.attname, a.atttypid FROM pg_catalog.pg_attribute AS a
      WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
   UNION
-    SELECT rc.col, nx.next FROM reach AS rc JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) rc.typ
-      CROSS JOIN LATERAL (
-        SELECT t.typbasetype WHERE t.typtype OPERATOR(pg_catalog.=) 'd'
-        UNION ALL SELECT t.typelem WHERE t.typlen OPERATOR(pg_catalog.=) (-1) AND t.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
-        UNION ALL SELECT f.atttypid FROM pg_catalog.pg_attribute AS f
-         WHERE t.typrelid OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND f.attrelid OPERATOR(pg_catalog.=) t.typrelid
-           AND f.attnum OPERATOR(pg_catalog.>) 0 AND NOT f.attisdropped) AS nx(next))
-  SELECT DISTINCT rc.col FROM reach AS rc JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) rc.typ
-   WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid AND t.typtype OPERATOR(pg_catalog.<>) 'd'
-     AND NOT ${TYPE_OWNER_IS_SUPERUSER}`;
+    SELECT rc.col, nx.next FROM reach AS rc CROSS JOIN LATERAL (
+        SELECT t.typbasetype FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typtype OPERATOR(pg_catalog.=) 'd'
+        UNION ALL SELECT t.typelem FROM pg_catalog.pg_type AS t
+         WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typlen OPERATOR(pg_catalog.=) (-1) AND t.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
+        UNION ALL SELECT f.atttypid FROM pg_catalog.pg_type AS t JOIN pg_catalog.pg_attribute AS f ON f.attrelid OPERATOR(pg_catalog.=) t.typrelid
+         WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typrelid OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
+           AND f.attnum OPERATOR(pg_catalog.>) 0 AND NOT f.attisdropped
+        OFFSET 0) AS nx(next)
+     WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid)
+  SELECT DISTINCT rc.col FROM reach AS rc
+   WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid AND EXISTS (SELECT FROM pg_catalog.pg_type AS t
+     WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typtype OPERATOR(pg_catalog.<>) 'd' AND NOT ${TYPE_OWNER_IS_SUPERUSER} OFFSET 0)`;
 
 /**
  * One column's jsonb: to_jsonb of the value, or of its text (a one-dimensional array element by element, by
