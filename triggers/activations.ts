@@ -7,7 +7,7 @@
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
 import { inTransaction, tablesLock, type Query } from '../connection/session.js';
 import { asCaptureRole, ensureCaptureRole } from './capture-role.js';
-import { createTriggerStatements, installStatements, JSON_ARGUMENTS, jsonFunction, jsonStatements, putFunction, triggerNamePattern, triggerNames } from './capture-sql.js';
+import { createTriggerStatements, installStatements, JSON_ARGUMENTS, jsonFunction, jsonStatements, putFunction, triggerNamePattern, triggerNames, VIRTUAL_REFUSED_SQL } from './capture-sql.js';
 import { refuseWhenPublished } from './outbox-publications.js';
 import { lockActivations, retryingRaces } from './activation-lock.js';
 import { namesOf, SCHEMA, type OutboxNames } from './outbox-sql.js';
@@ -58,6 +58,7 @@ export async function install(connection: unknown, fingerprint: string, tables: 
       if (!table) {
         throw new PgActionsError('UNDEFINED_TABLE', { message: `config.tables[${i}]: no table ${JSON.stringify(tables[i])} is visible to this user`, problems: [`config.tables[${i}] does not exist`] });
       }
+      await refuseUncomputable(query, table.relid, `config.tables[${i}]`);
       await query(`INSERT INTO ${names.tables} (relid, key_columns) VALUES ($1, $2) ON CONFLICT (relid) DO UPDATE SET key_columns = EXCLUDED.key_columns`, [table.relid, table.key_columns]);
       const target = `${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`;
       // CREATE TRIGGER waits for every open writer of the table, DROP TRIGGER for every reader: bounded (REVIEW7 R140).
@@ -66,6 +67,27 @@ export async function install(connection: unknown, fingerprint: string, tables: 
       for (const statement of createTriggerStatements(names, target, operations, table.per_statement === true)) await query(statement, undefined, lock);
     }
   }, { name: 'row-changes activation', again: 'activate row-changes again' }));
+}
+
+/**
+ * REVIEW11 R176: a VIRTUAL generated column whose expression the capture would not run as this role
+ * (capture-sql.ts, VIRTUAL_REFUSED_SQL: it uses something not built in) is refused here, in the table
+ * or any of its partitions, rather than by every write after activation.
+ */
+async function refuseUncomputable(query: Query, relid: unknown, field: string): Promise<void> {
+  const [refused] = await query(
+    `SELECT v.attname AS column, pt.relid::pg_catalog.regclass::pg_catalog.text AS relation
+       FROM (SELECT $1::pg_catalog.oid AS relid UNION SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) AS p) AS pt
+      CROSS JOIN LATERAL (${VIRTUAL_REFUSED_SQL('pt.relid')}) AS v LIMIT 1`,
+    [relid],
+  );
+  if (!refused) return;
+  const column = JSON.stringify(String(refused.column));
+  throw new PgActionsError('PERMISSION_DENIED', {
+    message: `${field}: the generated column ${column} of ${String(refused.relation)} is VIRTUAL and its expression uses a function or type that is not built in: computing it for the change events would run that with the rights of the activating role, so row-changes does not; make it STORED`,
+    problems: [`${field}: the VIRTUAL generated column ${column} of ${String(refused.relation)} uses a function or type that is not built in`],
+    fixes: [`Make the column STORED: drop it and add it again as GENERATED ALWAYS AS (…) STORED (PostgreSQL then computes it in the writer's INSERT, as the writer).`, 'Or leave the table out of config.tables.'],
+  });
 }
 
 /**

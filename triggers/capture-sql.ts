@@ -118,31 +118,66 @@ const UNSAFE_COLUMNS_SQL = `WITH RECURSIVE reach(col, typ) AS (
 
 /**
  * One column's jsonb: to_jsonb of the value, or of its text (a one-dimensional array element by element, by
- * subscript: unnest would spread an array of composites into their fields, REVIEW11 R178).
+ * subscript: unnest would spread an array of composites into their fields, REVIEW11 R178); a VIRTUAL
+ * generated column's (PostgreSQL 18), which the trigger's rows hold as NULL, computed from its
+ * expression over the row (REVIEW11 R176; VIRTUAL_GUARD has refused an expression that is not
+ * safe to run as the activator).
  */
-const COLUMN_JSON_SQL = `CASE WHEN NOT (a.attname OPERATOR(pg_catalog.=) ANY (unsafe)) THEN pg_catalog.format('pg_catalog.to_jsonb(c.%I)', a.attname)
+const COLUMN_JSON_SQL = `CASE WHEN a.attgenerated OPERATOR(pg_catalog.=) 'v' THEN pg_catalog.format('pg_catalog.to_jsonb((%s))', pg_catalog.pg_get_expr(ad.adbin, ad.adrelid))
+    WHEN NOT coalesce(a.attname OPERATOR(pg_catalog.=) ANY (unsafe), false) THEN pg_catalog.format('pg_catalog.to_jsonb(c.%I)', a.attname)
     WHEN t.typlen OPERATOR(pg_catalog.=) (-1) AND t.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND t.typtype OPERATOR(pg_catalog.<>) 'd' THEN pg_catalog.format(
       'CASE WHEN pg_catalog.num_nulls(c.%1$I) OPERATOR(pg_catalog.=) 1 THEN NULL WHEN pg_catalog.array_ndims(c.%1$I) OPERATOR(pg_catalog.>) 1 THEN pg_catalog.to_jsonb(pg_catalog.format(''%%s'', c.%1$I)) '
       'ELSE (SELECT coalesce(pg_catalog.jsonb_agg(CASE WHEN pg_catalog.num_nulls(c.%1$I[g.i]) OPERATOR(pg_catalog.=) 1 THEN NULL ELSE pg_catalog.format(''%%s'', c.%1$I[g.i]) END ORDER BY g.i), ''[]''::pg_catalog.jsonb) '
       'FROM pg_catalog.generate_subscripts(c.%1$I, 1) AS g(i)) END', a.attname)
     ELSE pg_catalog.format('CASE WHEN pg_catalog.num_nulls(c.%1$I) OPERATOR(pg_catalog.=) 0 THEN pg_catalog.to_jsonb(pg_catalog.format(''%%s'', c.%1$I)) END', a.attname) END`;
 
+/**
+ * REVIEW11 R176: PostgreSQL 18's VIRTUAL generated columns are computed when read; a trigger's rows
+ * and transition tables hold them as NULL. The capture computes them from their expression over the
+ * row, as the activator. PostgreSQL 18 refuses in such an expression any function or type that is not
+ * built in ("generation expression uses user-defined function"), because every reader of the table
+ * runs it with its own rights: so computing it grants the table's owner nothing the activator's own
+ * SELECT would not. Should a later version allow them, the expression would run a table owner's
+ * function with the activator's rights (the escalation of REVIEW9 R161), so the capture computes only
+ * expressions that depend on nothing but the table's columns, collations and operators whose function
+ * is built in, and refuses the write otherwise, naming the column and the fix (STORED computes it in
+ * the writer's INSERT, as the writer). Activation refuses such a column before (activations.ts).
+ */
+export const VIRTUAL_REFUSED_SQL = (relid: string) => `SELECT a.attname FROM pg_catalog.pg_attribute AS a
+     JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum
+    WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attgenerated OPERATOR(pg_catalog.=) 'v' AND NOT a.attisdropped
+      AND EXISTS (SELECT FROM pg_catalog.pg_depend AS d
+            WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid OPERATOR(pg_catalog.=) ad.oid
+              AND NOT (d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid OPERATOR(pg_catalog.=) a.attrelid
+                OR d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_collation'::pg_catalog.regclass
+                OR d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass
+                   AND EXISTS (SELECT FROM pg_catalog.pg_operator AS o WHERE o.oid OPERATOR(pg_catalog.=) d.refobjid
+                                 AND o.oprcode::pg_catalog.oid OPERATOR(pg_catalog.<) 16384::pg_catalog.oid)))
+    ORDER BY a.attnum LIMIT 1`;
+const VIRTUAL_GUARD = `SELECT v.attname INTO refused FROM (${VIRTUAL_REFUSED_SQL('TG_RELID')}) AS v;
+    IF refused IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions row-changes does not compute the generated column %I of %s: its expression uses a function or type that is not built in, which would run with the rights of the role that activated the trigger. Fix: make the column STORED (drop it and add it again as GENERATED ALWAYS AS (...) STORED), or deactivate the trigger', refused, TG_RELID::pg_catalog.regclass);
+    END IF;`;
+
 // The walk runs only for a table with a column that is not safe at first sight (REVIEW11 R173: it cost
 // 1.5-2 ms a statement): built in, a domain over a built-in type, or a superuser's base type, enum or
-// range (not an array or composite, whose elements and fields may be anyone's).
+// range (not an array or composite, whose elements and fields may be anyone's); and for a table with a
+// VIRTUAL generated column (R176), whose value is computed. `obj` stays NULL when no column needs
+// either: the row then goes whole to rc_F_json.
 const UNSAFE_PRELUDE = `IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
-               WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0
-                 AND NOT a.attisdropped AND a.atttypid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid
+               WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+                 AND (a.attgenerated OPERATOR(pg_catalog.=) 'v' OR a.atttypid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid
                  AND NOT (t.typtype OPERATOR(pg_catalog.=) 'd' AND t.typbasetype OPERATOR(pg_catalog.<) 16384::pg_catalog.oid)
                  AND NOT (t.typtype OPERATOR(pg_catalog.=) ANY ('{b,e,r,m}'::pg_catalog."char"[]) AND t.typelem OPERATOR(pg_catalog.=) 0::pg_catalog.oid
-                          AND ${TYPE_OWNER_IS_SUPERUSER})) THEN
+                          AND ${TYPE_OWNER_IS_SUPERUSER}))) THEN
     SELECT pg_catalog.array_agg(u.col) INTO unsafe FROM (${UNSAFE_COLUMNS_SQL}) AS u(col);
-  END IF;
-  IF unsafe IS NOT NULL THEN
+    ${VIRTUAL_GUARD}
     SELECT '(SELECT pg_catalog.jsonb_object_agg(x.k, x.v) FROM (VALUES ' OPERATOR(pg_catalog.||)
            pg_catalog.string_agg(pg_catalog.format('(%L, %s)', a.attname, ${COLUMN_JSON_SQL}), ', ' ORDER BY a.attnum) OPERATOR(pg_catalog.||) ') AS x(k, v))'
       INTO obj FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
-     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+        LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum
+     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+    HAVING pg_catalog.bool_or(a.attgenerated OPERATOR(pg_catalog.=) 'v' OR a.attname OPERATOR(pg_catalog.=) ANY (unsafe));
   END IF;`;
 
 /** Creates (idempotently) everything but rc_F_json (jsonStatements) and the per-table triggers. */
@@ -158,6 +193,7 @@ export function installStatements(n: OutboxNames): string[] {
     `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
 DECLARE
   unsafe pg_catalog.name[];
+  refused pg_catalog.name;
   obj pg_catalog.text;
   n pg_catalog.jsonb;
   o pg_catalog.jsonb;
@@ -167,8 +203,9 @@ BEGIN
   IF obj IS NULL THEN
     PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP <> 'DELETE' THEN ARRAY[${json}(NEW)] END, CASE WHEN TG_OP <> 'INSERT' THEN ARRAY[${json}(OLD)] END);
   ELSE
-    IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN EXECUTE 'SELECT ' OPERATOR(pg_catalog.||) obj OPERATOR(pg_catalog.||) ' FROM (SELECT ($1).*) AS c' INTO n USING NEW; END IF;
-    IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN EXECUTE 'SELECT ' OPERATOR(pg_catalog.||) obj OPERATOR(pg_catalog.||) ' FROM (SELECT ($1).*) AS c' INTO o USING OLD; END IF;
+    obj := 'SELECT ' OPERATOR(pg_catalog.||) obj OPERATOR(pg_catalog.||) ' FROM (SELECT ($1).*) AS c'; -- the row's jsonb over $1
+    IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN EXECUTE obj INTO n USING NEW; END IF;
+    IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN EXECUTE obj INTO o USING OLD; END IF;
     PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN ARRAY[n] END, CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN ARRAY[o] END);
   END IF;
   RETURN NULL;
@@ -297,6 +334,7 @@ DECLARE
   olds jsonb[] := '{}';
   bytes bigint := 0;
   unsafe pg_catalog.name[];
+  refused pg_catalog.name;
   obj pg_catalog.text;
 BEGIN
   ${ownerCheckPlpgsql('row-changes capture')}
