@@ -90,6 +90,8 @@ const PUT_GUARD = `IF pg_trigger_depth() < 1 OR source IS NULL OR NOT (coalesce(
  * superuser can change a superuser's type or hand it to another role.
  * UNSAFE_PRELUDE sets `obj` (NULL when every column is safe, the common case: a table whose column
  * types are all built in costs one catalog probe) to the SQL of the row's jsonb over the alias c.
+ * Activation stores that decision for each watched table, kept while its columns stay the same
+ * (SIGNATURE_SQL, REVIEW11 R173); the prelude runs when they changed, and for partitions.
  */
 /** Whether the type t (pg_type) is a superuser's: only a superuser can then make a cast from it or change it. */
 const TYPE_OWNER_IS_SUPERUSER = `coalesce((SELECT ow.rolsuper FROM pg_catalog.pg_roles AS ow WHERE ow.oid OPERATOR(pg_catalog.=) t.typowner), false)`;
@@ -99,9 +101,9 @@ const TYPE_OWNER_IS_SUPERUSER = `coalesce((SELECT ow.rolsuper FROM pg_catalog.pg
  * each of its ~600 types, 12-18 ms a statement, REVIEW11 R173), and does not go below a built-in type,
  * whose domains' bases, elements and fields are built in too.
  */
-const UNSAFE_COLUMNS_SQL = `WITH RECURSIVE reach(col, typ) AS (
+const REACH_SQL = (relid: string) => `WITH RECURSIVE reach(col, typ) AS (
     SELECT a.attname, a.atttypid FROM pg_catalog.pg_attribute AS a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+     WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
   UNION
     SELECT rc.col, nx.next FROM reach AS rc CROSS JOIN LATERAL (
         SELECT t.typbasetype FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typtype OPERATOR(pg_catalog.=) 'd'
@@ -111,10 +113,16 @@ const UNSAFE_COLUMNS_SQL = `WITH RECURSIVE reach(col, typ) AS (
          WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typrelid OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
            AND f.attnum OPERATOR(pg_catalog.>) 0 AND NOT f.attisdropped
         OFFSET 0) AS nx(next)
-     WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid)
+     WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid)`;
+const unsafeColumnsSql = (relid: string) => `${REACH_SQL(relid)}
   SELECT DISTINCT rc.col FROM reach AS rc
    WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid AND EXISTS (SELECT FROM pg_catalog.pg_type AS t
      WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typtype OPERATOR(pg_catalog.<>) 'd' AND NOT ${TYPE_OWNER_IS_SUPERUSER} OFFSET 0)`;
+/** Whether a column not written as text reaches a type that is neither built in nor a domain: a superuser's, whose owner may change. */
+const unstableSql = (relid: string, unsafe: string) => `${REACH_SQL(relid)}
+  SELECT EXISTS (SELECT FROM reach AS rc WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid
+     AND NOT coalesce(rc.col OPERATOR(pg_catalog.=) ANY (${unsafe}), false)
+     AND EXISTS (SELECT FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typtype OPERATOR(pg_catalog.<>) 'd' OFFSET 0))`;
 
 /**
  * One column's jsonb: to_jsonb of the value, or of its text (a one-dimensional array element by element, by
@@ -123,8 +131,8 @@ const UNSAFE_COLUMNS_SQL = `WITH RECURSIVE reach(col, typ) AS (
  * expression over the row (REVIEW11 R176; VIRTUAL_GUARD has refused an expression that is not
  * safe to run as the activator).
  */
-const COLUMN_JSON_SQL = `CASE WHEN a.attgenerated OPERATOR(pg_catalog.=) 'v' THEN pg_catalog.format('pg_catalog.to_jsonb((%s))', pg_catalog.pg_get_expr(ad.adbin, ad.adrelid))
-    WHEN NOT coalesce(a.attname OPERATOR(pg_catalog.=) ANY (unsafe), false) THEN pg_catalog.format('pg_catalog.to_jsonb(c.%I)', a.attname)
+const columnJsonSql = (unsafe: string) => `CASE WHEN a.attgenerated OPERATOR(pg_catalog.=) 'v' THEN pg_catalog.format('pg_catalog.to_jsonb((%s))', pg_catalog.pg_get_expr(ad.adbin, ad.adrelid))
+    WHEN NOT coalesce(a.attname OPERATOR(pg_catalog.=) ANY (${unsafe}), false) THEN pg_catalog.format('pg_catalog.to_jsonb(c.%I)', a.attname)
     WHEN t.typlen OPERATOR(pg_catalog.=) (-1) AND t.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND t.typtype OPERATOR(pg_catalog.<>) 'd' THEN pg_catalog.format(
       'CASE WHEN pg_catalog.num_nulls(c.%1$I) OPERATOR(pg_catalog.=) 1 THEN NULL WHEN pg_catalog.array_ndims(c.%1$I) OPERATOR(pg_catalog.>) 1 THEN pg_catalog.to_jsonb(pg_catalog.format(''%%s'', c.%1$I)) '
       'ELSE (SELECT coalesce(pg_catalog.jsonb_agg(CASE WHEN pg_catalog.num_nulls(c.%1$I[g.i]) OPERATOR(pg_catalog.=) 1 THEN NULL ELSE pg_catalog.format(''%%s'', c.%1$I[g.i]) END ORDER BY g.i), ''[]''::pg_catalog.jsonb) '
@@ -159,6 +167,40 @@ const VIRTUAL_GUARD = `SELECT v.attname INTO refused FROM (${VIRTUAL_REFUSED_SQL
       RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions row-changes does not compute the generated column %I of %s: its expression uses a function or type that is not built in, which would run with the rights of the role that activated the trigger. Fix: make the column STORED (drop it and add it again as GENERATED ALWAYS AS (...) STORED), or deactivate the trigger', refused, TG_RELID::pg_catalog.regclass);
     END IF;`;
 
+/** The SQL of a row's jsonb over the alias c (each column by columnJsonSql); no row when no column is unsafe or VIRTUAL. */
+const rowJsonSql = (relid: string, unsafe: string) => `SELECT '(SELECT pg_catalog.jsonb_object_agg(x.k, x.v) FROM (VALUES ' OPERATOR(pg_catalog.||)
+           pg_catalog.string_agg(pg_catalog.format('(%L, %s)', a.attname, ${columnJsonSql(unsafe)}), ', ' ORDER BY a.attnum) OPERATOR(pg_catalog.||) ') AS x(k, v))'
+      FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+        LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum
+     WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+    HAVING pg_catalog.bool_or(a.attgenerated OPERATOR(pg_catalog.=) 'v' OR a.attname OPERATOR(pg_catalog.=) ANY (${unsafe}))`;
+
+/**
+ * REVIEW11 R173: what the capture decided for a table at activation (rc_F_tables.row_sql: rowJsonSql's
+ * text, NULL for the whole row to rc_F_json) holds while the table's columns keep their names, types and
+ * expressions: SIGNATURE_SQL, one index scan of pg_attribute, stored beside it (rc_F_tables.signature)
+ * and compared by every statement, which otherwise decides afresh (UNSAFE_PRELUDE). Only a decision that
+ * no later change but the table's own can make unsafe is stored: every column is written as text (which
+ * calls output functions only, whoever owns the type then), or reaches nothing but built-in types and
+ * domains (a domain's base never changes). A column written by to_jsonb that reaches a superuser's type
+ * (hstore, say) is decided per statement, as the type may be handed to another role, or its owner lose
+ * SUPERUSER, at any time. A VIRTUAL column's expression is part of its pg_attrdef row (a new oid on
+ * ALTER … SET EXPRESSION); activation refused one it would not compute (activations.ts).
+ */
+export const SIGNATURE_SQL = (relid: string) => `SELECT pg_catalog.array_agg(pg_catalog.format('%s %s %s %s', a.atttypid, a.attgenerated, ad.oid, a.attname) ORDER BY a.attnum)
+      FROM pg_catalog.pg_attribute AS a
+        LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum AND a.attgenerated OPERATOR(pg_catalog.=) 'v'
+     WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped`;
+
+/** At activation ($1: the table's oid): the row's SQL and, when the decision can be kept, the signature it holds for. */
+export const DECISION_SQL = `WITH u AS (SELECT pg_catalog.array_agg(x.col) AS unsafe FROM (${unsafeColumnsSql('$1::pg_catalog.oid')}) AS x(col))
+SELECT (${rowJsonSql('$1::pg_catalog.oid', 'u.unsafe')}) AS row_sql,
+       CASE WHEN NOT (${unstableSql('$1::pg_catalog.oid', 'u.unsafe')}) THEN (${SIGNATURE_SQL('$1::pg_catalog.oid')}) END AS signature
+  FROM u`;
+
+/** The columns rc_F_tables has had since R173 (added by activation to an earlier version's table). */
+export const DECISION_COLUMNS = ['row_sql pg_catalog.text', 'signature pg_catalog.text[]'] as const;
+
 // The walk runs only for a table with a column that is not safe at first sight (REVIEW11 R173: it cost
 // 1.5-2 ms a statement): built in, a domain over a built-in type, or a superuser's base type, enum or
 // range (not an array or composite, whose elements and fields may be anyone's); and for a table with a
@@ -170,14 +212,16 @@ const UNSAFE_PRELUDE = `IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a JOIN
                  AND NOT (t.typtype OPERATOR(pg_catalog.=) 'd' AND t.typbasetype OPERATOR(pg_catalog.<) 16384::pg_catalog.oid)
                  AND NOT (t.typtype OPERATOR(pg_catalog.=) ANY ('{b,e,r,m}'::pg_catalog."char"[]) AND t.typelem OPERATOR(pg_catalog.=) 0::pg_catalog.oid
                           AND ${TYPE_OWNER_IS_SUPERUSER}))) THEN
-    SELECT pg_catalog.array_agg(u.col) INTO unsafe FROM (${UNSAFE_COLUMNS_SQL}) AS u(col);
+    SELECT pg_catalog.array_agg(u.col) INTO unsafe FROM (${unsafeColumnsSql('TG_RELID')}) AS u(col);
     ${VIRTUAL_GUARD}
-    SELECT '(SELECT pg_catalog.jsonb_object_agg(x.k, x.v) FROM (VALUES ' OPERATOR(pg_catalog.||)
-           pg_catalog.string_agg(pg_catalog.format('(%L, %s)', a.attname, ${COLUMN_JSON_SQL}), ', ' ORDER BY a.attnum) OPERATOR(pg_catalog.||) ') AS x(k, v))'
-      INTO obj FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
-        LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum
-     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
-    HAVING pg_catalog.bool_or(a.attgenerated OPERATOR(pg_catalog.=) 'v' OR a.attname OPERATOR(pg_catalog.=) ANY (unsafe));
+    SELECT built.obj INTO obj FROM (${rowJsonSql('TG_RELID', 'unsafe')}) AS built(obj);
+  END IF;`;
+
+/** Sets obj: the activation's decision while the table's signature holds, else UNSAFE_PRELUDE's. */
+const decided = (n: OutboxNames) => `SELECT tb.row_sql, tb.signature INTO obj, kept_for FROM ${n.tables} AS tb WHERE tb.relid OPERATOR(pg_catalog.=) TG_RELID;
+  IF kept_for IS NULL OR kept_for OPERATOR(pg_catalog.<>) (${SIGNATURE_SQL('TG_RELID')}) THEN
+    obj := NULL;
+    ${UNSAFE_PRELUDE}
   END IF;`;
 
 /** Creates (idempotently) everything but rc_F_json (jsonStatements) and the per-table triggers. */
@@ -195,11 +239,12 @@ DECLARE
   unsafe pg_catalog.name[];
   refused pg_catalog.name;
   obj pg_catalog.text;
+  kept_for pg_catalog.text[];
   n pg_catalog.jsonb;
   o pg_catalog.jsonb;
 BEGIN
   ${ownerCheckPlpgsql('row-changes capture')}
-  ${UNSAFE_PRELUDE}
+  ${decided(n)}
   IF obj IS NULL THEN
     PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP <> 'DELETE' THEN ARRAY[${json}(NEW)] END, CASE WHEN TG_OP <> 'INSERT' THEN ARRAY[${json}(OLD)] END);
   ELSE
@@ -336,9 +381,10 @@ DECLARE
   unsafe pg_catalog.name[];
   refused pg_catalog.name;
   obj pg_catalog.text;
+  kept_for pg_catalog.text[];
 BEGIN
   ${ownerCheckPlpgsql('row-changes capture')}
-  ${UNSAFE_PRELUDE}
+  ${decided(n)}
   IF obj IS NULL THEN
     ${byOperation((op) => plain[op])}
   ELSE
