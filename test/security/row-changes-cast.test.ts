@@ -10,21 +10,14 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { activateTrigger, deactivateTrigger, pollTrigger } from '../../triggers/index.js';
+import { asRole } from '../harness/as-role.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const owner = `rc_owner_${randomBytes(4).toString('hex')}`;
 const db = useTestDatabase('rc_cast', { beforeDrop: () => db.sql(`DROP OWNED BY ${owner}; DROP ROLE IF EXISTS ${owner}`).then(() => undefined) });
 const config = { tables: ['app.orders'] };
 
-async function asOwner<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ ...db.config, ssl: false, user: owner, password: 'owner-pass' } as pg.ClientConfig);
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const asOwner = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => asRole(db.config, owner, 'owner-pass', work);
 
 const isSuperuser = async () => (await db.sql('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [owner]))[0]!.rolsuper as boolean;
 

@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { activateTrigger, deactivateTrigger, listActivations, pollTrigger } from '../../triggers/index.js';
+import { asRole } from '../harness/as-role.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 import { grantCaptureRole } from './capture-role-setup.js';
 
@@ -28,15 +29,7 @@ let request: { connection: object; config: typeof config };
 let put = '';
 let ordersOid = 0;
 
-async function as<T>(user: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ ...db.config, ssl: false, user, password: 'guard-pass' } as pg.ClientConfig);
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const as = <T>(user: string, work: (client: pg.Client) => Promise<T>): Promise<T> => asRole(db.config, user, 'guard-pass', work);
 
 beforeAll(async () => {
   for (const role of roles) await db.sql(`CREATE ROLE ${role} LOGIN PASSWORD 'guard-pass'`);

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { activateTrigger, deactivateTrigger, pollTrigger } from '../../triggers/index.js';
+import { asRole } from '../harness/as-role.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const suffix = randomBytes(4).toString('hex');
@@ -23,15 +24,7 @@ const db = useTestDatabase('rc_type_cast', {
 const config = { tables: ['public.orders', 'public.parted'] };
 const request = () => ({ connection: db.config, config });
 
-async function as<T>(user: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ ...db.config, ssl: false, user, password: 'type-pass' } as pg.ClientConfig);
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const as = <T>(user: string, work: (client: pg.Client) => Promise<T>): Promise<T> => asRole(db.config, user, 'type-pass', work);
 
 const isSuperuser = async () => (await db.sql('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [typeOwner]))[0]!.rolsuper as boolean;
 const ran = async () => (await db.sql<{ who: string }>('SELECT DISTINCT who FROM types.ran ORDER BY who')).map((row) => row.who);

@@ -23,8 +23,10 @@ function isBound(bound: unknown, width: number): boolean {
 
 export function isHandoverTable(table: unknown): boolean {
   if (typeof table !== 'object' || table === null) return false;
-  const { schema, table: name, key, types, batches } = table as Record<string, unknown>;
+  const { schema, table: name, key, types, collations, batches } = table as Record<string, unknown>;
   if (typeof schema !== 'string' || typeof name !== 'string' || !isStringArray(key) || key.length === 0 || !isStringArray(types, key.length)) return false;
+  // Absent in states made before the collations were recorded (REVIEW11 R174).
+  if (collations !== undefined && !(Array.isArray(collations) && collations.length === key.length && collations.every((item) => item === null || typeof item === 'string'))) return false;
   return Array.isArray(batches) && batches.length > 0 && batches.every((batch) => Array.isArray(batch) && batch.length === 2 && isBound(batch[0], key.length) && typeof batch[1] === 'string' && SNAPSHOT.test(batch[1]));
 }
 

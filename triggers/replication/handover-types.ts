@@ -17,7 +17,7 @@
  * compared in the collation the table's column has, named by the server (quote_ident) from the
  * catalog; the state's table and column names are only bound as values.
  */
-import { execute, PgActionsError } from '../../connection/index.js';
+import { execute, PgActionsError, quoteIdentifier } from '../../connection/index.js';
 import { untrustedDomainsSql } from '../domain-reach.js';
 import { DEFAULT_BTREE_OPCLASS } from '../key-order.js';
 import { invalidState } from '../state.js';
@@ -34,6 +34,8 @@ interface KeyShape {
   table: string;
   key: readonly string[];
   types: readonly unknown[];
+  /** The collations table-sync cut the batches in (its names for them, quoted); absent in states made before they were recorded. */
+  collations?: readonly unknown[];
 }
 
 /**
@@ -50,6 +52,8 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
   const invalid = () => invalidState('state.position.handover holds a key type that is not the name of a type keys are ordered by (the state was edited)', ['state.position.handover.tables[].types must be the types a previous poll returned']);
   const names = [shape.schema, shape.table, ...key];
   if (!types.every((type) => typeof type === 'string') || !names.every((name) => typeof name === 'string') || key.length !== types.length) throw invalid();
+  const recorded = shape.collations;
+  if (recorded !== undefined && (!Array.isArray(recorded) || recorded.length !== key.length || !recorded.every((name) => name === null || typeof name === 'string'))) throw invalid();
   try {
     // Exact built-in argument types everywhere (text, name, oid): no look-alike in public can match better (REVIEW4 R47).
     const { rows } = await execute(connection, {
@@ -67,10 +71,11 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
                     col.attcollation IS NOT NULL AS found,
                     pg_catalog.to_regtype(u.t)::pg_catalog.oid OPERATOR(pg_catalog.<>) col.atttypid AS retyped,
                     pg_catalog.format_type(col.atttypid, NULL) AS current,
+                    pg_catalog.format_type(col.atttypid, col.atttypmod) AS declared,
                     (SELECT ${untrustedDomainsSql('w.type')} FROM walk w JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) w.type AND b.typtype OPERATOR(pg_catalog.<>) 'd'::pg_catalog."char"
                       WHERE w.n OPERATOR(pg_catalog.=) u.n) AS domains
                FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.name[])) WITH ORDINALITY AS u(t, c, n)
-               LEFT JOIN LATERAL (SELECT a.attcollation, a.atttypid
+               LEFT JOIN LATERAL (SELECT a.attcollation, a.atttypid, a.atttypmod
                     FROM pg_catalog.pg_class r
                     JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=) r.relnamespace
                     JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) r.oid
@@ -103,6 +108,20 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
     if (retyped >= 0) {
       throw new PgActionsError('SYNC_HANDOVER_BROKEN', {
         message: `${shape.schema}.${shape.table}: the key column ${JSON.stringify(key[retyped])} has the type ${String(rows[retyped]!.current)}, but the handover recorded ${JSON.stringify(types[retyped])}, which names another type here (the column retyped during the handover, or a type of that name made on this session's search_path since): the changes cannot be matched to the copy.`,
+      });
+    }
+    // The column given another collation since the sync (ALTER COLUMN … TYPE text COLLATE "C"): the batches
+    // were cut in the recorded one, and keys placed in the column's current order fall in the wrong batch,
+    // whose snapshot may already hold their update (REVIEW11 R174). States made before it recorded none.
+    const recollated = recorded === undefined ? -1 : rows.findIndex((row, i) => ((row.collation as string | null) ?? null) !== recorded[i]);
+    if (recollated >= 0) {
+      const column = key[recollated]!;
+      const was = recorded![recollated] as string | null;
+      const now = (rows[recollated]!.collation as string | null) ?? null;
+      const back = was === null ? [] : [`Give the key column back the collation the copy was cut in, then poll again: ALTER TABLE ${quoteIdentifier(shape.schema)}.${quoteIdentifier(shape.table)} ALTER COLUMN ${quoteIdentifier(column)} TYPE ${String(rows[recollated]!.declared)} COLLATE ${was};`];
+      throw new PgActionsError('SYNC_HANDOVER_BROKEN', {
+        message: `${shape.schema}.${shape.table}: the key column ${JSON.stringify(column)} has the collation ${now ?? 'none'}, but table-sync cut its batches in ${was ?? 'none'} (the column given another collation during the handover): its keys are in another order now, and the changes cannot be matched to the copy.`,
+        fixes: [...back, 'Or run table-sync again (without a state), then start table-changes-cdc from the state it hands over.'],
       });
     }
     return rows.map((row) => ({ type: row.type as string, collation: (row.collation as string | null) ?? null }));

@@ -24,6 +24,11 @@ export interface HandoverTable {
   /** Primary key columns and their types (to compare a change's key with the batch bounds). */
   key: string[];
   types: string[];
+  /**
+   * The key columns' collations the batches were cut in (quote_ident, schema-qualified; null for a type
+   * without one): the handover places keys in them only (REVIEW11 R174). Absent in states made before it.
+   */
+  collations?: (string | null)[];
   /** In key order: [last key of the batch (null: to the end of the table), snapshot of its read]. */
   batches: [BatchBound, string][];
 }
