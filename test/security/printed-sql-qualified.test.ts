@@ -36,6 +36,14 @@ const NOT_PRINTED = new Set([
   'setup', 'query', 'usage', 'SAMPLE_SCHEMA',
 ]);
 
+/**
+ * Types filled in at run time (`TYPE ${…}`), which the lint cannot read, by the file printing them
+ * and the test that checks the filled-in name is schema-qualified.
+ */
+const FILLED_TYPES: Record<string, string> = {
+  'triggers/replication/handover-types.ts': 'test/triggers/sync-handover-recollated.test.ts (TYPE pg_catalog.text, and runs the printed ALTER)',
+};
+
 interface Printed {
   /** Where the text is: `file:line` or `ERROR_CATALOGUE.CODE`. */
   where: string;
@@ -112,7 +120,8 @@ function sourceStatements(): Printed[] {
 /** `where: what is unqualified — the statement`, one line each. */
 function report(printed: Printed[]): string[] {
   return printed.flatMap(({ where, statement }) => {
-    const found = problems(statement);
+    const filled = where.split(':')[0]! in FILLED_TYPES;
+    const found = problems(statement).filter((what) => !(filled && what === `type ${PLACEHOLDER}`));
     return found.length ? [`${where}: ${found.join(', ')} — ${statement.replace(/\s+/g, ' ')}`] : [];
   });
 }
