@@ -9,12 +9,13 @@
  * schema changes hands, and so do its grants. So activation, and every read before it calls in, also
  * refuse a schema that grants anything but USAGE to a role that is neither its owner nor a superuser,
  * or holds an object owned by a role that is neither this role, the schema's owner, a superuser nor
- * pgactions_capture (which owns rc_F_json and has no rights). No check-then-use: once both hold, only
+ * the database's capture role (which owns rc_F_json and has no rights; or the cluster's shared one,
+ * which owns the rc_F_json of activations made before REVIEW11 R169 until they are activated again). No check-then-use: once both hold, only
  * trusted roles can change what is in the schema.
  */
 import { execute, isPgActionsError, PgActionsError, quoteIdentifier } from '../connection/index.js';
 import type { Query } from '../connection/session.js';
-import { CAPTURE_ROLE } from './capture-role.js';
+import { CAPTURE_ROLE_SQL, SHARED_CAPTURE_ROLE } from './capture-role.js';
 import { SCHEMA } from './outbox-sql.js';
 
 /** Raised inside guarded statements: an int8 input error whose text carries the owner's name. */
@@ -29,7 +30,7 @@ const TRUSTED = `(sown.rolsuper OR sown.oid OPERATOR(pg_catalog.=) (SELECT suse.
 
 /** Roles other than the schema's owner, this role and superusers (alias sr, its oid `oid`). */
 const FOREIGN_ROLE = (oid: string) => `(${oid} OPERATOR(pg_catalog.<>) snsp.nspowner AND NOT COALESCE((SELECT sr.rolsuper OR sr.rolname OPERATOR(pg_catalog.=) CURRENT_USER
-  OR sr.rolname OPERATOR(pg_catalog.=) '${CAPTURE_ROLE}' FROM pg_catalog.pg_roles sr WHERE sr.oid OPERATOR(pg_catalog.=) ${oid}), false))`;
+  OR sr.rolname OPERATOR(pg_catalog.=) ANY (ARRAY['${SHARED_CAPTURE_ROLE}', ${CAPTURE_ROLE_SQL}]) FROM pg_catalog.pg_roles sr WHERE sr.oid OPERATOR(pg_catalog.=) ${oid}), false))`;
 
 /** Every object kind with an owner that a schema holds, as (kind, name, owner). */
 const OBJECTS = [

@@ -1,5 +1,5 @@
 /**
- * REVIEW10 R170 (variant 1): a cast to json runs inside every captured write (as pgactions_capture)
+ * REVIEW10 R170 (variant 1): a cast to json runs inside every captured write (as the capture role)
  * and may SET search_path for the rest of the session: a function's SET clause is undone only at its
  * exit. The statement-level capture runs as the activator and went on, after the first row's
  * serialisation, with unqualified calls planned on that path: the owner of a watched table (not the

@@ -4,7 +4,7 @@
  * only the watched table added an enum column with such a cast, and its function ran with the
  * activator's rights at the next write: ALTER ROLE … SUPERUSER. A refusal of such casts was a
  * check-then-use race (REVIEW8 R143, row-changes-cast-race.test.ts); now the rows are serialised
- * as the role pgactions_capture, which has no rights (REVIEW9 R161), and since REVIEW10 R170 a cast
+ * as the database's capture role, which has no rights (REVIEW9 R161), and since REVIEW10 R170 a cast
  * made by a role that is not a superuser is never called: such values are written as their text.
  */
 import { randomBytes } from 'node:crypto';
