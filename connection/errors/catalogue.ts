@@ -430,7 +430,7 @@ export const ERROR_CATALOGUE = {
   },
   SYNC_HANDOVER_BROKEN: {
     title: 'Snapshot handover broken',
-    cause: 'The copy table-sync handed over can no longer be matched to the changes: a table was truncated while table-sync copied it (no change event can say which copied rows are gone), or a key column was renamed or dropped before the handover ended, or retyped, or given another collation than the one the copy was cut in (or a state recorded before the key types were named with their schema names a type that now resolves to another one, a look-alike made on the search_path), or a key column\'s type holds a domain (an array of it, a composite with a field of it: reading a key would run its CHECK constraints with the flow\'s role) or a composite type of another role.',
+    cause: 'The copy table-sync handed over can no longer be matched to the changes: a table was truncated while table-sync copied it (no change event can say which copied rows are gone), or a key column was renamed or dropped before the handover ended, or retyped, or given another collation than the one the copy was cut in, or a label of an enum the key holds renamed (or a state recorded before the key types were named with their schema names a type that now resolves to another one, a look-alike made on the search_path), or a key column\'s type holds a domain (an array of it, a composite with a field of it: reading a key would run its CHECK constraints with the flow\'s role) or a composite type of another role.',
     fixes: ['Run table-sync again (without a state), then start table-changes-cdc from the state it hands over.'],
   },
   REPLICATION_SLOT_IN_USE: {

@@ -19,6 +19,7 @@
  */
 import { execute, PgActionsError, quoteIdentifier } from '../../connection/index.js';
 import { untrustedDomainsSql } from '../domain-reach.js';
+import { enumLabelsSql, isLabelsFingerprint, labelsRenamed } from '../enum-labels.js';
 import { DEFAULT_BTREE_OPCLASS } from '../key-order.js';
 import { invalidState } from '../state.js';
 
@@ -36,6 +37,8 @@ interface KeyShape {
   types: readonly unknown[];
   /** The collations table-sync cut the batches in (its names for them, quoted); absent in states made before they were recorded. */
   collations?: readonly unknown[];
+  /** The fingerprint of the key's enums' labels when table-sync read the table (enum-labels.ts); absent for keys without enums and in states made before it. */
+  labels?: unknown;
 }
 
 /**
@@ -68,6 +71,7 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
   if (!types.every((type) => typeof type === 'string') || !names.every((name) => typeof name === 'string') || key.length !== types.length) throw invalid();
   const recorded = shape.collations;
   if (recorded !== undefined && (!Array.isArray(recorded) || recorded.length !== key.length || !recorded.every((name) => name === null || typeof name === 'string'))) throw invalid();
+  if (shape.labels !== undefined && !isLabelsFingerprint(shape.labels)) throw invalid();
   try {
     // Exact built-in argument types everywhere (text, name, oid): no look-alike in public can match better (REVIEW4 R47).
     const { rows } = await execute(connection, {
@@ -138,10 +142,28 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
         fixes: [...back, 'Or run table-sync again (without a state), then start table-changes-cdc from the state it hands over.'],
       });
     }
+    if (shape.labels !== undefined) await refuseRenamedLabels(connection, shape, shape.labels as string);
     return rows.map((row) => ({ type: row.type as string, collation: (row.collation as string | null) ?? null }));
   } catch (error) {
     // Before PostgreSQL 16 to_regtype raises on what does not parse as a type name (42601, 22P02).
     if (error instanceof PgActionsError && /^(42|22)/.test(error.sqlstate ?? '')) throw invalid();
     throw error;
   }
+}
+
+/**
+ * The batch bounds of an enum key are its labels' texts, read again here by the enum's input function: a
+ * label renamed since table-sync read the table (RENAME VALUE; b and f swapped through a third name) gives
+ * a bound another place in the enum's order, while the type oids stay the same, and a change placed by it
+ * was judged by another batch's snapshot (REVIEW11 R175). Labels added since are not counted (enum-labels.ts).
+ */
+async function refuseRenamedLabels(connection: unknown, shape: KeyShape, fingerprint: string): Promise<void> {
+  const relation = `(SELECT r.oid FROM pg_catalog.pg_class r JOIN pg_catalog.pg_namespace rn ON rn.oid OPERATOR(pg_catalog.=) r.relnamespace
+                      WHERE rn.nspname OPERATOR(pg_catalog.=) $1::pg_catalog.name AND r.relname OPERATOR(pg_catalog.=) $2::pg_catalog.name)`;
+  const { rows } = await execute(connection, { text: `SELECT ${enumLabelsSql(relation, '$3::pg_catalog.name[]')} AS labels`, values: [shape.schema, shape.table, shape.key], readOnly: true });
+  if (!labelsRenamed(fingerprint, (rows[0]?.labels as string | null) ?? null)) return;
+  throw new PgActionsError('SYNC_HANDOVER_BROKEN', {
+    message: `${shape.schema}.${shape.table}: a label of an enum its key holds was renamed since table-sync read the table (ALTER TYPE … RENAME VALUE): the batches' bounds are label texts, which now name other places in the enum's order, and the changes cannot be matched to the copy.`,
+    fixes: ['Rename the labels back (ALTER TYPE … RENAME VALUE) and poll again, or run table-sync again (without a state), then start table-changes-cdc from the state it hands over.'],
+  });
 }
