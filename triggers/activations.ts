@@ -6,7 +6,7 @@
  */
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
 import { inTransaction, tablesLock, type Query } from '../connection/session.js';
-import { asCaptureRole, ensureCaptureRole } from './capture-role.js';
+import { asCaptureRole, CAPTURE_ROLE_SQL, ensureCaptureRole } from './capture-role.js';
 import { createTriggerStatements, installStatements, JSON_ARGUMENTS, jsonFunction, jsonStatements, putFunction, triggerNamePattern, triggerNames, VIRTUAL_REFUSED_SQL, DECISION_COLUMNS, DECISION_SQL } from './capture-sql.js';
 import { refuseWhenPublished } from './outbox-publications.js';
 import { lockActivations, retryingRaces } from './activation-lock.js';
@@ -27,7 +27,9 @@ export interface Activation {
    * True when an earlier version of pg-actions made it (everything of its version is there, what this
    * version adds is not, e.g. row-changes' serialising as a role with no rights: REVIEW9 R161, R157):
    * it works, but keeps its old capture until it is activated again, which keeps its position and
-   * events. Never remove it for this.
+   * events. Never remove it for this. Also true when its serialiser (rc_F_json) is not this database's
+   * capture role's (REVIEW11 R169: the cluster's shared pgactions_capture of earlier versions, or handed
+   * over or dropped: the capture then refuses writes until it is activated again).
    */
   outdated: boolean;
   /** The objects found, e.g. "table pgactions.rc_…_outbox", "trigger pg_actions_rc_… on public.orders". */
@@ -50,10 +52,10 @@ export async function install(connection: unknown, fingerprint: string, tables: 
   await retryingRaces(connection, () => inTransaction(connection, async (query) => {
     await refuseWhenPublished(query, 'row-changes');
     await lockActivations(query, true, 'row-changes activation');
-    await ensureCaptureRole(query);
+    const role = await ensureCaptureRole(query);
     for (const statement of installStatements(names)) await query(statement);
     await addDecisionColumns(query, names);
-    await installJson(query, names);
+    await installJson(query, names, role);
     for (const [i, name] of qualified.entries()) {
       const [table] = await query(TABLE_SQL, [name]);
       if (!table) {
@@ -122,15 +124,15 @@ async function refuseUncomputable(query: Query, relid: unknown, field: string): 
  * by an earlier version still serialises as the writer (SECURITY INVOKER) and needs it until it is
  * activated again.
  */
-async function installJson(query: Query, names: OutboxNames): Promise<void> {
+async function installJson(query: Query, names: OutboxNames, role: string): Promise<void> {
   const callers = await query(
     `SELECT DISTINCT r.rolname AS role FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) p.proowner
       WHERE p.oid OPERATOR(pg_catalog.=) ANY (ARRAY[$1::pg_catalog.regprocedure, $2::pg_catalog.regprocedure]::pg_catalog.oid[])`,
     [`${names.capture}()`, `${names.captureSet}()`],
   );
   await query(`DROP FUNCTION IF EXISTS ${jsonFunction(names)}${JSON_ARGUMENTS}`);
-  await asCaptureRole(query, names.schema, async () => {
-    for (const statement of jsonStatements(names, callers.map((row) => String(row.role)))) await query(statement);
+  await asCaptureRole(query, names.schema, role, async () => {
+    for (const statement of jsonStatements(names, callers.map((row) => String(row.role)), role)) await query(statement);
   });
   const [invoker] = await query(
     `SELECT 1 AS found FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid
@@ -169,17 +171,22 @@ export async function remove(connection: unknown, fingerprint: string): Promise<
 }
 
 const OBJECTS_SQL = `
-SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name, o.target FROM (
-  SELECT c.relname::pg_catalog.text AS name, 'table' AS kind, NULL::pg_catalog.text AS target FROM pg_catalog.pg_class c
+SELECT substring(o.name from 'rc_([0-9a-f]{16})') AS fingerprint, o.kind, o.name, o.target, o.other_owner FROM (
+  SELECT c.relname::pg_catalog.text AS name, 'table' AS kind, NULL::pg_catalog.text AS target, false AS other_owner FROM pg_catalog.pg_class c
    WHERE c.relnamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) 'r'
-  UNION ALL SELECT p.proname::pg_catalog.text, 'function', NULL FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid
-  UNION ALL SELECT t.tgname::pg_catalog.text, 'trigger', n.nspname::pg_catalog.text OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) c.relname::pg_catalog.text FROM pg_catalog.pg_trigger t
+  UNION ALL SELECT p.proname::pg_catalog.text, 'function', NULL, pg_catalog.pg_get_userbyid(p.proowner) OPERATOR(pg_catalog.<>) ${CAPTURE_ROLE_SQL} AND p.proname OPERATOR(pg_catalog.~) '_json$'
+      FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace($1::pg_catalog.text)::pg_catalog.oid
+  UNION ALL SELECT t.tgname::pg_catalog.text, 'trigger', n.nspname::pg_catalog.text OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) c.relname::pg_catalog.text, false FROM pg_catalog.pg_trigger t
      JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) t.tgrelid JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
     WHERE t.tgname OPERATOR(pg_catalog.~) $2::pg_catalog.text AND NOT t.tgisinternal) AS o
  WHERE o.name OPERATOR(pg_catalog.~) 'rc_[0-9a-f]{16}'
  ORDER BY 1, 2, 3, 4`;
 
-/** What every version since the outbox had; what this one adds (rc_F_put, d061cbf; rc_F_json, REVIEW9 R161). */
+/**
+ * What every version since the outbox had; what this one adds (rc_F_put, d061cbf; rc_F_json, REVIEW9 R161).
+ * An rc_F_json owned by another role than this database's capture role (the cluster's shared one of
+ * versions before REVIEW11 R169) is outdated too.
+ */
 const PARTS = ['table:outbox', 'table:cursor', 'table:tables', 'function:capture', 'function:capture_set', 'function:read'];
 const NEW_PARTS = ['function:put', 'function:json'];
 
@@ -187,11 +194,12 @@ const NEW_PARTS = ['function:put', 'function:json'];
 export async function listActivations(connection: unknown): Promise<Activation[]> {
   configOf(connection);
   const { rows } = await execute(connection, { text: OBJECTS_SQL, values: [SCHEMA, triggerNamePattern()], readOnly: true });
-  const found = new Map<string, { parts: Set<string>; objects: string[]; triggers: number }>();
+  const found = new Map<string, { parts: Set<string>; objects: string[]; triggers: number; otherOwner?: boolean }>();
   for (const row of rows) {
     const fingerprint = String(row.fingerprint);
     const entry = found.get(fingerprint) ?? { parts: new Set<string>(), objects: [], triggers: 0 };
     found.set(fingerprint, entry);
+    if (row.other_owner === true) entry.otherOwner = true;
     if (row.kind === 'trigger') {
       entry.triggers++;
       entry.objects.push(`trigger ${String(row.name)} on ${String(row.target)}`);
@@ -202,7 +210,7 @@ export async function listActivations(connection: unknown): Promise<Activation[]
   }
   const rowChanges = [...found].map(([fingerprint, entry]) => {
     const complete = entry.triggers > 0 && PARTS.every((part) => entry.parts.has(part));
-    return { trigger: 'row-changes' as const, fingerprint, complete, outdated: complete && !NEW_PARTS.every((part) => entry.parts.has(part)), objects: entry.objects };
+    return { trigger: 'row-changes' as const, fingerprint, complete, outdated: complete && (entry.otherOwner === true || !NEW_PARTS.every((part) => entry.parts.has(part))), objects: entry.objects };
   });
   return [...rowChanges, ...(await schemaEventActivations(connection))];
 }

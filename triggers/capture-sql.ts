@@ -6,7 +6,7 @@
  *   pgactions.rc_F_capture_set  the statement-level one: a statement's rows from its transition tables,
  *                               handed over in a few large batches (several times cheaper per row)
  *   pgactions.rc_F_put          records the changes the capture functions hand it in the outbox
- *   pgactions.rc_F_json         to_jsonb of a row, as the role pgactions_capture
+ *   pgactions.rc_F_json         to_jsonb of a row, as the role pgactions_capture_<database oid>
  *   trigger pg_actions_rc_F     row-level, on each watched partitioned table, partition or inheritance
  *                               parent/child (a statement trigger would miss rows written through a parent
  *                               or straight into a partition)
@@ -22,7 +22,7 @@
  * check-then-use race: REVIEW7 R138's refusal was beaten in under a second, REVIEW8 R143), so it must
  * run with rights worth nothing: neither the activator's (R143) nor the writer's (a superuser's
  * INSERT made the type's owner superuser: REVIEW9 R161). So the rows go to rc_F_json, SECURITY
- * DEFINER owned by the role pgactions_capture (capture-role.ts), which has no right at all, not even
+ * DEFINER owned by the database's capture role (capture-role.ts), which has no right at all, not even
  * USAGE on pgactions, and refuses to run as any other role. Nothing else in pgactions is callable by
  * anyone but the activator: a role that may not write a watched table cannot put events for it
  * (REVIEW9 R157), and PUBLIC has no USAGE on pgactions (REVIEW9 R158).
@@ -31,7 +31,6 @@
  * by other roles are written as their text (UNSAFE_COLUMNS_SQL), by EXECUTE in the capture itself.
  */
 import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
-import { CAPTURE_ROLE } from './capture-role.js';
 import { outboxStatements, ownerTag, tableComment, type OutboxNames } from './outbox-sql.js';
 import { ownerCheckPlpgsql } from './schema-owner.js';
 
@@ -278,14 +277,15 @@ END $fn$`,
  * Only `callers` (the owners of the capture functions) may call it. The formats come from the
  * capture functions' settings.
  */
-export function jsonStatements(n: OutboxNames, callers: readonly string[]): string[] {
+export function jsonStatements(n: OutboxNames, callers: readonly string[], role: string): string[] {
+  if (!/^[a-z0-9_]+$/.test(role)) throw new Error(`capture role ${JSON.stringify(role)}: only [a-z0-9_] goes into function bodies`);
   const tag = `'${ownerTag(n.fingerprint)}'`;
   const json = jsonFunction(n);
   return [
     `CREATE FUNCTION ${json}(r pg_catalog.anyelement) RETURNS pg_catalog.jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
-  IF CURRENT_USER OPERATOR(pg_catalog.<>) '${CAPTURE_ROLE}'::pg_catalog.name THEN
-    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions row-changes serialises rows only as the role ${CAPTURE_ROLE}, not as %I: activate the trigger again', CURRENT_USER);
+  IF CURRENT_USER OPERATOR(pg_catalog.<>) '${role}'::pg_catalog.name THEN
+    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions row-changes serialises rows only as the role ${role}, not as %I: activate the trigger again', CURRENT_USER);
   END IF;
   RETURN pg_catalog.to_jsonb(r);
 END $fn$`,
