@@ -52,7 +52,7 @@ async function setUp() {
 
 afterEach(async () => {
   for (let i = 1; i <= n; i++) await server.sql(`ALTER ROLE hbplant_planter_${i} NOSUPERUSER`).catch(() => undefined);
-});
+}, 30_000);
 
 test('a schema the planter made, with its table under the heartbeat\'s name, handed over to the superuser: no beat runs its trigger', async () => {
   const t = await setUp();
