@@ -47,6 +47,20 @@ interface KeyShape {
  * one it has an implicit binary cast to, as key-order.ts finds it. An edited type without one failed
  * the placement's ORDER BY with a DATABASE_ERROR (REVIEW8 R152): it is refused as not a key type.
  */
+/**
+ * The key column's (alias col) type as its ALTER … TYPE fix prints it: schema-qualified, with its
+ * typmod and array brackets (pg_catalog."varchar"(20)[]). format_type writes a type visible on the
+ * search_path in one part (`text`), which the admin's own search_path could resolve to a look-alike
+ * domain public.text (R177).
+ */
+const DECLARED = `(SELECT pg_catalog.quote_ident(dn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(de.typname::pg_catalog.text)
+         OPERATOR(pg_catalog.||) COALESCE(pg_catalog.substring(pg_catalog.format_type(col.atttypid, col.atttypmod), '\\([0-9, ]+\\)'::pg_catalog.text), ''::pg_catalog.text)
+         OPERATOR(pg_catalog.||) CASE WHEN de.oid OPERATOR(pg_catalog.<>) dt.oid THEN '[]'::pg_catalog.text ELSE ''::pg_catalog.text END
+    FROM pg_catalog.pg_type dt
+    JOIN pg_catalog.pg_type de ON de.oid OPERATOR(pg_catalog.=) CASE WHEN dt.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND dt.typlen OPERATOR(pg_catalog.=) (-1)::pg_catalog.int2 THEN dt.typelem ELSE dt.oid END
+    JOIN pg_catalog.pg_namespace dn ON dn.oid OPERATOR(pg_catalog.=) de.typnamespace
+   WHERE dt.oid OPERATOR(pg_catalog.=) col.atttypid)`;
+
 const ORDERABLE = `b.typtype OPERATOR(pg_catalog.<>) 'p'::pg_catalog."char" AND EXISTS (SELECT FROM pg_catalog.pg_opclass c
                      WHERE ${DEFAULT_BTREE_OPCLASS})`;
 
@@ -75,7 +89,7 @@ export async function keyComparisons(connection: unknown, shape: KeyShape): Prom
                     col.attcollation IS NOT NULL AS found,
                     pg_catalog.to_regtype(u.t)::pg_catalog.oid OPERATOR(pg_catalog.<>) col.atttypid AS retyped,
                     pg_catalog.format_type(col.atttypid, NULL) AS current,
-                    pg_catalog.format_type(col.atttypid, col.atttypmod) AS declared,
+                    ${DECLARED} AS declared,
                     (SELECT ${untrustedDomainsSql('w.type')} FROM walk w JOIN pg_catalog.pg_type b ON b.oid OPERATOR(pg_catalog.=) w.type AND b.typtype OPERATOR(pg_catalog.<>) 'd'::pg_catalog."char"
                       WHERE w.n OPERATOR(pg_catalog.=) u.n) AS domains
                FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.text[]), pg_catalog.unnest($4::pg_catalog.name[])) WITH ORDINALITY AS u(t, c, n)
