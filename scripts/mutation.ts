@@ -45,7 +45,8 @@ export const MUTATION_TARGETS: Record<string, string[]> = {
   'connection/config.ts': ['test/connection/config.test.ts', 'test/connection/config-ssh.test.ts'],
   // ssl.test.ts starts five servers per run; ssl-plan.test.ts covers the modes through TLS proxies.
   'connection/tls.ts': ['test/connection/ssl-plan.test.ts'],
-  'triggers/table-cursor.ts': ['test/triggers/table-cursor-state.test.ts', 'test/triggers/key-ids-timezone.test.ts', 'test/triggers/new-row.test.ts', 'test/triggers/new-row-key-ids.test.ts', 'test/triggers/key-moved.test.ts', 'test/triggers/key-retyped-rebuilt.test.ts', 'test/triggers/key-retyped.test.ts', 'test/triggers/new-row-cursor-edges.test.ts'],
+  // new-row-state-edits: R166's refusal of an edited cursor; new-row-reread-bounds: the bounds of the re-reads after a retype, R146's SQLSTATE filter.
+  'triggers/table-cursor.ts': ['test/triggers/table-cursor-state.test.ts', 'test/triggers/key-ids-timezone.test.ts', 'test/triggers/new-row.test.ts', 'test/triggers/new-row-key-ids.test.ts', 'test/triggers/key-moved.test.ts', 'test/triggers/key-retyped-rebuilt.test.ts', 'test/triggers/key-retyped.test.ts', 'test/triggers/new-row-cursor-edges.test.ts', 'test/triggers/new-row-state-edits.test.ts', 'test/triggers/new-row-reread-bounds.test.ts'],
   // table-sync.test, sync-rows.test and the sync-handover files start replication servers of their own (the handover's
   // recordBatch path is reached only there): too slow per mutant. These read table-sync from the suite's server:
   // sync-keyset-edges.test the refusals, cursors that do not fit, old states, batch sizes, progress, ids; every key kind in

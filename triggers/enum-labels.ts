@@ -12,17 +12,21 @@
  * is left out, so adding a value does not stop a sync: rows holding it did not exist when the run began,
  * and a cursor's label keeps its place. (Were the oid counter to wrap around, a new label could have a
  * lower oid: it would be counted, and the state refused; never a rename passed.)
+ *
+ * A handover's batch bounds are label texts too, read again by table-changes-cdc: the fingerprint of the
+ * table's last batch is recorded with them, and a rename before the handover ends is refused there.
  */
 import { createHash } from 'node:crypto';
 
 /**
- * A scalar subquery: the labels (oid, label) of every enum reached from the types of the columns $3 (name[])
- * of the table $2 (regclass text), as JSON ordered by oid, or NULL when the key reaches no enum.
- * The same walk as domain-reach.ts: domains' base types, arrays' elements, composites' fields, ranges' subtypes.
+ * A scalar subquery: the labels (oid, label) of every enum reached from the types of the columns `columns`
+ * (a name[] expression) of the relation `relation` (an oid expression), as JSON ordered by oid, or NULL when
+ * the key reaches no enum. The same walk as domain-reach.ts: domains' base types, arrays' elements,
+ * composites' fields, ranges' subtypes.
  */
-export const keyEnumLabelsSql = `(WITH RECURSIVE reach(type) AS (
-       SELECT a.atttypid FROM pg_catalog.unnest($3::pg_catalog.name[]) AS u(c)
-         JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid
+export const enumLabelsSql = (relation: string, columns: string): string => `(WITH RECURSIVE reach(type) AS (
+       SELECT a.atttypid FROM pg_catalog.unnest(${columns}) AS u(c)
+         JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) ${relation}
           AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped
        UNION
        SELECT s.type FROM reach r JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) r.type
@@ -35,6 +39,9 @@ export const keyEnumLabelsSql = `(WITH RECURSIVE reach(type) AS (
           UNION ALL SELECT g.rngtypid FROM pg_catalog.pg_range g WHERE g.rngmultitypid OPERATOR(pg_catalog.=) t.oid) AS s(type))
      SELECT pg_catalog.json_agg(pg_catalog.json_build_array(e.oid, e.enumlabel) ORDER BY e.oid)::pg_catalog.text
        FROM pg_catalog.pg_enum e WHERE e.enumtypid OPERATOR(pg_catalog.=) ANY (SELECT type FROM reach))`;
+
+/** enumLabelsSql for table-sync's batch statement: the table $2 (regclass text), the key columns $3 (name[]). */
+export const keyEnumLabelsSql = enumLabelsSql('$2::pg_catalog.regclass::pg_catalog.oid', '$3::pg_catalog.name[]');
 
 type Labels = [number, string][];
 

@@ -67,7 +67,7 @@ export const rowChanges = defineTrigger<RowChangesConfig, RowChangesEvent, Outbo
     'GRANT CREATE ON DATABASE <database> TO <role>;          -- for the pgactions schema, which pg-actions creates owned by <role>: an existing one must be <role>\'s or a superuser\'s',
     'ALTER TABLE <schema>.<table> OWNER TO <role>;            -- CREATE TRIGGER needs ownership (or the TRIGGER privilege: GRANT TRIGGER ON <schema>.<table> TO <role>;, enough to activate once: activating again and deactivating drop the triggers, which needs ownership)',
     '-- the role rows are serialised as (once per database, by a superuser, unless <role> may create roles: then activation does it;',
-    '-- <oid> is the database\'s: SELECT oid FROM pg_database WHERE datname = current_database(); the refusal names the statements):',
+    '-- <oid> is the database\'s: SELECT oid FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database(); the refusal names the statements):',
     'CREATE ROLE pgactions_capture_<oid> NOLOGIN;',
     'GRANT pgactions_capture_<oid> TO <role> WITH INHERIT FALSE, SET TRUE;   -- PostgreSQL 12-15: GRANT pgactions_capture_<oid> TO <role>;',
     '-- writers of the table need nothing more (the trigger functions run as <role>; nothing in pgactions is granted to PUBLIC)',

@@ -123,3 +123,23 @@ export function ownerCheckPlpgsql(what: string): string {
       (SELECT sown.rolname FROM ${OWNER_FROM}), CURRENT_USER);
   END IF;`;
 }
+
+/**
+ * ownerCheckPlpgsql, then the check of what other roles left in the schema (REVIEW10 R162: grants
+ * beyond USAGE, objects of untrusted roles: PLANTED, the same query refuseUntrustedOwner reads), as
+ * PL/pgSQL for a DO block that names an object in the schema with no host step before it: the CDC
+ * heartbeat. Its UPDATE of pgactions.<slot>_heartbeat fires whatever triggers that table has, so a
+ * table another role made there under that name while the trigger's own did not exist (made before
+ * a hand-over, or through a CREATE grant) would run its code as the poller. It raises 42501 before
+ * that statement.
+ */
+export function trustCheckPlpgsql(what: string): string {
+  return `${ownerCheckPlpgsql(what)}
+  DECLARE planted pg_catalog.text := (SELECT ${PLANTED} FROM ${OWNER_FROM}); BEGIN
+    IF planted IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions ${what}: schema ${SCHEMA} holds what roles other than %I, its owner and superusers can use to run code with its rights: %s. So pg-actions does not use it. Fix: DROP SCHEMA ${SCHEMA} CASCADE when it holds nothing of pg-actions you need, or drop the objects and revoke the grants named.',
+        CURRENT_USER, planted);
+    END IF;
+  END;`;
+}
+

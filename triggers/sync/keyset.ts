@@ -262,7 +262,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   // The batch's bound as the server wrote it: the handover compares changed keys with it exactly (REVIEW5 R101-R103).
   const bound = done ? null : { text: read.lastText as string[] };
   // The key's types and collations as this batch's statement read them, not the table's cached shape: a key retyped since was recorded by its old type (REVIEW8 R149).
-  const shape = { schema: info.schema, table: info.name, key: info.primaryKey, types: JSON.parse(read.prelude.key_type_names!) as string[], collations: JSON.parse(read.prelude.key_collation_names!) as (string | null)[] };
+  // And its enums' labels: the bounds are label texts, which a rename before the handover ends would move (REVIEW11 R175).
+  const labels = labelsFingerprint(read.prelude.key_labels ?? null);
+  const shape = { schema: info.schema, table: info.name, key: info.primaryKey, types: JSON.parse(read.prelude.key_type_names!) as string[], collations: JSON.parse(read.prelude.key_collation_names!) as (string | null)[], ...(labels === undefined ? {} : { labels }) };
   const handover = position.handover
     ? recordBatch(position.handover, position.table, shape, bound, String(read.prelude.snapshot), done && position.table + 1 === tables.length ? String(read.prelude.wal) : undefined)
     : undefined;
@@ -270,7 +272,7 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   delete next.rowBytes;
   delete next.keyShape;
   delete next.keyLabels;
-  const keyLabels = done ? undefined : labelsFingerprint(read.prelude.key_labels ?? null);
+  const keyLabels = done ? undefined : labels;
   if (done) Object.assign(next, { table: position.table + 1, after: null, afterText: null });
   else Object.assign(next, { keyShape: String(read.prelude.key_shape), rowBytes: Math.ceil(read.bytes / read.rows) + EVENT_OVERHEAD_BYTES + COLUMN_OVERHEAD_BYTES * read.columns });
   if (keyLabels !== undefined) next.keyLabels = keyLabels;
