@@ -51,9 +51,12 @@ test('the same for an enum inside the key\'s type (an array of it); an edited ke
   const first = await poll('w');
   expect(keys(first.events)).toEqual(['["a"]', '["b"]']);
   const edited = structuredClone(first.state) as TriggerState & { position: { keyLabels?: unknown } };
-  expect(edited.position.keyLabels).toMatch(/^\d+:[0-9a-f]{32}$/);
-  edited.position.keyLabels = 'x';
-  expect(await failureOf(poll('w', edited))).toMatchObject({ code: 'TRIGGER_STATE_INVALID', message: expect.stringMatching(/^state\.position\.keyLabels/) });
+  const made = edited.position.keyLabels as string;
+  expect(made).toMatch(/^\d+:[0-9a-f]{32}$/);
+  for (const wrong of ['x', `x${made}`, `${made}0`]) {
+    edited.position.keyLabels = wrong;
+    expect(await failureOf(poll('w', edited))).toMatchObject({ code: 'TRIGGER_STATE_INVALID', message: expect.stringMatching(/^state\.position\.keyLabels/) });
+  }
   await db.sql("ALTER TYPE e3 RENAME VALUE 'b' TO 'bb'; ALTER TYPE e3 RENAME VALUE 'd' TO 'b'");
   expect(await failureOf(poll('w', first.state))).toMatchObject({ code: 'TRIGGER_STATE_INVALID', message: expect.stringContaining('had other labels') });
 }, 120_000);
