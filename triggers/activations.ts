@@ -7,7 +7,7 @@
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
 import { inTransaction, tablesLock, type Query } from '../connection/session.js';
 import { asCaptureRole, CAPTURE_ROLE_SQL, ensureCaptureRole } from './capture-role.js';
-import { createTriggerStatements, installStatements, JSON_ARGUMENTS, jsonFunction, jsonStatements, putFunction, triggerNamePattern, triggerNames } from './capture-sql.js';
+import { createTriggerStatements, installStatements, JSON_ARGUMENTS, jsonFunction, jsonStatements, putFunction, triggerNamePattern, triggerNames, VIRTUAL_REFUSED_SQL, DECISION_COLUMNS, DECISION_SQL } from './capture-sql.js';
 import { refuseWhenPublished } from './outbox-publications.js';
 import { lockActivations, retryingRaces } from './activation-lock.js';
 import { namesOf, SCHEMA, type OutboxNames } from './outbox-sql.js';
@@ -54,13 +54,23 @@ export async function install(connection: unknown, fingerprint: string, tables: 
     await lockActivations(query, true, 'row-changes activation');
     const role = await ensureCaptureRole(query);
     for (const statement of installStatements(names)) await query(statement);
+    await addDecisionColumns(query, names);
     await installJson(query, names, role);
     for (const [i, name] of qualified.entries()) {
       const [table] = await query(TABLE_SQL, [name]);
       if (!table) {
         throw new PgActionsError('UNDEFINED_TABLE', { message: `config.tables[${i}]: no table ${JSON.stringify(tables[i])} is visible to this user`, problems: [`config.tables[${i}] does not exist`] });
       }
-      await query(`INSERT INTO ${names.tables} (relid, key_columns) VALUES ($1, $2) ON CONFLICT (relid) DO UPDATE SET key_columns = EXCLUDED.key_columns`, [table.relid, table.key_columns]);
+      await refuseUncomputable(query, table.relid, `config.tables[${i}]`);
+      // What the capture serialises each column as, decided once (capture-sql.ts, DECISION_SQL; REVIEW11 R173),
+      // with the capture's search_path: a VIRTUAL column's expression is written out as the capture will read it.
+      const [{ path }] = (await query(`SELECT pg_catalog.current_setting('search_path') AS path, pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)`)) as [{ path: string }];
+      await query(
+        `INSERT INTO ${names.tables} (relid, key_columns, row_sql, signature) SELECT $1, $2, d.row_sql, d.signature FROM (${DECISION_SQL}) AS d
+         ON CONFLICT (relid) DO UPDATE SET key_columns = EXCLUDED.key_columns, row_sql = EXCLUDED.row_sql, signature = EXCLUDED.signature`,
+        [table.relid, table.key_columns],
+      );
+      await query(`SELECT pg_catalog.set_config('search_path', $1::pg_catalog.text, true)`, [path]);
       const target = `${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`;
       // CREATE TRIGGER waits for every open writer of the table, DROP TRIGGER for every reader: bounded (REVIEW7 R140).
       const lock = tablesLock([target]);
@@ -68,6 +78,44 @@ export async function install(connection: unknown, fingerprint: string, tables: 
       for (const statement of createTriggerStatements(names, target, operations, table.per_statement === true)) await query(statement, undefined, lock);
     }
   }, { name: 'row-changes activation', again: 'activate row-changes again' }));
+}
+
+/**
+ * rc_F_tables of an activation made before R173 lacks the capture's decision columns. Added only when
+ * missing: ALTER TABLE takes the table's strongest lock, for which every captured write (rc_F_put reads
+ * the table) would queue behind it, so its wait is bounded like CREATE TRIGGER's.
+ */
+async function addDecisionColumns(query: Query, names: OutboxNames): Promise<void> {
+  const [found] = await query(
+    `SELECT pg_catalog.count(*)::pg_catalog.int4 AS columns FROM pg_catalog.pg_attribute AS a
+      WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid
+        AND a.attname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[]) AND NOT a.attisdropped`,
+    [names.tables, DECISION_COLUMNS.map((column) => column.split(' ')[0])],
+  );
+  if (Number(found?.columns) === DECISION_COLUMNS.length) return;
+  const add = DECISION_COLUMNS.map((column) => `ADD COLUMN IF NOT EXISTS ${column}`).join(', ');
+  await query(`ALTER TABLE ${names.tables} ${add}`, undefined, tablesLock([names.tables]));
+}
+
+/**
+ * REVIEW11 R176: a VIRTUAL generated column whose expression the capture would not run as this role
+ * (capture-sql.ts, VIRTUAL_REFUSED_SQL: it uses something not built in) is refused here, in the table
+ * or any of its partitions, rather than by every write after activation.
+ */
+async function refuseUncomputable(query: Query, relid: unknown, field: string): Promise<void> {
+  const [refused] = await query(
+    `SELECT v.attname AS column, pt.relid::pg_catalog.regclass::pg_catalog.text AS relation
+       FROM (SELECT $1::pg_catalog.oid AS relid UNION SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) AS p) AS pt
+      CROSS JOIN LATERAL (${VIRTUAL_REFUSED_SQL('pt.relid')}) AS v LIMIT 1`,
+    [relid],
+  );
+  if (!refused) return;
+  const column = JSON.stringify(String(refused.column));
+  throw new PgActionsError('PERMISSION_DENIED', {
+    message: `${field}: the generated column ${column} of ${String(refused.relation)} is VIRTUAL and its expression uses a function or type that is not built in: computing it for the change events would run that with the rights of the activating role, so row-changes does not; make it STORED`,
+    problems: [`${field}: the VIRTUAL generated column ${column} of ${String(refused.relation)} uses a function or type that is not built in`],
+    fixes: [`Make the column STORED: drop it and add it again as GENERATED ALWAYS AS (…) STORED (PostgreSQL then computes it in the writer's INSERT, as the writer).`, 'Or leave the table out of config.tables.'],
+  });
 }
 
 /**
