@@ -46,6 +46,23 @@ SELECT c.oid::pg_catalog.int8 AS relid, n.nspname AS schema, c.relname AS name,
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
  WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog."char"[])`;
 
+/**
+ * The inheritance descendants of a watched table (REVIEW12 R186): inheritance, unlike partitioning,
+ * clones no trigger, and an UPDATE or DELETE through the parent changes the rows stored in a child
+ * by firing the child's row triggers only. Partitions are left out: they get the partitioned
+ * table's trigger cloned onto them. A foreign-table child is left out too: its rows are another
+ * server's (rc_F_put's write check cannot see them written).
+ */
+const DESCENDANTS_SQL = `
+WITH RECURSIVE down(relid) AS (
+    SELECT h.inhrelid FROM pg_catalog.pg_inherits h WHERE h.inhparent OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+  UNION
+    SELECT h.inhrelid FROM down d JOIN pg_catalog.pg_inherits h ON h.inhparent OPERATOR(pg_catalog.=) d.relid)
+SELECT n.nspname AS schema, c.relname AS name
+  FROM down d JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.relid JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND NOT c.relispartition
+ ORDER BY c.oid`;
+
 export async function install(connection: unknown, fingerprint: string, tables: readonly string[], operations: readonly string[]): Promise<void> {
   const names = namesOf(fingerprint);
   const qualified = tables.map((table, i) => quoteQualifiedName(table, `config.tables[${i}]`));
@@ -72,10 +89,14 @@ export async function install(connection: unknown, fingerprint: string, tables: 
       );
       await query(`SELECT pg_catalog.set_config('search_path', $1::pg_catalog.text, true)`, [path]);
       const target = `${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`;
-      // CREATE TRIGGER waits for every open writer of the table, DROP TRIGGER for every reader: bounded (REVIEW7 R140).
-      const lock = tablesLock([target]);
-      for (const trigger of triggerNames(names)) await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)} ON ${target}`, undefined, lock);
-      for (const statement of createTriggerStatements(names, target, operations, table.per_statement === true)) await query(statement, undefined, lock);
+      const descendants = await query(DESCENDANTS_SQL, [table.relid]);
+      for (const [place, perStatement] of [[target, table.per_statement === true] as const,
+        ...descendants.map((child) => [`${quoteIdentifier(String(child.schema))}.${quoteIdentifier(String(child.name))}`, false] as const)]) {
+        // CREATE TRIGGER waits for every open writer of the table, DROP TRIGGER for every reader: bounded (REVIEW7 R140).
+        const lock = tablesLock([place]);
+        for (const trigger of triggerNames(names)) await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)} ON ${place}`, undefined, lock);
+        for (const statement of createTriggerStatements(names, place, operations, perStatement)) await query(statement, undefined, lock);
+      }
     }
   }, { name: 'row-changes activation', again: 'activate row-changes again' }));
 }

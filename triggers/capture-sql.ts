@@ -329,6 +329,17 @@ BEGIN
       FROM pg_partition_ancestors(source) WITH ORDINALITY AS a(relid, level) JOIN ${n.tables} AS t ON t.relid = a.relid
      ORDER BY a.level LIMIT 1;
   END IF;
+  IF watched IS NULL THEN
+    -- An inheritance descendant (REVIEW12 R186): the nearest watched ancestor; of several at one
+    -- distance (multiple inheritance), the one reached through the first-listed parents.
+    WITH RECURSIVE up(relid, level, path) AS (
+        SELECT h.inhparent, 1, ARRAY[h.inhseqno] FROM pg_inherits AS h WHERE h.inhrelid = source
+      UNION ALL
+        SELECT h.inhparent, u.level + 1, u.path || h.inhseqno FROM up AS u JOIN pg_inherits AS h ON h.inhrelid = u.relid)
+    SELECT t.relid INTO watched
+      FROM up JOIN ${n.tables} AS t ON t.relid = up.relid
+     ORDER BY up.level, up.path LIMIT 1;
+  END IF;
   ${CURRENT_KEY_COLUMNS};
   SELECT ns.nspname, c.relname INTO watched_schema, watched_name
     FROM pg_class AS c JOIN pg_namespace AS ns ON ns.oid = c.relnamespace WHERE c.oid = watched;
