@@ -7,7 +7,7 @@
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
 import { inTransaction, tablesLock, type Query } from '../connection/session.js';
 import { asCaptureRole, CAPTURE_ROLE_SQL, ensureCaptureRole } from './capture-role.js';
-import { createTriggerStatements, installStatements, JSON_ARGUMENTS, jsonFunction, jsonStatements, putFunction, triggerNamePattern, triggerNames, VIRTUAL_REFUSED_SQL, DECISION_COLUMNS, DECISION_SQL } from './capture-sql.js';
+import { createTriggerStatements, installStatements, JSON_ARGUMENTS, jsonFunction, jsonStatements, putFunction, triggerNamePattern, triggerNames, VIRTUAL_REFUSED_SQL, DECISION_COLUMNS, decisionSql } from './capture-sql.js';
 import { refuseWhenPublished } from './outbox-publications.js';
 import { lockActivations, retryingRaces } from './activation-lock.js';
 import { namesOf, SCHEMA, type OutboxNames } from './outbox-sql.js';
@@ -42,7 +42,9 @@ SELECT c.oid::pg_catalog.int8 AS relid, n.nspname AS schema, c.relname AS name,
           FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey)
          WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary) AS key_columns,
        c.relkind OPERATOR(pg_catalog.=) 'r' AND NOT c.relispartition
-         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid OPERATOR(pg_catalog.=) c.oid OR h.inhparent OPERATOR(pg_catalog.=) c.oid) AS per_statement
+         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid OPERATOR(pg_catalog.=) c.oid OR h.inhparent OPERATOR(pg_catalog.=) c.oid) AS per_statement,
+       (SELECT pg_catalog.array_agg(a.relid::pg_catalog.oid::pg_catalog.text) FROM pg_catalog.pg_partition_ancestors(c.oid) AS a(relid)
+         WHERE a.relid::pg_catalog.oid OPERATOR(pg_catalog.<>) c.oid) AS partition_ancestors
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
  WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog."char"[])`;
 
@@ -73,21 +75,30 @@ export async function install(connection: unknown, fingerprint: string, tables: 
     for (const statement of installStatements(names)) await query(statement);
     await addDecisionColumns(query, names);
     await installJson(query, names, role);
+    const found = [];
     for (const [i, name] of qualified.entries()) {
       const [table] = await query(TABLE_SQL, [name]);
       if (!table) {
         throw new PgActionsError('UNDEFINED_TABLE', { message: `config.tables[${i}]: no table ${JSON.stringify(tables[i])} is visible to this user`, problems: [`config.tables[${i}] does not exist`] });
       }
+      found.push(table);
+    }
+    const listed = new Set(found.map((table) => String(table.relid)));
+    for (const [i, table] of found.entries()) {
       await refuseUncomputable(query, table.relid, `config.tables[${i}]`);
-      // What the capture serialises each column as, decided once (capture-sql.ts, DECISION_SQL; REVIEW11 R173),
+      // What the capture serialises each column as, decided once (capture-sql.ts, decisionSql; REVIEW11 R173),
       // with the capture's search_path: a VIRTUAL column's expression is written out as the capture will read it.
       const [{ path }] = (await query(`SELECT pg_catalog.current_setting('search_path') AS path, pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)`)) as [{ path: string }];
       await query(
-        `INSERT INTO ${names.tables} (relid, key_columns, row_sql, signature) SELECT $1, $2, d.row_sql, d.signature FROM (${DECISION_SQL}) AS d
+        `INSERT INTO ${names.tables} (relid, key_columns, row_sql, signature) SELECT $1, $2, d.row_sql, d.signature FROM (${decisionSql(jsonFunction(names))}) AS d
          ON CONFLICT (relid) DO UPDATE SET key_columns = EXCLUDED.key_columns, row_sql = EXCLUDED.row_sql, signature = EXCLUDED.signature`,
         [table.relid, table.key_columns],
       );
       await query(`SELECT pg_catalog.set_config('search_path', $1::pg_catalog.text, true)`, [path]);
+      // A partition listed with a partitioned table above it (REVIEW12 R191) has that table's trigger cloned
+      // onto it: one of its own would clash with the clone (42710), and dropping the clone is refused (2BP01).
+      // It stays in rc_F_tables: its changes are reported under its own name, the nearest watched table.
+      if (((table.partition_ancestors as unknown[] | null) ?? []).some((relid) => listed.has(String(relid)))) continue;
       const target = `${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`;
       const descendants = await query(DESCENDANTS_SQL, [table.relid]);
       for (const [place, perStatement] of [[target, table.per_statement === true] as const,

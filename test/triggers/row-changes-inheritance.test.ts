@@ -2,6 +2,7 @@
  * row-changes on inheritance trees (REVIEW12 R186): inheritance clones no trigger, and an UPDATE or
  * DELETE through the parent changes a child's rows by firing the child's triggers only. Activation
  * puts the row-level capture on every descendant too, reporting under the nearest watched ancestor.
+ * Also a partition listed together with its partitioned table (REVIEW12 R191).
  */
 import { activateTrigger, deactivateTrigger, listActivations, removeActivation } from '../../triggers/index.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
@@ -64,4 +65,28 @@ test('a descendant is reported under its nearest watched ancestor; of two parent
   expect(events.map((e) => [e.table, e.key])).toEqual([['ic', null], ['ic', null], ['mp2', { id: 3 }]]);
   await deactivateTrigger('row-changes', request(config));
   expect(await captureTriggers()).toEqual([]);
+});
+
+describe('a partition listed together with its partitioned table (REVIEW12 R191)', () => {
+  beforeEach(async () => {
+    await db.sql('DROP TABLE IF EXISTS pp CASCADE');
+    await db.sql('CREATE TABLE pp (id int PRIMARY KEY, v text) PARTITION BY RANGE (id)');
+    await db.sql('CREATE TABLE pp1 PARTITION OF pp FOR VALUES FROM (0) TO (100) PARTITION BY RANGE (id)');
+    await db.sql('CREATE TABLE pp11 PARTITION OF pp1 FOR VALUES FROM (0) TO (50)');
+    await db.sql('CREATE TABLE pp2 PARTITION OF pp FOR VALUES FROM (100) TO (200)');
+  }, 60_000);
+
+  test.each([[['pp', 'pp11']], [['pp11', 'pp']]])('%j: activates (the partition keeps the trigger cloned from the partitioned table), each change once, under the nearest listed table', async (tables) => {
+    const config = { tables };
+    await activateTrigger('row-changes', request(config));
+    expect(await captureTriggers()).toEqual(['pp pg_actions_rc_F', 'pp1 pg_actions_rc_F', 'pp11 pg_actions_rc_F', 'pp2 pg_actions_rc_F']);
+    await activateTrigger('row-changes', request(config)); // again: idempotent
+    const start = await poll('row-changes', request(config));
+    await db.sql(`INSERT INTO pp VALUES (1, 'a'), (150, 'b')`);
+    await db.sql(`UPDATE pp11 SET v = 'c'`);
+    const { events } = await poll('row-changes', request(config, start.state));
+    expect(events.map((e) => [e.op, e.table, e.key])).toEqual([['INSERT', 'pp11', { id: 1 }], ['INSERT', 'pp', { id: 150 }], ['UPDATE', 'pp11', { id: 1 }]]);
+    await deactivateTrigger('row-changes', request(config));
+    expect(await captureTriggers()).toEqual([]);
+  });
 });
