@@ -90,7 +90,8 @@ describeWithPgBouncer('behind PgBouncer', () => {
       await client.connect();
       try {
         const sleeping = client.query('SELECT pg_sleep(30)').then(() => 'finished', (error: { code?: string }) => error.code);
-        await eventually(async () => (await db.sql(`SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'`)).length === 1);
+        // The cancel must find the statement running on the server (else it is dropped and pg_sleep(30) runs out the test).
+        expect(await eventually(async () => (await db.sql(`SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'`)).length === 1)).toBe(true);
         const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
         expect(await sendCancel({ host: bouncer.host, port: bouncer.port, processID, secretKey, ssl: false })).toBe(true);
         expect(await sleeping).toBe('57014');
