@@ -103,7 +103,7 @@ function lockedOut(error: PgActionsError): PgActionsError {
       `Schema Overview could not count exactly: a relation the count reads waited more than ${EXACT_LOCK_WAIT_MS} ms for another session's lock ` +
       `(${EXACT_ATTEMPTS} attempts), on a table pg_locks did not show as locked before counting (e.g. one that a row-level security policy reads). Nothing was counted.`,
     fixes: [
-      "Run the step again once the other session's ALTER TABLE, TRUNCATE, VACUUM FULL, REINDEX or LOCK TABLE has finished (SELECT pid, mode, relation::regclass FROM pg_locks WHERE NOT granted OR mode = 'AccessExclusiveLock' shows it).",
+      "Run the step again once the other session's ALTER TABLE, TRUNCATE, VACUUM FULL, REINDEX or LOCK TABLE has finished; this shows it: SELECT pid, mode, relation::pg_catalog.regclass FROM pg_catalog.pg_locks WHERE NOT granted OR mode OPERATOR(pg_catalog.=) 'AccessExclusiveLock';",
       'Turn exact off: the estimate reads only the catalog and waits for no lock.',
     ],
     sqlstate: error.sqlstate,

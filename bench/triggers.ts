@@ -125,7 +125,7 @@ export async function triggerBench(config: ConnectionConfig, raw: pg.Pool): Prom
     ['sustained events/s, bare pg_notify listener (10,000-row INSERT)', `${Math.round(changes.bare.perSecond)}/s`, '1.00×', ''],
     ['sustained events/s, row-changes subscriber (10,000-row INSERT)', `${Math.round(changes.ours.perSecond)}/s`, `${(changes.ours.perSecond / changes.bare.perSecond).toFixed(2)}×`, ''],
     ['10,000-row INSERT, no trigger (baseline)', ms(changes.plain), '1.00×', ''],
-    ['10,000-row INSERT, row-changes capture (statement trigger: rows serialised as pgactions_capture, handed over per 1000 rows, one NOTIFY)', ms(changes.captured), `${(changes.captured / changes.plain).toFixed(2)}×`, ''],
+    ['10,000-row INSERT, row-changes capture (statement trigger: rows serialised as the capture role, handed over per 1000 rows, one NOTIFY)', ms(changes.captured), `${(changes.captured / changes.plain).toFixed(2)}×`, ''],
   ];
 }
 

@@ -302,7 +302,9 @@ async function executeOnce(connection: unknown, statement: Statement): Promise<S
         outcome = run.result;
       } else {
         if (transactional || (error as { code?: string }).code !== CANNOT_RUN_IN_TRANSACTION || !(await committedNothing(statement.text))) throw error;
-        if ((await settledTransactionStatus(client)) !== 'I') await send('ROLLBACK'); // our BEGIN (transaction pooler)
+        // Our BEGIN (transaction pooler): its ReadyForQuery, awaited within the step's deadline (a stalled
+        // connection may never send it: the TimeoutError discards the session, REVIEW12 R182).
+        if ((await withDeadline(settledTransactionStatus(client), Math.max(1, deadlineAt - performance.now()))) !== 'I') await send('ROLLBACK');
         // VACUUM, CREATE DATABASE, … refuse to share their implicit transaction with set_config() or
         // the probe, and fail before doing anything: run alone (the client deadline still cancels on
         // the server), then probe the session on its own.

@@ -266,7 +266,7 @@ export class StatementRun implements Submittable {
       this.fail(new PgActionsError('INVALID_INPUT', {
         message: `PostgreSQL takes at most 65,535 values in one statement; ${this.plan.values.length.toLocaleString('en')} were given.`,
         problems: ['input.parameters must have at most 65,535 values (placeholders plus any {{ }})'],
-        fixes: ['Pass many values as one array: INSERT … SELECT * FROM unnest($1::int[], $2::text[]), or WHERE id = ANY($1::int[]).'],
+        fixes: ['Pass many values as one array: INSERT … SELECT * FROM pg_catalog.unnest($1::int[], $2::pg_catalog.text[]), or WHERE id OPERATOR(pg_catalog.=) ANY ($1::int[]).'],
         query: this.plan.text,
       }));
       con.sync();
@@ -472,7 +472,7 @@ export class StatementRun implements Submittable {
       new PgActionsError('INVALID_INPUT', {
         message: 'COPY … FROM STDIN reads data from the client, which a step cannot send; nothing was copied.',
         problems: ['input.query must not be COPY … FROM STDIN'],
-        fixes: ['Insert many rows with one statement: INSERT INTO t (a, b) SELECT * FROM unnest($1::text[], $2::int[]).', 'COPY … FROM a server-side file or program needs pg_read_server_files and runs on the database host.'],
+        fixes: ['Insert many rows with one statement: INSERT INTO t (a, b) SELECT * FROM pg_catalog.unnest($1::pg_catalog.text[], $2::int[]).', 'COPY … FROM a server-side file or program needs pg_read_server_files and runs on the database host.'],
         query: this.plan.text,
       }),
     );

@@ -6,7 +6,7 @@
  *   pgactions.rc_F_capture_set  the statement-level one: a statement's rows from its transition tables,
  *                               handed over in a few large batches (several times cheaper per row)
  *   pgactions.rc_F_put          records the changes the capture functions hand it in the outbox
- *   pgactions.rc_F_json         to_jsonb of a row, as the role pgactions_capture
+ *   pgactions.rc_F_json         to_jsonb of a row, as the role pgactions_capture_<database oid>
  *   trigger pg_actions_rc_F     row-level, on each watched partitioned table, partition or inheritance
  *                               parent/child (a statement trigger would miss rows written through a parent
  *                               or straight into a partition)
@@ -22,7 +22,7 @@
  * check-then-use race: REVIEW7 R138's refusal was beaten in under a second, REVIEW8 R143), so it must
  * run with rights worth nothing: neither the activator's (R143) nor the writer's (a superuser's
  * INSERT made the type's owner superuser: REVIEW9 R161). So the rows go to rc_F_json, SECURITY
- * DEFINER owned by the role pgactions_capture (capture-role.ts), which has no right at all, not even
+ * DEFINER owned by the database's capture role (capture-role.ts), which has no right at all, not even
  * USAGE on pgactions, and refuses to run as any other role. Nothing else in pgactions is callable by
  * anyone but the activator: a role that may not write a watched table cannot put events for it
  * (REVIEW9 R157), and PUBLIC has no USAGE on pgactions (REVIEW9 R158).
@@ -31,7 +31,6 @@
  * by other roles are written as their text (UNSAFE_COLUMNS_SQL), by EXECUTE in the capture itself.
  */
 import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
-import { CAPTURE_ROLE } from './capture-role.js';
 import { outboxStatements, ownerTag, tableComment, type OutboxNames } from './outbox-sql.js';
 import { ownerCheckPlpgsql } from './schema-owner.js';
 
@@ -40,8 +39,11 @@ import { ownerCheckPlpgsql } from './schema-owner.js';
  * which are otherwise the writer's session's (a database default of extra_float_digits 0 wrote
  * floats with 15 digits, IntervalStyle sql_standard its own intervals: REVIEW7 R126). Dates are
  * written in ISO by to_jsonb whatever DateStyle says; bytea in hex whatever bytea_output says (REVIEW10 R167).
+ * plan_cache_mode: the catalog queries below take TG_RELID as a parameter, and PL/pgSQL planned them
+ * afresh for every statement (the server judged its custom plans cheaper than the generic one): 2-3 ms
+ * a statement for the walk alone (REVIEW11 R173). Their generic plans are index lookups.
  */
-const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle} SET TimeZone = '${PARSED_FORMATS.TimeZone}' SET bytea_output = ${PARSED_FORMATS.bytea_output} SET DateStyle = '${PARSED_FORMATS.DateStyle}'`;
+const FUNCTION_SETTINGS = `SET search_path = pg_catalog, pg_temp SET extra_float_digits = ${PARSED_FORMATS.extra_float_digits} SET IntervalStyle = ${PARSED_FORMATS.IntervalStyle} SET TimeZone = '${PARSED_FORMATS.TimeZone}' SET bytea_output = ${PARSED_FORMATS.bytea_output} SET DateStyle = '${PARSED_FORMATS.DateStyle}' SET plan_cache_mode = force_generic_plan`;
 
 /** The function the capture functions hand their rows to (it writes the outbox). */
 export function putFunction(n: OutboxNames): string {
@@ -87,51 +89,138 @@ const PUT_GUARD = `IF pg_trigger_depth() < 1 OR source IS NULL OR NOT (coalesce(
  * superuser can change a superuser's type or hand it to another role.
  * UNSAFE_PRELUDE sets `obj` (NULL when every column is safe, the common case: a table whose column
  * types are all built in costs one catalog probe) to the SQL of the row's jsonb over the alias c.
+ * Activation stores that decision for each watched table, kept while its columns stay the same
+ * (SIGNATURE_SQL, REVIEW11 R173); the prelude runs when they changed, and for partitions.
  */
 /** Whether the type t (pg_type) is a superuser's: only a superuser can then make a cast from it or change it. */
 const TYPE_OWNER_IS_SUPERUSER = `coalesce((SELECT ow.rolsuper FROM pg_catalog.pg_roles AS ow WHERE ow.oid OPERATOR(pg_catalog.=) t.typowner), false)`;
-const UNSAFE_COLUMNS_SQL = `WITH RECURSIVE reach(col, typ) AS (
+/*
+ * The walk looks each type up by its oid (OFFSET 0 keeps the lookups inside the LATERAL and the EXISTS,
+ * where they are index scans: joined, the planner hashed the whole of pg_type and asked pg_roles about
+ * each of its ~600 types, 12-18 ms a statement, REVIEW11 R173), and does not go below a built-in type,
+ * whose domains' bases, elements and fields are built in too.
+ */
+const REACH_SQL = (relid: string) => `WITH RECURSIVE reach(col, typ) AS (
     SELECT a.attname, a.atttypid FROM pg_catalog.pg_attribute AS a
-     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+     WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
   UNION
-    SELECT rc.col, nx.next FROM reach AS rc JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) rc.typ
-      CROSS JOIN LATERAL (
-        SELECT t.typbasetype WHERE t.typtype OPERATOR(pg_catalog.=) 'd'
-        UNION ALL SELECT t.typelem WHERE t.typlen OPERATOR(pg_catalog.=) (-1) AND t.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
-        UNION ALL SELECT f.atttypid FROM pg_catalog.pg_attribute AS f
-         WHERE t.typrelid OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND f.attrelid OPERATOR(pg_catalog.=) t.typrelid
-           AND f.attnum OPERATOR(pg_catalog.>) 0 AND NOT f.attisdropped) AS nx(next))
-  SELECT DISTINCT rc.col FROM reach AS rc JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) rc.typ
-   WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid AND t.typtype OPERATOR(pg_catalog.<>) 'd'
-     AND NOT ${TYPE_OWNER_IS_SUPERUSER}`;
+    SELECT rc.col, nx.next FROM reach AS rc CROSS JOIN LATERAL (
+        SELECT t.typbasetype FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typtype OPERATOR(pg_catalog.=) 'd'
+        UNION ALL SELECT t.typelem FROM pg_catalog.pg_type AS t
+         WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typlen OPERATOR(pg_catalog.=) (-1) AND t.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
+        UNION ALL SELECT f.atttypid FROM pg_catalog.pg_type AS t JOIN pg_catalog.pg_attribute AS f ON f.attrelid OPERATOR(pg_catalog.=) t.typrelid
+         WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typrelid OPERATOR(pg_catalog.<>) 0::pg_catalog.oid
+           AND f.attnum OPERATOR(pg_catalog.>) 0 AND NOT f.attisdropped
+        OFFSET 0) AS nx(next)
+     WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid)`;
+const unsafeColumnsSql = (relid: string) => `${REACH_SQL(relid)}
+  SELECT DISTINCT rc.col FROM reach AS rc
+   WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid AND EXISTS (SELECT FROM pg_catalog.pg_type AS t
+     WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typtype OPERATOR(pg_catalog.<>) 'd' AND NOT ${TYPE_OWNER_IS_SUPERUSER} OFFSET 0)`;
+/** Whether a column not written as text reaches a type that is neither built in nor a domain: a superuser's, whose owner may change. */
+const unstableSql = (relid: string, unsafe: string) => `${REACH_SQL(relid)}
+  SELECT EXISTS (SELECT FROM reach AS rc WHERE rc.typ OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid
+     AND NOT coalesce(rc.col OPERATOR(pg_catalog.=) ANY (${unsafe}), false)
+     AND EXISTS (SELECT FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typtype OPERATOR(pg_catalog.<>) 'd' OFFSET 0))`;
 
 /**
  * One column's jsonb: to_jsonb of the value, or of its text (a one-dimensional array element by element, by
- * subscript: unnest would spread an array of composites into their fields, REVIEW11 R178).
+ * subscript: unnest would spread an array of composites into their fields, REVIEW11 R178); a VIRTUAL
+ * generated column's (PostgreSQL 18), which the trigger's rows hold as NULL, computed from its
+ * expression over the row (REVIEW11 R176; VIRTUAL_GUARD has refused an expression that is not
+ * safe to run as the activator).
  */
-const COLUMN_JSON_SQL = `CASE WHEN NOT (a.attname OPERATOR(pg_catalog.=) ANY (unsafe)) THEN pg_catalog.format('pg_catalog.to_jsonb(c.%I)', a.attname)
+const columnJsonSql = (unsafe: string) => `CASE WHEN a.attgenerated OPERATOR(pg_catalog.=) 'v' THEN pg_catalog.format('pg_catalog.to_jsonb((%s))', pg_catalog.pg_get_expr(ad.adbin, ad.adrelid))
+    WHEN NOT coalesce(a.attname OPERATOR(pg_catalog.=) ANY (${unsafe}), false) THEN pg_catalog.format('pg_catalog.to_jsonb(c.%I)', a.attname)
     WHEN t.typlen OPERATOR(pg_catalog.=) (-1) AND t.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND t.typtype OPERATOR(pg_catalog.<>) 'd' THEN pg_catalog.format(
       'CASE WHEN pg_catalog.num_nulls(c.%1$I) OPERATOR(pg_catalog.=) 1 THEN NULL WHEN pg_catalog.array_ndims(c.%1$I) OPERATOR(pg_catalog.>) 1 THEN pg_catalog.to_jsonb(pg_catalog.format(''%%s'', c.%1$I)) '
       'ELSE (SELECT coalesce(pg_catalog.jsonb_agg(CASE WHEN pg_catalog.num_nulls(c.%1$I[g.i]) OPERATOR(pg_catalog.=) 1 THEN NULL ELSE pg_catalog.format(''%%s'', c.%1$I[g.i]) END ORDER BY g.i), ''[]''::pg_catalog.jsonb) '
       'FROM pg_catalog.generate_subscripts(c.%1$I, 1) AS g(i)) END', a.attname)
     ELSE pg_catalog.format('CASE WHEN pg_catalog.num_nulls(c.%1$I) OPERATOR(pg_catalog.=) 0 THEN pg_catalog.to_jsonb(pg_catalog.format(''%%s'', c.%1$I)) END', a.attname) END`;
 
+/**
+ * REVIEW11 R176: PostgreSQL 18's VIRTUAL generated columns are computed when read; a trigger's rows
+ * and transition tables hold them as NULL. The capture computes them from their expression over the
+ * row, as the activator. PostgreSQL 18 refuses in such an expression any function or type that is not
+ * built in ("generation expression uses user-defined function"), because every reader of the table
+ * runs it with its own rights: so computing it grants the table's owner nothing the activator's own
+ * SELECT would not. Should a later version allow them, the expression would run a table owner's
+ * function with the activator's rights (the escalation of REVIEW9 R161), so the capture computes only
+ * expressions that depend on nothing but the table's columns, collations and operators whose function
+ * is built in, and refuses the write otherwise, naming the column and the fix (STORED computes it in
+ * the writer's INSERT, as the writer). Activation refuses such a column before (activations.ts).
+ */
+export const VIRTUAL_REFUSED_SQL = (relid: string) => `SELECT a.attname FROM pg_catalog.pg_attribute AS a
+     JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum
+    WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attgenerated OPERATOR(pg_catalog.=) 'v' AND NOT a.attisdropped
+      AND EXISTS (SELECT FROM pg_catalog.pg_depend AS d
+            WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid OPERATOR(pg_catalog.=) ad.oid
+              AND NOT (d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid OPERATOR(pg_catalog.=) a.attrelid
+                OR d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_collation'::pg_catalog.regclass
+                OR d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_operator'::pg_catalog.regclass
+                   AND EXISTS (SELECT FROM pg_catalog.pg_operator AS o WHERE o.oid OPERATOR(pg_catalog.=) d.refobjid
+                                 AND o.oprcode::pg_catalog.oid OPERATOR(pg_catalog.<) 16384::pg_catalog.oid)))
+    ORDER BY a.attnum LIMIT 1`;
+const VIRTUAL_GUARD = `SELECT v.attname INTO refused FROM (${VIRTUAL_REFUSED_SQL('TG_RELID')}) AS v;
+    IF refused IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions row-changes does not compute the generated column %I of %s: its expression uses a function or type that is not built in, which would run with the rights of the role that activated the trigger. Fix: make the column STORED (drop it and add it again as GENERATED ALWAYS AS (...) STORED), or deactivate the trigger', refused, TG_RELID::pg_catalog.regclass);
+    END IF;`;
+
+/** The SQL of a row's jsonb over the alias c (each column by columnJsonSql); no row when no column is unsafe or VIRTUAL. */
+const rowJsonSql = (relid: string, unsafe: string) => `SELECT '(SELECT pg_catalog.jsonb_object_agg(x.k, x.v) FROM (VALUES ' OPERATOR(pg_catalog.||)
+           pg_catalog.string_agg(pg_catalog.format('(%L, %s)', a.attname, ${columnJsonSql(unsafe)}), ', ' ORDER BY a.attnum) OPERATOR(pg_catalog.||) ') AS x(k, v))'
+      FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+        LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum
+     WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+    HAVING pg_catalog.bool_or(a.attgenerated OPERATOR(pg_catalog.=) 'v' OR a.attname OPERATOR(pg_catalog.=) ANY (${unsafe}))`;
+
+/**
+ * REVIEW11 R173: what the capture decided for a table at activation (rc_F_tables.row_sql: rowJsonSql's
+ * text, NULL for the whole row to rc_F_json) holds while the table's columns keep their names, types and
+ * expressions: SIGNATURE_SQL, one index scan of pg_attribute, stored beside it (rc_F_tables.signature)
+ * and compared by every statement, which otherwise decides afresh (UNSAFE_PRELUDE). Only a decision that
+ * no later change but the table's own can make unsafe is stored: every column is written as text (which
+ * calls output functions only, whoever owns the type then), or reaches nothing but built-in types and
+ * domains (a domain's base never changes). A column written by to_jsonb that reaches a superuser's type
+ * (hstore, say) is decided per statement, as the type may be handed to another role, or its owner lose
+ * SUPERUSER, at any time. A VIRTUAL column's expression is part of its pg_attrdef row (a new oid on
+ * ALTER … SET EXPRESSION); activation refused one it would not compute (activations.ts).
+ */
+export const SIGNATURE_SQL = (relid: string) => `SELECT pg_catalog.array_agg(pg_catalog.format('%s %s %s %s', a.atttypid, a.attgenerated, ad.oid, a.attname) ORDER BY a.attnum)
+      FROM pg_catalog.pg_attribute AS a
+        LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum AND a.attgenerated OPERATOR(pg_catalog.=) 'v'
+     WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped`;
+
+/** At activation ($1: the table's oid): the row's SQL and, when the decision can be kept, the signature it holds for. */
+export const DECISION_SQL = `WITH u AS (SELECT pg_catalog.array_agg(x.col) AS unsafe FROM (${unsafeColumnsSql('$1::pg_catalog.oid')}) AS x(col))
+SELECT (${rowJsonSql('$1::pg_catalog.oid', 'u.unsafe')}) AS row_sql,
+       CASE WHEN NOT (${unstableSql('$1::pg_catalog.oid', 'u.unsafe')}) THEN (${SIGNATURE_SQL('$1::pg_catalog.oid')}) END AS signature
+  FROM u`;
+
+/** The columns rc_F_tables has had since R173 (added by activation to an earlier version's table). */
+export const DECISION_COLUMNS = ['row_sql pg_catalog.text', 'signature pg_catalog.text[]'] as const;
+
 // The walk runs only for a table with a column that is not safe at first sight (REVIEW11 R173: it cost
 // 1.5-2 ms a statement): built in, a domain over a built-in type, or a superuser's base type, enum or
-// range (not an array or composite, whose elements and fields may be anyone's).
+// range (not an array or composite, whose elements and fields may be anyone's); and for a table with a
+// VIRTUAL generated column (R176), whose value is computed. `obj` stays NULL when no column needs
+// either: the row then goes whole to rc_F_json.
 const UNSAFE_PRELUDE = `IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
-               WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0
-                 AND NOT a.attisdropped AND a.atttypid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid
+               WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+                 AND (a.attgenerated OPERATOR(pg_catalog.=) 'v' OR a.atttypid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid
                  AND NOT (t.typtype OPERATOR(pg_catalog.=) 'd' AND t.typbasetype OPERATOR(pg_catalog.<) 16384::pg_catalog.oid)
                  AND NOT (t.typtype OPERATOR(pg_catalog.=) ANY ('{b,e,r,m}'::pg_catalog."char"[]) AND t.typelem OPERATOR(pg_catalog.=) 0::pg_catalog.oid
-                          AND ${TYPE_OWNER_IS_SUPERUSER})) THEN
-    SELECT pg_catalog.array_agg(u.col) INTO unsafe FROM (${UNSAFE_COLUMNS_SQL}) AS u(col);
-  END IF;
-  IF unsafe IS NOT NULL THEN
-    SELECT '(SELECT pg_catalog.jsonb_object_agg(x.k, x.v) FROM (VALUES ' OPERATOR(pg_catalog.||)
-           pg_catalog.string_agg(pg_catalog.format('(%L, %s)', a.attname, ${COLUMN_JSON_SQL}), ', ' ORDER BY a.attnum) OPERATOR(pg_catalog.||) ') AS x(k, v))'
-      INTO obj FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
-     WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped;
+                          AND ${TYPE_OWNER_IS_SUPERUSER}))) THEN
+    SELECT pg_catalog.array_agg(u.col) INTO unsafe FROM (${unsafeColumnsSql('TG_RELID')}) AS u(col);
+    ${VIRTUAL_GUARD}
+    SELECT built.obj INTO obj FROM (${rowJsonSql('TG_RELID', 'unsafe')}) AS built(obj);
+  END IF;`;
+
+/** Sets obj: the activation's decision while the table's signature holds, else UNSAFE_PRELUDE's. */
+const decided = (n: OutboxNames) => `SELECT tb.row_sql, tb.signature INTO obj, kept_for FROM ${n.tables} AS tb WHERE tb.relid OPERATOR(pg_catalog.=) TG_RELID;
+  IF kept_for IS NULL OR kept_for OPERATOR(pg_catalog.<>) (${SIGNATURE_SQL('TG_RELID')}) THEN
+    obj := NULL;
+    ${UNSAFE_PRELUDE}
   END IF;`;
 
 /** Creates (idempotently) everything but rc_F_json (jsonStatements) and the per-table triggers. */
@@ -147,17 +236,20 @@ export function installStatements(n: OutboxNames): string[] {
     `CREATE OR REPLACE FUNCTION ${n.capture}() RETURNS pg_catalog.trigger LANGUAGE plpgsql SECURITY DEFINER ${FUNCTION_SETTINGS} AS $fn$
 DECLARE
   unsafe pg_catalog.name[];
+  refused pg_catalog.name;
   obj pg_catalog.text;
+  kept_for pg_catalog.text[];
   n pg_catalog.jsonb;
   o pg_catalog.jsonb;
 BEGIN
   ${ownerCheckPlpgsql('row-changes capture')}
-  ${UNSAFE_PRELUDE}
+  ${decided(n)}
   IF obj IS NULL THEN
     PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP <> 'DELETE' THEN ARRAY[${json}(NEW)] END, CASE WHEN TG_OP <> 'INSERT' THEN ARRAY[${json}(OLD)] END);
   ELSE
-    IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN EXECUTE 'SELECT ' OPERATOR(pg_catalog.||) obj OPERATOR(pg_catalog.||) ' FROM (SELECT ($1).*) AS c' INTO n USING NEW; END IF;
-    IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN EXECUTE 'SELECT ' OPERATOR(pg_catalog.||) obj OPERATOR(pg_catalog.||) ' FROM (SELECT ($1).*) AS c' INTO o USING OLD; END IF;
+    obj := 'SELECT ' OPERATOR(pg_catalog.||) obj OPERATOR(pg_catalog.||) ' FROM (SELECT ($1).*) AS c'; -- the row's jsonb over $1
+    IF TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN EXECUTE obj INTO n USING NEW; END IF;
+    IF TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN EXECUTE obj INTO o USING OLD; END IF;
     PERFORM ${put}(TG_RELID, TG_OP, CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'DELETE' THEN ARRAY[n] END, CASE WHEN TG_OP OPERATOR(pg_catalog.<>) 'INSERT' THEN ARRAY[o] END);
   END IF;
   RETURN NULL;
@@ -185,14 +277,15 @@ END $fn$`,
  * Only `callers` (the owners of the capture functions) may call it. The formats come from the
  * capture functions' settings.
  */
-export function jsonStatements(n: OutboxNames, callers: readonly string[]): string[] {
+export function jsonStatements(n: OutboxNames, callers: readonly string[], role: string): string[] {
+  if (!/^[a-z0-9_]+$/.test(role)) throw new Error(`capture role ${JSON.stringify(role)}: only [a-z0-9_] goes into function bodies`);
   const tag = `'${ownerTag(n.fingerprint)}'`;
   const json = jsonFunction(n);
   return [
     `CREATE FUNCTION ${json}(r pg_catalog.anyelement) RETURNS pg_catalog.jsonb LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
 BEGIN
-  IF CURRENT_USER OPERATOR(pg_catalog.<>) '${CAPTURE_ROLE}'::pg_catalog.name THEN
-    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions row-changes serialises rows only as the role ${CAPTURE_ROLE}, not as %I: activate the trigger again', CURRENT_USER);
+  IF CURRENT_USER OPERATOR(pg_catalog.<>) '${role}'::pg_catalog.name THEN
+    RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions row-changes serialises rows only as the role ${role}, not as %I: activate the trigger again', CURRENT_USER);
   END IF;
   RETURN pg_catalog.to_jsonb(r);
 END $fn$`,
@@ -286,10 +379,12 @@ DECLARE
   olds jsonb[] := '{}';
   bytes bigint := 0;
   unsafe pg_catalog.name[];
+  refused pg_catalog.name;
   obj pg_catalog.text;
+  kept_for pg_catalog.text[];
 BEGIN
   ${ownerCheckPlpgsql('row-changes capture')}
-  ${UNSAFE_PRELUDE}
+  ${decided(n)}
   IF obj IS NULL THEN
     ${byOperation((op) => plain[op])}
   ELSE

@@ -25,7 +25,7 @@ export function keyRecord(alias: string, types: readonly string[], base64 = fals
 }
 
 /** Each key column as a scalar subquery on `json` (an object {"c0": …, "c1": …}): read once per statement. */
-export function keyValues(json: string, types: readonly string[], base64 = false): string[] {
+export function keyValues(json: string, types: readonly string[], base64: boolean): string[] {
   const { definition, values } = keyRecord('x', types, base64);
   return values.map((value) => `(SELECT ${value} FROM pg_catalog.jsonb_to_record(${json}) AS x(${definition}))`);
 }

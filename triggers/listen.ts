@@ -9,6 +9,7 @@ import configSchema from '../schemas/triggers/listen.config.schema.json' with { 
 import eventSchema from '../schemas/triggers/listen.event.schema.json' with { type: 'json' };
 import { execute, PgActionsError, quoteIdentifier } from '../connection/index.js';
 import { openListenSession } from '../connection/listen.js';
+import { literal } from '../connection/replication-readiness/diagnose.js';
 import type { ListenConfig, ListenEvent } from '../schemas/types.gen.js';
 import { defineTrigger, type RunningSubscription } from './definition.js';
 import { eventId } from './event-id.js';
@@ -53,7 +54,7 @@ export const listen = defineTrigger<ListenConfig, ListenEvent, Record<string, ne
   key: 'listen',
   name: 'Listen',
   description:
-    'Starts a flow for each NOTIFY on a channel (sent with NOTIFY channel, \'payload\' or SELECT pg_notify(\'channel\', payload)). ' +
+    'Starts a flow for each NOTIFY on a channel (sent with NOTIFY channel, \'payload\' or SELECT pg_catalog.pg_notify(\'channel\', payload)). ' +
     'The payload arrives parsed when it is JSON. Fast and simple, but not durable: use Row Changes when no change may be missed.',
   config: configSchema,
   event: eventSchema,
@@ -205,7 +206,7 @@ export const listen = defineTrigger<ListenConfig, ListenEvent, Record<string, ne
     return {
       events: [],
       warnings: [],
-      notes: [`NOTIFY keeps no history, so there is nothing to show yet: subscribe, then send one with SELECT pg_notify(${JSON.stringify(args.config.channel).replace(/^"|"$/g, "'")}, '{"hello": "world"}');`],
+      notes: [`NOTIFY keeps no history, so there is nothing to show yet: subscribe, then send one with SELECT pg_catalog.pg_notify(${literal(args.config.channel)}, '{"hello": "world"}');`],
     };
   },
 });

@@ -9,12 +9,13 @@
  * schema changes hands, and so do its grants. So activation, and every read before it calls in, also
  * refuse a schema that grants anything but USAGE to a role that is neither its owner nor a superuser,
  * or holds an object owned by a role that is neither this role, the schema's owner, a superuser nor
- * pgactions_capture (which owns rc_F_json and has no rights). No check-then-use: once both hold, only
+ * the database's capture role (which owns rc_F_json and has no rights; or the cluster's shared one,
+ * which owns the rc_F_json of activations made before REVIEW11 R169 until they are activated again). No check-then-use: once both hold, only
  * trusted roles can change what is in the schema.
  */
 import { execute, isPgActionsError, PgActionsError, quoteIdentifier } from '../connection/index.js';
 import type { Query } from '../connection/session.js';
-import { CAPTURE_ROLE } from './capture-role.js';
+import { CAPTURE_ROLE_SQL, SHARED_CAPTURE_ROLE } from './capture-role.js';
 import { SCHEMA } from './outbox-sql.js';
 
 /** Raised inside guarded statements: an int8 input error whose text carries the owner's name. */
@@ -29,7 +30,7 @@ const TRUSTED = `(sown.rolsuper OR sown.oid OPERATOR(pg_catalog.=) (SELECT suse.
 
 /** Roles other than the schema's owner, this role and superusers (alias sr, its oid `oid`). */
 const FOREIGN_ROLE = (oid: string) => `(${oid} OPERATOR(pg_catalog.<>) snsp.nspowner AND NOT COALESCE((SELECT sr.rolsuper OR sr.rolname OPERATOR(pg_catalog.=) CURRENT_USER
-  OR sr.rolname OPERATOR(pg_catalog.=) '${CAPTURE_ROLE}' FROM pg_catalog.pg_roles sr WHERE sr.oid OPERATOR(pg_catalog.=) ${oid}), false))`;
+  OR sr.rolname OPERATOR(pg_catalog.=) ANY (ARRAY['${SHARED_CAPTURE_ROLE}', ${CAPTURE_ROLE_SQL}]) FROM pg_catalog.pg_roles sr WHERE sr.oid OPERATOR(pg_catalog.=) ${oid}), false))`;
 
 /** Every object kind with an owner that a schema holds, as (kind, name, owner). */
 const OBJECTS = [
@@ -122,3 +123,23 @@ export function ownerCheckPlpgsql(what: string): string {
       (SELECT sown.rolname FROM ${OWNER_FROM}), CURRENT_USER);
   END IF;`;
 }
+
+/**
+ * ownerCheckPlpgsql, then the check of what other roles left in the schema (REVIEW10 R162: grants
+ * beyond USAGE, objects of untrusted roles: PLANTED, the same query refuseUntrustedOwner reads), as
+ * PL/pgSQL for a DO block that names an object in the schema with no host step before it: the CDC
+ * heartbeat. Its UPDATE of pgactions.<slot>_heartbeat fires whatever triggers that table has, so a
+ * table another role made there under that name while the trigger's own did not exist (made before
+ * a hand-over, or through a CREATE grant) would run its code as the poller. It raises 42501 before
+ * that statement.
+ */
+export function trustCheckPlpgsql(what: string): string {
+  return `${ownerCheckPlpgsql(what)}
+  DECLARE planted pg_catalog.text := (SELECT ${PLANTED} FROM ${OWNER_FROM}); BEGIN
+    IF planted IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions ${what}: schema ${SCHEMA} holds what roles other than %I, its owner and superusers can use to run code with its rights: %s. So pg-actions does not use it. Fix: DROP SCHEMA ${SCHEMA} CASCADE when it holds nothing of pg-actions you need, or drop the objects and revoke the grants named.',
+        CURRENT_USER, planted);
+    END IF;
+  END;`;
+}
+

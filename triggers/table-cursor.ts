@@ -174,7 +174,8 @@ async function refuseUnreadableCursor(args: TriggerArguments<TableCursorConfig>,
   const orders = await columnOrders(args.connection, table, order, 'config.column');
   const read = (column: number) => (!asText && orders[column]!.base === 'pg_catalog.bytea' ? `pg_catalog.decode($${column + 1}::pg_catalog.text, 'base64')` : `$${column + 1}::${orders[column]!.base}`);
   const field = asText ? 'state.position.afterText' : 'state.position.after';
-  await execute(args.connection, { text: `SELECT ${order.map((_, i) => read(i)).join(', ')}`, values: cursor, readOnly: true }).catch((error: unknown) => {
+  // Each value named apart (c1, c2…): unnamed, two of one type were both "int4", which a result refuses (INVALID_INPUT, not the check).
+  await execute(args.connection, { text: `SELECT ${order.map((_, i) => `${read(i)} AS c${i + 1}`).join(', ')}`, values: cursor, readOnly: true }).catch((error: unknown) => {
     if (!(error instanceof PgActionsError) || !/^(22|23514$)/.test(error.sqlstate ?? '')) throw error;
     throw new PgActionsError('TRIGGER_STATE_INVALID', {
       message: `${field} is not a value of the cursor columns' types of ${table} (${error.message}): the state was edited, or the key was retyped; poll from a new state`,

@@ -12,7 +12,7 @@ export interface ErrorEntry {
 }
 
 const LEAST_PRIVILEGE_SQL =
-  'GRANT SELECT, INSERT, UPDATE, DELETE ON <table> TO <role>; -- then check: SELECT * FROM information_schema.table_privileges WHERE grantee = \'<role>\';';
+  'GRANT SELECT, INSERT, UPDATE, DELETE ON <table> TO <role>; -- then check: SELECT * FROM information_schema.table_privileges WHERE grantee OPERATOR(pg_catalog.=) \'<role>\';';
 
 export const ERROR_CATALOGUE = {
   CONNECTION_REFUSED: {
@@ -67,7 +67,7 @@ export const ERROR_CATALOGUE = {
     cause: 'The server has no database with that name.',
     fixes: [
       'Check the database name (names are case-sensitive when created with quotes).',
-      'List the databases with: SELECT datname FROM pg_database;',
+      'List the databases with: SELECT datname FROM pg_catalog.pg_database;',
     ],
   },
   SSL_REQUIRED: {
@@ -218,7 +218,7 @@ export const ERROR_CATALOGUE = {
     title: 'Too many connections',
     cause: 'The server has reached its connection limit (max_connections) or the role its CONNECTION LIMIT.',
     fixes: [
-      'Check current connections: SELECT count(*) FROM pg_stat_activity;',
+      'Check current connections: SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity;',
       'Close unused connections or idle clients.',
       'Increase max_connections (database admin).',
       'Reuse one connection across steps: pg-actions pools per connection automatically.',
@@ -246,7 +246,7 @@ export const ERROR_CATALOGUE = {
     fixes: [
       'Check the password the pooler uses for the server: the [databases] entry, auth_file (userlist.txt) or auth_query of pgbouncer.ini must match the role\'s password on the server.',
       'Check that the server is running and that its pg_hba.conf lets the pooler\'s address in.',
-      'Check the database name: behind a `*` entry of [databases] the pooler passes any name on, and a name the server does not have fails its login too (PgBouncer before 1.24 then says only "server login has been failing"; SELECT datname FROM pg_database; lists the server\'s).',
+      'Check the database name: behind a `*` entry of [databases] the pooler passes any name on, and a name the server does not have fails its login too (PgBouncer before 1.24 then says only "server login has been failing"; SELECT datname FROM pg_catalog.pg_database; lists the server\'s).',
       'PgBouncer waits server_login_retry seconds after a failed login: try again after fixing it.',
     ],
   },
@@ -275,7 +275,7 @@ export const ERROR_CATALOGUE = {
       'Run fewer steps on this connection at the same time (lower the flow\'s concurrency or batch size).',
       'Make the steps that hold connections faster (EXPLAIN their queries; add indexes), or give them a lower timeoutMs.',
       'Raise the step\'s timeoutMs if waiting longer for a free connection is acceptable.',
-      'Check for a long-running step that blocks the others: SELECT pid, now() - query_start, query FROM pg_stat_activity WHERE application_name = \'pg-actions\';',
+      'Check for a long-running step that blocks the others: SELECT pid, pg_catalog.now() OPERATOR(pg_catalog.-) query_start, query FROM pg_catalog.pg_stat_activity WHERE application_name OPERATOR(pg_catalog.=) \'pg-actions\';',
     ],
   },
   DEADLOCK_DETECTED: {
@@ -299,7 +299,7 @@ export const ERROR_CATALOGUE = {
     retryable: true,
     fixes: [
       'Run the step again once the other transaction has finished.',
-      'Find who holds the lock: SELECT pid, query FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids(<pid>));',
+      'Find who holds the lock: SELECT pid, query FROM pg_catalog.pg_stat_activity WHERE pid OPERATOR(pg_catalog.=) ANY (pg_catalog.pg_blocking_pids(<pid>));',
       'Use SKIP LOCKED instead of NOWAIT when any free row will do.',
     ],
   },
@@ -319,7 +319,7 @@ export const ERROR_CATALOGUE = {
     fixes: [
       'Optimise the query (add indexes: EXPLAIN shows the plan).',
       'Reduce the result size (add LIMIT).',
-      'Check for locks held by other sessions: SELECT * FROM pg_locks WHERE NOT granted;',
+      'Check for locks held by other sessions: SELECT * FROM pg_catalog.pg_locks WHERE NOT granted;',
       'Increase the timeout setting.',
       'Run heavy work during off-peak hours.',
     ],
@@ -329,7 +329,7 @@ export const ERROR_CATALOGUE = {
     cause: 'The statement finished, but the step\'s timeout passed while its COMMIT was under way (waiting for a synchronous standby) or its answer was late: the write is, or may be, committed.',
     fixes: [
       'Do not run the step again blindly: check first whether its write is in the database (running it again may write it twice).',
-      'With synchronous replication (synchronous_standby_names), check that the standby is connected: SELECT * FROM pg_stat_replication;',
+      'With synchronous replication (synchronous_standby_names), check that the standby is connected: SELECT * FROM pg_catalog.pg_stat_replication;',
       'Increase the timeout setting if commits or answers are slow.',
     ],
   },
@@ -430,7 +430,7 @@ export const ERROR_CATALOGUE = {
   },
   SYNC_HANDOVER_BROKEN: {
     title: 'Snapshot handover broken',
-    cause: 'The copy table-sync handed over can no longer be matched to the changes: a table was truncated while table-sync copied it (no change event can say which copied rows are gone), or a key column was renamed or dropped before the handover ended, or retyped (or a state recorded before the key types were named with their schema names a type that now resolves to another one, a look-alike made on the search_path), or a key column\'s type holds a domain (an array of it, a composite with a field of it: reading a key would run its CHECK constraints with the flow\'s role) or a composite type of another role.',
+    cause: 'The copy table-sync handed over can no longer be matched to the changes: a table was truncated while table-sync copied it (no change event can say which copied rows are gone), or a key column was renamed or dropped before the handover ended, or retyped, or given another collation than the one the copy was cut in, or a label of an enum the key holds renamed (or a state recorded before the key types were named with their schema names a type that now resolves to another one, a look-alike made on the search_path), or a key column\'s type holds a domain (an array of it, a composite with a field of it: reading a key would run its CHECK constraints with the flow\'s role) or a composite type of another role.',
     fixes: ['Run table-sync again (without a state), then start table-changes-cdc from the state it hands over.'],
   },
   REPLICATION_SLOT_IN_USE: {
@@ -438,7 +438,7 @@ export const ERROR_CATALOGUE = {
     cause: 'Another session is streaming from the trigger\'s replication slot; PostgreSQL lets only one read it at a time.',
     fixes: [
       'Wait: a second subscription retries and takes over when the first ends.',
-      'Find the reader: SELECT active_pid FROM pg_replication_slots WHERE slot_name = \'<slot>\'; and close it (or SELECT pg_terminate_backend(<pid>);).',
+      'Find the reader: SELECT active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name OPERATOR(pg_catalog.=) \'<slot>\'; and close it (or SELECT pg_catalog.pg_terminate_backend(<pid>);).',
     ],
   },
   CDC_POLL_DECODE_TIMEOUT: {

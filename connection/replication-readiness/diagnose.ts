@@ -116,7 +116,7 @@ function serverChecks(server: ServerFacts, role: string, slot: SlotFacts | undef
       level: 'failed',
       message: `All ${server.max_slots} replication slots (max_replication_slots) are taken.`,
       fixes: [
-        'Drop a slot nobody uses: SELECT slot_name, active, database FROM pg_replication_slots; then SELECT pg_drop_replication_slot(\'<slot_name>\');',
+        'Drop a slot nobody uses: SELECT slot_name, active, database FROM pg_catalog.pg_replication_slots; then SELECT pg_catalog.pg_drop_replication_slot(\'<slot_name>\');',
         `Or raise the limit: ALTER SYSTEM SET max_replication_slots = ${server.max_slots + 4}; then restart PostgreSQL.`,
       ],
     });
@@ -126,7 +126,7 @@ function serverChecks(server: ServerFacts, role: string, slot: SlotFacts | undef
       code: 'NO_FREE_WAL_SENDER',
       level: 'failed',
       message: `All ${server.max_senders} WAL senders (max_wal_senders) are in use.`,
-      fixes: [`ALTER SYSTEM SET max_wal_senders = ${server.max_senders + 4}; then restart PostgreSQL.`, 'Or stop a replication consumer nobody needs: SELECT pid, application_name FROM pg_stat_replication;'],
+      fixes: [`ALTER SYSTEM SET max_wal_senders = ${server.max_senders + 4}; then restart PostgreSQL.`, 'Or stop a replication consumer nobody needs: SELECT pid, application_name FROM pg_catalog.pg_stat_replication;'],
     });
   }
   if (server.keep_size_mb === null || server.keep_size_mb < 0) {
@@ -138,8 +138,8 @@ function serverChecks(server: ServerFacts, role: string, slot: SlotFacts | undef
           ? `PostgreSQL ${server.version} cannot cap the WAL a slot retains (max_slot_wal_keep_size needs 13+): a consumer that stops can fill the disk.`
           : 'max_slot_wal_keep_size is -1: a slot whose consumer stops retains WAL without limit and can fill the disk.',
       fixes: server.keep_size_mb === null
-        ? ['Monitor pg_replication_slots and drop the slot of a consumer that is gone; upgrade to PostgreSQL 13+ to cap it.']
-        : ["ALTER SYSTEM SET max_slot_wal_keep_size = '10GB'; SELECT pg_reload_conf();  (a slot past the cap is lost: the trigger then stops with an error and needs a re-snapshot)"],
+        ? ['Monitor pg_catalog.pg_replication_slots and drop the slot of a consumer that is gone; upgrade to PostgreSQL 13+ to cap it.']
+        : ["ALTER SYSTEM SET max_slot_wal_keep_size = '10GB'; SELECT pg_catalog.pg_reload_conf();  (a slot past the cap is lost: the trigger then stops with an error and needs a re-snapshot)"],
     });
   }
   return checks;
@@ -162,7 +162,7 @@ async function slotFacts(connection: unknown, name: string): Promise<SlotFacts |
 
 function slotChecks(server: ServerFacts, slot: SlotFacts | undefined, name: string | undefined): ReplicationCheck[] {
   if (!slot || !name) return [];
-  const drop = `SELECT pg_drop_replication_slot(${literal(name)});`;
+  const drop = `SELECT pg_catalog.pg_drop_replication_slot(${literal(name)});`;
   if (slot.slot_type !== 'logical' || slot.plugin !== 'pgoutput' || slot.database !== server.database) {
     return [{
       code: 'SLOT_NOT_USABLE',
@@ -308,7 +308,7 @@ async function leftoverSlots(connection: unknown, current: string | undefined): 
     code: 'LEFTOVER_SLOT' as const,
     level: 'warning' as const,
     message: `Slot "${String(name)}" was made by pg-actions and nobody reads it: it retains WAL until it is dropped.`,
-    fixes: [`If no trigger uses it any more (deactivateTrigger drops it too): SELECT pg_drop_replication_slot(${literal(String(name))});`],
+    fixes: [`If no trigger uses it any more (deactivateTrigger drops it too): SELECT pg_catalog.pg_drop_replication_slot(${literal(String(name))});`],
   }));
 }
 

@@ -233,17 +233,15 @@ async function expectCapStopsTheServer(query: string, maxResultBytes: number | u
   const applicationName = `execute-cap-${maxResultBytes ?? 'default'}`;
   const config = { ...tagged(applicationName), host: '127.0.0.1', port: proxy.port, sslMode: 'disable' as const };
   const before = proxy.bytesFromServer;
-  const started = Date.now();
-  const pending = failure(execute(config, { text: query, ...(maxResultBytes ? { maxResultBytes } : {}) }));
-  const error = await pending;
-  const elapsed = Date.now() - started;
+  const error = await failure(execute(config, { text: query, ...(maxResultBytes ? { maxResultBytes } : {}) }));
   expect(error.code).toBe('RESULT_TOO_LARGE');
   expect(error.message).toMatch(capLabel);
   const cap = maxResultBytes ?? 10 * 1048576;
   // What the server sent: the cap, plus what loopback socket buffers hold (a few MB), never the whole result.
   const sentMb = (proxy.bytesFromServer - before) / 1048576;
+  // Bytes, not wall time (a loaded machine took 4.1 s once): reading on after the cap is caught here; how fast
+  // the step fails is the bench's (bench/, "1 GB result at the 10 MB cap").
   expect(sentMb).toBeLessThan(cap / 1048576 + 16);
-  expect(elapsed).toBeLessThan(4000);
   const stopped = await eventually(async () => {
     const rows = await db.sql('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND application_name = $2 AND state = $3', [db.name, applicationName, 'active']);
     return rows[0]!.n === 0;

@@ -17,13 +17,18 @@ const db = useTestDatabase('pool_tx_status');
  * always arrives after pg has rejected the query: the order a loaded machine gives now and then.
  */
 let relay: MessageRelay;
+/** Holds what follows a 25001 ErrorResponse (a statement refused in a transaction block) for an hour: a stalled connection. */
+let stalled: MessageRelay;
+const isError = (message: Buffer, sqlstate?: string) => message[0] === 0x45 && (sqlstate === undefined || message.includes(`C${sqlstate}\0`));
 
 beforeAll(async () => {
-  relay = await startMessageRelay(serverLogin(), () => (message) => (message[0] === 0x45 ? { holdAfterMs: 150 } : undefined));
+  relay = await startMessageRelay(serverLogin(), () => (message) => (isError(message) ? { holdAfterMs: 150 } : undefined));
+  stalled = await startMessageRelay(serverLogin(), () => (message) => (isError(message, '25001') ? { holdAfterMs: 3_600_000 } : undefined));
 }, 60_000);
 afterAll(async () => {
   await closeAll();
   await relay?.close();
+  await stalled?.close();
 }, 30_000);
 
 test("a pooled client's status follows each ReadyForQuery: idle, in a transaction block, in a failed one, idle again", async () => {
@@ -49,4 +54,14 @@ test("behind a transaction pooler, VACUUM refused inside the step's BEGIN is rol
   const config: ConnectionConfig = { ...db.config, applicationName: 'pool-tx-status', pooler: 'transaction' };
   await expect(execute(config, { text: 'VACUUM swept' })).resolves.toMatchObject({ command: 'VACUUM' });
   await expect(execute(config, { text: 'SELECT 1 AS one' })).resolves.toMatchObject({ rows: [{ one: 1 }] });
+}, 60_000);
+
+test("behind a transaction pooler, a connection that stalls after VACUUM's refusal still ends the step at its deadline (REVIEW12 R182)", async () => {
+  await db.sql('CREATE TABLE IF NOT EXISTS swept (id int)');
+  const config: ConnectionConfig = { ...db.config, host: '127.0.0.1', port: stalled.port, sslMode: 'disable', applicationName: 'pool-tx-stalled', pooler: 'transaction', statementTimeoutMs: 1500 };
+  const started = performance.now();
+  const error = await execute(config, { text: 'VACUUM swept' }).catch((caught: unknown) => caught as { code?: string });
+  expect(error).toMatchObject({ code: 'QUERY_TIMEOUT' });
+  // The deadline, not the hour the relay holds the ReadyForQuery back (nor the OS's keepalive).
+  expect(performance.now() - started).toBeLessThan(20_000);
 }, 60_000);

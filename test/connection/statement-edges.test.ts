@@ -24,7 +24,7 @@ test('65,535 values, the protocol\'s limit, are all bound; one more is refused b
     code: 'INVALID_INPUT',
     message: 'PostgreSQL takes at most 65,535 values in one statement; 65,536 were given.',
     problems: ['input.parameters must have at most 65,535 values (placeholders plus any {{ }})'],
-    fixes: ['Pass many values as one array: INSERT … SELECT * FROM unnest($1::int[], $2::text[]), or WHERE id = ANY($1::int[]).'],
+    fixes: ['Pass many values as one array: INSERT … SELECT * FROM pg_catalog.unnest($1::int[], $2::pg_catalog.text[]), or WHERE id OPERATOR(pg_catalog.=) ANY ($1::int[]).'],
   });
 });
 

@@ -185,7 +185,7 @@ test('COPY … FROM STDIN fails the step and breaks the session, nothing copied'
     code: 'INVALID_INPUT',
     message: 'COPY … FROM STDIN reads data from the client, which a step cannot send; nothing was copied.',
     problems: ['input.query must not be COPY … FROM STDIN'],
-    fixes: ['Insert many rows with one statement: INSERT INTO t (a, b) SELECT * FROM unnest($1::text[], $2::int[]).', 'COPY … FROM a server-side file or program needs pg_read_server_files and runs on the database host.'],
+    fixes: ['Insert many rows with one statement: INSERT INTO t (a, b) SELECT * FROM pg_catalog.unnest($1::pg_catalog.text[], $2::int[]).', 'COPY … FROM a server-side file or program needs pg_read_server_files and runs on the database host.'],
     query: 'COPY inbox FROM STDIN',
   });
   expect([run.broken, breaks]).toEqual([true, 1]);

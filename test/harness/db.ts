@@ -60,7 +60,10 @@ export async function createTestDatabase(prefix = 'test'): Promise<TestDatabase>
       await dropper.connect();
       // (DROP DATABASE … WITH (FORCE) needs PostgreSQL 13; this works on every version.)
       await dropper.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+      const [database] = (await dropper.query<{ oid: string }>('SELECT oid::text AS oid FROM pg_database WHERE datname = $1', [name])).rows;
       await dropper.query(`DROP DATABASE IF EXISTS "${name}"`).catch(() => {});
+      // row-changes' capture role of this database (one per database, REVIEW11 R169): roles outlive databases.
+      if (database) await dropper.query(`DROP ROLE IF EXISTS pgactions_capture_${database.oid}`).catch(() => {});
       await dropper.end();
     },
   };

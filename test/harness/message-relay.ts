@@ -51,7 +51,7 @@ export async function startMessageRelay(target: { host: string; port: number }, 
     const pump = () => {
       timer = undefined;
       while (buffer.length >= 5) {
-        if (Date.now() < waitUntil) return void (timer = setTimeout(pump, waitUntil - Date.now()));
+        if (Date.now() < waitUntil) return void (timer = setTimeout(pump, waitUntil - Date.now())).unref(); // a long hold must not keep jest alive
         const length = 1 + buffer.readInt32BE(1);
         if (buffer.length < length) return;
         const message = buffer.subarray(0, length);

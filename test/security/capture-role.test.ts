@@ -1,6 +1,6 @@
 /**
- * The capture role (REVIEW9 R161, capture-role.ts), checked on roles of this test's own (the
- * cluster's pgactions_capture is shared by every test): activation makes it when it may (CREATEROLE)
+ * The capture role (REVIEW9 R161, capture-role.ts), checked on roles of this test's own (a
+ * database's pgactions_capture_<oid> is made by its first activation): activation makes it when it may (CREATEROLE)
  * and gives itself SET ROLE to it, refuses one with any right, and, when it may not make or grant
  * it, refuses naming the one-time set-up.
  */
@@ -10,10 +10,11 @@ import { ensureCaptureRole } from '../../triggers/capture-role.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const suffix = randomBytes(4).toString('hex');
-const [creator, plain, capture, other] = ['creator', 'plain', 'capture', 'other'].map((role) => `rc_role_${role}_${suffix}`) as [string, string, string, string];
-const roles = [capture, other, creator, plain];
+const [creator, plain, capture, other, unused] = ['creator', 'plain', 'capture', 'other', 'unused'].map((role) => `rc_role_${role}_${suffix}`) as [string, string, string, string, string];
+const roles = [capture, other, unused, creator, plain];
 const db = useTestDatabase('rc_capture_role', {
   beforeDrop: async () => {
+    await db.sql('DROP SCHEMA IF EXISTS pgactions CASCADE');
     for (const role of roles) await db.sql(`DROP ROLE IF EXISTS ${role}`);
   },
 });
@@ -47,11 +48,29 @@ test('a CREATEROLE role makes it (NOLOGIN, no rights) and may then SET ROLE to i
 }, 60_000);
 
 test('a role that may not SET ROLE to the existing role is refused, naming the grant', async () => {
+  await db.sql(`CREATE ROLE ${unused} NOLOGIN`);
+  await expect(inTransaction(as(plain), (query) => ensureCaptureRole(query, unused))).rejects.toMatchObject({
+    code: 'PERMISSION_DENIED',
+    message: expect.stringContaining(`("${plain}") may not SET ROLE to "${unused}"`),
+    fixes: [expect.stringContaining(version >= 160000 ? `GRANT "${unused}" TO "${plain}" WITH INHERIT FALSE, SET TRUE;` : `GRANT "${unused}" TO "${plain}";`)],
+  });
+}, 60_000);
+
+test('REVIEW11 R169: a role another role may act as is refused, unless that role is an activator of this database (owns its capture functions)', async () => {
+  // creator made capture (a tenant of another database could have): plain, activating here, is refused naming it.
   await expect(ensure(plain)).rejects.toMatchObject({
     code: 'PERMISSION_DENIED',
-    message: expect.stringContaining(`("${plain}") may not SET ROLE to "${capture}"`),
-    fixes: [expect.stringContaining(version >= 160000 ? `GRANT "${capture}" TO "${plain}" WITH INHERIT FALSE, SET TRUE;` : `GRANT "${capture}" TO "${plain}";`)],
+    message: expect.stringContaining(`the role "${capture}", which the capture serialises rows as, may be used by "${creator}", not an activator of this database`),
+    fixes: [expect.stringContaining(`REVOKE "${capture}" FROM "${creator}";`)],
   });
+  await db.sql(`CREATE SCHEMA pgactions; CREATE FUNCTION pgactions.rc_0123456789abcdef_capture() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END';
+    ALTER FUNCTION pgactions.rc_0123456789abcdef_capture() OWNER TO ${creator}`);
+  try {
+    // Now creator has activated here: plain is refused only for want of the grant.
+    await expect(ensure(plain)).rejects.toMatchObject({ code: 'PERMISSION_DENIED', message: expect.stringContaining(`("${plain}") may not SET ROLE to "${capture}"`) });
+  } finally {
+    await db.sql('DROP SCHEMA pgactions CASCADE');
+  }
 }, 60_000);
 
 test.each([

@@ -16,7 +16,6 @@
  * (…), IS [NOT] DISTINCT FROM, NULLIF, CASE x WHEN, JOIN … USING, BETWEEN, LIKE) fails the test,
  * naming the text.
  */
-import { parsePlPgSQLSync, parseSync } from 'libpg-query';
 import { closeAll } from '../../connection/index.js';
 import { runAction } from '../../actions/index.js';
 import { activateTrigger, deactivateTrigger, handoverState, pollTrigger, subscribeTrigger, type TriggerEvent } from '../../triggers/index.js';
@@ -25,7 +24,7 @@ import { makeChange, sendNotification } from '../../playground/sample-change.js'
 import { testConnection, listSchemas, listTables, listColumns, describeTable } from '../../connection/index.js';
 import { startReplicationServer, type ReplicationServer } from '../harness/replication-server.js';
 import { startSqlRecorder, type SqlRecorder } from '../harness/sql-recorder.js';
-import '../../templating/pg-parser.js'; // loads libpg-query's module
+import { unqualifiedIn } from './sql-lint.js';
 
 let pg: ReplicationServer;
 let recorder: SqlRecorder;
@@ -47,80 +46,6 @@ const user = (text: string) => (userTexts.add(text), text);
 interface Finding {
   what: string;
   text: string;
-}
-
-/** Column types only, which PostgreSQL replaces (by pg_catalog.int2/int4/int8 and a sequence) before any lookup when written in one part. */
-const SERIALS = ['smallserial', 'serial2', 'serial', 'serial4', 'bigserial', 'serial8'];
-
-/**
- * Unqualified function calls, operators and type names, and constructs that look `=` up by name, in
- * one parse tree. A DO block's PL/pgSQL is read too (its DECLAREs' types as well); a function
- * pg-actions creates must pin its search_path (`SET search_path = pg_catalog, pg_temp`) for its body,
- * and its parameter and result types, resolved when it is created, are read like any other.
- */
-export function unqualifiedIn(text: string): string[] {
-  const found: string[] = [];
-  const names = (list: unknown) => ((list ?? []) as { String?: { sval: string } }[]).map((n) => n.String?.sval ?? '?');
-  const plpgsql = (body: string) => {
-    const expressions: { query: string; parseMode?: number }[] = [];
-    const declared: string[] = [];
-    const collect = (node: unknown): void => {
-      if (Array.isArray(node)) return node.forEach(collect);
-      if (!node || typeof node !== 'object') return;
-      for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
-        if (key === 'PLpgSQL_expr') expressions.push(value as { query: string; parseMode?: number });
-        if (key === 'PLpgSQL_type' && !(value as { typname: string }).typname.includes('%')) declared.push((value as { typname: string }).typname);
-        collect(value);
-      }
-    };
-    collect(parsePlPgSQLSync(`CREATE FUNCTION pg_temp.lint() RETURNS void LANGUAGE plpgsql AS $lint$${body}$lint$`));
-    for (const { query, parseMode } of expressions) found.push(...unqualifiedIn(parseMode ? `SELECT ${query}` : query));
-    // Its DECLAREd variables' types, as written: read as a cast's type (`found` is the block's own boolean).
-    for (const type of declared) found.push(...unqualifiedIn(`SELECT NULL::${type}`));
-  };
-  const walk = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(walk);
-    if (!node || typeof node !== 'object') return;
-    // A TypeName (a cast, a column, a parameter, a return type…): the parser already writes the SQL
-    // keyword types (int, bigint, boolean, real, varchar, interval…) as pg_catalog.*; any other
-    // one-part name (text, oid, float8, "char", jsonb, regclass, name…) is looked up on the search_path.
-    const typeName = node as { names?: unknown; typemod?: unknown; pct_type?: boolean };
-    if (Array.isArray(typeName.names) && 'typemod' in typeName && !typeName.pct_type && names(typeName.names).length < 2) found.push(`type ${names(typeName.names).join('.')}`);
-    for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
-      if (key === 'FuncCall') {
-        const name = names((value as { funcname: unknown }).funcname);
-        if (name.length < 2) found.push(`function ${name.join('.')}()`);
-      } else if (key === 'A_Expr') {
-        const { kind, name } = value as { kind: string; name: unknown };
-        const op = names(name);
-        if (['AEXPR_OP', 'AEXPR_OP_ANY', 'AEXPR_OP_ALL'].includes(kind)) {
-          if (op.length < 2) found.push(`operator ${op.join('.')}`);
-        } else found.push(`${kind} (looks up ${op.join('.')})`);
-      } else if (key === 'SubLink') {
-        const { subLinkType, operName } = value as { subLinkType: string; operName?: unknown };
-        if (['ANY_SUBLINK', 'ALL_SUBLINK', 'ROWCOMPARE_SUBLINK'].includes(subLinkType) && names(operName).length < 2) found.push(`${subLinkType} (IN/ANY/ALL with ${names(operName).join('.') || '='})`);
-      } else if (key === 'CaseExpr' && (value as { arg?: unknown }).arg) found.push('CASE x WHEN (looks up =)');
-      else if (key === 'JoinExpr' && (value as { usingClause?: unknown }).usingClause) found.push('JOIN … USING (looks up =)');
-      else if (key === 'DoStmt') {
-        const body = ((value as { args: { DefElem: { defname: string; arg: { String: { sval: string } } } }[] }).args ?? []).find((a) => a.DefElem.defname === 'as');
-        if (body) plpgsql(body.DefElem.arg.String.sval);
-        continue;
-      } else if (key === 'ColumnDef' && SERIALS.includes(names((value as { typeName?: { names: unknown } }).typeName?.names).join('.'))) {
-        walk({ ...(value as object), typeName: undefined }); // serial/bigserial: a column type only there, read as pg_catalog.int4/int8 without a lookup
-        continue;
-      } else if (key === 'CreateFunctionStmt') {
-        const { options: list, parameters, returnType } = value as { options?: { DefElem: { defname: string; arg?: unknown } }[]; parameters?: unknown; returnType?: unknown };
-        const options = (list ?? []).map((o) => o.DefElem);
-        const pinned = options.some((o) => o.defname === 'set' && JSON.stringify(o.arg).includes('"search_path"') && JSON.stringify(o.arg).includes('"pg_catalog"'));
-        if (!pinned) found.push('CREATE FUNCTION without SET search_path = pg_catalog, pg_temp');
-        walk([parameters, returnType]); // resolved when the function is created, with the caller's search_path
-        continue; // its body runs with the pinned search_path
-      }
-      walk(value);
-    }
-  };
-  walk(parseSync(text));
-  return found;
 }
 
 /** Texts left unqualified on purpose, by what they start with: none now (keyset.ts and key-order.ts were the last). */

@@ -1,5 +1,5 @@
 /**
- * REVIEW10 R170 (variant 1): a cast to json runs inside every captured write (as pgactions_capture)
+ * REVIEW10 R170 (variant 1): a cast to json runs inside every captured write (as the capture role)
  * and may SET search_path for the rest of the session: a function's SET clause is undone only at its
  * exit. The statement-level capture runs as the activator and went on, after the first row's
  * serialisation, with unqualified calls planned on that path: the owner of a watched table (not the
@@ -10,6 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { activateTrigger, deactivateTrigger, pollTrigger } from '../../triggers/index.js';
+import { asRole } from '../harness/as-role.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const suffix = randomBytes(4).toString('hex');
@@ -22,15 +23,7 @@ const db = useTestDatabase('rc_cast_path', {
 });
 const request = () => ({ connection: db.config, config: { tables: ['app.tickets'] } });
 
-async function asOwner<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ ...db.config, ssl: false, user: owner, password: 'path-pass' } as pg.ClientConfig);
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const asOwner = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => asRole(db.config, owner, 'path-pass', work);
 
 beforeAll(async () => {
   await db.sql(`CREATE ROLE ${owner} LOGIN PASSWORD 'path-pass'; CREATE SCHEMA app AUTHORIZATION ${owner}`);

@@ -3,7 +3,7 @@
  * looked for the cast in one statement and called to_jsonb(NEW) in the next, as the activator
  * (SECURITY DEFINER); the watched table's owner, toggling CREATE CAST / DROP CAST in another
  * session, became superuser within 50 inserts (plain table: statement capture; partitioned: row
- * capture). Now to_jsonb runs as the role pgactions_capture, which has no rights (REVIEW9 R161: not
+ * capture). Now to_jsonb runs as the database's capture role (pgactions_capture_<oid>), which has no rights (REVIEW9 R161: not
  * as the writer either): whenever the cast runs, it runs as that role, and every insert is captured.
  */
 import { randomBytes } from 'node:crypto';

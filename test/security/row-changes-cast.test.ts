@@ -4,27 +4,20 @@
  * only the watched table added an enum column with such a cast, and its function ran with the
  * activator's rights at the next write: ALTER ROLE … SUPERUSER. A refusal of such casts was a
  * check-then-use race (REVIEW8 R143, row-changes-cast-race.test.ts); now the rows are serialised
- * as the role pgactions_capture, which has no rights (REVIEW9 R161), and since REVIEW10 R170 a cast
+ * as the database's capture role, which has no rights (REVIEW9 R161), and since REVIEW10 R170 a cast
  * made by a role that is not a superuser is never called: such values are written as their text.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { activateTrigger, deactivateTrigger, pollTrigger } from '../../triggers/index.js';
+import { asRole } from '../harness/as-role.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
 
 const owner = `rc_owner_${randomBytes(4).toString('hex')}`;
 const db = useTestDatabase('rc_cast', { beforeDrop: () => db.sql(`DROP OWNED BY ${owner}; DROP ROLE IF EXISTS ${owner}`).then(() => undefined) });
 const config = { tables: ['app.orders'] };
 
-async function asOwner<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ ...db.config, ssl: false, user: owner, password: 'owner-pass' } as pg.ClientConfig);
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const asOwner = <T>(work: (client: pg.Client) => Promise<T>): Promise<T> => asRole(db.config, owner, 'owner-pass', work);
 
 const isSuperuser = async () => (await db.sql('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [owner]))[0]!.rolsuper as boolean;
 

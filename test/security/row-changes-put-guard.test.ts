@@ -2,7 +2,7 @@
  * row-changes with the least-privilege set-up of docs/triggers/row-changes.md: a role that is not a
  * superuser and does not own the table activates (GRANT TRIGGER, and the one-time grant of the
  * capture role), a writer has INSERT on the table and nothing else. The capture runs as the
- * activator and serialises rows as pgactions_capture (REVIEW9 R161); rc_F_put is the activator's
+ * activator and serialises rows as the database's capture role (REVIEW9 R161, REVIEW11 R169); rc_F_put is the activator's
  * alone (REVIEW9 R157): it must record exactly the changes written, and nobody may put made-up
  * events, not even from a trigger of their own, nor after writing the table. An extension's cast
  * owned by a non-superuser admin (managed PostgreSQL, REVIEW8 R153) does not refuse the
@@ -11,8 +11,9 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { activateTrigger, deactivateTrigger, listActivations, pollTrigger } from '../../triggers/index.js';
+import { asRole } from '../harness/as-role.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
-import { grantCaptureRole } from './capture-role-setup.js';
+import { captureRoleOf, grantCaptureRole } from './capture-role-setup.js';
 
 const suffix = randomBytes(4).toString('hex');
 const [activator, writer, forger, extAdmin] = ['act', 'writer', 'forger', 'extadmin'].map((role) => `rc_guard_${role}_${suffix}`) as [string, string, string, string];
@@ -28,15 +29,7 @@ let request: { connection: object; config: typeof config };
 let put = '';
 let ordersOid = 0;
 
-async function as<T>(user: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ ...db.config, ssl: false, user, password: 'guard-pass' } as pg.ClientConfig);
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const as = <T>(user: string, work: (client: pg.Client) => Promise<T>): Promise<T> => asRole(db.config, user, 'guard-pass', work);
 
 beforeAll(async () => {
   for (const role of roles) await db.sql(`CREATE ROLE ${role} LOGIN PASSWORD 'guard-pass'`);
@@ -51,7 +44,7 @@ beforeAll(async () => {
   request = { connection: { ...db.config, user: activator, password: 'guard-pass' }, config };
   // Without the one-time set-up a role that may not create roles is refused, naming it.
   await expect(activateTrigger('row-changes', request)).rejects.toMatchObject({
-    code: 'PERMISSION_DENIED', fixes: [expect.stringContaining(`GRANT pgactions_capture TO "${activator}"`)],
+    code: 'PERMISSION_DENIED', fixes: [expect.stringContaining(`CREATE ROLE ${await captureRoleOf(db)} NOLOGIN; GRANT ${await captureRoleOf(db)} TO "${activator}"`)],
   });
   expect(await db.sql(`SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = 'pgactions'`)).toEqual([{ n: 0 }]);
   await grantCaptureRole(db, activator);
@@ -128,10 +121,11 @@ test('an activation whose capture functions are an older version\'s (serialising
   await db.sql(`ALTER TABLE app.orders OWNER TO ${tableOwner}`);
   expect((await listActivations(db.config)).map(({ complete, outdated }) => ({ complete, outdated }))).toEqual([{ complete: true, outdated: false }]);
   const name = (f: string) => f.slice('pgactions.'.length);
+  const role = await captureRoleOf(db);
   expect(await db.sql(`SELECT proname, prosecdef, proowner::regrole::text AS owner, proacl::text[] AS acl FROM pg_proc WHERE pronamespace = 'pgactions'::regnamespace AND proname ~ '_(capture|capture_set|put|json)$' ORDER BY proname`)).toEqual([
     { proname: name(capture), prosecdef: true, owner: activator, acl: [`${activator}=X/${activator}`] },
     { proname: `${name(capture)}_set`, prosecdef: true, owner: activator, acl: [`${activator}=X/${activator}`] },
-    { proname: name(json), prosecdef: true, owner: 'pgactions_capture', acl: ['pgactions_capture=X/pgactions_capture', `${activator}=X/pgactions_capture`] },
+    { proname: name(json), prosecdef: true, owner: role, acl: [`${role}=X/${role}`, `${activator}=X/${role}`] },
     { proname: name(put), prosecdef: true, owner: activator, acl: [`${activator}=X/${activator}`] },
   ]);
   expect(await db.sql(`SELECT nspacl::text[] AS acl FROM pg_namespace WHERE nspname = 'pgactions'`)).toEqual([{ acl: [`${activator}=UC/${activator}`] }]);

@@ -2,14 +2,16 @@
  * REVIEW9 R161: to_jsonb calls a cast to json made by the owner of a column's *type*, who need not
  * own the watched table (a shared types schema, an extension installed by an admin role). When the
  * capture serialised as the writer, a superuser's INSERT ran that cast as the superuser (the type's
- * owner made itself SUPERUSER). Now rows are serialised as pgactions_capture, which has no rights:
+ * owner made itself SUPERUSER). Now rows are serialised as the database's capture role, which has no rights:
  * the cast never runs as a writer nor as the activator, the change is still captured, and the
  * serialising function refuses to run as any other role even if made SECURITY INVOKER.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { activateTrigger, deactivateTrigger, pollTrigger } from '../../triggers/index.js';
+import { asRole } from '../harness/as-role.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
+import { captureRoleOf } from './capture-role-setup.js';
 
 const suffix = randomBytes(4).toString('hex');
 const typeOwner = `rc_typeown_${suffix}`;
@@ -23,15 +25,7 @@ const db = useTestDatabase('rc_type_cast', {
 const config = { tables: ['public.orders', 'public.parted'] };
 const request = () => ({ connection: db.config, config });
 
-async function as<T>(user: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ ...db.config, ssl: false, user, password: 'type-pass' } as pg.ClientConfig);
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
+const as = <T>(user: string, work: (client: pg.Client) => Promise<T>): Promise<T> => asRole(db.config, user, 'type-pass', work);
 
 const isSuperuser = async () => (await db.sql('SELECT rolsuper FROM pg_roles WHERE rolname = $1', [typeOwner]))[0]!.rolsuper as boolean;
 const ran = async () => (await db.sql<{ who: string }>('SELECT DISTINCT who FROM types.ran ORDER BY who')).map((row) => row.who);
@@ -136,7 +130,8 @@ test('values whose types a non-superuser made arrive as their text: an enum[] as
   }
 }, 60_000);
 
-test('the serialising function (tables of built-in types only), made SECURITY INVOKER (here by a superuser), refuses to run as anyone but pgactions_capture', async () => {
+test('the serialising function (tables of built-in types only), made SECURITY INVOKER (here by a superuser), refuses to run as anyone but the database\'s capture role', async () => {
+  const role = await captureRoleOf(db);
   await db.sql(`CREATE TABLE plainrows (id int PRIMARY KEY, note text); GRANT INSERT ON plainrows TO ${writer}`);
   const plain = { connection: db.config, config: { tables: ['public.plainrows'] } };
   await activateTrigger('row-changes', plain);
@@ -145,10 +140,10 @@ test('the serialising function (tables of built-in types only), made SECURITY IN
   for (const f of functions) {
     expect(await db.sql(`SELECT has_function_privilege('public', $1, 'EXECUTE') AS json_public`, [f])).toEqual([{ json_public: false }]);
   }
-  expect(await db.sql(`SELECT has_schema_privilege('pgactions_capture', 'pgactions', 'USAGE') AS usage`)).toEqual([{ usage: false }]);
+  expect(await db.sql(`SELECT has_schema_privilege('${role}', 'pgactions', 'USAGE') AS usage`)).toEqual([{ usage: false }]);
   try {
     for (const f of functions) await db.sql(`ALTER FUNCTION ${f} SECURITY INVOKER`);
-    await expect(db.sql(`INSERT INTO plainrows VALUES (1, 'a')`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining('serialises rows only as the role pgactions_capture') });
+    await expect(db.sql(`INSERT INTO plainrows VALUES (1, 'a')`)).rejects.toMatchObject({ code: '42501', message: expect.stringContaining(`serialises rows only as the role ${role}, not as`) });
     await expect(as(writer, (c) => c.query(`INSERT INTO plainrows VALUES (2, 'b')`))).rejects.toMatchObject({ code: '42501' });
   } finally {
     for (const f of functions) await db.sql(`ALTER FUNCTION ${f} SECURITY DEFINER`);

@@ -123,7 +123,7 @@ test('a pg-actions slot nobody reads (a crashed activation, a trigger removed wi
     // the slot of the trigger being checked is not a leftover
     expect(codes(await diagnoseReplication(logical.config(), { tables: ['orders'], slot: 'pg_actions_0123456789abcdef' }), 'warning')).toEqual(['WAL_RETENTION_UNBOUNDED']);
     const fix = check(diagnosis, 'LEFTOVER_SLOT').fixes[0]!;
-    expect(fix).toContain("SELECT pg_drop_replication_slot('pg_actions_0123456789abcdef');");
+    expect(fix).toContain("SELECT pg_catalog.pg_drop_replication_slot('pg_actions_0123456789abcdef');");
     await logical.sql(fix.slice(fix.indexOf('SELECT')));
     expect(codes(await diagnoseReplication(logical.config(), { tables: ['orders'] }), 'warning')).toEqual(['WAL_RETENTION_UNBOUNDED']);
   } finally {

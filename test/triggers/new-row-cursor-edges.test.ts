@@ -72,7 +72,8 @@ test('state.position.afterText edited by hand: TRIGGER_STATE_INVALID unless it i
   const first = await newRow('clash');
   const position = first.state.position as { after: unknown[]; afterText: string[] };
   expect(position.afterText).toEqual(['2', '2']);
-  for (const afterText of [['2'], [2, 2], '22', { 0: '2', 1: '2', length: 2 }]) {
+  // ['2', 2]: one text is not enough, each value must be one (the cursor is read as the types' input text).
+  for (const afterText of [['2'], [2, 2], ['2', 2], '22', { 0: '2', 1: '2', length: 2 }]) {
     const refused = await failureOf(newRow('clash', { ...first.state, position: { ...position, afterText } } as TriggerState));
     expect({ code: refused.code, message: refused.message, problems: refused.problems }).toEqual({
       code: 'TRIGGER_STATE_INVALID',

@@ -5,6 +5,7 @@
  * poll or subscription reads is checked here; what needs the server (bounds that do not cast to the
  * key) is checked where it is read, with the same code.
  */
+import { isLabelsFingerprint } from '../enum-labels.js';
 import { invalidState } from '../state.js';
 import { isLsn } from './lsn.js';
 
@@ -23,8 +24,11 @@ function isBound(bound: unknown, width: number): boolean {
 
 export function isHandoverTable(table: unknown): boolean {
   if (typeof table !== 'object' || table === null) return false;
-  const { schema, table: name, key, types, batches } = table as Record<string, unknown>;
+  const { schema, table: name, key, types, collations, labels, batches } = table as Record<string, unknown>;
   if (typeof schema !== 'string' || typeof name !== 'string' || !isStringArray(key) || key.length === 0 || !isStringArray(types, key.length)) return false;
+  // Absent in states made before the collations were recorded (REVIEW11 R174).
+  if (collations !== undefined && !(Array.isArray(collations) && collations.length === key.length && collations.every((item) => item === null || typeof item === 'string'))) return false;
+  if (labels !== undefined && !isLabelsFingerprint(labels)) return false; // absent before REVIEW11 R175, and for keys without enums
   return Array.isArray(batches) && batches.length > 0 && batches.every((batch) => Array.isArray(batch) && batch.length === 2 && isBound(batch[0], key.length) && typeof batch[1] === 'string' && SNAPSHOT.test(batch[1]));
 }
 

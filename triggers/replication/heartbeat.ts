@@ -21,7 +21,7 @@ import { execute, PgActionsError, quoteIdentifier } from '../../connection/index
 import { HEARTBEAT_SCHEMA, heartbeatTable, heartbeatTablePlan, heartbeatUsesTable } from '../../connection/replication-readiness/heartbeat-table.js';
 import type { ReadRows } from '../../connection/replication-readiness/schema-publications.js';
 import type { TriggerArguments } from '../definition.js';
-import { ownerCheckPlpgsql, refuseUntrustedOwnerOn, untrustedOwner } from '../schema-owner.js';
+import { refuseUntrustedOwnerOn, trustCheckPlpgsql, untrustedOwner } from '../schema-owner.js';
 import { OBJECT_PREFIX, slotName, type CdcConfig } from './slot.js';
 
 export const HEARTBEAT_PREFIX = 'pg-actions-heartbeat';
@@ -122,8 +122,10 @@ export async function beat(args: TriggerArguments<CdcConfig>, mode: HeartbeatMod
   const table = qualified(args); // quoted identifiers of hex names: no quote to escape in the literal
   await execute(args.connection, {
     // The schema's owner first (REVIEW9 R156): one it does not trust could have put a trigger on the table.
+    // Then what other roles left there (R162): a table of theirs under this name, with a trigger, made
+    // while the table was missing (never created: 'auto' or 'message' at activation; dropped since).
     text: `DO $$ BEGIN
-             ${ownerCheckPlpgsql('table-changes-cdc heartbeat')}
+             ${trustCheckPlpgsql('table-changes-cdc heartbeat')}
              IF pg_catalog.to_regclass('${table}') IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_publication WHERE puballtables) THEN RETURN; END IF;
              IF pg_catalog.current_setting('server_version_num')::int OPERATOR(pg_catalog.>=) 150000 THEN
                IF EXISTS (SELECT 1 FROM pg_catalog.pg_publication_namespace WHERE pnnspid OPERATOR(pg_catalog.=) pg_catalog.to_regnamespace('${HEARTBEAT_SCHEMA}')::pg_catalog.oid) THEN RETURN; END IF;

@@ -24,6 +24,17 @@ export interface HandoverTable {
   /** Primary key columns and their types (to compare a change's key with the batch bounds). */
   key: string[];
   types: string[];
+  /**
+   * The key columns' collations the batches were cut in (quote_ident, schema-qualified; null for a type
+   * without one): the handover places keys in them only (REVIEW11 R174). Absent in states made before it.
+   */
+  collations?: (string | null)[];
+  /**
+   * The labels of the enums the key reaches, as the table's last batch read them (enum-labels.ts): the
+   * bounds are label texts, so a rename before the handover ends is refused (REVIEW11 R175). Absent when
+   * the key reaches no enum, and in states made before it.
+   */
+  labels?: string;
   /** In key order: [last key of the batch (null: to the end of the table), snapshot of its read]. */
   batches: [BatchBound, string][];
 }

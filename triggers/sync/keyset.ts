@@ -15,6 +15,7 @@ import { keyObject, keyValues } from '../key-input.js';
 import { columnOrders, keyTypesSql, rowAfter, stale } from '../key-order.js';
 import { invalidState } from '../state.js';
 import { checkSyncHandover } from './checked-handover.js';
+import { isLabelsFingerprint, keyEnumLabelsSql, labelsFingerprint, labelsRenamed } from '../enum-labels.js';
 import { recordBatch, type SyncHandover } from './handover.js';
 import { readShrinking } from './shrinking-batch.js';
 
@@ -39,6 +40,13 @@ export interface SyncPosition {
    * table's first cursor and in states made before it (read as they are).
    */
   keyShape?: string;
+  /**
+   * The labels of the enums the key's types reach, when the batch made the cursor (enum-labels.ts): a
+   * label renamed since gives the cursor's text another place, so a later batch refuses the state
+   * (REVIEW11 R175). Absent when the key reaches no enum, before a table's first cursor and in states
+   * made before it (read as they are: a rename is not seen).
+   */
+  keyLabels?: string;
   rowsDone: number;
   estimatedTotal: number;
   /** Estimated memory of one row's event in the table being copied, from the last batch (sizes the next one). */
@@ -131,6 +139,18 @@ const keyTypeNamesSql = `(SELECT pg_catalog.json_agg(pg_catalog.format('%I.%I'::
                             JOIN pg_catalog.pg_type ty ON ty.oid OPERATOR(pg_catalog.=) a.atttypid
                             JOIN pg_catalog.pg_namespace tn ON tn.oid OPERATOR(pg_catalog.=) ty.typnamespace)`;
 
+/**
+ * The primary key columns' ($3, in order) collations, named by the server as table-changes-cdc names the
+ * column's then (quote_ident, schema-qualified; null for a type without one), as JSON: the batches are cut
+ * in them, so the handover refuses to place changed keys in any other (REVIEW11 R174).
+ */
+const keyCollationNamesSql = `(SELECT pg_catalog.json_agg((SELECT pg_catalog.quote_ident(cn.nspname::pg_catalog.text) OPERATOR(pg_catalog.||) '.'::pg_catalog.text OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname::pg_catalog.text)
+                                   FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid OPERATOR(pg_catalog.=) co.collnamespace
+                                  WHERE co.oid OPERATOR(pg_catalog.=) a.attcollation) ORDER BY u.n)::pg_catalog.text
+                                FROM pg_catalog.unnest($3::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
+                                JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid
+                                 AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped)`;
+
 /** The primary key columns' ($3, in order) types and collations of the table ($2), as JSON: what orders the cursor. */
 const keyShapeSql = `(SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.atttypid, a.attcollation) ORDER BY u.n)::pg_catalog.text
                         FROM pg_catalog.unnest($3::pg_catalog.name[]) WITH ORDINALITY AS u(c, n)
@@ -163,6 +183,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
   if (position.keyShape !== undefined && typeof position.keyShape !== 'string') {
     throw invalidState('state.position.keyShape is not what table-sync writes (the state was edited)', ['state.position.keyShape must be the one a previous poll returned']);
   }
+  if (position.keyLabels !== undefined && !isLabelsFingerprint(position.keyLabels)) {
+    throw invalidState('state.position.keyLabels is not what table-sync writes (the state was edited)', ['state.position.keyLabels must be the one a previous poll returned']);
+  }
   const target = `${quoteIdentifier(info.schema)}.${quoteIdentifier(info.name)}`;
   const key = info.primaryKey.map((name) => `t.${quoteIdentifier(name)}`);
   // Compared with the key's own opclass operators, never ones the search_path finds (REVIEW6 R109/R110).
@@ -189,8 +212,9 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
                       (SELECT pg_catalog.json_agg(pg_catalog.json_build_array(a.attname, r.base, r.element) ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
                          JOIN (${typeResolutionSql(`SELECT atttypid FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND attnum OPERATOR(pg_catalog.>) 0 AND NOT attisdropped`)}) r ON r.type OPERATOR(pg_catalog.=) a.atttypid
                         WHERE a.attrelid OPERATOR(pg_catalog.=) $2::pg_catalog.regclass::pg_catalog.oid AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped) AS columns,
-                      ${keyTypesSql('$2', '$3', '$3')} AS key_types, ${keyShapeSql} AS key_shape,
-                      ${position.handover ? keyTypeNamesSql : 'NULL::pg_catalog.text'} AS key_type_names`,
+                      ${keyTypesSql('$2', '$3', '$3')} AS key_types, ${keyShapeSql} AS key_shape, ${keyEnumLabelsSql} AS key_labels,
+                      ${position.handover ? keyTypeNamesSql : 'NULL::pg_catalog.text'} AS key_type_names,
+                      ${position.handover ? keyCollationNamesSql : 'NULL::pg_catalog.text'} AS key_collation_names`,
         values: [JSON.stringify(keyObject(afterText ?? position.after ?? [])), target, info.primaryKey],
       },
       copy: `COPY (SELECT t.* FROM ${target} AS t ${where}ORDER BY ${key.join(', ')} LIMIT ${batchSize}) TO STDOUT`,
@@ -226,19 +250,32 @@ export async function readBatch(args: TriggerArguments<TableSyncConfig>, positio
       'state.position was made with the key\'s old type: start table-sync again without a state',
     ]);
   }
+  // A cursor whose enum label was renamed since (ALTER TYPE … RENAME VALUE): its text now names another
+  // place in the enum's order, or none; rows between the two would never be read (REVIEW11 R175).
+  if ((afterText !== null || position.after !== null) && position.keyLabels !== undefined && labelsRenamed(position.keyLabels, read.prelude.key_labels ?? null)) {
+    throw invalidState(`state.position's cursor was made when an enum the primary key of ${info.schema}.${info.name} (${field}) holds had other labels (ALTER TYPE … RENAME VALUE since): the cursor's text names another place in the enum's order now, and going on would skip rows; sync again`, [
+      'state.position was made with the enum\'s old labels: start table-sync again without a state',
+    ]);
+  }
   const last = lastRow ? info.primaryKey.map((name) => lastRow![name]) : null;
   const done = read.rows < batchSize;
   // The batch's bound as the server wrote it: the handover compares changed keys with it exactly (REVIEW5 R101-R103).
   const bound = done ? null : { text: read.lastText as string[] };
-  // The key's types as this batch's statement read them, not the table's cached shape: a key retyped since was recorded by its old type (REVIEW8 R149).
+  // The key's types and collations as this batch's statement read them, not the table's cached shape: a key retyped since was recorded by its old type (REVIEW8 R149).
+  // And its enums' labels: the bounds are label texts, which a rename before the handover ends would move (REVIEW11 R175).
+  const labels = labelsFingerprint(read.prelude.key_labels ?? null);
+  const shape = { schema: info.schema, table: info.name, key: info.primaryKey, types: JSON.parse(read.prelude.key_type_names!) as string[], collations: JSON.parse(read.prelude.key_collation_names!) as (string | null)[], ...(labels === undefined ? {} : { labels }) };
   const handover = position.handover
-    ? recordBatch(position.handover, position.table, { schema: info.schema, table: info.name, key: info.primaryKey, types: JSON.parse(read.prelude.key_type_names!) as string[] }, bound, String(read.prelude.snapshot), done && position.table + 1 === tables.length ? String(read.prelude.wal) : undefined)
+    ? recordBatch(position.handover, position.table, shape, bound, String(read.prelude.snapshot), done && position.table + 1 === tables.length ? String(read.prelude.wal) : undefined)
     : undefined;
   const next: SyncPosition = { ...position, after: last, afterText: read.lastText ?? null, rowsDone };
   delete next.rowBytes;
   delete next.keyShape;
+  delete next.keyLabels;
+  const keyLabels = done ? undefined : labels;
   if (done) Object.assign(next, { table: position.table + 1, after: null, afterText: null });
   else Object.assign(next, { keyShape: String(read.prelude.key_shape), rowBytes: Math.ceil(read.bytes / read.rows) + EVENT_OVERHEAD_BYTES + COLUMN_OVERHEAD_BYTES * read.columns });
+  if (keyLabels !== undefined) next.keyLabels = keyLabels;
   if (handover) next.handover = handover;
   return { events, position: next };
 }
