@@ -247,7 +247,7 @@ describeWithSshd('through an SSH tunnel (real sshd)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 150_000); // two CLI runs: each starts the CLI through tsx (over 40 s at load 38)
 
   test('no SSH secret in any error: SQL errors echoing the password, the passphrase or the key, and an SSH login failure with all three given', async () => {
     const config = through({ privateKey: sshd.encryptedKey, passphrase: sshd.passphrase });
