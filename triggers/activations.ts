@@ -42,9 +42,28 @@ SELECT c.oid::pg_catalog.int8 AS relid, n.nspname AS schema, c.relname AS name,
           FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid AND a.attnum OPERATOR(pg_catalog.=) ANY (i.indkey)
          WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid AND i.indisprimary) AS key_columns,
        c.relkind OPERATOR(pg_catalog.=) 'r' AND NOT c.relispartition
-         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid OPERATOR(pg_catalog.=) c.oid OR h.inhparent OPERATOR(pg_catalog.=) c.oid) AS per_statement
+         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_inherits h WHERE h.inhrelid OPERATOR(pg_catalog.=) c.oid OR h.inhparent OPERATOR(pg_catalog.=) c.oid) AS per_statement,
+       (SELECT pg_catalog.array_agg(a.relid::pg_catalog.oid::pg_catalog.text) FROM pg_catalog.pg_partition_ancestors(c.oid) AS a(relid)
+         WHERE a.relid::pg_catalog.oid OPERATOR(pg_catalog.<>) c.oid) AS partition_ancestors
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
  WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1::pg_catalog.text)::pg_catalog.oid AND c.relkind OPERATOR(pg_catalog.=) ANY ('{r,p}'::pg_catalog."char"[])`;
+
+/**
+ * The inheritance descendants of a watched table (REVIEW12 R186): inheritance, unlike partitioning,
+ * clones no trigger, and an UPDATE or DELETE through the parent changes the rows stored in a child
+ * by firing the child's row triggers only. Partitions are left out: they get the partitioned
+ * table's trigger cloned onto them. A foreign-table child is left out too: its rows are another
+ * server's (rc_F_put's write check cannot see them written).
+ */
+const DESCENDANTS_SQL = `
+WITH RECURSIVE down(relid) AS (
+    SELECT h.inhrelid FROM pg_catalog.pg_inherits h WHERE h.inhparent OPERATOR(pg_catalog.=) $1::pg_catalog.oid
+  UNION
+    SELECT h.inhrelid FROM down d JOIN pg_catalog.pg_inherits h ON h.inhparent OPERATOR(pg_catalog.=) d.relid)
+SELECT n.nspname AS schema, c.relname AS name
+  FROM down d JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.relid JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+ WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND NOT c.relispartition
+ ORDER BY c.oid`;
 
 export async function install(connection: unknown, fingerprint: string, tables: readonly string[], operations: readonly string[]): Promise<void> {
   const names = namesOf(fingerprint);
@@ -56,11 +75,16 @@ export async function install(connection: unknown, fingerprint: string, tables: 
     for (const statement of installStatements(names)) await query(statement);
     await addDecisionColumns(query, names);
     await installJson(query, names, role);
+    const found = [];
     for (const [i, name] of qualified.entries()) {
       const [table] = await query(TABLE_SQL, [name]);
       if (!table) {
         throw new PgActionsError('UNDEFINED_TABLE', { message: `config.tables[${i}]: no table ${JSON.stringify(tables[i])} is visible to this user`, problems: [`config.tables[${i}] does not exist`] });
       }
+      found.push(table);
+    }
+    const listed = new Set(found.map((table) => String(table.relid)));
+    for (const [i, table] of found.entries()) {
       await refuseUncomputable(query, table.relid, `config.tables[${i}]`);
       // What the capture serialises each column as, decided once (capture-sql.ts, DECISION_SQL; REVIEW11 R173),
       // with the capture's search_path: a VIRTUAL column's expression is written out as the capture will read it.
@@ -71,11 +95,19 @@ export async function install(connection: unknown, fingerprint: string, tables: 
         [table.relid, table.key_columns],
       );
       await query(`SELECT pg_catalog.set_config('search_path', $1::pg_catalog.text, true)`, [path]);
+      // A partition listed with a partitioned table above it (REVIEW12 R191) has that table's trigger cloned
+      // onto it: one of its own would clash with the clone (42710), and dropping the clone is refused (2BP01).
+      // It stays in rc_F_tables: its changes are reported under its own name, the nearest watched table.
+      if (((table.partition_ancestors as unknown[] | null) ?? []).some((relid) => listed.has(String(relid)))) continue;
       const target = `${quoteIdentifier(String(table.schema))}.${quoteIdentifier(String(table.name))}`;
-      // CREATE TRIGGER waits for every open writer of the table, DROP TRIGGER for every reader: bounded (REVIEW7 R140).
-      const lock = tablesLock([target]);
-      for (const trigger of triggerNames(names)) await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)} ON ${target}`, undefined, lock);
-      for (const statement of createTriggerStatements(names, target, operations, table.per_statement === true)) await query(statement, undefined, lock);
+      const descendants = await query(DESCENDANTS_SQL, [table.relid]);
+      for (const [place, perStatement] of [[target, table.per_statement === true] as const,
+        ...descendants.map((child) => [`${quoteIdentifier(String(child.schema))}.${quoteIdentifier(String(child.name))}`, false] as const)]) {
+        // CREATE TRIGGER waits for every open writer of the table, DROP TRIGGER for every reader: bounded (REVIEW7 R140).
+        const lock = tablesLock([place]);
+        for (const trigger of triggerNames(names)) await query(`DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)} ON ${place}`, undefined, lock);
+        for (const statement of createTriggerStatements(names, place, operations, perStatement)) await query(statement, undefined, lock);
+      }
     }
   }, { name: 'row-changes activation', again: 'activate row-changes again' }));
 }

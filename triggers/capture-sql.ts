@@ -31,7 +31,7 @@
  * by other roles are written as their text (UNSAFE_COLUMNS_SQL), by EXECUTE in the capture itself.
  */
 import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
-import { outboxStatements, ownerTag, tableComment, type OutboxNames } from './outbox-sql.js';
+import { outboxStatements, ownerTag, tableComment, wakeSubscribers, type OutboxNames } from './outbox-sql.js';
 import { ownerCheckPlpgsql } from './schema-owner.js';
 
 /**
@@ -61,14 +61,15 @@ export const JSON_ARGUMENTS = '(pg_catalog.anyelement)';
  * Defence in depth: only the activator (the owner of the capture functions) may call rc_F_put; it
  * also takes events for a table only from a trigger, in a transaction that has written that table
  * that way (the server's per-transaction counters; where counting is off, which only a superuser
- * sets, the table's write lock held by this transaction).
+ * sets, or for a foreign table, which the counters never count (a postgres_fdw partition: REVIEW12
+ * R188), the table's write lock held by this transaction).
  */
 const PUT_GUARD = `IF pg_trigger_depth() < 1 OR source IS NULL OR NOT (coalesce(CASE op
        WHEN 'INSERT' THEN pg_stat_get_xact_tuples_inserted(source)
        WHEN 'UPDATE' THEN pg_stat_get_xact_tuples_updated(source)
        WHEN 'DELETE' THEN pg_stat_get_xact_tuples_deleted(source) END, 0) > 0
      OR op IN ('INSERT', 'UPDATE', 'DELETE')
-       AND NOT current_setting('track_counts')::boolean
+       AND (NOT current_setting('track_counts')::boolean OR (SELECT c.relkind FROM pg_class AS c WHERE c.oid = source) = 'f')
        AND EXISTS (SELECT FROM pg_locks AS l WHERE l.locktype = 'relation' AND l.pid = pg_backend_pid()
                      AND l.database = (SELECT d.oid FROM pg_database AS d WHERE d.datname = current_database())
                      AND l.relation = source AND l.mode = 'RowExclusiveLock' AND l.granted)) THEN
@@ -295,6 +296,14 @@ END $fn$`,
   ];
 }
 
+/**
+ * The watched table's primary key columns as they are now (REVIEW12 R185: a key column renamed, a
+ * new primary key, a key added after activation), in key order; null without a primary key.
+ */
+const CURRENT_KEY_COLUMNS = `SELECT array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum)) INTO key_columns
+    FROM pg_index AS i JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+   WHERE i.indrelid = watched AND i.indisprimary`;
+
 /** The key of the row j (jsonb) from key_columns; null for a table without a primary key. */
 const ROW_KEY = (j: string) => `CASE WHEN cardinality(key_columns) = 1 THEN jsonb_build_object(key_columns[1], ${j} -> key_columns[1])
             ELSE (SELECT jsonb_object_agg(k, ${j} -> k) FROM unnest(key_columns) AS k) END`;
@@ -314,12 +323,24 @@ DECLARE
   watched_name text;
 BEGIN
   ${PUT_GUARD}
-  SELECT t.relid, t.key_columns INTO watched, key_columns FROM ${n.tables} AS t WHERE t.relid = source;
+  SELECT t.relid INTO watched FROM ${n.tables} AS t WHERE t.relid = source;
   IF watched IS NULL THEN
-    SELECT t.relid, t.key_columns INTO watched, key_columns
+    SELECT t.relid INTO watched
       FROM pg_partition_ancestors(source) WITH ORDINALITY AS a(relid, level) JOIN ${n.tables} AS t ON t.relid = a.relid
      ORDER BY a.level LIMIT 1;
   END IF;
+  IF watched IS NULL THEN
+    -- An inheritance descendant (REVIEW12 R186): the nearest watched ancestor; of several at one
+    -- distance (multiple inheritance), the one reached through the first-listed parents.
+    WITH RECURSIVE up(relid, level, path) AS (
+        SELECT h.inhparent, 1, ARRAY[h.inhseqno] FROM pg_inherits AS h WHERE h.inhrelid = source
+      UNION ALL
+        SELECT h.inhparent, u.level + 1, u.path || h.inhseqno FROM up AS u JOIN pg_inherits AS h ON h.inhrelid = u.relid)
+    SELECT t.relid INTO watched
+      FROM up JOIN ${n.tables} AS t ON t.relid = up.relid
+     ORDER BY up.level, up.path LIMIT 1;
+  END IF;
+  ${CURRENT_KEY_COLUMNS};
   SELECT ns.nspname, c.relname INTO watched_schema, watched_name
     FROM pg_class AS c JOIN pg_namespace AS ns ON ns.oid = c.relnamespace WHERE c.oid = watched;
   IF watched_name IS NULL THEN
@@ -329,7 +350,7 @@ BEGIN
   INSERT INTO ${n.outbox} (op, schema_name, table_name, key, new, old)
   SELECT op, watched_schema, watched_name, ${ROW_KEY('coalesce(e.n, e.o)')}, e.n, e.o
     FROM unnest(news, olds) WITH ORDINALITY AS e(n, o, i) ORDER BY e.i;
-  IF FOUND THEN PERFORM pg_notify('${n.trigger}', ''); END IF;
+  ${wakeSubscribers(n.trigger, 'FOUND')}
 END $fn$`;
 }
 

@@ -226,3 +226,15 @@ export const OWNER_TAG_PATTERN = `${OWNER_TAG} row-changes %`;
 export function ownerTag(fingerprint: string, trigger: 'row-changes' | 'schema-changes' = 'row-changes'): string {
   return `${OWNER_TAG} ${trigger} ${fingerprint}`;
 }
+
+/**
+ * Subscribers read the outbox every intervalSeconds anyway: the NOTIFY only wakes them sooner, so it
+ * never fails a write. Not when the queue is half full (REVIEW12 R180: any role can fill the cluster's
+ * queue by holding a LISTEN session in an open transaction; a full queue fails every COMMIT that
+ * notifies), and not in a session that set pg_actions.notify to off (R192: PostgreSQL refuses to
+ * PREPARE TRANSACTION after a NOTIFY, so two-phase-commit writers turn it off).
+ */
+export const wakeSubscribers = (channel: string, when: string) =>
+  `IF ${when} AND pg_notification_queue_usage() < 0.5 AND current_setting('pg_actions.notify', true) IS DISTINCT FROM 'off' THEN
+    PERFORM pg_notify('${channel}', '');
+  END IF;`;

@@ -12,7 +12,7 @@
  * identifiers made of [a-z0-9_] go into function bodies.
  */
 import { quoteIdentifier } from '../connection/index.js';
-import { namesOf, outboxStatements, ownerTag, SCHEMA, type OutboxNames } from './outbox-sql.js';
+import { namesOf, outboxStatements, ownerTag, SCHEMA, wakeSubscribers, type OutboxNames } from './outbox-sql.js';
 import { ownerCheckPlpgsql } from './schema-owner.js';
 
 export interface SchemaEventNames extends OutboxNames {
@@ -96,7 +96,7 @@ BEGIN
     END IF;
     changed := true;
   END LOOP;
-  IF changed THEN PERFORM pg_notify('${n.trigger}', ''); END IF;
+  ${wakeSubscribers(n.trigger, 'changed')}
 ${DAMAGED(n)}
 END $fn$`,
     `CREATE OR REPLACE FUNCTION ${n.onDrop}() RETURNS pg_catalog.event_trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$
@@ -115,7 +115,7 @@ BEGIN
     DELETE FROM ${n.known} AS k WHERE k.relid = r.relid;
     changed := true;
   END LOOP;
-  IF changed THEN PERFORM pg_notify('${n.trigger}', ''); END IF;
+  ${wakeSubscribers(n.trigger, 'changed')}
 ${DAMAGED(n)}
 END $fn$`,
     ...[n.watch, n.known].map((table) => `COMMENT ON TABLE ${table} IS ${tag}`),

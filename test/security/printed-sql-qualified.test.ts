@@ -32,7 +32,7 @@ const SOURCE_DIRS = ['actions', 'connection', 'triggers', 'templating', 'cli', '
  * example, the demo's steps, the playground's sample data), which the user writes and runs as the flow.
  */
 const NOT_PRINTED = new Set([
-  'text', 'PUT_GUARD', 'installStatements', 'ROW_KEY', 'putFunctionStatement', 'captureSetFunction', 'readFunctionStatement', 'schemaEventStatements', 'guarded',
+  'text', 'PUT_GUARD', 'installStatements', 'ROW_KEY', 'CURRENT_KEY_COLUMNS', 'putFunctionStatement', 'captureSetFunction', 'readFunctionStatement', 'schemaEventStatements', 'guarded',
   'setup', 'query', 'usage', 'SAMPLE_SCHEMA',
 ]);
 

@@ -31,7 +31,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (!virtualColumns) return;
   await deactivateTrigger('row-changes', request()).catch(() => undefined);
-  await db.sql(`DROP TABLE IF EXISTS lines, parted, refused; DROP TYPE IF EXISTS mood; DROP ROLE IF EXISTS rc_virtual_owner_${db.name}`).catch(() => undefined);
+  await db.sql(`DROP TABLE IF EXISTS lines, parted, refused, rparted; DROP TYPE IF EXISTS mood; DROP ROLE IF EXISTS rc_virtual_owner_${db.name}`).catch(() => undefined);
 }, 60_000);
 
 const changes = async (work: string) => {
@@ -67,7 +67,7 @@ test('an expression that depends on a function that is not built in is not run a
   if (!virtualColumns) return;
   // PostgreSQL 18 refuses such an expression; a later version may allow it. A superuser records the dependency
   // a version that allowed `GENERATED ALWAYS AS (f(qty)) VIRTUAL` would record.
-  await db.sql(`CREATE FUNCTION plus_one(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 1';
+  await db.sql(`CREATE OR REPLACE FUNCTION plus_one(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 1';
     CREATE TABLE refused (id int PRIMARY KEY, qty int)`);
   const fake = `INSERT INTO pg_depend (classid, objid, objsubid, refclassid, refobjid, refobjsubid, deptype)
     SELECT 'pg_attrdef'::regclass, ad.oid, 0, 'pg_proc'::regclass, 'plus_one(int)'::regprocedure, 0, 'n'
@@ -87,4 +87,19 @@ test('an expression that depends on a function that is not built in is not run a
   } finally {
     await deactivateTrigger('row-changes', refused).catch(() => undefined);
   }
+}, 60_000);
+
+test('activation looks at the partitions too: one whose VIRTUAL column depends on a function that is not built in is named', async () => {
+  if (!virtualColumns) return;
+  await db.sql(`CREATE OR REPLACE FUNCTION plus_one(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 1';
+    CREATE TABLE rparted (id int PRIMARY KEY, qty int, later int GENERATED ALWAYS AS (qty + 1) VIRTUAL) PARTITION BY RANGE (id);
+    CREATE TABLE rparted_1 PARTITION OF rparted FOR VALUES FROM (0) TO (1000);
+    INSERT INTO pg_depend (classid, objid, objsubid, refclassid, refobjid, refobjsubid, deptype)
+      SELECT 'pg_attrdef'::regclass, ad.oid, 0, 'pg_proc'::regclass, 'plus_one(int)'::regprocedure, 0, 'n'
+        FROM pg_attrdef ad WHERE ad.adrelid = 'rparted_1'::regclass`);
+  const rparted = { connection: db.config, config: { tables: ['public.rparted'] } };
+  const error = await activateTrigger('row-changes', rparted).then(() => undefined, (e: unknown) => e);
+  await deactivateTrigger('row-changes', rparted).catch(() => undefined);
+  expect(isPgActionsError(error) && error.code).toBe('PERMISSION_DENIED');
+  expect((error as Error).message).toMatch(/generated column "later" of (public\.)?rparted_1 is VIRTUAL/);
 }, 60_000);

@@ -20,7 +20,7 @@ beforeAll(async () => {
 const poll = (table: string, state?: TriggerState) => pollTrigger('table-sync', { connection: db.config, config: { tables: [table], batchSize: 2 }, state });
 const keys = (events: TriggerEvent[]) => events.map((event) => String((event as unknown as { key: { k: string } }).key.k));
 
-test('a state whose cursor was made before the key was retyped text → citext is refused with TRIGGER_STATE_INVALID, and a new sync delivers every row', async () => {
+test('a state whose cursor was made before the key was retyped text → citext is refused with TRIGGER_STATE_INVALID, whichever form its cursor has, and a new sync delivers every row', async () => {
   const first = await poll('t');
   expect(keys(first.events)).toEqual(['B2', 'D4']); // text's C order: upper case first
   expect(keys((await poll('t', first.state)).events)).toEqual(['F6', 'H8']); // the state as made goes on
@@ -29,6 +29,16 @@ test('a state whose cursor was made before the key was retyped text → citext i
   expect(refused.code).toBe('TRIGGER_STATE_INVALID');
   expect(refused.message).toContain('primary key of public.t (config.tables[0]) had another type or collation');
   expect(refused.message).toMatch(/sync again$/);
+  expect(refused.problems).toEqual(['state.position was made with the key\'s old type: start table-sync again without a state']);
+  // Whichever form the cursor has (sync-cursor-stale-forms.test): `after` alone (states made before afterText) and
+  // `afterText` alone (an edited state) order rows in the old type just the same.
+  const position = first.state.position as { after: unknown; afterText?: unknown };
+  for (const form of [{ ...position, afterText: undefined }, { ...position, after: null }]) {
+    expect(await failureOf(poll('t', { ...first.state, position: form } as TriggerState))).toMatchObject({
+      code: 'TRIGGER_STATE_INVALID',
+      message: expect.stringContaining('primary key of public.t (config.tables[0]) had another type or collation'),
+    });
+  }
   const seen: string[] = [];
   let state: TriggerState | undefined;
   for (let polls = 0; polls < 10; polls++) {
@@ -45,7 +55,11 @@ test('a collation change of the key between two batches is refused too; a state 
   expect(keys(first.events)).toEqual(['B2', 'D4']);
   const edited = structuredClone(first.state) as TriggerState & { position: { keyShape?: unknown } };
   edited.position.keyShape = 42;
-  expect(await failureOf(poll('u', edited))).toMatchObject({ code: 'TRIGGER_STATE_INVALID', message: expect.stringMatching(/^state\.position\.keyShape/) });
+  expect(await failureOf(poll('u', edited))).toMatchObject({
+    code: 'TRIGGER_STATE_INVALID',
+    message: 'state.position.keyShape is not what table-sync writes (the state was edited)',
+    problems: ['state.position.keyShape must be the one a previous poll returned'],
+  });
   await db.sql('ALTER TABLE u ALTER COLUMN k TYPE text COLLATE "POSIX"');
   expect(await failureOf(poll('u', first.state))).toMatchObject({ code: 'TRIGGER_STATE_INVALID' });
 }, 120_000);
