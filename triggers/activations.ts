@@ -7,7 +7,7 @@
 import { configOf, execute, PgActionsError, quoteIdentifier, quoteQualifiedName } from '../connection/index.js';
 import { inTransaction, tablesLock, type Query } from '../connection/session.js';
 import { asCaptureRole, CAPTURE_ROLE_SQL, ensureCaptureRole } from './capture-role.js';
-import { createTriggerStatements, installStatements, JSON_ARGUMENTS, jsonFunction, jsonStatements, putFunction, triggerNamePattern, triggerNames, VIRTUAL_REFUSED_SQL, DECISION_COLUMNS, DECISION_SQL } from './capture-sql.js';
+import { createTriggerStatements, installStatements, JSON_ARGUMENTS, jsonFunction, jsonStatements, putFunction, triggerNamePattern, triggerNames, VIRTUAL_REFUSED_SQL, DECISION_COLUMNS, decisionSql } from './capture-sql.js';
 import { refuseWhenPublished } from './outbox-publications.js';
 import { lockActivations, retryingRaces } from './activation-lock.js';
 import { namesOf, SCHEMA, type OutboxNames } from './outbox-sql.js';
@@ -86,11 +86,11 @@ export async function install(connection: unknown, fingerprint: string, tables: 
     const listed = new Set(found.map((table) => String(table.relid)));
     for (const [i, table] of found.entries()) {
       await refuseUncomputable(query, table.relid, `config.tables[${i}]`);
-      // What the capture serialises each column as, decided once (capture-sql.ts, DECISION_SQL; REVIEW11 R173),
+      // What the capture serialises each column as, decided once (capture-sql.ts, decisionSql; REVIEW11 R173),
       // with the capture's search_path: a VIRTUAL column's expression is written out as the capture will read it.
       const [{ path }] = (await query(`SELECT pg_catalog.current_setting('search_path') AS path, pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true)`)) as [{ path: string }];
       await query(
-        `INSERT INTO ${names.tables} (relid, key_columns, row_sql, signature) SELECT $1, $2, d.row_sql, d.signature FROM (${DECISION_SQL}) AS d
+        `INSERT INTO ${names.tables} (relid, key_columns, row_sql, signature) SELECT $1, $2, d.row_sql, d.signature FROM (${decisionSql(jsonFunction(names))}) AS d
          ON CONFLICT (relid) DO UPDATE SET key_columns = EXCLUDED.key_columns, row_sql = EXCLUDED.row_sql, signature = EXCLUDED.signature`,
         [table.relid, table.key_columns],
       );

@@ -28,7 +28,8 @@
  * (REVIEW9 R157), and PUBLIC has no USAGE on pgactions (REVIEW9 R158).
  * Even as that role a cast runs in the writer's session, where it could SET search_path for the
  * rest of it (REVIEW10 R170), so no cast but a superuser's is called at all: columns of types made
- * by other roles are written as their text (UNSAFE_COLUMNS_SQL), by EXECUTE in the capture itself.
+ * by other roles, or with a cast to json whose function another role owns (REVIEW12 R181), are
+ * written as their text (unsafeColumnsSql); the row, with those columns as text, still goes to rc_F_json.
  */
 import { PARSED_FORMATS, quoteIdentifier } from '../connection/index.js';
 import { outboxStatements, ownerTag, tableComment, wakeSubscribers, type OutboxNames } from './outbox-sql.js';
@@ -83,18 +84,35 @@ const PUT_GUARD = `IF pg_trigger_depth() < 1 OR source IS NULL OR NOT (coalesce(
  * captured write, in the writer's session, where it could SET search_path for the writer's next
  * statements. So the capture calls no cast but a superuser's: a column is kept away from to_jsonb
  * when any type it reaches (through domains to their base, arrays to their element, composites to
- * their fields) is not built in and is owned by a role that is not a superuser (domains excepted:
- * to_jsonb looks through them), and is written as its type's output text instead (format's %s
+ * their fields) is not built in and is owned by a role that is not a superuser, or has a cast to json
+ * whose function is not a superuser's (TYPE_OWNER_IS_SUPERUSER; domains excepted: to_jsonb looks
+ * through them), and is written as its type's output text instead (format's %s
  * calls only output functions, which only a superuser can make). No check-then-use: while a
  * statement writes the table its columns cannot change, a built-in type never does, and only a
  * superuser can change a superuser's type or hand it to another role.
- * UNSAFE_PRELUDE sets `obj` (NULL when every column is safe, the common case: a table whose column
+ * unsafePrelude sets `obj` (NULL when every column is safe, the common case: a table whose column
  * types are all built in costs one catalog probe) to the SQL of the row's jsonb over the alias c.
  * Activation stores that decision for each watched table, kept while its columns stay the same
  * (SIGNATURE_SQL, REVIEW11 R173); the prelude runs when they changed, and for partitions.
  */
-/** Whether the type t (pg_type) is a superuser's: only a superuser can then make a cast from it or change it. */
-const TYPE_OWNER_IS_SUPERUSER = `coalesce((SELECT ow.rolsuper FROM pg_catalog.pg_roles AS ow WHERE ow.oid OPERATOR(pg_catalog.=) t.typowner), false)`;
+const ROLE_IS_SUPERUSER = (role: string) => `coalesce((SELECT ow.rolsuper FROM pg_catalog.pg_roles AS ow WHERE ow.oid OPERATOR(pg_catalog.=) ${role}), false)`;
+/**
+ * Whether the type t (pg_type) may go to to_jsonb: it is a superuser's (only a superuser can then make
+ * a cast from it or change it) and no cast to json from it calls a function whose owner is not a
+ * superuser (REVIEW12 R181). A type handed to a superuser (ALTER TYPE … OWNER TO) keeps the cast its
+ * former owner made, and she keeps its function, whose body she can replace at any moment; a superuser
+ * may also have made a cast WITH FUNCTION of another role's function: the function's owner decides.
+ * No check-then-use: a new cast from the type needs its owner, a superuser, and the function's owner
+ * can replace its body but not hand it to a superuser (that takes acting as one). Casts from a domain
+ * are never called (PostgreSQL ignores them, and to_jsonb looks through domains: the walk checks the
+ * base); those from an array or a composite neither (to_jsonb goes through their elements and fields),
+ * but such a cast, which only a superuser can make, makes the column text all the same. One index
+ * probe of pg_cast, only for a superuser's type (such a column is decided per statement: R173).
+ */
+const TYPE_OWNER_IS_SUPERUSER = `(${ROLE_IS_SUPERUSER('t.typowner')} AND NOT EXISTS (SELECT FROM pg_catalog.pg_cast AS k
+       JOIN pg_catalog.pg_proc AS p ON p.oid OPERATOR(pg_catalog.=) k.castfunc
+      WHERE k.castsource OPERATOR(pg_catalog.=) t.oid AND k.casttarget OPERATOR(pg_catalog.=) 'pg_catalog.json'::pg_catalog.regtype::pg_catalog.oid
+        AND k.castmethod OPERATOR(pg_catalog.=) 'f' AND NOT ${ROLE_IS_SUPERUSER('p.proowner')}))`;
 /*
  * The walk looks each type up by its oid (OFFSET 0 keeps the lookups inside the LATERAL and the EXISTS,
  * where they are index scans: joined, the planner hashed the whole of pg_type and asked pg_roles about
@@ -125,14 +143,16 @@ const unstableSql = (relid: string, unsafe: string) => `${REACH_SQL(relid)}
      AND EXISTS (SELECT FROM pg_catalog.pg_type AS t WHERE t.oid OPERATOR(pg_catalog.=) rc.typ AND t.typtype OPERATOR(pg_catalog.<>) 'd' OFFSET 0))`;
 
 /**
- * One column's jsonb: to_jsonb of the value, or of its text (a one-dimensional array element by element, by
- * subscript: unnest would spread an array of composites into their fields, REVIEW11 R178); a VIRTUAL
- * generated column's (PostgreSQL 18), which the trigger's rows hold as NULL, computed from its
- * expression over the row (REVIEW11 R176; VIRTUAL_GUARD has refused an expression that is not
- * safe to run as the activator).
+ * One column of the row handed to rc_F_json: the value itself, or the jsonb of its text (a one-dimensional
+ * array element by element, by subscript: unnest would spread an array of composites into their fields,
+ * REVIEW11 R178), which to_jsonb then takes as it is; a VIRTUAL generated column's (PostgreSQL 18), which
+ * the trigger's rows hold as NULL, computed from its expression over the row (REVIEW11 R176;
+ * VIRTUAL_GUARD has refused an expression that is not safe to run as the activator). Never to_jsonb of
+ * a value here, which would run as the activator any cast to json the checks missed (REVIEW12 R181: one
+ * made the cast's author superuser).
  */
-const columnJsonSql = (unsafe: string) => `CASE WHEN a.attgenerated OPERATOR(pg_catalog.=) 'v' THEN pg_catalog.format('pg_catalog.to_jsonb((%s))', pg_catalog.pg_get_expr(ad.adbin, ad.adrelid))
-    WHEN NOT coalesce(a.attname OPERATOR(pg_catalog.=) ANY (${unsafe}), false) THEN pg_catalog.format('pg_catalog.to_jsonb(c.%I)', a.attname)
+const columnJsonSql = (unsafe: string) => `CASE WHEN a.attgenerated OPERATOR(pg_catalog.=) 'v' THEN pg_catalog.format('(%s)', pg_catalog.pg_get_expr(ad.adbin, ad.adrelid))
+    WHEN NOT coalesce(a.attname OPERATOR(pg_catalog.=) ANY (${unsafe}), false) THEN pg_catalog.format('c.%I', a.attname)
     WHEN t.typlen OPERATOR(pg_catalog.=) (-1) AND t.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND t.typtype OPERATOR(pg_catalog.<>) 'd' THEN pg_catalog.format(
       'CASE WHEN pg_catalog.num_nulls(c.%1$I) OPERATOR(pg_catalog.=) 1 THEN NULL WHEN pg_catalog.array_ndims(c.%1$I) OPERATOR(pg_catalog.>) 1 THEN pg_catalog.to_jsonb(pg_catalog.format(''%%s'', c.%1$I)) '
       'ELSE (SELECT coalesce(pg_catalog.jsonb_agg(CASE WHEN pg_catalog.num_nulls(c.%1$I[g.i]) OPERATOR(pg_catalog.=) 1 THEN NULL ELSE pg_catalog.format(''%%s'', c.%1$I[g.i]) END ORDER BY g.i), ''[]''::pg_catalog.jsonb) '
@@ -167,9 +187,13 @@ const VIRTUAL_GUARD = `SELECT v.attname INTO refused FROM (${VIRTUAL_REFUSED_SQL
       RAISE EXCEPTION USING ERRCODE = '42501', MESSAGE = pg_catalog.format('pg-actions row-changes does not compute the generated column %I of %s: its expression uses a function or type that is not built in, which would run with the rights of the role that activated the trigger. Fix: make the column STORED (drop it and add it again as GENERATED ALWAYS AS (...) STORED), or deactivate the trigger', refused, TG_RELID::pg_catalog.regclass);
     END IF;`;
 
-/** The SQL of a row's jsonb over the alias c (each column by columnJsonSql); no row when no column is unsafe or VIRTUAL. */
-const rowJsonSql = (relid: string, unsafe: string) => `SELECT '(SELECT pg_catalog.jsonb_object_agg(x.k, x.v) FROM (VALUES ' OPERATOR(pg_catalog.||)
-           pg_catalog.string_agg(pg_catalog.format('(%L, %s)', a.attname, ${columnJsonSql(unsafe)}), ', ' ORDER BY a.attnum) OPERATOR(pg_catalog.||) ') AS x(k, v))'
+/**
+ * The SQL of a row's jsonb over the alias c: rc_F_json (`json`) of a row of the table's columns, each by
+ * columnJsonSql (one call a row, and whatever to_jsonb calls runs as the capture role: REVIEW12 R181);
+ * no row when no column is unsafe or VIRTUAL. `s.*`: a bare `s` would be a column named s.
+ */
+const rowJsonSql = (relid: string, unsafe: string, json: string) => `SELECT '(SELECT ${json}(s.*) FROM (SELECT ' OPERATOR(pg_catalog.||)
+           pg_catalog.string_agg(pg_catalog.format('%s AS %I', ${columnJsonSql(unsafe)}, a.attname), ', ' ORDER BY a.attnum) OPERATOR(pg_catalog.||) ') AS s)'
       FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
         LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum
      WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
@@ -179,7 +203,7 @@ const rowJsonSql = (relid: string, unsafe: string) => `SELECT '(SELECT pg_catalo
  * REVIEW11 R173: what the capture decided for a table at activation (rc_F_tables.row_sql: rowJsonSql's
  * text, NULL for the whole row to rc_F_json) holds while the table's columns keep their names, types and
  * expressions: SIGNATURE_SQL, one index scan of pg_attribute, stored beside it (rc_F_tables.signature)
- * and compared by every statement, which otherwise decides afresh (UNSAFE_PRELUDE). Only a decision that
+ * and compared by every statement, which otherwise decides afresh (unsafePrelude). Only a decision that
  * no later change but the table's own can make unsafe is stored: every column is written as text (which
  * calls output functions only, whoever owns the type then), or reaches nothing but built-in types and
  * domains (a domain's base never changes). A column written by to_jsonb that reaches a superuser's type
@@ -192,9 +216,9 @@ export const SIGNATURE_SQL = (relid: string) => `SELECT pg_catalog.array_agg(pg_
         LEFT JOIN pg_catalog.pg_attrdef AS ad ON ad.adrelid OPERATOR(pg_catalog.=) a.attrelid AND ad.adnum OPERATOR(pg_catalog.=) a.attnum AND a.attgenerated OPERATOR(pg_catalog.=) 'v'
      WHERE a.attrelid OPERATOR(pg_catalog.=) ${relid} AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped`;
 
-/** At activation ($1: the table's oid): the row's SQL and, when the decision can be kept, the signature it holds for. */
-export const DECISION_SQL = `WITH u AS (SELECT pg_catalog.array_agg(x.col) AS unsafe FROM (${unsafeColumnsSql('$1::pg_catalog.oid')}) AS x(col))
-SELECT (${rowJsonSql('$1::pg_catalog.oid', 'u.unsafe')}) AS row_sql,
+/** At activation ($1: the table's oid): the row's SQL (over rc_F_json, `json`) and, when the decision can be kept, the signature it holds for. */
+export const decisionSql = (json: string) => `WITH u AS (SELECT pg_catalog.array_agg(x.col) AS unsafe FROM (${unsafeColumnsSql('$1::pg_catalog.oid')}) AS x(col))
+SELECT (${rowJsonSql('$1::pg_catalog.oid', 'u.unsafe', json)}) AS row_sql,
        CASE WHEN NOT (${unstableSql('$1::pg_catalog.oid', 'u.unsafe')}) THEN (${SIGNATURE_SQL('$1::pg_catalog.oid')}) END AS signature
   FROM u`;
 
@@ -206,7 +230,7 @@ export const DECISION_COLUMNS = ['row_sql pg_catalog.text', 'signature pg_catalo
 // range (not an array or composite, whose elements and fields may be anyone's); and for a table with a
 // VIRTUAL generated column (R176), whose value is computed. `obj` stays NULL when no column needs
 // either: the row then goes whole to rc_F_json.
-const UNSAFE_PRELUDE = `IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+const unsafePrelude = (json: string) => `IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a JOIN pg_catalog.pg_type AS t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
                WHERE a.attrelid OPERATOR(pg_catalog.=) TG_RELID AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
                  AND (a.attgenerated OPERATOR(pg_catalog.=) 'v' OR a.atttypid OPERATOR(pg_catalog.>=) 16384::pg_catalog.oid
                  AND NOT (t.typtype OPERATOR(pg_catalog.=) 'd' AND t.typbasetype OPERATOR(pg_catalog.<) 16384::pg_catalog.oid)
@@ -214,14 +238,14 @@ const UNSAFE_PRELUDE = `IF EXISTS (SELECT FROM pg_catalog.pg_attribute AS a JOIN
                           AND ${TYPE_OWNER_IS_SUPERUSER}))) THEN
     SELECT pg_catalog.array_agg(u.col) INTO unsafe FROM (${unsafeColumnsSql('TG_RELID')}) AS u(col);
     ${VIRTUAL_GUARD}
-    SELECT built.obj INTO obj FROM (${rowJsonSql('TG_RELID', 'unsafe')}) AS built(obj);
+    SELECT built.obj INTO obj FROM (${rowJsonSql('TG_RELID', 'unsafe', json)}) AS built(obj);
   END IF;`;
 
-/** Sets obj: the activation's decision while the table's signature holds, else UNSAFE_PRELUDE's. */
+/** Sets obj: the activation's decision while the table's signature holds, else unsafePrelude's. */
 const decided = (n: OutboxNames) => `SELECT tb.row_sql, tb.signature INTO obj, kept_for FROM ${n.tables} AS tb WHERE tb.relid OPERATOR(pg_catalog.=) TG_RELID;
   IF kept_for IS NULL OR kept_for OPERATOR(pg_catalog.<>) (${SIGNATURE_SQL('TG_RELID')}) THEN
     obj := NULL;
-    ${UNSAFE_PRELUDE}
+    ${unsafePrelude(jsonFunction(n))}
   END IF;`;
 
 /** Creates (idempotently) everything but rc_F_json (jsonStatements) and the per-table triggers. */

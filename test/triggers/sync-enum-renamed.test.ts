@@ -44,6 +44,12 @@ test('an enum label renamed between two batches so that the cursor\'s text names
   expect(refused.code).toBe('TRIGGER_STATE_INVALID');
   expect(refused.message).toContain('an enum the primary key of public.t (config.tables[0]) holds had other labels');
   expect(refused.message).toMatch(/sync again$/);
+  expect(refused.problems).toEqual(['state.position was made with the enum\'s old labels: start table-sync again without a state']);
+  // Whichever form the cursor has (sync-cursor-stale-forms.test): `after` alone and `afterText` alone are refused too.
+  const position = first.state.position as { after: unknown; afterText?: unknown };
+  for (const form of [{ ...position, afterText: undefined }, { ...position, after: null }]) {
+    expect(await failureOf(poll('t', { ...first.state, position: form } as TriggerState))).toMatchObject({ code: 'TRIGGER_STATE_INVALID', message: expect.stringContaining('had other labels') });
+  }
   expect(await syncAll('t')).toEqual(['"a"', '"bb"', '"c"', '"b"', '"e"', '"f"']);
 }, 120_000);
 
@@ -55,7 +61,7 @@ test('the same for an enum inside the key\'s type (an array of it); an edited ke
   expect(made).toMatch(/^\d+:[0-9a-f]{32}$/);
   for (const wrong of ['x', `x${made}`, `${made}0`]) {
     edited.position.keyLabels = wrong;
-    expect(await failureOf(poll('w', edited))).toMatchObject({ code: 'TRIGGER_STATE_INVALID', message: expect.stringMatching(/^state\.position\.keyLabels/) });
+    expect(await failureOf(poll('w', edited))).toMatchObject({ code: 'TRIGGER_STATE_INVALID', message: expect.stringMatching(/^state\.position\.keyLabels/), problems: ['state.position.keyLabels must be the one a previous poll returned'] });
   }
   await db.sql("ALTER TYPE e3 RENAME VALUE 'b' TO 'bb'; ALTER TYPE e3 RENAME VALUE 'd' TO 'b'");
   expect(await failureOf(poll('w', first.state))).toMatchObject({ code: 'TRIGGER_STATE_INVALID', message: expect.stringContaining('had other labels') });
