@@ -132,12 +132,12 @@ async function addDecisionColumns(query: Query, names: OutboxNames): Promise<voi
 /**
  * REVIEW11 R176: a VIRTUAL generated column whose expression the capture would not run as this role
  * (capture-sql.ts, VIRTUAL_REFUSED_SQL: it uses something not built in) is refused here, in the table
- * or any of its partitions, rather than by every write after activation.
+ * or any of its partitions or inheritance descendants (pg_inherits holds both: REVIEW12 R186), rather than by every write after activation.
  */
 async function refuseUncomputable(query: Query, relid: unknown, field: string): Promise<void> {
   const [refused] = await query(
     `SELECT v.attname AS column, pt.relid::pg_catalog.regclass::pg_catalog.text AS relation
-       FROM (SELECT $1::pg_catalog.oid AS relid UNION SELECT p.relid FROM pg_catalog.pg_partition_tree($1::pg_catalog.oid) AS p) AS pt
+       FROM (WITH RECURSIVE down(relid) AS (SELECT $1::pg_catalog.oid UNION SELECT h.inhrelid FROM down AS d JOIN pg_catalog.pg_inherits AS h ON h.inhparent OPERATOR(pg_catalog.=) d.relid) SELECT down.relid FROM down) AS pt
       CROSS JOIN LATERAL (${VIRTUAL_REFUSED_SQL('pt.relid')}) AS v LIMIT 1`,
     [relid],
   );

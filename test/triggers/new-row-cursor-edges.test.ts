@@ -35,7 +35,8 @@ beforeAll(async () => {
   await db.sql(`CREATE TABLE clash (seq int NOT NULL, id int PRIMARY KEY, pg_actions_key_types text, pg_actions_key_text text, pg_actions_key_text_2 text);
     INSERT INTO clash SELECT g, g, 'types ' || g, 'text ' || g, 'text2 ' || g FROM generate_series(1, 3) g;
     CREATE TABLE js (seq int NOT NULL, k jsonb PRIMARY KEY); INSERT INTO js VALUES (1, '"a"'), (2, '"b"');
-    CREATE TABLE bk (seq int NOT NULL, k bytea PRIMARY KEY); INSERT INTO bk VALUES (1, '\\x01'), (1, '\\x02'), (1, '\\x03')`);
+    CREATE TABLE bk (seq int NOT NULL, k bytea PRIMARY KEY); INSERT INTO bk VALUES (1, '\\x01'), (1, '\\x02'), (1, '\\x03');
+    CREATE TABLE bk_empty (seq int NOT NULL, k bytea PRIMARY KEY)`);
 }, 60_000);
 
 const clashRow = (g: number) => ({ seq: g, id: g, pg_actions_key_types: `types ${g}`, pg_actions_key_text: `text ${g}`, pg_actions_key_text_2: `text2 ${g}` });
@@ -100,4 +101,24 @@ test('an afterText that is not a value of the key type fails the poll once (no e
   const refused = await failureOf(newRow('clash', { ...first.state, position: { ...position, afterText: ['two', '2'] } } as TriggerState));
   expect(refused.code).toBe('TRIGGER_STATE_INVALID');
   expect(refused.problems).toEqual(["state.position.afterText does not read as the cursor columns' types"]);
+}, 60_000);
+
+const withPosition = (state: TriggerState, position: Record<string, unknown>) => ({ ...state, position }) as TriggerState;
+
+test('a state without afterText whose bytea key value was edited to what base64 does not read: TRIGGER_STATE_INVALID naming state.position.after (R166)', async () => {
+  const first = await pollTrigger('new-row', { connection: db.config, config: { table: 'bk', column: 'seq', batchSize: 2, from: 'beginning' } });
+  const edited = withPosition(first.state, { ...(first.state.position as object), after: [1, 'not base64!'], afterText: undefined });
+  const refused = await failureOf(pollTrigger('new-row', { connection: db.config, config: { table: 'bk', column: 'seq', batchSize: 2, from: 'beginning' }, state: edited }));
+  expect(refused.code).toBe('TRIGGER_STATE_INVALID');
+  expect(refused.problems).toEqual(["state.position.after does not read as the cursor columns' types"]);
+}, 60_000);
+
+test('a cursor that reads as its types (bytea as base64 in after, as its text in afterText) is not blamed when the poll fails for another reason: the failure is thrown after one retry', async () => {
+  // bk_empty has no row, so the state's horizon is kept as it is: edited to what int does not read, every poll fails with 22P02.
+  const config = { table: 'bk_empty', column: 'seq', batchSize: 2, from: 'beginning' as const };
+  const first = await pollTrigger('new-row', { connection: db.config, config });
+  for (const cursor of [{ after: [1, 'AQ=='] }, { after: [1, 'AQ=='], afterText: ['1', '\\x01'] }]) {
+    const failed = await failureOf(pollTrigger('new-row', { connection: db.config, config, state: withPosition(first.state, { ...cursor, horizon: { through: 'abc' } }) }));
+    expect({ code: failed.code, sqlstate: failed.sqlstate }).toEqual({ code: 'INVALID_VALUE', sqlstate: '22P02' });
+  }
 }, 60_000);

@@ -103,3 +103,18 @@ test('activation looks at the partitions too: one whose VIRTUAL column depends o
   expect(isPgActionsError(error) && error.code).toBe('PERMISSION_DENIED');
   expect((error as Error).message).toMatch(/generated column "later" of (public\.)?rparted_1 is VIRTUAL/);
 }, 60_000);
+
+test('and at inheritance descendants (REVIEW12 R186: they get the capture too): one whose VIRTUAL column depends on a function that is not built in is named', async () => {
+  if (!virtualColumns) return;
+  await db.sql(`CREATE OR REPLACE FUNCTION plus_one(int) RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT $1 + 1';
+    CREATE TABLE rinh (id int PRIMARY KEY, qty int);
+    CREATE TABLE rinh_child (later int GENERATED ALWAYS AS (qty + 1) VIRTUAL) INHERITS (rinh);
+    INSERT INTO pg_depend (classid, objid, objsubid, refclassid, refobjid, refobjsubid, deptype)
+      SELECT 'pg_attrdef'::regclass, ad.oid, 0, 'pg_proc'::regclass, 'plus_one(int)'::regprocedure, 0, 'n'
+        FROM pg_attrdef ad WHERE ad.adrelid = 'rinh_child'::regclass`);
+  const rinh = { connection: db.config, config: { tables: ['public.rinh'] } };
+  const error = await activateTrigger('row-changes', rinh).then(() => undefined, (e: unknown) => e);
+  await deactivateTrigger('row-changes', rinh).catch(() => undefined);
+  expect(isPgActionsError(error) && error.code).toBe('PERMISSION_DENIED');
+  expect((error as Error).message).toMatch(/generated column "later" of (public\.)?rinh_child is VIRTUAL/);
+}, 60_000);
