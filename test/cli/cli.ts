@@ -48,14 +48,17 @@ function readIfFile(path: string): string {
   }
 }
 
-/** Runs `pg-actions …args`; never rejects: the exit code is part of the result. stdout and stderr are checked for secrets. */
+/**
+ * Runs `pg-actions …args`; never rejects: the exit code is part of the result. stdout and stderr are checked for secrets.
+ * Killed after 60 s by default: tsx compiles the CLI on each run, 41-43 s for `--help` alone at load 38 on 2 cores.
+ */
 export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<CliResult> {
   watchPasswordsIn(args, options.env);
   const result = await new Promise<CliResult>((resolve, reject) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: ROOT, env: cliEnv(options.env), timeout: options.timeoutMs ?? 20_000, maxBuffer: 16 * 1024 * 1024 },
+      { cwd: ROOT, env: cliEnv(options.env), timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024 },
       (error, stdout, stderr) => {
         printed.push(stdout, stderr);
         if (error && typeof error.code !== 'number') return reject(error);

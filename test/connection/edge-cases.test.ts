@@ -38,12 +38,28 @@ describe('errors worth retrying have their own codes and say so', () => {
   });
 
   test('40P01 DEADLOCK_DETECTED (two steps lock two rows in opposite orders)', async () => {
-    const crossing = (first: number, second: number) =>
-      execute(db.config, {
-        text: `WITH a AS (UPDATE items SET v = v + 1 WHERE id = ${first} RETURNING pg_sleep(1.5))
-               UPDATE items SET v = v + 1 WHERE id = ${second} AND (SELECT count(*) FROM a) = 1`,
-      }).then(() => undefined, (error: unknown) => error as PgActionsError);
-    const outcomes = await Promise.all([crossing(1, 2), crossing(2, 1)]);
+    // Each step locks its first row, then waits at a gate this test holds (a transaction-level advisory lock, so
+    // the steps' sessions keep nothing): once both wait there, each holds the row the other needs next. No
+    // sleep decides it (a hold of 1.5 s was not enough under load: a step starting late found nothing to deadlock with).
+    const config: ConnectionConfig = { ...db.config, applicationName: 'edges-deadlock' };
+    const gate = await otherSession();
+    let outcomes: (PgActionsError | undefined)[];
+    try {
+      await gate.query('BEGIN; SELECT pg_advisory_xact_lock(4040)');
+      const crossing = (first: number, second: number) =>
+        execute(config, {
+          text: `WITH a AS (UPDATE items SET v = v + 1 WHERE id = ${first} RETURNING pg_advisory_xact_lock_shared(4040))
+                 UPDATE items SET v = v + 1 WHERE id = ${second} AND (SELECT count(*) FROM a) = 1`,
+        }).then(() => undefined, (error: unknown) => error as PgActionsError);
+      const crossed = Promise.all([crossing(1, 2), crossing(2, 1)]);
+      const atGate = async () =>
+        (await db.sql(`SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND application_name = 'edges-deadlock' AND wait_event = 'advisory'`, [db.name])).length === 2;
+      expect(await eventually(atGate, 20_000)).toBe(true);
+      await gate.query('COMMIT');
+      outcomes = await crossed;
+    } finally {
+      await gate.end();
+    }
     const failed = outcomes.filter((outcome): outcome is PgActionsError => outcome !== undefined);
     expect(failed).toHaveLength(1);
     expect(failed[0]!.code).toBe('DEADLOCK_DETECTED');

@@ -64,33 +64,38 @@ describeWithPgBouncer('behind PgBouncer', () => {
     });
 
     test('60 concurrent steps all get their own answer over 3 server connections', async () => {
+      // In session mode each step opens a client connection of its own and waits for one of the 3 server connections:
+      // the last waits for 57 others, which took more than the default 10 s connect timeout at load 24-40 (2 runs of 2).
+      const patient = { ...connection, connectTimeoutMs: 90_000 };
       const steps = Array.from({ length: 60 }, (_, i) =>
-        run('query-rows', { connection, input: { query: 'SELECT $1::int AS i, pg_sleep(0.02) IS NULL AS slept', parameters: [i] } }),
+        run('query-rows', { connection: patient, input: { query: 'SELECT $1::int AS i, pg_sleep(0.02) IS NULL AS slept', parameters: [i] } }),
       );
       const results = await Promise.all(steps);
       expect(results.map((result) => result.rows[0]!.i)).toEqual(Array.from({ length: 60 }, (_, i) => i));
       expect(await serverConnections()).toBeLessThanOrEqual(3);
-    });
+    }, 120_000);
 
     test('a timeout cancels the statement on the server; the next steps run with the default timeout', async () => {
-      const error = await stepFailure('query-rows', { connection, input: { query: 'SELECT pg_sleep(30), $1::text AS marker', parameters: [`bouncer-${mode}`], timeoutMs: 300 } });
+      // 3 s: in session mode the step opens its client connection inside its deadline (300 ms was CONNECTION_TIMEOUT at load 24).
+      const error = await stepFailure('query-rows', { connection, input: { query: 'SELECT pg_sleep(30), $1::text AS marker', parameters: [`bouncer-${mode}`], timeoutMs: 3000 } });
       expect(error.code).toBe('QUERY_TIMEOUT');
       expect(await eventually(async () => (await db.sql(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%bouncer-' || 'x%' OR (query LIKE '%pg_sleep(30)%' AND state = 'active' AND pid <> pg_backend_pid())`)).length === 0)).toBe(true);
-      // The 300 ms stayed in that step's transaction: on whatever server connection PgBouncer picks
-      // now, a 0.5 s statement runs, and every step sees the connection's 60 s default.
+      // The 3 s stayed in that step's transaction: on whatever server connection PgBouncer picks
+      // now, a 3.5 s statement runs, and every step sees the connection's 60 s default.
       for (let i = 0; i < 6; i++) {
         const next = await run('query-rows', { connection, input: { query: `SELECT current_setting('statement_timeout') AS t, pg_sleep(0.05) IS NULL AS slept` } });
         expect(next.rows[0]!.t).toBe('1min');
       }
-      await run('execute-query', { connection, input: { query: 'SELECT pg_sleep(0.5)' } });
-    });
+      await run('execute-query', { connection, input: { query: 'SELECT pg_sleep(3.5)' } });
+    }, 60_000);
 
     test('a CancelRequest (what the client deadline sends) reaches the server through PgBouncer', async () => {
       const client = new pg.Client({ host: bouncer.host, port: bouncer.port, user: connection.user, password: connection.password, database: db.name });
       await client.connect();
       try {
         const sleeping = client.query('SELECT pg_sleep(30)').then(() => 'finished', (error: { code?: string }) => error.code);
-        await eventually(async () => (await db.sql(`SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'`)).length === 1);
+        // The cancel must find the statement running on the server (else it is dropped and pg_sleep(30) runs out the test).
+        expect(await eventually(async () => (await db.sql(`SELECT 1 FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'`)).length === 1)).toBe(true);
         const { processID, secretKey } = client as unknown as { processID: number; secretKey: number };
         expect(await sendCancel({ host: bouncer.host, port: bouncer.port, processID, secretKey, ssl: false })).toBe(true);
         expect(await sleeping).toBe('57014');

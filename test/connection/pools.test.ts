@@ -76,7 +76,7 @@ describe('on the suite server', () => {
     await closeAll();
     expect(openPoolCount()).toBe(0);
     // the backends leave pg_stat_activity a moment after their sockets close
-    expect(await eventually(async () => (await appConnections()).length === 0, 3000)).toBe(true);
+    expect(await eventually(async () => (await appConnections()).length === 0, 10_000)).toBe(true);
     // and the next step simply opens a new pool
     const fresh = await backendPid(db.config);
     expect(fresh).not.toBe(first);

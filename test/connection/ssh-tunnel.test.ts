@@ -229,7 +229,7 @@ describeWithSshd('through an SSH tunnel (real sshd)', () => {
     expect(diagnosis).toMatchObject({ ok: true, ssl: { enabled: true }, sshTunnel: { hostKeyVerified: false } });
     const wrongCa = await failure(execute({ ...config, sslCa: pki.otherCaPem }, { text: 'SELECT 1' }));
     expect(wrongCa.code).toBe('SSL_CERTIFICATE_INVALID');
-  });
+  }, 180_000); // it starts a TLS server of its own: 50 to 68 s at load 35-40 (the default 30 s failed it)
 
   test('the CLI takes sshTunnel from --connection @file.json: diagnosis with the host key; an SSH error; no SSH secret printed', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'pg-actions-ssh-cli-'));
@@ -247,7 +247,7 @@ describeWithSshd('through an SSH tunnel (real sshd)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-  }, 60_000);
+  }, 150_000); // two CLI runs: each starts the CLI through tsx (over 40 s at load 38)
 
   test('no SSH secret in any error: SQL errors echoing the password, the passphrase or the key, and an SSH login failure with all three given', async () => {
     const config = through({ privateKey: sshd.encryptedKey, passphrase: sshd.passphrase });
@@ -268,5 +268,5 @@ describeWithSshd('through an SSH tunnel (real sshd)', () => {
     } finally {
       await stranger.dispose();
     }
-  });
+  }, 90_000); // an sshd of its own and six SSH logins with an encrypted key (its KDF is CPU work): over 30 s at load 40
 });

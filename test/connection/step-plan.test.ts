@@ -216,10 +216,15 @@ describe("past the step's deadline at the COMMIT (the server's statement_timeout
   test('a COMMIT cut by the cancel (its write undone), a statement cut while it runs, a read-only step: QUERY_TIMEOUT', async () => {
     expect((await failure(execute(config(), { text: 'INSERT INTO cut_commits VALUES (1)', timeoutMs: 1000 }))).code).toBe('QUERY_TIMEOUT');
     expect(await db.sql('SELECT x FROM cut_commits')).toEqual([]);
+    // A session opened before each 500 ms step (a step before it may have dropped its own): waiting for a new
+    // connection counts against the step's deadline, and opening one took longer than 500 ms at load 40 (CONNECTION_TIMEOUT).
+    const connected = () => execute(config(), { text: 'SELECT 1' });
+    await connected();
     const cut = await failure(execute(config(), { text: 'SELECT pg_sleep(30)', timeoutMs: 500 }));
     expect(cut.code).toBe('QUERY_TIMEOUT');
     // The cancel worked: not "kept running after it was cancelled".
     expect(cut.message).toBe('The statement did not finish within 500 ms and was cancelled on the server.');
+    await connected();
     expect((await failure(execute(config(), { text: 'SELECT pg_sleep(30)', timeoutMs: 500, readOnly: true }))).code).toBe('QUERY_TIMEOUT');
   }, 60_000);
 });

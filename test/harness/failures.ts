@@ -77,8 +77,12 @@ async function listenOnLoopback(server: Server): Promise<number> {
   return address.port;
 }
 
-/** Polls `check` until it returns true or `timeoutMs` passes; returns the last answer. */
-export async function eventually(check: () => Promise<boolean>, timeoutMs = 3000, everyMs = 50): Promise<boolean> {
+/**
+ * Polls `check` until it returns true or `timeoutMs` passes; returns the last answer. The default
+ * is generous (10 s): a condition that holds at once costs nothing more, and on a machine at load 30
+ * a backend's exit, a pooler's hand-over or an sshd session's end can take seconds.
+ */
+export async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000, everyMs = 50): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;

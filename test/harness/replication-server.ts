@@ -41,7 +41,7 @@ export interface UseReplicationServerOptions {
 
 /**
  * A replication server of this file (or describe) as jest hooks (call it at the top, like
- * useTestDatabase): beforeAll starts it (60 s), afterAll (30 s) runs `beforeStop`, closes the
+ * useTestDatabase): beforeAll starts it (180 s), afterAll (30 s) runs `beforeStop`, closes the
  * step's pools (closeAll) and stops it, each step even when the one before failed, and also when
  * beforeAll failed or timed out (a server still starting is awaited and stopped). The file's own
  * beforeAll declared after the call may fill it; its afterAll runs once the server is gone.
@@ -54,10 +54,11 @@ export function useReplicationServer(options: UseReplicationServerOptions = {}):
     if (!current) throw new Error('useReplicationServer: the server runs only from its beforeAll on');
     return current;
   };
+  // initdb and the first start took 50 to 68 s at load 35-40 (2026-11-30, 2 cores): 60 s failed whole files.
   beforeAll(async () => {
     starting = startReplicationServer(options.settings, options.logical);
     current = await starting;
-  }, 60_000);
+  }, 180_000);
   afterAll(() => cleanUpInOrder(() => options.beforeStop?.(), closeAll, async () => (await starting?.catch(() => undefined))?.stop()), 30_000);
   return {
     get server() {

@@ -21,13 +21,13 @@ beforeAll(async () => {
   server = await startServer();
   connection = { host: server.host, port: server.port, user: server.user, password: server.password, database: 'postgres', sslMode: 'disable', connectTimeoutMs: 3000 };
   admin = await adminClient();
-});
+}, 180_000); // a server of its own: initdb and start took 50 to 68 s at load 35-40 (the default 30 s failed the file)
 afterAll(async () => {
   for (const child of children) child.kill('SIGKILL');
   await admin?.end().catch(() => undefined);
   await closeAll();
   await server?.dispose();
-});
+}, 60_000);
 
 async function adminClient(): Promise<pg.Client> {
   const client = new pg.Client({ ...connection, ssl: false, application_name: 'test-admin' });
