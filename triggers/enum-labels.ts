@@ -17,26 +17,19 @@
  * table's last batch is recorded with them, and a rename before the handover ends is refused there.
  */
 import { createHash } from 'node:crypto';
+import { REACH_STEP } from './domain-reach.js';
 
 /**
  * A scalar subquery: the labels (oid, label) of every enum reached from the types of the columns `columns`
  * (a name[] expression) of the relation `relation` (an oid expression), as JSON ordered by oid, or NULL when
- * the key reaches no enum. The same walk as domain-reach.ts: domains' base types, arrays' elements,
- * composites' fields, ranges' subtypes.
+ * the key reaches no enum. The same walk as domain-reach.ts (REACH_STEP).
  */
 export const enumLabelsSql = (relation: string, columns: string): string => `(WITH RECURSIVE reach(type) AS (
        SELECT a.atttypid FROM pg_catalog.unnest(${columns}) AS u(c)
          JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) ${relation}
           AND a.attname OPERATOR(pg_catalog.=) u.c AND NOT a.attisdropped
        UNION
-       SELECT s.type FROM reach r JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) r.type
-        CROSS JOIN LATERAL (
-          SELECT t.typbasetype WHERE t.typtype OPERATOR(pg_catalog.=) 'd'::pg_catalog."char"
-          UNION ALL SELECT t.typelem WHERE t.typelem OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND t.typlen OPERATOR(pg_catalog.=) (-1)::pg_catalog.int2
-          UNION ALL SELECT f.atttypid FROM pg_catalog.pg_attribute f
-                     WHERE t.typrelid OPERATOR(pg_catalog.<>) 0::pg_catalog.oid AND f.attrelid OPERATOR(pg_catalog.=) t.typrelid AND f.attnum OPERATOR(pg_catalog.>) 0 AND NOT f.attisdropped
-          UNION ALL SELECT g.rngsubtype FROM pg_catalog.pg_range g WHERE g.rngtypid OPERATOR(pg_catalog.=) t.oid
-          UNION ALL SELECT g.rngtypid FROM pg_catalog.pg_range g WHERE g.rngmultitypid OPERATOR(pg_catalog.=) t.oid) AS s(type))
+       ${REACH_STEP}
      SELECT pg_catalog.json_agg(pg_catalog.json_build_array(e.oid, e.enumlabel) ORDER BY e.oid)::pg_catalog.text
        FROM pg_catalog.pg_enum e WHERE e.enumtypid OPERATOR(pg_catalog.=) ANY (SELECT type FROM reach))`;
 
