@@ -5,6 +5,7 @@
  * key keeps its order, NULLs are never delivered, an empty table waits, "now" starts at the last
  * row, and an open transaction holds the horizon back until it ends.
  */
+import { randomBytes } from 'node:crypto';
 import { closeAll } from '../../connection/index.js';
 import { pollTrigger, sampleEvents } from '../../triggers/index.js';
 import { useTestDatabase } from '../harness/use-test-database.js';
@@ -164,7 +165,9 @@ test('start, horizon, poll and sample only read: a write hidden in the table\'s 
   // The policy writes when it is checked against row 1 or 20. In "trapped" an index on "at"
   // (sequential scans off for the role) lets the horizon's read stop at the highest row, 2, so the
   // poll fails at its own read; in "trapped_top" the horizon's read meets row 20 itself.
-  await db.sql(`DROP TABLE IF EXISTS trapped, trapped_top, trap_log; DROP ROLE IF EXISTS tc_reader;
+  // A role of this run's own: one left behind by an interrupted run (a mutation run's) cannot fail the next.
+  const reader = `tc_reader_${randomBytes(4).toString('hex')}`;
+  await db.sql(`DROP TABLE IF EXISTS trapped, trapped_top, trap_log;
     CREATE TABLE trap_log (id int); CREATE TABLE trapped (id int PRIMARY KEY, at int); CREATE INDEX ON trapped (at);
     CREATE TABLE trapped_top (id int PRIMARY KEY, at int);
     CREATE OR REPLACE FUNCTION trap(id int) RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER AS
@@ -172,9 +175,9 @@ test('start, horizon, poll and sample only read: a write hidden in the table\'s 
     ALTER TABLE trapped ENABLE ROW LEVEL SECURITY; CREATE POLICY everyone ON trapped USING (trap(id));
     ALTER TABLE trapped_top ENABLE ROW LEVEL SECURITY; CREATE POLICY everyone ON trapped_top USING (trap(id));
     INSERT INTO trapped VALUES (1, 1), (2, 2); INSERT INTO trapped_top VALUES (20, 20);
-    CREATE ROLE tc_reader LOGIN PASSWORD 'tc-reader-pw'; ALTER ROLE tc_reader SET enable_seqscan = off;
-    GRANT CONNECT ON DATABASE "${db.name}" TO tc_reader; GRANT USAGE ON SCHEMA public TO tc_reader; GRANT SELECT ON trapped, trapped_top TO tc_reader`);
-  const connection = { ...db.config, user: 'tc_reader', password: 'tc-reader-pw' };
+    CREATE ROLE ${reader} LOGIN PASSWORD 'tc-reader-pw'; ALTER ROLE ${reader} SET enable_seqscan = off;
+    GRANT CONNECT ON DATABASE "${db.name}" TO ${reader}; GRANT USAGE ON SCHEMA public TO ${reader}; GRANT SELECT ON trapped, trapped_top TO ${reader}`);
+  const connection = { ...db.config, user: reader, password: 'tc-reader-pw' };
   try {
     const start = await failureOf(pollTrigger('new-or-updated-row', { connection, config: { table: 'trapped', column: 'at' } }));
     const read = await failureOf(pollTrigger('new-or-updated-row', { connection, config: { table: 'trapped', column: 'at', from: 'beginning' } }));
@@ -184,6 +187,6 @@ test('start, horizon, poll and sample only read: a write hidden in the table\'s 
     expect(await db.sql('SELECT * FROM trap_log')).toEqual([]);
   } finally {
     await closeAll();
-    await db.sql('DROP OWNED BY tc_reader; DROP ROLE tc_reader');
+    await db.sql(`DROP OWNED BY ${reader}; DROP ROLE ${reader}`);
   }
 });
