@@ -103,3 +103,34 @@ export function expectCopyOfRows(run: HandoverRun, rows: Row[], keyOf: (row: Row
   expect(run.copy.size).toBe(rows.length);
   expect(run.delivered).toBe(run.updates + 1);
 }
+
+/** The copy the handover tests of one table t (key k, value v) keep: v by k, as each event brings it. */
+export type KeyedCopy = Map<string, number>;
+
+function keep(copy: KeyedCopy, events: readonly TriggerEvent[]): void {
+  for (const event of events) copy.set(String((event.key as { k: string }).k), (event.new as { v: number }).v);
+}
+
+/** table-sync of t with `handover`, in batches of 2, calling afterBatch(n) after the n-th batch (from 0): the copy and the last state. */
+export async function syncInPairs(connection: TriggerRequest['connection'], afterBatch: (batch: number) => Promise<unknown>): Promise<{ copy: KeyedCopy; state: TriggerState }> {
+  const copy: KeyedCopy = new Map();
+  let state: TriggerState | undefined;
+  for (let batch = 0; batch < 10; batch++) {
+    const result = await pollTrigger('table-sync', { connection, config: { tables: ['t'], batchSize: 2, handover: {} }, state });
+    state = result.state;
+    if (result.events.length === 0) break;
+    keep(copy, result.events);
+    await afterBatch(batch);
+  }
+  return { copy, state: state! };
+}
+
+/** table-changes-cdc from `state` (a handover state) until `done()`, each change kept in `copy` (at most 50 reads). */
+export async function cdcUntil(cdc: TriggerRequest, state: TriggerState, copy: KeyedCopy, done: () => boolean): Promise<void> {
+  for (let polls = 0; !done(); polls++) {
+    expect(polls).toBeLessThan(50);
+    const result = await pollTrigger('table-changes-cdc', { ...cdc, state });
+    keep(copy, result.events);
+    state = result.state;
+  }
+}

@@ -9,7 +9,7 @@
  */
 import { activateTrigger, deactivateTrigger, handoverState, pollTrigger, type TriggerState } from '../../triggers/index.js';
 import { useReplicationServer } from '../harness/replication-server.js';
-import { failureOf } from './helpers.js';
+import { cdcUntil, failureOf, syncInPairs } from './helpers.js';
 
 const server = useReplicationServer();
 const DATABASE = 'handover_enum_renamed';
@@ -28,16 +28,8 @@ test('enum labels renamed after the sync read the table are refused with SYNC_HA
   const cdc = { connection, config: { tables: ['t'], heartbeatSeconds: 0 } };
   await activateTrigger('table-changes-cdc', cdc);
   try {
-    const copy = new Map<string, number>();
-    let state: TriggerState | undefined;
-    for (let polls = 0; polls < 10; polls++) {
-      const result = await pollTrigger('table-sync', { connection, config: { tables: ['t'], batchSize: 2, handover: {} }, state });
-      state = result.state;
-      if (result.events.length === 0) break;
-      for (const event of result.events) copy.set(String((event.key as { k: string }).k), (event.new as { v: number }).v);
-      // After the second batch (a b | c d | e f | g h): only the CDC can bring this version of b.
-      if (polls === 1) await sql("UPDATE t SET v = 1 WHERE k = 'b'");
-    }
+    // After the second batch (a b | c d | e f | g h): only the CDC can bring this version of b.
+    const { copy, state } = await syncInPairs(connection, (batch) => (batch === 1 ? sql("UPDATE t SET v = 1 WHERE k = 'b'") : Promise.resolve()));
     expect([...copy.keys()]).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']);
     expect((state as Handed).position.handover.tables[0]!.labels).toMatch(/^\d+:[0-9a-f]{32}$/);
     await sql("INSERT INTO t VALUES ('h', 2) ON CONFLICT (k) DO UPDATE SET v = 2"); // after the update: once it arrives, every earlier change has
@@ -54,13 +46,7 @@ test('enum labels renamed after the sync read the table are refused with SYNC_HA
     // A state recorded before the labels were kept: placed by the labels of now, as before.
     const older = structuredClone(state) as Handed;
     delete older.position.handover.tables[0]!.labels;
-    let cdcState = handoverState(older);
-    for (let polls = 0; copy.get('h') !== 2; polls++) {
-      expect(polls).toBeLessThan(50);
-      const result = await pollTrigger('table-changes-cdc', { ...cdc, state: cdcState });
-      for (const event of result.events) copy.set(String((event.key as { k: string }).k), (event.new as { v: number }).v);
-      cdcState = result.state;
-    }
+    await cdcUntil(cdc, handoverState(older), copy, () => copy.get('h') === 2);
     // What the refusal prevents: b (in the change's text, as the WAL decodes it) now sorts where f was, in the
     // third batch, whose snapshot saw the update: dropped, the copy keeps 0.
     expect(copy.get('b')).toBe(0);

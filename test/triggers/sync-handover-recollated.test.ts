@@ -10,7 +10,7 @@
  */
 import { activateTrigger, deactivateTrigger, handoverState, pollTrigger, type TriggerState } from '../../triggers/index.js';
 import { useReplicationServer } from '../harness/replication-server.js';
-import { failureOf } from './helpers.js';
+import { cdcUntil, failureOf, syncInPairs } from './helpers.js';
 
 const server = useReplicationServer();
 const DATABASE = 'handover_recollated';
@@ -29,16 +29,8 @@ test('a key given another collation between the sync and the handover is refused
   const cdc = { connection, config: { tables: ['t'], heartbeatSeconds: 0 } };
   await activateTrigger('table-changes-cdc', cdc);
   try {
-    const copy = new Map<string, number>();
-    let state: TriggerState | undefined;
-    for (let polls = 0; polls < 10; polls++) {
-      const result = await pollTrigger('table-sync', { connection, config: { tables: ['t'], batchSize: 2, handover: {} }, state });
-      state = result.state;
-      if (result.events.length === 0) break;
-      for (const event of result.events) copy.set(String((event.key as { k: string }).k), (event.new as { v: number }).v);
-      // After the first batch, which read a1 (ICU order: a1 B2 | c3 D4 | …): only the CDC can bring this version.
-      if (polls === 0) await sql("UPDATE t SET v = 1 WHERE k = 'a1'");
-    }
+    // After the first batch, which read a1 (ICU order: a1 B2 | c3 D4 | …): only the CDC can bring this version.
+    const { copy, state } = await syncInPairs(connection, (batch) => (batch === 0 ? sql("UPDATE t SET v = 1 WHERE k = 'a1'") : Promise.resolve()));
     expect([...copy.keys()]).toEqual(['a1', 'B2', 'c3', 'D4', 'e5', 'F6', 'g7', 'H8']);
     expect(copy.get('a1')).toBe(0);
     await sql("INSERT INTO t VALUES ('zz', 2)"); // after the update: once it arrives, every earlier change has
@@ -60,13 +52,7 @@ test('a key given another collation between the sync and the handover is refused
 
     const back = refused.fixes.find((fix) => fix.includes('ALTER TABLE'))!;
     await sql(back.slice(back.indexOf('ALTER TABLE'))); // the printed fix, as an admin runs it
-    let cdcState = handoverState(state);
-    for (let polls = 0; !copy.has('zz'); polls++) {
-      expect(polls).toBeLessThan(50);
-      const result = await pollTrigger('table-changes-cdc', { ...cdc, state: cdcState });
-      for (const event of result.events) copy.set(String((event.key as { k: string }).k), (event.new as { v: number }).v);
-      cdcState = result.state;
-    }
+    await cdcUntil(cdc, handoverState(state), copy, () => copy.has('zz'));
     // Placed in C order, a1 fell in the last batch's range, whose snapshot saw the update: dropped, the copy kept 0.
     expect(copy.get('a1')).toBe(1);
   } finally {

@@ -7,6 +7,7 @@
  */
 import { activateTrigger, deactivateTrigger, handoverState, pollTrigger, type TriggerState } from '../../triggers/index.js';
 import { useReplicationServer } from '../harness/replication-server.js';
+import { cdcUntil, syncInPairs } from './helpers.js';
 
 const server = useReplicationServer();
 const DATABASE = 'handover_retyped';
@@ -32,27 +33,14 @@ test('a handover sync right after the key was retyped text → citext records ci
   const cdc = { connection, config: { tables: ['t'], heartbeatSeconds: 0 } };
   await activateTrigger('table-changes-cdc', cdc);
   try {
-    const copy = new Map<string, number>();
-    state = undefined;
-    for (let polls = 0; polls < 10; polls++) {
-      const result = await pollTrigger('table-sync', { connection, config: { tables: ['t'], batchSize: 2, handover: {} }, state });
-      state = result.state;
-      if (result.events.length === 0) break;
-      for (const event of result.events) copy.set(String((event.key as { k: string }).k), (event.new as { v: number }).v);
-      // After the first batch, which read a1 (citext order: a1 B2 | c3 D4 | …): only the CDC can bring this version.
-      if (polls === 0) await sql("UPDATE t SET v = 1 WHERE k = 'a1'");
-    }
+    // After the first batch, which read a1 (citext order: a1 B2 | c3 D4 | …): only the CDC can bring this version.
+    const { copy, state: synced } = await syncInPairs(connection, (batch) => (batch === 0 ? sql("UPDATE t SET v = 1 WHERE k = 'a1'") : Promise.resolve()));
+    state = synced;
     expect([...copy.keys()]).toEqual(['a1', 'B2', 'c3', 'D4', 'e5', 'F6', 'g7', 'H8']);
     const handover = (state!.position as { handover: { tables: { types: string[] }[] } }).handover;
     expect(handover.tables[0]!.types).toEqual(['ext.citext']);
     await sql("INSERT INTO t VALUES ('zz', 2)"); // after the update: once it arrives, every earlier change has
-    let cdcState = handoverState(state);
-    for (let polls = 0; !copy.has('zz'); polls++) {
-      expect(polls).toBeLessThan(50);
-      const result = await pollTrigger('table-changes-cdc', { ...cdc, state: cdcState });
-      for (const event of result.events) copy.set(String((event.key as { k: string }).k), (event.new as { v: number }).v);
-      cdcState = result.state;
-    }
+    await cdcUntil(cdc, handoverState(state), copy, () => copy.has('zz'));
     // Placed by text's order, a1 fell in the last batch's range, whose snapshot saw the update: dropped, the copy kept 0.
     expect(copy.get('a1')).toBe(1);
   } finally {

@@ -8,7 +8,7 @@
  */
 import { activateTrigger, deactivateTrigger, handoverState, pollTrigger, type TriggerState } from '../../triggers/index.js';
 import { useReplicationServer } from '../harness/replication-server.js';
-import { failureOf } from './helpers.js';
+import { cdcUntil, failureOf, syncInPairs } from './helpers.js';
 
 const server = useReplicationServer();
 const DATABASE = 'handover_type_path';
@@ -30,16 +30,8 @@ test('a look-alike type made on the search_path after the sync: the update made 
   const cdc = { connection, config: { tables: ['t'], heartbeatSeconds: 0 } };
   await activateTrigger('table-changes-cdc', cdc);
   try {
-    const copy = new Map<string, number>();
-    let state: TriggerState | undefined;
-    for (let polls = 0; polls < 10; polls++) {
-      const result = await pollTrigger('table-sync', { connection, config: { tables: ['t'], batchSize: 2, handover: {} }, state });
-      state = result.state;
-      if (result.events.length === 0) break;
-      for (const event of result.events) copy.set(String((event.key as { k: string }).k), (event.new as { v: number }).v);
-      // After the first batch, which read a1 (citext order: a1 B2 | c3 D4 | …): only the CDC can bring this version.
-      if (polls === 0) await sql("UPDATE t SET v = 1 WHERE k = 'a1'");
-    }
+    // After the first batch, which read a1 (citext order: a1 B2 | c3 D4 | …): only the CDC can bring this version.
+    const { copy, state } = await syncInPairs(connection, (batch) => (batch === 0 ? sql("UPDATE t SET v = 1 WHERE k = 'a1'") : Promise.resolve()));
     expect(copy.get('a1')).toBe(0);
     expect((state as Handed).position.handover.tables[0]!.types).toEqual(['ext.citext']); // not "citext": ext is on the path
     // A state recorded before the names were qualified, resolved where nothing shadows the name: read as before.
@@ -53,13 +45,7 @@ test('a look-alike type made on the search_path after the sync: the update made 
     const refused = await failureOf(pollTrigger('table-changes-cdc', { ...cdc, state: handoverState(older) }));
     expect(refused).toMatchObject({ code: 'SYNC_HANDOVER_BROKEN', message: expect.stringContaining('the key column "k" has the type ext.citext, but the handover recorded "citext"') });
 
-    let cdcState = handoverState(state);
-    for (let polls = 0; !copy.has('zz'); polls++) {
-      expect(polls).toBeLessThan(50);
-      const result = await pollTrigger('table-changes-cdc', { ...cdc, state: cdcState });
-      for (const event of result.events) copy.set(String((event.key as { k: string }).k), (event.new as { v: number }).v);
-      cdcState = result.state;
-    }
+    await cdcUntil(cdc, handoverState(state), copy, () => copy.has('zz'));
     // Placed by text's order, a1 fell in the last batch's range, whose snapshot saw the update: dropped, the copy kept 0.
     expect(copy.get('a1')).toBe(1);
   } finally {
